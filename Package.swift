@@ -1,0 +1,54 @@
+// swift-tools-version: 6.0
+// volumed: a block-storage volume service that supervises backend drivers and brings failed ones back.
+import PackageDescription
+
+let package = Package(
+    name: "volumed",
+    products: [
+        .executable(name: "volumed", targets: ["volumed"]),
+    ],
+    dependencies: [
+        // Command-line parsing with generated --help for every subcommand; far better than our own.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The standard logging API of server-side Swift; lets tests and the CLI pick the backend.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // libcurl as Debian ships it, found through pkg-config.
+        .systemLibrary(
+            name: "CLibcurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev", "libnghttp2-dev"])]
+        ),
+        // Fixed-type C wrappers over libcurl's variadic calls, which Swift cannot call.
+        .target(name: "CCurl", dependencies: ["CLibcurl"]),
+        .target(name: "CurlClient", dependencies: ["CCurl"]),
+        .target(name: "HTTPServer", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "Config"),
+        .target(name: "Scheduler"),
+        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config"]),
+        .target(name: "VolumeAPI", dependencies: [
+            "HTTPServer", "Supervision", "Scheduler",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "VolumeService", dependencies: [
+            "HTTPServer", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "volumed", dependencies: [
+            "VolumeService", "Config",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "SupervisionTests", dependencies: ["Supervision"]),
+        .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "HTTPServer"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
+        .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer"]),
+        .testTarget(name: "VolumeAPITests", dependencies: ["VolumeAPI", "HTTPServer", "Supervision", "Scheduler"]),
+        .testTarget(name: "VolumedTests", dependencies: ["VolumeService"]),
+    ]
+)

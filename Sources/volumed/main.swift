@@ -1,0 +1,2 @@
+// Scaffold: the command line lands with issue 6.
+print("volumed")
