@@ -25,7 +25,7 @@ public struct HTTPRequest: Sendable {
         method: HTTPMethod, target: String, version: HTTPVersion = .http1_1, headers: HTTPHeaders = [:],
         body: [UInt8] = [], peer: PeerAddress = .loopbackV4
     ) throws(HTTPError) {
-        let split = try RequestTarget.split(Array(target.utf8))
+        let split = try RequestTarget.split(Array(target.utf8)[...])
         self.init(
             method: method, version: version, target: target, path: split.path,
             query: split.query, headers: headers, body: body, peer: peer)

@@ -12,37 +12,32 @@ enum RequestTarget {
     }
 
     /// Accepts origin-form (`/a/b?x=1`) and absolute-form (`http://host/a/b?x=1`); `*` becomes the path `*`.
-    static func split(_ target: [UInt8]) throws(HTTPError) -> Split {
-        var pathStart = 0
-        if target.first != UInt8(ascii: "/") {
-            if target == [UInt8(ascii: "*")] {
-                return Split(path: "*", query: Parameters(), rawPath: target[...])
+    static func split(_ target: ArraySlice<UInt8>) throws(HTTPError) -> Split {
+        let slash = UInt8(ascii: "/"), question = UInt8(ascii: "?")
+        var pathStart = target.startIndex
+        if target.first != slash {
+            if target.count == 1 && target.first == UInt8(ascii: "*") {
+                return Split(path: "*", query: Parameters(), rawPath: target)
             }
             guard let afterScheme = schemeEnd(target) else {
                 throw .badRequest("The request-target must start with '/'.")
             }
             var index = afterScheme
-            while index < target.count, target[index] != UInt8(ascii: "/"), target[index] != UInt8(ascii: "?") {
-                index += 1
-            }
+            while index < target.endIndex, target[index] != slash, target[index] != question { index += 1 }
             pathStart = index
         }
-        var queryStart = target.count
-        for index in pathStart..<target.count where target[index] == UInt8(ascii: "?") {
-            queryStart = index
-            break
-        }
-        var fragmentStart = target.count
-        for index in queryStart..<target.count where target[index] == UInt8(ascii: "#") {
-            fragmentStart = index
-            break
-        }
-        let rawPath = pathStart < queryStart ? target[pathStart..<queryStart] : Array("/".utf8)[...]
+        var queryStart = pathStart
+        while queryStart < target.endIndex, target[queryStart] != question { queryStart += 1 }
+        var fragmentStart = queryStart
+        while fragmentStart < target.endIndex, target[fragmentStart] != UInt8(ascii: "#") { fragmentStart += 1 }
+        let rawPath = pathStart < queryStart ? target[pathStart..<queryStart] : rootPath
         let path = try decodeComponent(rawPath, plusIsSpace: false)
-        let query = queryStart < fragmentStart
+        let query = queryStart + 1 < fragmentStart
             ? try parseQuery(target[(queryStart + 1)..<fragmentStart]) : Parameters()
         return Split(path: path, query: query, rawPath: rawPath)
     }
+
+    private static let rootPath: ArraySlice<UInt8> = [UInt8(ascii: "/")]
 
     /// `name=value&...`; `+` is a space; an item without `=` has the empty value; empty items skipped.
     static func parseQuery(_ query: ArraySlice<UInt8>) throws(HTTPError) -> Parameters {
@@ -105,10 +100,10 @@ enum RequestTarget {
     }
 
     /// The index just past `scheme://`, for absolute-form targets.
-    private static func schemeEnd(_ target: [UInt8]) -> Int? {
-        guard let colon = target.firstIndex(of: UInt8(ascii: ":")), colon > 0,
-            target[0..<colon].allSatisfy({ asciiLower($0) >= UInt8(ascii: "a") && asciiLower($0) <= UInt8(ascii: "z") }),
-            target.count >= colon + 3, target[colon + 1] == UInt8(ascii: "/"), target[colon + 2] == UInt8(ascii: "/")
+    private static func schemeEnd(_ target: ArraySlice<UInt8>) -> Int? {
+        guard let colon = target.firstIndex(of: UInt8(ascii: ":")), colon > target.startIndex,
+            target[target.startIndex..<colon].allSatisfy({ asciiLower($0) >= UInt8(ascii: "a") && asciiLower($0) <= UInt8(ascii: "z") }),
+            target.endIndex >= colon + 3, target[colon + 1] == UInt8(ascii: "/"), target[colon + 2] == UInt8(ascii: "/")
         else { return nil }
         return colon + 3
     }
