@@ -77,14 +77,15 @@ public final class HTTPServer: Sendable {
             // One listener per loop on the same port (SO_REUSEPORT): the kernel spreads accepts.
             let (firstFD, port) = try Socket.listen(
                 host: configuration.host, port: configuration.port, backlog: configuration.listenBacklog,
-                reusePort: loopCount > 1)
+                reusePort: loopCount > 1, exclusive: true)
             var listeners = [firstFD]
             let core = ServerCore(configuration: configuration, router: router, logger: logger, onResponse: onResponse)
             var loops: [EventLoop] = []
             do throws(HTTPServerError) {
                 while listeners.count < loopCount {
                     listeners.append(try Socket.listen(
-                        host: configuration.host, port: port, backlog: configuration.listenBacklog, reusePort: true
+                        host: configuration.host, port: port, backlog: configuration.listenBacklog,
+                        reusePort: true, exclusive: false
                     ).fd)
                 }
                 for index in 0..<loopCount {
