@@ -23,7 +23,16 @@ public struct ResponseRecord: Sendable, Equatable {
 /// `HTTPResponse.deferred`. `start()` binds and returns; `run()` blocks until the server has stopped;
 /// `shutdown(gracePeriod:)` stops accepting, lets in-flight requests finish, and returns within the
 /// grace period (plus a moment). All three are safe to call from any thread, e.g. a
-/// `DispatchSourceSignal` handler for SIGTERM.
+/// `DispatchSourceSignal` handler for SIGTERM:
+///
+///     signal(SIGTERM, SIG_IGN)  // let Dispatch, not the default action, see it
+///     let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+///     term.setEventHandler { server.beginShutdown(gracePeriod: .seconds(10)) }
+///     term.resume()
+///     try withExtendedLifetime(term) { try server.run() }  // a released source never fires
+///
+/// Write that in a type or function, not in `main.swift`'s top-level code, whose closures are
+/// `@MainActor` in Swift 6 and trap when Dispatch runs them elsewhere.
 public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
     private let router: Router
