@@ -154,6 +154,11 @@ public struct BackendSnapshot: Sendable, Equatable {
 /// The whole service at one instant: every backend ordered by id, with a version that changes
 /// exactly when any visible content changes (heartbeats included), so the API can use it as an ETag
 /// and cache the encoded JSON per version. Immutable; reading one is a reference-count bump.
+///
+/// There is deliberately one version, not a second "drivers" one that ignores heartbeats: every
+/// tick changes both `updatedAt` and `lastPublish` of every backend anyway, so a second version
+/// would churn just as often unless it hid visible fields, and an ETag that stays while the body
+/// changes would be a lie. One re-encoding per tick is cheap.
 public struct ServiceSnapshot: Sendable {
     /// Bumps by one for each change of visible content; never bumps without one.
     public let version: UInt64

@@ -72,22 +72,22 @@ public final class SupervisorSet: @unchecked Sendable {
             guard phase == .idle else { return }
             phase = .running
             changed = true
+            let interval = settings.backendStatsPollingInterval
+            let count = sortedIDs.count
+            effects.logs.append { [logger] in
+                logger.info("supervision started", metadata: ["backends": "\(count)", "tick_interval": "\(interval)"])
+            }
             let now = clock.now()
             for id in sortedIDs {
                 guard let record = records[id] else { continue }
                 if let command = record.machine.start(now: now) { enqueue(command, for: record, effects: &effects) }
                 commit(record, effects: &effects)
             }
-            let interval = settings.backendStatsPollingInterval
             let timer = DispatchSource.makeTimerSource(queue: control)
             timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(Int(min(interval * 50, 1000))))
             timer.setEventHandler { [weak self] in self?.tick() }
             self.timer = timer
             timer.resume()
-            let count = sortedIDs.count
-            effects.logs.append { [logger, interval] in
-                logger.info("supervision started", metadata: ["backends": "\(count)", "tick_interval": "\(interval)"])
-            }
         }
     }
 
