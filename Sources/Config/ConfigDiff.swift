@@ -7,6 +7,11 @@ public struct ConfigDiff: Sendable, Equatable {
     public struct ChangedBackend: Sendable, Equatable {
         public var name: String
         public var options: [String]
+
+        public init(name: String, options: [String]) {
+            self.name = name
+            self.options = options
+        }
     }
 
     public var addedBackends: [String]

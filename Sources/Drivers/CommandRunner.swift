@@ -135,7 +135,15 @@ enum CommandRunner {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let code = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        var code = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // ETXTBSY: the file is open for writing somewhere (a package upgrade replacing the tool, or
+        // a descriptor held for an instant by another thread's child before its exec). It passes.
+        var retries = 0
+        while code == ETXTBSY && retries < 10 {
+            retries += 1
+            usleep(20_000)
+            code = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
         guard code == 0 else { throw CommandFailure(errno: code, during: "posix_spawn \(executable)") }
         return pid
     }
