@@ -13,6 +13,8 @@ struct ArrayHealth: Sendable, Equatable {
     var vendor: String?
     var model: String?
     var firmwareVersion: String?
+    /// How hosts attach volumes (Cinder's `storage_protocol`: iSCSI, FC, NVMe-oF...).
+    var storageProtocol: String?
 }
 
 /// The capacity document of the array API (`GET /capacity`).
@@ -47,7 +49,8 @@ enum ArrayDocuments {
         return ArrayHealth(
             status: status, message: try optionalString(root["message"], at: "message"),
             vendor: try optionalString(root["vendor"], at: "vendor"), model: try optionalString(root["model"], at: "model"),
-            firmwareVersion: try optionalString(root["firmware_version"], at: "firmware_version"))
+            firmwareVersion: try optionalString(root["firmware_version"], at: "firmware_version"),
+            storageProtocol: try optionalString(root["storage_protocol"], at: "storage_protocol"))
     }
 
     static func capacity(_ body: [UInt8]) throws(ArrayDocumentError) -> ArrayCapacity {

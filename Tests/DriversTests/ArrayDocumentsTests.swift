@@ -37,7 +37,8 @@ import Testing
 @Suite struct ArrayDocumentsTests {
     @Test func readsHealth() throws {
         #expect(try ArrayDocuments.health(Array(#"{"status": "degraded", "message": "rebuilding", "vendor": "Acme", "x": 1}"#.utf8))
-            == ArrayHealth(status: .degraded, message: "rebuilding", vendor: "Acme", model: nil, firmwareVersion: nil))
+            == ArrayHealth(status: .degraded, message: "rebuilding", vendor: "Acme", model: nil, firmwareVersion: nil,
+                           storageProtocol: nil))
         #expect(throws: ArrayDocumentError(message: #"status: expected one of ok, degraded, down, got "fine""#)) {
             try ArrayDocuments.health(Array(#"{"status": "fine"}"#.utf8))
         }

@@ -152,3 +152,52 @@ import Testing
         #expect(ConfigDiff(from: broken, to: fixed).changedBackends == [.init(name: "a", options: ["volume_group"])])
     }
 }
+
+@Suite struct ConfigurationCheckTests {
+    @Test func listsEveryProblemOfTheFileOnce() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("volumed.conf", """
+            [DEFAULT]
+            enabled_backends = nfs-1, lvm-1, lvm-2
+            service_down_time = soon
+            debug = true
+            [backend_defaults]
+            reinit_driver_count = x
+            [nfs-1]
+            volume_driver = nfs
+            [lvm-1]
+            volume_driver = lvm
+            volume_group = vg0
+            [lvm-2]
+            volume_driver = lvm2
+            """)
+        let check = ConfigurationCheck(path: path)
+        #expect(check.isValid == false)
+        #expect(check.errors.map(\.description).dropLast() == [
+            "\(path):3: service_down_time: expected a number of seconds > 0, got \"soon\"",
+            "\(path):6: backend_defaults.reinit_driver_count: expected a whole number >= 0, got \"x\"",
+            "\(path):7: nfs-1.nfs_shares_config: required option is not set",
+        ])
+        #expect(check.errors.last?.description.hasPrefix("\(path):13: lvm-2.volume_driver: unknown driver \"lvm2\"; volumed knows nfs,") == true)
+        #expect(check.warnings.map(\.description) == ["\(path):4: debug: unknown option, ignored"])
+    }
+
+    @Test func aGoodFileHasNoErrors() throws {
+        let directory = try TemporaryDirectory()
+        _ = try directory.write("shares", "/srv/share\n")
+        let path = try directory.write("volumed.conf", """
+            [DEFAULT]
+            enabled_backends = nfs-1, lvm-1
+            [nfs-1]
+            volume_driver = nfs
+            nfs_shares_config = shares
+            [lvm-1]
+            volume_driver = lvm
+            volume_group = vg0
+            """)
+        let check = ConfigurationCheck(path: path)
+        #expect(check.errors == [])
+        #expect(check.warnings == [])
+        #expect(check.isValid)
+    }
+}
