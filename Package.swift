@@ -23,7 +23,9 @@ let package = Package(
         // Fixed-type C wrappers over libcurl's variadic calls, which Swift cannot call.
         .target(name: "CCurl", dependencies: ["CLibcurl"]),
         .target(name: "CurlClient", dependencies: ["CCurl"]),
-        .target(name: "HTTPServer", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // epoll, eventfd and accept4, which the Glibc module does not import, for HTTPServer.
+        .target(name: "CHTTPServer"),
+        .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "Config"),
         .target(name: "Scheduler"),
