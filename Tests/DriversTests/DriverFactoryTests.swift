@@ -201,3 +201,42 @@ import Testing
         #expect(check.isValid)
     }
 }
+
+@Suite struct SupervisionMappingTests {
+    @Test func sectionsBecomeBackendDefinitions() throws {
+        let directory = try TemporaryDirectory()
+        let configuration = try configuration("""
+            [DEFAULT]
+            host = node9
+            enabled_backends = lvm-1, broken
+            backend_stats_polling_interval = 2.5
+            driver_stats_timeout = 7
+            [backend_defaults]
+            reinit_backoff_max = 40
+            [lvm-1]
+            volume_driver = lvm
+            volume_group = vg0
+            volume_backend_name = fast
+            reinit_driver_count = 0
+            driver_init_timeout = 9
+            enable_unsupported_driver = true
+            [broken]
+            volume_driver = lvm
+            """, in: directory)
+        let lvm = DriverFactory.makeBackendDefinition(for: configuration.backends[0], service: configuration.service)
+        #expect(lvm.id == "lvm-1")
+        #expect(lvm.volumeBackendName == "fast")
+        #expect(lvm.driver is LvmDriver)
+        #expect(lvm.settings == BackendSettings(reinitDriverCount: 0, driverInitTimeout: 9, statsTimeout: 7,
+                                                enableUnsupportedDriver: true, reinitBackoffMax: 40))
+        #expect(throws: Never.self) { try lvm.settings.validate() }
+
+        let broken = DriverFactory.makeBackendDefinition(for: configuration.backends[1], service: configuration.service)
+        #expect(broken.driver is InvalidBackendDriver)
+        #expect(broken.settings == BackendSettings(reinitDriverCount: 3, driverInitTimeout: 60, statsTimeout: 7,
+                                                   enableUnsupportedDriver: false, reinitBackoffMax: 40))
+
+        let service = ServiceSettings(configuration.service)
+        #expect(service == ServiceSettings(host: "node9", backendStatsPollingInterval: 2.5))
+    }
+}
