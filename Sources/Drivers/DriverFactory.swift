@@ -5,6 +5,7 @@ import Supervision
 public enum DriverKind: String, Sendable, CaseIterable {
     case nfs
     case lvm
+    case rest
 
     /// Short names, the Cinder class paths an operator would paste from cinder.conf, and
     /// volumed's own class paths.
@@ -12,6 +13,7 @@ public enum DriverKind: String, Sendable, CaseIterable {
         switch self {
         case .nfs: return ["nfs", "cinder.volume.drivers.nfs.NfsDriver", "volumed.drivers.nfs.NfsDriver"]
         case .lvm: return ["lvm", "cinder.volume.drivers.lvm.LVMVolumeDriver", "volumed.drivers.lvm.LVMVolumeDriver"]
+        case .rest: return ["rest", "volumed.drivers.rest.RestArrayDriver"]
         }
     }
 
@@ -29,6 +31,7 @@ public enum DriverKind: String, Sendable, CaseIterable {
     public var supported: Bool {
         switch self {
         case .nfs, .lvm: return true
+        case .rest: return false
         }
     }
 
@@ -36,6 +39,7 @@ public enum DriverKind: String, Sendable, CaseIterable {
         switch self {
         case .nfs: return NfsDriver.Options.names
         case .lvm: return LvmDriver.Options.names
+        case .rest: return RestArrayDriver.Options.names
         }
     }
 }
@@ -138,6 +142,8 @@ public enum DriverFactory {
             return NfsDriver.Options.read(&reader, service: service).map { NfsDriver(volumeDriverName: name, options: $0) }
         case .lvm:
             return LvmDriver.Options.read(&reader).map { LvmDriver(volumeDriverName: name, options: $0) }
+        case .rest:
+            return RestArrayDriver.Options.read(&reader).map { RestArrayDriver(volumeDriverName: name, options: $0) }
         }
     }
 

@@ -8,7 +8,8 @@ import Testing
     @Test(arguments: [
         ("nfs", DriverKind.nfs), ("NFS", .nfs), ("cinder.volume.drivers.nfs.NfsDriver", .nfs),
         ("volumed.drivers.nfs.NfsDriver", .nfs), ("lvm", .lvm), ("cinder.volume.drivers.lvm.LVMVolumeDriver", .lvm),
-        ("volumed.drivers.lvm.LVMVolumeDriver", .lvm),
+        ("volumed.drivers.lvm.LVMVolumeDriver", .lvm), ("rest", .rest), ("REST", .rest),
+        ("volumed.drivers.rest.RestArrayDriver", .rest),
     ])
     func resolvesShortNamesAndClassPaths(_ name: String, _ kind: DriverKind) {
         #expect(DriverKind(volumeDriver: name) == kind)
