@@ -8,7 +8,7 @@ final class ArrayServer {
     static let script = #"""
     import http.server, json, os, sys, threading, time
 
-    directory = sys.argv[1]
+    directory = sys.argv[1] if len(sys.argv) > 1 else "."
 
     def mode():
         with open(os.path.join(directory, "mode")) as f:
@@ -21,6 +21,8 @@ final class ArrayServer {
          "max_over_subscription_ratio": 10},
         {"name": "silver", "total_capacity_gb": 2048.5, "free_capacity_gb": 2000},
     ]}
+    DOWN = {"status": "down", "message": "all paths lost"}
+    OFF_CONTRACT = {"pools": [{"name": "gold", "total_capacity_gb": "lots", "free_capacity_gb": 1}]}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -50,26 +52,27 @@ final class ArrayServer {
             if m == "404":
                 return self.answer(404, "no such page")
             if m == "down":
-                return self.answer(200, {"status": "down", "message": "all paths lost"})
+                return self.answer(200, DOWN)
             if m == "malformed":
                 return self.answer(200, '{"status": "ok",, }')
             if self.path.endswith("/health"):
                 return self.answer(200, HEALTH)
             if self.path.endswith("/capacity"):
                 if m == "off-contract":
-                    return self.answer(200, {"pools": [{"name": "gold", "total_capacity_gb": "lots", "free_capacity_gb": 1}]})
+                    return self.answer(200, OFF_CONTRACT)
                 return self.answer(200, CAPACITY)
             return self.answer(404, {"message": "unknown path"})
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
-    server.daemon_threads = True
-    server.server_bind()
-    print(server.server_address[1], flush=True)
-    sys.stdin.readline()
-    server.server_activate()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print("listening", flush=True)
-    sys.stdin.readline()
+    if __name__ == "__main__":
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        server.daemon_threads = True
+        server.server_bind()
+        print(server.server_address[1], flush=True)
+        sys.stdin.readline()
+        server.server_activate()
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        print("listening", flush=True)
+        sys.stdin.readline()
     """#
 
     let directory: TemporaryDirectory
