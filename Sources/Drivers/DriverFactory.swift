@@ -94,6 +94,9 @@ public enum DriverFactory {
                 "the \(kind.rawValue) driver is unsupported (no third-party CI, as Cinder marks such drivers); "
                     + "set enable_unsupported_driver = true to run it"))
         }
+        if kind == .nfs, let options = backend.driverOptions["nfs_mount_options"] {
+            validation.warnings.append(options.problem("ignored: volumed never mounts shares (mount them with systemd or autofs)"))
+        }
         for value in backend.driverOptions.values.sorted(by: { $0.location.line < $1.location.line })
         where value.section != BackendSection.sharedSectionName && !kind.optionNames.contains(value.option) {
             validation.warnings.append(value.problem("unknown option for the \(kind.rawValue) driver, ignored"))

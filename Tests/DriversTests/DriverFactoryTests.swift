@@ -241,3 +241,24 @@ import Testing
         #expect(service == ServiceSettings(host: "node9", backendStatsPollingInterval: 2.5))
     }
 }
+
+@Suite struct NfsValidationTests {
+    @Test func mountOptionsAreAcceptedButWarnedAbout() throws {
+        let directory = try TemporaryDirectory()
+        _ = try directory.write("shares", "host:/export\n")
+        let configuration = try configuration("""
+            [DEFAULT]
+            enabled_backends = n
+            [n]
+            volume_driver = nfs
+            nfs_shares_config = shares
+            nfs_mount_options = vers=4.1
+            """, in: directory)
+        let validation = DriverFactory.validate(configuration.backends[0], service: configuration.service)
+        #expect(validation.errors == [])
+        #expect(validation.warnings.map(\.description) == [
+            "\(directory.path)/volumed.conf:6: n.nfs_mount_options: ignored: volumed never mounts shares (mount them with systemd or autofs)",
+        ])
+        #expect(DriverFactory.makeDriver(for: configuration.backends[0], service: configuration.service) is NfsDriver)
+    }
+}
