@@ -20,7 +20,7 @@ public struct HTTPLimits: Sendable, Equatable {
     /// Open connections at once.
     public var maxConnections = 10_000
     /// Pipelined requests queued per connection.
-    public var maxPipelinedRequests = 16
+    public var maxPipelinedRequests = 64
 
     public init() {}
 }
