@@ -80,13 +80,13 @@ public enum DriverFactory {
             return validation
         }
         var reader = DriverOptionReader(backend: backend)
-        _ = typedOptions(kind, &reader, service: service)
+        let driver = typedOptions(kind, &reader, service: service)
         validation.errors += reader.problems
-        if kind == .nfs, let path = try? backend.driverOptions["nfs_shares_config"]?.path() {
-            do {
-                _ = try NfsSharesFile.read(path: path, mountPointBase: service.statePath + "/mnt")
+        if let nfs = driver as? NfsDriver, let option = backend.driverOptions["nfs_shares_config"] {
+            do {  // the shares file is configuration too; reading it touches no storage
+                _ = try NfsSharesFile.read(path: nfs.options.sharesConfig, mountPointBase: nfs.options.mountPointBase)
             } catch {
-                validation.errors.append(backend.driverOptions["nfs_shares_config"]!.problem(error.message))
+                validation.errors.append(option.problem(error.message))
             }
         }
         if !kind.supported && !backend.enableUnsupportedDriver {

@@ -167,13 +167,20 @@ enum VgsReport {
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for line in lines {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 3, let size = Double(fields[1]), let free = Double(fields[2]),
+            guard fields.count == 3, let size = sizeValue(fields[1]), let free = sizeValue(fields[2]),
                   size.isFinite, free.isFinite, size >= 0, free >= 0, free <= size + 0.01 else {
                 throw DriverError(.other, "\(tool) printed output volumed cannot read: \"\(String(line.prefix(200)))\"")
             }
             if fields[0] == name { return VolumeGroup(name: name, sizeGiB: size, freeGiB: free) }
         }
         throw DriverError(.backendUnavailable, "volume group \(name) not found in the output of \(tool)\(detail)")
+    }
+
+    /// A size as LVM prints it; since LVM 2.02.169 a rounded value carries '<' or '>' in front.
+    static func sizeValue(_ field: String) -> Double? {
+        var text = Substring(field)
+        if let first = text.first, first == "<" || first == ">" { text = text.dropFirst() }
+        return Double(text)
     }
 }
 

@@ -36,6 +36,14 @@ import Testing
         #expect(recorded == expectedArguments + "\nLC_ALL=C\n")
     }
 
+    @Test func roundedSizesWithLessThanSignsAreRead() throws {
+        let directory = try TemporaryDirectory()
+        let driver = try driver(playing: "echo '  vg0:<931.01:>0.50'\n", in: directory)
+        let stats = try driver.getVolumeStats()
+        #expect(stats.totalCapacityGB == .gib(931.01))
+        #expect(stats.freeCapacityGB == .gib(0.5))
+    }
+
     @Test func volumeGroupNotFoundIsRecoverableWithStderr() throws {
         let directory = try TemporaryDirectory()
         let driver = try driver(playing: """
