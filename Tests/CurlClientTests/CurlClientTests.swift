@@ -1,4 +1,4 @@
-import CurlClient
+@testable import CurlClient
 import Foundation
 import Synchronization
 import Testing
@@ -258,5 +258,51 @@ struct CurlClientHTTP2Tests {
         }
         #expect(opened == [1, 0, 0])
         #expect(try client.get("\(peer.baseURL)/missing").status == 404)
+    }
+
+    @Test(.enabled(if: NghttpdPeer.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    func priorKnowledgeSurvivesAPeerRestart() throws {
+        let peer = try NghttpdPeer(files: ["a.txt": "first"])
+        defer { peer.stop() }
+        let client = try CurlClient(configuration: .init(httpVersion: .http2))
+        #expect(try client.get("\(peer.baseURL)/a.txt").newConnections == 1)
+        #expect(try client.get("\(peer.baseURL)/a.txt").newConnections == 0)
+        try peer.restart()
+        let afterRestart = try client.get("\(peer.baseURL)/a.txt")
+        #expect(afterRestart.status == 200)
+        #expect(afterRestart.httpVersion == .http2)
+        #expect(afterRestart.bodyText == "first")
+        // On libcurl 7.88 the first attempt reopens with HTTP/1.1, is refused, and is repeated with prior knowledge.
+        #expect(afterRestart.newConnections == (H2CReuseWorkaround.isNeeded ? 2 : 1))
+        #expect(try client.get("\(peer.baseURL)/a.txt").newConnections == 0)
+    }
+
+    @Test(.enabled(
+        if: NghttpdPeer.executable != nil && TestCertificate.openssl != nil,
+        "nghttpd or openssl is not installed: skipped"))
+    func alpnOverTLSWithACAFile() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let certificate = try TestCertificate(in: directory)
+        let peer = try NghttpdPeer(files: ["b.txt": "secure"], tls: certificate)
+        defer { peer.stop() }
+
+        let trusting = try CurlClient(configuration: .init(httpVersion: .http2, caFile: certificate.certificatePath))
+        var opened: [Int] = []
+        for _ in 0..<2 {
+            let response = try trusting.get("\(peer.baseURL)/b.txt")
+            #expect(response.status == 200)
+            #expect(response.httpVersion == .http2)
+            #expect(response.bodyText == "secure")
+            opened.append(response.newConnections)
+        }
+        #expect(opened == [1, 0])
+
+        let systemTrust = try CurlClient(configuration: .init(httpVersion: .http2))
+        let untrusted = #expect(throws: CurlError.self) { try systemTrust.get("\(peer.baseURL)/b.txt") }
+        #expect(untrusted?.isTLSFailure == true)
+
+        let unverified = try CurlClient(configuration: .init(httpVersion: .http2, verifyTLS: false))
+        #expect(try unverified.get("\(peer.baseURL)/b.txt").bodyText == "secure")
     }
 }

@@ -181,46 +181,95 @@ final class PythonPeer {
     """#
 }
 
-/// nghttp2's `nghttpd --no-tls`: an HTTP/2-only cleartext server (prior knowledge), serving files.
+/// nghttp2's `nghttpd`: an HTTP/2-only server serving files, over cleartext (prior knowledge) or, given a
+/// key and certificate, over TLS with ALPN.
 final class NghttpdPeer {
     static let executable: String? = ["/usr/sbin/nghttpd", "/usr/bin/nghttpd", "/usr/local/bin/nghttpd"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    let port: Int
+    private(set) var port = 0
     let directory: URL
-    private let process: Process
+    let tls: TestCertificate?
+    private var process: Process?
 
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var baseURL: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
     /// Serves `files` (name -> contents) from a fresh document root. A reserved port can be taken by
     /// someone else before nghttpd binds it, so a few ports are tried.
-    init(files: [String: String]) throws {
-        guard let executable = Self.executable else { throw PeerError(description: "nghttpd not installed") }
+    init(files: [String: String], tls: TestCertificate? = nil) throws {
+        self.tls = tls
         directory = try makeTemporaryDirectory()
         for (name, contents) in files {
             try contents.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
         for _ in 0..<3 {
-            let candidate = try reserveLoopbackPort()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["--no-tls", "-a", "127.0.0.1", "-d", directory.path, String(candidate)]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            if waitUntil(seconds: 20, { isListening(port: candidate) || !process.isRunning }), process.isRunning {
-                self.port = candidate
-                self.process = process
-                return
-            }
-            killAndReap(process)
+            if try start(on: try reserveLoopbackPort()) { return }
         }
         try? FileManager.default.removeItem(at: directory)
         throw PeerError(description: "nghttpd did not start listening")
     }
 
-    func stop() {
+    /// Kills the server, which drops its connections, and starts a new one on the same port.
+    func restart() throws {
+        if let process { killAndReap(process) }
+        guard waitUntil(seconds: 20, { (try? start(on: port)) == true }) else {
+            throw PeerError(description: "nghttpd did not restart on port \(port)")
+        }
+    }
+
+    private func start(on candidate: Int) throws -> Bool {
+        guard let executable = Self.executable else { throw PeerError(description: "nghttpd not installed") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        var arguments = ["-a", "127.0.0.1", "-d", directory.path, String(candidate)]
+        if let tls { arguments += [tls.keyPath, tls.certificatePath] } else { arguments.insert("--no-tls", at: 0) }
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        if waitUntil(seconds: 20, { isListening(port: candidate) || !process.isRunning }), process.isRunning {
+            port = candidate
+            self.process = process
+            return true
+        }
         killAndReap(process)
+        return false
+    }
+
+    func stop() {
+        if let process { killAndReap(process) }
         try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// A self-signed certificate for 127.0.0.1 made with the openssl command, for TLS tests.
+struct TestCertificate {
+    static let openssl: String? = ["/usr/bin/openssl", "/usr/local/bin/openssl"]
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    let keyPath: String
+    let certificatePath: String
+
+    init(in directory: URL) throws {
+        guard let openssl = Self.openssl else { throw PeerError(description: "openssl not installed") }
+        keyPath = directory.appendingPathComponent("key.pem").path
+        certificatePath = directory.appendingPathComponent("cert.pem").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: openssl)
+        process.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", keyPath, "-out", certificatePath, "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        guard waitUntil(seconds: 60, { !process.isRunning }) else {
+            killAndReap(process)
+            throw PeerError(description: "openssl did not finish within 60 s")
+        }
+        guard process.terminationStatus == 0 else {
+            throw PeerError(description: "openssl failed with status \(process.terminationStatus)")
+        }
     }
 }
