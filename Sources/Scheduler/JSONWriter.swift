@@ -1,0 +1,64 @@
+/// Writes `JSONValue`s as compact UTF-8 JSON, appending to a byte buffer so views can be assembled from
+/// pre-encoded pieces without intermediate strings.
+public enum JSONWriter {
+    public static func encode(_ value: JSONValue) -> [UInt8] {
+        var out: [UInt8] = []
+        append(value, to: &out)
+        return out
+    }
+
+    public static func append(_ value: JSONValue, to out: inout [UInt8]) {
+        switch value {
+        case .null:
+            out.append(contentsOf: "null".utf8)
+        case .bool(let flag):
+            out.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .number(let number):
+            out.append(contentsOf: number.text.utf8)
+        case .string(let text):
+            appendString(text, to: &out)
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            for (position, element) in elements.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                append(element, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            appendObject(members, to: &out)
+        }
+    }
+
+    public static func appendObject(_ members: [JSONMember], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        for (position, member) in members.enumerated() {
+            if position > 0 { out.append(UInt8(ascii: ",")) }
+            appendString(member.key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            append(member.value, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    public static func appendString(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0..<0x20, 0x7F:
+                out.append(contentsOf: Array(#"\u00"#.utf8))
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0x0F)])
+            default:
+                out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
