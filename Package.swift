@@ -23,7 +23,9 @@ let package = Package(
         // Fixed-type C wrappers over libcurl's variadic calls, which Swift cannot call.
         .target(name: "CCurl", dependencies: ["CLibcurl"]),
         .target(name: "CurlClient", dependencies: ["CCurl"]),
-        .target(name: "HTTPServer", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // epoll, eventfd and accept4, which the Glibc module does not import, for HTTPServer.
+        .target(name: "CHTTPServer"),
+        .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "Config"),
         .target(name: "Scheduler"),
@@ -37,7 +39,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "volumed", dependencies: [
-            "VolumeService", "Config",
+            "VolumeService", "Config", "Drivers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -49,6 +51,6 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer"]),
         .testTarget(name: "VolumeAPITests", dependencies: ["VolumeAPI", "HTTPServer", "Supervision", "Scheduler"]),
-        .testTarget(name: "VolumedTests", dependencies: ["VolumeService"]),
+        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient"]),
     ]
 )

@@ -1,0 +1,385 @@
+// Reading, parsing, dispatching and writing for one connection, on its event loop's thread.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import CHTTPServer
+import Logging
+
+extension EventLoop {
+    func handle(events: UInt32, on connection: Connection) {
+        if events & (epollErr | epollHup) != 0 {
+            closeConnection(connection)  // reset, or closed both ways: nobody is left to answer
+            return
+        }
+        if events & epollOut != 0 {
+            flush(connection)
+            if connection.closed { return }
+        }
+        if events & (epollIn | epollRdHup) != 0 && !connection.readingPaused {
+            readAvailable(connection)
+        }
+    }
+
+    // MARK: reading
+
+    private func readAvailable(_ connection: Connection) {
+        let count = recv(connection.fd, readBuffer.baseAddress, readBuffer.count, 0)
+        if count <= 0 {
+            if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
+            peerClosed(connection, error: count < 0)
+            return
+        }
+        if connection.phase == .lingering { return }  // discard what arrives after the final response
+        let fresh = UnsafeBufferPointer(start: readBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count)
+        if connection.inputDeadlineKind == .idle {
+            connection.setInputDeadline(.header, at: now + core.headerTimeout)
+        }
+        if connection.input.isEmpty {
+            let consumed = process(connection, fresh)
+            if consumed < count && !connection.closed && !connection.closeAfterOutput {
+                connection.input.append(contentsOf: UnsafeBufferPointer(rebasing: fresh[consumed...]))
+            }
+        } else {
+            connection.input.append(contentsOf: fresh)
+            processBuffered(connection)
+        }
+        if !connection.closed { flush(connection) }
+    }
+
+    /// Processes what is waiting in `connection.input` (after a deferred answer, or after the client
+    /// read enough to lift backpressure).
+    func processBuffered(_ connection: Connection) {
+        var buffered = connection.input
+        connection.input = []
+        let consumed = buffered.withUnsafeBufferPointer { process(connection, $0) }
+        if connection.closed || connection.closeAfterOutput { return }
+        if consumed < buffered.count {
+            buffered.removeFirst(consumed)
+            connection.input = buffered
+        }
+    }
+
+    /// The client shut its sending side. A request still being answered is answered, then the
+    /// connection closes; anything else closes now (a partial request can never complete).
+    private func peerClosed(_ connection: Connection, error: Bool) {
+        if error || connection.phase == .lingering
+            || connection.phase != .awaitingResponse && !connection.outputPending
+        {
+            closeConnection(connection)
+            return
+        }
+        connection.peerClosedInput = true
+        connection.readingPaused = true
+        if connection.phase != .awaitingResponse { connection.closeAfterOutput = true }
+        updateInterest(connection)
+    }
+
+    // MARK: parsing
+
+    /// Consumes requests from `bytes` until it runs out, must wait, or must close; returns how many
+    /// bytes were consumed. Responses go to the output buffer; the caller flushes.
+    private func process(_ connection: Connection, _ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        var consumed = 0
+        let limits = core.limits
+        while consumed < bytes.count {
+            if connection.closed || connection.closeAfterOutput || connection.phase == .awaitingResponse {
+                return consumed
+            }
+            if connection.unflushedResponses >= core.configuration.maxPipelinedRequests
+                || connection.output.count - connection.outputOffset > core.configuration.maxQueuedResponseBytes
+            {
+                flush(connection)
+                if connection.closed { return consumed }
+                if connection.outputPending {
+                    pauseReading(connection)
+                    return consumed
+                }
+            }
+            let rest = UnsafeBufferPointer(rebasing: bytes[consumed...])
+            switch connection.phase {
+            case .head:
+                if connection.scanner.offset == 0 {
+                    // RFC 9112 2.2: ignore empty lines before a request line.
+                    if rest[0] == 13 {
+                        if rest.count < 2 { return consumed }
+                        if rest[1] == 10 {
+                            consumed += 2
+                            continue
+                        }
+                    }
+                    if connection.inputDeadlineKind != .header {
+                        connection.setInputDeadline(.header, at: now + core.headerTimeout)
+                    }
+                }
+                switch connection.scanner.scan(rest, limits: limits) {
+                case .incomplete:
+                    return consumed
+                case .failed(let error):
+                    fail(connection, error)
+                    return consumed
+                case .complete(let length):
+                    let headBytes = UnsafeBufferPointer(rebasing: rest[0..<length])
+                    consumed += length
+                    do {
+                        let head = try RequestParser.parseHead(headBytes, limits: limits)
+                        try beginRequest(connection, head)
+                    } catch {
+                        fail(connection, error)
+                        return consumed
+                    }
+                }
+            case .body:
+                do {
+                    consumed += try connection.bodyReader!.feed(rest)
+                } catch {
+                    fail(connection, error)
+                    return consumed
+                }
+                if connection.bodyReader!.isComplete { finishRequest(connection) }
+            case .awaitingResponse, .lingering:
+                return consumed
+            }
+        }
+        return consumed
+    }
+
+    /// A head is complete: route it, settle `Expect`, and either dispatch or start reading the body.
+    private func beginRequest(_ connection: Connection, _ head: ParsedHead) throws(HTTPError) {
+        let split = try RequestTarget.split(head.target)
+        let match = try core.router.match(method: head.method, rawPath: split.rawPath)
+        if case .contentLength(let length) = head.framing, length > core.limits.maxBodyBytes {
+            throw .requestEntityTooLarge("The request body of \(length) bytes exceeds \(core.limits.maxBodyBytes) bytes.")
+        }
+        connection.head = head
+        connection.match = match
+        connection.pendingSplit = split
+        if head.framing == .none {
+            connection.bodyReader = nil
+            finishRequest(connection)
+            return
+        }
+        if head.expectContinue {
+            if case .found = match {
+                appendOutput(connection, ResponseEncoder.continueResponse)
+            } else {
+                // The body is not wanted: answer now and close instead of reading it.
+                connection.bodyReader = BodyReader(framing: .none, limits: core.limits)
+                finishRequest(connection, forceClose: true)
+                return
+            }
+        }
+        connection.bodyReader = BodyReader(framing: head.framing, limits: core.limits)
+        connection.phase = .body
+        connection.setInputDeadline(.body, at: now + core.bodyTimeout)
+    }
+
+    /// The whole request is in: build it, run the handler, queue the response (or wait for it).
+    private func finishRequest(_ connection: Connection, forceClose: Bool = false) {
+        guard let head = connection.head, let split = connection.pendingSplit, let match = connection.match else { return }
+        let body = connection.bodyReader?.takeBody() ?? []
+        connection.head = nil
+        connection.match = nil
+        connection.pendingSplit = nil
+        connection.bodyReader = nil
+        var request = HTTPRequest(
+            method: head.method, version: head.version,
+            target: String(decoding: head.target, as: UTF8.self), path: split.path, query: split.query,
+            headers: head.headers, body: body, peer: connection.peer)
+        let wantsConditional = head.headers.firstValue(lowercasedName: HeaderName.ifNoneMatch) != nil
+        var context = ResponseContext(
+            method: head.method, version: head.version,
+            keepAlive: head.keepAlive && !forceClose && !draining, routePattern: nil,
+            ifNoneMatch: wantsConditional ? head.headers : nil)
+        let response: HTTPResponse
+        switch match {
+        case .notFound:
+            response = .itemNotFound("The resource could not be found.")
+        case .methodNotAllowed(let pattern, let allow):
+            context.routePattern = pattern
+            response = .badMethod("The method \(head.method) is not allowed for this resource.", allow: allow)
+        case .found(let route, let parameters):
+            context.routePattern = route.pattern
+            request.pathParameters = parameters
+            request.routePattern = route.pattern
+            do {
+                response = try route.handler(request)
+            } catch let error as HTTPError {
+                response = HTTPResponse(error)
+            } catch {
+                core.logger.error("request handler failed", metadata: [
+                    "route": "\(route.pattern)", "method": "\(head.method)", "error": "\(error)",
+                ])
+                response = .computeFault("The server has either erred or is incapable of performing the requested operation.")
+            }
+        }
+        if let start = response.deferral {
+            connection.phase = .awaitingResponse
+            connection.pendingContext = context
+            connection.setInputDeadline(.none, at: 0)
+            let loop = self
+            let connectionID = connection.id, fd = connection.fd
+            start(Responder { [weak loop] answer in
+                loop?.post(.deliver(connectionID: connectionID, fd: fd, response: answer))
+            })
+            return
+        }
+        connection.phase = .head
+        writeResponse(response, context: context, to: connection)
+    }
+
+    /// Queues `response`; afterwards the connection either waits for its next request or closes.
+    private func writeResponse(_ response: HTTPResponse, context: ResponseContext, to connection: Connection) {
+        let status: HTTPStatus
+        if connection.outputPending {
+            status = ResponseEncoder.encode(
+                response, context: context, dateLine: dateCache.line, serverLine: core.serverLine, into: &connection.output)
+        } else {
+            status = ResponseEncoder.encode(
+                response, context: context, dateLine: dateCache.line, serverLine: core.serverLine, into: &scratch)
+        }
+        connection.unflushedResponses += 1
+        core.onResponse?(ResponseRecord(routePattern: context.routePattern, method: context.method, status: status))
+        if !context.keepAlive {
+            connection.closeAfterOutput = true
+            connection.setInputDeadline(.none, at: 0)
+        } else {
+            connection.setInputDeadline(.idle, at: now + core.idleTimeout)
+        }
+    }
+
+    func deliverDeferred(_ response: HTTPResponse, to connection: Connection) {
+        guard connection.phase == .awaitingResponse, var context = connection.pendingContext else { return }
+        connection.pendingContext = nil
+        connection.phase = .head
+        if draining || connection.peerClosedInput { context.keepAlive = false }
+        writeResponse(response, context: context, to: connection)
+        if !connection.input.isEmpty && !connection.closeAfterOutput { processBuffered(connection) }
+        if !connection.closed { flush(connection) }
+    }
+
+    /// Answers a malformed or over-limit request with its fault and closes after writing it.
+    private func fail(_ connection: Connection, _ error: Error) {
+        let fault = (error as? HTTPError) ?? .badRequest("Malformed request.")
+        core.logger.debug("rejecting request", metadata: ["peer": "\(connection.peer)", "fault": "\(fault)"])
+        connection.phase = .head
+        connection.head = nil
+        connection.bodyReader = nil
+        let context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        writeResponse(HTTPResponse(fault), context: context, to: connection)
+    }
+
+    func inputDeadlinePassed(_ connection: Connection) {
+        switch connection.inputDeadlineKind {
+        case .header where connection.scanner.offset > 0 || !connection.input.isEmpty,
+            .body:
+            fail(connection, HTTPError.requestTimeout("The request was not received in time."))
+            connection.input = []
+            flush(connection)
+        case .header, .idle, .linger, .none:
+            closeConnection(connection)
+        }
+    }
+
+    // MARK: writing
+
+    func appendOutput(_ connection: Connection, _ bytes: [UInt8]) {
+        if connection.outputPending {
+            connection.output.append(contentsOf: bytes)
+        } else {
+            scratch.append(contentsOf: bytes)
+        }
+    }
+
+    /// Writes the scratch buffer (or the connection's queued output) with one `send`; keeps what the
+    /// socket would not take, and moves the connection on once everything is out.
+    func flush(_ connection: Connection) {
+        if !scratch.isEmpty {
+            if connection.outputPending {
+                connection.output.append(contentsOf: scratch)
+            } else {
+                let written = scratch.withUnsafeBytes { send(connection.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if written < 0 && errno != EAGAIN && errno != EINTR {
+                    resetScratch()
+                    closeConnection(connection)
+                    return
+                }
+                let sent = max(0, written)
+                if sent < scratch.count {
+                    connection.output = Array(scratch[sent...])
+                    connection.outputOffset = 0
+                    connection.writeDeadline = now + core.writeTimeout
+                }
+            }
+            resetScratch()
+        } else if connection.outputPending {
+            let written = connection.output.withUnsafeBytes {
+                send(connection.fd, $0.baseAddress! + connection.outputOffset, $0.count - connection.outputOffset, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno != EAGAIN && errno != EINTR { closeConnection(connection) }
+                return
+            }
+            connection.outputOffset += written
+            if written > 0 { connection.writeDeadline = now + core.writeTimeout }
+        }
+        if connection.outputPending {
+            updateInterest(connection)
+            return
+        }
+        outputDrained(connection)
+    }
+
+    private func outputDrained(_ connection: Connection) {
+        connection.output = []
+        connection.outputOffset = 0
+        connection.writeDeadline = 0
+        connection.unflushedResponses = 0
+        if connection.closeAfterOutput {
+            if connection.peerClosedInput {
+                closeConnection(connection)
+                return
+            }
+            startLingering(connection)
+            return
+        }
+        if connection.peerClosedInput { return }  // waiting for a deferred answer
+        if connection.readingPaused && connection.phase != .lingering {
+            connection.readingPaused = false
+            updateInterest(connection)
+            if !connection.input.isEmpty {
+                connection.setInputDeadline(.header, at: now + core.headerTimeout)
+                processBuffered(connection)
+                if !connection.closed { flush(connection) }
+            }
+            return
+        }
+        updateInterest(connection)
+        if draining && connection.isIdle { closeConnection(connection) }
+    }
+
+    private func startLingering(_ connection: Connection) {
+        guard connection.phase != .lingering else { return }
+        connection.phase = .lingering
+        connection.input = []
+        connection.readingPaused = false
+        shutdown(connection.fd, Int32(SHUT_WR))
+        connection.setInputDeadline(.linger, at: now + core.lingerTimeout)
+        updateInterest(connection)
+    }
+
+    private func pauseReading(_ connection: Connection) {
+        connection.readingPaused = true
+        if connection.phase == .head { connection.setInputDeadline(.none, at: 0) }
+        updateInterest(connection)
+    }
+
+    private func resetScratch() {
+        if scratch.capacity > 1024 * 1024 {
+            scratch = []
+            scratch.reserveCapacity(64 * 1024)
+        } else {
+            scratch.removeAll(keepingCapacity: true)
+        }
+    }
+}

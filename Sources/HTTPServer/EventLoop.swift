@@ -1,0 +1,316 @@
+// One epoll set run by one thread: accepts, reads, timers and cross-thread messages.
+//
+// Why not Dispatch read sources: Dispatch on Linux funnels every source through one manager thread,
+// registers them EPOLLONESHOT and pays an EPOLL_CTL_MOD re-arm plus an ioctl(SIOCINQ) per read. Here
+// each loop owns its epoll set with level-triggered connections (no re-arm), reads straight into one
+// reusable buffer, and all loops share the listening socket through EPOLLEXCLUSIVE. BENCHMARKS.md has
+// the numbers that decided it.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import CHTTPServer
+import Logging
+import Synchronization
+
+/// State every loop of one server reads; immutable apart from two atomics.
+final class ServerCore: Sendable {
+    let configuration: HTTPServerConfiguration
+    let router: Router
+    let logger: Logger
+    let onResponse: (@Sendable (ResponseRecord) -> Void)?
+    let limits: ParserLimits
+    let serverLine: [UInt8]
+    let headerTimeout: Int64
+    let bodyTimeout: Int64
+    let idleTimeout: Int64
+    let writeTimeout: Int64
+    let lingerTimeout: Int64
+    let listenFD: Int32
+    let openConnections = Atomic<Int>(0)
+    private let listenerUsers: Atomic<Int>
+
+    init(
+        configuration: HTTPServerConfiguration, router: Router, logger: Logger,
+        onResponse: (@Sendable (ResponseRecord) -> Void)?, listenFD: Int32, loopCount: Int
+    ) {
+        self.configuration = configuration
+        self.router = router
+        self.logger = logger
+        self.onResponse = onResponse
+        self.listenFD = listenFD
+        limits = ParserLimits(
+            maxHeadBytes: max(64, configuration.maxHeadBytes), maxTargetBytes: max(1, configuration.maxTargetBytes),
+            maxHeaderCount: max(1, configuration.maxHeaderCount), maxBodyBytes: max(0, configuration.maxBodyBytes))
+        var server = HTTPHeaders()
+        server.add(name: "Server", value: configuration.serverName)
+        var line: [UInt8] = []
+        server.encode(into: &line)
+        serverLine = line
+        headerTimeout = configuration.headerReadTimeout.milliseconds
+        bodyTimeout = configuration.bodyReadTimeout.milliseconds
+        idleTimeout = configuration.keepAliveIdleTimeout.milliseconds
+        writeTimeout = configuration.writeTimeout.milliseconds
+        lingerTimeout = configuration.lingerTimeout.milliseconds
+        listenerUsers = Atomic(loopCount)
+    }
+
+    /// Each loop calls this once when it stops accepting; the last one closes the listening socket.
+    func releaseListener() {
+        if listenerUsers.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { close(listenFD) }
+    }
+
+    /// The smallest timeout, so timers are checked often enough for it (a tenth of it, 10 ms to 250 ms).
+    var sweepInterval: Int64 {
+        let shortest = [headerTimeout, bodyTimeout, idleTimeout, writeTimeout, lingerTimeout].min() ?? 1000
+        return min(250, max(10, shortest / 10))
+    }
+}
+
+/// Work handed to a loop from another thread.
+enum LoopMessage: Sendable {
+    case deliver(connectionID: UInt64, fd: Int32, response: HTTPResponse)
+    case shutdown(deadline: Int64)
+}
+
+let epollIn = UInt32(EPOLLIN.rawValue)
+let epollOut = UInt32(EPOLLOUT.rawValue)
+let epollErr = UInt32(EPOLLERR.rawValue)
+let epollHup = UInt32(EPOLLHUP.rawValue)
+let epollRdHup = UInt32(EPOLLRDHUP.rawValue)
+let epollExclusive: UInt32 = 1 << 28
+
+/// An event loop. Everything but `post` runs on the loop's own thread.
+final class EventLoop: @unchecked Sendable {
+    let core: ServerCore
+    let index: Int
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let inbox = Mutex<[LoopMessage]>([])
+
+    var connections: [Connection] = []
+    var byFD: [Connection?] = []
+    var scratch: [UInt8] = []
+    let readBuffer: UnsafeMutableRawBufferPointer
+    var dateCache = DateCache()
+    var now: Int64 = Socket.monotonicMilliseconds()
+    private var nextConnectionID: UInt64
+    private(set) var draining = false
+    private var drainDeadline: Int64 = 0
+    private var accepting = true
+    private var acceptPausedUntil: Int64 = 0
+    private var nextSweep: Int64 = 0
+    private let sweepInterval: Int64
+
+    static let readBufferSize = 64 * 1024
+    static let maxEvents: Int32 = 512
+
+    init(core: ServerCore, index: Int) throws(HTTPServerError) {
+        self.core = core
+        self.index = index
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { throw .systemCallFailed("epoll_create1", errno: errno) }
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+        guard wakeFD >= 0 else {
+            let code = errno
+            close(epollFD)
+            throw .systemCallFailed("eventfd", errno: code)
+        }
+        readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
+        scratch.reserveCapacity(64 * 1024)
+        nextConnectionID = UInt64(index) << 48
+        sweepInterval = core.sweepInterval
+        control(EPOLL_CTL_ADD, fd: wakeFD, events: epollIn)
+        control(EPOLL_CTL_ADD, fd: core.listenFD, events: epollIn | epollExclusive)
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        close(epollFD)
+        close(wakeFD)
+    }
+
+    /// Queues `message` for the loop and wakes it. Safe from any thread.
+    func post(_ message: LoopMessage) {
+        inbox.withLock { $0.append(message) }
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    /// The thread body: returns when the server has drained after `shutdown`.
+    func run() {
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(Self.maxEvents))
+        defer { events.deallocate() }
+        nextSweep = now + sweepInterval
+        while true {
+            let timeout = Int32(clamping: max(0, nextSweep - now))
+            let count = epoll_wait(epollFD, events, Self.maxEvents, timeout)
+            now = Socket.monotonicMilliseconds()
+            dateCache.refresh()
+            if count > 0 {
+                for eventIndex in 0..<Int(count) {
+                    let event = events[eventIndex]
+                    let fd = event.data.fd
+                    if fd == wakeFD {
+                        drainInbox()
+                    } else if fd == core.listenFD && accepting {
+                        acceptConnections()
+                    } else if fd >= 0 && Int(fd) < byFD.count, let connection = byFD[Int(fd)] {
+                        handle(events: event.events, on: connection)
+                    }
+                }
+            } else if count < 0 && errno != EINTR {
+                core.logger.error("epoll_wait failed", metadata: ["errno": "\(errno)"])
+            }
+            if now >= nextSweep {
+                sweepTimeouts()
+                nextSweep = now + sweepInterval
+            }
+            if draining && (connections.isEmpty || now >= drainDeadline) { break }
+        }
+        for connection in connections.reversed() { closeConnection(connection) }
+    }
+
+    // MARK: epoll
+
+    @discardableResult
+    func control(_ operation: Int32, fd: Int32, events: UInt32) -> Bool {
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        return epoll_ctl(epollFD, operation, fd, &event) == 0
+    }
+
+    /// Brings the connection's epoll interest in line with whether it wants to read and to write.
+    func updateInterest(_ connection: Connection) {
+        let wantRead = !connection.readingPaused
+        let wantWrite = connection.outputPending
+        guard wantRead != connection.registeredRead || wantWrite != connection.registeredWrite else { return }
+        connection.registeredRead = wantRead
+        connection.registeredWrite = wantWrite
+        control(EPOLL_CTL_MOD, fd: connection.fd, events: (wantRead ? epollIn | epollRdHup : 0) | (wantWrite ? epollOut : 0))
+    }
+
+    // MARK: accepting
+
+    private func acceptConnections() {
+        let maxConnections = core.configuration.maxConnections
+        for _ in 0..<64 {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    chttp_accept4(core.listenFD, $0, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+            }
+            if fd < 0 {
+                let code = errno
+                if code == EINTR || code == ECONNABORTED { continue }
+                if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
+                    // Out of descriptors: stop accepting for a moment instead of spinning on a
+                    // level-triggered listener that stays readable.
+                    core.logger.warning("accept failed; pausing accepts", metadata: ["errno": "\(code)"])
+                    control(EPOLL_CTL_DEL, fd: core.listenFD, events: 0)
+                    accepting = false
+                    acceptPausedUntil = now + 100
+                }
+                return
+            }
+            if core.openConnections.add(1, ordering: .relaxed).newValue > maxConnections || draining {
+                core.openConnections.subtract(1, ordering: .relaxed)
+                refuse(fd)
+                continue
+            }
+            Socket.setNoDelay(fd)
+            nextConnectionID &+= 1
+            let connection = Connection(fd: fd, id: nextConnectionID, peer: Socket.peerAddress(storage))
+            connection.slot = connections.count
+            connections.append(connection)
+            if Int(fd) >= byFD.count {
+                byFD.append(contentsOf: repeatElement(nil, count: max(Int(fd) + 1 - byFD.count, byFD.count)))
+            }
+            byFD[Int(fd)] = connection
+            connection.setInputDeadline(.header, at: now + core.headerTimeout)
+            control(EPOLL_CTL_ADD, fd: fd, events: epollIn | epollRdHup)
+        }
+    }
+
+    /// Best-effort 503 to a connection beyond `maxConnections`, then close.
+    private func refuse(_ fd: Int32) {
+        var bytes: [UInt8] = []
+        let context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        _ = ResponseEncoder.encode(
+            .serviceUnavailable("The server has too many open connections."), context: context,
+            dateLine: dateCache.line, serverLine: core.serverLine, into: &bytes)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        close(fd)
+    }
+
+    // MARK: messages
+
+    private func drainInbox() {
+        var value: UInt64 = 0
+        _ = read(wakeFD, &value, 8)
+        let messages = inbox.withLock { pending -> [LoopMessage] in
+            defer { pending.removeAll() }
+            return pending
+        }
+        for message in messages {
+            switch message {
+            case .deliver(let connectionID, let fd, let response):
+                guard Int(fd) < byFD.count, let connection = byFD[Int(fd)], connection.id == connectionID else {
+                    continue  // the client went away while the response was produced
+                }
+                deliverDeferred(response, to: connection)
+            case .shutdown(let deadline):
+                beginDraining(deadline: deadline)
+            }
+        }
+    }
+
+    private func beginDraining(deadline: Int64) {
+        guard !draining else { return }
+        draining = true
+        drainDeadline = deadline
+        if accepting { control(EPOLL_CTL_DEL, fd: core.listenFD, events: 0) }
+        accepting = false
+        core.releaseListener()
+        for connection in connections.reversed() where connection.isIdle {
+            closeConnection(connection)
+        }
+    }
+
+    // MARK: timers
+
+    private func sweepTimeouts() {
+        if !accepting && !draining && now >= acceptPausedUntil {
+            accepting = control(EPOLL_CTL_ADD, fd: core.listenFD, events: epollIn | epollExclusive)
+        }
+        var index = connections.count - 1
+        while index >= 0 {
+            let connection = connections[index]
+            index -= 1
+            if connection.writeDeadline != 0 && now >= connection.writeDeadline {
+                core.logger.debug("closing a connection whose client stopped reading", metadata: ["peer": "\(connection.peer)"])
+                closeConnection(connection)
+            } else if connection.inputDeadline != 0 && now >= connection.inputDeadline {
+                inputDeadlinePassed(connection)
+            }
+        }
+    }
+
+    // MARK: closing
+
+    func closeConnection(_ connection: Connection) {
+        guard !connection.closed else { return }
+        connection.closed = true
+        close(connection.fd)
+        byFD[Int(connection.fd)] = nil
+        let last = connections.removeLast()
+        if last !== connection {
+            connections[connection.slot] = last
+            last.slot = connection.slot
+        }
+        core.openConnections.subtract(1, ordering: .relaxed)
+    }
+}

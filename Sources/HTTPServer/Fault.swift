@@ -1,0 +1,134 @@
+// OpenStack's JSON fault shape, e.g. {"itemNotFound": {"code": 404, "message": "..."}}.
+
+/// An error a handler throws to answer with an OpenStack fault; anything else a handler throws is
+/// answered `500 computeFault` (its text is logged, not sent).
+public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var status: HTTPStatus
+    /// The fault's key, e.g. `itemNotFound`.
+    public var faultName: String
+    public var message: String
+    /// Extra response headers (e.g. `Allow` for 405, `WWW-Authenticate` for 401).
+    public var headers: [String: String]
+
+    public init(status: HTTPStatus, faultName: String, message: String, headers: [String: String] = [:]) {
+        self.status = status
+        self.faultName = faultName
+        self.message = message
+        self.headers = headers
+    }
+
+    public var description: String { "\(status.code) \(faultName): \(message)" }
+
+    public static func badRequest(_ message: String) -> HTTPError {
+        HTTPError(status: .badRequest, faultName: "badRequest", message: message)
+    }
+    public static func unauthorized(_ message: String) -> HTTPError {
+        HTTPError(status: .unauthorized, faultName: "unauthorized", message: message)
+    }
+    public static func forbidden(_ message: String) -> HTTPError {
+        HTTPError(status: .forbidden, faultName: "forbidden", message: message)
+    }
+    public static func itemNotFound(_ message: String) -> HTTPError {
+        HTTPError(status: .notFound, faultName: "itemNotFound", message: message)
+    }
+    public static func badMethod(_ message: String, allow: [HTTPMethod]) -> HTTPError {
+        HTTPError(
+            status: .methodNotAllowed, faultName: "badMethod", message: message,
+            headers: ["Allow": allow.map(\.rawValue).joined(separator: ", ")])
+    }
+    public static func conflict(_ message: String) -> HTTPError {
+        HTTPError(status: .conflict, faultName: "conflict", message: message)
+    }
+    public static func requestTimeout(_ message: String) -> HTTPError {
+        HTTPError(status: .requestTimeout, faultName: "requestTimeout", message: message)
+    }
+    public static func requestEntityTooLarge(_ message: String) -> HTTPError {
+        HTTPError(status: .contentTooLarge, faultName: "requestEntityTooLarge", message: message)
+    }
+    public static func uriTooLong(_ message: String) -> HTTPError {
+        HTTPError(status: .uriTooLong, faultName: "uriTooLong", message: message)
+    }
+    public static func expectationFailed(_ message: String) -> HTTPError {
+        HTTPError(status: .expectationFailed, faultName: "expectationFailed", message: message)
+    }
+    public static func requestHeaderFieldsTooLarge(_ message: String) -> HTTPError {
+        HTTPError(status: .requestHeaderFieldsTooLarge, faultName: "requestHeaderFieldsTooLarge", message: message)
+    }
+    public static func computeFault(_ message: String) -> HTTPError {
+        HTTPError(status: .internalServerError, faultName: "computeFault", message: message)
+    }
+    public static func notImplemented(_ message: String) -> HTTPError {
+        HTTPError(status: .notImplemented, faultName: "notImplemented", message: message)
+    }
+    public static func serviceUnavailable(_ message: String) -> HTTPError {
+        HTTPError(status: .serviceUnavailable, faultName: "serviceUnavailable", message: message)
+    }
+    public static func httpVersionNotSupported(_ message: String) -> HTTPError {
+        HTTPError(status: .httpVersionNotSupported, faultName: "httpVersionNotSupported", message: message)
+    }
+}
+
+extension HTTPResponse {
+    /// The JSON fault for `error`: `{"<faultName>": {"code": <status>, "message": "<message>"}}`.
+    public init(_ error: HTTPError) {
+        var body: [UInt8] = []
+        body.reserveCapacity(error.message.utf8.count + error.faultName.utf8.count + 40)
+        body.append(contentsOf: "{\"".utf8)
+        appendJSONEscaped(error.faultName, to: &body)
+        body.append(contentsOf: "\": {\"code\": ".utf8)
+        body.append(contentsOf: String(error.status.code).utf8)
+        body.append(contentsOf: ", \"message\": \"".utf8)
+        appendJSONEscaped(error.message, to: &body)
+        body.append(contentsOf: "\"}}".utf8)
+        var headers = HTTPHeaders()
+        for (name, value) in error.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
+        self.init(status: error.status, headers: headers, body: body)
+    }
+
+    public static func fault(_ error: HTTPError) -> HTTPResponse { HTTPResponse(error) }
+
+    public static func badRequest(_ message: String) -> HTTPResponse { HTTPResponse(.badRequest(message)) }
+    public static func unauthorized(_ message: String) -> HTTPResponse { HTTPResponse(.unauthorized(message)) }
+    public static func forbidden(_ message: String) -> HTTPResponse { HTTPResponse(.forbidden(message)) }
+    public static func itemNotFound(_ message: String) -> HTTPResponse { HTTPResponse(.itemNotFound(message)) }
+    public static func badMethod(_ message: String, allow: [HTTPMethod]) -> HTTPResponse {
+        HTTPResponse(.badMethod(message, allow: allow))
+    }
+    public static func conflict(_ message: String) -> HTTPResponse { HTTPResponse(.conflict(message)) }
+    public static func requestTimeout(_ message: String) -> HTTPResponse { HTTPResponse(.requestTimeout(message)) }
+    public static func requestEntityTooLarge(_ message: String) -> HTTPResponse {
+        HTTPResponse(.requestEntityTooLarge(message))
+    }
+    public static func requestHeaderFieldsTooLarge(_ message: String) -> HTTPResponse {
+        HTTPResponse(.requestHeaderFieldsTooLarge(message))
+    }
+    public static func computeFault(_ message: String) -> HTTPResponse { HTTPResponse(.computeFault(message)) }
+    public static func serviceUnavailable(_ message: String) -> HTTPResponse {
+        HTTPResponse(.serviceUnavailable(message))
+    }
+    public static func httpVersionNotSupported(_ message: String) -> HTTPResponse {
+        HTTPResponse(.httpVersionNotSupported(message))
+    }
+}
+
+/// Appends `text` as the inside of a JSON string: quotes, backslashes and control characters escaped
+/// (RFC 8259), everything else as UTF-8.
+public func appendJSONEscaped(_ text: String, to buffer: inout [UInt8]) {
+    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "\""): buffer.append(contentsOf: [92, UInt8(ascii: "\"")])
+        case 92: buffer.append(contentsOf: [92, 92])
+        case 10: buffer.append(contentsOf: [92, UInt8(ascii: "n")])
+        case 13: buffer.append(contentsOf: [92, UInt8(ascii: "r")])
+        case 9: buffer.append(contentsOf: [92, UInt8(ascii: "t")])
+        case 8: buffer.append(contentsOf: [92, UInt8(ascii: "b")])
+        case 12: buffer.append(contentsOf: [92, UInt8(ascii: "f")])
+        case 0..<0x20, 0x7f:
+            buffer.append(contentsOf: Array("\\u00".utf8))
+            buffer.append(hex[Int(byte >> 4)])
+            buffer.append(hex[Int(byte & 0xf)])
+        default: buffer.append(byte)
+        }
+    }
+}

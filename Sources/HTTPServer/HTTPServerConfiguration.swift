@@ -1,0 +1,57 @@
+// Every limit of the server, named and defaulted.
+
+/// Settings of an `HTTPServer`. Each limit says what a client gets when it crosses it.
+public struct HTTPServerConfiguration: Sendable {
+    /// An IPv4 or IPv6 literal (`127.0.0.1`, `::1`, `[::1]`, `0.0.0.0`, `::`). Default: Cinder's
+    /// API address, loopback only.
+    public var host: String = "127.0.0.1"
+    /// 0 picks an ephemeral port; read it from `HTTPServer.localPort` after `start()`.
+    public var port: Int = 8776
+    /// Event loops (threads each running its own epoll set); 0 means one per available core.
+    public var eventLoopCount: Int = 0
+    public var listenBacklog: Int32 = 1024
+
+    /// Request line plus header fields (and, for chunked bodies, the trailer section). Beyond: 431.
+    public var maxHeadBytes: Int = 16 * 1024
+    /// The request-target alone. Beyond: 414.
+    public var maxTargetBytes: Int = 8 * 1024
+    /// Header fields per request. Beyond: 431.
+    public var maxHeaderCount: Int = 100
+    /// Body bytes after de-chunking. Beyond: 413 (before reading it when the length is declared,
+    /// and instead of `100 Continue`).
+    public var maxBodyBytes: Int = 1024 * 1024
+
+    /// From the first byte of a request (or from accept) until its head is complete. Beyond: 408 and
+    /// close (slowloris).
+    public var headerReadTimeout: Duration = .seconds(10)
+    /// From the end of the head until the body is complete. Beyond: 408 and close.
+    public var bodyReadTimeout: Duration = .seconds(30)
+    /// How long a keep-alive connection may sit between requests. Beyond: closed silently.
+    public var keepAliveIdleTimeout: Duration = .seconds(60)
+    /// How long queued response bytes may wait without the client reading any of them (a client that
+    /// never reads). Beyond: closed.
+    public var writeTimeout: Duration = .seconds(30)
+    /// After a final response with `Connection: close`, how long unread request bytes are drained
+    /// before the socket is closed, so the client receives the response instead of a reset.
+    public var lingerTimeout: Duration = .seconds(2)
+
+    /// Open client connections across all event loops. A connection beyond it is answered
+    /// `503 serviceUnavailable` with `Connection: close` and closed at once. The server raises its
+    /// open-file limit at start to fit this when the hard limit allows.
+    public var maxConnections: Int = 16_384
+    /// Requests of one connection that may be answered but not yet written out (pipelining). Beyond:
+    /// the server stops reading that connection until the client reads its responses.
+    public var maxPipelinedRequests: Int = 64
+    /// Response bytes queued for one connection before the server stops reading it.
+    public var maxQueuedResponseBytes: Int = 4 * 1024 * 1024
+
+    /// Written as the `Server` header.
+    public var serverName: String = "volumed"
+
+    public init() {}
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+}

@@ -1,0 +1,137 @@
+// The few POSIX socket calls the server needs, with errno turned into typed errors.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import CHTTPServer
+
+/// Why the server could not start.
+public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The host is not an IPv4 or IPv6 literal, or the port is out of range.
+    case invalidAddress(String)
+    /// `bind` or `listen` failed (address in use, not local, permission).
+    case cannotListen(address: String, errno: Int32)
+    /// A system call the server needs failed (epoll, eventfd, thread creation).
+    case systemCallFailed(String, errno: Int32)
+    /// `start()` was called twice, or after `shutdown`.
+    case alreadyStarted
+
+    public var description: String {
+        switch self {
+        case .invalidAddress(let text): return "invalid listen address \(text)"
+        case .cannotListen(let address, let code):
+            return "cannot listen on \(address): \(String(cString: strerror(code)))"
+        case .systemCallFailed(let call, let code): return "\(call) failed: \(String(cString: strerror(code)))"
+        case .alreadyStarted: return "the server was already started"
+        }
+    }
+}
+
+enum Socket {
+    /// A non-blocking listening socket on `host:port`; returns it with the port actually bound.
+    static func listen(host rawHost: String, port: Int, backlog: Int32) throws(HTTPServerError) -> (fd: Int32, port: Int) {
+        var host = rawHost
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let display = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        guard (0...65535).contains(port) else { throw .invalidAddress(display) }
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        let family: Int32
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            family = AF_INET
+        } else if inet_pton(AF_INET6, host, &v6) == 1 {
+            family = AF_INET6
+        } else {
+            throw .invalidAddress(display)
+        }
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .systemCallFailed("socket", errno: errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound: Int32
+        if family == AF_INET {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr = v4
+            bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        } else {
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = in_port_t(UInt16(port).bigEndian)
+            address.sin6_addr = v6
+            bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        }
+        guard bound == 0, Glibc.listen(fd, backlog) == 0 else {
+            let code = errno
+            close(fd)
+            throw .cannotListen(address: display, errno: code)
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return (fd, peerAddress(storage).port)
+    }
+
+    static func setNoDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    static func peerAddress(_ storage: sockaddr_storage) -> PeerAddress {
+        var storage = storage
+        return withUnsafePointer(to: &storage) { pointer in
+            if Int32(pointer.pointee.ss_family) == AF_INET6 {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                    let bytes = withUnsafeBytes(of: v6.pointee.sin6_addr) { Array($0) }
+                    return PeerAddress(family: .ipv6, bytes: bytes, port: Int(UInt16(bigEndian: v6.pointee.sin6_port)))
+                }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                let bytes = withUnsafeBytes(of: v4.pointee.sin_addr) { Array($0) }
+                return PeerAddress(family: .ipv4, bytes: bytes, port: Int(UInt16(bigEndian: v4.pointee.sin_port)))
+            }
+        }
+    }
+
+    /// Raises the soft open-file limit towards `wanted` (never above the hard limit); returns the
+    /// resulting soft limit.
+    @discardableResult
+    static func raiseOpenFileLimit(to wanted: Int) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        if limit.rlim_cur < rlim_t(wanted) {
+            var raised = limit
+            raised.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(limit.rlim_cur)
+    }
+
+    /// Milliseconds on a monotonic clock (coarse: a few ms of resolution is plenty for timeouts).
+    static func monotonicMilliseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, at least 1 for any positive duration.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let total = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return total == 0 && attoseconds > 0 ? 1 : total
+    }
+}
