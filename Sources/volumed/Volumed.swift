@@ -56,7 +56,7 @@ struct Serve: ParsableCommand {
             CommandSupport.fail("volumed: cannot start: \(error)")
         }
         if let banner = loaded.banner { print(banner(service.apiURL)) } else { print("volumed serving \(service.apiURL)") }
-        fflush(stdout)
+        fflush(nil)
         CommandSupport.runUntilSignalled(reload: { service.reload() }, shutdown: { service.shutdown() })
         service.waitUntilStopped()
     }
@@ -84,7 +84,7 @@ struct SchedulerRole: ParsableCommand {
             CommandSupport.fail("volumed scheduler: cannot start: \(error)")
         }
         print("volumed scheduler serving \(scheduler.apiURL)")
-        fflush(stdout)
+        fflush(nil)
         CommandSupport.runUntilSignalled(reload: nil, shutdown: { scheduler.shutdown() })
         scheduler.waitUntilStopped()
     }

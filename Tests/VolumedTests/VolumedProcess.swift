@@ -2,11 +2,18 @@ import CurlClient
 import Foundation
 import Synchronization
 
+/// Captured output of a child process, appended from pipe handlers.
+final class OutputBuffer: Sendable {
+    private let text = Mutex<(stdout: String, stderr: String)>(("", ""))
+
+    func withLock<T>(_ body: (inout (stdout: String, stderr: String)) -> T) -> T { text.withLock { body(&$0) } }
+}
+
 /// A real `volumed` process for end-to-end tests: started from the built executable, its output
 /// captured, signalled and waited for with bounded deadlines.
 final class VolumedProcess: @unchecked Sendable {
     let process = Process()
-    private let output = Mutex<(stdout: String, stderr: String)>(("", ""))
+    private let output = OutputBuffer()
 
     /// The built `volumed` next to the test bundle (`swift build --build-tests` builds both).
     static var executableURL: URL {
