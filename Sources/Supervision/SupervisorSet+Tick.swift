@@ -11,8 +11,8 @@ extension SupervisorSet {
             guard phase == .running else { return }
             let now = clock.now()
             let round = TickRound()
-            for id in sortedIDs {
-                guard let record = records[id] else { continue }
+            for record in ordered {
+                let id = record.machine.id
                 switch record.machine.tick(now: now, jitter: jitter.nextUnit()) {
                 case .collectStats(let callID):
                     round.outstanding += 1
