@@ -35,12 +35,13 @@ extension SupervisorSet {
         }
     }
 
-    /// A record's stats call will not answer its round (the backend was removed, reconfigured or
-    /// manually re-initialized): answer for it with its current report so the round still goes out.
-    func settleRoundEntry(of record: BackendRecord, now: Date, effects: inout Effects) {
-        guard let entry = record.roundEntry, record.machine.pendingCall?.id != entry.callID else { return }
+    /// A record's stats call will not answer its round (the backend was reconfigured or manually
+    /// re-initialized, or is being removed): answer for it so the round still goes out, with its
+    /// current report, or with none when it is being removed.
+    func settleRoundEntry(of record: BackendRecord, now: Date, removing: Bool = false, effects: inout Effects) {
+        guard let entry = record.roundEntry, removing || record.machine.pendingCall?.id != entry.callID else { return }
         record.roundEntry = nil
-        if let report = record.machine.report(at: now) { entry.round.reports.append(report) }
+        if !removing, let report = record.machine.report(at: now) { entry.round.reports.append(report) }
         entry.round.outstanding -= 1
         if entry.round.outstanding == 0 { submitPublish(entry.round.reports, effects: &effects) }
     }

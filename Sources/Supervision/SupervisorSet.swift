@@ -210,7 +210,7 @@ public final class SupervisorSet: @unchecked Sendable {
             ordered.removeAll { $0 === record }
             changed = true
             let now = clock.now()
-            settleRoundEntry(of: record, now: now, effects: &effects)
+            settleRoundEntry(of: record, now: now, removing: true, effects: &effects)
             releaseWaiters(of: record, effects: &effects)
             if phase == .running { submitPublish([record.machine.downReport(at: now)], effects: &effects) }
             effects.logs.append { [logger] in logger.info("backend removed", metadata: ["backend": "\(id)"]) }
