@@ -5,7 +5,9 @@ import Logging
 /// queue; a batch that arrives while the previous publish still runs is merged into the next one.
 extension SupervisorSet {
     /// One tick: refresh every heartbeat, start due re-initializations and stats collections, and
-    /// publish the round once every stats call has answered or timed out. Never blocks.
+    /// publish the round once every stats call has answered or timed out. Never blocks. A stats call
+    /// that hangs delays its round by at most its `statsTimeout`; the next round does not wait for
+    /// it (the backend is then retrying, or reports its last stats while the call is still running).
     func tick() {
         withState { effects in
             guard phase == .running else { return }
