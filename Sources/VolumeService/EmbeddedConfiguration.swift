@@ -65,11 +65,6 @@ public struct EmbeddedConfiguration: Sendable {
         try Data("\(readyShare)\n".utf8).write(to: URL(fileURLWithPath: dataDirectory + "/silver.shares"))
     }
 
-    /// Parses the embedded text (it is part of the product, so a failure here is a bug).
-    public func configuration(port: Int = 8776) throws(ConfigError) -> ServiceConfiguration {
-        try ConfigFile.parse(text: text(port: port), fileName: "<embedded volumed.conf>", baseDirectory: dataDirectory)
-    }
-
     /// What the operator reads at start-up.
     public func banner(apiURL: String) -> String {
         """

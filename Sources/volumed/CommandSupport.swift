@@ -14,34 +14,39 @@ enum CommandSupport {
     }
 
     static func loadServiceConfiguration(config: String?, dataDir: String?, port: Int?,
-                                         embeddedAllowed: Bool = true) throws -> LoadedConfiguration {
+                                         embeddedAllowed: Bool = true) -> LoadedConfiguration {
         if let config {
-            do {
-                let configuration = try ConfigFile.load(path: config)
-                for warning in configuration.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
-                return LoadedConfiguration(configuration: configuration, banner: nil)
-            } catch {
-                for problem in error.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
-                fail("volumed: \(config): the configuration has \(error.problems.count) fatal problem(s)")
+            let configuration = ConfigFile.inspect(path: config)
+            guard configuration.problems.isEmpty else {
+                for problem in configuration.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+                fail("volumed: \(config): the configuration has \(configuration.problems.count) fatal problem(s)")
             }
+            for warning in configuration.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+            return LoadedConfiguration(configuration: configuration, banner: nil)
         }
         guard embeddedAllowed else {
-            // The scheduler role needs no backends: run it on the defaults.
-            do {
-                return LoadedConfiguration(configuration: try ConfigFile.parse(text: "[DEFAULT]\n", fileName: "<defaults>"),
-                                           banner: nil)
-            } catch {
-                fail("volumed: built-in defaults rejected: \(error)")
-            }
+            // The scheduler role needs no backends: it runs on the built-in defaults.
+            return LoadedConfiguration(configuration: checked(ConfigFile.inspect(text: "[DEFAULT]\n", fileName: "<defaults>")),
+                                       banner: nil)
         }
         let embedded = EmbeddedConfiguration(dataDirectory: dataDir ?? EmbeddedConfiguration.defaultDataDirectory)
         do {
             try embedded.prepare()
-            return LoadedConfiguration(configuration: try embedded.configuration(port: port ?? 8776),
-                                       banner: { embedded.banner(apiURL: $0) })
         } catch {
             fail("volumed: cannot prepare the embedded configuration in \(embedded.dataDirectory): \(error)")
         }
+        let configuration = checked(ConfigFile.inspect(text: embedded.text(port: port ?? 8776),
+                                                       fileName: "<embedded volumed.conf>",
+                                                       baseDirectory: embedded.dataDirectory))
+        return LoadedConfiguration(configuration: configuration, banner: { embedded.banner(apiURL: $0) })
+    }
+
+    /// Built-in text must load; if it does not, that is a bug worth a loud exit.
+    private static func checked(_ configuration: ServiceConfiguration) -> ServiceConfiguration {
+        guard configuration.allProblems.isEmpty else {
+            fail("volumed: built-in configuration rejected: \(configuration.allProblems.map(\.description).joined(separator: "; "))")
+        }
+        return configuration
     }
 
     static func fail(_ message: String, code: Int32 = 2) -> Never {

@@ -47,7 +47,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let logger = try logging.bootstrap()
-        let loaded = try CommandSupport.loadServiceConfiguration(config: config, dataDir: dataDir, port: port)
+        let loaded = CommandSupport.loadServiceConfiguration(config: config, dataDir: dataDir, port: port)
         let service: VolumeServiceRunner
         do {
             service = try VolumeServiceRunner(configuration: loaded.configuration, configPath: config, logger: logger)
@@ -74,7 +74,7 @@ struct SchedulerRole: ParsableCommand {
 
     func run() throws {
         let logger = try logging.bootstrap()
-        let configuration = try CommandSupport.loadServiceConfiguration(config: config, dataDir: nil, port: nil,
+        let configuration = CommandSupport.loadServiceConfiguration(config: config, dataDir: nil, port: nil,
                                                                          embeddedAllowed: false).configuration
         let scheduler: SchedulerRunner
         do {
