@@ -10,7 +10,7 @@ public struct BackendSection: Sendable {
     /// Options this module types for every backend; everything else is a driver option.
     public static let genericOptions: Set<String> = [
         "volume_driver", "volume_backend_name", "reinit_driver_count", "reinit_backoff_max",
-        "driver_init_timeout", "enable_unsupported_driver",
+        "driver_init_timeout", "driver_stats_timeout", "enable_unsupported_driver",
     ]
 
     /// The backend's name as listed in `enabled_backends`; the backend runs as `<host>@<name>`.
@@ -24,6 +24,7 @@ public struct BackendSection: Sendable {
     public var reinitDriverCount: Int
     public var reinitBackoffMax: Double
     public var driverInitTimeout: Double
+    public var driverStatsTimeout: Double
     public var enableUnsupportedDriver: Bool
     /// Every option that is not generic, for the driver factory to type: the section's own values
     /// over `[backend_defaults]`'s (an inherited value has `section == "backend_defaults"`).
@@ -41,6 +42,7 @@ public struct BackendSection: Sendable {
             "reinit_driver_count": String(reinitDriverCount),
             "reinit_backoff_max": String(reinitBackoffMax),
             "driver_init_timeout": String(driverInitTimeout),
+            "driver_stats_timeout": String(driverStatsTimeout),
             "enable_unsupported_driver": String(enableUnsupportedDriver),
         ]
         for (option, value) in driverOptions {
@@ -65,7 +67,8 @@ extension BackendSection {
         var backend = BackendSection(
             name: name, header: own?.header, volumeDriver: nil, volumeBackendName: name,
             reinitDriverCount: service.reinitDriverCount, reinitBackoffMax: service.reinitBackoffMax,
-            driverInitTimeout: service.driverInitTimeout, enableUnsupportedDriver: service.enableUnsupportedDriver,
+            driverInitTimeout: service.driverInitTimeout, driverStatsTimeout: service.driverStatsTimeout,
+            enableUnsupportedDriver: service.enableUnsupportedDriver,
             driverOptions: [:], problems: [])
 
         backend.problems += document.syntaxProblems
@@ -89,6 +92,7 @@ extension BackendSection {
         type("reinit_driver_count", into: &backend.reinitDriverCount) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 0) }
         type("reinit_backoff_max", into: &backend.reinitBackoffMax) { v throws(ConfigDiagnostic) in try v.seconds() }
         type("driver_init_timeout", into: &backend.driverInitTimeout) { v throws(ConfigDiagnostic) in try v.seconds() }
+        type("driver_stats_timeout", into: &backend.driverStatsTimeout) { v throws(ConfigDiagnostic) in try v.seconds() }
         type("enable_unsupported_driver", into: &backend.enableUnsupportedDriver) { v throws(ConfigDiagnostic) in try v.bool() }
         backend.problems += valueProblems
 

@@ -20,7 +20,7 @@ public struct HTTPLimits: Sendable, Equatable {
     /// Open connections at once.
     public var maxConnections = 10_000
     /// Pipelined requests queued per connection.
-    public var maxPipelinedRequests = 16
+    public var maxPipelinedRequests = 64
 
     public init() {}
 }
@@ -43,6 +43,8 @@ public struct ServiceOptions: Sendable, Equatable {
     public var serviceDownTime: Double = 60
     /// Bound on `doSetup` + `checkForSetupError`, in seconds.
     public var driverInitTimeout: Double = 60
+    /// Bound on one `getVolumeStats` call, in seconds (volumed's own option; Cinder has none).
+    public var driverStatsTimeout: Double = 30
     public var enableUnsupportedDriver = false
     /// Where capabilities are published; nil means the in-process scheduler.
     public var schedulerURL: String?
@@ -86,7 +88,8 @@ public struct ServiceOptions: Sendable, Equatable {
     /// Every option name `[DEFAULT]` knows, for unknown-option warnings.
     public static let knownOptions: Set<String> = restartOptions.union([
         "storage_availability_zone", "enabled_backends", "reinit_driver_count", "reinit_backoff_max",
-        "backend_stats_polling_interval", "service_down_time", "driver_init_timeout", "enable_unsupported_driver",
+        "backend_stats_polling_interval", "service_down_time", "driver_init_timeout", "driver_stats_timeout",
+        "enable_unsupported_driver",
         "scheduler_url", "scheduler_timeout", "scheduler_connect_timeout", "admin_token", "admin_token_file",
     ])
 
@@ -98,6 +101,7 @@ public struct ServiceOptions: Sendable, Equatable {
             "reinit_driver_count": String(reinitDriverCount), "reinit_backoff_max": String(reinitBackoffMax),
             "backend_stats_polling_interval": String(backendStatsPollingInterval),
             "service_down_time": String(serviceDownTime), "driver_init_timeout": String(driverInitTimeout),
+            "driver_stats_timeout": String(driverStatsTimeout),
             "enable_unsupported_driver": String(enableUnsupportedDriver), "scheduler_url": schedulerURL ?? "",
             "scheduler_timeout": String(schedulerTimeout), "scheduler_connect_timeout": String(schedulerConnectTimeout),
             "osapi_volume_listen": osapiVolumeListen, "osapi_volume_listen_port": String(osapiVolumeListenPort),
@@ -165,6 +169,7 @@ extension ServiceOptions {
         reader.read("backend_stats_polling_interval", into: &options.backendStatsPollingInterval) { v throws(ConfigDiagnostic) in try v.seconds() }
         reader.read("service_down_time", into: &options.serviceDownTime) { v throws(ConfigDiagnostic) in try v.seconds() }
         reader.read("driver_init_timeout", into: &options.driverInitTimeout) { v throws(ConfigDiagnostic) in try v.seconds() }
+        reader.read("driver_stats_timeout", into: &options.driverStatsTimeout) { v throws(ConfigDiagnostic) in try v.seconds() }
         reader.read("enable_unsupported_driver", into: &options.enableUnsupportedDriver) { v throws(ConfigDiagnostic) in try v.bool() }
         reader.read("scheduler_url", into: &options.schedulerURL) { v throws(ConfigDiagnostic) in
             v.text.trimmingWhitespace().isEmpty ? nil : try v.httpURL()

@@ -5,6 +5,7 @@ import Supervision
 public enum DriverKind: String, Sendable, CaseIterable {
     case nfs
     case lvm
+    case rest
 
     /// Short names, the Cinder class paths an operator would paste from cinder.conf, and
     /// volumed's own class paths.
@@ -12,6 +13,7 @@ public enum DriverKind: String, Sendable, CaseIterable {
         switch self {
         case .nfs: return ["nfs", "cinder.volume.drivers.nfs.NfsDriver", "volumed.drivers.nfs.NfsDriver"]
         case .lvm: return ["lvm", "cinder.volume.drivers.lvm.LVMVolumeDriver", "volumed.drivers.lvm.LVMVolumeDriver"]
+        case .rest: return ["rest", "volumed.drivers.rest.RestArrayDriver"]
         }
     }
 
@@ -29,6 +31,7 @@ public enum DriverKind: String, Sendable, CaseIterable {
     public var supported: Bool {
         switch self {
         case .nfs, .lvm: return true
+        case .rest: return false
         }
     }
 
@@ -36,6 +39,7 @@ public enum DriverKind: String, Sendable, CaseIterable {
         switch self {
         case .nfs: return NfsDriver.Options.names
         case .lvm: return LvmDriver.Options.names
+        case .rest: return RestArrayDriver.Options.names
         }
     }
 }
@@ -76,19 +80,22 @@ public enum DriverFactory {
             return validation
         }
         var reader = DriverOptionReader(backend: backend)
-        _ = typedOptions(kind, &reader, service: service)
+        let driver = typedOptions(kind, &reader, service: service)
         validation.errors += reader.problems
-        if kind == .nfs, let path = try? backend.driverOptions["nfs_shares_config"]?.path() {
-            do {
-                _ = try NfsSharesFile.read(path: path, mountPointBase: service.statePath + "/mnt")
+        if let nfs = driver as? NfsDriver, let option = backend.driverOptions["nfs_shares_config"] {
+            do {  // the shares file is configuration too; reading it touches no storage
+                _ = try NfsSharesFile.read(path: nfs.options.sharesConfig, mountPointBase: nfs.options.mountPointBase)
             } catch {
-                validation.errors.append(backend.driverOptions["nfs_shares_config"]!.problem(error.message))
+                validation.errors.append(option.problem(error.message))
             }
         }
         if !kind.supported && !backend.enableUnsupportedDriver {
             validation.errors.append(driverValue.problem(
                 "the \(kind.rawValue) driver is unsupported (no third-party CI, as Cinder marks such drivers); "
                     + "set enable_unsupported_driver = true to run it"))
+        }
+        if kind == .nfs, let options = backend.driverOptions["nfs_mount_options"] {
+            validation.warnings.append(options.problem("ignored: volumed never mounts shares (mount them with systemd or autofs)"))
         }
         for value in backend.driverOptions.values.sorted(by: { $0.location.line < $1.location.line })
         where value.section != BackendSection.sharedSectionName && !kind.optionNames.contains(value.option) {
@@ -138,6 +145,8 @@ public enum DriverFactory {
             return NfsDriver.Options.read(&reader, service: service).map { NfsDriver(volumeDriverName: name, options: $0) }
         case .lvm:
             return LvmDriver.Options.read(&reader).map { LvmDriver(volumeDriverName: name, options: $0) }
+        case .rest:
+            return RestArrayDriver.Options.read(&reader).map { RestArrayDriver(volumeDriverName: name, options: $0) }
         }
     }
 

@@ -3,6 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CHTTPServer
 
 /// Why the server could not start.
 public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {

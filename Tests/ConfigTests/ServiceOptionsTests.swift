@@ -15,6 +15,7 @@ import Testing
         #expect(options.backendStatsPollingInterval == 60)
         #expect(options.serviceDownTime == 60)
         #expect(options.driverInitTimeout == 60)
+        #expect(options.driverStatsTimeout == 30)
         #expect(options.enableUnsupportedDriver == false)
         #expect(options.schedulerURL == nil)
         #expect(options.osapiVolumeListen == "127.0.0.1")

@@ -265,4 +265,51 @@ struct RuntimeTests {
         #expect(await eventually { publisher.lastReport(host: "node1@b")?.serviceStatus.disabled == true })
         #expect(throws: SupervisionError.backendNotFound("a")) { try set.setServiceStatus(id: "a", disabled: false, reason: nil) }
     }
+
+    @Test("reports the scheduler rejected are recorded per backend")
+    func partialRejection() async throws {
+        let publisher = RecordingPublisher(.reject(["node1@b": "stale timestamp"]))
+        let set = try makeSet(tick: 0.05, publisher: publisher)
+        try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
+        try set.addBackend(BackendDefinition(id: "b", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
+        set.start()
+        defer { set.stop() }
+
+        #expect(await eventually {
+            let snapshot = set.snapshot()
+            return (snapshot.backend(id: "a")?.counters.publishesOK ?? 0) >= 2 && (snapshot.backend(id: "b")?.counters.publishesFailed ?? 0) >= 2
+        })
+        let snapshot = set.snapshot()
+        #expect(snapshot.backend(id: "a")?.lastPublish?.ok == true)
+        #expect(snapshot.backend(id: "a")?.counters.publishesFailed == 0)
+        #expect(snapshot.backend(id: "b")?.lastPublish?.ok == false)
+        #expect(snapshot.backend(id: "b")?.lastPublish?.error == "stale timestamp")
+        #expect(snapshot.backend(id: "b")?.counters.publishesOK == 0)
+        #expect(snapshot.state("b") == .ready)
+    }
+
+    @Test("a driver whose calls keep hanging is not given a new thread past the bound")
+    func hungCallsAreBounded() async throws {
+        let gate = Gate()
+        defer { gate.release() }
+        let bound = SupervisorSet.maxAbandonedCallsPerBackend
+        let driver = ScriptedDriver(initSteps: Array(repeating: .hang(gate), count: bound))
+        let set = try makeSet(tick: 0.05)
+        try set.addBackend(BackendDefinition(id: "stuck", volumeBackendName: "nfs", driver: driver,
+                                             settings: fastSettings(limit: 0, initTimeout: 0.1)))
+        set.start()
+        defer { set.stop() }
+
+        #expect(await eventually {
+            set.snapshot().backend(id: "stuck")?.lastError?.message == "\(bound) earlier calls into the driver are still running past their timeout"
+        })
+        #expect(driver.initCalls == bound)
+        #expect(set.abandonedCalls("stuck") == bound)
+        #expect(set.snapshot().state("stuck") == .retrying)
+
+        gate.release()
+        #expect(await eventually { set.snapshot().state("stuck") == .ready })
+        #expect(driver.initCalls == bound + 1)
+        #expect(await eventually { set.abandonedCalls("stuck") == 0 })
+    }
 }

@@ -153,7 +153,7 @@ final class FileGatedDriver: VolumeDriver, @unchecked Sendable {
 
 /// Records every batch; optionally fails, or blocks until released.
 final class RecordingPublisher: CapabilityPublisher, @unchecked Sendable {
-    enum Mode { case accept, fail, block(Gate) }
+    enum Mode { case accept, fail, block(Gate), reject([String: String]) }
     private let lock = NSLock()
     private var mode: Mode
     private var recorded: [[BackendReport]] = []
@@ -189,6 +189,9 @@ final class RecordingPublisher: CapabilityPublisher, @unchecked Sendable {
             gate.wait()
             lock.withLock { recorded.append(reports) }
             return .allAccepted
+        case .reject(let rejected):
+            lock.withLock { recorded.append(reports) }
+            return PublishOutcome(rejected: rejected)
         }
     }
 }

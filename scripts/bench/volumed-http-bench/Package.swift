@@ -1,0 +1,18 @@
+// swift-tools-version: 6.0
+// Benchmark-only executable: volumed's HTTPServer (its sources, linked in by symlink so the product
+// package needs no extra library product) serving a fixed body. Built by scripts/bench-http.
+import PackageDescription
+
+let package = Package(
+    name: "volumed-http-bench",
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .target(name: "CHTTPServer"),
+        .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "volumed-http-bench", dependencies: [
+            "HTTPServer", .product(name: "Logging", package: "swift-log"),
+        ]),
+    ]
+)
