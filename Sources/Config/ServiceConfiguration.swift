@@ -25,8 +25,8 @@ public struct ServiceConfiguration: Sendable {
         backends.first { $0.name == name }
     }
 
-    /// Every problem of the file at once, fatal ones first, each listed once, in file order within
-    /// each group: what `check-config` prints.
+    /// Every problem of the file at once: the fatal ones, then each backend's in `enabled_backends`
+    /// order, each listed once (an inherited `[backend_defaults]` problem is not repeated per backend).
     public var allProblems: [ConfigDiagnostic] {
         var seen = Set<ConfigDiagnostic>()
         return (problems + backends.flatMap(\.problems)).filter { seen.insert($0).inserted }

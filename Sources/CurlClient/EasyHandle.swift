@@ -86,8 +86,10 @@ final class EasyHandle: @unchecked Sendable {
             }
             return curl_easy_perform(curl)
         }
-        // Drop pointers into memory that is about to go away.
+        // Drop pointers into memory that is about to go away; the callbacks answer nil user data with 0.
         _ = ccurl_setopt_slist(curl, CURLOPT_HTTPHEADER, nil)
+        _ = ccurl_setopt_pointer(curl, CURLOPT_WRITEDATA, nil)
+        _ = ccurl_setopt_pointer(curl, CURLOPT_HEADERDATA, nil)
         let opened = infoLong(CURLINFO_NUM_CONNECTS)
         guard code == CURLE_OK else { return (.failure(failure(code, sink: sink)), opened) }
         let response = CurlResponse(

@@ -3,9 +3,10 @@ import Foundation
 import Supervision
 
 /// Cinder's LVM driver as far as supervision goes: it asks LVM's own `vgs` about one volume group
-/// and reports its size and free space as one pool (thick provisioning, iSCSI as Cinder's default
-/// target). The tool runs with a deadline in its own process group, so a hung `vgs` (a stuck PV)
-/// costs a timeout, never a thread forever.
+/// (and, with `lvm_type = thin`, `lvs` about its thin pool `<vg>-pool`, named as Cinder names it)
+/// and reports one pool named after the volume group, iSCSI being Cinder's default target. The
+/// tools run with a deadline in their own process group, so a hung `vgs` (a stuck PV) costs a
+/// timeout, never a thread forever.
 public final class LvmDriver: VolumeDriver {
     public struct Options: Sendable, Equatable {
         public var volumeBackendName: String
@@ -14,15 +15,22 @@ public final class LvmDriver: VolumeDriver {
         public var toolSearchPath: [String]
         /// Seconds `vgs` may take before it is killed.
         public var toolTimeout: Double
+        /// Thick volumes straight in the volume group, or thin ones in its pool `<vg>-pool`.
+        public var thin: Bool
         var pool = CommonPoolOptions()
 
         public init(volumeBackendName: String, volumeGroup: String,
-                    toolSearchPath: [String] = LvmDriver.defaultToolSearchPath, toolTimeout: Double = 30) {
+                    toolSearchPath: [String] = LvmDriver.defaultToolSearchPath, toolTimeout: Double = 30,
+                    thin: Bool = false) {
             self.volumeBackendName = volumeBackendName
             self.volumeGroup = volumeGroup
             self.toolSearchPath = toolSearchPath
             self.toolTimeout = toolTimeout
+            self.thin = thin
         }
+
+        /// Cinder's name for the thin pool of a volume group.
+        public var thinPoolName: String { volumeGroup + "-pool" }
 
         static let names: Set<String> = CommonPoolOptions.names.union([
             "volume_group", "lvm_tools_path", "lvm_tool_timeout", "lvm_type",
@@ -46,16 +54,18 @@ public final class LvmDriver: VolumeDriver {
                 return directories
             }
             let timeout = reader.optional("lvm_tool_timeout") { v throws(ConfigDiagnostic) in try v.seconds() }
-            _ = reader.optional("lvm_type") { v throws(ConfigDiagnostic) in
-                guard try v.choice(["default", "thin", "auto"]) == "default" else {
-                    throw v.problem("only thick volume groups (lvm_type = default) are supported by volumed, got \"\(v.text)\"")
+            let type = reader.optional("lvm_type") { v throws(ConfigDiagnostic) in
+                let type = try v.choice(["default", "thin", "auto"])
+                guard type != "auto" else {
+                    throw v.problem("auto is not supported by volumed: choose default (thick) or thin")
                 }
-                return "default"
+                return type
             }
             let pool = CommonPoolOptions(reading: &reader)
             guard let group, reader.problems.isEmpty else { return nil }
             var options = Options(volumeBackendName: reader.backend.volumeBackendName, volumeGroup: group,
-                                  toolSearchPath: path ?? LvmDriver.defaultToolSearchPath, toolTimeout: timeout ?? 30)
+                                  toolSearchPath: path ?? LvmDriver.defaultToolSearchPath, toolTimeout: timeout ?? 30,
+                                  thin: type == "thin")
             options.pool = pool
             return options
         }
@@ -82,22 +92,33 @@ public final class LvmDriver: VolumeDriver {
         self.options = options
     }
 
-    /// Finds `vgs`; without it the driver cannot work until LVM is installed (`missing_library`).
+    /// Finds the tools; without them the driver cannot work until LVM is installed (`missing_library`).
     public func doSetup() throws {
-        _ = try locateVgs()
+        _ = try locate("vgs")
+        if options.thin { _ = try locate("lvs") }
     }
 
-    /// The volume group must exist and `vgs` must describe it.
+    /// The volume group (and the thin pool) must exist and the tools must describe them.
     public func checkForSetupError() throws {
         _ = try queryVolumeGroup()
+        if options.thin { _ = try queryThinPool() }
     }
 
     public func getVolumeStats() throws -> VolumeStats {
         let group = try queryVolumeGroup()
-        let pool = PoolStats(
+        var pool = PoolStats(
             poolName: group.name, totalCapacityGB: .gib(gibRounded(group.sizeGiB)),
             freeCapacityGB: .gib(gibRounded(group.freeGiB)), reservedPercentage: options.pool.reservedPercentage,
             thinProvisioningSupport: false, thickProvisioningSupport: true, maxOverSubscriptionRatio: 1.0)
+        if options.thin {
+            // As Cinder: a thin backend's capacity is its pool's, free is the data space not yet used.
+            let thinPool = try queryThinPool()
+            pool.totalCapacityGB = .gib(gibRounded(thinPool.sizeGiB))
+            pool.freeCapacityGB = .gib(gibRounded(thinPool.sizeGiB * (100 - thinPool.dataPercent) / 100))
+            pool.thinProvisioningSupport = true
+            pool.thickProvisioningSupport = false
+            pool.maxOverSubscriptionRatio = options.pool.maxOverSubscriptionRatio
+        }
         return VolumeStats(
             volumeBackendName: options.volumeBackendName, vendorName: "Open Source", driverVersion: Self.version,
             storageProtocol: "iSCSI", totalCapacityGB: pool.totalCapacityGB, freeCapacityGB: pool.freeCapacityGB,
@@ -113,80 +134,34 @@ public final class LvmDriver: VolumeDriver {
         return directories.joined(separator: ":")
     }
 
-    private func locateVgs() throws(DriverError) -> String {
-        guard let vgs = CommandRunner.locate("vgs", in: options.toolSearchPath) else {
+    private func locate(_ tool: String) throws(DriverError) -> String {
+        guard let path = CommandRunner.locate(tool, in: options.toolSearchPath) else {
             throw DriverError(.missingLibrary,
-                              "LVM's vgs was not found in \(options.toolSearchPath.joined(separator: ":")) (install lvm2)")
+                              "LVM's \(tool) was not found in \(options.toolSearchPath.joined(separator: ":")) (install lvm2)")
         }
-        return vgs
+        return path
     }
 
-    private func queryVolumeGroup() throws(DriverError) -> VgsReport.VolumeGroup {
-        let vgs = try locateVgs()
-        let result: CommandResult
+    private func run(_ tool: String, _ arguments: [String]) throws(DriverError) -> (path: String, result: CommandResult) {
+        let path = try locate(tool)
         do {
-            result = try CommandRunner.run(
-                vgs, arguments: VgsReport.arguments(volumeGroup: options.volumeGroup),
+            let result = try CommandRunner.run(
+                path, arguments: arguments,
                 environment: ["PATH=" + childSearchPath, "LC_ALL=C", "LVM_SUPPRESS_FD_WARNINGS=1"],
                 timeout: options.toolTimeout)
+            return (path, result)
         } catch {
-            throw DriverError(.missingLibrary, "cannot run \(vgs): \(error)")
+            throw DriverError(.missingLibrary, "cannot run \(path): \(error)")
         }
-        return try VgsReport.volumeGroup(named: options.volumeGroup, from: result, tool: vgs, timeout: options.toolTimeout)
-    }
-}
-
-/// `vgs`'s machine-readable output, and what each way it can end means for the driver.
-enum VgsReport {
-    struct VolumeGroup: Sendable, Equatable {
-        var name: String
-        var sizeGiB: Double
-        var freeGiB: Double
     }
 
-    /// Sizes in GiB (`--units g` is binary), no unit suffix, fields separated by ':'.
-    static func arguments(volumeGroup: String) -> [String] {
-        ["--noheadings", "--nosuffix", "--units", "g", "--separator", ":", "-o", "vg_name,vg_size,vg_free", volumeGroup]
+    private func queryVolumeGroup() throws(DriverError) -> LvmReport.VolumeGroup {
+        let (path, result) = try run("vgs", LvmReport.vgsArguments(volumeGroup: options.volumeGroup))
+        return try LvmReport.volumeGroup(named: options.volumeGroup, from: result, tool: path, timeout: options.toolTimeout)
     }
 
-    static func volumeGroup(named name: String, from result: CommandResult, tool: String,
-                            timeout: Double) throws(DriverError) -> VolumeGroup {
-        let stderr = result.standardError.trimmingCharacters(in: .whitespacesAndNewlines)
-        let detail = stderr.isEmpty ? "" : ": " + String(stderr.suffix(2_000))
-        switch result.ending {
-        case .timedOut:
-            throw DriverError(.timeout, "\(tool) did not finish within \(CommandRunner.seconds(timeout)) s and was killed")
-        case .signaled(let signal):
-            throw DriverError(.backendUnavailable, "\(tool) was killed by signal \(signal)\(detail)")
-        case .exited(let status) where status != 0:
-            throw DriverError(.backendUnavailable, "\(tool) \(name) exited with status \(status)\(detail)")
-        case .exited:
-            break
-        }
-        let lines = result.standardOutput.split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        for line in lines {
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 3, let size = sizeValue(fields[1]), let free = sizeValue(fields[2]),
-                  size.isFinite, free.isFinite, size >= 0, free >= 0, free <= size + 0.01 else {
-                throw DriverError(.other, "\(tool) printed output volumed cannot read: \"\(String(line.prefix(200)))\"")
-            }
-            if fields[0] == name { return VolumeGroup(name: name, sizeGiB: size, freeGiB: free) }
-        }
-        throw DriverError(.backendUnavailable, "volume group \(name) not found in the output of \(tool)\(detail)")
-    }
-
-    /// A size as LVM prints it; since LVM 2.02.169 a rounded value carries '<' or '>' in front.
-    static func sizeValue(_ field: String) -> Double? {
-        var text = Substring(field)
-        if let first = text.first, first == "<" || first == ">" { text = text.dropFirst() }
-        return Double(text)
-    }
-}
-
-extension CommandRunner {
-    /// A number of seconds as people write it: `30`, `0.5`.
-    static func seconds(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String(value)
+    private func queryThinPool() throws(DriverError) -> LvmReport.ThinPool {
+        let (path, result) = try run("lvs", LvmReport.lvsArguments(volumeGroup: options.volumeGroup, pool: options.thinPoolName))
+        return try LvmReport.thinPool(named: options.thinPoolName, from: result, tool: path, timeout: options.toolTimeout)
     }
 }

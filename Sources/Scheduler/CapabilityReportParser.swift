@@ -216,7 +216,10 @@ public enum CapabilityReportParser {
     /// No '#' (it separates the pool in `host@backend#pool`), no whitespace or control characters.
     static func isPlainName(_ text: String) -> Bool {
         text.unicodeScalars.allSatisfy { scalar in
-            scalar != "#" && !scalar.properties.isWhitespace && scalar.value >= 0x20 && scalar.value != 0x7F
+            if scalar.value < 0x80 {
+                return scalar.value > 0x20 && scalar.value != 0x7F && scalar != "#"
+            }
+            return !scalar.properties.isWhitespace && !(0x80...0x9F).contains(scalar.value)
         }
     }
 

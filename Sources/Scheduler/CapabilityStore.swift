@@ -112,7 +112,7 @@ public final class CapabilityStore: Sendable {
     @discardableResult
     public func update(_ reports: [CapabilityReport]) -> ReceiveSummary {
         let now = clock.now()
-        let updated = CapabilityTimestamp(now)
+        let updated = JSONValue.string(CapabilityTimestamp(now).description)
         // Encoding happens outside the lock; only the swap happens inside.
         let prepared = reports.map { report in
             let pools = PoolEncoding.pools(of: report)

@@ -13,22 +13,30 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
 public struct JSONParser {
     public static let maxDepth = 64
 
-    private let bytes: [UInt8]
+    /// Valid only during `parse`, which keeps the array alive.
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private var depth = 0
 
-    private init(_ bytes: [UInt8]) {
+    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
     }
 
     /// Parses one complete document; only whitespace may follow it.
     public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
-        var parser = JSONParser(bytes)
-        parser.skipWhitespace()
-        let value = try parser.parseValue()
-        parser.skipWhitespace()
-        guard parser.index == bytes.count else { throw parser.failure("unexpected data after the document") }
-        return value
+        let result: Result<JSONValue, JSONSyntaxError> = bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONParser(buffer)
+            do throws(JSONSyntaxError) {
+                parser.skipWhitespace()
+                let value = try parser.parseValue()
+                parser.skipWhitespace()
+                guard parser.index == buffer.count else { throw parser.failure("unexpected data after the document") }
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
     }
 
     private func failure(_ reason: String) -> JSONSyntaxError {
@@ -72,7 +80,8 @@ public struct JSONParser {
         try enter()
         index += 1
         var members: [JSONMember] = []
-        var seen = Set<String>()
+        // Small objects (every report's) check duplicates by scanning; large ones switch to a set.
+        var seen: Set<String>?
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
@@ -84,7 +93,14 @@ public struct JSONParser {
             guard current == UInt8(ascii: "\"") else { throw failure("expected a string key") }
             let keyOffset = index
             let key = try parseString()
-            guard seen.insert(key).inserted else {
+            let duplicate: Bool
+            if seen != nil {
+                duplicate = seen?.insert(key).inserted == false
+            } else {
+                duplicate = members.contains { $0.key == key }
+                if members.count >= 32 { seen = Set(members.map(\.key) + [key]) }
+            }
+            guard !duplicate else {
                 throw JSONSyntaxError(offset: keyOffset, reason: "duplicate key \(Self.quote(key))")
             }
             skipWhitespace()
@@ -150,7 +166,20 @@ public struct JSONParser {
 
     private mutating func parseString() throws(JSONSyntaxError) -> String {
         index += 1
-        var utf8: [UInt8] = []
+        // Fast path: plain ASCII up to the closing quote becomes a String without copying twice.
+        var end = index
+        while end < bytes.count {
+            let byte = bytes[end]
+            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { break }
+            if byte == UInt8(ascii: "\"") {
+                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<end]), as: UTF8.self)
+                index = end + 1
+                return text
+            }
+            end += 1
+        }
+        var utf8: [UInt8] = Array(bytes[index..<end])
+        index = end
         while true {
             guard let byte = current else { throw failure("unterminated string") }
             switch byte {

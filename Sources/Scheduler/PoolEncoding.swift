@@ -29,22 +29,20 @@ enum PoolEncoding {
     /// or extended by the pool's own, then `timestamp` (the report's time) and `updated` (when the
     /// scheduler received it).
     static func capabilities(
-        of pool: PoolReport, in report: CapabilityReport, updated: CapabilityTimestamp
+        of pool: PoolReport, in report: CapabilityReport, timestamp: JSONValue, updated: JSONValue
     ) -> [JSONMember] {
         var merged = report.capabilities.filter { !serviceKeys.contains($0.key) }
-        var positions: [String: Int] = [:]
-        for (position, member) in merged.enumerated() { positions[member.key] = position }
+        // Capability objects hold a few dozen keys: a scan beats hashing them.
         func put(_ member: JSONMember) {
-            if let position = positions[member.key] {
+            if let position = merged.firstIndex(where: { $0.key == member.key }) {
                 merged[position] = member
             } else {
-                positions[member.key] = merged.count
                 merged.append(member)
             }
         }
         for member in pool.capabilities { put(member) }
-        put(JSONMember("timestamp", .string(report.timestamp.description)))
-        put(JSONMember("updated", .string(updated.description)))
+        put(JSONMember("timestamp", timestamp))
+        put(JSONMember("updated", updated))
         return merged
     }
 
@@ -62,14 +60,16 @@ enum PoolEncoding {
 
     /// The comma-separated pool objects of one backend for the detailed view:
     /// `{"name":"h@b#p","capabilities":{...}},...`.
-    static func detailFragment(report: CapabilityReport, pools: [PoolReport], updated: CapabilityTimestamp) -> [UInt8] {
+    static func detailFragment(report: CapabilityReport, pools: [PoolReport], updated: JSONValue) -> [UInt8] {
+        let timestamp = JSONValue.string(report.timestamp.description)
         var out: [UInt8] = []
         for (position, pool) in pools.enumerated() {
             if position > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: #"{"name":"#.utf8)
             JSONWriter.appendString(fullName(host: report.host, pool: pool.name), to: &out)
             out.append(contentsOf: #","capabilities":"#.utf8)
-            JSONWriter.appendObject(capabilities(of: pool, in: report, updated: updated), to: &out)
+            JSONWriter.appendObject(
+                capabilities(of: pool, in: report, timestamp: timestamp, updated: updated), to: &out)
             out.append(UInt8(ascii: "}"))
         }
         return out

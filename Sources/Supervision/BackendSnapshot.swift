@@ -113,39 +113,73 @@ public struct BackendCounters: Sendable, Equatable {
     public func failures(_ kind: ErrorKind) -> Int { failuresByKind[kind] ?? 0 }
 }
 
-/// Everything the API shows about one backend, as one immutable value.
-public struct BackendSnapshot: Sendable, Equatable {
+/// Everything the API shows about one backend, as one immutable value. A class, so that a
+/// service snapshot of a thousand backends is rebuilt by copying references, not fields.
+public final class BackendSnapshot: Sendable, Equatable {
     /// The section name from `enabled_backends`.
-    public var id: String
+    public let id: String
     /// `<host>@<id>`, as Cinder names a backend's service.
-    public var host: String
+    public let host: String
     /// The configured `volume_driver` name.
-    public var volumeDriver: String
-    public var volumeBackendName: String
-    public var state: DriverState
+    public let volumeDriver: String
+    public let volumeBackendName: String
+    public let state: DriverState
     /// Whether the driver has completed initialization and not failed since.
-    public var initialized: Bool
+    public let initialized: Bool
     /// Automatic re-initializations used in the current failure episode.
-    public var reinitAttempts: Int
+    public let reinitAttempts: Int
     /// `reinit_driver_count` (0 = unlimited).
-    public var reinitLimit: Int
-    public var lastError: ErrorRecord?
+    public let reinitLimit: Int
+    public let lastError: ErrorRecord?
     /// When the next automatic re-initialization is due; only set while `retrying`.
-    public var nextReinitAt: Date?
-    public var lastPublish: PublishRecord?
+    public let nextReinitAt: Date?
+    public let lastPublish: PublishRecord?
     /// The stats of the last successful `getVolumeStats`; nil until one succeeds and whenever the
     /// driver is not ready.
-    public var capabilities: VolumeStats?
+    public let capabilities: VolumeStats?
     /// The heartbeat (Cinder's `updated_at`): refreshed every tick while the supervisor runs,
     /// whatever the driver's state, so a stale value means the service itself is stuck or gone.
-    public var updatedAt: Date
-    public var serviceStatus: ServiceStatus
+    public let updatedAt: Date
+    public let serviceStatus: ServiceStatus
     /// The last 50 state transitions, oldest first.
-    public var transitions: [StateTransition]
-    public var counters: BackendCounters
+    public let transitions: [StateTransition]
+    public let counters: BackendCounters
+
+    /// Public so API layers can build snapshots in their own tests; the supervisor makes the real ones.
+    public init(id: String, host: String, volumeDriver: String, volumeBackendName: String, state: DriverState,
+                initialized: Bool, reinitAttempts: Int, reinitLimit: Int, lastError: ErrorRecord?, nextReinitAt: Date?,
+                lastPublish: PublishRecord?, capabilities: VolumeStats?, updatedAt: Date, serviceStatus: ServiceStatus,
+                transitions: [StateTransition], counters: BackendCounters) {
+        self.id = id
+        self.host = host
+        self.volumeDriver = volumeDriver
+        self.volumeBackendName = volumeBackendName
+        self.state = state
+        self.initialized = initialized
+        self.reinitAttempts = reinitAttempts
+        self.reinitLimit = reinitLimit
+        self.lastError = lastError
+        self.nextReinitAt = nextReinitAt
+        self.lastPublish = lastPublish
+        self.capabilities = capabilities
+        self.updatedAt = updatedAt
+        self.serviceStatus = serviceStatus
+        self.transitions = transitions
+        self.counters = counters
+    }
 
     /// What the scheduler is told: up only while the driver is ready.
     public var backendState: BackendState { state == .ready ? .up : .down }
+
+    public static func == (lhs: BackendSnapshot, rhs: BackendSnapshot) -> Bool {
+        if lhs === rhs { return true }
+        return lhs.id == rhs.id && lhs.host == rhs.host && lhs.volumeDriver == rhs.volumeDriver
+            && lhs.volumeBackendName == rhs.volumeBackendName && lhs.state == rhs.state && lhs.initialized == rhs.initialized
+            && lhs.reinitAttempts == rhs.reinitAttempts && lhs.reinitLimit == rhs.reinitLimit && lhs.lastError == rhs.lastError
+            && lhs.nextReinitAt == rhs.nextReinitAt && lhs.lastPublish == rhs.lastPublish && lhs.capabilities == rhs.capabilities
+            && lhs.updatedAt == rhs.updatedAt && lhs.serviceStatus == rhs.serviceStatus && lhs.transitions == rhs.transitions
+            && lhs.counters == rhs.counters
+    }
 
     /// How many transitions a snapshot keeps.
     public static let transitionHistoryLimit = 50

@@ -41,7 +41,8 @@ public struct PublishOutcome: Sendable, Equatable {
 /// Where tick reports go (the libcurl client to the scheduler lives outside this module).
 ///
 /// Called on a thread of its own, never on the tick or a driver's thread, one call at a time; it
-/// may block. Throwing means no report was accepted. A failure is logged, recorded in each
+/// may block, but should bound its own time (e.g. libcurl timeouts): while it runs, newer reports
+/// are merged into the next call. Throwing means no report was accepted. A failure is logged, recorded in each
 /// backend's `lastPublish` and retried with the next tick; it never changes a driver's state.
 public protocol CapabilityPublisher: Sendable {
     func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome

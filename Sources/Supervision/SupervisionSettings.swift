@@ -66,7 +66,9 @@ public struct ServiceSettings: Sendable, Equatable {
     }
 
     public func validate() throws(SupervisionError) {
-        if host.isEmpty { throw .invalidSettings("host must not be empty") }
+        if host.isEmpty || host.contains(where: { $0 == "@" || $0 == "#" || $0.isWhitespace }) {
+            throw .invalidSettings("host must be non-empty with no '@', '#' or whitespace, got \"\(host)\"")
+        }
         try BackendSettings.requirePositive(backendStatsPollingInterval, "backend_stats_polling_interval")
     }
 }

@@ -5,14 +5,16 @@ import Logging
 /// queue; a batch that arrives while the previous publish still runs is merged into the next one.
 extension SupervisorSet {
     /// One tick: refresh every heartbeat, start due re-initializations and stats collections, and
-    /// publish the round once every stats call has answered or timed out. Never blocks.
+    /// publish the round once every stats call has answered or timed out. Never blocks. A stats call
+    /// that hangs delays its round by at most its `statsTimeout`; the next round does not wait for
+    /// it (the backend is then retrying, or reports its last stats while the call is still running).
     func tick() {
         withState { effects in
             guard phase == .running else { return }
             let now = clock.now()
             let round = TickRound()
-            for id in sortedIDs {
-                guard let record = records[id] else { continue }
+            for record in ordered {
+                let id = record.machine.id
                 switch record.machine.tick(now: now, jitter: jitter.nextUnit()) {
                 case .collectStats(let callID):
                     round.outstanding += 1
@@ -35,12 +37,13 @@ extension SupervisorSet {
         }
     }
 
-    /// A record's stats call will not answer its round (the backend was removed, reconfigured or
-    /// manually re-initialized): answer for it with its current report so the round still goes out.
-    func settleRoundEntry(of record: BackendRecord, now: Date, effects: inout Effects) {
-        guard let entry = record.roundEntry, record.machine.pendingCall?.id != entry.callID else { return }
+    /// A record's stats call will not answer its round (the backend was reconfigured or manually
+    /// re-initialized, or is being removed): answer for it so the round still goes out, with its
+    /// current report, or with none when it is being removed.
+    func settleRoundEntry(of record: BackendRecord, now: Date, removing: Bool = false, effects: inout Effects) {
+        guard let entry = record.roundEntry, removing || record.machine.pendingCall?.id != entry.callID else { return }
         record.roundEntry = nil
-        if let report = record.machine.report(at: now) { entry.round.reports.append(report) }
+        if !removing, let report = record.machine.report(at: now) { entry.round.reports.append(report) }
         entry.round.outstanding -= 1
         if entry.round.outstanding == 0 { submitPublish(entry.round.reports, effects: &effects) }
     }

@@ -36,7 +36,8 @@ public final class SupervisorSet: @unchecked Sendable {
     // Guarded by `lock`.
     var phase = Phase.idle
     var records: [String: BackendRecord] = [:]
-    var sortedIDs: [String] = []
+    /// The same records ordered by id, so a snapshot is built without hashing.
+    var ordered: [BackendRecord] = []
     var version: UInt64 = 0
     var changed = false
     var cachedSnapshot: ServiceSnapshot?
@@ -73,13 +74,12 @@ public final class SupervisorSet: @unchecked Sendable {
             phase = .running
             changed = true
             let interval = settings.backendStatsPollingInterval
-            let count = sortedIDs.count
+            let count = ordered.count
             effects.logs.append { [logger] in
                 logger.info("supervision started", metadata: ["backends": "\(count)", "tick_interval": "\(interval)"])
             }
             let now = clock.now()
-            for id in sortedIDs {
-                guard let record = records[id] else { continue }
+            for record in ordered {
                 if let command = record.machine.start(now: now) { enqueue(command, for: record, effects: &effects) }
                 commit(record, effects: &effects)
             }
@@ -100,9 +100,7 @@ public final class SupervisorSet: @unchecked Sendable {
             changed = true
             timer?.cancel()
             timer = nil
-            for id in sortedIDs {
-                if let record = records[id] { releaseWaiters(of: record, effects: &effects) }
-            }
+            for record in ordered { releaseWaiters(of: record, effects: &effects) }
             effects.logs.append { [logger] in logger.info("supervision stopped") }
         }
     }
@@ -116,7 +114,7 @@ public final class SupervisorSet: @unchecked Sendable {
         defer { lock.unlock() }
         if let cachedSnapshot { return cachedSnapshot }
         let snapshot = ServiceSnapshot(version: version, host: settings.host, tickInterval: settings.backendStatsPollingInterval,
-                                       running: phase == .running, backends: sortedIDs.compactMap { records[$0]?.published },
+                                       running: phase == .running, backends: ordered.map(\.published),
                                        publishesCoalesced: publishesCoalesced)
         cachedSnapshot = snapshot
         return snapshot
@@ -189,8 +187,8 @@ public final class SupervisorSet: @unchecked Sendable {
             guard records[definition.id] == nil else { return .failure(.duplicateBackend(definition.id)) }
             let record = BackendRecord(machine: makeMachine(definition), driver: definition.driver)
             records[definition.id] = record
-            let index = sortedIDs.firstIndex { $0 > definition.id } ?? sortedIDs.endIndex
-            sortedIDs.insert(definition.id, at: index)
+            let index = ordered.firstIndex { $0.machine.id > definition.id } ?? ordered.endIndex
+            ordered.insert(record, at: index)
             changed = true
             if phase == .running, let command = record.machine.start(now: clock.now()) {
                 enqueue(command, for: record, effects: &effects)
@@ -209,10 +207,10 @@ public final class SupervisorSet: @unchecked Sendable {
     public func removeBackend(id: String) throws(SupervisionError) {
         let result: Result<Void, SupervisionError> = withState { effects in
             guard let record = records.removeValue(forKey: id) else { return .failure(.backendNotFound(id)) }
-            sortedIDs.removeAll { $0 == id }
+            ordered.removeAll { $0 === record }
             changed = true
             let now = clock.now()
-            settleRoundEntry(of: record, now: now, effects: &effects)
+            settleRoundEntry(of: record, now: now, removing: true, effects: &effects)
             releaseWaiters(of: record, effects: &effects)
             if phase == .running { submitPublish([record.machine.downReport(at: now)], effects: &effects) }
             effects.logs.append { [logger] in logger.info("backend removed", metadata: ["backend": "\(id)"]) }

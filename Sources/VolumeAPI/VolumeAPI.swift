@@ -3,6 +3,7 @@
 import Foundation
 import HTTPServer
 import Logging
+import Scheduler
 import Supervision
 import Synchronization
 
@@ -19,12 +20,14 @@ public final class VolumeAPI: Sendable {
     public let requestMetrics: HTTPRequestMetrics
 
     let supervisors: SupervisorSet
+    /// The in-process scheduler's routes, when this process also runs the scheduler.
+    let scheduler: SchedulerAPI?
     let clock: any SupervisionClock
     let access: AccessPolicy
     let onServiceStatusChange: @Sendable (ServiceStatusChange) -> Void
     let logger: Logger
     let views = ViewCache()
-    let metricsCache = Mutex<(version: UInt64, text: String)?>(nil)
+    let metricsCache = Mutex<(version: UInt64, bytes: [UInt8])?>(nil)
     /// Serializes enable/disable so the persisted flag ends as the last answer said.
     let serviceStatusLock = Mutex<Void>(())
 
@@ -32,11 +35,13 @@ public final class VolumeAPI: Sendable {
     public static let maxReinitWait: Double = 3600
 
     /// - Parameters:
+    ///   - capabilityStore: the scheduler's store when this process also runs the scheduler; its
+    ///     routes are then served here and `cinder-scheduler` is listed in os-services.
     ///   - clock: decides os-services `state` (heartbeat age against `service_down_time`).
     ///   - onServiceStatusChange: called after an enable/disable changed a backend's flag or reason
     ///     (on an event loop thread, one at a time: keep it short), so the wiring can persist it.
     public init(
-        supervisors: SupervisorSet, settings: VolumeAPISettings,
+        supervisors: SupervisorSet, capabilityStore: CapabilityStore? = nil, settings: VolumeAPISettings,
         clock: any SupervisionClock = SystemClock(), requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
         onServiceStatusChange: @escaping @Sendable (ServiceStatusChange) -> Void = { _ in },
         logger: Logger = Logger(label: "volumed.api")
@@ -46,6 +51,9 @@ public final class VolumeAPI: Sendable {
         self.clock = clock
         self.requestMetrics = requestMetrics
         self.access = AccessPolicy(adminToken: settings.adminToken)
+        self.scheduler = capabilityStore.map {
+            SchedulerAPI(store: $0, adminToken: settings.adminToken, requestMetrics: requestMetrics)
+        }
         self.onServiceStatusChange = onServiceStatusChange
         self.logger = logger
         access.logMode(to: logger)
@@ -66,6 +74,7 @@ public final class VolumeAPI: Sendable {
         router.get("/healthz") { _ in HealthViews.healthz.response() }
         router.get("/readyz") { [self] _ in readyz() }
         router.get("/metrics") { [self] _ in metrics() }
+        scheduler?.registerSchedulerRoutes(on: &router)
     }
 
     // MARK: reads
@@ -111,28 +120,34 @@ public final class VolumeAPI: Sendable {
         }.response()
     }
 
+    /// The per-backend series are rendered once per snapshot version and kept as bytes; each
+    /// scrape copies them and appends the few series that change per request.
     func metrics() -> HTTPResponse {
         let snapshot = supervisors.snapshot()
-        let backendText: String
+        let backendBytes: [UInt8]
         if let cached = metricsCache.withLock({ $0 }), cached.version == snapshot.version {
-            backendText = cached.text
+            backendBytes = cached.bytes
         } else {
-            backendText = BackendMetrics.render(snapshot)
+            backendBytes = Array(BackendMetrics.render(snapshot).utf8)
             metricsCache.withLock { cache in
                 if let existing = cache, existing.version >= snapshot.version { return }
-                cache = (snapshot.version, backendText)
+                cache = (snapshot.version, backendBytes)
             }
         }
-        var text = PrometheusText(reservingCapacity: backendText.utf8.count + 4096)
-        text.append(backendText)
+        var text = PrometheusText(reservingCapacity: 4096)
+        scheduler?.writeMetrics(to: &text)
         requestMetrics.write(to: &text)
-        return HTTPResponse(status: .ok, contentType: PrometheusText.contentType, body: text.text)
+        var body: [UInt8] = []
+        body.reserveCapacity(backendBytes.count + text.text.utf8.count)
+        body.append(contentsOf: backendBytes)
+        body.append(contentsOf: text.text.utf8)
+        return HTTPResponse(status: .ok, contentType: PrometheusText.contentType, body: body)
     }
 
     // MARK: helpers
 
     /// Whether this process also runs the scheduler (listed as `cinder-scheduler` in os-services).
-    var runsScheduler: Bool { false }
+    var runsScheduler: Bool { scheduler != nil }
 
     /// The backend named by the `{id}` path segment, or 404.
     func backend(_ request: HTTPRequest) throws(HTTPError) -> (ServiceSnapshot, BackendSnapshot) {

@@ -55,6 +55,29 @@ import Testing
         }())
     }
 
+    @Test func lvmTypeSelectsThinOrThick() throws {
+        let directory = try TemporaryDirectory()
+        let configuration = try configuration("""
+            [DEFAULT]
+            enabled_backends = thin, thick, auto
+            [backend_defaults]
+            volume_driver = lvm
+            volume_group = vg0
+            [thin]
+            lvm_type = thin
+            [thick]
+            lvm_type = default
+            [auto]
+            lvm_type = auto
+            """, in: directory)
+        let service = configuration.service
+        #expect((DriverFactory.makeDriver(for: configuration.backends[0], service: service) as? LvmDriver)?.options.thin == true)
+        #expect((DriverFactory.makeDriver(for: configuration.backends[1], service: service) as? LvmDriver)?.options.thin == false)
+        #expect((DriverFactory.makeDriver(for: configuration.backends[2], service: service) as? InvalidBackendDriver)?.error
+            == DriverError(.configError, "\(directory.path)/volumed.conf:11: auto.lvm_type: auto is not supported by volumed: "
+                + "choose default (thick) or thin"))
+    }
+
     @Test func unknownDriverIsDriverNotSupported() throws {
         let directory = try TemporaryDirectory()
         let configuration = try configuration("""

@@ -44,6 +44,33 @@ import Testing
         #expect(stats.freeCapacityGB == .gib(0.5))
     }
 
+    @Test func thinPoolCapacityComesFromLvs() throws {
+        let directory = try TemporaryDirectory()
+        let tools = try directory.makeDirectory("bin")
+        _ = try directory.write("bin/vgs", "#!/bin/sh\necho '  vg0:100.00:10.00'\n", mode: 0o755)
+        var options = LvmDriver.Options(volumeBackendName: "thin", volumeGroup: "vg0", toolSearchPath: [tools], thin: true)
+        options.pool.maxOverSubscriptionRatio = 5
+        let driver = LvmDriver(options: options)
+        #expect(driverError { try driver.doSetup() } == DriverError(.missingLibrary, "LVM's lvs was not found in \(tools) (install lvm2)"))
+
+        _ = try directory.write("bin/lvs", """
+            #!/bin/sh
+            echo "$@" > "$(dirname "$0")/../lvs-args"
+            echo '  vg0-pool:<80.00:25.00'
+            """, mode: 0o755)
+        try driver.doSetup()
+        try driver.checkForSetupError()
+        let pool = try #require(driver.getVolumeStats().pools.first)
+        #expect(pool == PoolStats(poolName: "vg0", totalCapacityGB: .gib(80), freeCapacityGB: .gib(60),
+                                  thinProvisioningSupport: true, thickProvisioningSupport: false, maxOverSubscriptionRatio: 5))
+        #expect(try String(contentsOfFile: directory.path + "/lvs-args", encoding: .utf8)
+            == "--noheadings --nosuffix --units g --separator : -o lv_name,lv_size,data_percent vg0/vg0-pool\n")
+
+        _ = try directory.write("bin/lvs", "#!/bin/sh\necho '  Failed to find logical volume \"vg0/vg0-pool\"' >&2\nexit 5\n", mode: 0o755)
+        #expect(driverError { try driver.checkForSetupError() } == DriverError(.backendUnavailable,
+            "\(tools)/lvs vg0-pool exited with status 5: Failed to find logical volume \"vg0/vg0-pool\""))
+    }
+
     @Test func volumeGroupNotFoundIsRecoverableWithStderr() throws {
         let directory = try TemporaryDirectory()
         let driver = try driver(playing: """

@@ -114,3 +114,42 @@ struct SnapshotVersionTests {
         #expect(satisfied.value == 4, "every reader saw at least 30 versions")
     }
 }
+
+@Suite("Tick rounds")
+struct TickRoundTests {
+    @Test("removing a backend whose stats call hangs still lets its tick round go out")
+    func removalSettlesRound() async throws {
+        let gate = Gate()
+        defer { gate.release() }
+        let clock = ManualClock()
+        let publisher = RecordingPublisher()
+        let set = try makeSet(tick: 3600, publisher: publisher, clock: clock)
+        try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
+        let hanging = ScriptedDriver(statsSteps: [.succeed, .hang(gate)])
+        try set.addBackend(BackendDefinition(id: "h", volumeBackendName: "nfs", driver: hanging, settings: fastSettings()))
+        set.start()
+        defer { set.stop() }
+        #expect(await eventually { publisher.batches.count == 2 && !set.isPublishing })
+
+        clock.advance(by: 10)
+        let tickTime = clock.now()
+        set.tick()
+        #expect(await eventually { hanging.statsCallCount == 2 })
+        try set.removeBackend(id: "h")
+        #expect(await eventually(within: 10) {
+            publisher.batches.contains { $0.map(\.host) == ["node1@a"] && $0.first?.timestamp == tickTime }
+        })
+        #expect(await eventually { publisher.lastReport(host: "node1@h")?.backendState == .down })
+    }
+
+    @Test("service settings are validated", arguments: [
+        (ServiceSettings(host: ""), "host must be non-empty with no '@', '#' or whitespace, got \"\""),
+        (ServiceSettings(host: "a@b"), "host must be non-empty with no '@', '#' or whitespace, got \"a@b\""),
+        (ServiceSettings(host: "node1", backendStatsPollingInterval: 0), "backend_stats_polling_interval must be a positive number of seconds, got 0.0"),
+    ])
+    func serviceSettings(settings: ServiceSettings, message: String) {
+        #expect(throws: SupervisionError.invalidSettings(message)) {
+            _ = try SupervisorSet(settings: settings, publisher: RecordingPublisher(), logger: quietLogger)
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import Logging
+import Scheduler
 import Supervision
 @testable import VolumeAPI
 
@@ -68,9 +69,16 @@ final class APIHarness: @unchecked Sendable {
     let statusChanges = Recorder<ServiceStatusChange>()
     let drivers: [String: TestDriver]
     let port: Int
+    /// The in-process scheduler's store, when the harness runs one.
+    let store: CapabilityStore?
 
+    /// - Parameter withScheduler: run the scheduler in process; unless `publisher` is given, reports
+    ///   go into its store through an `InProcessPublisher`.
     init(_ backends: [TestBackend], tick: TimeInterval = 0.2, adminToken: String? = nil, serviceDownTime: TimeInterval = 60,
-         publisher: any CapabilityPublisher = RecordingPublisher(), startSupervision: Bool = true) throws {
+         withScheduler: Bool = false, publisher: (any CapabilityPublisher)? = nil, startSupervision: Bool = true) throws {
+        let store = withScheduler ? CapabilityStore(serviceDownTime: serviceDownTime) : nil
+        self.store = store
+        let publisher = publisher ?? store.map { InProcessPublisher(store: $0) } ?? RecordingPublisher()
         supervisors = try SupervisorSet(settings: ServiceSettings(host: Self.host, backendStatsPollingInterval: tick),
                                         publisher: publisher, logger: quietLogger)
         for backend in backends {
@@ -79,7 +87,7 @@ final class APIHarness: @unchecked Sendable {
         }
         drivers = Dictionary(uniqueKeysWithValues: backends.map { ($0.id, $0.driver) })
         let changes = statusChanges
-        api = VolumeAPI(supervisors: supervisors,
+        api = VolumeAPI(supervisors: supervisors, capabilityStore: store,
                         settings: VolumeAPISettings(host: Self.host, availabilityZone: "az1", serviceDownTime: serviceDownTime,
                                                     adminToken: adminToken),
                         clock: clock, onServiceStatusChange: { changes.append($0) }, logger: quietLogger)
@@ -113,6 +121,11 @@ final class APIHarness: @unchecked Sendable {
         if json != nil { all.append(("Content-Type", "application/json")) }
         return try TestHTTPClient.request(port: port, method: method, path: path, headers: all,
                                           body: json.map { Array($0.utf8) } ?? (method == "GET" ? nil : []))
+    }
+
+    /// The pool names of `GET /v3/scheduler-stats/get_pools`.
+    func poolNames() throws -> [String] {
+        (try get("/v3/scheduler-stats/get_pools").json["pools"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
     }
 
     /// The driver object of `GET /drivers/{id}`.
