@@ -134,7 +134,7 @@ func startScheduler(directory: String, port: Int = 0, extra: String = "") throws
         #expect(error?.contains("scheduler stand-in failure") == true, "the scheduler's own words reach the operator")
         let before = peer.posts(using: api)
         #expect(poll(timeout: 60) { peer.posts(using: api) >= before + 3 }, "publishing stopped after 500s")
-        #expect(volumed.stderr.contains("publishing capabilities failed"))
+        #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("publishing capabilities failed") })
         for id in ["gold", "silver"] {
             #expect(api.transitions(base, id) == ["initializing", "ready"], "\(id)")
         }

@@ -41,7 +41,7 @@ import Testing
         }
         #expect(reloaded != nil, "stderr: \(volumed.stderr)")
         #expect(lastError("lvm", reloaded ?? [:]) == nil, "never failed")
-        #expect(volumed.stderr.contains("configuration reloaded"))
+        #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("configuration reloaded") })
 
         // The hung call ends now with output that would be `other` if anyone listened.
         stuck.release()

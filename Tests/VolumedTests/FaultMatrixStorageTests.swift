@@ -117,7 +117,7 @@ func startService(_ config: FaultConfig, arguments: [String] = []) throws -> (pr
         #expect(driver("stuck", in: exhausted ?? [:])?["reinit_attempts"] as? Int == 2, "stderr: \(volumed.stderr)")
         #expect(lastError("stuck", exhausted ?? [:])?["kind"] as? String == "timeout")
         #expect(vgs.calls == 3, "one first initialization and two automatic re-initializations")
-        #expect(volumed.stderr.contains("driver call timed out"))
+        #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("driver call timed out") })
 
         // The API answers throughout, and the healthy backend is published.
         for _ in 0..<20 {

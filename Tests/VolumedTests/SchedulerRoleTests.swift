@@ -48,6 +48,38 @@ import Testing
         // Disabling a service reaches the scheduler too.
         #expect(try api.send("PUT", base + "/v3/os-services/disable", json: ["host": hostOf("silver"), "binary": "cinder-volume"]).status == 200)
         #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { !listsBackend("silver", $0) && listsBackend("gold", $0) } != nil)
+
+        volumed.signal(SIGTERM)
+        #expect(volumed.waitForExit(timeout: 30) == 0)
+        scheduler.signal(SIGTERM)
+        #expect(scheduler.waitForExit(timeout: 30) == 0, "stderr: \(scheduler.stderr)")
+    }
+
+    /// Keep-alive between ticks: over 15 ticks of publishing to the scheduler process, the loopback
+    /// TCP table shows no stream of closed connections to its port (one per report would leave a
+    /// TIME_WAIT entry each).
+    @Test func publisherKeepsItsConnectionAlive() throws {
+        let dir = temporaryDirectory("role-keepalive")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir)
+        defer { scheduler.stop() }
+        let port = try #require(portOf(schedulerBase))
+        var config = FaultConfig(directory: dir, defaults: ["scheduler_url": schedulerBase + "/v3/scheduler/capabilities"])
+        try config.addNfs("gold")
+        let (volumed, base) = try startService(config)
+        defer { volumed.stop() }
+        let api = JSONClient()
+        #expect(api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == true } != nil, "stderr: \(volumed.stderr)")
+
+        let before = LoopbackTCPTable.entries(port: port)
+        let windowStart = Date()
+        _ = poll(timeout: 5) { Date().timeIntervalSince(windowStart) >= 3 }
+        let after = LoopbackTCPTable.entries(port: port)
+        let newTimeWaits = after.timeWait - before.timeWait
+        #expect(newTimeWaits <= 2, "\(newTimeWaits) connections to the scheduler closed in 15 ticks")
+        #expect(after.established >= 1 && after.established <= 4, "\(after)")
+        let drivers = try api.get(base + "/drivers").json
+        #expect(lastPublishOK("gold", drivers) == true)
     }
 
     @Test func badBodiesGet400AndLeavePoolsAlone() throws {
@@ -109,6 +141,33 @@ import Testing
         #expect(poolNames(pools).sorted() == ["node1@kept#manual", "node2@smuggled#manual"])
         let metrics = try client.get(schedulerBase + "/metrics").bodyText
         #expect(metrics.contains("volumed_scheduler_rejected_bodies_total \(cases.count)"), "\(metrics)")
+    }
+}
+
+/// Sockets in the kernel's IPv4 TCP table with `port` at either end, by state.
+enum LoopbackTCPTable {
+    struct Counts: CustomStringConvertible {
+        var established = 0
+        var timeWait = 0
+        var description: String { "established \(established), time-wait \(timeWait)" }
+    }
+
+    static func entries(port: Int) -> Counts {
+        var counts = Counts()
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return counts }
+        let hexPort = String(format: "%04X", port)
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 3 else { continue }
+            let ends = [fields[1], fields[2]].map { $0.split(separator: ":").last.map(String.init) ?? "" }
+            guard ends.contains(hexPort) else { continue }
+            switch fields[3] {
+            case "01": counts.established += 1
+            case "06": counts.timeWait += 1
+            default: break
+            }
+        }
+        return counts
     }
 }
 
