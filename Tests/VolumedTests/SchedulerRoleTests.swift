@@ -55,6 +55,35 @@ import Testing
         #expect(scheduler.waitForExit(timeout: 30) == 0, "stderr: \(scheduler.stderr)")
     }
 
+    /// A scheduler with an admin token takes reports only from services configured with the same
+    /// token; the others see 403 in `last_publish` and keep running unchanged.
+    @Test func adminTokenGuardsReports() throws {
+        let dir = temporaryDirectory("role-token")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir, extra: "admin_token = alpha-token\n")
+        defer { scheduler.stop() }
+        var services: [(process: VolumedProcess, base: String)] = []
+        defer { for service in services { service.process.stop() } }
+        for (name, token) in [("trusted", "alpha-token"), ("intruder", "beta-token")] {
+            let serviceDir = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: serviceDir, withIntermediateDirectories: true)
+            var config = FaultConfig(directory: serviceDir, defaults: [
+                "scheduler_url": schedulerBase + "/v3/scheduler/capabilities", "admin_token": token])
+            try config.addNfs(name)
+            services.append(try startService(config))
+        }
+        let api = JSONClient()
+        #expect(api.waitFor(services[0].base + "/drivers") { lastPublishOK("trusted", $0) == true } != nil)
+        let refused = api.waitFor(services[1].base + "/drivers") { lastPublishOK("intruder", $0) == false }
+        let error = (driver("intruder", in: refused ?? [:])?["last_publish"] as? [String: Any])?["error"] as? String
+        #expect(error?.contains("answered 403") == true, "\(String(describing: error))")
+        #expect(state("intruder", refused ?? [:]) == "ready")
+        let pools = try #require(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("trusted", $0) })
+        #expect(!listsBackend("intruder", pools))
+        // Nor may anyone else post without the token.
+        #expect(try api.send("POST", schedulerBase + "/v3/scheduler/capabilities", json: Self.report(host: "node9@x")).status == 401)
+    }
+
     /// Keep-alive between ticks: over 15 ticks of publishing to the scheduler process, the loopback
     /// TCP table shows no stream of closed connections to its port (one per report would leave a
     /// TIME_WAIT entry each).
