@@ -84,9 +84,9 @@ import Testing
         #expect(try api.send("POST", schedulerBase + "/v3/scheduler/capabilities", json: Self.report(host: "node9@x")).status == 401)
     }
 
-    /// Keep-alive between ticks: over 15 ticks of publishing to the scheduler process, the loopback
-    /// TCP table shows no stream of closed connections to its port (one per report would leave a
-    /// TIME_WAIT entry each).
+    /// Keep-alive between ticks: over 15 ticks of publishing to the scheduler process, the volume
+    /// service holds one connection to it, the same one throughout (its local port is unchanged),
+    /// and no stream of closed connections (one per report would leave a TIME_WAIT entry each).
     @Test func publisherKeepsItsConnectionAlive() throws {
         let dir = temporaryDirectory("role-keepalive")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -100,13 +100,17 @@ import Testing
         let api = JSONClient()
         #expect(api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == true } != nil, "stderr: \(volumed.stderr)")
 
-        let before = LoopbackTCPTable.entries(port: port)
+        let pid = volumed.process.processIdentifier
+        let before = LoopbackTCPTable.connections(of: pid, to: port)
+        let closedBefore = LoopbackTCPTable.timeWaits(port: port)
         let windowStart = Date()
         _ = poll(timeout: 5) { Date().timeIntervalSince(windowStart) >= 3 }
-        let after = LoopbackTCPTable.entries(port: port)
-        let newTimeWaits = after.timeWait - before.timeWait
-        #expect(newTimeWaits <= 2, "\(newTimeWaits) connections to the scheduler closed in 15 ticks")
-        #expect(after.established >= 1 && after.established <= 4, "\(after)")
+        let after = LoopbackTCPTable.connections(of: pid, to: port)
+        let closed = LoopbackTCPTable.timeWaits(port: port) - closedBefore
+        let table = LoopbackTCPTable.entries().filter { $0.localPort == port || $0.remotePort == port }
+        #expect(before.count == 1, "\(before); \(table)")
+        #expect(after == before, "the publisher's connection changed: \(before) -> \(after); \(table)")
+        #expect(closed <= 2, "\(closed) connections to the scheduler closed in 15 ticks; \(table)")
         let drivers = try api.get(base + "/drivers").json
         #expect(lastPublishOK("gold", drivers) == true)
     }
@@ -173,30 +177,58 @@ import Testing
     }
 }
 
-/// Sockets in the kernel's IPv4 TCP table with `port` at either end, by state.
+/// The kernel's IPv4 TCP table (`/proc/net/tcp`), to see which connections a process holds.
 enum LoopbackTCPTable {
-    struct Counts: CustomStringConvertible {
-        var established = 0
-        var timeWait = 0
-        var description: String { "established \(established), time-wait \(timeWait)" }
+    struct Entry: CustomStringConvertible {
+        var localPort: Int
+        var remotePort: Int
+        /// The kernel's state code: "01" established, "06" time-wait.
+        var state: String
+        var inode: String
+        var description: String { "\(localPort)->\(remotePort) st=\(state) inode=\(inode)" }
     }
 
-    static func entries(port: Int) -> Counts {
-        var counts = Counts()
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return counts }
-        let hexPort = String(format: "%04X", port)
-        for line in table.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: " ")
-            guard fields.count > 3 else { continue }
-            let ends = [fields[1], fields[2]].map { $0.split(separator: ":").last.map(String.init) ?? "" }
-            guard ends.contains(hexPort) else { continue }
-            switch fields[3] {
-            case "01": counts.established += 1
-            case "06": counts.timeWait += 1
-            default: break
-            }
+    static func entries() -> [Entry] {
+        let fd = open("/proc/net/tcp", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
         }
-        return counts
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count > 9,
+                  let local = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }),
+                  let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) else { return nil }
+            return Entry(localPort: local, remotePort: remote, state: String(fields[3]), inode: String(fields[9]))
+        }
+    }
+
+    /// The socket inodes among `pid`'s open descriptors.
+    static func socketInodes(of pid: Int32) -> Set<String> {
+        let directory = "/proc/\(pid)/fd"
+        var inodes = Set<String>()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + name),
+                  target.hasPrefix("socket:[") else { continue }
+            inodes.insert(String(target.dropFirst(8).dropLast()))
+        }
+        return inodes
+    }
+
+    /// Local ports of the established connections `pid` holds to `port`.
+    static func connections(of pid: Int32, to port: Int) -> Set<Int> {
+        let inodes = socketInodes(of: pid)
+        return Set(entries().filter { $0.remotePort == port && $0.state == "01" && inodes.contains($0.inode) }.map(\.localPort))
+    }
+
+    /// Connections to or from `port` closed within the last minute or so.
+    static func timeWaits(port: Int) -> Int {
+        entries().filter { $0.state == "06" && ($0.localPort == port || $0.remotePort == port) }.count
     }
 }
 
