@@ -44,7 +44,11 @@ extension EventLoop {
             connection.input.append(contentsOf: fresh)
             processBuffered(connection)
         }
-        if !connection.closed { flush(connection) }
+        if connection.closed { return }
+        if connection.phase == .awaitingResponse && connection.input.count > core.limits.maxHeadBytes {
+            pauseReading(connection)  // pipelined bytes behind a deferred answer: hold them, read no more
+        }
+        flush(connection)
     }
 
     /// Processes what is waiting in `connection.input` (after a deferred answer, or after the client
@@ -255,7 +259,14 @@ extension EventLoop {
         if draining || connection.peerClosedInput { context.keepAlive = false }
         writeResponse(response, context: context, to: connection)
         if !connection.input.isEmpty && !connection.closeAfterOutput { processBuffered(connection) }
-        if !connection.closed { flush(connection) }
+        if connection.closed { return }
+        if connection.readingPaused && !connection.peerClosedInput && !connection.closeAfterOutput
+            && connection.phase != .awaitingResponse && connection.unflushedResponses < core.configuration.maxPipelinedRequests
+        {
+            connection.readingPaused = false
+            updateInterest(connection)
+        }
+        flush(connection)
     }
 
     /// Answers a malformed or over-limit request with its fault and closes after writing it.
@@ -368,7 +379,7 @@ extension EventLoop {
         updateInterest(connection)
     }
 
-    private func pauseReading(_ connection: Connection) {
+    func pauseReading(_ connection: Connection) {
         connection.readingPaused = true
         if connection.phase == .head { connection.setInputDeadline(.none, at: 0) }
         updateInterest(connection)

@@ -72,16 +72,24 @@ public final class HTTPServer: Sendable {
                     "limit": "\(fileLimit)", "maxConnections": "\(configuration.maxConnections)",
                 ])
             }
-            let (listenFD, port) = try Socket.listen(
-                host: configuration.host, port: configuration.port, backlog: configuration.listenBacklog)
             let loopCount = configuration.eventLoopCount > 0
                 ? configuration.eventLoopCount : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-            let core = ServerCore(
-                configuration: configuration, router: router, logger: logger, onResponse: onResponse,
-                listenFD: listenFD, loopCount: loopCount)
+            // One listener per loop on the same port (SO_REUSEPORT): the kernel spreads accepts.
+            let (firstFD, port) = try Socket.listen(
+                host: configuration.host, port: configuration.port, backlog: configuration.listenBacklog,
+                reusePort: loopCount > 1)
+            var listeners = [firstFD]
+            let core = ServerCore(configuration: configuration, router: router, logger: logger, onResponse: onResponse)
             var loops: [EventLoop] = []
             do throws(HTTPServerError) {
-                for index in 0..<loopCount { loops.append(try EventLoop(core: core, index: index)) }
+                while listeners.count < loopCount {
+                    listeners.append(try Socket.listen(
+                        host: configuration.host, port: port, backlog: configuration.listenBacklog, reusePort: true
+                    ).fd)
+                }
+                for index in 0..<loopCount {
+                    loops.append(try EventLoop(core: core, index: index, listenFD: listeners[index]))
+                }
                 for loop in loops {
                     stopped.enter()
                     let group = stopped
@@ -92,8 +100,8 @@ public final class HTTPServer: Sendable {
                     }
                 }
             } catch {
+                for fd in listeners.dropFirst(loops.count) { close(fd) }
                 for loop in loops { loop.post(.shutdown(deadline: 0)) }
-                if loops.isEmpty { close(listenFD) }
                 throw error
             }
             state = .running(loops: loops, port: port)

@@ -29,7 +29,10 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
 
 enum Socket {
     /// A non-blocking listening socket on `host:port`; returns it with the port actually bound.
-    static func listen(host rawHost: String, port: Int, backlog: Int32) throws(HTTPServerError) -> (fd: Int32, port: Int) {
+    /// `reusePort` lets several listeners (one per event loop) share the port.
+    static func listen(
+        host rawHost: String, port: Int, backlog: Int32, reusePort: Bool
+    ) throws(HTTPServerError) -> (fd: Int32, port: Int) {
         var host = rawHost
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let display = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -48,6 +51,7 @@ enum Socket {
         guard fd >= 0 else { throw .systemCallFailed("socket", errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
         let bound: Int32
         if family == AF_INET {
             var address = sockaddr_in()

@@ -28,6 +28,20 @@ import Testing
         }
     }
 
+    @Test func pipelineFloodBehindDeferredIsHeldThenAnswered() throws {
+        try withServer { _, port in
+            let client = try RawClient(port: port)
+            let count = 2000  // about 70 KB, more than the server buffers while the answer is pending
+            try client.send("GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n"
+                + String(repeating: "GET /drivers/n HTTP/1.1\r\nHost: x\r\n\r\n", count: count))
+            #expect(try client.readResponse().text == "slow done")
+            var answered = 0
+            for _ in 0..<count where try client.readResponse().text == "driver:n" { answered += 1 }
+            #expect(answered == count)
+            try expectServes(port)
+        }
+    }
+
     @Test func oneByteAtATime() throws {
         try withServer { _, port in
             let client = try RawClient(port: port)
