@@ -19,7 +19,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VOLUMED = os.path.join(ROOT, ".build", "release", "volumed")
+# VOLUMED=/path/to/volumed benchmarks another build (e.g. a copy made before a change) as is.
+VOLUMED = os.environ.get("VOLUMED") or os.path.join(ROOT, ".build", "release", "volumed")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 _started = []
@@ -36,8 +37,8 @@ def require_tools(*tools):
 
 
 def build_release():
-    """`swift build -c release --product volumed` unless SKIP_BUILD=1 and the binary exists."""
-    if os.environ.get("SKIP_BUILD") == "1" and os.path.exists(VOLUMED):
+    """`swift build -c release --product volumed` unless VOLUMED names a binary, or SKIP_BUILD=1 and it exists."""
+    if os.environ.get("VOLUMED") or (os.environ.get("SKIP_BUILD") == "1" and os.path.exists(VOLUMED)):
         return
     log("== swift build -c release --product volumed")
     subprocess.run(["swift", "build", "-c", "release", "--product", "volumed"], cwd=ROOT, check=True,
