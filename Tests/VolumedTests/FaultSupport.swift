@@ -359,3 +359,58 @@ final class Locked<Value: Sendable>: Sendable {
 
     func withLock<T>(_ body: (inout Value) -> T) -> T { value.withLock { body(&$0) } }
 }
+
+/// nghttpd (nghttp2-server) as an HTTP/2-only scheduler stand-in: cleartext, prior knowledge only,
+/// answering `POST /v3/scheduler/capabilities` with 200 from its document root. Its `-v` frame log
+/// goes to a file the test reads. Stopped with SIGKILL.
+final class NghttpdStandIn {
+    static let executable: String? = ["/usr/sbin/nghttpd", "/usr/bin/nghttpd", "/usr/local/bin/nghttpd"]
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    private var process: Process?
+    private let directory: String
+    private(set) var port = 0
+
+    init() throws {
+        guard let executable = Self.executable else { throw FaultTestError("nghttpd is not installed") }
+        directory = temporaryDirectory("nghttpd")
+        try FileManager.default.createDirectory(atPath: directory + "/root/v3/scheduler", withIntermediateDirectories: true)
+        try "{}".write(toFile: directory + "/root/v3/scheduler/capabilities", atomically: true, encoding: .utf8)
+        // A reserved port can be taken before nghttpd binds it: try a few.
+        for _ in 0..<3 {
+            guard let candidate = reserveLoopbackPort() else { continue }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["--no-tls", "-v", "-a", "127.0.0.1", "-d", directory + "/root", String(candidate)]
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+            process.standardOutput = FileHandle(forWritingAtPath: logPath)
+            process.standardError = FileHandle.nullDevice
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            if poll(timeout: 20, { RawConnection(port: candidate) != nil || !process.isRunning }), process.isRunning {
+                self.process = process
+                port = candidate
+                return
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        throw FaultTestError("nghttpd did not start listening")
+    }
+
+    private var logPath: String { directory + "/frames.log" }
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    var capabilitiesURL: String { "http://127.0.0.1:\(port)/v3/scheduler/capabilities" }
+
+    func stop() {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        process = nil
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    deinit { stop() }
+}

@@ -55,6 +55,50 @@ import Testing
         #expect(scheduler.waitForExit(timeout: 30) == 0, "stderr: \(scheduler.stderr)")
     }
 
+    /// `scheduler_http_version = 2` against an HTTP/2-only peer (nghttpd, cleartext): reports go
+    /// out as HTTP/2 POSTs, all streams of one connection; the same peer refuses HTTP/1.1, and
+    /// volumed's own scheduler (HTTP/1.1 only) refuses the HTTP/2 preface, each seen in
+    /// `last_publish` with the drivers untouched.
+    @Test(.enabled(if: NghttpdStandIn.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    func publishesOverHTTP2PriorKnowledge() throws {
+        let dir = temporaryDirectory("role-h2")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let peer = try NghttpdStandIn()
+        defer { peer.stop() }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir)
+        defer { scheduler.stop() }
+        let cases: [(name: String, url: String, version: String)] = [
+            ("h2", peer.capabilitiesURL, "2"), ("h1", peer.capabilitiesURL, "1.1"),
+            ("mismatch", schedulerBase + "/v3/scheduler/capabilities", "2"),
+        ]
+        var services: [String: (process: VolumedProcess, base: String)] = [:]
+        defer { for service in services.values { service.process.stop() } }
+        for (name, url, version) in cases {
+            let serviceDir = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: serviceDir, withIntermediateDirectories: true)
+            var config = FaultConfig(directory: serviceDir, defaults: ["scheduler_url": url, "scheduler_http_version": version])
+            try config.addNfs(name)
+            services[name] = try startService(config)
+        }
+        let api = JSONClient()
+        let h2 = try #require(services["h2"])
+        #expect(api.waitFor(h2.base + "/drivers") { lastPublishOK("h2", $0) == true } != nil, "stderr: \(h2.process.stderr)")
+        #expect(poll(timeout: 60) { peer.log.components(separatedBy: ":method: POST").count > 3 }, "\(peer.log.suffix(2000))")
+        let posts = peer.log.split(separator: "\n").filter { $0.contains(":method: POST") }
+        let connections = Set(posts.map { $0.prefix { $0 != " " } })
+        #expect(connections.count == 1, "one connection for every report: \(posts)")
+        #expect(peer.log.contains(":path: /v3/scheduler/capabilities"))
+
+        for name in ["h1", "mismatch"] {
+            let service = try #require(services[name])
+            let refused = api.waitFor(service.base + "/drivers") { lastPublishOK(name, $0) == false }
+            #expect(refused != nil, "\(name): stderr: \(service.process.stderr)")
+            #expect(state(name, refused ?? [:]) == "ready", "\(name)")
+        }
+        #expect(try api.get(schedulerBase + "/v3/scheduler-stats/get_pools").json["pools"] as? [Any] != nil)
+        #expect(!listsBackend("mismatch", try api.get(schedulerBase + "/v3/scheduler-stats/get_pools").json))
+    }
+
     /// A scheduler with an admin token takes reports only from services configured with the same
     /// token; the others see 403 in `last_publish` and keep running unchanged.
     @Test func adminTokenGuardsReports() throws {
