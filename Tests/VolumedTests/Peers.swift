@@ -132,7 +132,7 @@ final class NghttpdStandIn {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = ["--no-tls", "-v", "-a", "127.0.0.1", "-d", directory + "/root", String(candidate)]
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             process.standardOutput = FileHandle(forWritingAtPath: logPath)
             process.standardError = FileHandle.nullDevice
             process.standardInput = FileHandle.nullDevice
