@@ -1,17 +1,6 @@
 import Foundation
 import Testing
 
-/// Starts `volumed serve` on `config` and waits for its URL.
-func startService(_ config: FaultConfig, arguments: [String] = []) throws -> (process: VolumedProcess, base: String) {
-    let path = try config.write()
-    let volumed = try VolumedProcess(["serve", "--config", path] + arguments)
-    guard let base = volumed.waitForURL() else {
-        volumed.stop()
-        throw FaultTestError("volumed printed no URL; stderr: \(volumed.stderr)")
-    }
-    return (volumed, base)
-}
-
 /// The fault matrix, storage side: storage that is late or flaps, a driver setup that hangs, each
 /// error kind once, and an exhausted budget brought back by hand. Each case watches the driver
 /// states and attempts (`/drivers`), os-services and the in-process scheduler's `get_pools`.

@@ -55,6 +55,50 @@ import Testing
         #expect(scheduler.waitForExit(timeout: 30) == 0, "stderr: \(scheduler.stderr)")
     }
 
+    /// `scheduler_http_version = 2` against an HTTP/2-only peer (nghttpd, cleartext): reports go
+    /// out as HTTP/2 POSTs, all streams of one connection; the same peer refuses HTTP/1.1, and
+    /// volumed's own scheduler (HTTP/1.1 only) refuses the HTTP/2 preface, each seen in
+    /// `last_publish` with the drivers untouched.
+    @Test(.enabled(if: NghttpdStandIn.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    func publishesOverHTTP2PriorKnowledge() throws {
+        let dir = temporaryDirectory("role-h2")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let peer = try NghttpdStandIn()
+        defer { peer.stop() }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir)
+        defer { scheduler.stop() }
+        let cases: [(name: String, url: String, version: String)] = [
+            ("h2", peer.capabilitiesURL, "2"), ("h1", peer.capabilitiesURL, "1.1"),
+            ("mismatch", schedulerBase + "/v3/scheduler/capabilities", "2"),
+        ]
+        var services: [String: (process: VolumedProcess, base: String)] = [:]
+        defer { for service in services.values { service.process.stop() } }
+        for (name, url, version) in cases {
+            let serviceDir = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: serviceDir, withIntermediateDirectories: true)
+            var config = FaultConfig(directory: serviceDir, defaults: ["scheduler_url": url, "scheduler_http_version": version])
+            try config.addNfs(name)
+            services[name] = try startService(config)
+        }
+        let api = JSONClient()
+        let h2 = try #require(services["h2"])
+        #expect(api.waitFor(h2.base + "/drivers") { lastPublishOK("h2", $0) == true } != nil, "stderr: \(h2.process.stderr)")
+        #expect(poll(timeout: 60) { peer.log.components(separatedBy: ":method: POST").count > 3 }, "\(peer.log.suffix(2000))")
+        let posts = peer.log.split(separator: "\n").filter { $0.contains(":method: POST") }
+        let connections = Set(posts.map { $0.prefix { $0 != " " } })
+        #expect(connections.count == 1, "one connection for every report: \(posts)")
+        #expect(peer.log.contains(":path: /v3/scheduler/capabilities"))
+
+        for name in ["h1", "mismatch"] {
+            let service = try #require(services[name])
+            let refused = api.waitFor(service.base + "/drivers") { lastPublishOK(name, $0) == false }
+            #expect(refused != nil, "\(name): stderr: \(service.process.stderr)")
+            #expect(state(name, refused ?? [:]) == "ready", "\(name)")
+        }
+        #expect(try api.get(schedulerBase + "/v3/scheduler-stats/get_pools").json["pools"] as? [Any] != nil)
+        #expect(!listsBackend("mismatch", try api.get(schedulerBase + "/v3/scheduler-stats/get_pools").json))
+    }
+
     /// A scheduler with an admin token takes reports only from services configured with the same
     /// token; the others see 403 in `last_publish` and keep running unchanged.
     @Test func adminTokenGuardsReports() throws {
@@ -174,61 +218,6 @@ import Testing
         #expect(poolNames(pools).sorted() == ["node1@kept#manual", "node2@smuggled#manual"])
         let metrics = try client.get(schedulerBase + "/metrics").bodyText
         #expect(metrics.contains("volumed_scheduler_rejected_bodies_total \(cases.count)"), "\(metrics)")
-    }
-}
-
-/// The kernel's IPv4 TCP table (`/proc/net/tcp`), to see which connections a process holds.
-enum LoopbackTCPTable {
-    struct Entry: CustomStringConvertible {
-        var localPort: Int
-        var remotePort: Int
-        /// The kernel's state code: "01" established, "06" time-wait.
-        var state: String
-        var inode: String
-        var description: String { "\(localPort)->\(remotePort) st=\(state) inode=\(inode)" }
-    }
-
-    static func entries() -> [Entry] {
-        let fd = open("/proc/net/tcp", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").dropFirst().compactMap { line in
-            let fields = line.split(separator: " ")
-            guard fields.count > 9,
-                  let local = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }),
-                  let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) else { return nil }
-            return Entry(localPort: local, remotePort: remote, state: String(fields[3]), inode: String(fields[9]))
-        }
-    }
-
-    /// The socket inodes among `pid`'s open descriptors.
-    static func socketInodes(of pid: Int32) -> Set<String> {
-        let directory = "/proc/\(pid)/fd"
-        var inodes = Set<String>()
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + name),
-                  target.hasPrefix("socket:[") else { continue }
-            inodes.insert(String(target.dropFirst(8).dropLast()))
-        }
-        return inodes
-    }
-
-    /// Local ports of the established connections `pid` holds to `port`.
-    static func connections(of pid: Int32, to port: Int) -> Set<Int> {
-        let inodes = socketInodes(of: pid)
-        return Set(entries().filter { $0.remotePort == port && $0.state == "01" && inodes.contains($0.inode) }.map(\.localPort))
-    }
-
-    /// Connections to or from `port` closed within the last minute or so.
-    static func timeWaits(port: Int) -> Int {
-        entries().filter { $0.state == "06" && ($0.localPort == port || $0.remotePort == port) }.count
     }
 }
 
