@@ -39,7 +39,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "volumed", dependencies: [
-            "VolumeService", "Config",
+            "VolumeService", "Config", "Drivers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -51,6 +51,6 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer"]),
         .testTarget(name: "VolumeAPITests", dependencies: ["VolumeAPI", "HTTPServer", "Supervision", "Scheduler"]),
-        .testTarget(name: "VolumedTests", dependencies: ["VolumeService"]),
+        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient"]),
     ]
 )

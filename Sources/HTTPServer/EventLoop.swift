@@ -286,6 +286,10 @@ final class EventLoop: @unchecked Sendable {
             index -= 1
             if connection.writeDeadline != 0 && now >= connection.writeDeadline {
                 core.logger.debug("closing a connection whose client stopped reading", metadata: ["peer": "\(connection.peer)"])
+                // Reset rather than close: a plain close leaves the unsent responses (up to the whole
+                // send buffer) in an orphaned socket the kernel keeps for a client that never reads.
+                var reset = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
                 closeConnection(connection)
             } else if connection.inputDeadline != 0 && now >= connection.inputDeadline {
                 inputDeadlinePassed(connection)

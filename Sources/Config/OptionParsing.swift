@@ -1,0 +1,128 @@
+import Foundation
+
+/// Typing of raw values, shared by the service options and the driver factory so that every bad
+/// value anywhere in the file produces the same kind of message, naming file, line and option.
+extension ConfigValue {
+    private var trimmed: String { text.trimmingWhitespace() }
+
+    /// A string that must not be empty.
+    public func nonEmptyString() throws(ConfigDiagnostic) -> String {
+        let value = trimmed
+        guard !value.isEmpty else { throw problem("must not be empty") }
+        return value
+    }
+
+    /// A whole number within bounds (oslo.config's `IntOpt` with `min`/`max`).
+    public func wholeNumber(atLeast minimum: Int, atMost maximum: Int? = nil) throws(ConfigDiagnostic) -> Int {
+        let value = trimmed
+        let range = maximum.map { "\(minimum)-\($0)" } ?? ">= \(minimum)"
+        let expectation = maximum == nil ? "a whole number \(range)" : "a whole number in \(range)"
+        guard let number = Int(value.hasPrefix("+") ? String(value.dropFirst()) : value),
+              number >= minimum, maximum.map({ number <= $0 }) ?? true else {
+            throw problem("expected \(expectation), got \"\(text)\"")
+        }
+        return number
+    }
+
+    /// A number (fractions allowed) above zero, or at least zero when `allowZero`.
+    public func number(allowZero: Bool = false, atMost maximum: Double? = nil,
+                       unit: String = "") throws(ConfigDiagnostic) -> Double {
+        let noun = unit.isEmpty ? "a number" : "a number of \(unit)"
+        let bound = allowZero ? ">= 0" : "> 0"
+        let limit = maximum.map { " and <= \(Self.format($0))" } ?? ""
+        guard let number = Double(trimmed), number.isFinite,
+              allowZero ? number >= 0 : number > 0, maximum.map({ number <= $0 }) ?? true else {
+            throw problem("expected \(noun) \(bound)\(limit), got \"\(text)\"")
+        }
+        return number
+    }
+
+    /// A duration in seconds above zero (fractions allowed).
+    public func seconds() throws(ConfigDiagnostic) -> Double {
+        try number(unit: "seconds")
+    }
+
+    /// A boolean as oslo.config accepts it: true/false, yes/no, on/off, 1/0, in any case.
+    public func bool() throws(ConfigDiagnostic) -> Bool {
+        switch trimmed.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw problem("expected a boolean (true/false, yes/no, on/off, 1/0), got \"\(text)\"")
+        }
+    }
+
+    /// A TCP port; 0 asks the system for a free one (useful in tests).
+    public func port() throws(ConfigDiagnostic) -> Int {
+        guard let number = Int(trimmed), (0...65535).contains(number) else {
+            throw problem("expected a port number 0-65535, got \"\(text)\"")
+        }
+        return number
+    }
+
+    /// A comma-separated list (oslo.config's `ListOpt`); items are trimmed and empty items dropped.
+    public func list() -> [String] {
+        text.split(separator: ",", omittingEmptySubsequences: true)
+            .map { String($0).trimmingWhitespace() }
+            .filter { !$0.isEmpty }
+    }
+
+    /// One of a fixed set of words (oslo.config's `choices`), compared case-sensitively.
+    public func choice(_ choices: [String]) throws(ConfigDiagnostic) -> String {
+        let value = trimmed
+        guard choices.contains(value) else {
+            throw problem("expected one of \(choices.joined(separator: ", ")), got \"\(text)\"")
+        }
+        return value
+    }
+
+    /// An IPv4 or IPv6 literal or a host name to listen on or connect to.
+    public func hostAddress() throws(ConfigDiagnostic) -> String {
+        let value = trimmed
+        guard Self.isHostAddress(value) else {
+            throw problem("expected an IP address or host name, got \"\(text)\"")
+        }
+        return value
+    }
+
+    /// An `http://` or `https://` URL with a host; trailing slashes removed so paths can be appended.
+    public func httpURL() throws(ConfigDiagnostic) -> String {
+        var value = trimmed
+        guard let components = URLComponents(string: value),
+              let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = components.host, !host.isEmpty,
+              components.query == nil, components.fragment == nil else {
+            throw problem("expected an http:// or https:// URL with a host and no query, got \"\(text)\"")
+        }
+        while value.hasSuffix("/") { value.removeLast() }
+        return value
+    }
+
+    /// A file system path; a relative one is taken relative to the directory of the file it is
+    /// written in, not the service's working directory.
+    public func path() throws(ConfigDiagnostic) -> String {
+        let value = try nonEmptyString()
+        return Self.resolve(path: value, against: baseDirectory)
+    }
+
+    static func resolve(path: String, against base: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let joined = base.hasSuffix("/") ? base + path : base + "/" + path
+        return URL(fileURLWithPath: joined).standardizedFileURL.path
+    }
+
+    static func isHostAddress(_ value: String) -> Bool {
+        if value.isEmpty || value.utf8.count > 253 { return false }
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, value, &v4) == 1 || inet_pton(AF_INET6, value, &v6) == 1 { return true }
+        let labels = value.split(separator: ".", omittingEmptySubsequences: false)
+        return labels.allSatisfy { label in
+            !label.isEmpty && label.utf8.count <= 63 && label.first != "-" && label.last != "-"
+                && label.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
+        }
+    }
+
+    static func format(_ number: Double) -> String {
+        number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number)
+    }
+}

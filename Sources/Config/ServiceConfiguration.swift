@@ -1,0 +1,144 @@
+import Foundation
+
+/// Everything one configuration file says: typed service options, one section per enabled backend
+/// (each with its own problems), and the warnings. Fatal problems (unreadable file, broken
+/// `[DEFAULT]`) are in `problems`; `ConfigFile.load` throws them, `ConfigFile.inspect` keeps them here
+/// so `check-config` can also look at the backends of a file whose `[DEFAULT]` is broken.
+public struct ServiceConfiguration: Sendable {
+    /// The file name as given (used in every message).
+    public var fileName: String
+    /// The directory relative paths are resolved against (the file's directory).
+    public var baseDirectory: String
+    public var service: ServiceOptions
+    /// One per name in `enabled_backends`, in that order; broken ones included.
+    public var backends: [BackendSection]
+    /// The raw `[backend_defaults]` values, for the driver factory's unknown-option warnings.
+    public var backendDefaults: [String: ConfigValue]
+    /// Things that do not stop anything but deserve a look: unknown options and sections,
+    /// repeated options, duplicate backend names.
+    public var warnings: [ConfigDiagnostic]
+    /// Fatal problems; empty for a configuration returned by `ConfigFile.load`.
+    public var problems: [ConfigDiagnostic]
+
+    /// The section of backend `name`, if it is enabled.
+    public func backend(named name: String) -> BackendSection? {
+        backends.first { $0.name == name }
+    }
+
+    /// Every problem of the file at once: the fatal ones, then each backend's in `enabled_backends`
+    /// order, each listed once (an inherited `[backend_defaults]` problem is not repeated per backend).
+    public var allProblems: [ConfigDiagnostic] {
+        var seen = Set<ConfigDiagnostic>()
+        return (problems + backends.flatMap(\.problems)).filter { seen.insert($0).inserted }
+    }
+}
+
+/// Loads cinder.conf-style files into a `ServiceConfiguration`.
+public enum ConfigFile {
+    /// Reads and types the file at `path`; throws when the service must not start (unreadable file,
+    /// broken `[DEFAULT]`). Problems of single backends do not throw: they are in each
+    /// `BackendSection.problems`.
+    public static func load(path: String) throws(ConfigError) -> ServiceConfiguration {
+        try checked(inspect(path: path))
+    }
+
+    /// Like `load(path:)` for text already in memory; `fileName` is what messages show and, unless
+    /// `baseDirectory` is given, the directory of `fileName` anchors relative paths.
+    public static func parse(text: String, fileName: String,
+                             baseDirectory: String? = nil) throws(ConfigError) -> ServiceConfiguration {
+        try checked(inspect(text: text, fileName: fileName, baseDirectory: baseDirectory))
+    }
+
+    /// Never throws: fatal problems are returned in `problems` (for `check-config`).
+    public static func inspect(path: String) -> ServiceConfiguration {
+        let base = directory(of: path)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = String(cString: strerror(access(path, R_OK) == 0 ? EISDIR : errno))
+            return empty(fileName: path, baseDirectory: base,
+                         problem: ConfigDiagnostic(fileName: path, line: nil, subject: nil, message: "cannot read the file: \(reason)"))
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            return empty(fileName: path, baseDirectory: base,
+                         problem: ConfigDiagnostic(fileName: path, line: nil, subject: nil, message: "the file is not UTF-8 text"))
+        }
+        return inspect(text: text, fileName: path, baseDirectory: base)
+    }
+
+    /// Never throws: fatal problems are returned in `problems`.
+    public static func inspect(text: String, fileName: String, baseDirectory: String? = nil) -> ServiceConfiguration {
+        let base = baseDirectory ?? directory(of: fileName)
+        let document = IniDocument.parse(text: text, fileName: fileName, baseDirectory: base)
+        return Loader(document: document, baseDirectory: base).load()
+    }
+
+    private static func checked(_ configuration: ServiceConfiguration) throws(ConfigError) -> ServiceConfiguration {
+        guard configuration.problems.isEmpty else { throw ConfigError(problems: configuration.problems) }
+        return configuration
+    }
+
+    private static func empty(fileName: String, baseDirectory: String, problem: ConfigDiagnostic) -> ServiceConfiguration {
+        ServiceConfiguration(fileName: fileName, baseDirectory: baseDirectory, service: ServiceOptions(), backends: [],
+                             backendDefaults: [:], warnings: [], problems: [problem])
+    }
+
+    /// The absolute directory holding `path`.
+    static func directory(of path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let url = URL(fileURLWithPath: absolute).standardizedFileURL.deletingLastPathComponent()
+        var directory = url.path
+        while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
+        return directory
+    }
+}
+
+private struct Loader {
+    let document: IniDocument
+    let baseDirectory: String
+
+    func load() -> ServiceConfiguration {
+        var warnings = document.repeatedOptions
+        var problems: [ConfigDiagnostic] = []
+
+        // Malformed lines before any section or in [DEFAULT] break the service; in [backend_defaults]
+        // or a backend's section they break those backends (BackendSection reads them); elsewhere
+        // they are in a section nobody reads.
+        for syntax in document.syntaxProblems {
+            switch syntax.section {
+            case nil, IniDocument.defaultSection?: problems.append(syntax.diagnostic)
+            default: break
+            }
+        }
+
+        var reader = SectionReader(section: document.sections[IniDocument.defaultSection])
+        let service = ServiceOptions.read(&reader, warnings: &warnings)
+        problems += reader.problems
+        for value in reader.unusedValues() {
+            let hint = BackendSection.genericOptions.contains(value.option) || value.option.hasPrefix("volume_")
+                ? "not used in [DEFAULT]: set it in a backend section or [backend_defaults]" : "unknown option, ignored"
+            warnings.append(value.problem(hint))
+        }
+
+        let enabledValue = document.sections[IniDocument.defaultSection]?.values["enabled_backends"]
+        let backends = service.enabledBackends.map {
+            BackendSection.read(name: $0, document: document, service: service, enabledBackends: enabledValue)
+        }
+        if service.enabledBackends.isEmpty && problems.isEmpty {
+            warnings.append(ConfigDiagnostic(fileName: document.fileName, line: enabledValue?.location.line,
+                                             subject: "enabled_backends", message: "no backend is enabled; the service will run none"))
+        }
+
+        let used = Set(service.enabledBackends.map(IniDocument.normalizedSectionName))
+            .union([IniDocument.defaultSection, BackendSection.sharedSectionName])
+        for name in document.sectionOrder where !used.contains(name) {
+            let section = document.sections[name]!
+            warnings.append(ConfigDiagnostic(at: section.header, subject: nil,
+                                             message: "section [\(name)] is not used (not listed in enabled_backends), ignored"))
+            warnings += document.syntaxProblems.filter { $0.section == name }.map(\.diagnostic)
+        }
+
+        return ServiceConfiguration(
+            fileName: document.fileName, baseDirectory: baseDirectory, service: service, backends: backends,
+            backendDefaults: document.sections[BackendSection.sharedSectionName]?.values ?? [:],
+            warnings: warnings, problems: problems)
+    }
+}

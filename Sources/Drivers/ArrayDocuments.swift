@@ -1,0 +1,129 @@
+/// The health document of the array API (`GET /health`, see `openapi/array-api.yaml`).
+struct ArrayHealth: Sendable, Equatable {
+    enum Status: String, Sendable, CaseIterable {
+        case ok
+        /// Serving, with reduced redundancy or performance: still usable.
+        case degraded
+        /// Not serving I/O.
+        case down
+    }
+
+    var status: Status
+    var message: String?
+    var vendor: String?
+    var model: String?
+    var firmwareVersion: String?
+    /// How hosts attach volumes (Cinder's `storage_protocol`: iSCSI, FC, NVMe-oF...).
+    var storageProtocol: String?
+}
+
+/// The capacity document of the array API (`GET /capacity`).
+struct ArrayCapacity: Sendable, Equatable {
+    struct Pool: Sendable, Equatable {
+        var name: String
+        var totalCapacityGB: Double
+        var freeCapacityGB: Double
+        var thinProvisioningSupport: Bool
+        var maxOverSubscriptionRatio: Double?
+    }
+
+    var pools: [Pool]
+}
+
+/// A document that does not match the contract, with the member at fault.
+struct ArrayDocumentError: Error, Sendable, Equatable, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// Reads the array's documents strictly against `openapi/array-api.yaml`; unknown members are
+/// ignored so an array may add fields without breaking the driver.
+enum ArrayDocuments {
+    static func health(_ body: [UInt8]) throws(ArrayDocumentError) -> ArrayHealth {
+        let root = try object(parse(body), at: "the document")
+        let statusText = try string(root["status"], at: "status")
+        guard let status = ArrayHealth.Status(rawValue: statusText) else {
+            let choices = ArrayHealth.Status.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ArrayDocumentError(message: "status: expected one of \(choices), got \"\(statusText)\"")
+        }
+        return ArrayHealth(
+            status: status, message: try optionalString(root["message"], at: "message"),
+            vendor: try optionalString(root["vendor"], at: "vendor"), model: try optionalString(root["model"], at: "model"),
+            firmwareVersion: try optionalString(root["firmware_version"], at: "firmware_version"),
+            storageProtocol: try optionalString(root["storage_protocol"], at: "storage_protocol"))
+    }
+
+    static func capacity(_ body: [UInt8]) throws(ArrayDocumentError) -> ArrayCapacity {
+        let root = try object(parse(body), at: "the document")
+        guard case .array(let entries)? = root["pools"] else {
+            throw ArrayDocumentError(message: "pools: expected an array, got \(root["pools"]?.kindDescription ?? "nothing")")
+        }
+        guard !entries.isEmpty else { throw ArrayDocumentError(message: "pools: expected at least one pool, got none") }
+        var pools: [ArrayCapacity.Pool] = []
+        for (index, entry) in entries.enumerated() {
+            let path = "pools[\(index)]"
+            let pool = try object(entry, at: path)
+            let name = try string(pool["name"], at: path + ".name")
+            guard !name.isEmpty else { throw ArrayDocumentError(message: "\(path).name: must not be empty") }
+            if let first = pools.firstIndex(where: { $0.name == name }) {
+                throw ArrayDocumentError(message: "\(path).name: \"\(name)\" repeats pools[\(first)]")
+            }
+            let total = try capacity(pool["total_capacity_gb"], at: path + ".total_capacity_gb")
+            let free = try capacity(pool["free_capacity_gb"], at: path + ".free_capacity_gb")
+            guard free <= total else {
+                throw ArrayDocumentError(message: "\(path).free_capacity_gb: \(free) is more than total_capacity_gb \(total)")
+            }
+            var thin = false
+            switch pool["thin_provisioning_support"] {
+            case nil: break
+            case .bool(let value)?: thin = value
+            case let other?:
+                throw ArrayDocumentError(message: "\(path).thin_provisioning_support: expected true or false, got \(other.kindDescription)")
+            }
+            var ratio: Double?
+            if let value = pool["max_over_subscription_ratio"] {
+                guard case .number(let number) = value, number >= 1 else {
+                    throw ArrayDocumentError(message: "\(path).max_over_subscription_ratio: expected a number >= 1, got \(value.kindDescription)")
+                }
+                ratio = number
+            }
+            pools.append(.init(name: name, totalCapacityGB: total, freeCapacityGB: free,
+                               thinProvisioningSupport: thin, maxOverSubscriptionRatio: ratio))
+        }
+        return ArrayCapacity(pools: pools)
+    }
+
+    private static func parse(_ body: [UInt8]) throws(ArrayDocumentError) -> JSONValue {
+        do {
+            return try JSONValue.parse(body)
+        } catch {
+            throw ArrayDocumentError(message: "not valid JSON: \(error)")
+        }
+    }
+
+    private static func object(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> [String: JSONValue] {
+        guard case .object(let members)? = value else {
+            throw ArrayDocumentError(message: "\(path): expected an object, got \(value?.kindDescription ?? "nothing")")
+        }
+        return members
+    }
+
+    private static func string(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> String {
+        guard case .string(let text)? = value else {
+            throw ArrayDocumentError(message: "\(path): expected a string, got \(value?.kindDescription ?? "nothing")")
+        }
+        return text
+    }
+
+    private static func optionalString(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> String? {
+        if value == nil || value == .null { return nil }
+        return try string(value, at: path)
+    }
+
+    private static func capacity(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> Double {
+        guard case .number(let number)? = value, number >= 0 else {
+            throw ArrayDocumentError(message: "\(path): expected a number of GiB >= 0, got \(value?.kindDescription ?? "nothing")")
+        }
+        return number
+    }
+}

@@ -1,0 +1,36 @@
+import Config
+
+/// Everything `volumed check-config` reports about a file, in one call: the file's own problems
+/// (unreadable, broken `[DEFAULT]`, broken backend sections), every driver's option problems, and
+/// all warnings, each once, as `file:line: message`. Nothing touches storage.
+public struct ConfigurationCheck: Sendable {
+    /// What stops the service or a backend; `check-config` exits 2 when this is not empty.
+    public var errors: [ConfigDiagnostic]
+    public var warnings: [ConfigDiagnostic]
+    /// The configuration as read (defaults where values were bad).
+    public var configuration: ServiceConfiguration
+
+    public var isValid: Bool { errors.isEmpty }
+
+    /// Reads and checks the file at `path`.
+    public init(path: String) {
+        self.init(configuration: ConfigFile.inspect(path: path))
+    }
+
+    /// Checks a configuration already read (e.g. with `ConfigFile.inspect(text:fileName:)`).
+    public init(configuration: ServiceConfiguration) {
+        self.configuration = configuration
+        var errors = configuration.problems
+        var warnings = configuration.warnings
+        for backend in configuration.backends {
+            let validation = DriverFactory.validate(backend, service: configuration.service)
+            errors += validation.errors
+            warnings += validation.warnings
+        }
+        warnings += DriverFactory.unknownSharedOptions(in: configuration)
+        var seenErrors = Set<ConfigDiagnostic>()
+        var seenWarnings = Set<ConfigDiagnostic>()
+        self.errors = errors.filter { seenErrors.insert($0).inserted }
+        self.warnings = warnings.filter { seenWarnings.insert($0).inserted }
+    }
+}

@@ -1,0 +1,75 @@
+/// Whether a volume backend's driver is working, as its volume service reports it (Cinder's
+/// `backend_state`).
+public enum BackendState: String, Sendable, Equatable {
+    case up
+    case down
+}
+
+/// Whether the operator lets the scheduler place volumes on the service (Cinder's service `status`).
+public enum ServiceStatus: String, Sendable, Equatable {
+    case enabled
+    case disabled
+}
+
+/// One pool a backend reported, with the keys it sent for it (including `pool_name`).
+public struct PoolReport: Sendable, Equatable {
+    public let name: String
+    public let capabilities: [JSONMember]
+
+    public init(name: String, capabilities: [JSONMember]) {
+        self.name = name
+        self.capabilities = capabilities
+    }
+}
+
+/// One validated capability report from a volume service (Cinder's `publish_service_capabilities`
+/// payload): who sent it, when, and what its backend can do.
+public struct CapabilityReport: Sendable, Equatable {
+    /// `host@backend`, the key the scheduler stores reports under.
+    public let host: String
+    public let service: String
+    /// When the volume service took the stats; only a newer report replaces a stored one.
+    public let timestamp: CapabilityTimestamp
+    public let backendState: BackendState
+    public let status: ServiceStatus
+    public let disabledReason: String?
+    /// Backend-level capabilities in the order sent, without `pools`; unknown keys kept as-is.
+    public let capabilities: [JSONMember]
+    /// The reported pools; nil when the driver reported none, in which case the backend forms one
+    /// pool named after `volume_backend_name` (Cinder's rule for drivers without pools).
+    public let pools: [PoolReport]?
+
+    public init(
+        host: String, service: String, timestamp: CapabilityTimestamp, backendState: BackendState,
+        status: ServiceStatus, disabledReason: String?, capabilities: [JSONMember], pools: [PoolReport]?
+    ) {
+        self.host = host
+        self.service = service
+        self.timestamp = timestamp
+        self.backendState = backendState
+        self.status = status
+        self.disabledReason = disabledReason
+        self.capabilities = capabilities
+        self.pools = pools
+    }
+
+    /// The backend-level capability `key`, if reported.
+    public func capability(_ key: String) -> JSONValue? {
+        capabilities.first { $0.key == key }?.value
+    }
+}
+
+/// Why a capability report body was refused, naming the exact field (e.g.
+/// `reports[3].capabilities.free_capacity_gb`) so the API can answer 400 with a fault that says it.
+public struct CapabilityReportError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A path into the body (`body` for the body as a whole).
+    public let field: String
+    public let problem: String
+
+    public init(field: String, problem: String) {
+        self.field = field
+        self.problem = problem
+    }
+
+    public var description: String { "\(field): \(problem)" }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// One backend's report to the scheduler for one tick (Cinder's `publish_service_capabilities`
+/// payload, per backend). A down backend carries no capabilities, so the scheduler stops placing
+/// volumes on it at once instead of waiting for its last report to go stale.
+public struct BackendReport: Sendable, Equatable {
+    /// The backend id (section name).
+    public var backendID: String
+    /// `<host>@<backend>`.
+    public var host: String
+    /// When the report was made; the scheduler keeps only the newest per host.
+    public var timestamp: Date
+    public var backendState: BackendState
+    public var serviceStatus: ServiceStatus
+    /// The driver's stats; non-nil exactly when `backendState` is `up`.
+    public var capabilities: VolumeStats?
+
+    public init(backendID: String, host: String, timestamp: Date, backendState: BackendState,
+                serviceStatus: ServiceStatus, capabilities: VolumeStats?) {
+        self.backendID = backendID
+        self.host = host
+        self.timestamp = timestamp
+        self.backendState = backendState
+        self.serviceStatus = serviceStatus
+        self.capabilities = capabilities
+    }
+}
+
+/// Which reports of a publish the scheduler did not accept, keyed by backend host, with why.
+/// An empty outcome means every report was accepted.
+public struct PublishOutcome: Sendable, Equatable {
+    public var rejected: [String: String]
+
+    public init(rejected: [String: String] = [:]) {
+        self.rejected = rejected
+    }
+
+    public static let allAccepted = PublishOutcome()
+}
+
+/// Where tick reports go (the libcurl client to the scheduler lives outside this module).
+///
+/// Called on a thread of its own, never on the tick or a driver's thread, one call at a time; it
+/// may block, but should bound its own time (e.g. libcurl timeouts): while it runs, newer reports
+/// are merged into the next call. Throwing means no report was accepted. A failure is logged, recorded in each
+/// backend's `lastPublish` and retried with the next tick; it never changes a driver's state.
+public protocol CapabilityPublisher: Sendable {
+    func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome
+}

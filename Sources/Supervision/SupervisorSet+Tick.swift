@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+
+/// The publish tick and the publish pipeline: one batch of reports per tick, sent off the tick's
+/// queue; a batch that arrives while the previous publish still runs is merged into the next one.
+extension SupervisorSet {
+    /// One tick: refresh every heartbeat, start due re-initializations and stats collections, and
+    /// publish the round once every stats call has answered or timed out. Never blocks. A stats call
+    /// that hangs delays its round by at most its `statsTimeout`; the next round does not wait for
+    /// it (the backend is then retrying, or reports its last stats while the call is still running).
+    func tick() {
+        withState { effects in
+            guard phase == .running else { return }
+            let now = clock.now()
+            let round = TickRound()
+            for record in ordered {
+                let id = record.machine.id
+                switch record.machine.tick(now: now, jitter: jitter.nextUnit()) {
+                case .collectStats(let callID):
+                    round.outstanding += 1
+                    record.roundEntry = (callID, round)
+                    enqueue(.collectStats(callID: callID), for: record, effects: &effects)
+                case .reportUp(let stats):
+                    round.reports.append(BackendReport(backendID: id, host: record.machine.host, timestamp: now, backendState: .up,
+                                                       serviceStatus: record.machine.serviceStatus, capabilities: stats))
+                case .noReport:
+                    break
+                case .reportDown:
+                    round.reports.append(record.machine.downReport(at: now))
+                case .reinitialize(let callID):
+                    round.reports.append(record.machine.downReport(at: now))
+                    enqueue(.runInitialization(callID: callID), for: record, effects: &effects)
+                }
+                commit(record, effects: &effects)
+            }
+            if round.outstanding == 0 { submitPublish(round.reports, effects: &effects) }
+        }
+    }
+
+    /// A record's stats call will not answer its round (the backend was reconfigured or manually
+    /// re-initialized, or is being removed): answer for it so the round still goes out, with its
+    /// current report, or with none when it is being removed.
+    func settleRoundEntry(of record: BackendRecord, now: Date, removing: Bool = false, effects: inout Effects) {
+        guard let entry = record.roundEntry, removing || record.machine.pendingCall?.id != entry.callID else { return }
+        record.roundEntry = nil
+        if !removing, let report = record.machine.report(at: now) { entry.round.reports.append(report) }
+        entry.round.outstanding -= 1
+        if entry.round.outstanding == 0 { submitPublish(entry.round.reports, effects: &effects) }
+    }
+
+    /// Sends reports now, or merges them into the next publish when one is still running (the
+    /// newest report per host wins).
+    func submitPublish(_ reports: [BackendReport], effects: inout Effects) {
+        guard !reports.isEmpty else { return }
+        guard publishInFlight else {
+            publishInFlight = true
+            effects.publishes.append(reports)
+            return
+        }
+        for report in reports {
+            if let queued = pendingPublish[report.host], queued.timestamp > report.timestamp { continue }
+            pendingPublish[report.host] = report
+        }
+        publishesCoalesced += 1
+        changed = true
+        let count = reports.count
+        let waiting = pendingPublish.count
+        effects.logs.append { [logger] in
+            logger.notice("previous publish still running; coalescing reports into the next one", metadata: [
+                "reports": "\(count)", "queued_hosts": "\(waiting)"])
+        }
+    }
+
+    func startPublish(_ reports: [BackendReport]) {
+        let thread = Thread { [self] in
+            let outcome: Result<PublishOutcome, any Error>
+            do {
+                outcome = .success(try publisher.publishServiceCapabilities(reports))
+            } catch {
+                outcome = .failure(error)
+            }
+            publishFinished(reports, outcome: outcome)
+        }
+        thread.name = "volumed.publish"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Records the outcome in each backend's `lastPublish` (never its state) and starts the
+    /// coalesced publish, if any.
+    private func publishFinished(_ reports: [BackendReport], outcome: Result<PublishOutcome, any Error>) {
+        withState { effects in
+            let now = clock.now()
+            var failures = 0
+            for report in reports {
+                let record: PublishRecord
+                switch outcome {
+                case .success(let result):
+                    if let why = result.rejected[report.host] {
+                        record = PublishRecord(at: now, ok: false, error: why)
+                    } else {
+                        record = PublishRecord(at: now, ok: true, error: nil)
+                    }
+                case .failure(let error):
+                    record = PublishRecord(at: now, ok: false, error: String(describing: error))
+                }
+                if !record.ok { failures += 1 }
+                guard let backend = records[report.backendID], backend.machine.host == report.host else { continue }
+                backend.machine.recordPublish(record)
+                commit(backend, effects: &effects)
+            }
+            if failures > 0 {
+                let detail: String
+                if case .failure(let error) = outcome { detail = String(describing: error) } else { detail = "reports rejected" }
+                let total = reports.count
+                effects.logs.append { [logger] in
+                    logger.warning("publishing capabilities failed; retrying with the next tick", metadata: [
+                        "failed_reports": "\(failures)", "reports": "\(total)", "error": "\(detail)"])
+                }
+            }
+            if pendingPublish.isEmpty {
+                publishInFlight = false
+            } else {
+                let next = pendingPublish.values.sorted { $0.host < $1.host }
+                pendingPublish = [:]
+                effects.publishes.append(next)
+            }
+        }
+    }
+
+    /// One log line per state transition: which backend, which change, why, which error class and
+    /// kind, and when the next attempt is.
+    static func log(_ transition: StateTransition, of snapshot: BackendSnapshot, to logger: Logger) {
+        var metadata: Logger.Metadata = [
+            "backend": "\(snapshot.id)",
+            "from": "\(transition.from?.rawValue ?? "none")",
+            "to": "\(transition.to.rawValue)",
+            "reason": "\(transition.reason)",
+        ]
+        let level: Logger.Level
+        switch transition.to {
+        case .initializing, .ready:
+            level = .info
+        case .retrying, .exhausted, .failed:
+            level = transition.to == .retrying ? .warning : .error
+            if let error = snapshot.lastError {
+                metadata["error_class"] = "\(error.errorClass.rawValue)"
+                metadata["error_kind"] = "\(error.kind.rawValue)"
+            }
+            metadata["reinit_attempts"] = "\(snapshot.reinitAttempts)"
+            metadata["reinit_driver_count"] = "\(snapshot.reinitLimit)"
+            if transition.to == .retrying, let next = snapshot.nextReinitAt {
+                metadata["next_attempt"] = "\(next.ISO8601Format())"
+            }
+        }
+        logger.log(level: level, "driver state changed", metadata: metadata)
+    }
+}

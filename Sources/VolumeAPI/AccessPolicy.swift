@@ -1,0 +1,64 @@
+// Who may change state.
+
+import HTTPServer
+import Logging
+
+/// Decides whether a state-changing request (`POST`, `PUT`) may proceed. Reads are open to all;
+/// writes need `X-Auth-Token` equal to the admin token (compared in constant time so response
+/// timing does not leak how much of a guess was right), or, with no token configured, a loopback
+/// client — so a service started without a token is never open to the network by accident.
+public struct AccessPolicy: Sendable {
+    private let adminToken: [UInt8]?
+
+    public init(adminToken: String?) {
+        if let adminToken, !adminToken.isEmpty {
+            self.adminToken = Array(adminToken.utf8)
+        } else {
+            self.adminToken = nil
+        }
+    }
+
+    /// Whether an admin token is configured.
+    public var requiresToken: Bool { adminToken != nil }
+
+    /// Logs, once at start-up, how state-changing requests are guarded.
+    public func logMode(to logger: Logger) {
+        if requiresToken {
+            logger.info("state-changing API requests require X-Auth-Token to equal the admin token")
+        } else {
+            logger.warning("no admin token configured: state-changing API requests (POST/PUT) are accepted from loopback clients only")
+        }
+    }
+
+    /// Throws the fault to answer when `request` may not change state: 401 without a token, 403 with
+    /// a wrong one, 403 from a non-loopback client when no token is configured.
+    public func authorizeMutation(_ request: HTTPRequest) throws(HTTPError) {
+        guard let adminToken else {
+            guard request.isFromLoopback else {
+                throw .forbidden("No admin token is configured, so state-changing requests are accepted from loopback clients only.")
+            }
+            return
+        }
+        guard let presented = request.headers["X-Auth-Token"] else {
+            throw HTTPError(status: .unauthorized, faultName: "unauthorized",
+                            message: "This request requires an X-Auth-Token header carrying the admin token.",
+                            headers: ["WWW-Authenticate": "X-Auth-Token"])
+        }
+        guard Self.constantTimeEqual(Array(presented.utf8), adminToken) else {
+            throw .forbidden("The X-Auth-Token does not match the admin token.")
+        }
+    }
+
+    /// Compares every byte of the longer input whatever the contents, so the time taken depends only
+    /// on the lengths.
+    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        var difference = UInt64(lhs.count ^ rhs.count)
+        let length = max(lhs.count, rhs.count)
+        for index in 0..<length {
+            let left = index < lhs.count ? lhs[index] : 0
+            let right = index < rhs.count ? rhs[index] : 0
+            difference |= UInt64(left ^ right)
+        }
+        return difference == 0
+    }
+}

@@ -1,0 +1,94 @@
+// Turning request bodies and query parameters into typed values, or into 400 faults that say why.
+
+import Foundation
+import HTTPServer
+
+/// Parses what clients send. Every failure is an `HTTPError` 400 `badRequest` naming the problem
+/// (the field, the parameter, or where the JSON broke), never a crash or a 500.
+enum RequestInput {
+    /// The body as a JSON object.
+    static func jsonObject(_ request: HTTPRequest) throws(HTTPError) -> [String: Any] {
+        guard !request.body.isEmpty else {
+            throw .badRequest("The request body is empty; a JSON object is required.")
+        }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(request.body), options: [.fragmentsAllowed])
+        } catch {
+            throw .badRequest("Malformed request body: not valid JSON (\(describe(error))).")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw .badRequest("Malformed request body: a JSON object is required, got \(jsonTypeName(parsed)).")
+        }
+        return object
+    }
+
+    /// A string member that must be present.
+    static func requiredString(_ object: [String: Any], _ name: String) throws(HTTPError) -> String {
+        guard let value = object[name], !(value is NSNull) else {
+            throw .badRequest("Missing required element '\(name)' in request body.")
+        }
+        guard let text = value as? String else {
+            throw .badRequest("Invalid element '\(name)': a string is required, got \(jsonTypeName(value)).")
+        }
+        return text
+    }
+
+    /// A string member that may be absent or null (nil then).
+    static func optionalString(_ object: [String: Any], _ name: String) throws(HTTPError) -> String? {
+        guard let value = object[name], !(value is NSNull) else { return nil }
+        guard let text = value as? String else {
+            throw .badRequest("Invalid element '\(name)': a string is required, got \(jsonTypeName(value)).")
+        }
+        return text
+    }
+
+    /// `?name=` as a number of seconds in `0...maximum`; nil when absent.
+    static func seconds(_ request: HTTPRequest, _ name: String, maximum: Double) throws(HTTPError) -> Double? {
+        let values = request.query.values(forName: name)
+        guard let text = values.first else { return nil }
+        guard values.count == 1 else {
+            throw .badRequest("Invalid query parameter '\(name)': give it once, not \(values.count) times.")
+        }
+        guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, value >= 0,
+              value <= maximum
+        else {
+            throw .badRequest("Invalid query parameter '\(name)': expected a number of seconds from 0 to \(Int(maximum)), got '\(text)'.")
+        }
+        return value
+    }
+
+    /// `?name=true|false` (also 1/0, yes/no, on/off as oslo's `bool_from_string` accepts); false when absent.
+    static func flag(_ request: HTTPRequest, _ name: String) throws(HTTPError) -> Bool {
+        guard let text = request.query[name] else { return false }
+        switch text.lowercased() {
+        case "true", "1", "yes", "y", "on", "t": return true
+        case "false", "0", "no", "n", "off", "f", "": return false
+        default:
+            throw .badRequest("Invalid query parameter '\(name)': expected true or false, got '\(text)'.")
+        }
+    }
+
+    static func jsonTypeName(_ value: Any) -> String {
+        switch value {
+        case is NSNull: return "null"
+        case is String: return "a string"
+        case is [Any]: return "an array"
+        case is [String: Any]: return "an object"
+        case let number as NSNumber:
+            return isBoolean(number) ? "a boolean" : "a number"
+        default: return "a \(type(of: value))"
+        }
+    }
+
+    /// JSONSerialization hands back JSON booleans as NSNumbers whose type code is `c`.
+    static func isBoolean(_ number: NSNumber) -> Bool {
+        String(cString: number.objCType) == "c"
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        let nsError = error as NSError
+        if let detail = nsError.userInfo[NSDebugDescriptionErrorKey] as? String, !detail.isEmpty { return detail }
+        return nsError.localizedDescription
+    }
+}

@@ -1,0 +1,91 @@
+// GET /v3/os-services: Cinder's services list at microversion 3.49.
+
+import Foundation
+import Supervision
+
+/// Encodes the os-services list. A service is `up` when its heartbeat is within
+/// `service_down_time` of now (Cinder compares the absolute difference, so a heartbeat from a
+/// clock that runs ahead also counts as down); because that depends on the clock, every encode
+/// also says until when its up/down states hold, and the cache re-encodes past that instant.
+enum ServicesView {
+    static let volumeBinary = "cinder-volume"
+    static let schedulerBinary = "cinder-scheduler"
+
+    /// `?host=` and `?binary=` (or Cinder's deprecated `?service=`), exact matches; empty means no filter.
+    struct Filter: Sendable, Equatable {
+        var host: String?
+        var binary: String?
+
+        func admits(host: String, binary: String) -> Bool {
+            (self.host == nil || self.host == host) && (self.binary == nil || self.binary == binary)
+        }
+
+        /// A cache key part that tells every filter apart (NUL never survives query decoding).
+        var cacheKey: String { "\(host ?? "")\u{0}\(binary ?? "")" }
+    }
+
+    /// The in-process scheduler's entry, when this process also runs the scheduler.
+    struct SchedulerEntry: Sendable {
+        var heartbeat: Date
+        /// When the heartbeat next advances (the view changes then).
+        var nextHeartbeat: Date
+    }
+
+    static func encode(
+        _ snapshot: ServiceSnapshot, settings: VolumeAPISettings, scheduler: SchedulerEntry?, filter: Filter, now: Date
+    ) -> (EncodedView, ViewValidity) {
+        var validity = ViewValidity(version: snapshot.version, validFrom: now)
+        var json = JSONWriter(reservingCapacity: 128 + 420 * snapshot.backends.count)
+        json.beginObject()
+        json.key("services")
+        json.beginArray()
+        if let scheduler, filter.admits(host: settings.host, binary: schedulerBinary) {
+            let up = isUp(heartbeat: scheduler.heartbeat, now: now, settings: settings, validity: &validity)
+            validity.validBefore = min(validity.validBefore, scheduler.nextHeartbeat)
+            json.beginObject()
+            json.member("binary", schedulerBinary)
+            json.member("host", settings.host)
+            json.member("zone", settings.availabilityZone)
+            json.member("status", "enabled")
+            json.member("state", up ? "up" : "down")
+            json.member("updated_at", Timestamps.cinder(scheduler.heartbeat))
+            json.nullMember("disabled_reason")
+            json.nullMember("cluster")
+            json.endObject()
+        }
+        for backend in snapshot.backends where filter.admits(host: backend.host, binary: volumeBinary) {
+            let up = isUp(heartbeat: backend.updatedAt, now: now, settings: settings, validity: &validity)
+            json.beginObject()
+            json.member("binary", volumeBinary)
+            json.member("host", backend.host)
+            json.member("zone", settings.availabilityZone)
+            json.member("status", backend.serviceStatus.status)
+            json.member("state", up ? "up" : "down")
+            json.member("updated_at", Timestamps.cinder(backend.updatedAt))
+            json.member("disabled_reason", backend.serviceStatus.disabledReason)
+            json.member("backend_state", backend.backendState.rawValue)
+            json.nullMember("cluster")
+            json.member("replication_status", "disabled")
+            json.nullMember("active_backend_id")
+            json.member("frozen", false)
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return (EncodedView(body: json.bytes), validity)
+    }
+
+    /// Cinder's liveness rule, narrowing `validity` to the instant this answer would flip.
+    static func isUp(heartbeat: Date, now: Date, settings: VolumeAPISettings, validity: inout ViewValidity) -> Bool {
+        let downTime = settings.serviceDownTime
+        let up = abs(now.timeIntervalSince(heartbeat)) <= downTime
+        if up {
+            // Goes down just after heartbeat + down time; re-encoding at that exact instant is harmless.
+            validity.validBefore = min(validity.validBefore, heartbeat.addingTimeInterval(downTime))
+        } else if heartbeat.addingTimeInterval(-downTime) > now {
+            // A heartbeat ahead of our clock: up once the clock catches up to within the down time.
+            validity.validBefore = min(validity.validBefore, heartbeat.addingTimeInterval(-downTime))
+        }
+        return up
+    }
+}

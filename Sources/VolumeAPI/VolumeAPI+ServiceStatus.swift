@@ -1,0 +1,93 @@
+// PUT /v3/os-services/{enable,disable,disable-log-reason}: Cinder's service enable/disable.
+
+import Foundation
+import HTTPServer
+import Supervision
+
+extension VolumeAPI {
+    /// The actions of Cinder's `PUT os-services/{action}` that volumed implements.
+    enum ServiceAction: String {
+        case enable
+        case disable
+        case disableLogReason = "disable-log-reason"
+    }
+
+    /// Cinder's `check_string_length(reason, min_length=1, max_length=255, allow_all_spaces=False)`.
+    static let disabledReasonLengths = 1...255
+
+    /// Enables or disables a backend's service with Cinder's body and answer. A disabled backend
+    /// stays supervised; the scheduler is told at once and leaves it out of `get_pools`.
+    func updateService(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        try access.authorizeMutation(request)
+        let actionName = request.pathParameters["action"] ?? ""
+        guard let action = ServiceAction(rawValue: actionName) else {
+            throw .badRequest("Unknown action '\(actionName)': expected enable, disable or disable-log-reason.")
+        }
+        let body = try RequestInput.jsonObject(request)
+        let host = try RequestInput.requiredString(body, "host")
+        var reason: String?
+        if action == .disableLogReason {
+            reason = try Self.disabledReason(body)
+        }
+        // Cinder: `binary` wins, the deprecated `service` is its fallback, and both are echoed.
+        let service = try RequestInput.optionalString(body, "service") ?? ""
+        let binary = try RequestInput.optionalString(body, "binary") ?? ""
+        let binaryKey = binary.isEmpty ? service : binary
+        guard !binaryKey.isEmpty else {
+            throw .badRequest("Missing required element 'binary' in request body.")
+        }
+        guard binaryKey == ServicesView.volumeBinary else {
+            if binaryKey == ServicesView.schedulerBinary && host == settings.host && runsScheduler {
+                throw .badRequest("The cinder-scheduler service of volumed cannot be disabled; only cinder-volume services can.")
+            }
+            throw .itemNotFound("Service host=\(host) binary=\(binaryKey) could not be found.")
+        }
+        guard let backend = supervisors.snapshot().backends.first(where: { $0.host == host }) else {
+            throw .itemNotFound("Service host=\(host) binary=\(binaryKey) could not be found.")
+        }
+        let disabled = action != .enable
+        audit(request, "os-services \(action.rawValue)", ["host": "\(host)"])
+        let updated: BackendSnapshot
+        do {
+            updated = try serviceStatusLock.withLock { _ throws(SupervisionError) -> BackendSnapshot in
+                let before = supervisors.snapshot().backend(id: backend.id)?.serviceStatus
+                let after = try supervisors.setServiceStatus(id: backend.id, disabled: disabled, reason: reason)
+                if before != after.serviceStatus {
+                    onServiceStatusChange(ServiceStatusChange(backendID: after.id, host: after.host, status: after.serviceStatus))
+                }
+                return after
+            }
+        } catch {
+            // Removed by a configuration reload between the lookup and the update.
+            throw .itemNotFound("Service host=\(host) binary=\(binaryKey) could not be found.")
+        }
+        var json = JSONWriter()
+        json.beginObject()
+        json.member("disabled", updated.serviceStatus.disabled)
+        json.member("status", updated.serviceStatus.status)
+        json.member("host", host)
+        json.member("service", service)
+        json.member("binary", binary)
+        if action == .disableLogReason { json.member("disabled_reason", updated.serviceStatus.disabledReason) }
+        json.endObject()
+        return HTTPResponse(status: .ok, body: json.bytes)
+    }
+
+    /// `disabled_reason`: a string of 1 to 255 characters, not only spaces.
+    static func disabledReason(_ body: [String: Any]) throws(HTTPError) -> String {
+        guard let value = body["disabled_reason"], !(value is NSNull) else {
+            throw .badRequest("Missing required element 'disabled_reason' in request body.")
+        }
+        guard let reason = value as? String else {
+            throw .badRequest("Invalid element 'disabled_reason': a string is required, got \(RequestInput.jsonTypeName(value)).")
+        }
+        let length = reason.unicodeScalars.count
+        guard disabledReasonLengths.contains(length) else {
+            throw .badRequest("Invalid element 'disabled_reason': it must be 1 to 255 characters long, got \(length).")
+        }
+        guard reason.contains(where: { !$0.isWhitespace }) else {
+            throw .badRequest("Invalid element 'disabled_reason': it must not be only spaces.")
+        }
+        return reason
+    }
+}

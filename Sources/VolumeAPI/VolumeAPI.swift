@@ -1,0 +1,184 @@
+// The volume service's REST API: what operators, dashboards and cinderclient see.
+
+import Foundation
+import HTTPServer
+import Logging
+import Scheduler
+import Supervision
+import Synchronization
+
+/// The routes of a volume service: Cinder's os-services (list, enable, disable), volumed's
+/// driver views with manual re-initialization, health, readiness and metrics — and, when the
+/// scheduler runs in this process, the scheduler's routes too.
+///
+/// Reads are served from views encoded once per supervisor snapshot version (and, for os-services,
+/// per window in which every service's up/down state holds), each with an ETag over its bytes.
+/// Handlers never block: a re-initialization with `?wait=` answers through a deferred response.
+public final class VolumeAPI: Sendable {
+    public let settings: VolumeAPISettings
+    /// Counts answered requests; pass `requestMetrics.record` as `HTTPServer(onResponse:)`.
+    public let requestMetrics: HTTPRequestMetrics
+
+    let supervisors: SupervisorSet
+    /// The in-process scheduler's routes, when this process also runs the scheduler.
+    let scheduler: SchedulerAPI?
+    let clock: any SupervisionClock
+    let access: AccessPolicy
+    let onServiceStatusChange: @Sendable (ServiceStatusChange) -> Void
+    let logger: Logger
+    let views = ViewCache()
+    let metricsCache = Mutex<(version: UInt64, bytes: [UInt8])?>(nil)
+    /// Serializes enable/disable so the persisted flag ends as the last answer said.
+    let serviceStatusLock = Mutex<Void>(())
+
+    /// The longest `?wait=` a re-initialization request may ask for, in seconds.
+    public static let maxReinitWait: Double = 3600
+
+    /// - Parameters:
+    ///   - capabilityStore: the scheduler's store when this process also runs the scheduler; its
+    ///     routes are then served here and `cinder-scheduler` is listed in os-services.
+    ///   - clock: decides os-services `state` (heartbeat age against `service_down_time`).
+    ///   - onServiceStatusChange: called after an enable/disable changed a backend's flag or reason
+    ///     (on an event loop thread, one at a time: keep it short), so the wiring can persist it.
+    public init(
+        supervisors: SupervisorSet, capabilityStore: CapabilityStore? = nil, settings: VolumeAPISettings,
+        clock: any SupervisionClock = SystemClock(), requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
+        onServiceStatusChange: @escaping @Sendable (ServiceStatusChange) -> Void = { _ in },
+        logger: Logger = Logger(label: "volumed.api")
+    ) {
+        self.supervisors = supervisors
+        self.settings = settings
+        self.clock = clock
+        self.requestMetrics = requestMetrics
+        self.access = AccessPolicy(adminToken: settings.adminToken)
+        self.scheduler = capabilityStore.map {
+            SchedulerAPI(store: $0, adminToken: settings.adminToken, requestMetrics: requestMetrics)
+        }
+        self.onServiceStatusChange = onServiceStatusChange
+        self.logger = logger
+        access.logMode(to: logger)
+    }
+
+    /// Registers every route of the volume service (and of the in-process scheduler, if any).
+    public func register(on router: inout Router) {
+        for pattern in ["/v3/services", "/v3/os-services", "/v3/{project_id}/os-services"] {
+            router.get(pattern) { [self] request in try services(request) }
+        }
+        for pattern in ["/v3/os-services/{action}", "/v3/{project_id}/os-services/{action}"] {
+            router.put(pattern) { [self] request in try updateService(request) }
+        }
+        router.get("/drivers") { [self] _ in drivers() }
+        router.get("/drivers/{id}") { [self] request in try driver(request) }
+        router.get("/drivers/{id}/events") { [self] request in try events(request) }
+        router.post("/drivers/{id}/reinit") { [self] request in try reinit(request) }
+        router.get("/healthz") { _ in HealthViews.healthz.response() }
+        router.get("/readyz") { [self] _ in readyz() }
+        router.get("/metrics") { [self] _ in metrics() }
+        scheduler?.registerSchedulerRoutes(on: &router)
+    }
+
+    // MARK: reads
+
+    func services(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let filter = ServicesView.Filter(
+            host: nonEmpty(request.query["host"]),
+            binary: nonEmpty(request.query["binary"]) ?? nonEmpty(request.query["service"]))
+        let snapshot = supervisors.snapshot()
+        let now = clock.now()
+        let view = views.view("services\u{0}" + filter.cacheKey, version: snapshot.version, now: now) {
+            ServicesView.encode(snapshot, settings: settings, scheduler: schedulerEntry(snapshot, now: now),
+                                filter: filter, now: now)
+        }
+        return view.response()
+    }
+
+    func drivers() -> HTTPResponse {
+        let snapshot = supervisors.snapshot()
+        return views.view("drivers", version: snapshot.version, now: clock.now()) {
+            (DriversView.list(snapshot), ViewValidity(version: snapshot.version))
+        }.response()
+    }
+
+    func driver(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let (snapshot, backend) = try backend(request)
+        return views.view("driver\u{0}" + backend.id, version: snapshot.version, now: clock.now()) {
+            (DriversView.single(backend), ViewValidity(version: snapshot.version))
+        }.response()
+    }
+
+    func events(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let (snapshot, backend) = try backend(request)
+        return views.view("events\u{0}" + backend.id, version: snapshot.version, now: clock.now()) {
+            (DriversView.events(backend), ViewValidity(version: snapshot.version))
+        }.response()
+    }
+
+    func readyz() -> HTTPResponse {
+        let snapshot = supervisors.snapshot()
+        return views.view("readyz", version: snapshot.version, now: clock.now()) {
+            (HealthViews.readyz(snapshot), ViewValidity(version: snapshot.version))
+        }.response()
+    }
+
+    /// The per-backend series are rendered once per snapshot version and kept as bytes; each
+    /// scrape copies them and appends the few series that change per request.
+    func metrics() -> HTTPResponse {
+        let snapshot = supervisors.snapshot()
+        let backendBytes: [UInt8]
+        if let cached = metricsCache.withLock({ $0 }), cached.version == snapshot.version {
+            backendBytes = cached.bytes
+        } else {
+            backendBytes = Array(BackendMetrics.render(snapshot).utf8)
+            metricsCache.withLock { cache in
+                if let existing = cache, existing.version >= snapshot.version { return }
+                cache = (snapshot.version, backendBytes)
+            }
+        }
+        var text = PrometheusText(reservingCapacity: 4096)
+        scheduler?.writeMetrics(to: &text)
+        requestMetrics.write(to: &text)
+        var body: [UInt8] = []
+        body.reserveCapacity(backendBytes.count + text.text.utf8.count)
+        body.append(contentsOf: backendBytes)
+        body.append(contentsOf: text.text.utf8)
+        return HTTPResponse(status: .ok, contentType: PrometheusText.contentType, body: body)
+    }
+
+    // MARK: helpers
+
+    /// Logs who asked for a state change, so an operator can tell later who disabled a service.
+    func audit(_ request: HTTPRequest, _ action: String, _ metadata: Logger.Metadata = [:]) {
+        var all = metadata
+        all["peer"] = "\(request.peer)"
+        logger.notice("\(action) requested through the API", metadata: all)
+    }
+
+    /// Whether this process also runs the scheduler (listed as `cinder-scheduler` in os-services).
+    var runsScheduler: Bool { scheduler != nil }
+
+    /// The backend named by the `{id}` path segment, or 404.
+    func backend(_ request: HTTPRequest) throws(HTTPError) -> (ServiceSnapshot, BackendSnapshot) {
+        let id = request.pathParameters["id"] ?? ""
+        let snapshot = supervisors.snapshot()
+        guard let backend = snapshot.backend(id: id) else {
+            throw .itemNotFound("Driver \(id) could not be found.")
+        }
+        return (snapshot, backend)
+    }
+
+    /// The in-process scheduler's os-services entry. It has no loop of its own that could stall:
+    /// it is alive exactly when this process answers, so its heartbeat is now, rounded down to an
+    /// interval short enough that it always reads `up`, like a heartbeat written that often.
+    func schedulerEntry(_ snapshot: ServiceSnapshot, now: Date) -> ServicesView.SchedulerEntry? {
+        guard runsScheduler else { return nil }
+        let interval = max(0.001, min(snapshot.tickInterval, settings.serviceDownTime / 2))
+        let beat = (now.timeIntervalSince1970 / interval).rounded(.down) * interval
+        return ServicesView.SchedulerEntry(heartbeat: Date(timeIntervalSince1970: beat),
+                                           nextHeartbeat: Date(timeIntervalSince1970: beat + interval))
+    }
+}
+
+func nonEmpty(_ value: String?) -> String? {
+    guard let value, !value.isEmpty else { return nil }
+    return value
+}

@@ -1,0 +1,72 @@
+import CurlClient
+import Foundation
+
+/// `volumed services`: what `cinder service-list` shows, plus each driver's supervision state, read
+/// from a running service's own API (`GET /v3/services` and `GET /drivers`).
+public enum ServiceTable {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func fetchAndRender(baseURL: String) throws -> String {
+        let client = try CurlClient(configuration: .init(connectTimeout: 3, totalTimeout: 10))
+        let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        let services = try fetch(client, base + "/v3/services")
+        let drivers = try fetch(client, base + "/drivers")
+        return try render(servicesJSON: services, driversJSON: drivers)
+    }
+
+    private static func fetch(_ client: CurlClient, _ url: String) throws -> [UInt8] {
+        let response = try client.get(url)
+        guard response.status == 200 else {
+            throw Failure(description: "GET \(url) answered \(response.status): \(response.bodyText.prefix(200))")
+        }
+        return response.body
+    }
+
+    /// Two tables from the two documents (kept apart from fetching so it is testable on bytes).
+    public static func render(servicesJSON: [UInt8], driversJSON: [UInt8]) throws -> String {
+        guard let servicesDocument = try JSONSerialization.jsonObject(with: Data(servicesJSON)) as? [String: Any],
+              let services = servicesDocument["services"] as? [[String: Any]] else {
+            throw Failure(description: "the services document has no \"services\" list")
+        }
+        guard let driversDocument = try JSONSerialization.jsonObject(with: Data(driversJSON)) as? [String: Any],
+              let drivers = driversDocument["drivers"] as? [[String: Any]] else {
+            throw Failure(description: "the drivers document has no \"drivers\" list")
+        }
+        let serviceRows = services.map { service in
+            ["binary", "host", "zone", "status", "state", "updated_at", "backend_state"].map { text(service[$0]) }
+        }
+        let driverRows = drivers.map { driver -> [String] in
+            let error = driver["last_error"] as? [String: Any]
+            let lastError = error.map { "\(text($0["kind"])): \(text($0["message"]))" } ?? "-"
+            let limit = (driver["reinit_limit"] as? Int) == 0 ? "unlimited" : text(driver["reinit_limit"])
+            return [text(driver["id"]), text(driver["volume_driver"]), text(driver["state"]),
+                    "\(text(driver["reinit_attempts"]))/\(limit)", text(driver["next_reinit_at"]), String(lastError.prefix(80))]
+        }
+        return table(["Binary", "Host", "Zone", "Status", "State", "Updated At", "Backend State"], serviceRows)
+            + "\n"
+            + table(["Driver", "Volume Driver", "State", "Reinit Attempts", "Next Reinit At", "Last Error"], driverRows)
+    }
+
+    private static func text(_ value: Any?) -> String {
+        switch value {
+        case nil, is NSNull: return "-"
+        case let string as String: return string
+        case let number as NSNumber: return number.stringValue
+        case let other?: return "\(other)"
+        }
+    }
+
+    /// A table framed like the OpenStack client's.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+        let rule = "+" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "+") + "+\n"
+        func line(_ cells: [String]) -> String {
+            "|" + cells.enumerated().map { " " + $1 + String(repeating: " ", count: widths[$0] - $1.count) + " " }
+                .joined(separator: "|") + "|\n"
+        }
+        return rule + line(header) + rule + rows.map(line).joined() + rule
+    }
+}

@@ -1,0 +1,106 @@
+import Config
+import Dispatch
+import Foundation
+import VolumeService
+
+/// The process-level plumbing the commands share: loading configuration with exit code 2 on fatal
+/// problems, and signals. Kept out of top-level code so Dispatch handlers are not main-actor
+/// closures (the Swift 6 isolation check would trap them).
+enum CommandSupport {
+    struct LoadedConfiguration {
+        var configuration: ServiceConfiguration
+        /// The demo's start-up text, given the API URL; nil for an operator's file.
+        var banner: ((String) -> String)?
+    }
+
+    static func loadServiceConfiguration(config: String?, dataDir: String?, port: Int?,
+                                         embeddedAllowed: Bool = true) -> LoadedConfiguration {
+        if let config {
+            let configuration = ConfigFile.inspect(path: config)
+            guard configuration.problems.isEmpty else {
+                for problem in configuration.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+                fail("volumed: \(config): the configuration has \(configuration.problems.count) fatal problem(s)")
+            }
+            for warning in configuration.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+            return LoadedConfiguration(configuration: configuration, banner: nil)
+        }
+        guard embeddedAllowed else {
+            // The scheduler role needs no backends: it runs on the built-in defaults.
+            return LoadedConfiguration(configuration: checked(ConfigFile.inspect(text: "[DEFAULT]\n", fileName: "<defaults>")),
+                                       banner: nil)
+        }
+        let embedded = EmbeddedConfiguration(dataDirectory: dataDir ?? EmbeddedConfiguration.defaultDataDirectory)
+        do {
+            try embedded.prepare()
+        } catch {
+            fail("volumed: cannot prepare the embedded configuration in \(embedded.dataDirectory): \(error)")
+        }
+        let configuration = checked(ConfigFile.inspect(text: embedded.text(port: port ?? 8776),
+                                                       fileName: "<embedded volumed.conf>",
+                                                       baseDirectory: embedded.dataDirectory))
+        return LoadedConfiguration(configuration: configuration, banner: { embedded.banner(apiURL: $0) })
+    }
+
+    /// Built-in text must load; if it does not, that is a bug worth a loud exit.
+    private static func checked(_ configuration: ServiceConfiguration) -> ServiceConfiguration {
+        guard configuration.allProblems.isEmpty else {
+            fail("volumed: built-in configuration rejected: \(configuration.allProblems.map(\.description).joined(separator: "; "))")
+        }
+        return configuration
+    }
+
+    static func fail(_ message: String, code: Int32 = 2) -> Never {
+        FileHandle.standardError.write(Data("\(message)\n".utf8))
+        exit(code)
+    }
+
+    /// A parent (a test runner's Dispatch thread, a supervisor) may hand us a blocked signal mask,
+    /// and every thread inherits it; unblock everything first so SIGTERM, SIGINT and SIGHUP arrive.
+    static func unblockSignals() {
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
+    }
+
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    /// SIGTERM and SIGINT call `shutdown` once (a second one exits at once); SIGHUP calls `reload`.
+    static func runUntilSignalled(reload: (@Sendable () -> Void)?, shutdown: @escaping @Sendable () -> Void) {
+        let queue = DispatchQueue(label: "volumed.signals")
+        let stopping = LockedFlag()
+        for number in [SIGTERM, SIGINT] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler {
+                if stopping.setOnce() {
+                    DispatchQueue.global().async { shutdown() }
+                } else {
+                    exit(1)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
+        hangup.setEventHandler { reload?() }
+        hangup.resume()
+        sources.append(hangup)
+        signal(SIGPIPE, SIG_IGN)
+    }
+}
+
+/// A flag that is set at most once, safely from any thread.
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    /// True for the first caller only.
+    func setOnce() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if value { return false }
+        value = true
+        return true
+    }
+}

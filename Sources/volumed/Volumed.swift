@@ -1,0 +1,127 @@
+import ArgumentParser
+import Config
+import Drivers
+import Foundation
+import Logging
+import VolumeService
+
+/// The `volumed` command: the volume service, the scheduler role, a configuration check and a
+/// `cinder service-list`-like view of a running service.
+@main
+struct Volumed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "volumed",
+        abstract: "A block-storage volume service that supervises backend drivers and brings failed ones back.",
+        subcommands: [Serve.self, SchedulerRole.self, CheckConfig.self, Services.self])
+}
+
+/// Options every long-running command shares.
+struct LoggingOptions: ParsableArguments {
+    @Option(name: .long, help: "Least severe log level printed: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func bootstrap() throws -> Logger {
+        CommandSupport.unblockSignals()
+        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+            throw ValidationError("--log-level: expected one of trace, debug, info, notice, warning, error, critical; got \"\(logLevel)\"")
+        }
+        LoggingSystem.bootstrap { label in PlainLogHandler(label: label, level: level) }
+        return Logger(label: "volumed")
+    }
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the volume service (with no --config: the embedded demo configuration).")
+
+    @Option(name: .long, help: "A cinder.conf-style configuration file.")
+    var config: String?
+
+    @Option(name: .long, help: "With the embedded configuration: where its shares and state live.")
+    var dataDir: String?
+
+    @Option(name: .long, help: "With the embedded configuration: the API port (default 8776).")
+    var port: Int?
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() throws {
+        let logger = try logging.bootstrap()
+        let loaded = CommandSupport.loadServiceConfiguration(config: config, dataDir: dataDir, port: port)
+        let service: VolumeServiceRunner
+        do {
+            service = try VolumeServiceRunner(configuration: loaded.configuration, configPath: config, logger: logger)
+            try service.start()
+        } catch {
+            CommandSupport.fail("volumed: cannot start: \(error)")
+        }
+        if let banner = loaded.banner { print(banner(service.apiURL)) } else { print("volumed serving \(service.apiURL)") }
+        fflush(nil)
+        CommandSupport.runUntilSignalled(reload: { service.reload() }, shutdown: { service.shutdown() })
+        service.waitUntilStopped()
+    }
+}
+
+struct SchedulerRole: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scheduler",
+        abstract: "Run only the scheduler role: receive capability reports and serve get_pools.")
+
+    @Option(name: .long, help: "A cinder.conf-style configuration file (scheduler_listen, scheduler_listen_port, service_down_time).")
+    var config: String?
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() throws {
+        let logger = try logging.bootstrap()
+        let configuration = CommandSupport.loadServiceConfiguration(config: config, dataDir: nil, port: nil,
+                                                                         embeddedAllowed: false).configuration
+        let scheduler: SchedulerRunner
+        do {
+            scheduler = try SchedulerRunner(options: configuration.service, logger: logger)
+            try scheduler.start()
+        } catch {
+            CommandSupport.fail("volumed scheduler: cannot start: \(error)")
+        }
+        print("volumed scheduler serving \(scheduler.apiURL)")
+        fflush(nil)
+        CommandSupport.runUntilSignalled(reload: nil, shutdown: { scheduler.shutdown() })
+        scheduler.waitUntilStopped()
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate a configuration without touching storage; exit 0, or 2 listing every problem as file:line: message.")
+
+    @Option(name: .long, help: "The configuration file to check.")
+    var config: String
+
+    func run() throws {
+        let check = ConfigurationCheck(path: config)
+        for line in check.warnings { FileHandle.standardError.write(Data("warning: \(line)\n".utf8)) }
+        for line in check.errors { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+        if check.isValid {
+            print("\(config): OK (\(check.configuration.backends.count) backend(s))")
+        } else {
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct Services: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a running service's services and drivers, like `cinder service-list`.")
+
+    @Option(name: .long, help: "The service's API address.")
+    var url: String = "http://127.0.0.1:8776"
+
+    func run() throws {
+        do {
+            print(try ServiceTable.fetchAndRender(baseURL: url), terminator: "")
+        } catch {
+            CommandSupport.fail("volumed services: \(error)", code: 1)
+        }
+    }
+}

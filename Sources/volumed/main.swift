@@ -1,2 +1,0 @@
-// Scaffold: the command line lands with issue 6.
-print("volumed")

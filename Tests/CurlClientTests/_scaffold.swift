@@ -1,1 +1,0 @@
-// Scaffold so the target builds before its tests land; the module's owner deletes this file.

@@ -1,0 +1,191 @@
+import Foundation
+import Scheduler
+import Synchronization
+import Testing
+
+/// A clock the test moves by hand.
+final class ManualClock: SchedulerClock {
+    private let current: Mutex<Date>
+
+    init(_ start: Date = Date(timeIntervalSince1970: 1_795_542_000)) {
+        current = Mutex(start)
+    }
+
+    func now() -> Date { current.withLock { $0 } }
+
+    func advance(_ seconds: Double) {
+        current.withLock { $0 = $0.addingTimeInterval(seconds) }
+    }
+}
+
+func text(_ view: PoolsView) -> String {
+    String(decoding: view.json, as: UTF8.self)
+}
+
+func poolNames(_ view: PoolsView) throws -> [String] {
+    let document = try JSONParser.parse(view.json)
+    guard case .array(let pools) = document["pools"] else { return [] }
+    return pools.compactMap { $0["name"]?.stringValue }
+}
+
+let poolCapabilities = #""backend_state": "up", "volume_backend_name": "lvm", "vendor_name": "Open Source", "driver_version": "3.0", "storage_protocol": "iSCSI", "thin_provisioning_support": true, "reserved_percentage": 0, "pools": [{"pool_name": "fast", "total_capacity_gb": 100, "free_capacity_gb": 40, "reserved_percentage": 10}, {"pool_name": "slow", "total_capacity_gb": "infinite", "free_capacity_gb": "unknown", "custom": "kept"}]"#
+
+@Suite("Capability store")
+struct CapabilityStoreTests {
+    @Test func listsPoolsByHostWithCinderNames() throws {
+        let clock = ManualClock()
+        let store = CapabilityStore(clock: clock)
+        try store.receive(bytes(reportText(host: "node2@nfs-gold")))
+        try store.receive(bytes(reportText(host: "node1@lvm", capabilities: poolCapabilities)))
+        #expect(text(store.pools(detail: false))
+            == #"{"pools":[{"name":"node1@lvm#fast"},{"name":"node1@lvm#slow"},{"name":"node2@nfs-gold#gold"}]}"#)
+    }
+
+    @Test func detailMergesBackendAndPoolKeys() throws {
+        let clock = ManualClock()
+        let store = CapabilityStore(clock: clock)
+        try store.receive(bytes(reportText(
+            host: "node1@lvm", timestamp: "2026-11-24T17:39:59.5", capabilities: poolCapabilities)))
+        let expected = #"{"pools":[{"name":"node1@lvm#fast","capabilities":{"backend_state":"up","volume_backend_name":"lvm","vendor_name":"Open Source","driver_version":"3.0","storage_protocol":"iSCSI","thin_provisioning_support":true,"reserved_percentage":10,"pool_name":"fast","total_capacity_gb":100,"free_capacity_gb":40,"timestamp":"2026-11-24T17:39:59.500000","updated":"2026-11-24T17:40:00.000000"}},{"name":"node1@lvm#slow","capabilities":{"backend_state":"up","volume_backend_name":"lvm","vendor_name":"Open Source","driver_version":"3.0","storage_protocol":"iSCSI","thin_provisioning_support":true,"reserved_percentage":0,"pool_name":"slow","total_capacity_gb":"infinite","free_capacity_gb":"unknown","custom":"kept","timestamp":"2026-11-24T17:39:59.500000","updated":"2026-11-24T17:40:00.000000"}}]}"#
+        #expect(text(store.pools(detail: true)) == expected)
+    }
+
+    @Test func detailOfADriverWithoutPoolsKeepsUnknownKeys() throws {
+        let store = CapabilityStore(clock: ManualClock())
+        try store.receive(bytes(reportText(
+            capabilities: upCapabilities + #", "status": "enabled", "QoS_support": false, "extra": {"a": [1, 2.50]}"#)))
+        let expected = #"{"pools":[{"name":"node1@nfs-gold#gold","capabilities":{"backend_state":"up","volume_backend_name":"gold","vendor_name":"Open Source","driver_version":"1.4.0","storage_protocol":"nfs","total_capacity_gb":1024,"free_capacity_gb":512.5,"reserved_percentage":5,"QoS_support":false,"extra":{"a":[1,2.50]},"timestamp":"2026-11-24T17:40:00.000000","updated":"2026-11-24T17:40:00.000000"}}]}"#
+        #expect(text(store.pools(detail: true)) == expected)
+    }
+
+    @Test func newestReportWinsAndOlderOnesAreIgnored() throws {
+        let store = CapabilityStore(clock: ManualClock())
+        let newer = reportText(timestamp: "2026-11-24T17:40:10", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "100"))
+        let older = reportText(timestamp: "2026-11-24T17:40:05", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "7"))
+        #expect(try store.receive(bytes(newer)) == ReceiveSummary(accepted: 1, ignoredAsOlder: 0))
+        let version = store.version
+        #expect(try store.receive(bytes(older)) == ReceiveSummary(accepted: 0, ignoredAsOlder: 1))
+        #expect(store.version == version)
+        #expect(store.report(for: "node1@nfs-gold")?.capability("free_capacity_gb") == .number(JSONNumber("100")!))
+
+        // The same timestamp again replaces (Cinder only skips strictly older reports).
+        let same = reportText(timestamp: "2026-11-24T17:40:10", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "99"))
+        #expect(try store.receive(bytes(same)) == ReceiveSummary(accepted: 1, ignoredAsOlder: 0))
+        #expect(store.report(for: "node1@nfs-gold")?.capability("free_capacity_gb") == .number(JSONNumber("99")!))
+        #expect(store.version == version + 1)
+    }
+
+    @Test func batchAppliesInOrderPerHost() throws {
+        let store = CapabilityStore(clock: ManualClock())
+        let body = #"{"reports": [\#(reportText(host: "a@x", timestamp: "2026-11-24T17:40:02")), \#(reportText(host: "a@x", timestamp: "2026-11-24T17:40:01")), \#(reportText(host: "b@x"))]}"#
+        #expect(try store.receive(bytes(body)) == ReceiveSummary(accepted: 2, ignoredAsOlder: 1))
+        #expect(store.report(for: "a@x")?.timestamp.description == "2026-11-24T17:40:02.000000")
+        #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold", "b@x#gold"])
+    }
+
+    @Test func downReportRemovesTheBackendAtOnce() throws {
+        let store = CapabilityStore(clock: ManualClock())
+        try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:00")))
+        try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:40:00")))
+        try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:01", capabilities: #""backend_state": "down""#)))
+        #expect(try poolNames(store.pools(detail: false)) == ["b@x#gold"])
+        let backends = store.backends()
+        #expect(backends.map(\.host) == ["a@x", "b@x"])
+        #expect(backends[0].backendState == .down)
+        #expect(backends[0].isListed == false)
+        #expect(backends[0].poolNames == ["a@x#_pool0"])
+        #expect(backends[1].isListed == true)
+
+        try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:02")))
+        #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold", "b@x#gold"])
+    }
+
+    @Test func staleBackendsDropOutWithoutANewReport() throws {
+        let clock = ManualClock()
+        let store = CapabilityStore(serviceDownTime: 60, clock: clock)
+        try store.receive(bytes(reportText(host: "a@x")))
+        clock.advance(30)
+        try store.receive(bytes(reportText(host: "b@x")))
+        let fresh = store.pools(detail: false)
+        #expect(try poolNames(fresh) == ["a@x#gold", "b@x#gold"])
+
+        clock.advance(30)  // a@x exactly 60 s old: still up, as in Cinder.
+        #expect(store.version == fresh.version)
+        #expect(store.pools(detail: false) == fresh)
+
+        clock.advance(0.001)
+        let afterA = store.pools(detail: false)
+        #expect(afterA.version == fresh.version + 1)
+        #expect(try poolNames(afterA) == ["b@x#gold"])
+        #expect(store.backends().map(\.isStale) == [true, false])
+
+        clock.advance(30)
+        #expect(try poolNames(store.pools(detail: true)).isEmpty)
+        #expect(store.backends().map(\.isStale) == [true, true])
+
+        try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:42:00")))
+        #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold"])
+        #expect(store.backends().map(\.receivedAt) == [clock.now(), Date(timeIntervalSince1970: 1_795_542_030)])
+    }
+
+    @Test func disabledServicesAreNotListed() throws {
+        let store = CapabilityStore(clock: ManualClock())
+        try store.receive(bytes(reportText(host: "a@x", capabilities: upCapabilities + #", "status": "disabled", "disabled_reason": "frozen""#)))
+        try store.receive(bytes(reportText(host: "b@x")))
+        #expect(try poolNames(store.pools(detail: true)) == ["b@x#gold"])
+        let disabled = try #require(store.backends().first)
+        #expect(disabled.status == .disabled)
+        #expect(disabled.disabledReason == "frozen")
+        #expect(disabled.backendState == .up)
+        #expect(disabled.isListed == false)
+    }
+
+    @Test func versionBumpsOnChangeAndViewsAreCachedPerVersion() throws {
+        let store = CapabilityStore(clock: ManualClock())
+        let empty = store.pools(detail: true)
+        #expect(text(empty) == #"{"pools":[]}"#)
+        #expect(empty.version == store.version)
+
+        try store.receive(bytes(reportText(host: "a@x")))
+        let first = store.pools(detail: true)
+        #expect(first.version == empty.version + 1)
+        #expect(store.pools(detail: true) == first)
+        #expect(store.pools(detail: false).version == first.version)
+
+        let bad = #expect(throws: CapabilityReportError.self) {
+            try store.receive(bytes(#"{"reports": [\#(reportText(host: "c@x")), {"host": 1}]}"#))
+        }
+        #expect(bad?.description == "reports[1].host: expected a string")
+        #expect(store.version == first.version)
+        #expect(store.report(for: "c@x") == nil)
+
+        try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:01")))
+        #expect(store.version == first.version + 1)
+        #expect(store.pools(detail: true).version == first.version + 1)
+    }
+
+    @Test func thousandBackendsFromSeveralThreads() throws {
+        let clock = ManualClock()
+        let store = CapabilityStore(clock: clock)
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for index in 0..<250 {
+                let host = String(format: "node%04d@lvm", thread * 250 + index)
+                do {
+                    try store.receive(Array(reportText(host: host, capabilities: poolCapabilities).utf8))
+                } catch {
+                    failures.withLock { $0 += 1 }
+                }
+                if index % 50 == 0 { _ = store.pools(detail: index % 100 == 0) }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        let detail = store.pools(detail: true)
+        let names = try poolNames(detail)
+        #expect(names.count == 2000)
+        #expect(names.first == "node0000@lvm#fast")
+        #expect(names.last == "node0999@lvm#slow")
+        #expect(store.backends().count == 1000)
+        #expect(store.pools(detail: true).json == detail.json)
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+/// Runs `scripts/openapi-check` against a live server, so the spec and the server cannot drift.
+@Suite("OpenAPI conformance")
+struct OpenAPIConformanceTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The path of python3, or nil (the test is then skipped with a printed reason).
+    static let python3: String? = {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(directory)/python3"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }()
+
+    /// Runs python3 with `arguments` from the package root; returns the exit status and output.
+    static func runPython(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python3!)
+        process.arguments = arguments
+        process.currentDirectoryURL = packageRoot
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()  // ends when the process exits
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+
+    @Test("the spec is valid OpenAPI 3.1")
+    func specIsValid() throws {
+        guard Self.python3 != nil else {
+            print("skipped: python3 is not installed")
+            return
+        }
+        let result = try Self.runPython(["-m", "openapi_spec_validator", "openapi/openapi.yaml"])
+        #expect(result.status == 0, "\(result.output)")
+    }
+
+    @Test("a volume service with an in-process scheduler and backends in every state matches the spec")
+    func liveServerMatchesSpec() throws {
+        guard Self.python3 != nil else {
+            print("skipped: python3 is not installed")
+            return
+        }
+        let harness = try APIHarness([
+            TestBackend("nfs-gold"),
+            TestBackend("nfs-silver", storagePresent: false, reinitDriverCount: 0),
+            TestBackend("lvm-1", misconfigured: true),
+            TestBackend("lvm-2", storagePresent: false, reinitDriverCount: 1),
+        ], tick: 0.2, adminToken: "openapi-token", withScheduler: true)
+        defer { harness.stop() }
+        #expect(try harness.waitForState("nfs-gold", "ready"))
+        #expect(try harness.waitForState("lvm-1", "failed"))
+        #expect(try harness.waitForState("lvm-2", "exhausted"))
+        #expect(try waitUntil { try harness.poolNames() == ["node1@nfs-gold#nfs-gold"] })
+
+        let result = try Self.runPython(["scripts/openapi-check", harness.baseURL, "--token", "openapi-token",
+                                         "--reinit", "lvm-2", "--post-report"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("all match"))
+    }
+
+    @Test("a volume service without a scheduler or token matches the spec too")
+    func volumeOnlyMatchesSpec() throws {
+        guard Self.python3 != nil else {
+            print("skipped: python3 is not installed")
+            return
+        }
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 0.2)
+        defer { harness.stop() }
+        #expect(try harness.waitForState("nfs-gold", "ready"))
+        let result = try Self.runPython(["scripts/openapi-check", harness.baseURL])
+        #expect(result.status == 0, "\(result.output)")
+    }
+
+    @Test("the checker reports a mismatch when the server and the spec disagree")
+    func checkerCatchesDrift() throws {
+        guard Self.python3 != nil else {
+            print("skipped: python3 is not installed")
+            return
+        }
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
+        defer { harness.stop() }
+        // A copy of the spec whose driver schema demands a field the server never sends.
+        let spec = try String(contentsOf: Self.packageRoot.appendingPathComponent("openapi/openapi.yaml"), encoding: .utf8)
+        let drifted = spec.replacingOccurrences(
+            of: "required: [id, host, volume_driver,", with: "required: [serial_number, id, host, volume_driver,")
+        #expect(drifted != spec)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("openapi-drift-\(UUID().uuidString).yaml")
+        try drifted.write(to: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: path) }
+        let result = try Self.runPython(["scripts/openapi-check", harness.baseURL, "--spec", path.path])
+        #expect(result.status == 1)
+        #expect(result.output.contains("'serial_number' is a required property"))
+    }
+}

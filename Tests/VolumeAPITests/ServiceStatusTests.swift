@@ -1,0 +1,131 @@
+import Foundation
+import Supervision
+import Testing
+import VolumeAPI
+
+@Suite("os-services enable / disable")
+struct ServiceStatusTests {
+    @Test("disable, disable-log-reason and enable answer like Cinder and change the listing")
+    func roundTrip() throws {
+        let recorder = RecordingPublisher()
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30, publisher: recorder)
+        defer { harness.stop() }
+        #expect(try harness.waitForState("nfs-gold", "ready"))
+
+        let disabled = try harness.send("PUT", "/v3/os-services/disable",
+                                        json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#)
+        #expect(disabled.status == 200)
+        #expect(disabled.json.count == 5)
+        #expect(disabled.json["disabled"] as? Bool == true)
+        #expect(disabled.json["status"] as? String == "disabled")
+        #expect(disabled.json["host"] as? String == "node1@nfs-gold")
+        #expect(disabled.json["binary"] as? String == "cinder-volume")
+        #expect(disabled.json["service"] as? String == "")
+
+        let reason = try harness.send("PUT", "/v3/os-services/disable-log-reason",
+                                      json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "array firmware upgrade"}"#)
+        #expect(reason.status == 200)
+        #expect(reason.json.count == 6)
+        #expect(reason.json["disabled_reason"] as? String == "array firmware upgrade")
+        let listed = try #require(services(try harness.get("/v3/os-services")).first)
+        #expect(listed["status"] as? String == "disabled")
+        #expect(listed["disabled_reason"] as? String == "array firmware upgrade")
+        // Still supervised, and the scheduler was told at once.
+        #expect(try harness.driverState("nfs-gold") == "ready")
+        #expect(waitUntil { recorder.reports.last?.serviceStatus.disabled == true })
+
+        let enabled = try harness.send("PUT", "/v3/8c0e/os-services/enable",
+                                       json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#)
+        #expect(enabled.status == 200)
+        #expect(enabled.json["disabled"] as? Bool == false)
+        #expect(enabled.json["status"] as? String == "enabled")
+        let relisted = try #require(services(try harness.get("/v3/os-services")).first)
+        #expect(relisted["status"] as? String == "enabled")
+        #expect(relisted["disabled_reason"] is NSNull)
+
+        #expect(harness.statusChanges.values == [
+            ServiceStatusChange(backendID: "nfs-gold", host: "node1@nfs-gold", status: ServiceStatus(disabled: true, disabledReason: nil)),
+            ServiceStatusChange(backendID: "nfs-gold", host: "node1@nfs-gold",
+                                status: ServiceStatus(disabled: true, disabledReason: "array firmware upgrade")),
+            ServiceStatusChange(backendID: "nfs-gold", host: "node1@nfs-gold", status: ServiceStatus(disabled: false, disabledReason: nil)),
+        ])
+        // Enabling an enabled service changes nothing, so the hook is not called again.
+        #expect(try harness.send("PUT", "/v3/os-services/enable", json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#).status == 200)
+        #expect(harness.statusChanges.values.count == 3)
+    }
+
+    @Test("the deprecated 'service' key names the binary when 'binary' is absent, and is echoed")
+    func serviceKey() throws {
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
+        defer { harness.stop() }
+        let response = try harness.send("PUT", "/v3/os-services/disable", json: #"{"host": "node1@nfs-gold", "service": "cinder-volume"}"#)
+        #expect(response.status == 200)
+        #expect(response.json["service"] as? String == "cinder-volume")
+        #expect(response.json["binary"] as? String == "")
+    }
+
+    @Test("bad requests answer 400 naming the problem", arguments: [
+        ("disable", #"{"binary": "cinder-volume"}"#, "Missing required element 'host' in request body."),
+        ("disable", #"{"host": 5, "binary": "cinder-volume"}"#, "Invalid element 'host': a string is required, got a number."),
+        ("disable", #"{"host": "node1@nfs-gold"}"#, "Missing required element 'binary' in request body."),
+        ("disable-log-reason", #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#,
+         "Missing required element 'disabled_reason' in request body."),
+        ("disable-log-reason", #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": ""}"#,
+         "Invalid element 'disabled_reason': it must be 1 to 255 characters long, got 0."),
+        ("disable-log-reason", #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "   "}"#,
+         "Invalid element 'disabled_reason': it must not be only spaces."),
+        ("disable-log-reason", #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": true}"#,
+         "Invalid element 'disabled_reason': a string is required, got a boolean."),
+        ("disable", #"["host"]"#, "Malformed request body: a JSON object is required, got an array."),
+        ("disable", "", "The request body is empty; a JSON object is required."),
+        ("freeze", #"{"host": "node1@nfs-gold"}"#, "Unknown action 'freeze': expected enable, disable or disable-log-reason."),
+    ])
+    func badRequests(action: String, body: String, message: String) throws {
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
+        defer { harness.stop() }
+        let response = try harness.send("PUT", "/v3/os-services/\(action)", json: body)
+        #expect(response.status == 400)
+        #expect(fault(response)?.name == "badRequest")
+        #expect(fault(response)?.code == 400)
+        #expect(fault(response)?.message == message)
+        #expect(services(try harness.get("/v3/os-services")).first?["status"] as? String == "enabled")
+    }
+
+    @Test("malformed JSON answers 400 saying where it broke")
+    func malformedJSON() throws {
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
+        defer { harness.stop() }
+        let response = try harness.send("PUT", "/v3/os-services/disable", json: #"{"host": "#)
+        #expect(response.status == 400)
+        #expect(fault(response)?.message.hasPrefix("Malformed request body: not valid JSON") == true)
+    }
+
+    @Test("a reason of 255 characters is accepted, 256 is not")
+    func reasonLength() throws {
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
+        defer { harness.stop() }
+        let longest = String(repeating: "é", count: 255)
+        let ok = try harness.send("PUT", "/v3/os-services/disable-log-reason",
+                                  json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\#(longest)"}"#)
+        #expect(ok.status == 200)
+        #expect(ok.json["disabled_reason"] as? String == longest)
+        let tooLong = try harness.send("PUT", "/v3/os-services/disable-log-reason",
+                                       json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\#(longest)x"}"#)
+        #expect(tooLong.status == 400)
+        #expect(fault(tooLong)?.message == "Invalid element 'disabled_reason': it must be 1 to 255 characters long, got 256.")
+    }
+
+    @Test("unknown services answer 404", arguments: [
+        #"{"host": "node1@ghost", "binary": "cinder-volume"}"#,
+        #"{"host": "node1@nfs-gold", "binary": "cinder-backup"}"#,
+        #"{"host": "nfs-gold", "binary": "cinder-volume"}"#,
+    ])
+    func unknownService(body: String) throws {
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
+        defer { harness.stop() }
+        let response = try harness.send("PUT", "/v3/os-services/disable", json: body)
+        #expect(response.status == 404)
+        #expect(fault(response)?.name == "itemNotFound")
+        #expect(harness.statusChanges.values.isEmpty)
+    }
+}

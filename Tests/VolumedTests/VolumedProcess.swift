@@ -1,0 +1,151 @@
+import CurlClient
+import Foundation
+import Synchronization
+
+/// Captured output of a child process, appended from pipe handlers.
+final class OutputBuffer: Sendable {
+    private let text = Mutex<(stdout: String, stderr: String)>(("", ""))
+
+    func withLock<T>(_ body: (inout (stdout: String, stderr: String)) -> T) -> T { text.withLock { body(&$0) } }
+}
+
+/// A real `volumed` process for end-to-end tests: started from the built executable, its output
+/// captured, signalled and waited for with bounded deadlines.
+final class VolumedProcess: @unchecked Sendable {
+    let process = Process()
+    private let output = OutputBuffer()
+
+    /// The built `volumed` next to the test bundle (`swift build --build-tests` builds both).
+    static var executableURL: URL {
+        let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("volumed")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return packageRoot.appendingPathComponent(".build/debug/volumed")
+    }
+
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = Self.executableURL
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        out.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            if !data.isEmpty { output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) } }
+        }
+        err.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            if !data.isEmpty { output.withLock { $0.stderr += String(decoding: data, as: UTF8.self) } }
+        }
+        try process.run()
+    }
+
+    var stdout: String { output.withLock { $0.stdout } }
+    var stderr: String { output.withLock { $0.stderr } }
+
+    /// Waits until `condition` holds for the captured output, or `timeout` seconds pass.
+    @discardableResult
+    func waitForOutput(timeout: Double = 60, _ condition: (String, String) -> Bool) -> Bool {
+        poll(timeout: timeout) { output.withLock { condition($0.stdout, $0.stderr) } }
+    }
+
+    /// The first `http://127.0.0.1:PORT` URL the process printed.
+    func waitForURL(timeout: Double = 60) -> String? {
+        var found: String?
+        _ = poll(timeout: timeout) {
+            let text = stdout
+            guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else { return false }
+            found = String(text[range])
+            return true
+        }
+        return found
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for the process to exit; kills it after `timeout` seconds. Returns the exit status.
+    @discardableResult
+    func waitForExit(timeout: Double = 30) -> Int32? {
+        if poll(timeout: timeout, { !process.isRunning }) { return process.terminationStatus }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return nil
+    }
+
+    func stop() {
+        if process.isRunning {
+            signal(SIGTERM)
+            if waitForExit(timeout: 15) == nil { return }
+        }
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` seconds pass.
+func poll(timeout: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(50_000)
+    }
+    return condition()
+}
+
+/// JSON over the product's own libcurl client.
+struct JSONClient {
+    let client = try! CurlClient(configuration: .init(connectTimeout: 5, totalTimeout: 20))
+
+    func get(_ url: String) throws -> (status: Int, json: [String: Any]) {
+        let response = try client.get(url)
+        let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
+        return (response.status, object)
+    }
+
+    func send(_ method: String, _ url: String, json: Any? = nil, token: String? = nil) throws -> (status: Int, json: [String: Any]) {
+        var headers: [CurlHeader] = []
+        var body: [UInt8]?
+        if let json {
+            body = [UInt8](try JSONSerialization.data(withJSONObject: json))
+            headers.append(CurlHeader("Content-Type", "application/json"))
+        }
+        if let token { headers.append(CurlHeader("X-Auth-Token", token)) }
+        let response = try client.send(CurlRequest(method: method, url: url, headers: headers, body: body ?? (method == "GET" ? nil : [])))
+        let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
+        return (response.status, object)
+    }
+
+    /// Polls `GET url` until `condition` holds on the JSON.
+    func waitFor(_ url: String, timeout: Double = 60, _ condition: ([String: Any]) -> Bool) -> [String: Any]? {
+        var last: [String: Any]?
+        let ok = poll(timeout: timeout) {
+            guard let (status, json) = try? get(url), status == 200 else { return false }
+            last = json
+            return condition(json)
+        }
+        return ok ? last : nil
+    }
+}
+
+/// The driver entry with `id` in a `GET /drivers` document.
+func driver(_ id: String, in document: [String: Any]) -> [String: Any]? {
+    (document["drivers"] as? [[String: Any]])?.first { $0["id"] as? String == id }
+}
+
+/// A fresh temporary directory for one test.
+func temporaryDirectory(_ name: String) -> String {
+    let path = NSTemporaryDirectory() + "volumed-test-\(name)-\(UUID().uuidString.prefix(8))"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
