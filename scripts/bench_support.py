@@ -85,11 +85,11 @@ def write_config(directory, backends, options, missing_shares=()):
 class Volumed:
     """One running `volumed` process (serve or scheduler) whose URL is read from its first line."""
 
-    def __init__(self, arguments, log_path, prefix=(), deadline=120):
+    def __init__(self, arguments, log_path, prefix=(), deadline=120, binary=None):
         self.started_at = time.monotonic()
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.process = subprocess.Popen(list(prefix) + [VOLUMED] + arguments + ["--log-level", "warning"],
+        self.process = subprocess.Popen(list(prefix) + [binary or VOLUMED] + arguments + ["--log-level", "warning"],
                                         stdout=subprocess.PIPE, stderr=self._log, text=True)
         _started.append(self)
         self.pid = self.process.pid
