@@ -3,8 +3,9 @@
 // Why not Dispatch read sources: Dispatch on Linux funnels every source through one manager thread,
 // registers them EPOLLONESHOT and pays an EPOLL_CTL_MOD re-arm plus an ioctl(SIOCINQ) per read. Here
 // each loop owns its epoll set with level-triggered connections (no re-arm), reads straight into one
-// reusable buffer, and all loops share the listening socket through EPOLLEXCLUSIVE. BENCHMARKS.md has
-// the numbers that decided it.
+// reusable buffer, and has its own SO_REUSEPORT listener, so the kernel spreads new connections
+// evenly (one shared listener let the first loop to wake take every connection of a burst).
+// BENCHMARKS.md has the numbers that decided it.
 
 #if canImport(Glibc)
 import Glibc
@@ -26,19 +27,16 @@ final class ServerCore: Sendable {
     let idleTimeout: Int64
     let writeTimeout: Int64
     let lingerTimeout: Int64
-    let listenFD: Int32
     let openConnections = Atomic<Int>(0)
-    private let listenerUsers: Atomic<Int>
 
     init(
         configuration: HTTPServerConfiguration, router: Router, logger: Logger,
-        onResponse: (@Sendable (ResponseRecord) -> Void)?, listenFD: Int32, loopCount: Int
+        onResponse: (@Sendable (ResponseRecord) -> Void)?
     ) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
         self.onResponse = onResponse
-        self.listenFD = listenFD
         limits = ParserLimits(
             maxHeadBytes: max(64, configuration.maxHeadBytes), maxTargetBytes: max(1, configuration.maxTargetBytes),
             maxHeaderCount: max(1, configuration.maxHeaderCount), maxBodyBytes: max(0, configuration.maxBodyBytes))
@@ -52,12 +50,6 @@ final class ServerCore: Sendable {
         idleTimeout = configuration.keepAliveIdleTimeout.milliseconds
         writeTimeout = configuration.writeTimeout.milliseconds
         lingerTimeout = configuration.lingerTimeout.milliseconds
-        listenerUsers = Atomic(loopCount)
-    }
-
-    /// Each loop calls this once when it stops accepting; the last one closes the listening socket.
-    func releaseListener() {
-        if listenerUsers.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { close(listenFD) }
     }
 
     /// The smallest timeout, so timers are checked often enough for it (a tenth of it, 10 ms to 250 ms).
@@ -78,12 +70,12 @@ let epollOut = UInt32(EPOLLOUT.rawValue)
 let epollErr = UInt32(EPOLLERR.rawValue)
 let epollHup = UInt32(EPOLLHUP.rawValue)
 let epollRdHup = UInt32(EPOLLRDHUP.rawValue)
-let epollExclusive: UInt32 = 1 << 28
 
 /// An event loop. Everything but `post` runs on the loop's own thread.
 final class EventLoop: @unchecked Sendable {
     let core: ServerCore
     let index: Int
+    private let listenFD: Int32
     private let epollFD: Int32
     private let wakeFD: Int32
     private let inbox = Mutex<[LoopMessage]>([])
@@ -105,9 +97,11 @@ final class EventLoop: @unchecked Sendable {
     static let readBufferSize = 64 * 1024
     static let maxEvents: Int32 = 512
 
-    init(core: ServerCore, index: Int) throws(HTTPServerError) {
+    /// Takes ownership of `listenFD`, which it closes when it stops accepting.
+    init(core: ServerCore, index: Int, listenFD: Int32) throws(HTTPServerError) {
         self.core = core
         self.index = index
+        self.listenFD = listenFD
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollFD >= 0 else { throw .systemCallFailed("epoll_create1", errno: errno) }
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
@@ -121,7 +115,7 @@ final class EventLoop: @unchecked Sendable {
         nextConnectionID = UInt64(index) << 48
         sweepInterval = core.sweepInterval
         control(EPOLL_CTL_ADD, fd: wakeFD, events: epollIn)
-        control(EPOLL_CTL_ADD, fd: core.listenFD, events: epollIn | epollExclusive)
+        control(EPOLL_CTL_ADD, fd: listenFD, events: epollIn)
     }
 
     deinit {
@@ -153,7 +147,7 @@ final class EventLoop: @unchecked Sendable {
                     let fd = event.data.fd
                     if fd == wakeFD {
                         drainInbox()
-                    } else if fd == core.listenFD && accepting {
+                    } else if fd == listenFD && accepting {
                         acceptConnections()
                     } else if fd >= 0 && Int(fd) < byFD.count, let connection = byFD[Int(fd)] {
                         handle(events: event.events, on: connection)
@@ -200,7 +194,7 @@ final class EventLoop: @unchecked Sendable {
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let fd = withUnsafeMutablePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    chttp_accept4(core.listenFD, $0, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                    chttp_accept4(listenFD, $0, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
                 }
             }
             if fd < 0 {
@@ -210,7 +204,7 @@ final class EventLoop: @unchecked Sendable {
                     // Out of descriptors: stop accepting for a moment instead of spinning on a
                     // level-triggered listener that stays readable.
                     core.logger.warning("accept failed; pausing accepts", metadata: ["errno": "\(code)"])
-                    control(EPOLL_CTL_DEL, fd: core.listenFD, events: 0)
+                    control(EPOLL_CTL_DEL, fd: listenFD, events: 0)
                     accepting = false
                     acceptPausedUntil = now + 100
                 }
@@ -272,9 +266,9 @@ final class EventLoop: @unchecked Sendable {
         guard !draining else { return }
         draining = true
         drainDeadline = deadline
-        if accepting { control(EPOLL_CTL_DEL, fd: core.listenFD, events: 0) }
+        if accepting { control(EPOLL_CTL_DEL, fd: listenFD, events: 0) }
         accepting = false
-        core.releaseListener()
+        close(listenFD)
         for connection in connections.reversed() where connection.isIdle {
             closeConnection(connection)
         }
@@ -284,7 +278,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func sweepTimeouts() {
         if !accepting && !draining && now >= acceptPausedUntil {
-            accepting = control(EPOLL_CTL_ADD, fd: core.listenFD, events: epollIn | epollExclusive)
+            accepting = control(EPOLL_CTL_ADD, fd: listenFD, events: epollIn)
         }
         var index = connections.count - 1
         while index >= 0 {
@@ -292,6 +286,10 @@ final class EventLoop: @unchecked Sendable {
             index -= 1
             if connection.writeDeadline != 0 && now >= connection.writeDeadline {
                 core.logger.debug("closing a connection whose client stopped reading", metadata: ["peer": "\(connection.peer)"])
+                // Reset rather than close: a plain close leaves the unsent responses (up to the whole
+                // send buffer) in an orphaned socket the kernel keeps for a client that never reads.
+                var reset = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
                 closeConnection(connection)
             } else if connection.inputDeadline != 0 && now >= connection.inputDeadline {
                 inputDeadlinePassed(connection)

@@ -23,7 +23,16 @@ public struct ResponseRecord: Sendable, Equatable {
 /// `HTTPResponse.deferred`. `start()` binds and returns; `run()` blocks until the server has stopped;
 /// `shutdown(gracePeriod:)` stops accepting, lets in-flight requests finish, and returns within the
 /// grace period (plus a moment). All three are safe to call from any thread, e.g. a
-/// `DispatchSourceSignal` handler for SIGTERM.
+/// `DispatchSourceSignal` handler for SIGTERM:
+///
+///     signal(SIGTERM, SIG_IGN)  // let Dispatch, not the default action, see it
+///     let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+///     term.setEventHandler { server.beginShutdown(gracePeriod: .seconds(10)) }
+///     term.resume()
+///     try withExtendedLifetime(term) { try server.run() }  // a released source never fires
+///
+/// Write that in a type or function, not in `main.swift`'s top-level code, whose closures are
+/// `@MainActor` in Swift 6 and trap when Dispatch runs them elsewhere.
 public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
     private let router: Router
@@ -72,16 +81,25 @@ public final class HTTPServer: Sendable {
                     "limit": "\(fileLimit)", "maxConnections": "\(configuration.maxConnections)",
                 ])
             }
-            let (listenFD, port) = try Socket.listen(
-                host: configuration.host, port: configuration.port, backlog: configuration.listenBacklog)
             let loopCount = configuration.eventLoopCount > 0
                 ? configuration.eventLoopCount : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-            let core = ServerCore(
-                configuration: configuration, router: router, logger: logger, onResponse: onResponse,
-                listenFD: listenFD, loopCount: loopCount)
+            // One listener per loop on the same port (SO_REUSEPORT): the kernel spreads accepts.
+            let (firstFD, port) = try Socket.listen(
+                host: configuration.host, port: configuration.port, backlog: configuration.listenBacklog,
+                reusePort: loopCount > 1, exclusive: true)
+            var listeners = [firstFD]
+            let core = ServerCore(configuration: configuration, router: router, logger: logger, onResponse: onResponse)
             var loops: [EventLoop] = []
             do throws(HTTPServerError) {
-                for index in 0..<loopCount { loops.append(try EventLoop(core: core, index: index)) }
+                while listeners.count < loopCount {
+                    listeners.append(try Socket.listen(
+                        host: configuration.host, port: port, backlog: configuration.listenBacklog,
+                        reusePort: true, exclusive: false
+                    ).fd)
+                }
+                for index in 0..<loopCount {
+                    loops.append(try EventLoop(core: core, index: index, listenFD: listeners[index]))
+                }
                 for loop in loops {
                     stopped.enter()
                     let group = stopped
@@ -92,8 +110,8 @@ public final class HTTPServer: Sendable {
                     }
                 }
             } catch {
+                for fd in listeners.dropFirst(loops.count) { close(fd) }
                 for loop in loops { loop.post(.shutdown(deadline: 0)) }
-                if loops.isEmpty { close(listenFD) }
                 throw error
             }
             state = .running(loops: loops, port: port)

@@ -61,7 +61,10 @@ struct HeadScanner {
                     return .complete(length: index + 1)
                 }
             } else if byte == 13 {
-                if index + 1 < count && bytes[index + 1] != 10 {
+                // A CR at the end of what has arrived is judged (and counted against the limits)
+                // once its next byte is here, so the verdict never depends on where a read ended.
+                if index + 1 == count { break }
+                if bytes[index + 1] != 10 {
                     return .failed(.badRequest("Bare CR in the request head; lines must end in CRLF."))
                 }
             } else if byte == 0 {

@@ -30,6 +30,7 @@ enum ResponseEncoder {
             }
             if matched { status = .notModified }
         }
+        if !(100...999).contains(status.code) { status = .internalServerError }
         let code = status.code
         let bodyForbidden = code == 304 || code == 204 || code < 200
         let writesBody = !bodyForbidden && context.method != .head
@@ -37,12 +38,12 @@ enum ResponseEncoder {
         buffer.append(contentsOf: statusPrefix)
         appendDecimal(code, to: &buffer)
         buffer.append(32)
-        buffer.append(contentsOf: status.reasonPhrase.utf8)
+        appendFieldText(status.reasonPhrase, to: &buffer)
         buffer.append(contentsOf: crlf)
         buffer.append(contentsOf: serverLine)
         buffer.append(contentsOf: dateLine)
         buffer.append(contentsOf: contentTypePrefix)
-        buffer.append(contentsOf: response.contentType.utf8)
+        appendFieldText(response.contentType, to: &buffer)
         buffer.append(contentsOf: crlf)
         if !bodyForbidden {
             buffer.append(contentsOf: contentLengthPrefix)
@@ -51,7 +52,7 @@ enum ResponseEncoder {
         }
         if let etag = response.etag {
             buffer.append(contentsOf: etagPrefix)
-            for byte in etag.utf8 { buffer.append(byte == 13 || byte == 10 || byte == 0 ? 32 : byte) }
+            appendFieldText(etag, to: &buffer)
             buffer.append(contentsOf: crlf)
         }
         if !response.headers.isEmpty { response.headers.encode(into: &buffer) }
@@ -63,6 +64,12 @@ enum ResponseEncoder {
         buffer.append(contentsOf: crlf)
         if writesBody { buffer.append(contentsOf: response.body) }
         return status
+    }
+
+    /// Appends handler-supplied text, replacing CR, LF and NUL so it can never split the response.
+    @inline(__always)
+    private static func appendFieldText(_ text: String, to buffer: inout [UInt8]) {
+        for byte in text.utf8 { buffer.append(byte == 13 || byte == 10 || byte == 0 ? 32 : byte) }
     }
 
     static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)

@@ -37,13 +37,16 @@ public final class HTTPRequestMetrics: Sendable {
         text.family("volumed_http_requests_total", type: "counter",
                     help: "HTTP requests answered, by route pattern, method and status code.")
         for (key, count) in snapshot.sorted(by: { ($0.key.route, $0.key.method, $0.key.code) < ($1.key.route, $1.key.method, $1.key.code) }) {
-            text.sample("volumed_http_requests_total", ["route": key.route, "method": key.method, "code": String(key.code)],
+            text.sample("volumed_http_requests_total",
+                        PrometheusText.labels(["route": key.route, "method": key.method, "code": String(key.code)]),
                         Double(count))
         }
     }
 }
 
-/// A Prometheus text document under construction.
+/// A Prometheus text document under construction. Labels are passed pre-rendered
+/// (`backend="a",host="b"`) so the per-backend part is escaped once, not once per sample: the
+/// document for 1,000 backends has some 30,000 samples.
 struct PrometheusText {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -57,27 +60,42 @@ struct PrometheusText {
         text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
     }
 
-    /// One sample; labels are written sorted by name so the output is stable.
-    mutating func sample(_ name: String, _ labels: [String: String] = [:], _ value: Double) {
+    /// One sample; `labels` is empty or rendered by `labels(_:)`.
+    mutating func sample(_ name: String, _ labels: String, _ value: Double) {
         text += name
         if !labels.isEmpty {
             text += "{"
-            var first = true
-            for (label, labelValue) in labels.sorted(by: { $0.key < $1.key }) {
-                if !first { text += "," }
-                first = false
-                text += label + "=\"" + Self.escape(labelValue) + "\""
-            }
+            text += labels
             text += "}"
         }
-        text += " " + Self.format(value) + "\n"
+        text += " "
+        text += Self.format(value)
+        text += "\n"
     }
 
     mutating func append(_ other: String) { text += other }
 
+    /// `name="value",...` in the order given, values escaped.
+    static func labels(_ pairs: KeyValuePairs<String, String>) -> String {
+        var rendered = ""
+        for (name, value) in pairs {
+            if !rendered.isEmpty { rendered += "," }
+            rendered += name + "=\"" + escape(value) + "\""
+        }
+        return rendered
+    }
+
+    /// Joins rendered label lists.
+    static func join(_ first: String, _ second: String) -> String {
+        first.isEmpty ? second : second.isEmpty ? first : first + "," + second
+    }
+
     static func escape(_ value: String) -> String {
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 10 }) else {
+            return value
+        }
         var escaped = ""
-        escaped.reserveCapacity(value.utf8.count)
+        escaped.reserveCapacity(value.utf8.count + 8)
         for character in value {
             switch character {
             case "\\": escaped += "\\\\"
@@ -100,71 +118,81 @@ struct PrometheusText {
 /// The per-backend series, rendered from one supervisor snapshot.
 enum BackendMetrics {
     static func render(_ snapshot: ServiceSnapshot) -> String {
-        var text = PrometheusText(reservingCapacity: 512 + 1600 * snapshot.backends.count)
+        var text = PrometheusText(reservingCapacity: 512 + 4000 * snapshot.backends.count)
         let backends = snapshot.backends
-        func labels(_ backend: BackendSnapshot, _ extra: [String: String] = [:]) -> [String: String] {
-            extra.merging(["backend": backend.id, "host": backend.host]) { current, _ in current }
+        let labels = backends.map { PrometheusText.labels(["backend": $0.id, "host": $0.host]) }
+        let stateLabels = DriverState.allCases.map { PrometheusText.labels(["state": $0.rawValue]) }
+        let kindLabels = ErrorKind.allCases.map {
+            PrometheusText.labels(["kind": $0.rawValue, "class": $0.errorClass.rawValue])
+        }
+        let okLabel = PrometheusText.labels(["result": "ok"])
+        let failedLabel = PrometheusText.labels(["result": "failed"])
+        func each(_ name: String, type: String, help: String, _ value: (BackendSnapshot) -> Double) {
+            text.family(name, type: type, help: help)
+            for (index, backend) in backends.enumerated() { text.sample(name, labels[index], value(backend)) }
         }
 
         text.family("volumed_supervision_running", type: "gauge",
                     help: "Whether the supervision loop is running (1) or not (0).")
-        text.sample("volumed_supervision_running", [:], snapshot.running ? 1 : 0)
+        text.sample("volumed_supervision_running", "", snapshot.running ? 1 : 0)
         text.family("volumed_backends", type: "gauge", help: "Backends supervised by this service.")
-        text.sample("volumed_backends", [:], Double(backends.count))
+        text.sample("volumed_backends", "", Double(backends.count))
 
-        text.family("volumed_backend_up", type: "gauge",
-                    help: "Whether the backend's driver is initialized and reported up to the scheduler (backend_state up).")
-        for backend in backends { text.sample("volumed_backend_up", labels(backend), backend.backendState == .up ? 1 : 0) }
+        each("volumed_backend_up", type: "gauge",
+             help: "Whether the backend's driver is initialized and reported up to the scheduler (backend_state up).") {
+            $0.backendState == .up ? 1 : 0
+        }
 
         text.family("volumed_backend_state", type: "gauge",
                     help: "The backend's supervision state: 1 for the current state, 0 for the others.")
-        for backend in backends {
-            for state in DriverState.allCases {
-                text.sample("volumed_backend_state", labels(backend, ["state": state.rawValue]), backend.state == state ? 1 : 0)
+        for (index, backend) in backends.enumerated() {
+            for (stateIndex, state) in DriverState.allCases.enumerated() {
+                text.sample("volumed_backend_state", PrometheusText.join(labels[index], stateLabels[stateIndex]),
+                            backend.state == state ? 1 : 0)
             }
         }
 
-        text.family("volumed_backend_disabled", type: "gauge",
-                    help: "Whether an operator disabled the backend's service (os-services disable).")
-        for backend in backends { text.sample("volumed_backend_disabled", labels(backend), backend.serviceStatus.disabled ? 1 : 0) }
-
-        text.family("volumed_backend_reinit_attempts", type: "gauge",
-                    help: "Automatic re-initializations used in the current failure episode.")
-        for backend in backends { text.sample("volumed_backend_reinit_attempts", labels(backend), Double(backend.reinitAttempts)) }
-
-        text.family("volumed_backend_reinit_limit", type: "gauge",
-                    help: "reinit_driver_count of the backend (0 = unlimited).")
-        for backend in backends { text.sample("volumed_backend_reinit_limit", labels(backend), Double(backend.reinitLimit)) }
+        each("volumed_backend_disabled", type: "gauge",
+             help: "Whether an operator disabled the backend's service (os-services disable).") {
+            $0.serviceStatus.disabled ? 1 : 0
+        }
+        each("volumed_backend_reinit_attempts", type: "gauge",
+             help: "Automatic re-initializations used in the current (or last) failure episode.") {
+            Double($0.reinitAttempts)
+        }
+        each("volumed_backend_reinit_limit", type: "gauge", help: "reinit_driver_count of the backend (0 = unlimited).") {
+            Double($0.reinitLimit)
+        }
 
         text.family("volumed_backend_failures_total", type: "counter",
                     help: "Driver failures (initialization and stats) by error kind.")
-        for backend in backends {
-            for kind in ErrorKind.allCases {
-                text.sample("volumed_backend_failures_total",
-                            labels(backend, ["kind": kind.rawValue, "class": kind.errorClass.rawValue]),
+        for (index, backend) in backends.enumerated() {
+            for (kindIndex, kind) in ErrorKind.allCases.enumerated() {
+                text.sample("volumed_backend_failures_total", PrometheusText.join(labels[index], kindLabels[kindIndex]),
                             Double(backend.counters.failures(kind)))
             }
         }
 
         text.family("volumed_backend_publishes_total", type: "counter",
                     help: "Capability publishes that carried this backend's report, by result.")
-        for backend in backends {
-            text.sample("volumed_backend_publishes_total", labels(backend, ["result": "ok"]), Double(backend.counters.publishesOK))
-            text.sample("volumed_backend_publishes_total", labels(backend, ["result": "failed"]),
+        for (index, backend) in backends.enumerated() {
+            text.sample("volumed_backend_publishes_total", PrometheusText.join(labels[index], okLabel),
+                        Double(backend.counters.publishesOK))
+            text.sample("volumed_backend_publishes_total", PrometheusText.join(labels[index], failedLabel),
                         Double(backend.counters.publishesFailed))
         }
 
         text.family("volumed_backend_reinit_duration_seconds", type: "summary",
                     help: "Duration of driver initialization attempts (doSetup + checkForSetupError).")
-        for backend in backends {
-            text.sample("volumed_backend_reinit_duration_seconds_sum", labels(backend), backend.counters.reinitDurationSum)
-            text.sample("volumed_backend_reinit_duration_seconds_count", labels(backend),
+        for (index, backend) in backends.enumerated() {
+            text.sample("volumed_backend_reinit_duration_seconds_sum", labels[index], backend.counters.reinitDurationSum)
+            text.sample("volumed_backend_reinit_duration_seconds_count", labels[index],
                         Double(backend.counters.reinitDurationCount))
         }
 
         text.family("volumed_publishes_coalesced_total", type: "counter",
                     help: "Publishes merged into the next one because the previous publish was still running.")
-        text.sample("volumed_publishes_coalesced_total", [:], Double(snapshot.publishesCoalesced))
+        text.sample("volumed_publishes_coalesced_total", "", Double(snapshot.publishesCoalesced))
         return text.text
     }
 }

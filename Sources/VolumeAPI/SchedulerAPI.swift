@@ -87,17 +87,17 @@ public final class SchedulerAPI: Sendable {
         let listed = backends.filter(\.isListed)
         text.family("volumed_scheduler_backends", type: "gauge",
                     help: "Backends the scheduler holds a report for, by whether get_pools lists them.")
-        text.sample("volumed_scheduler_backends", ["listed": "true"], Double(listed.count))
-        text.sample("volumed_scheduler_backends", ["listed": "false"], Double(backends.count - listed.count))
+        text.sample("volumed_scheduler_backends", PrometheusText.labels(["listed": "true"]), Double(listed.count))
+        text.sample("volumed_scheduler_backends", PrometheusText.labels(["listed": "false"]), Double(backends.count - listed.count))
         text.family("volumed_scheduler_pools", type: "gauge", help: "Pools get_pools lists.")
-        text.sample("volumed_scheduler_pools", [:], Double(listed.reduce(0) { $0 + $1.poolNames.count }))
+        text.sample("volumed_scheduler_pools", "", Double(listed.reduce(0) { $0 + $1.poolNames.count }))
         let counts = counters.withLock { $0 }
         text.family("volumed_scheduler_reports_total", type: "counter",
                     help: "Capability reports received: stored, ignored as older than the stored one, or in rejected bodies.")
-        text.sample("volumed_scheduler_reports_total", ["result": "accepted"], Double(counts.accepted))
-        text.sample("volumed_scheduler_reports_total", ["result": "ignored_older"], Double(counts.ignoredAsOlder))
+        text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "accepted"]), Double(counts.accepted))
+        text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "ignored_older"]), Double(counts.ignoredAsOlder))
         text.family("volumed_scheduler_rejected_bodies_total", type: "counter",
                     help: "Capability report bodies refused with 400.")
-        text.sample("volumed_scheduler_rejected_bodies_total", [:], Double(counts.rejectedBodies))
+        text.sample("volumed_scheduler_rejected_bodies_total", "", Double(counts.rejectedBodies))
     }
 }

@@ -52,8 +52,9 @@ struct ViewValidity: Sendable, Equatable {
 
 /// Encoded views keyed by view name and canonical query. Each entry remembers what it was built
 /// from; a request whose source version (and clock window) still matches gets the stored bytes, so
-/// a dashboard polling every second costs a dictionary lookup, not an encode. Entries of other
-/// queries are bounded: past `capacity` the whole cache is dropped (cheap to rebuild).
+/// a dashboard polling every second costs a dictionary lookup, not an encode. Bounded: when full,
+/// entries of older versions are dropped, and if that frees nothing a new key is served uncached —
+/// so a client spraying distinct filters can never evict the views every dashboard shares.
 final class ViewCache: Sendable {
     private struct Entry {
         let validity: ViewValidity
@@ -77,7 +78,10 @@ final class ViewCache: Sendable {
         }
         let (view, validity) = build()
         entries.withLock { entries in
-            if entries.count >= capacity && entries[key] == nil { entries.removeAll(keepingCapacity: true) }
+            if entries.count >= capacity && entries[key] == nil {
+                entries = entries.filter { $0.value.validity.version >= validity.version }
+                if entries.count >= capacity { return }
+            }
             // A slower builder of an older version must not replace a newer entry.
             if let existing = entries[key], existing.validity.version > validity.version { return }
             entries[key] = Entry(validity: validity, view: view)

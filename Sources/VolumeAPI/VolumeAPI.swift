@@ -27,7 +27,7 @@ public final class VolumeAPI: Sendable {
     let onServiceStatusChange: @Sendable (ServiceStatusChange) -> Void
     let logger: Logger
     let views = ViewCache()
-    let metricsCache = Mutex<(version: UInt64, text: String)?>(nil)
+    let metricsCache = Mutex<(version: UInt64, bytes: [UInt8])?>(nil)
     /// Serializes enable/disable so the persisted flag ends as the last answer said.
     let serviceStatusLock = Mutex<Void>(())
 
@@ -120,26 +120,38 @@ public final class VolumeAPI: Sendable {
         }.response()
     }
 
+    /// The per-backend series are rendered once per snapshot version and kept as bytes; each
+    /// scrape copies them and appends the few series that change per request.
     func metrics() -> HTTPResponse {
         let snapshot = supervisors.snapshot()
-        let backendText: String
+        let backendBytes: [UInt8]
         if let cached = metricsCache.withLock({ $0 }), cached.version == snapshot.version {
-            backendText = cached.text
+            backendBytes = cached.bytes
         } else {
-            backendText = BackendMetrics.render(snapshot)
+            backendBytes = Array(BackendMetrics.render(snapshot).utf8)
             metricsCache.withLock { cache in
                 if let existing = cache, existing.version >= snapshot.version { return }
-                cache = (snapshot.version, backendText)
+                cache = (snapshot.version, backendBytes)
             }
         }
-        var text = PrometheusText(reservingCapacity: backendText.utf8.count + 4096)
-        text.append(backendText)
+        var text = PrometheusText(reservingCapacity: 4096)
         scheduler?.writeMetrics(to: &text)
         requestMetrics.write(to: &text)
-        return HTTPResponse(status: .ok, contentType: PrometheusText.contentType, body: text.text)
+        var body: [UInt8] = []
+        body.reserveCapacity(backendBytes.count + text.text.utf8.count)
+        body.append(contentsOf: backendBytes)
+        body.append(contentsOf: text.text.utf8)
+        return HTTPResponse(status: .ok, contentType: PrometheusText.contentType, body: body)
     }
 
     // MARK: helpers
+
+    /// Logs who asked for a state change, so an operator can tell later who disabled a service.
+    func audit(_ request: HTTPRequest, _ action: String, _ metadata: Logger.Metadata = [:]) {
+        var all = metadata
+        all["peer"] = "\(request.peer)"
+        logger.notice("\(action) requested through the API", metadata: all)
+    }
 
     /// Whether this process also runs the scheduler (listed as `cinder-scheduler` in os-services).
     var runsScheduler: Bool { scheduler != nil }

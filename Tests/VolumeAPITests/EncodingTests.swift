@@ -72,8 +72,15 @@ struct EncodingTests {
         #expect(get("b", 2, t0) == "b2#5")
         #expect(get("c", 2, t0) == "c2#6")
         #expect(cache.count == 3)
+        // Full with current entries: a new key is served but not stored, the others stay cached.
         #expect(get("d", 2, t0) == "d2#7")
+        #expect(get("d", 2, t0) == "d2#8")
+        #expect(cache.count == 3)
+        #expect(get("a", 2, t0.addingTimeInterval(9)) == "a2#4")
+        // A new version makes the older entries evictable.
+        #expect(get("e", 3, t0) == "e3#9")
         #expect(cache.count == 1)
+        #expect(get("e", 3, t0) == "e3#9")
     }
 
     @Test("os-services up/down follows Cinder's absolute-age rule and bounds the cache window")

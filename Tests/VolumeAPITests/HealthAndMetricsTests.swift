@@ -70,8 +70,8 @@ struct HealthAndMetricsTests {
             #"volumed_backend_state{backend="nfs-silver",host="node1@nfs-silver",state="failed"} 1"#,
             #"volumed_backend_reinit_attempts{backend="nfs-silver",host="node1@nfs-silver"} 0"#,
             #"volumed_backend_reinit_limit{backend="nfs-gold",host="node1@nfs-gold"} 3"#,
-            #"volumed_backend_failures_total{backend="nfs-silver",class="unrecoverable",host="node1@nfs-silver",kind="config_error"} 1"#,
-            #"volumed_backend_failures_total{backend="nfs-gold",class="recoverable",host="node1@nfs-gold",kind="timeout"} 0"#,
+            #"volumed_backend_failures_total{backend="nfs-silver",host="node1@nfs-silver",kind="config_error",class="unrecoverable"} 1"#,
+            #"volumed_backend_failures_total{backend="nfs-gold",host="node1@nfs-gold",kind="timeout",class="recoverable"} 0"#,
             #"volumed_backend_publishes_total{backend="nfs-silver",host="node1@nfs-silver",result="failed"} 0"#,
             #"volumed_backend_reinit_duration_seconds_count{backend="nfs-silver",host="node1@nfs-silver"} 1"#,
             #"volumed_backend_disabled{backend="nfs-gold",host="node1@nfs-gold"} 0"#,
@@ -79,12 +79,12 @@ struct HealthAndMetricsTests {
             #"volumed_backends 2"#,
             "# TYPE volumed_backend_reinit_duration_seconds summary",
             "# TYPE volumed_http_requests_total counter",
-            #"volumed_http_requests_total{code="404",method="GET",route="/drivers/{id}"} 1"#,
-            #"volumed_http_requests_total{code="404",method="GET",route="unmatched"} 1"#,
+            #"volumed_http_requests_total{route="/drivers/{id}",method="GET",code="404"} 1"#,
+            #"volumed_http_requests_total{route="unmatched",method="GET",code="404"} 1"#,
         ]
         for line in expected { #expect(lines.contains(line), "missing: \(line)") }
         #expect(lines.contains { $0.hasPrefix(#"volumed_backend_publishes_total{backend="nfs-gold",host="node1@nfs-gold",result="ok"} "#) && !$0.hasSuffix(" 0") })
-        #expect(lines.contains { $0.hasPrefix(#"volumed_http_requests_total{code="200",method="GET",route="/drivers/{id}"} "#) })
+        #expect(lines.contains { $0.hasPrefix(#"volumed_http_requests_total{route="/drivers/{id}",method="GET",code="200"} "#) })
         // Every sample line is `name{labels} value` or `name value`.
         for line in lines where !line.hasPrefix("#") {
             #expect(line.wholeMatch(of: /[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? [-+0-9.eInfNa]+/) != nil, "bad line: \(line)")

@@ -150,7 +150,7 @@ struct SchedulerRouteTests {
         let text = try TestHTTPClient.request(port: port, method: "GET", path: "/metrics").text
         for line in [#"volumed_scheduler_backends{listed="true"} 1"#, "volumed_scheduler_pools 1",
                      #"volumed_scheduler_reports_total{result="accepted"} 1"#,
-                     #"volumed_http_requests_total{code="204",method="POST",route="/v3/scheduler/capabilities"} 1"#] {
+                     #"volumed_http_requests_total{route="/v3/scheduler/capabilities",method="POST",code="204"} 1"#] {
             #expect(text.contains(line + "\n"), "missing: \(line)")
         }
         // The volume service's routes are not part of this role.

@@ -30,11 +30,10 @@ enum BenchServer {
             return source
         }
         do {
-            try server.run()
+            try withExtendedLifetime(sources) { try server.run() }
         } catch {
             FileHandle.standardError.write(Data("volumed-http-bench: \(error)\n".utf8))
             exit(1)
         }
-        _ = sources
     }
 }

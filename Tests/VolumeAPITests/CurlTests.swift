@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+/// What an operator would type: the same API driven by the `curl` binary.
+@Suite("with curl")
+struct CurlTests {
+    static let curl: String? = ["/usr/bin/curl", "/usr/local/bin/curl", "/bin/curl"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    /// Runs curl with `arguments`; returns its exit status and standard output.
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: curl!)
+        process.arguments = ["--silent", "--show-error", "--max-time", "60"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+
+    @Test("an operator disables a backend with a reason, lists services, and re-initializes a driver")
+    func operatorSession() throws {
+        guard Self.curl != nil else {
+            print("skipped: curl is not installed")
+            return
+        }
+        let backend = TestBackend("nfs-gold", misconfigured: true)
+        let harness = try APIHarness([backend], tick: 0.2, adminToken: "admin-secret")
+        defer { harness.stop() }
+        #expect(try harness.waitForState("nfs-gold", "failed"))
+        let base = harness.baseURL
+
+        let disable = try Self.run([
+            "-X", "PUT", "-H", "X-Auth-Token: admin-secret", "-H", "Content-Type: application/json",
+            "-d", #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "swapping a disk"}"#,
+            "-w", "\n%{http_code}", "\(base)/v3/os-services/disable-log-reason",
+        ])
+        #expect(disable.status == 0)
+        #expect(disable.output.hasSuffix("\n200"))
+        #expect(disable.output.contains(#""disabled_reason": "swapping a disk""#))
+
+        let list = try Self.run(["--include", "\(base)/v3/os-services?binary=cinder-volume"])
+        #expect(list.output.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(list.output.contains(#""status": "disabled""#))
+        let etag = try #require(list.output.split(separator: "\r\n").first { $0.lowercased().hasPrefix("etag:") })
+            .dropFirst(5).trimmingCharacters(in: .whitespaces)
+        let cached = try Self.run(["-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: \(etag)",
+                                   "\(base)/v3/os-services?binary=cinder-volume"])
+        #expect(cached.output == "304")
+
+        let unauthorized = try Self.run(["-X", "POST", "-w", "\n%{http_code}", "\(base)/drivers/nfs-gold/reinit"])
+        #expect(unauthorized.output.hasSuffix("\n401"))
+
+        backend.driver.misconfigured = false
+        let reinit = try Self.run(["-X", "POST", "-H", "X-Auth-Token: admin-secret", "-w", "\n%{http_code}",
+                                   "\(base)/drivers/nfs-gold/reinit?wait=30"])
+        #expect(reinit.output.hasSuffix("\n200"))
+        #expect(reinit.output.contains(#""state": "ready""#))
+
+        let metrics = try Self.run(["\(base)/metrics"])
+        #expect(metrics.output.contains(#"volumed_backend_disabled{backend="nfs-gold",host="node1@nfs-gold"} 1"#))
+    }
+}

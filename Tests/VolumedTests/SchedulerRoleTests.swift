@@ -1,0 +1,237 @@
+import CurlClient
+import Foundation
+import Testing
+
+/// `volumed scheduler` as its own process with a volume service reporting to it (issue 5): the
+/// pools it lists, and bad report bodies that get 400 or 413 and leave the stored pools as they were.
+@Suite struct SchedulerRoleTests {
+    static func report(host: String, timestamp: String = "2026-11-24T17:40:00.000000",
+                       capabilities: [String: Any]? = nil) -> [String: Any] {
+        ["host": host, "service": "cinder-volume", "timestamp": timestamp,
+         "capabilities": capabilities ?? [
+            "backend_state": "up", "volume_backend_name": "manual", "vendor_name": "Test", "driver_version": "1.0",
+            "storage_protocol": "iSCSI", "total_capacity_gb": 100, "free_capacity_gb": 40,
+         ]]
+    }
+
+    @Test func volumeServiceReportsToASchedulerProcess() throws {
+        let dir = temporaryDirectory("role")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir, extra: "http_max_body_bytes = 65536\n")
+        defer { scheduler.stop() }
+        var config = FaultConfig(directory: dir, defaults: ["scheduler_url": schedulerBase + "/v3/scheduler/capabilities"])
+        try config.addNfs("gold")
+        try config.addNfs("silver", present: false)
+        let (volumed, base) = try startService(config)
+        defer { volumed.stop() }
+        let api = JSONClient()
+
+        let pools = api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools?detail=true") { listsBackend("gold", $0) }
+        let document = try #require(pools, "scheduler stderr: \(scheduler.stderr); volume stderr: \(volumed.stderr)")
+        #expect(!listsBackend("silver", document), "a backend that is down is not listed")
+        let gold = try #require((document["pools"] as? [[String: Any]])?.first { ($0["name"] as? String)?.hasPrefix(hostOf("gold") + "#") == true })
+        #expect(gold["name"] as? String == hostOf("gold") + "#" + config.shareDirectory("gold"))
+        let capabilities = try #require(gold["capabilities"] as? [String: Any])
+        #expect(capabilities["volume_backend_name"] as? String == "gold")
+        #expect(capabilities["storage_protocol"] as? String == "nfs")
+        #expect(capabilities["driver_version"] as? String == "1.0.0")
+        #expect(capabilities["total_capacity_gb"] is NSNumber)
+        #expect(capabilities["timestamp"] is String)
+        #expect(capabilities["updated"] is String)
+        // The volume service itself runs no scheduler routes when it reports elsewhere.
+        #expect(try api.get(base + "/v3/scheduler-stats/get_pools").status == 404)
+
+        // The storage of silver appears: the scheduler process lists it after the next ticks.
+        try FileManager.default.createDirectory(atPath: config.shareDirectory("silver"), withIntermediateDirectories: true)
+        #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("silver", $0) } != nil)
+
+        // Disabling a service reaches the scheduler too.
+        #expect(try api.send("PUT", base + "/v3/os-services/disable", json: ["host": hostOf("silver"), "binary": "cinder-volume"]).status == 200)
+        #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { !listsBackend("silver", $0) && listsBackend("gold", $0) } != nil)
+
+        volumed.signal(SIGTERM)
+        #expect(volumed.waitForExit(timeout: 30) == 0)
+        scheduler.signal(SIGTERM)
+        #expect(scheduler.waitForExit(timeout: 30) == 0, "stderr: \(scheduler.stderr)")
+    }
+
+    /// A scheduler with an admin token takes reports only from services configured with the same
+    /// token; the others see 403 in `last_publish` and keep running unchanged.
+    @Test func adminTokenGuardsReports() throws {
+        let dir = temporaryDirectory("role-token")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir, extra: "admin_token = alpha-token\n")
+        defer { scheduler.stop() }
+        var services: [(process: VolumedProcess, base: String)] = []
+        defer { for service in services { service.process.stop() } }
+        for (name, token) in [("trusted", "alpha-token"), ("intruder", "beta-token")] {
+            let serviceDir = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: serviceDir, withIntermediateDirectories: true)
+            var config = FaultConfig(directory: serviceDir, defaults: [
+                "scheduler_url": schedulerBase + "/v3/scheduler/capabilities", "admin_token": token])
+            try config.addNfs(name)
+            services.append(try startService(config))
+        }
+        let api = JSONClient()
+        #expect(api.waitFor(services[0].base + "/drivers") { lastPublishOK("trusted", $0) == true } != nil)
+        let refused = api.waitFor(services[1].base + "/drivers") { lastPublishOK("intruder", $0) == false }
+        let error = (driver("intruder", in: refused ?? [:])?["last_publish"] as? [String: Any])?["error"] as? String
+        #expect(error?.contains("answered 403") == true, "\(String(describing: error))")
+        #expect(state("intruder", refused ?? [:]) == "ready")
+        let pools = try #require(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("trusted", $0) })
+        #expect(!listsBackend("intruder", pools))
+        // Nor may anyone else post without the token.
+        #expect(try api.send("POST", schedulerBase + "/v3/scheduler/capabilities", json: Self.report(host: "node9@x")).status == 401)
+    }
+
+    /// Keep-alive between ticks: over 15 ticks of publishing to the scheduler process, the volume
+    /// service holds one connection to it, the same one throughout (its local port is unchanged),
+    /// and no stream of closed connections (one per report would leave a TIME_WAIT entry each).
+    @Test func publisherKeepsItsConnectionAlive() throws {
+        let dir = temporaryDirectory("role-keepalive")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir)
+        defer { scheduler.stop() }
+        let port = try #require(portOf(schedulerBase))
+        var config = FaultConfig(directory: dir, defaults: ["scheduler_url": schedulerBase + "/v3/scheduler/capabilities"])
+        try config.addNfs("gold")
+        let (volumed, base) = try startService(config)
+        defer { volumed.stop() }
+        let api = JSONClient()
+        #expect(api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == true } != nil, "stderr: \(volumed.stderr)")
+
+        let pid = volumed.process.processIdentifier
+        let before = LoopbackTCPTable.connections(of: pid, to: port)
+        let closedBefore = LoopbackTCPTable.timeWaits(port: port)
+        let windowStart = Date()
+        _ = poll(timeout: 5) { Date().timeIntervalSince(windowStart) >= 3 }
+        let after = LoopbackTCPTable.connections(of: pid, to: port)
+        let closed = LoopbackTCPTable.timeWaits(port: port) - closedBefore
+        let table = LoopbackTCPTable.entries().filter { $0.localPort == port || $0.remotePort == port }
+        #expect(before.count == 1, "\(before); \(table)")
+        #expect(after == before, "the publisher's connection changed: \(before) -> \(after); \(table)")
+        #expect(closed <= 2, "\(closed) connections to the scheduler closed in 15 ticks; \(table)")
+        let drivers = try api.get(base + "/drivers").json
+        #expect(lastPublishOK("gold", drivers) == true)
+    }
+
+    @Test func badBodiesGet400AndLeavePoolsAlone() throws {
+        let dir = temporaryDirectory("role-bad")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir, extra: "http_max_body_bytes = 65536\n")
+        defer { scheduler.stop() }
+        let api = JSONClient()
+        let capabilitiesURL = schedulerBase + "/v3/scheduler/capabilities"
+        let detailURL = schedulerBase + "/v3/scheduler-stats/get_pools?detail=true"
+
+        let stored = try api.send("POST", capabilitiesURL, json: Self.report(host: "node1@kept"))
+        #expect(stored.status == 204, "\(stored.json)")
+        let client = try CurlClient(configuration: .init(connectTimeout: 5, totalTimeout: 20))
+        let before = try client.get(detailURL)
+        #expect(before.status == 200)
+        let beforeNames = poolNames((try? JSONSerialization.jsonObject(with: Data(before.body))) as? [String: Any] ?? [:])
+        #expect(beforeNames == ["node1@kept#manual"])
+
+        var good = Self.report(host: "node2@smuggled", timestamp: "2026-11-24T17:41:00.000000")
+        good["capabilities"] = (good["capabilities"] as! [String: Any]).merging(["free_capacity_gb": 10]) { _, new in new }
+        var upWithoutStats = Self.report(host: "node1@kept", timestamp: "2026-11-24T17:42:00.000000")
+        upWithoutStats["capabilities"] = ["backend_state": "up"]
+        let cases: [(name: String, body: [UInt8], field: String)] = [
+            ("not JSON", Array(#"{"host": "node1@kept", "#.utf8), "body"),
+            ("empty body", [], "body"),
+            ("an array", Array("[1, 2]".utf8), "body"),
+            ("no capabilities", json(["host": "node1@kept", "service": "cinder-volume", "timestamp": "2026-11-24T17:42:00.000000"]),
+             "capabilities"),
+            ("host without backend", json(Self.report(host: "node1")), "host"),
+            ("wrong service", json(Self.report(host: "node1@kept").merging(["service": "cinder-backup"]) { _, new in new }), "service"),
+            ("bad timestamp", json(Self.report(host: "node1@kept", timestamp: "yesterday")), "timestamp"),
+            ("up without stats", json(upWithoutStats), "capabilities.volume_backend_name"),
+            ("negative capacity", json(Self.report(host: "node1@kept", timestamp: "2026-11-24T17:43:00.000000", capabilities: [
+                "backend_state": "up", "volume_backend_name": "manual", "vendor_name": "Test", "driver_version": "1.0",
+                "storage_protocol": "iSCSI", "total_capacity_gb": -1, "free_capacity_gb": 40,
+            ])), "capabilities.total_capacity_gb"),
+            ("a batch with one bad report", json(["reports": [good, Self.report(host: "node3@x", capabilities: ["backend_state": "sideways"])]]),
+             "reports[1].capabilities.backend_state"),
+            ("an empty batch", json(["reports": []]), "reports"),
+        ]
+        for (name, body, field) in cases {
+            let response = try client.post(capabilitiesURL, body: body)
+            #expect(response.status == 400, "\(name): \(response.status) \(response.bodyText)")
+            let fault = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["badRequest"] as? [String: Any]
+            #expect(fault?["code"] as? Int == 400, "\(name): \(response.bodyText)")
+            #expect((fault?["message"] as? String)?.contains("'\(field)'") == true, "\(name): \(response.bodyText)")
+        }
+        let tooLarge = try client.post(capabilitiesURL, body: [UInt8](repeating: UInt8(ascii: " "), count: 70_000))
+        #expect(tooLarge.status == 413, "\(tooLarge.status) \(tooLarge.bodyText)")
+
+        let after = try client.get(detailURL)
+        #expect(after.status == 200)
+        #expect(after.body == before.body, "the stored pools changed:\n\(before.bodyText)\n\(after.bodyText)")
+        #expect(after.header("ETag") == before.header("ETag"))
+        // Still accepting good reports afterwards.
+        #expect(try client.post(capabilitiesURL, body: json(good)).status == 204)
+        let pools = try api.get(schedulerBase + "/v3/scheduler-stats/get_pools").json
+        #expect(poolNames(pools).sorted() == ["node1@kept#manual", "node2@smuggled#manual"])
+        let metrics = try client.get(schedulerBase + "/metrics").bodyText
+        #expect(metrics.contains("volumed_scheduler_rejected_bodies_total \(cases.count)"), "\(metrics)")
+    }
+}
+
+/// The kernel's IPv4 TCP table (`/proc/net/tcp`), to see which connections a process holds.
+enum LoopbackTCPTable {
+    struct Entry: CustomStringConvertible {
+        var localPort: Int
+        var remotePort: Int
+        /// The kernel's state code: "01" established, "06" time-wait.
+        var state: String
+        var inode: String
+        var description: String { "\(localPort)->\(remotePort) st=\(state) inode=\(inode)" }
+    }
+
+    static func entries() -> [Entry] {
+        let fd = open("/proc/net/tcp", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count > 9,
+                  let local = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }),
+                  let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) else { return nil }
+            return Entry(localPort: local, remotePort: remote, state: String(fields[3]), inode: String(fields[9]))
+        }
+    }
+
+    /// The socket inodes among `pid`'s open descriptors.
+    static func socketInodes(of pid: Int32) -> Set<String> {
+        let directory = "/proc/\(pid)/fd"
+        var inodes = Set<String>()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + name),
+                  target.hasPrefix("socket:[") else { continue }
+            inodes.insert(String(target.dropFirst(8).dropLast()))
+        }
+        return inodes
+    }
+
+    /// Local ports of the established connections `pid` holds to `port`.
+    static func connections(of pid: Int32, to port: Int) -> Set<Int> {
+        let inodes = socketInodes(of: pid)
+        return Set(entries().filter { $0.remotePort == port && $0.state == "01" && inodes.contains($0.inode) }.map(\.localPort))
+    }
+
+    /// Connections to or from `port` closed within the last minute or so.
+    static func timeWaits(port: Int) -> Int {
+        entries().filter { $0.state == "06" && ($0.localPort == port || $0.remotePort == port) }.count
+    }
+}
+
+private func json(_ object: Any) -> [UInt8] {
+    (try? [UInt8](JSONSerialization.data(withJSONObject: object))) ?? []
+}

@@ -1,0 +1,2 @@
+// Header-only target: LLVMFuzzerRunDriver comes from compiler-rt's libFuzzer at link time.
+#include "CLibFuzzer.h"
