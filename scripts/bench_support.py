@@ -186,6 +186,17 @@ class Client:
             self.connection.close()
 
 
+def metric_sum(client, name, *must_contain):
+    """The sum of a Prometheus family's samples at /metrics whose line contains every string given."""
+    _, _, body = client.get("/metrics")
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name) and (len(line) == len(name) or line[len(name)] in " {") \
+                and all(part in line for part in must_contain):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def wait_until(condition, deadline, interval=0.02, what="condition"):
     """Polls `condition` until it returns a truthy value or `deadline` seconds pass."""
     end = time.monotonic() + deadline
