@@ -85,11 +85,11 @@ def write_config(directory, backends, options, missing_shares=()):
 class Volumed:
     """One running `volumed` process (serve or scheduler) whose URL is read from its first line."""
 
-    def __init__(self, arguments, log_path, prefix=(), deadline=120):
+    def __init__(self, arguments, log_path, prefix=(), deadline=120, binary=None):
         self.started_at = time.monotonic()
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.process = subprocess.Popen(list(prefix) + [VOLUMED] + arguments + ["--log-level", "warning"],
+        self.process = subprocess.Popen(list(prefix) + [binary or VOLUMED] + arguments + ["--log-level", "warning"],
                                         stdout=subprocess.PIPE, stderr=self._log, text=True)
         _started.append(self)
         self.pid = self.process.pid
@@ -184,6 +184,17 @@ class Client:
     def close(self):
         if self.connection is not None:
             self.connection.close()
+
+
+def metric_sum(client, name, *must_contain):
+    """The sum of a Prometheus family's samples at /metrics whose line contains every string given."""
+    _, _, body = client.get("/metrics")
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name) and (len(line) == len(name) or line[len(name)] in " {") \
+                and all(part in line for part in must_contain):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def wait_until(condition, deadline, interval=0.02, what="condition"):

@@ -137,7 +137,8 @@ public final class HTTPServer: Sendable {
 
     /// Stops accepting, closes idle connections, answers requests in flight (each with
     /// `Connection: close`), and closes whatever is still open when `gracePeriod` ends. Returns once
-    /// the loops have stopped, or shortly after the grace period.
+    /// the loops have stopped, or shortly after the grace period. From a request handler (which runs
+    /// on an event loop that this would wait for) call `beginShutdown` instead.
     public func shutdown(gracePeriod: Duration = .seconds(10)) {
         beginShutdown(gracePeriod: gracePeriod)
         let millis = gracePeriod.milliseconds + 2000

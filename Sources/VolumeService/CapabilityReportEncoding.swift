@@ -19,16 +19,10 @@ public enum CapabilityReportEncoding {
 
     /// Cinder's timestamp format (`2026-11-24T17:40:00.000000`, UTC, microseconds).
     public static func cinderTimestamp(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        let micros = Int(((date.timeIntervalSince1970 - Double(seconds)) * 1_000_000).rounded(.down))
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(min(micros, 999_999)), 6))"
+        var formatter = CinderTimestampFormatter()
+        var bytes: [UInt8] = []
+        formatter.append(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A batch body for `POST /v3/scheduler/capabilities`.
@@ -47,7 +41,7 @@ public enum CapabilityReportEncoding {
         json.beginObject()
         json.member("host", report.host)
         json.member("service", serviceBinary)
-        json.member("timestamp", cinderTimestamp(report.timestamp))
+        json.member("timestamp", report.timestamp)
         json.key("capabilities")
         json.beginObject()
         json.member("backend_state", report.backendState.rawValue)
@@ -93,6 +87,8 @@ public enum CapabilityReportEncoding {
 /// Compact JSON into a byte buffer, commas placed by nesting level.
 private struct ReportWriter {
     private(set) var bytes: [UInt8] = []
+    /// Reports of one batch mostly fall in the same second: its text is formatted once.
+    private var timestamps = CinderTimestampFormatter()
     /// Per open object or array: whether it has an element yet.
     private var hasElement: [Bool] = []
     /// A key was just written: the next value is its value, not a new element.
@@ -169,11 +165,64 @@ private struct ReportWriter {
         bytes.append(contentsOf: number.text.utf8)
     }
 
+    mutating func member(_ name: String, _ value: Date) {
+        key(name)
+        afterKey = false
+        bytes.append(UInt8(ascii: "\""))
+        timestamps.append(value, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     mutating func member(_ name: String, _ value: Capacity) throws(CapabilityReportEncoding.Failure) {
         switch value {
         case .gib(let number): try member(name, number)
         case .unknown: member(name, "unknown")
         case .infinite: member(name, "infinite")
         }
+    }
+}
+
+/// Writes `2026-11-24T17:40:00.000000` (UTC); keeps the text up to the seconds of the last second
+/// it formatted, so a batch of reports made within one second calls `gmtime_r` once.
+private struct CinderTimestampFormatter {
+    private var second: Int?
+    private var prefix: [UInt8] = []
+
+    mutating func append(_ date: Date, to out: inout [UInt8]) {
+        let since1970 = date.timeIntervalSince1970
+        let whole = since1970.rounded(.down)
+        guard whole.isFinite, abs(whole) < 1e15 else {  // no clock gives this; never trap on it
+            out.append(contentsOf: "1970-01-01T00:00:00.000000".utf8)
+            return
+        }
+        let seconds = Int(whole)
+        if seconds != second {
+            second = seconds
+            prefix = Self.prefix(seconds)
+        }
+        out.append(contentsOf: prefix)
+        var micros = min(max(Int(((since1970 - whole) * 1_000_000).rounded(.down)), 0), 999_999)
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            for index in stride(from: 5, through: 0, by: -1) {
+                buffer[index] = UInt8(ascii: "0") + UInt8(micros % 10)
+                micros /= 10
+            }
+            out.append(contentsOf: buffer)
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.` for a second since 1970.
+    private static func prefix(_ seconds: Int) -> [UInt8] {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        let text = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
+        return Array(text.utf8)
     }
 }

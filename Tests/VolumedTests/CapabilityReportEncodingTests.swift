@@ -69,6 +69,26 @@ import VolumeService
         #expect(String(decoding: body, as: UTF8.self).contains(#""max_over_subscription_ratio":20,"#))
     }
 
+    @Test func timestampsAreCindersFormatAcrossSeconds() throws {
+        #expect(CapabilityReportEncoding.cinderTimestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000000")
+        #expect(CapabilityReportEncoding.cinderTimestamp(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500000")
+        #expect(CapabilityReportEncoding.cinderTimestamp(Date(timeIntervalSince1970: 1_795_714_799.999999))
+            == "2026-11-26T17:39:59.999999")
+        // One batch whose reports fall in three different seconds (the formatter caches a second).
+        let dates = [1_795_714_800.25, 1_795_714_800.75, 1_795_714_801.0, 1_795_714_800.5]
+        let reports = dates.enumerated().map { index, seconds in
+            BackendReport(backendID: "b\(index)", host: "n@b\(index)", timestamp: Date(timeIntervalSince1970: seconds),
+                          backendState: .down, serviceStatus: ServiceStatus(), capabilities: nil)
+        }
+        let body = try CapabilityReportEncoding.batchBody(reports)
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        let sent = try #require(document["reports"] as? [[String: Any]])
+        #expect(sent.map { $0["timestamp"] as? String } == [
+            "2026-11-26T17:40:00.250000", "2026-11-26T17:40:00.750000", "2026-11-26T17:40:01.000000",
+            "2026-11-26T17:40:00.500000",
+        ])
+    }
+
     @Test func nonFiniteCapacityIsATypedError() {
         let stats = VolumeStats(volumeBackendName: "x", vendorName: "v", driverVersion: "1", storageProtocol: "nfs",
                                 totalCapacityGB: .gib(.nan), freeCapacityGB: .gib(1))

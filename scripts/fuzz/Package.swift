@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // Fuzzing-only package, never a dependency of the product: libFuzzer targets that compile the
-// product's HTTPServer and Config sources (linked in by symlink) into their own modules, so the
+// product's HTTPServer, Config and Scheduler sources (linked in by symlink) into their own modules, so the
 // harnesses reach internal types (the head scanner, the body reader) without widening the product's
 // API. Built and run by scripts/fuzz-run with -sanitize=fuzzer,address; each harness's
 // main.swift starts libFuzzer's loop through LLVMFuzzerRunDriver.
@@ -21,5 +21,7 @@ let package = Package(
         ]),
         // Sources/Config (symlinked into this target) plus the harness.
         .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer"]),
+        // Sources/Scheduler (symlinked into this target) plus the harness: capability report bodies.
+        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer"]),
     ]
 )
