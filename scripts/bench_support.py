@@ -181,6 +181,12 @@ class Client:
                     raise
         raise AssertionError("unreachable")
 
+    def local_port(self):
+        """The client port of the current connection (None when not connected)."""
+        if self.connection is None or self.connection.sock is None:
+            return None
+        return self.connection.sock.getsockname()[1]
+
     def close(self):
         if self.connection is not None:
             self.connection.close()
