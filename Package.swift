@@ -11,7 +11,7 @@ let package = Package(
         // Command-line parsing with generated --help for every subcommand; far better than our own.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The standard logging API of server-side Swift; lets tests and the CLI pick the backend.
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // libcurl as Debian ships it, found through pkg-config.

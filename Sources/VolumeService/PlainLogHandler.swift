@@ -19,13 +19,13 @@ public struct PlainLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?,
-                    source: String, file: String, function: String, line sourceLine: UInt) {
+    public func log(event: LogEvent) {
         var merged = self.metadata
-        if let metadata { merged.merge(metadata) { _, new in new } }
-        var line = "\(Self.timestamp()) \(level.rawValue)"
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        if let error = event.error { merged["error"] = "\(error)" }
+        var line = "\(Self.timestamp()) \(event.level.rawValue)"
         if let backend = merged.removeValue(forKey: "backend") { line += " [\(backend)]" }
-        line += " \(message)"
+        line += " \(event.message)"
         for key in merged.keys.sorted() {
             let value = "\(merged[key]!)"
             let needsQuotes = value.isEmpty || value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" })
