@@ -118,7 +118,9 @@ struct BackendStateMachine: Sendable {
             }
             return .collectStats(callID: newCall(.stats, now: now))
         case .retrying:
-            guard let due = nextReinitAt, due <= now else { return .reportDown }
+            // A hair of slack (2% of a tick) absorbs timer jitter between an attempt's tick and the
+            // tick its backoff lands on; attempts still start only on ticks, at most one per tick.
+            guard let due = nextReinitAt, due <= now.addingTimeInterval(tickInterval * 0.02) else { return .reportDown }
             reinitAttempts += 1
             let reason = "automatic re-initialization \(reinitAttempts) of \(limitDescription)"
             guard case .runInitialization(let callID)? = begin(now: now, reason: reason) else { return .reportDown }
@@ -142,7 +144,7 @@ struct BackendStateMachine: Sendable {
             move(to: .ready, at: now, reason: "initialized in \(Self.seconds(duration))")
             return .ready(collectStats: newCall(.stats, now: now))
         case .failure(let error):
-            fail(error, now: now, jitter: jitter)
+            fail(error, now: now, jitter: jitter, attemptStartedAt: pending.startedAt)
             return .failed
         }
     }
@@ -157,7 +159,7 @@ struct BackendStateMachine: Sendable {
         case .failure(let error):
             // A new failure episode: the budget counts re-initializations since this failure.
             reinitAttempts = 0
-            fail(error, now: now, jitter: jitter)
+            fail(error, now: now, jitter: jitter, attemptStartedAt: pending.startedAt)
             return .down
         }
     }
@@ -250,7 +252,12 @@ struct BackendStateMachine: Sendable {
         return .runInitialization(callID: newCall(.initialization, now: now))
     }
 
-    private mutating func fail(_ error: DriverError, now: Date, jitter: Double) {
+    /// - Parameter attemptStartedAt: when the failed call began. An attempt that failed within one
+    ///   tick interval counts its backoff from its start (a tick), so the next attempt lands on a
+    ///   tick instead of just after one, which would cost almost a whole extra tick of recovery. A
+    ///   longer attempt (a hang until its timeout) counts from its end, so backoff still spaces out
+    ///   attempts against a dead array.
+    private mutating func fail(_ error: DriverError, now: Date, jitter: Double, attemptStartedAt: Date? = nil) {
         lastError = ErrorRecord(error, at: now)
         counters.failuresByKind[error.kind, default: 0] += 1
         initialized = false
@@ -270,7 +277,9 @@ struct BackendStateMachine: Sendable {
         }
         let delay = ReinitBackoff.delay(attemptsUsed: reinitAttempts, tickInterval: tickInterval,
                                         cap: settings.reinitBackoffMax, jitter: jitter)
-        nextReinitAt = now.addingTimeInterval(delay)
+        var anchor = now
+        if let started = attemptStartedAt, now.timeIntervalSince(started) < tickInterval { anchor = started }
+        nextReinitAt = anchor.addingTimeInterval(delay)
         move(to: .retrying, at: now, reason: "\(what); next attempt in \(Self.seconds(delay))")
     }
 
