@@ -19,7 +19,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VOLUMED = os.path.join(ROOT, ".build", "release", "volumed")
+# VOLUMED=/path/to/volumed benchmarks another build (e.g. a copy made before a change) as is.
+VOLUMED = os.environ.get("VOLUMED") or os.path.join(ROOT, ".build", "release", "volumed")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 _started = []
@@ -36,8 +37,8 @@ def require_tools(*tools):
 
 
 def build_release():
-    """`swift build -c release --product volumed` unless SKIP_BUILD=1 and the binary exists."""
-    if os.environ.get("SKIP_BUILD") == "1" and os.path.exists(VOLUMED):
+    """`swift build -c release --product volumed` unless VOLUMED names a binary, or SKIP_BUILD=1 and it exists."""
+    if os.environ.get("VOLUMED") or (os.environ.get("SKIP_BUILD") == "1" and os.path.exists(VOLUMED)):
         return
     log("== swift build -c release --product volumed")
     subprocess.run(["swift", "build", "-c", "release", "--product", "volumed"], cwd=ROOT, check=True,
@@ -84,11 +85,11 @@ def write_config(directory, backends, options, missing_shares=()):
 class Volumed:
     """One running `volumed` process (serve or scheduler) whose URL is read from its first line."""
 
-    def __init__(self, arguments, log_path, prefix=(), deadline=120):
+    def __init__(self, arguments, log_path, prefix=(), deadline=120, binary=None):
         self.started_at = time.monotonic()
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.process = subprocess.Popen(list(prefix) + [VOLUMED] + arguments + ["--log-level", "warning"],
+        self.process = subprocess.Popen(list(prefix) + [binary or VOLUMED] + arguments + ["--log-level", "warning"],
                                         stdout=subprocess.PIPE, stderr=self._log, text=True)
         _started.append(self)
         self.pid = self.process.pid
@@ -180,9 +181,26 @@ class Client:
                     raise
         raise AssertionError("unreachable")
 
+    def local_port(self):
+        """The client port of the current connection (None when not connected)."""
+        if self.connection is None or self.connection.sock is None:
+            return None
+        return self.connection.sock.getsockname()[1]
+
     def close(self):
         if self.connection is not None:
             self.connection.close()
+
+
+def metric_sum(client, name, *must_contain):
+    """The sum of a Prometheus family's samples at /metrics whose line contains every string given."""
+    _, _, body = client.get("/metrics")
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name) and (len(line) == len(name) or line[len(name)] in " {") \
+                and all(part in line for part in must_contain):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def wait_until(condition, deadline, interval=0.02, what="condition"):

@@ -50,6 +50,12 @@ public struct ServiceOptions: Sendable, Equatable {
     public var schedulerURL: String?
     public var schedulerTimeout: Double = 10
     public var schedulerConnectTimeout: Double = 5
+    /// `scheduler_http_version`: `1.1` (default) or `2` (prior knowledge over http://, ALPN over https://).
+    public var schedulerHTTPVersion = "1.1"
+    /// `scheduler_ca_certificates_file`: a PEM bundle to verify an https scheduler against.
+    public var schedulerCACertificatesFile: String?
+    /// `scheduler_insecure`: skip TLS verification of the scheduler (off by default, as in Cinder's `*_insecure`).
+    public var schedulerInsecure = false
     public var osapiVolumeListen = "127.0.0.1"
     public var osapiVolumeListenPort = 8776
     /// Address of the scheduler role (`volumed scheduler`).
@@ -80,7 +86,8 @@ public struct ServiceOptions: Sendable, Equatable {
     /// is reported as needing a restart; every other option applies live.
     public static let restartOptions: Set<String> = [
         "host", "osapi_volume_listen", "osapi_volume_listen_port", "scheduler_listen", "scheduler_listen_port",
-        "state_path", "http_max_header_bytes", "http_max_headers", "http_max_body_bytes", "http_header_timeout",
+        "state_path", "scheduler_http_version", "scheduler_ca_certificates_file", "scheduler_insecure",
+        "http_max_header_bytes", "http_max_headers", "http_max_body_bytes", "http_header_timeout",
         "http_body_timeout", "http_keepalive_timeout", "http_write_timeout", "http_max_connections",
         "http_max_pipelined_requests",
     ]
@@ -104,6 +111,8 @@ public struct ServiceOptions: Sendable, Equatable {
             "driver_stats_timeout": String(driverStatsTimeout),
             "enable_unsupported_driver": String(enableUnsupportedDriver), "scheduler_url": schedulerURL ?? "",
             "scheduler_timeout": String(schedulerTimeout), "scheduler_connect_timeout": String(schedulerConnectTimeout),
+            "scheduler_http_version": schedulerHTTPVersion, "scheduler_ca_certificates_file": schedulerCACertificatesFile ?? "",
+            "scheduler_insecure": String(schedulerInsecure),
             "osapi_volume_listen": osapiVolumeListen, "osapi_volume_listen_port": String(osapiVolumeListenPort),
             "scheduler_listen": schedulerListen, "scheduler_listen_port": String(schedulerListenPort),
             "admin_token": adminToken ?? "", "admin_token_file": adminTokenFile ?? "", "state_path": statePath,
@@ -176,6 +185,9 @@ extension ServiceOptions {
         }
         reader.read("scheduler_timeout", into: &options.schedulerTimeout) { v throws(ConfigDiagnostic) in try v.seconds() }
         reader.read("scheduler_connect_timeout", into: &options.schedulerConnectTimeout) { v throws(ConfigDiagnostic) in try v.seconds() }
+        reader.read("scheduler_http_version", into: &options.schedulerHTTPVersion) { v throws(ConfigDiagnostic) in try v.choice(["1.1", "2"]) }
+        reader.read("scheduler_ca_certificates_file", into: &options.schedulerCACertificatesFile) { v throws(ConfigDiagnostic) in try v.path() }
+        reader.read("scheduler_insecure", into: &options.schedulerInsecure) { v throws(ConfigDiagnostic) in try v.bool() }
         reader.read("osapi_volume_listen", into: &options.osapiVolumeListen) { v throws(ConfigDiagnostic) in try v.hostAddress() }
         reader.read("osapi_volume_listen_port", into: &options.osapiVolumeListenPort) { v throws(ConfigDiagnostic) in try v.port() }
         reader.read("scheduler_listen", into: &options.schedulerListen) { v throws(ConfigDiagnostic) in try v.hostAddress() }

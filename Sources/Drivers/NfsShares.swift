@@ -68,7 +68,16 @@ enum NfsSharesFile {
 /// report the local disk.
 enum MountTable {
     static func mountPoints(tablePath: String) -> Set<String>? {
-        guard let data = FileManager.default.contents(atPath: tablePath) else { return nil }
+        // Read to the end: procfs files report a size of 0, and `FileManager.contents(atPath:)`
+        // then stops after its first read (about 4 KiB), dropping later mounts on a busy host.
+        guard let handle = FileHandle(forReadingAtPath: tablePath) else { return nil }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.readToEnd() ?? Data()
+        } catch {
+            return nil
+        }
         var points = Set<String>()
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)

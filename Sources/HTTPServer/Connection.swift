@@ -21,9 +21,8 @@ final class Connection {
     var phase: Phase = .head
     var input: [UInt8] = []
     var scanner = HeadScanner()
-    var head: ParsedHead?
-    var match: Router.Match?
-    var pendingSplit: RequestTarget.Split?
+    /// The routed head of a request whose body is being read.
+    var pending: PendingRequest?
     var bodyReader: BodyReader?
     var pendingContext: ResponseContext?
 
@@ -57,4 +56,11 @@ final class Connection {
         inputDeadlineKind = kind
         inputDeadline = kind == .none ? 0 : deadline
     }
+}
+
+/// A parsed and routed head, waiting for its body.
+struct PendingRequest {
+    var head: ParsedHead
+    var split: RequestTarget.Split
+    var match: Router.Match
 }

@@ -140,7 +140,7 @@ extension EventLoop {
                     fail(connection, error)
                     return consumed
                 }
-                if connection.bodyReader!.isComplete { finishRequest(connection) }
+                if connection.bodyReader!.isComplete { finishBody(connection) }
             case .awaitingResponse, .lingering:
                 return consumed
             }
@@ -152,40 +152,39 @@ extension EventLoop {
     private func beginRequest(_ connection: Connection, _ head: ParsedHead) throws(HTTPError) {
         let split = try RequestTarget.split(head.target)
         let match = try core.router.match(method: head.method, rawPath: split.rawPath)
+        if head.framing == .none {
+            finishRequest(connection, PendingRequest(head: head, split: split, match: match), body: [])
+            return
+        }
         if case .contentLength(let length) = head.framing, length > core.limits.maxBodyBytes {
             throw .requestEntityTooLarge("The request body of \(length) bytes exceeds \(core.limits.maxBodyBytes) bytes.")
-        }
-        connection.head = head
-        connection.match = match
-        connection.pendingSplit = split
-        if head.framing == .none {
-            connection.bodyReader = nil
-            finishRequest(connection)
-            return
         }
         if head.expectContinue {
             if case .found = match {
                 appendOutput(connection, ResponseEncoder.continueResponse)
             } else {
                 // The body is not wanted: answer now and close instead of reading it.
-                connection.bodyReader = BodyReader(framing: .none, limits: core.limits)
-                finishRequest(connection, forceClose: true)
+                finishRequest(connection, PendingRequest(head: head, split: split, match: match), body: [], forceClose: true)
                 return
             }
         }
+        connection.pending = PendingRequest(head: head, split: split, match: match)
         connection.bodyReader = BodyReader(framing: head.framing, limits: core.limits)
         connection.phase = .body
         connection.setInputDeadline(.body, at: now + core.bodyTimeout)
     }
 
-    /// The whole request is in: build it, run the handler, queue the response (or wait for it).
-    private func finishRequest(_ connection: Connection, forceClose: Bool = false) {
-        guard let head = connection.head, let split = connection.pendingSplit, let match = connection.match else { return }
+    private func finishBody(_ connection: Connection) {
+        guard let pending = connection.pending else { return }
         let body = connection.bodyReader?.takeBody() ?? []
-        connection.head = nil
-        connection.match = nil
-        connection.pendingSplit = nil
+        connection.pending = nil
         connection.bodyReader = nil
+        finishRequest(connection, pending, body: body)
+    }
+
+    /// The whole request is in: build it, run the handler, queue the response (or wait for it).
+    private func finishRequest(_ connection: Connection, _ pending: PendingRequest, body: [UInt8], forceClose: Bool = false) {
+        let head = pending.head, split = pending.split
         var request = HTTPRequest(
             method: head.method, version: head.version,
             target: String(decoding: head.target, as: UTF8.self), path: split.path, query: split.query,
@@ -196,7 +195,7 @@ extension EventLoop {
             keepAlive: head.keepAlive && !forceClose && !draining, routePattern: nil,
             ifNoneMatch: wantsConditional ? head.headers : nil)
         let response: HTTPResponse
-        switch match {
+        switch pending.match {
         case .notFound:
             response = .itemNotFound("The resource could not be found.")
         case .methodNotAllowed(let pattern, let allow):
@@ -274,7 +273,7 @@ extension EventLoop {
         let fault = (error as? HTTPError) ?? .badRequest("Malformed request.")
         core.logger.debug("rejecting request", metadata: ["peer": "\(connection.peer)", "fault": "\(fault)"])
         connection.phase = .head
-        connection.head = nil
+        connection.pending = nil
         connection.bodyReader = nil
         let context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
         writeResponse(HTTPResponse(fault), context: context, to: connection)

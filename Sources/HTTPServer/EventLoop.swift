@@ -269,9 +269,16 @@ final class EventLoop: @unchecked Sendable {
         if accepting { control(EPOLL_CTL_DEL, fd: listenFD, events: 0) }
         accepting = false
         close(listenFD)
-        for connection in connections.reversed() where connection.isIdle {
+        // A connection counts as idle only if the kernel holds no request bytes for it either: a
+        // request that arrived but was not read yet is in flight and gets its answer.
+        for connection in connections.reversed() where connection.isIdle && !Self.hasUnreadInput(connection.fd) {
             closeConnection(connection)
         }
+    }
+
+    private static func hasUnreadInput(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
     }
 
     // MARK: timers

@@ -23,7 +23,16 @@ public struct ResponseRecord: Sendable, Equatable {
 /// `HTTPResponse.deferred`. `start()` binds and returns; `run()` blocks until the server has stopped;
 /// `shutdown(gracePeriod:)` stops accepting, lets in-flight requests finish, and returns within the
 /// grace period (plus a moment). All three are safe to call from any thread, e.g. a
-/// `DispatchSourceSignal` handler for SIGTERM.
+/// `DispatchSourceSignal` handler for SIGTERM:
+///
+///     signal(SIGTERM, SIG_IGN)  // let Dispatch, not the default action, see it
+///     let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+///     term.setEventHandler { server.beginShutdown(gracePeriod: .seconds(10)) }
+///     term.resume()
+///     try withExtendedLifetime(term) { try server.run() }  // a released source never fires
+///
+/// Write that in a type or function, not in `main.swift`'s top-level code, whose closures are
+/// `@MainActor` in Swift 6 and trap when Dispatch runs them elsewhere.
 public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
     private let router: Router
@@ -77,14 +86,15 @@ public final class HTTPServer: Sendable {
             // One listener per loop on the same port (SO_REUSEPORT): the kernel spreads accepts.
             let (firstFD, port) = try Socket.listen(
                 host: configuration.host, port: configuration.port, backlog: configuration.listenBacklog,
-                reusePort: loopCount > 1)
+                reusePort: loopCount > 1, exclusive: true)
             var listeners = [firstFD]
             let core = ServerCore(configuration: configuration, router: router, logger: logger, onResponse: onResponse)
             var loops: [EventLoop] = []
             do throws(HTTPServerError) {
                 while listeners.count < loopCount {
                     listeners.append(try Socket.listen(
-                        host: configuration.host, port: port, backlog: configuration.listenBacklog, reusePort: true
+                        host: configuration.host, port: port, backlog: configuration.listenBacklog,
+                        reusePort: true, exclusive: false
                     ).fd)
                 }
                 for index in 0..<loopCount {
@@ -127,7 +137,8 @@ public final class HTTPServer: Sendable {
 
     /// Stops accepting, closes idle connections, answers requests in flight (each with
     /// `Connection: close`), and closes whatever is still open when `gracePeriod` ends. Returns once
-    /// the loops have stopped, or shortly after the grace period.
+    /// the loops have stopped, or shortly after the grace period. From a request handler (which runs
+    /// on an event loop that this would wait for) call `beginShutdown` instead.
     public func shutdown(gracePeriod: Duration = .seconds(10)) {
         beginShutdown(gracePeriod: gracePeriod)
         let millis = gracePeriod.milliseconds + 2000

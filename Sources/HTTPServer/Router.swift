@@ -18,7 +18,13 @@ public struct Router: Sendable {
     struct Node: Sendable {
         var literals: [(segment: [UInt8], child: Int)] = []
         var parameter: (name: String, child: Int)?
-        var routes: [HTTPMethod: Route] = [:]
+        /// A handful per path at most, so a linear scan beats hashing the method.
+        var routes: [(method: HTTPMethod, route: Route)] = []
+
+        func route(for method: HTTPMethod) -> Route? {
+            for entry in routes where entry.method == method { return entry.route }
+            return nil
+        }
         var pattern: String?
     }
 
@@ -61,8 +67,8 @@ public struct Router: Sendable {
                 }
             }
         }
-        precondition(nodes[node].routes[method] == nil, "duplicate route \(method) \(pattern)")
-        nodes[node].routes[method] = Route(pattern: pattern, handler: handler)
+        precondition(nodes[node].route(for: method) == nil, "duplicate route \(method) \(pattern)")
+        nodes[node].routes.append((method, Route(pattern: pattern, handler: handler)))
         nodes[node].pattern = nodes[node].pattern ?? pattern
     }
 
@@ -78,11 +84,10 @@ public struct Router: Sendable {
         var parameters = Parameters()
         guard let node = try find(node: 0, path: rawPath, from: rawPath.startIndex, parameters: &parameters)
         else { return .notFound }
-        let routes = nodes[node].routes
-        if let route = routes[method] ?? (method == .head ? routes[.get] : nil) {
+        if let route = nodes[node].route(for: method) ?? (method == .head ? nodes[node].route(for: .get) : nil) {
             return .found(route, parameters)
         }
-        var allow = Set(routes.keys)
+        var allow = Set(nodes[node].routes.map(\.method))
         if allow.contains(.get) { allow.insert(.head) }
         return .methodNotAllowed(
             pattern: nodes[node].pattern ?? "", allow: allow.sorted { $0.rawValue < $1.rawValue })

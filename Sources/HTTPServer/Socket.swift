@@ -29,63 +29,82 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
 
 enum Socket {
     /// A non-blocking listening socket on `host:port`; returns it with the port actually bound.
-    /// `reusePort` lets several listeners (one per event loop) share the port.
+    /// `reusePort` lets several listeners (one per event loop) share the port. Because SO_REUSEPORT
+    /// would also let a second server of the same user share a fixed port silently, `exclusive` first
+    /// binds a plain probe socket there, so a port already listened on fails with EADDRINUSE.
     static func listen(
-        host rawHost: String, port: Int, backlog: Int32, reusePort: Bool
+        host rawHost: String, port: Int, backlog: Int32, reusePort: Bool, exclusive: Bool
     ) throws(HTTPServerError) -> (fd: Int32, port: Int) {
         var host = rawHost
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let display = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         guard (0...65535).contains(port) else { throw .invalidAddress(display) }
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        let family: Int32
-        if inet_pton(AF_INET, host, &v4) == 1 {
-            family = AF_INET
-        } else if inet_pton(AF_INET6, host, &v6) == 1 {
-            family = AF_INET6
+        var storage = sockaddr_storage()
+        let length: socklen_t
+        if let address = ipv4(host, port: port) {
+            withUnsafeMutableBytes(of: &storage) { raw in withUnsafeBytes(of: address) { raw.copyMemory(from: $0) } }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        } else if let address = ipv6(host, port: port) {
+            withUnsafeMutableBytes(of: &storage) { raw in withUnsafeBytes(of: address) { raw.copyMemory(from: $0) } }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
         } else {
             throw .invalidAddress(display)
         }
+        if exclusive && reusePort && port != 0 {
+            let probe = try bound(storage, length: length, reusePort: false, display: display)
+            close(probe)
+        }
+        let fd = try bound(storage, length: length, reusePort: reusePort, display: display)
+        guard Glibc.listen(fd, backlog) == 0 else {
+            let code = errno
+            close(fd)
+            throw .cannotListen(address: display, errno: code)
+        }
+        var local = sockaddr_storage()
+        var localLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &localLength) }
+        }
+        return (fd, peerAddress(local).port)
+    }
+
+    /// A socket bound to `address` (IPv6 sockets are v6-only).
+    private static func bound(
+        _ address: sockaddr_storage, length: socklen_t, reusePort: Bool, display: String
+    ) throws(HTTPServerError) -> Int32 {
+        let family = Int32(address.ss_family)
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .systemCallFailed("socket", errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
-        let bound: Int32
-        if family == AF_INET {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr = v4
-            bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-        } else {
-            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = in_port_t(UInt16(port).bigEndian)
-            address.sin6_addr = v6
-            bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                }
-            }
+        if family == AF_INET6 { setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        var address = address
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
-        guard bound == 0, Glibc.listen(fd, backlog) == 0 else {
+        guard result == 0 else {
             let code = errno
             close(fd)
             throw .cannotListen(address: display, errno: code)
         }
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return (fd, peerAddress(storage).port)
+        return fd
+    }
+
+    private static func ipv4(_ host: String, port: Int) -> sockaddr_in? {
+        var address = sockaddr_in()
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return nil }
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return address
+    }
+
+    private static func ipv6(_ host: String, port: Int) -> sockaddr_in6? {
+        var address = sockaddr_in6()
+        guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else { return nil }
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_port = in_port_t(UInt16(port).bigEndian)
+        return address
     }
 
     static func setNoDelay(_ fd: Int32) {

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 
-/// Driver calls: each runs on a thread of its own, bounded by a timeout on the control queue; the
-/// first of result and timeout wins, and the state machine's call ids make the loser a no-op.
+/// Driver calls: each runs on a worker of its own (`DriverThreadPool`: reused between ticks, never
+/// shared by two calls at once), bounded by a timeout on the control queue; the first of result and
+/// timeout wins, and the state machine's call ids make the loser a no-op.
 extension SupervisorSet {
     /// Turns a machine command into a call to launch after the lock is released. A backend with too
     /// many hung calls gets an immediate `timeout` failure instead of another thread.
@@ -28,7 +29,7 @@ extension SupervisorSet {
     }
 
     func launch(_ call: DriverCall) {
-        let thread = Thread { [self] in
+        driverThreads.run { [self] in
             let result: DriverCallResult
             switch call.kind {
             case .initialization:
@@ -48,9 +49,6 @@ extension SupervisorSet {
             }
             self.callReturned(call, result: result)
         }
-        thread.name = "volumed.driver.\(call.backendID)"
-        thread.stackSize = 1 << 20
-        thread.start()
         control.asyncAfter(deadline: .now() + call.timeout) { [weak self] in self?.callTimedOut(call) }
     }
 

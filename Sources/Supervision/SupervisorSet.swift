@@ -6,13 +6,15 @@ import Logging
 /// an immutable, versioned snapshot for the REST API. The one type a wiring layer needs.
 ///
 /// Threads: driver calls run on threads of their own (never on the tick, the HTTP server or Swift
-/// concurrency's pool), one call per backend at a time unless a call timed out; the tick, timeouts
-/// and callbacks run on one internal serial queue that never blocks; publishes run on a thread of
-/// their own, one at a time. All state sits behind one lock held only for bookkeeping.
+/// concurrency's pool; reused between calls, never shared by two at once), one call per backend at
+/// a time unless a call timed out; the tick, timeouts and callbacks run on one internal serial
+/// queue that never blocks; publishes run on a thread of their own, one at a time. All state sits behind one lock held only for bookkeeping.
 public final class SupervisorSet: @unchecked Sendable {
     /// Calls into one driver that may hang past their timeout at once; past it, a new
     /// initialization fails at once with `timeout` instead of spending another thread.
     public static let maxAbandonedCallsPerBackend = 3
+    /// Driver-call threads kept waiting between ticks; more are started when more calls run at once.
+    public static let maxIdleDriverThreads = 128
 
     enum Phase { case idle, running, stopped }
 
@@ -31,6 +33,8 @@ public final class SupervisorSet: @unchecked Sendable {
     let logger: Logger
     /// Runs the tick, timeouts and callbacks; never blocks.
     let control = DispatchQueue(label: "volumed.supervision.control")
+    /// Runs driver calls; a worker waits two ticks (at least 10 s) for the next call before exiting.
+    let driverThreads: DriverThreadPool
     let lock = NSLock()
 
     // Guarded by `lock`.
@@ -58,10 +62,13 @@ public final class SupervisorSet: @unchecked Sendable {
         self.clock = clock
         self.jitter = jitter
         self.logger = logger
+        self.driverThreads = DriverThreadPool(name: "volumed.driver", idleTimeout: max(10, 2 * settings.backendStatsPollingInterval),
+                                              maxIdleWorkers: Self.maxIdleDriverThreads)
     }
 
     deinit {
         timer?.cancel()
+        driverThreads.close()
     }
 
     // MARK: life cycle
@@ -101,6 +108,7 @@ public final class SupervisorSet: @unchecked Sendable {
             timer?.cancel()
             timer = nil
             for record in ordered { releaseWaiters(of: record, effects: &effects) }
+            driverThreads.close()
             effects.logs.append { [logger] in logger.info("supervision stopped") }
         }
     }

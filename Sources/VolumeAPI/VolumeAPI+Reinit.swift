@@ -14,6 +14,7 @@ extension VolumeAPI {
         try access.authorizeMutation(request)
         let id = request.pathParameters["id"] ?? ""
         let wait = try RequestInput.seconds(request, "wait", maximum: Self.maxReinitWait) ?? 0
+        audit(request, "driver re-initialization", ["backend": "\(id)"])
         guard wait > 0 else {
             let result = supervisors.reinit(id: id)
             if let refusal = Self.refusal(result, id: id) { throw refusal }

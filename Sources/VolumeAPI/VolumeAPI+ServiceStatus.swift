@@ -46,6 +46,7 @@ extension VolumeAPI {
             throw .itemNotFound("Service host=\(host) binary=\(binaryKey) could not be found.")
         }
         let disabled = action != .enable
+        audit(request, "os-services \(action.rawValue)", ["host": "\(host)"])
         let updated: BackendSnapshot
         do {
             updated = try serviceStatusLock.withLock { _ throws(SupervisionError) -> BackendSnapshot in

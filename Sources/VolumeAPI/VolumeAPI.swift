@@ -146,6 +146,13 @@ public final class VolumeAPI: Sendable {
 
     // MARK: helpers
 
+    /// Logs who asked for a state change, so an operator can tell later who disabled a service.
+    func audit(_ request: HTTPRequest, _ action: String, _ metadata: Logger.Metadata = [:]) {
+        var all = metadata
+        all["peer"] = "\(request.peer)"
+        logger.notice("\(action) requested through the API", metadata: all)
+    }
+
     /// Whether this process also runs the scheduler (listed as `cinder-scheduler` in os-services).
     var runsScheduler: Bool { scheduler != nil }
 

@@ -62,7 +62,10 @@ public final class CurlCapabilityPublisher: CapabilityPublisher {
         do {
             response = try client.post(url, body: body, headers: headers)
         } catch {
-            throw Failure(description: "scheduler at \(url) unreachable: \(error)")
+            // CURLE_GOT_NOTHING over prior-knowledge HTTP/2 is what an HTTP/1.1-only scheduler looks like.
+            let hint = error.code == 52 && client.configuration.httpVersion == .http2
+                ? " (the scheduler may not speak HTTP/2 with prior knowledge: check scheduler_http_version)" : ""
+            throw Failure(description: "scheduler at \(url) unreachable: \(error)\(hint)")
         }
         guard (200..<300).contains(response.status) else {
             let excerpt = String(response.bodyText.prefix(300))

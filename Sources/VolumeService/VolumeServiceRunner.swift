@@ -32,7 +32,9 @@ public final class VolumeServiceRunner: Sendable {
         self.stateFile = ServiceStateFile(directory: options.statePath)
 
         let client = try CurlClient(configuration: .init(
-            connectTimeout: options.schedulerConnectTimeout, totalTimeout: options.schedulerTimeout))
+            connectTimeout: options.schedulerConnectTimeout, totalTimeout: options.schedulerTimeout,
+            httpVersion: options.schedulerHTTPVersion == "2" ? .http2 : .http1_1,
+            verifyTLS: !options.schedulerInsecure, caFile: options.schedulerCACertificatesFile))
         let publisherURL = PublisherURL(options.schedulerURL)
         self.publisherURL = publisherURL
         let adminToken = options.adminToken.flatMap { $0.isEmpty ? nil : $0 }

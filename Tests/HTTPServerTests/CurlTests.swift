@@ -152,6 +152,18 @@ import Testing
         }
     }
 
+    @Test func portInUseIsATypedError() throws {
+        try withServer { _, port in
+            var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: port)
+            configuration.eventLoopCount = 2
+            let second = HTTPServer(configuration: configuration, router: Router(), logger: quietLogger)
+            #expect(throws: HTTPServerError.cannotListen(address: "127.0.0.1:\(port)", errno: EADDRINUSE)) {
+                try second.start()
+            }
+            try expectServes(port)
+        }
+    }
+
     @Test func badAddressIsATypedError() {
         let server = HTTPServer(configuration: HTTPServerConfiguration(host: "not-an-ip", port: 0), router: Router())
         #expect(throws: HTTPServerError.invalidAddress("not-an-ip:0")) { try server.start() }

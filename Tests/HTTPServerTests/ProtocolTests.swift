@@ -2,6 +2,9 @@
 
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import HTTPServer
 
 @Suite struct ProtocolTests {
@@ -244,5 +247,50 @@ import Testing
             #expect(deleted.header("Content-Length") == nil)
             #expect(try client.readResponse().status == 200)
         }
+    }
+
+    /// Mutated requests (seeded, so a failure replays): whatever comes back must be a well-formed
+    /// response or a close, and the server must keep serving.
+    @Test func mutatedRequestsNeverBreakTheServer() throws {
+        let seeds: [[UInt8]] = [
+            Array("GET /drivers/a?x=1 HTTP/1.1\r\nHost: x\r\nIf-None-Match: W/\"a\", \"b\"\r\n\r\n".utf8),
+            Array("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: v\r\n\r\n".utf8),
+            Array("PUT /echo HTTP/1.0\r\nContent-Length: 4\r\nConnection: keep-alive\r\n\r\nbody".utf8),
+        ]
+        var random = SplitMix64(seed: 0x5EED)
+        let interesting: [UInt8] = [0, 9, 10, 13, 32, 34, 37, 44, 47, 58, 59, 63, 127, 255, 48, 70, 102]
+        try withServer({ $0.headerReadTimeout = .milliseconds(500); $0.bodyReadTimeout = .milliseconds(500) }) { _, port in
+            for round in 0..<150 {
+                var bytes = seeds[round % seeds.count]
+                for _ in 0..<(1 + Int(random.next() % 4)) {
+                    let position = Int(random.next() % UInt64(bytes.count))
+                    switch random.next() % 3 {
+                    case 0: bytes[position] = interesting[Int(random.next() % UInt64(interesting.count))]
+                    case 1: bytes.remove(at: position)
+                    default: bytes.insert(interesting[Int(random.next() % UInt64(interesting.count))], at: position)
+                    }
+                }
+                let client = try RawClient(port: port, receiveTimeout: 5)
+                try? client.send(bytes)
+                shutdown(client.fd, Int32(SHUT_WR))
+                if let response = try? client.readResponse() {
+                    #expect((100...599).contains(response.status), "round \(round)")
+                }
+            }
+            try expectServes(port)
+        }
+    }
+}
+
+/// A small seeded generator, so the mutation test is the same on every run.
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
     }
 }

@@ -89,7 +89,7 @@ enum ClientError: Error { case connectFailed(Int32), closed, timedOut, malformed
 
 /// A blocking TCP client with a receive timeout, for byte-exact requests.
 final class RawClient {
-    let fd: Int32
+    private(set) var fd: Int32
     private var buffer: [UInt8] = []
 
     init(port: Int, host: String = "127.0.0.1", receiveTimeout: Double = 10) throws {
@@ -119,11 +119,12 @@ final class RawClient {
         guard result == 0 else {
             let code = errno
             close(fd)
+            fd = -1  // deinit runs for a fully initialized object: never close a reused descriptor twice
             throw ClientError.connectFailed(code)
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 

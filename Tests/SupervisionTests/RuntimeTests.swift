@@ -46,7 +46,7 @@ struct RuntimeTests {
         let driver = ScriptedDriver(initSteps: [.hang(gate)], thenInit: .fail(DriverError(.backendUnavailable, "no route")))
         let set = try makeSet(tick: 0.05)
         try set.addBackend(BackendDefinition(id: "slow", volumeBackendName: "nfs", driver: driver,
-                                             settings: fastSettings(limit: 1, initTimeout: 0.2)))
+                                             settings: fastSettings(limit: 1, initTimeout: 1.0)))
         set.start()
         defer { set.stop() }
 
@@ -71,7 +71,7 @@ struct RuntimeTests {
         let throwing = ScriptedDriver(statsSteps: [.succeed, .fail(DriverError(.backendUnavailable, "export vanished"))])
         let set = try makeSet(tick: 0.05)
         try set.addBackend(BackendDefinition(id: "hang", volumeBackendName: "nfs", driver: hanging,
-                                             settings: fastSettings(limit: 0, statsTimeout: 0.2)))
+                                             settings: fastSettings(limit: 0, statsTimeout: 1.5)))
         try set.addBackend(BackendDefinition(id: "throw", volumeBackendName: "nfs", driver: throwing, settings: fastSettings(limit: 0)))
         set.start()
         defer { set.stop() }
@@ -83,7 +83,7 @@ struct RuntimeTests {
         }
         let snapshot = set.snapshot()
         #expect(snapshot.backend(id: "hang")?.counters.failuresByKind == [.timeout: 1])
-        #expect(snapshot.backend(id: "hang")?.lastError?.message == "get_volume_stats did not finish within 0.2s")
+        #expect(snapshot.backend(id: "hang")?.lastError?.message == "get_volume_stats did not finish within 1.5s")
         #expect(snapshot.backend(id: "throw")?.counters.failuresByKind == [.backendUnavailable: 1])
         #expect(snapshot.backend(id: "throw")?.transitions[2].reason
                 == "recoverable backend_unavailable: export vanished; next attempt in 0.05s")

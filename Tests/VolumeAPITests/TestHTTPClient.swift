@@ -65,7 +65,9 @@ enum TestHTTPClient {
         while true {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count == 0 { break }
-            guard count > 0 else { throw TestClientError(description: "recv() failed: \(errno)") }
+            guard count > 0 else {
+                throw TestClientError(description: "recv() failed: \(errno) after \(received.count) bytes, for \(method) \(path)")
+            }
             received += buffer[0..<count]
         }
         return try parse(received, method: method)

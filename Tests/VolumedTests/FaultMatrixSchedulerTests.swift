@@ -1,18 +1,6 @@
 import Foundation
 import Testing
 
-/// Starts `volumed scheduler`, on `port` (0: any), and waits for its URL.
-func startScheduler(directory: String, port: Int = 0, extra: String = "") throws -> (process: VolumedProcess, base: String) {
-    let path = directory + "/scheduler-\(UUID().uuidString.prefix(6)).conf"
-    try "[DEFAULT]\nscheduler_listen_port = \(port)\n\(extra)".write(toFile: path, atomically: true, encoding: .utf8)
-    let scheduler = try VolumedProcess(["scheduler", "--config", path])
-    guard let base = scheduler.waitForURL() else {
-        scheduler.stop()
-        throw FaultTestError("volumed scheduler printed no URL; stderr: \(scheduler.stderr)")
-    }
-    return (scheduler, base)
-}
-
 /// The fault matrix, scheduler side: the scheduler missing at start, restarted, slow beyond the
 /// client timeout, answering 500. Publishing fails and says so in `last_publish`, the tick and the
 /// heartbeat go on, and no driver state ever changes because of it.
@@ -134,7 +122,7 @@ func startScheduler(directory: String, port: Int = 0, extra: String = "") throws
         #expect(error?.contains("scheduler stand-in failure") == true, "the scheduler's own words reach the operator")
         let before = peer.posts(using: api)
         #expect(poll(timeout: 60) { peer.posts(using: api) >= before + 3 }, "publishing stopped after 500s")
-        #expect(volumed.stderr.contains("publishing capabilities failed"))
+        #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("publishing capabilities failed") })
         for id in ["gold", "silver"] {
             #expect(api.transitions(base, id) == ["initializing", "ready"], "\(id)")
         }

@@ -1,17 +1,6 @@
 import Foundation
 import Testing
 
-/// Starts `volumed serve` on `config` and waits for its URL.
-func startService(_ config: FaultConfig, arguments: [String] = []) throws -> (process: VolumedProcess, base: String) {
-    let path = try config.write()
-    let volumed = try VolumedProcess(["serve", "--config", path] + arguments)
-    guard let base = volumed.waitForURL() else {
-        volumed.stop()
-        throw FaultTestError("volumed printed no URL; stderr: \(volumed.stderr)")
-    }
-    return (volumed, base)
-}
-
 /// The fault matrix, storage side: storage that is late or flaps, a driver setup that hangs, each
 /// error kind once, and an exhausted budget brought back by hand. Each case watches the driver
 /// states and attempts (`/drivers`), os-services and the in-process scheduler's `get_pools`.
@@ -117,7 +106,7 @@ func startService(_ config: FaultConfig, arguments: [String] = []) throws -> (pr
         #expect(driver("stuck", in: exhausted ?? [:])?["reinit_attempts"] as? Int == 2, "stderr: \(volumed.stderr)")
         #expect(lastError("stuck", exhausted ?? [:])?["kind"] as? String == "timeout")
         #expect(vgs.calls == 3, "one first initialization and two automatic re-initializations")
-        #expect(volumed.stderr.contains("driver call timed out"))
+        #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("driver call timed out") })
 
         // The API answers throughout, and the healthy backend is published.
         for _ in 0..<20 {
@@ -128,6 +117,44 @@ func startService(_ config: FaultConfig, arguments: [String] = []) throws -> (pr
 
         volumed.signal(SIGTERM)
         #expect(volumed.waitForExit(timeout: 30) == 0, "stderr: \(volumed.stderr)")
+    }
+
+    /// Storage that hangs after the driver came up: `get_volume_stats` runs past
+    /// `driver_stats_timeout`, the backend leaves `ready` with a `timeout`, the other backend's
+    /// reports keep going out every tick, and once the storage answers again the driver is back.
+    @Test func statsCallThatHangs() throws {
+        let dir = temporaryDirectory("stats-hang")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let vgs = try VgsStandIn.gated(directory: dir + "/tools", group: "vg-lvm")
+        defer { vgs.release() }
+        var config = FaultConfig(directory: dir, defaults: ["driver_stats_timeout": "1", "reinit_driver_count": "0",
+                                                            "driver_init_timeout": "1"])
+        config.addLvm("lvm", toolsDirectory: vgs.directory, toolTimeout: 120)
+        try config.addNfs("steady")
+        let (volumed, base) = try startService(config)
+        defer { volumed.stop() }
+        let api = JSONClient()
+        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("lvm", $0) && listsBackend("steady", $0) } != nil,
+                "stderr: \(volumed.stderr)")
+
+        vgs.closeGate()
+        let hung = api.waitFor(base + "/drivers") { state("lvm", $0) == "retrying" }
+        let error = try #require(hung.flatMap { lastError("lvm", $0) }, "stderr: \(volumed.stderr)")
+        #expect(error["kind"] as? String == "timeout")
+        #expect((error["message"] as? String)?.contains("get_volume_stats") == true, "\(error)")
+        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { !listsBackend("lvm", $0) && listsBackend("steady", $0) } != nil)
+        // The healthy backend's publishes keep advancing while the calls into lvm hang.
+        let published = { (document: [String: Any]) in
+            (driver("steady", in: document)?["last_publish"] as? [String: Any])?["at"] as? String ?? ""
+        }
+        let first = published(try api.get(base + "/drivers").json)
+        let later = api.waitFor(base + "/drivers") { published($0) > first && lastPublishOK("steady", $0) == true }
+        #expect(later != nil, "publishing stalled behind the hung stats call")
+
+        vgs.release()
+        #expect(api.waitFor(base + "/drivers") { state("lvm", $0) == "ready" } != nil, "stderr: \(volumed.stderr)")
+        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("lvm", $0) } != nil)
+        #expect(api.transitions(base, "steady") == ["initializing", "ready"])
     }
 
     /// One backend per error kind, each failing once: unrecoverable ones stay `failed` with no

@@ -1,8 +1,31 @@
 import Foundation
 import Synchronization
 
-// Helpers for the fault matrix: configuration files, stand-in storage tools, raw sockets, and
-// readers for the API's documents. Everything runs over loopback and is bounded in time.
+// Helpers for the fault matrix: starting the processes, their configuration files, stand-in storage
+// tools, and readers for the API's documents. Everything runs over loopback and is bounded in time.
+
+/// Starts `volumed serve` on `config` and waits for its URL.
+func startService(_ config: FaultConfig) throws -> (process: VolumedProcess, base: String) {
+    let path = try config.write()
+    let volumed = try VolumedProcess(["serve", "--config", path])
+    guard let base = volumed.waitForURL() else {
+        volumed.stop()
+        throw FaultTestError("volumed printed no URL; stderr: \(volumed.stderr)")
+    }
+    return (volumed, base)
+}
+
+/// Starts `volumed scheduler`, on `port` (0: any), and waits for its URL.
+func startScheduler(directory: String, port: Int = 0, extra: String = "") throws -> (process: VolumedProcess, base: String) {
+    let path = directory + "/scheduler-\(UUID().uuidString.prefix(6)).conf"
+    try "[DEFAULT]\nscheduler_listen_port = \(port)\n\(extra)".write(toFile: path, atomically: true, encoding: .utf8)
+    let scheduler = try VolumedProcess(["scheduler", "--config", path])
+    guard let base = scheduler.waitForURL() else {
+        scheduler.stop()
+        throw FaultTestError("volumed scheduler printed no URL; stderr: \(scheduler.stderr)")
+    }
+    return (scheduler, base)
+}
 
 /// A `volumed.conf` for one test: `[DEFAULT]` with a fixed host and short ticks, then one section
 /// per backend in the order given.
@@ -120,190 +143,6 @@ struct VgsStandIn {
     var calls: Int {
         Int((try? String(contentsOfFile: callCounter, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
     }
-}
-
-/// A loopback port that was free a moment ago (bound to port 0, read back, closed).
-func reserveLoopbackPort() -> Int? {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var address = loopbackAddress(port: 0)
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-            bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
-        }
-    }
-    return ok ? Int(UInt16(bigEndian: address.sin_port)) : nil
-}
-
-private func loopbackAddress(port: Int) -> sockaddr_in {
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = UInt16(port).bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return address
-}
-
-/// The port of a `http://127.0.0.1:PORT` URL.
-func portOf(_ url: String) -> Int? {
-    url.split(separator: ":").last.flatMap { Int($0) }
-}
-
-/// A plain TCP connection for requests sent in pieces (a request in flight across a signal).
-final class RawConnection {
-    private let fd: Int32
-
-    init?(port: Int, receiveTimeout: Int = 30) {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = loopbackAddress(port: port)
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard connected else {
-            close(fd)
-            return nil
-        }
-    }
-
-    deinit { close(fd) }
-
-    @discardableResult
-    func send(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return false }
-            offset += n
-        }
-        return true
-    }
-
-    /// Everything the peer sends until it closes the connection (or the receive timeout passes).
-    func readUntilClosed(limit: Int = 1 << 20) -> String {
-        var received: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while received.count < limit {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            received += chunk[0..<n]
-        }
-        return String(decoding: received, as: UTF8.self)
-    }
-}
-
-/// A python3 stand-in for a misbehaving scheduler, written to a temporary directory at test time.
-/// `POST` answers after `delay` seconds with `status`; `GET /posts` tells how many POSTs arrived.
-/// Stopped with SIGKILL: started from a test thread it inherits a blocked SIGTERM.
-final class SchedulerStandIn {
-    private let process: Process
-    private let directory: String
-    let port: Int
-
-    static let script = """
-        import sys, time, threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        status, delay = int(sys.argv[1]), float(sys.argv[2])
-        lock = threading.Lock()
-        posts = 0
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def reply(self, code, body):
-                data = body.encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self):
-                global posts
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with lock:
-                    posts += 1
-                time.sleep(delay)
-                try:
-                    if status == 204:
-                        self.send_response(204)
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                    else:
-                        self.reply(status, '{"computeFault": {"code": %d, "message": "scheduler stand-in failure"}}' % status)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def do_GET(self):
-                with lock:
-                    count = posts
-                self.reply(200, '{"posts": %d}' % count)
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        print("port %d" % server.server_address[1], flush=True)
-        server.serve_forever()
-        """
-
-    init(status: Int, delay: Double) throws {
-        let directory = temporaryDirectory("scheduler-peer")
-        let path = directory + "/scheduler_peer.py"
-        try Self.script.write(toFile: path, atomically: true, encoding: .utf8)
-        let process = Process()
-        let output = OutputBuffer()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", path, String(status), String(delay)]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        out.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) } }
-        }
-        try process.run()
-        var found: Int?
-        _ = poll(timeout: 30) {
-            let text = output.withLock { $0.stdout }
-            guard let range = text.range(of: #"port [0-9]+"#, options: .regularExpression) else { return false }
-            found = Int(text[range].dropFirst(5))
-            return true
-        }
-        self.process = process
-        self.directory = directory
-        guard let found else {
-            port = 0
-            stop()
-            throw FaultTestError("the python scheduler stand-in printed no port")
-        }
-        port = found
-    }
-
-    var capabilitiesURL: String { "http://127.0.0.1:\(port)/v3/scheduler/capabilities" }
-
-    func posts(using api: JSONClient) -> Int {
-        ((try? api.get("http://127.0.0.1:\(port)/posts"))?.json["posts"] as? Int) ?? -1
-    }
-
-    func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    deinit { stop() }
 }
 
 struct FaultTestError: Error, CustomStringConvertible {

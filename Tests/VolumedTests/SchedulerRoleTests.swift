@@ -48,6 +48,115 @@ import Testing
         // Disabling a service reaches the scheduler too.
         #expect(try api.send("PUT", base + "/v3/os-services/disable", json: ["host": hostOf("silver"), "binary": "cinder-volume"]).status == 200)
         #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { !listsBackend("silver", $0) && listsBackend("gold", $0) } != nil)
+
+        volumed.signal(SIGTERM)
+        #expect(volumed.waitForExit(timeout: 30) == 0)
+        scheduler.signal(SIGTERM)
+        #expect(scheduler.waitForExit(timeout: 30) == 0, "stderr: \(scheduler.stderr)")
+    }
+
+    /// `scheduler_http_version = 2` against an HTTP/2-only peer (nghttpd, cleartext): reports go
+    /// out as HTTP/2 POSTs, all streams of one connection; the same peer refuses HTTP/1.1, and
+    /// volumed's own scheduler (HTTP/1.1 only) refuses the HTTP/2 preface, each seen in
+    /// `last_publish` with the drivers untouched.
+    @Test(.enabled(if: NghttpdStandIn.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    func publishesOverHTTP2PriorKnowledge() throws {
+        let dir = temporaryDirectory("role-h2")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let peer = try NghttpdStandIn()
+        defer { peer.stop() }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir)
+        defer { scheduler.stop() }
+        let cases: [(name: String, url: String, version: String)] = [
+            ("h2", peer.capabilitiesURL, "2"), ("h1", peer.capabilitiesURL, "1.1"),
+            ("mismatch", schedulerBase + "/v3/scheduler/capabilities", "2"),
+        ]
+        var services: [String: (process: VolumedProcess, base: String)] = [:]
+        defer { for service in services.values { service.process.stop() } }
+        for (name, url, version) in cases {
+            let serviceDir = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: serviceDir, withIntermediateDirectories: true)
+            var config = FaultConfig(directory: serviceDir, defaults: ["scheduler_url": url, "scheduler_http_version": version])
+            try config.addNfs(name)
+            services[name] = try startService(config)
+        }
+        let api = JSONClient()
+        let h2 = try #require(services["h2"])
+        #expect(api.waitFor(h2.base + "/drivers") { lastPublishOK("h2", $0) == true } != nil, "stderr: \(h2.process.stderr)")
+        #expect(poll(timeout: 60) { peer.log.components(separatedBy: ":method: POST").count > 3 }, "\(peer.log.suffix(2000))")
+        let posts = peer.log.split(separator: "\n").filter { $0.contains(":method: POST") }
+        let connections = Set(posts.map { $0.prefix { $0 != " " } })
+        #expect(connections.count == 1, "one connection for every report: \(posts)")
+        #expect(peer.log.contains(":path: /v3/scheduler/capabilities"))
+
+        for name in ["h1", "mismatch"] {
+            let service = try #require(services[name])
+            let refused = api.waitFor(service.base + "/drivers") { lastPublishOK(name, $0) == false }
+            #expect(refused != nil, "\(name): stderr: \(service.process.stderr)")
+            #expect(state(name, refused ?? [:]) == "ready", "\(name)")
+        }
+        #expect(try api.get(schedulerBase + "/v3/scheduler-stats/get_pools").json["pools"] as? [Any] != nil)
+        #expect(!listsBackend("mismatch", try api.get(schedulerBase + "/v3/scheduler-stats/get_pools").json))
+    }
+
+    /// A scheduler with an admin token takes reports only from services configured with the same
+    /// token; the others see 403 in `last_publish` and keep running unchanged.
+    @Test func adminTokenGuardsReports() throws {
+        let dir = temporaryDirectory("role-token")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir, extra: "admin_token = alpha-token\n")
+        defer { scheduler.stop() }
+        var services: [(process: VolumedProcess, base: String)] = []
+        defer { for service in services { service.process.stop() } }
+        for (name, token) in [("trusted", "alpha-token"), ("intruder", "beta-token")] {
+            let serviceDir = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: serviceDir, withIntermediateDirectories: true)
+            var config = FaultConfig(directory: serviceDir, defaults: [
+                "scheduler_url": schedulerBase + "/v3/scheduler/capabilities", "admin_token": token])
+            try config.addNfs(name)
+            services.append(try startService(config))
+        }
+        let api = JSONClient()
+        #expect(api.waitFor(services[0].base + "/drivers") { lastPublishOK("trusted", $0) == true } != nil)
+        let refused = api.waitFor(services[1].base + "/drivers") { lastPublishOK("intruder", $0) == false }
+        let error = (driver("intruder", in: refused ?? [:])?["last_publish"] as? [String: Any])?["error"] as? String
+        #expect(error?.contains("answered 403") == true, "\(String(describing: error))")
+        #expect(state("intruder", refused ?? [:]) == "ready")
+        let pools = try #require(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("trusted", $0) })
+        #expect(!listsBackend("intruder", pools))
+        // Nor may anyone else post without the token.
+        #expect(try api.send("POST", schedulerBase + "/v3/scheduler/capabilities", json: Self.report(host: "node9@x")).status == 401)
+    }
+
+    /// Keep-alive between ticks: over 15 ticks of publishing to the scheduler process, the volume
+    /// service holds one connection to it, the same one throughout (its local port is unchanged),
+    /// and no stream of closed connections (one per report would leave a TIME_WAIT entry each).
+    @Test func publisherKeepsItsConnectionAlive() throws {
+        let dir = temporaryDirectory("role-keepalive")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (scheduler, schedulerBase) = try startScheduler(directory: dir)
+        defer { scheduler.stop() }
+        let port = try #require(portOf(schedulerBase))
+        var config = FaultConfig(directory: dir, defaults: ["scheduler_url": schedulerBase + "/v3/scheduler/capabilities"])
+        try config.addNfs("gold")
+        let (volumed, base) = try startService(config)
+        defer { volumed.stop() }
+        let api = JSONClient()
+        #expect(api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == true } != nil, "stderr: \(volumed.stderr)")
+
+        let pid = volumed.process.processIdentifier
+        let before = LoopbackTCPTable.connections(of: pid, to: port)
+        let closedBefore = LoopbackTCPTable.timeWaits(port: port)
+        let windowStart = Date()
+        _ = poll(timeout: 5) { Date().timeIntervalSince(windowStart) >= 3 }
+        let after = LoopbackTCPTable.connections(of: pid, to: port)
+        let closed = LoopbackTCPTable.timeWaits(port: port) - closedBefore
+        let table = LoopbackTCPTable.entries().filter { $0.localPort == port || $0.remotePort == port }
+        #expect(before.count == 1, "\(before); \(table)")
+        #expect(after == before, "the publisher's connection changed: \(before) -> \(after); \(table)")
+        #expect(closed <= 2, "\(closed) connections to the scheduler closed in 15 ticks; \(table)")
+        let drivers = try api.get(base + "/drivers").json
+        #expect(lastPublishOK("gold", drivers) == true)
     }
 
     @Test func badBodiesGet400AndLeavePoolsAlone() throws {

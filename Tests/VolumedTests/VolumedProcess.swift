@@ -14,6 +14,9 @@ final class OutputBuffer: Sendable {
 final class VolumedProcess: @unchecked Sendable {
     let process = Process()
     private let output = OutputBuffer()
+    private let outPipe = Pipe()
+    private let errPipe = Pipe()
+    private let drained = Mutex(false)
 
     /// The built `volumed` next to the test bundle (`swift build --build-tests` builds both).
     static var executableURL: URL {
@@ -33,8 +36,8 @@ final class VolumedProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
         process.environment = env
-        let out = Pipe()
-        let err = Pipe()
+        let out = self.outPipe
+        let err = self.errPipe
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
@@ -75,10 +78,28 @@ final class VolumedProcess: @unchecked Sendable {
     /// Waits for the process to exit; kills it after `timeout` seconds. Returns the exit status.
     @discardableResult
     func waitForExit(timeout: Double = 30) -> Int32? {
-        if poll(timeout: timeout, { !process.isRunning }) { return process.terminationStatus }
+        if poll(timeout: timeout, { !process.isRunning }) {
+            drainOutput()
+            return process.terminationStatus
+        }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        drainOutput()
         return nil
+    }
+
+    /// Once the process is gone, reads what its pipes still hold, so no assertion sees a cut-short
+    /// output (the readability handlers may not have run for the last bytes yet).
+    private func drainOutput() {
+        guard drained.withLock({ done in defer { done = true }; return !done }) else { return }
+        outPipe.fileHandleForReading.readabilityHandler = nil
+        errPipe.fileHandleForReading.readabilityHandler = nil
+        let restOut = (try? outPipe.fileHandleForReading.readToEnd()) ?? nil
+        let restErr = (try? errPipe.fileHandleForReading.readToEnd()) ?? nil
+        output.withLock {
+            if let restOut { $0.stdout += String(decoding: restOut, as: UTF8.self) }
+            if let restErr { $0.stderr += String(decoding: restErr, as: UTF8.self) }
+        }
     }
 
     func stop() {

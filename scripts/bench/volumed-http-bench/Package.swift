@@ -11,6 +11,8 @@ let package = Package(
     targets: [
         .target(name: "CHTTPServer"),
         .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
+        // The road not taken: bare Dispatch read sources, no parsing, for a same-run comparison.
+        .executableTarget(name: "dispatch-bare"),
         .executableTarget(name: "volumed-http-bench", dependencies: [
             "HTTPServer", .product(name: "Logging", package: "swift-log"),
         ]),
