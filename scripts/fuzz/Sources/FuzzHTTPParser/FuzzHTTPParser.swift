@@ -8,7 +8,7 @@
 // (see Invariants).
 
 /// Small limits, so short inputs reach every limit check.
-let harnessLimits = ParserLimits(maxHeadBytes: 640, maxTargetBytes: 160, maxHeaderCount: 12, maxBodyBytes: 300)
+let harnessLimits = ParserLimits(maxHeadBytes: 256, maxTargetBytes: 96, maxHeaderCount: 12, maxBodyBytes: 300)
 
 /// Routes shaped like volumed's: literals, parameters, literal-vs-parameter siblings, an ETag.
 let harnessRouter: Router = {
