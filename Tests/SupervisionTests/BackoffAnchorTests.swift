@@ -14,16 +14,17 @@ struct BackoffAnchorTests {
                             supported: true, settings: BackendSettings(reinitDriverCount: 0), now: t0)
     }
 
-    func callID(_ command: BackendStateMachine.Command?) throws -> UInt64 {
-        guard case .runInitialization(let id)? = command else { throw DriverError(.other, "no initialization started") }
-        return id
+    /// Starts the machine at `t0` and fails its first initialization `seconds` later with `kind`.
+    func machineWithFailedStart(after seconds: TimeInterval, _ kind: ErrorKind = .backendUnavailable) throws -> BackendStateMachine {
+        var machine = machine()
+        guard case .runInitialization(let id)? = machine.start(now: t0) else { throw DriverError(.other, "no initialization started") }
+        _ = machine.initializationFinished(callID: id, result: .failure(DriverError(kind, "not yet")),
+                                           now: t0.addingTimeInterval(seconds), jitter: 1)
+        return machine
     }
 
     @Test func aQuickFailureRetriesOnTheNextTick() throws {
-        var machine = machine()
-        let id = try callID(machine.start(now: t0))
-        _ = machine.initializationFinished(callID: id, result: .failure(DriverError(.backendUnavailable, "not yet")),
-                                           now: t0.addingTimeInterval(0.5), jitter: 1)
+        var machine = try machineWithFailedStart(after: 0.5)
         #expect(machine.nextReinitAt == t0.addingTimeInterval(10))
         guard case .reinitialize = machine.tick(now: t0.addingTimeInterval(10), jitter: 1) else {
             Issue.record("the tick one interval after the attempt began did not re-initialize")
@@ -32,10 +33,7 @@ struct BackoffAnchorTests {
     }
 
     @Test func timerJitterOfAFewMillisecondsDoesNotCostATick() throws {
-        var machine = machine()
-        let id = try callID(machine.start(now: t0))
-        _ = machine.initializationFinished(callID: id, result: .failure(DriverError(.backendUnavailable, "not yet")),
-                                           now: t0.addingTimeInterval(0.01), jitter: 1)
+        var machine = try machineWithFailedStart(after: 0.01)
         guard case .reinitialize = machine.tick(now: t0.addingTimeInterval(9.995), jitter: 1) else {
             Issue.record("a tick 5 ms early by timer jitter did not re-initialize")
             return
@@ -43,10 +41,7 @@ struct BackoffAnchorTests {
     }
 
     @Test func aFailureAfterAHangCountsFromItsEnd() throws {
-        var machine = machine()
-        let id = try callID(machine.start(now: t0))
-        _ = machine.initializationFinished(callID: id, result: .failure(DriverError(.timeout, "hung")),
-                                           now: t0.addingTimeInterval(15), jitter: 1)
+        var machine = try machineWithFailedStart(after: 15, .timeout)
         #expect(machine.nextReinitAt == t0.addingTimeInterval(25))
         guard case .reportDown = machine.tick(now: t0.addingTimeInterval(20), jitter: 1) else {
             Issue.record("re-initialized before the backoff after the hang had passed")
