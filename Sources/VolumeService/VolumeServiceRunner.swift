@@ -137,9 +137,12 @@ public final class VolumeServiceRunner: Sendable {
         for id in diff.unchangedBackends where snapshot.backend(id: id)?.state == .failed {
             _ = supervisors.reinit(id: id)
         }
-        if diff.requiresRestart || !diff.liveOptions.isEmpty {
+        // [DEFAULT] options every backend inherits were applied above through the changed backends;
+        // the others (tick, scheduler client, API settings) are read once, at start-up.
+        let notApplied = diff.restartOptions + diff.liveOptions.filter { !Self.appliedThroughBackends.contains($0) }
+        if !notApplied.isEmpty {
             logger.warning("changed [DEFAULT] options take effect at the next restart", metadata: [
-                "options": "\((diff.restartOptions + diff.liveOptions).joined(separator: ","))"])
+                "options": "\(notApplied.joined(separator: ","))"])
         }
         current.withLock { $0 = new }
         logger.notice("configuration reloaded", metadata: [
@@ -159,6 +162,12 @@ public final class VolumeServiceRunner: Sendable {
     }
 
     // MARK: helpers
+
+    /// `[DEFAULT]` options that reach supervision only through each backend's resolved section.
+    static let appliedThroughBackends: Set<String> = [
+        "reinit_driver_count", "reinit_backoff_max", "driver_init_timeout", "driver_stats_timeout",
+        "enable_unsupported_driver",
+    ]
 
     static func persist(_ snapshot: ServiceSnapshot, to file: ServiceStateFile, logger: Logger, change: ServiceStatusChange) {
         var statuses: [String: Supervision.ServiceStatus] = [:]

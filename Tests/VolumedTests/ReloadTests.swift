@@ -60,3 +60,32 @@ import Testing
         #expect(driver("gamma", in: after.json)?["state"] as? String == "ready")
     }
 }
+
+/// A reload names only the `[DEFAULT]` options it could not apply: inherited backend options are
+/// applied through the backends, the tick is read at start-up.
+@Suite struct ReloadDefaultOptionsTests {
+    @Test func onlyOptionsNotAppliedAreReportedAsNeedingARestart() throws {
+        let dir = temporaryDirectory("reload-default")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/share", withIntermediateDirectories: true)
+        try "\(dir)/share\n".write(toFile: dir + "/shares", atomically: true, encoding: .utf8)
+        let backend = "volume_driver = nfs\nnfs_shares_config = \(dir)/shares\nnfs_mount_point_base = \(dir)/mnt\n"
+        let path = dir + "/volumed.conf"
+        try ReloadTests.config(dir: dir, backends: ["alpha": backend]).write(toFile: path, atomically: true, encoding: .utf8)
+        let volumed = try VolumedProcess(["serve", "--config", path])
+        defer { volumed.stop() }
+        let base = try #require(volumed.waitForURL(), "stderr: \(volumed.stderr)")
+        let api = JSONClient()
+        #expect(api.waitFor(base + "/drivers") { driver("alpha", in: $0)?["reinit_limit"] as? Int == 3 } != nil)
+
+        let changed = ReloadTests.config(dir: dir, backends: ["alpha": backend])
+            .replacingOccurrences(of: "backend_stats_polling_interval = 0.2", with: "backend_stats_polling_interval = 0.3\nreinit_driver_count = 7")
+        try changed.write(toFile: path, atomically: true, encoding: .utf8)
+        volumed.signal(SIGHUP)
+        #expect(api.waitFor(base + "/drivers") { driver("alpha", in: $0)?["reinit_limit"] as? Int == 7 } != nil,
+                "stderr: \(volumed.stderr)")
+        #expect(volumed.waitForOutput(timeout: 30) { _, err in
+            err.contains("take effect at the next restart options=backend_stats_polling_interval (")
+        }, "stderr: \(volumed.stderr)")
+    }
+}
