@@ -56,6 +56,11 @@ struct HeadScanner {
                 }
                 requestLineSeen = true
                 if index >= 3 && bytes[index - 2] == 10 && bytes[index - 3] == 13 {
+                    // The LF that ends the head counts too: the limit check below comes after it.
+                    guard index < limits.maxHeadBytes else {
+                        return .failed(.requestHeaderFieldsTooLarge(
+                            "The request line and header fields exceed \(limits.maxHeadBytes) bytes."))
+                    }
                     offset = 0
                     requestLineSeen = false
                     return .complete(length: index + 1)

@@ -56,4 +56,43 @@ import Testing
             #expect(scan(head, piece: piece) == .complete(length: head.count), "piece \(piece)")
         }
     }
+
+    /// The input libFuzzer found (scripts/fuzz, with the fix reverted) for the request-line variant,
+    /// under the harness's limits: a CR exactly at the request-line limit was 400 whole and 414 when
+    /// the bytes came one at a time.
+    @Test func fuzzerFoundRequestLineInputIsTheSameVerdictHoweverSplit() {
+        let harnessLimits = ParserLimits(maxHeadBytes: 256, maxTargetBytes: 96, maxHeaderCount: 12, maxBodyBytes: 300)
+        let input: [UInt8] = Array(("P" + String(repeating: "|", count: 18)).utf8) + [0x81]
+            + Array((String(repeating: "|", count: 88) + "GET /healthz HTTP/1O\r.0\r\nConnU__\n\r_").utf8)
+        #expect(input.count == 143)
+        #expect(input[128] == 13)
+        for piece in [input.count, 1, 128, 129] {
+            var scanner = HeadScanner()
+            var buffer: [UInt8] = []
+            var offset = 0
+            var verdict = HeadScanner.Result.incomplete
+            while offset < input.count && verdict == .incomplete {
+                let end = min(input.count, offset + piece)
+                buffer += input[offset..<end]
+                offset = end
+                verdict = buffer.withUnsafeBufferPointer { scanner.scan($0, limits: harnessLimits) }
+            }
+            #expect(status(verdict) == 400, "piece \(piece)")
+        }
+    }
+
+    /// Found by libFuzzer: a head of exactly `maxHeadBytes + 1` bytes was accepted when its last byte
+    /// was the LF that ends it (the limit was checked after every byte but that one).
+    @Test func headOneByteOverTheLimitIs431HoweverSplit() {
+        func head(length: Int) -> [UInt8] {
+            let start = Array("GET / HTTP/1.1\r\nHost: a\r\nX: ".utf8)
+            return start + [UInt8](repeating: UInt8(ascii: "v"), count: length - start.count - 4) + Array("\r\n\r\n".utf8)
+        }
+        let fits = head(length: limits.maxHeadBytes)
+        let over = head(length: limits.maxHeadBytes + 1)
+        for piece in [over.count, 1, limits.maxHeadBytes] {
+            #expect(scan(fits, piece: piece) == .complete(length: limits.maxHeadBytes), "piece \(piece)")
+            #expect(status(scan(over, piece: piece)) == 431, "piece \(piece)")
+        }
+    }
 }
