@@ -46,7 +46,7 @@ private func hasInput(_ fd: Int32) -> Bool {
 }
 
 @Suite struct HostileCorpusTests {
-    @Test(arguments: hostileCorpus)
+    @Test(.serialized, arguments: hostileCorpus)
     func hostileStreamGetsItsStatusesAndIsClosed(_ hostile: HostileCase) throws {
         let log = ResponseLog()
         try withServer(router: hostileRouter(), onResponse: { log.append($0) }, {
