@@ -54,39 +54,45 @@ enum CommandSupport {
         exit(code)
     }
 
-    /// A parent (a test runner's Dispatch thread, a supervisor) may hand us a blocked signal mask,
-    /// and every thread inherits it; unblock everything first so SIGTERM, SIGINT and SIGHUP arrive.
-    static func unblockSignals() {
-        var none = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, nil)
-    }
+    /// The signals the service acts on. They are blocked in every thread (set before any thread
+    /// starts, so all inherit it) and taken by one thread in `sigwait`: no thread can swallow one
+    /// under an ignored disposition, whatever mask a parent handed us. Children the drivers spawn
+    /// reset their mask themselves.
+    private static let handledSignals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
 
-    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    /// Call first in every command, before any thread exists.
+    static func prepareSignals() {
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for number in handledSignals { sigaddset(&mask, number) }
+        pthread_sigmask(SIG_SETMASK, &mask, nil)
+        signal(SIGPIPE, SIG_IGN)
+    }
 
     /// SIGTERM and SIGINT call `shutdown` once (a second one exits at once); SIGHUP calls `reload`.
     static func runUntilSignalled(reload: (@Sendable () -> Void)?, shutdown: @escaping @Sendable () -> Void) {
-        let queue = DispatchQueue(label: "volumed.signals")
         let stopping = LockedFlag()
-        for number in [SIGTERM, SIGINT] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler {
-                if stopping.setOnce() {
-                    DispatchQueue.global().async { shutdown() }
-                } else {
-                    exit(1)
+        let thread = Thread {
+            var mask = sigset_t()
+            sigemptyset(&mask)
+            for number in handledSignals { sigaddset(&mask, number) }
+            while true {
+                var number: Int32 = 0
+                guard sigwait(&mask, &number) == 0 else { continue }
+                switch number {
+                case SIGHUP:
+                    reload?()
+                default:
+                    if stopping.setOnce() {
+                        DispatchQueue.global().async { shutdown() }
+                    } else {
+                        exit(1)
+                    }
                 }
             }
-            source.resume()
-            sources.append(source)
         }
-        signal(SIGHUP, SIG_IGN)
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-        hangup.setEventHandler { reload?() }
-        hangup.resume()
-        sources.append(hangup)
-        signal(SIGPIPE, SIG_IGN)
+        thread.name = "volumed.signals"
+        thread.start()
     }
 }
 

@@ -21,7 +21,7 @@ struct LoggingOptions: ParsableArguments {
     var logLevel: String = "info"
 
     func bootstrap() throws -> Logger {
-        CommandSupport.unblockSignals()
+        CommandSupport.prepareSignals()
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
             throw ValidationError("--log-level: expected one of trace, debug, info, notice, warning, error, critical; got \"\(logLevel)\"")
         }
