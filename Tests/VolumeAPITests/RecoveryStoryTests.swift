@@ -10,8 +10,13 @@ struct RecoveryStoryTests {
         let harness = try APIHarness([backend, TestBackend("nfs-silver")], tick: 0.2, withScheduler: true)
         defer { harness.stop() }
 
-        #expect(try waitUntil { try harness.driverState("nfs-gold") == "retrying" && harness.driver("nfs-gold")["reinit_attempts"] as? Int ?? 0 >= 1 })
-        let retrying = try harness.driver("nfs-gold")
+        // One document both satisfies the wait and is inspected: with a 0.2 s tick the driver is
+        // re-initializing every tick, so a second read may catch it `initializing`.
+        var retrying: [String: Any] = [:]
+        #expect(try waitUntil {
+            retrying = try harness.driver("nfs-gold")
+            return retrying["state"] as? String == "retrying" && retrying["reinit_attempts"] as? Int ?? 0 >= 1
+        })
         let error = try #require(retrying["last_error"] as? [String: Any])
         #expect(error["class"] as? String == "recoverable")
         #expect(error["kind"] as? String == "backend_unavailable")
