@@ -110,6 +110,7 @@ struct VgsStandIn {
     static func report(_ group: String) -> String { "  \(group):100.00:40.00" }
 
     /// `script` is the body after a prologue that counts calls into `$n` (0 for the first call).
+    /// The count is replaced by a rename, so a reader never sees the file empty halfway through a write.
     init(directory: String, script: String) throws {
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -117,7 +118,7 @@ struct VgsStandIn {
             #!/bin/sh
             d='\(directory)'
             n=$(cat "$d/calls" 2>/dev/null || echo 0)
-            echo $((n + 1)) > "$d/calls"
+            echo $((n + 1)) > "$d/calls.$$" && mv -f "$d/calls.$$" "$d/calls"
             wait_gate() { i=0; while [ -e "$d/gate" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done; }
             \(script)
 
