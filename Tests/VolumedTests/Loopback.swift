@@ -32,7 +32,7 @@ func portOf(_ url: String) -> Int? {
 
 /// A plain TCP connection for requests sent in pieces (a request in flight across a signal).
 final class RawConnection {
-    private let fd: Int32
+    private var fd: Int32
 
     init?(port: Int, receiveTimeout: Int = 30) {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -47,11 +47,15 @@ final class RawConnection {
         }
         guard connected else {
             close(fd)
+            // deinit runs for a failed init too: a second close would hit whatever descriptor another
+            // thread opened with this number in between (seen as a reset of an in-process server's
+            // fresh connection in another suite).
+            fd = -1
             return nil
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     @discardableResult
     func send(_ text: String) -> Bool {
