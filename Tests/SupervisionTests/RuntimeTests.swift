@@ -9,6 +9,11 @@ func fastSettings(limit: Int = 3, initTimeout: TimeInterval = 30, statsTimeout: 
                     enableUnsupportedDriver: false, reinitBackoffMax: 0.1)
 }
 
+/// For a driver held on a gate that the test itself releases: its init timeout must never fire first.
+/// Async tests can wait tens of seconds for a cooperative thread while the rest of the suite's
+/// blocking tests run beside them on two cores (a 30 s timeout was seen firing that way).
+func hangSettings() -> BackendSettings { fastSettings(initTimeout: 3600) }
+
 extension SupervisorSet {
     func abandonedCalls(_ id: String) -> Int { withState { _ in records[id]?.abandonedCalls.count ?? -1 } }
     var isPublishing: Bool { withState { _ in publishInFlight } }
@@ -23,7 +28,7 @@ struct RuntimeTests {
         let hung = ScriptedDriver(name: "lvm", initSteps: [.hang(gate)])
         let flaky = ScriptedDriver.failing(2)
         let set = try makeSet(tick: 0.05)
-        try set.addBackend(BackendDefinition(id: "hung", volumeBackendName: "lvm", driver: hung, settings: fastSettings()))
+        try set.addBackend(BackendDefinition(id: "hung", volumeBackendName: "lvm", driver: hung, settings: hangSettings()))
         try set.addBackend(BackendDefinition(id: "flaky", volumeBackendName: "nfs", driver: flaky, settings: fastSettings()))
         set.start()
         defer { set.stop() }
@@ -192,7 +197,7 @@ struct RuntimeTests {
         let set = try makeSet(tick: 0.05)
         try set.addBackend(BackendDefinition(id: "ex", volumeBackendName: "nfs", driver: ScriptedDriver.failing(2), settings: fastSettings(limit: 1)))
         try set.addBackend(BackendDefinition(id: "hung", volumeBackendName: "nfs", driver: ScriptedDriver(initSteps: [.hang(gate)]),
-                                             settings: fastSettings()))
+                                             settings: hangSettings()))
         #expect(set.reinit(id: "ex") == .notRunning)
         set.start()
         defer { set.stop() }

@@ -127,7 +127,7 @@ struct TickRoundTests {
         let set = try makeSet(tick: 3600, publisher: publisher, clock: clock)
         try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
         let hanging = ScriptedDriver(statsSteps: [.succeed, .hang(gate)])
-        try set.addBackend(BackendDefinition(id: "h", volumeBackendName: "nfs", driver: hanging, settings: fastSettings()))
+        try set.addBackend(BackendDefinition(id: "h", volumeBackendName: "nfs", driver: hanging, settings: fastSettings(statsTimeout: 3600)))
         set.start()
         defer { set.stop() }
         #expect(await eventually { publisher.batches.count == 2 && !set.isPublishing })
