@@ -82,11 +82,15 @@ def sample_answering(held, request):
 
 
 def fresh_request(port, request):
-    """Times one request on a new connection; returns (status, milliseconds)."""
+    """Times one request on a new connection; returns (status, milliseconds), status 0 on an error."""
     started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as fresh:
-        fresh.sendall(request)
-        status = read_status(fresh)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as fresh:
+            fresh.sendall(request)
+            status = read_status(fresh)
+    except OSError as error:
+        print(f"error: fresh request: {error}", file=sys.stderr, flush=True)
+        status = 0
     return status, (time.monotonic() - started) * 1000
 
 
