@@ -32,26 +32,20 @@ public struct JSONWriter {
 
     // MARK: containers
 
-    public mutating func beginObject() {
+    public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    public mutating func endObject() { close(UInt8(ascii: "}")) }
+    public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    public mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    private mutating func open(_ bracket: UInt8) {
         separate()
-        bytes.append(UInt8(ascii: "{"))
+        bytes.append(bracket)
         hasMember.append(false)
     }
 
-    public mutating func endObject() {
+    private mutating func close(_ bracket: UInt8) {
         hasMember.removeLast()
-        bytes.append(UInt8(ascii: "}"))
-    }
-
-    public mutating func beginArray() {
-        separate()
-        bytes.append(UInt8(ascii: "["))
-        hasMember.append(false)
-    }
-
-    public mutating func endArray() {
-        hasMember.removeLast()
-        bytes.append(UInt8(ascii: "]"))
+        bytes.append(bracket)
     }
 
     /// Writes `"name":` inside an object; the next value call completes the member.

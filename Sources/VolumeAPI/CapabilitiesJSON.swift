@@ -21,21 +21,15 @@ public enum CapabilitiesJSON {
         json.member("vendor_name", stats.vendorName)
         json.member("driver_version", stats.driverVersion)
         json.member("storage_protocol", stats.storageProtocol)
-        json.key("total_capacity_gb")
-        write(stats.totalCapacityGB, to: &json)
-        json.key("free_capacity_gb")
-        write(stats.freeCapacityGB, to: &json)
-        json.member("reserved_percentage", stats.reservedPercentage)
+        writeCapacities(total: stats.totalCapacityGB, free: stats.freeCapacityGB,
+                        reservedPercentage: stats.reservedPercentage, to: &json)
         json.key("pools")
         json.beginArray()
         for pool in stats.pools {
             json.beginObject()
             json.member("pool_name", pool.poolName)
-            json.key("total_capacity_gb")
-            write(pool.totalCapacityGB, to: &json)
-            json.key("free_capacity_gb")
-            write(pool.freeCapacityGB, to: &json)
-            json.member("reserved_percentage", pool.reservedPercentage)
+            writeCapacities(total: pool.totalCapacityGB, free: pool.freeCapacityGB,
+                            reservedPercentage: pool.reservedPercentage, to: &json)
             json.member("thin_provisioning_support", pool.thinProvisioningSupport)
             json.member("thick_provisioning_support", pool.thickProvisioningSupport)
             json.member("max_over_subscription_ratio", pool.maxOverSubscriptionRatio)
@@ -46,7 +40,18 @@ public enum CapabilitiesJSON {
         json.endArray()
     }
 
-    static func write(_ capacity: Capacity, to json: inout JSONWriter) {
+    /// The three capacity members a backend and each of its pools carry, in Cinder's order.
+    private static func writeCapacities(
+        total: Capacity, free: Capacity, reservedPercentage: Int, to json: inout JSONWriter
+    ) {
+        json.key("total_capacity_gb")
+        write(total, to: &json)
+        json.key("free_capacity_gb")
+        write(free, to: &json)
+        json.member("reserved_percentage", reservedPercentage)
+    }
+
+    private static func write(_ capacity: Capacity, to json: inout JSONWriter) {
         switch capacity {
         case .gib(let value) where value.isNaN: json.string("unknown")
         case .gib(let value) where value.isInfinite && value > 0: json.string("infinite")
