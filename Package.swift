@@ -44,13 +44,18 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Helpers more than one test target uses. A plain target so test targets can import it; no
+        // product depends on it, so none of it reaches the volumed binary.
+        .target(name: "SharedTestSupport", path: "Tests/SharedTestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
-        .testTarget(name: "SupervisionTests", dependencies: ["Supervision"]),
+        .testTarget(name: "SupervisionTests", dependencies: ["Supervision", "SharedTestSupport"]),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "HTTPServer"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer"]),
-        .testTarget(name: "VolumeAPITests", dependencies: ["VolumeAPI", "HTTPServer", "Supervision", "Scheduler"]),
+        .testTarget(name: "VolumeAPITests", dependencies: [
+            "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport",
+        ]),
         .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient"]),
     ]
 )

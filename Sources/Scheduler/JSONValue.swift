@@ -46,12 +46,17 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     /// A number from a finite `Double` (an integral value is written without a fraction).
     public init?(_ value: Double) {
         guard value.isFinite else { return nil }
-        if value == value.rounded(), abs(value) < 1e15 {
+        if Self.isWrittenAsInteger(value) {
             text = String(Int64(value))
         } else {
             text = String(value)
         }
         self.value = value
+    }
+
+    /// Whether `init(_: Double)` writes `value` as an integer literal (no fraction, no exponent).
+    static func isWrittenAsInteger(_ value: Double) -> Bool {
+        value == value.rounded() && abs(value) < 1e15
     }
 
     init(validatedText: String, value: Double) {

@@ -1,6 +1,139 @@
-/// Writes `JSONValue`s as compact UTF-8 JSON, appending to a byte buffer so views can be assembled from
-/// pre-encoded pieces without intermediate strings.
-public enum JSONWriter {
+/// The one JSON writer of volumed: the API's views, the tick's capability reports and the scheduler's
+/// pools all come out of it, so every body escapes strings and formats numbers the same way. It
+/// appends UTF-8 straight to a byte buffer, never building a tree or intermediate strings: the tick
+/// encodes the reports of 1,000 backends every second, and the views are encoded once per snapshot
+/// version (see BENCHMARKS.md, "Profile").
+///
+/// Two ways in: the static calls write a parsed `JSONValue` (keeping its key order and number
+/// literals); an instance writes a document member by member in the order the caller emits them,
+/// placing the commas itself.
+public struct JSONWriter {
+    /// How a document looks; the values are the same either way.
+    public enum Style: Sendable {
+        /// `{"a":1,"b":[2.5,100]}`: no spaces, and integral numbers without a fraction, as
+        /// `JSONNumber` writes them. For bodies that machines exchange (capability reports).
+        case compact
+        /// `{"a": 1, "b": [2.5, 100.0]}`: Python's `json.dumps` defaults, which is how Cinder's API
+        /// answers look; a `Double` always keeps a fraction or an exponent.
+        case pythonDumps
+    }
+
+    public private(set) var bytes: [UInt8] = []
+    private let style: Style
+    /// One entry per open object or array: whether it already holds a member.
+    private var hasMember: [Bool] = []
+    /// A key was just written: the next value completes its member and takes no comma.
+    private var afterKey = false
+
+    public init(style: Style, reservingCapacity capacity: Int = 256) {
+        self.style = style
+        bytes.reserveCapacity(capacity)
+    }
+
+    // MARK: containers
+
+    public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    public mutating func endObject() { close(UInt8(ascii: "}")) }
+    public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    public mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    private mutating func open(_ bracket: UInt8) {
+        separate()
+        bytes.append(bracket)
+        hasMember.append(false)
+    }
+
+    private mutating func close(_ bracket: UInt8) {
+        hasMember.removeLast()
+        bytes.append(bracket)
+    }
+
+    /// Writes `"name":` inside an object; the next value call completes the member.
+    public mutating func key(_ name: String) {
+        separate()
+        Self.appendString(name, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        if style == .pythonDumps { bytes.append(UInt8(ascii: " ")) }
+        afterKey = true
+    }
+
+    // MARK: scalars
+
+    public mutating func string(_ value: String) {
+        separate()
+        Self.appendString(value, to: &bytes)
+    }
+
+    public mutating func string(_ value: String?) {
+        if let value { string(value) } else { null() }
+    }
+
+    /// A string whose UTF-8 `appendText` appends itself: for text the caller formats straight into
+    /// bytes (a cached timestamp) that holds nothing JSON would escape.
+    public mutating func preformattedString(_ appendText: (inout [UInt8]) -> Void) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        appendText(&bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func int(_ value: Int) {
+        separate()
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    /// A finite double in its shortest round-trip form (`1.5`, `1e-05`); an integral one as the
+    /// style says (`100` or `100.0`). JSON has no infinities or NaN: those are written as null.
+    public mutating func double(_ value: Double) {
+        guard let number = JSONNumber(value) else {
+            null()
+            return
+        }
+        separate()
+        bytes.append(contentsOf: number.text.utf8)
+        if style == .pythonDumps, JSONNumber.isWrittenAsInteger(value) {
+            bytes.append(contentsOf: ".0".utf8)
+        }
+    }
+
+    public mutating func bool(_ value: Bool) {
+        separate()
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    public mutating func null() {
+        separate()
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    // MARK: key + value shorthands
+
+    public mutating func member(_ name: String, _ value: String) { key(name); string(value) }
+    public mutating func member(_ name: String, _ value: String?) { key(name); string(value) }
+    public mutating func member(_ name: String, _ value: Int) { key(name); int(value) }
+    public mutating func member(_ name: String, _ value: Bool) { key(name); bool(value) }
+    public mutating func member(_ name: String, _ value: Double) { key(name); double(value) }
+    public mutating func nullMember(_ name: String) { key(name); null() }
+
+    /// A comma before every member but the first of its container (not after a key).
+    private mutating func separate() {
+        if afterKey {
+            afterKey = false
+            return
+        }
+        guard let last = hasMember.indices.last else { return }
+        if hasMember[last] {
+            bytes.append(UInt8(ascii: ","))
+            if style == .pythonDumps { bytes.append(UInt8(ascii: " ")) }
+        } else {
+            hasMember[last] = true
+        }
+    }
+}
+
+// MARK: whole values, compact
+
+extension JSONWriter {
     public static func encode(_ value: JSONValue) -> [UInt8] {
         var out: [UInt8] = []
         append(value, to: &out)
@@ -42,6 +175,8 @@ public enum JSONWriter {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// `text` as a quoted JSON string: quotes, backslashes and control characters escaped (RFC 8259),
+    /// everything else as UTF-8.
     public static func appendString(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var text = text

@@ -1,6 +1,7 @@
 // GET /healthz and /readyz.
 
 import Foundation
+import Scheduler
 import Supervision
 
 /// Liveness and readiness for orchestrators. Liveness only says the process serves HTTP; readiness
@@ -8,7 +9,7 @@ import Supervision
 /// ones that are not with their state and last error, so a failing probe explains itself.
 enum HealthViews {
     static let healthz: EncodedView = {
-        var json = JSONWriter()
+        var json = JSONWriter(style: .pythonDumps)
         json.beginObject()
         json.member("status", "ok")
         json.endObject()
@@ -18,7 +19,7 @@ enum HealthViews {
     static func readyz(_ snapshot: ServiceSnapshot) -> EncodedView {
         let notReady = snapshot.backends.filter { $0.state != .ready }
         let ready = snapshot.running && notReady.isEmpty
-        var json = JSONWriter(reservingCapacity: 128 + 300 * notReady.count)
+        var json = JSONWriter(style: .pythonDumps, reservingCapacity: 128 + 300 * notReady.count)
         json.beginObject()
         json.member("ready", ready)
         json.member("running", snapshot.running)

@@ -1,6 +1,7 @@
 // GET /v3/os-services: Cinder's services list at microversion 3.49.
 
 import Foundation
+import Scheduler
 import Supervision
 
 /// Encodes the os-services list. A service is `up` when its heartbeat is within
@@ -35,7 +36,7 @@ enum ServicesView {
         _ snapshot: ServiceSnapshot, settings: VolumeAPISettings, scheduler: SchedulerEntry?, filter: Filter, now: Date
     ) -> (EncodedView, ViewValidity) {
         var validity = ViewValidity(version: snapshot.version, validFrom: now)
-        var json = JSONWriter(reservingCapacity: 128 + 420 * snapshot.backends.count)
+        var json = JSONWriter(style: .pythonDumps, reservingCapacity: 128 + 420 * snapshot.backends.count)
         json.beginObject()
         json.key("services")
         json.beginArray()

@@ -2,6 +2,7 @@
 
 import Foundation
 import HTTPServer
+import Scheduler
 import Supervision
 
 extension VolumeAPI {
@@ -61,7 +62,7 @@ extension VolumeAPI {
             // Removed by a configuration reload between the lookup and the update.
             throw .itemNotFound("Service host=\(host) binary=\(binaryKey) could not be found.")
         }
-        var json = JSONWriter()
+        var json = JSONWriter(style: .pythonDumps)
         json.beginObject()
         json.member("disabled", updated.serviceStatus.disabled)
         json.member("status", updated.serviceStatus.status)

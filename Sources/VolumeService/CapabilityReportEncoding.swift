@@ -1,6 +1,7 @@
 import Foundation
 import Scheduler
 import Supervision
+import VolumeAPI
 
 /// The wire form of tick reports, shared by the publisher and the tests that read what it sent:
 /// `{"reports": [{"host", "service", "timestamp", "capabilities": {"backend_state", "status", ...}}]}`,
@@ -27,21 +28,27 @@ public enum CapabilityReportEncoding {
 
     /// A batch body for `POST /v3/scheduler/capabilities`.
     public static func batchBody(_ reports: some Collection<BackendReport>) throws(Failure) -> [UInt8] {
-        var json = ReportWriter(reservingCapacity: 64 + reports.count * 900)
+        var json = JSONWriter(style: .compact, reservingCapacity: 64 + reports.count * 900)
+        // Reports of one batch mostly fall in the same second: its text is formatted once.
+        var timestamps = CinderTimestampFormatter()
         json.beginObject()
         json.key("reports")
         json.beginArray()
-        for report in reports { try write(report, to: &json) }
+        for report in reports { try write(report, to: &json, timestamps: &timestamps) }
         json.endArray()
         json.endObject()
         return json.bytes
     }
 
-    private static func write(_ report: BackendReport, to json: inout ReportWriter) throws(Failure) {
+    private static func write(
+        _ report: BackendReport, to json: inout JSONWriter, timestamps: inout CinderTimestampFormatter
+    ) throws(Failure) {
+        if let stats = report.capabilities { try checkFinite(stats) }
         json.beginObject()
         json.member("host", report.host)
         json.member("service", serviceBinary)
-        json.member("timestamp", report.timestamp)
+        json.key("timestamp")
+        json.preformattedString { timestamps.append(report.timestamp, to: &$0) }
         json.key("capabilities")
         json.beginObject()
         json.member("backend_state", report.backendState.rawValue)
@@ -50,134 +57,27 @@ public enum CapabilityReportEncoding {
             json.member("disabled_reason", reason)
         }
         if let stats = report.capabilities {
-            try write(stats, to: &json)
+            CapabilitiesJSON.writeMembers(stats, to: &json)
         }
         json.endObject()
         json.endObject()
     }
 
-    /// The members `VolumeStats` and `PoolStats` encode to, under Cinder's capability names.
-    private static func write(_ stats: VolumeStats, to json: inout ReportWriter) throws(Failure) {
-        json.member("volume_backend_name", stats.volumeBackendName)
-        json.member("vendor_name", stats.vendorName)
-        json.member("driver_version", stats.driverVersion)
-        json.member("storage_protocol", stats.storageProtocol)
-        try json.member("total_capacity_gb", stats.totalCapacityGB)
-        try json.member("free_capacity_gb", stats.freeCapacityGB)
-        json.member("reserved_percentage", stats.reservedPercentage)
-        json.key("pools")
-        json.beginArray()
+    /// The scheduler must receive numbers it can compare: a capacity or ratio that is not finite is
+    /// refused, by name, rather than sent as a word or null.
+    private static func checkFinite(_ stats: VolumeStats) throws(Failure) {
+        func check(_ name: String, _ value: Double) throws(Failure) {
+            guard value.isFinite else { throw Failure(description: "\(name) is not a finite number: \(value)") }
+        }
+        func check(_ name: String, _ capacity: Capacity) throws(Failure) {
+            if case .gib(let value) = capacity { try check(name, value) }
+        }
+        try check("total_capacity_gb", stats.totalCapacityGB)
+        try check("free_capacity_gb", stats.freeCapacityGB)
         for pool in stats.pools {
-            json.beginObject()
-            json.member("pool_name", pool.poolName)
-            try json.member("total_capacity_gb", pool.totalCapacityGB)
-            try json.member("free_capacity_gb", pool.freeCapacityGB)
-            json.member("reserved_percentage", pool.reservedPercentage)
-            json.member("thin_provisioning_support", pool.thinProvisioningSupport)
-            json.member("thick_provisioning_support", pool.thickProvisioningSupport)
-            try json.member("max_over_subscription_ratio", pool.maxOverSubscriptionRatio)
-            json.member("QoS_support", pool.qosSupport)
-            json.member("multiattach", pool.multiattach)
-            json.endObject()
-        }
-        json.endArray()
-    }
-}
-
-/// Compact JSON into a byte buffer, commas placed by nesting level.
-private struct ReportWriter {
-    private(set) var bytes: [UInt8] = []
-    /// Reports of one batch mostly fall in the same second: its text is formatted once.
-    private var timestamps = CinderTimestampFormatter()
-    /// Per open object or array: whether it has an element yet.
-    private var hasElement: [Bool] = []
-    /// A key was just written: the next value is its value, not a new element.
-    private var afterKey = false
-
-    init(reservingCapacity capacity: Int) {
-        bytes.reserveCapacity(capacity)
-    }
-
-    /// Writes the comma before a new element of the innermost object or array, if it needs one.
-    private mutating func separate() {
-        if afterKey {
-            afterKey = false
-            return
-        }
-        guard let last = hasElement.indices.last else { return }
-        if hasElement[last] { bytes.append(UInt8(ascii: ",")) }
-        hasElement[last] = true
-    }
-
-    mutating func beginObject() {
-        separate()
-        bytes.append(UInt8(ascii: "{"))
-        hasElement.append(false)
-    }
-
-    mutating func endObject() {
-        hasElement.removeLast()
-        bytes.append(UInt8(ascii: "}"))
-    }
-
-    mutating func beginArray() {
-        separate()
-        bytes.append(UInt8(ascii: "["))
-        hasElement.append(false)
-    }
-
-    mutating func endArray() {
-        hasElement.removeLast()
-        bytes.append(UInt8(ascii: "]"))
-    }
-
-    mutating func key(_ name: String) {
-        separate()
-        JSONWriter.appendString(name, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        afterKey = true
-    }
-
-    mutating func member(_ name: String, _ value: String) {
-        key(name)
-        afterKey = false
-        JSONWriter.appendString(value, to: &bytes)
-    }
-
-    mutating func member(_ name: String, _ value: Bool) {
-        key(name)
-        afterKey = false
-        bytes.append(contentsOf: (value ? "true" : "false").utf8)
-    }
-
-    mutating func member(_ name: String, _ value: Int) {
-        key(name)
-        afterKey = false
-        bytes.append(contentsOf: String(value).utf8)
-    }
-
-    mutating func member(_ name: String, _ value: Double) throws(CapabilityReportEncoding.Failure) {
-        guard let number = JSONNumber(value) else {
-            throw CapabilityReportEncoding.Failure(description: "\(name) is not a finite number: \(value)")
-        }
-        key(name)
-        afterKey = false
-        bytes.append(contentsOf: number.text.utf8)
-    }
-
-    mutating func member(_ name: String, _ value: Date) {
-        key(name)
-        afterKey = false
-        bytes.append(UInt8(ascii: "\""))
-        timestamps.append(value, to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
-    }
-
-    mutating func member(_ name: String, _ value: Capacity) throws(CapabilityReportEncoding.Failure) {
-        switch value {
-        case .gib(let number): try member(name, number)
-        case .unknown: member(name, "unknown")
-        case .infinite: member(name, "infinite")
+            try check("total_capacity_gb", pool.totalCapacityGB)
+            try check("free_capacity_gb", pool.freeCapacityGB)
+            try check("max_over_subscription_ratio", pool.maxOverSubscriptionRatio)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SharedTestSupport
 @testable import Supervision
 
 /// A clock the test moves by hand.
@@ -17,27 +18,6 @@ final class ManualClock: SupervisionClock, @unchecked Sendable {
 struct FixedJitter: JitterSource {
     var value: Double
     func nextUnit() -> Double { value }
-}
-
-/// A one-shot gate a hanging driver call waits on until the test opens it. Waits are bounded
-/// (60 s) so a forgotten gate never leaks a thread forever.
-final class Gate: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var open = false
-
-    func release() {
-        condition.lock()
-        open = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func wait() {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date().addingTimeInterval(60)
-        while !open && condition.wait(until: deadline) {}
-    }
 }
 
 struct UntypedFailure: Error, CustomStringConvertible {

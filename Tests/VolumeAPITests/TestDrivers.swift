@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Supervision
 
 func sampleStats(_ name: String, total: Double = 100, free: Double = 80) -> VolumeStats {
@@ -6,27 +7,6 @@ func sampleStats(_ name: String, total: Double = 100, free: Double = 80) -> Volu
                 totalCapacityGB: .gib(total), freeCapacityGB: .gib(free), reservedPercentage: 0,
                 pools: [PoolStats(poolName: name, totalCapacityGB: .gib(total), freeCapacityGB: .gib(free),
                                   thinProvisioningSupport: true, maxOverSubscriptionRatio: 20)])
-}
-
-/// A one-shot gate a driver call waits on until the test opens it; waits are bounded (60 s) so a
-/// forgotten gate never keeps a thread forever.
-final class Gate: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var open = false
-
-    func release() {
-        condition.lock()
-        open = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func wait() {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date().addingTimeInterval(60)
-        while !open && condition.wait(until: deadline) {}
-    }
 }
 
 /// A driver whose storage comes and goes under the test's control, like an NFS share that is not
