@@ -114,7 +114,8 @@ private struct Loader {
         problems += reader.problems
         for value in reader.unusedValues() {
             let hint = BackendSection.genericOptions.contains(value.option) || value.option.hasPrefix("volume_")
-                ? "not used in [DEFAULT]: set it in a backend section or [backend_defaults]" : "unknown option, ignored"
+                ? "not used in [DEFAULT]: set it in a backend section or [backend_defaults]"
+                : "unknown option, ignored" + OptionSuggestion.hint(for: value.option, in: ServiceOptions.knownOptions)
             warnings.append(value.problem(hint))
         }
 
