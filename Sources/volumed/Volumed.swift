@@ -103,8 +103,10 @@ struct CheckConfig: ParsableCommand {
         for line in check.warnings { FileHandle.standardError.write(Data("warning: \(line)\n".utf8)) }
         for line in check.errors { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
         if check.isValid {
-            print("\(config): OK (\(check.configuration.backends.count) backend(s))")
+            let warnings = check.warnings.isEmpty ? "" : ", \(check.warnings.count) warning(s)"
+            print("\(config): OK (\(check.configuration.backends.count) backend(s)\(warnings))")
         } else {
+            FileHandle.standardError.write(Data("\(check.summary)\n".utf8))
             throw ExitCode(2)
         }
     }
