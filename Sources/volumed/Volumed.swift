@@ -116,8 +116,15 @@ struct Services: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a running service's services and drivers, like `cinder service-list`.")
 
-    @Option(name: .long, help: "The service's API address.")
+    @Option(name: .long, help: "The service's API address (its osapi_volume_listen and osapi_volume_listen_port).")
     var url: String = "http://127.0.0.1:8776"
+
+    func validate() throws {
+        let lowered = url.lowercased()
+        guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://"), url.count > 8 else {
+            throw ValidationError("--url: expected an http:// or https:// address such as http://127.0.0.1:8776, got \"\(url)\"")
+        }
+    }
 
     func run() throws {
         do {
