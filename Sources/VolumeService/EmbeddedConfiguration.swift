@@ -57,12 +57,11 @@ public struct EmbeddedConfiguration: Sendable {
     /// empty directory (`rmdir`), so each demo run starts with that backend down and nothing the
     /// operator put there is ever deleted.
     public func prepare() throws {
-        let manager = FileManager.default
         rmdir(lateShare)
-        try manager.createDirectory(atPath: readyShare, withIntermediateDirectories: true)
-        try manager.createDirectory(atPath: dataDirectory + "/state", withIntermediateDirectories: true)
-        try Data("\(lateShare)\n".utf8).write(to: URL(fileURLWithPath: dataDirectory + "/gold.shares"))
-        try Data("\(readyShare)\n".utf8).write(to: URL(fileURLWithPath: dataDirectory + "/silver.shares"))
+        try LocalFiles.makeDirectories(readyShare)
+        try LocalFiles.makeDirectories(dataDirectory + "/state")
+        try LocalFiles.write("\(lateShare)\n", to: dataDirectory + "/gold.shares")
+        try LocalFiles.write("\(readyShare)\n", to: dataDirectory + "/silver.shares")
     }
 
     /// What the operator reads at start-up.

@@ -45,15 +45,17 @@ public final class VolumeServiceRunner: Sendable {
         let store = options.schedulerURL == nil ? CapabilityStore(serviceDownTime: options.serviceDownTime) : nil
         self.schedulerStore = store
 
-        for section in configuration.backends {
-            try supervisors.addBackend(DriverFactory.makeBackendDefinition(for: section, service: options))
-        }
+        // Disabled services must stay disabled across restarts: a state file that cannot be read or a
+        // directory that cannot be written stops start-up rather than silently re-enabling them.
         let saved: [String: Supervision.ServiceStatus]
         do {
             saved = try stateFile.load()
+            try stateFile.checkWritable()
         } catch {
-            logger.error("cannot read the saved service flags; every service starts enabled", metadata: ["error": "\(error)"])
-            saved = [:]
+            throw StartFailure(description: "\(error)")
+        }
+        for section in configuration.backends {
+            try supervisors.addBackend(DriverFactory.makeBackendDefinition(for: section, service: options))
         }
         for (id, status) in saved where configuration.backend(named: id) != nil {
             _ = try? supervisors.setServiceStatus(id: id, disabled: status.disabled, reason: status.disabledReason)
