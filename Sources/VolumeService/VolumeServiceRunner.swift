@@ -21,6 +21,8 @@ public final class VolumeServiceRunner: Sendable {
     private let server: HTTPServer
     private let stateFile: ServiceStateFile
     private let publisherURL: PublisherURL
+    private let shutdownStarted = Mutex(false)
+    private let shutdownFinished = DispatchSemaphore(value: 0)
     /// The in-process scheduler's store; nil when `scheduler_url` points elsewhere.
     public let schedulerStore: CapabilityStore?
 
@@ -114,7 +116,7 @@ public final class VolumeServiceRunner: Sendable {
                 "file": "\(configPath)", "problems": "\(error.problems.map(\.description).joined(separator: "; "))"])
             return
         }
-        for warning in new.warnings { logger.warning("\(warning)") }
+        for warning in ConfigurationCheck(configuration: new).warnings { logger.warning("\(warning)") }
         let old = current.withLock { $0 }
         let diff = ConfigDiff(from: old, to: new)
         let options = new.service
@@ -152,15 +154,24 @@ public final class VolumeServiceRunner: Sendable {
             "changed": "\(diff.changedBackends.map(\.name).joined(separator: ","))"])
     }
 
-    /// Stops accepting, answers what is in flight, stops supervision.
-    public func shutdown(gracePeriod: Duration = .seconds(10)) {
-        logger.notice("shutting down")
+    /// Stops accepting, answers what is in flight, stops supervision. `signal` names the cause in the log.
+    public func shutdown(signal: String? = nil, gracePeriod: Duration = .seconds(10)) {
+        shutdownStarted.withLock { $0 = true }
+        defer { shutdownFinished.signal() }
+        logger.notice("stopping: no new connections, requests in flight get up to \(gracePeriod.components.seconds) s",
+                      metadata: signal.map { ["signal": "\($0)"] } ?? [:])
         server.shutdown(gracePeriod: gracePeriod)
         supervisors.stop()
+        logger.notice("volume service stopped")
     }
 
+    /// Returns once the server has stopped and, when `shutdown` stopped it, once supervision has too
+    /// (so the process does not exit in the middle of it).
     public func waitUntilStopped() {
         server.waitUntilStopped()
+        if shutdownStarted.withLock({ $0 }) {
+            _ = shutdownFinished.wait(timeout: .now() + 30)
+        }
     }
 
     // MARK: helpers
