@@ -42,7 +42,8 @@ struct Serve: ParsableCommand {
             configuration kept); SIGTERM or SIGINT stop gracefully (a second one exits at once).
 
             Exit codes: 0 stopped by a signal; 1 cannot start (port taken, state_path unusable); \
-            2 the configuration file is unreadable or its [DEFAULT] is broken; 64 bad command line.
+            2 the configuration file is unreadable, empty or its [DEFAULT] is broken (`volumed check-config` lists \
+            every problem); 64 bad command line.
             """)
 
     @Option(name: .long, help: "A cinder.conf-style configuration file.")
@@ -121,7 +122,12 @@ struct SchedulerRole: ParsableCommand {
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
-        abstract: "Validate a configuration without touching storage; exit 0, or 2 listing every problem as file:line: message.")
+        abstract: "Validate a configuration without touching storage; exit 0, or 2 listing every problem as file:line: message.",
+        discussion: """
+            Warnings (unknown or misspelt options, unused sections, repeated options) are printed but do \
+            not fail the check. The last line of a failed check says whether volumed would refuse to start \
+            or which backends would start failed.
+            """)
 
     @Option(name: .long, help: "The configuration file to check.")
     var config: String
