@@ -105,7 +105,8 @@ extension BackendSection {
                 message: "required option is not set"))
         }
         if own == nil {
-            let message = "backend \"\(name)\" has no [\(name)] section"
+            let message = "backend \"\(name)\" has no [\(name)] section: add one with volume_driver, "
+                + "or remove \(name) from enabled_backends"
             if let enabledBackends {
                 backend.problems.append(enabledBackends.problem(message))
             } else {

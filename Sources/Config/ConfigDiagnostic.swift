@@ -41,11 +41,26 @@ public struct ConfigDiagnostic: Error, Sendable, Hashable, CustomStringConvertib
         line.map { SourceLocation(fileName: fileName, line: $0) }
     }
 
+    /// One line, always: a multi-line value quoted in a message shows its line breaks as `\n`, so
+    /// each diagnostic stays one line of `check-config` output and one log line.
     public var description: String {
         var text = fileName
         if let line { text += ":\(line)" }
         if let subject { text += ": \(subject)" }
-        return text + ": " + message
+        return Self.singleLine(text + ": " + message)
+    }
+
+    static func singleLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\r" }) else { return text }
+        var escaped = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": escaped.append(contentsOf: #"\n"#.unicodeScalars)
+            case "\r": escaped.append(contentsOf: #"\r"#.unicodeScalars)
+            default: escaped.append(scalar)
+            }
+        }
+        return String(escaped)
     }
 
     /// The name used in messages for an option of a section: oslo.config's `group.option`, with

@@ -168,7 +168,7 @@ private struct Parser {
             return
         }
         guard currentSection != nil else {
-            syntaxError(at: location, "option \"\(key)\" appears before any [section] header")
+            syntaxError(at: location, "option \"\(key)\" appears before any [section] header; put it under [DEFAULT]")
             return
         }
         var value = String(line[line.index(after: separator)...]).trimmingLeadingWhitespace().trimmingTrailingWhitespace()

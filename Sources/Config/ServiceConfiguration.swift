@@ -20,6 +20,11 @@ public struct ServiceConfiguration: Sendable {
     /// Fatal problems; empty for a configuration returned by `ConfigFile.load`.
     public var problems: [ConfigDiagnostic]
 
+    /// True for a file with no section header at all (empty, or only comments and blank lines).
+    var isWithoutSections: Bool { sectionCount == 0 && problems.isEmpty }
+    /// How many distinct sections the file has.
+    var sectionCount = 0
+
     /// The section of backend `name`, if it is enabled.
     public func backend(named name: String) -> BackendSection? {
         backends.first { $0.name == name }
@@ -53,15 +58,73 @@ public enum ConfigFile {
     public static func inspect(path: String) -> ServiceConfiguration {
         let base = directory(of: path)
         guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = String(cString: strerror(access(path, R_OK) == 0 ? EISDIR : errno))
             return empty(fileName: path, baseDirectory: base,
-                         problem: ConfigDiagnostic(fileName: path, line: nil, subject: nil, message: "cannot read the file: \(reason)"))
+                         problem: ConfigDiagnostic(fileName: path, line: nil, subject: nil, message: unreadableReason(path)))
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            return empty(fileName: path, baseDirectory: base,
-                         problem: ConfigDiagnostic(fileName: path, line: nil, subject: nil, message: "the file is not UTF-8 text"))
+            return empty(fileName: path, baseDirectory: base, problem: notUTF8(data, fileName: path))
         }
-        return inspect(text: text, fileName: path, baseDirectory: base)
+        let configuration = inspect(text: text, fileName: path, baseDirectory: base)
+        if configuration.isWithoutSections {
+            // oslo.config would start on defaults; with no backend and every default, an empty file
+            // is far more likely a botched deployment than an intent.
+            return empty(fileName: path, baseDirectory: base, problem: ConfigDiagnostic(
+                fileName: path, line: nil, subject: nil,
+                message: "the file has no [section] (it is empty or only comments); write a [DEFAULT] section with enabled_backends"))
+        }
+        return configuration
+    }
+
+    /// Why `path` could not be read, and what to do about it.
+    static func unreadableReason(_ path: String) -> String {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            return "cannot read the file: it is a directory; give the path of the configuration file itself"
+        }
+        let code = access(path, R_OK) == 0 ? EIO : errno
+        let reason = String(cString: strerror(code))
+        if code == EACCES {
+            let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
+            return "cannot read the file: \(reason) (volumed runs as \(user); fix the file's owner or mode)"
+        }
+        return "cannot read the file: \(reason)"
+    }
+
+    /// Points at the line and column of the first byte that is not UTF-8.
+    static func notUTF8(_ data: Data, fileName: String) -> ConfigDiagnostic {
+        let bytes = [UInt8](data)
+        var line = 1
+        var lineStart = 0
+        var index = 0
+        while index < bytes.count {
+            let length = utf8SequenceLength(bytes, at: index)
+            guard length > 0 else { break }
+            if bytes[index] == UInt8(ascii: "\n") {
+                line += 1
+                lineStart = index + 1
+            }
+            index += length
+        }
+        let detail = index < bytes.count
+            ? "byte 0x\(String(bytes[index], radix: 16, uppercase: true)) at column \(index - lineStart + 1)" : "truncated at the end"
+        return ConfigDiagnostic(fileName: fileName, line: line, subject: nil,
+                                message: "the file is not UTF-8 text (\(detail)); save it as UTF-8")
+    }
+
+    /// The length of the valid UTF-8 sequence starting at `index`, or 0 when it is not valid.
+    private static func utf8SequenceLength(_ bytes: [UInt8], at index: Int) -> Int {
+        let first = bytes[index]
+        let length: Int
+        switch first {
+        case 0x00...0x7F: return 1
+        case 0xC2...0xDF: length = 2
+        case 0xE0...0xEF: length = 3
+        case 0xF0...0xF4: length = 4
+        default: return 0
+        }
+        guard index + length <= bytes.count else { return 0 }
+        let sequence = Array(bytes[index..<(index + length)])
+        return String(validating: sequence, as: UTF8.self) == nil ? 0 : length
     }
 
     /// Never throws: fatal problems are returned in `problems`.
@@ -114,7 +177,8 @@ private struct Loader {
         problems += reader.problems
         for value in reader.unusedValues() {
             let hint = BackendSection.genericOptions.contains(value.option) || value.option.hasPrefix("volume_")
-                ? "not used in [DEFAULT]: set it in a backend section or [backend_defaults]" : "unknown option, ignored"
+                ? "not used in [DEFAULT]: set it in a backend section or [backend_defaults]"
+                : "unknown option, ignored" + OptionSuggestion.hint(for: value.option, in: ServiceOptions.knownOptions)
             warnings.append(value.problem(hint))
         }
 
@@ -136,9 +200,11 @@ private struct Loader {
             warnings += document.syntaxProblems.filter { $0.section == name }.map(\.diagnostic)
         }
 
-        return ServiceConfiguration(
+        var configuration = ServiceConfiguration(
             fileName: document.fileName, baseDirectory: baseDirectory, service: service, backends: backends,
             backendDefaults: document.sections[BackendSection.sharedSectionName]?.values ?? [:],
             warnings: warnings, problems: problems)
+        configuration.sectionCount = document.sectionOrder.count
+        return configuration
     }
 }

@@ -7,6 +7,8 @@ public struct ConfigurationCheck: Sendable {
     /// What stops the service or a backend; `check-config` exits 2 when this is not empty.
     public var errors: [ConfigDiagnostic]
     public var warnings: [ConfigDiagnostic]
+    /// Enabled backends that would start `failed` with `config_error` or `driver_not_supported`.
+    public var failingBackends: [String]
     /// The configuration as read (defaults where values were bad).
     public var configuration: ServiceConfiguration
 
@@ -22,15 +24,28 @@ public struct ConfigurationCheck: Sendable {
         self.configuration = configuration
         var errors = configuration.problems
         var warnings = configuration.warnings
+        var failing: [String] = []
         for backend in configuration.backends {
             let validation = DriverFactory.validate(backend, service: configuration.service)
             errors += validation.errors
             warnings += validation.warnings
+            if !validation.errors.isEmpty { failing.append(backend.name) }
         }
+        self.failingBackends = failing
         warnings += DriverFactory.unknownSharedOptions(in: configuration)
         var seenErrors = Set<ConfigDiagnostic>()
         var seenWarnings = Set<ConfigDiagnostic>()
         self.errors = errors.filter { seenErrors.insert($0).inserted }
         self.warnings = warnings.filter { seenWarnings.insert($0).inserted }
+    }
+
+    /// The closing line of a failed check: what the problems would do to a running service.
+    public var summary: String {
+        let count = "\(errors.count) problem(s)"
+        if !configuration.problems.isEmpty {
+            return "\(configuration.fileName): \(count); volumed would not start (exit 2)"
+        }
+        return "\(configuration.fileName): \(count); volumed would start, but backend(s) "
+            + "\(failingBackends.joined(separator: ", ")) would be failed until the file is fixed and reloaded (SIGHUP)"
     }
 }

@@ -99,7 +99,9 @@ public enum DriverFactory {
         }
         for value in backend.driverOptions.values.sorted(by: { $0.location.line < $1.location.line })
         where value.section != BackendSection.sharedSectionName && !kind.optionNames.contains(value.option) {
-            validation.warnings.append(value.problem("unknown option for the \(kind.rawValue) driver, ignored"))
+            let known = kind.optionNames.union(BackendSection.genericOptions)
+            validation.warnings.append(value.problem(
+                "unknown option for the \(kind.rawValue) driver, ignored" + OptionSuggestion.hint(for: value.option, in: known)))
         }
         return validation
     }
@@ -119,7 +121,7 @@ public enum DriverFactory {
         return configuration.backendDefaults.values
             .filter { !known.contains($0.option) }
             .sorted { $0.location.line < $1.location.line }
-            .map { $0.problem("unknown option for every driver, ignored") }
+            .map { $0.problem("unknown option for every driver, ignored" + OptionSuggestion.hint(for: $0.option, in: known)) }
     }
 
     private static func build(_ backend: BackendSection, service: ServiceOptions) -> Result<any VolumeDriver, DriverError> {
@@ -151,7 +153,9 @@ public enum DriverFactory {
     }
 
     private static func unknownDriver(_ value: ConfigValue) -> ConfigDiagnostic {
-        let known = DriverKind.allCases.flatMap(\.acceptedNames).joined(separator: ", ")
-        return value.problem("unknown driver \"\(value.text)\"; volumed knows \(known)")
+        let known = DriverKind.allCases.flatMap(\.acceptedNames)
+        let hint = OptionSuggestion.closest(to: value.text.trimmingCharacters(in: .whitespaces), in: known)
+            .map { "did you mean \($0)? " } ?? ""
+        return value.problem("unknown driver \"\(value.text)\"; \(hint)volumed knows \(known.joined(separator: ", "))")
     }
 }

@@ -52,7 +52,9 @@ enum LvmReport {
     /// The three fields of the row whose first field is `name`.
     private static func matchingRow(named name: String, from result: CommandResult, tool: String, timeout: Double,
                                     what: String) throws(DriverError) -> [String] {
-        let stderr = result.standardError.trimmingCharacters(in: .whitespacesAndNewlines)
+        // The tool's lines joined into one, so the error is one log line and one table cell.
+        let stderr = result.standardError.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
         let detail = stderr.isEmpty ? "" : ": " + String(stderr.suffix(2_000))
         switch result.ending {
         case .timedOut:

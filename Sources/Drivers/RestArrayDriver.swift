@@ -186,19 +186,27 @@ public final class RestArrayDriver: VolumeDriver {
     }
 
     static func classify(_ error: CurlError, url: String) -> DriverError {
+        let reason = curlReason(error)
         if error.isTimeout {
-            return DriverError(.backendUnavailable, "GET \(url) timed out: \(error)")
+            return DriverError(.backendUnavailable, "GET \(url) timed out: \(reason)")
         }
         if error.isConnectFailure {
-            return DriverError(.backendUnavailable, "cannot connect to \(url): \(error)")
+            return DriverError(.backendUnavailable, "cannot connect to \(url): \(reason)")
         }
         if error.isTLSFailure {
-            return DriverError(.backendUnavailable, "TLS with \(url) failed (check driver_ssl_cert_path): \(error)")
+            return DriverError(.backendUnavailable, "TLS with \(url) failed (check driver_ssl_cert_path): \(reason)")
         }
         if error.isResponseTooLarge {
-            return DriverError(.other, "the answer to GET \(url) is too large: \(error)")
+            return DriverError(.other, "the answer to GET \(url) is too large: \(reason)")
         }
-        return DriverError(.backendUnavailable, "GET \(url) failed: \(error)")
+        return DriverError(.backendUnavailable, "GET \(url) failed: \(reason)")
+    }
+
+    /// libcurl's specific text once, then the code: its error buffer already ends with the generic
+    /// text, which `CurlError.description` would repeat ("Couldn't connect to server: Failed to
+    /// connect ...: Couldn't connect to server").
+    static func curlReason(_ error: CurlError) -> String {
+        "\(error.detail.isEmpty ? error.message : error.detail) (curl error \(error.code))"
     }
 
     /// The error document's message, or the start of the body, for the operator.

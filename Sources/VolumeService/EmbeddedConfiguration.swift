@@ -3,8 +3,8 @@ import Foundation
 
 /// What `volumed serve` runs with no `--config`: two NFS backends on local directories, one ready
 /// and one whose storage does not exist yet, so a fresh machine shows the service's purpose at
-/// once: the second backend is `retrying`, and it comes up by itself on the tick after the operator
-/// creates its directory.
+/// once: the second backend is `retrying`, and it comes up by itself at its next re-initialization
+/// (at most `reinit_backoff_max`, 10 s) after the operator creates its directory.
 public struct EmbeddedConfiguration: Sendable {
     /// Where the demo's shares and state live (created if missing).
     public let dataDirectory: String
@@ -57,12 +57,11 @@ public struct EmbeddedConfiguration: Sendable {
     /// empty directory (`rmdir`), so each demo run starts with that backend down and nothing the
     /// operator put there is ever deleted.
     public func prepare() throws {
-        let manager = FileManager.default
         rmdir(lateShare)
-        try manager.createDirectory(atPath: readyShare, withIntermediateDirectories: true)
-        try manager.createDirectory(atPath: dataDirectory + "/state", withIntermediateDirectories: true)
-        try Data("\(lateShare)\n".utf8).write(to: URL(fileURLWithPath: dataDirectory + "/gold.shares"))
-        try Data("\(readyShare)\n".utf8).write(to: URL(fileURLWithPath: dataDirectory + "/silver.shares"))
+        try LocalFiles.makeDirectories(readyShare)
+        try LocalFiles.makeDirectories(dataDirectory + "/state")
+        try LocalFiles.write("\(lateShare)\n", to: dataDirectory + "/gold.shares")
+        try LocalFiles.write("\(readyShare)\n", to: dataDirectory + "/silver.shares")
     }
 
     /// What the operator reads at start-up.
@@ -73,7 +72,8 @@ public struct EmbeddedConfiguration: Sendable {
           Watch the drivers:   curl -s \(apiURL)/drivers
         Backend nfs-gold is down because its storage does not exist yet. Make it appear with:
           mkdir -p \(lateShare)
-        and nfs-gold comes up by itself on a following tick (every 2 s), no restart needed.
+        and nfs-gold comes up by itself at its next re-initialization (within 10 s), no restart needed.
+        Stop with Ctrl-C.
         """
     }
 }

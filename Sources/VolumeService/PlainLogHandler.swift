@@ -23,18 +23,54 @@ public struct PlainLogHandler: LogHandler {
         var merged = self.metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         if let error = event.error { merged["error"] = "\(error)" }
-        var line = "\(Self.timestamp()) \(event.level.rawValue)"
-        if let backend = merged.removeValue(forKey: "backend") { line += " [\(backend)]" }
-        line += " \(event.message)"
-        for key in merged.keys.sorted() {
-            let value = "\(merged[key]!)"
+        let line = Self.line(timestamp: Self.timestamp(), level: event.level, message: "\(event.message)",
+                             metadata: merged, label: label)
+        Self.lock.lock()
+        FileHandle.standardError.write(Data(line.utf8))
+        Self.lock.unlock()
+    }
+
+    /// One event as the line written (with its newline).
+    public static func line(timestamp: String, level: Logger.Level, message: String, metadata: Logger.Metadata,
+                     label: String) -> String {
+        var merged = metadata
+        var line = "\(timestamp) \(level.rawValue)"
+        if let backend = merged.removeValue(forKey: "backend") { line += " [\(singleLine("\(backend)"))]" }
+        line += " \(singleLine(message))"
+        for key in ordered(merged.keys) {
+            let value = singleLine("\(merged[key]!)")
             let needsQuotes = value.isEmpty || value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" })
             line += " \(key)=" + (needsQuotes ? "\"\(value.replacingOccurrences(of: "\"", with: "\\\""))\"" : value)
         }
         line += " (\(label))\n"
-        Self.lock.lock()
-        FileHandle.standardError.write(Data(line.utf8))
-        Self.lock.unlock()
+        return line
+    }
+
+    /// Keys that read as a sentence when they come first (`from=retrying to=ready reason=...`);
+    /// the rest follow in alphabetical order.
+    static let leadingKeys = ["from", "to", "reason"]
+
+    static func ordered(_ keys: some Collection<String>) -> [String] {
+        leadingKeys.filter(keys.contains) + keys.filter { !leadingKeys.contains($0) }.sorted()
+    }
+
+    /// An event is one line, whatever a driver's error text holds: line breaks and other control
+    /// characters are written as escapes (`\n`, `\t`, `\u{1B}`), so `grep` and log shippers never
+    /// see half an event.
+    static func singleLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case "\t": escaped += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                escaped += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
     }
 
     private static func timestamp() -> String {

@@ -42,7 +42,8 @@ public struct ServiceStateFile: Sendable {
             let document = try JSONDecoder().decode(Document.self, from: data)
             return document.services.mapValues { Supervision.ServiceStatus(disabled: $0.disabled, disabledReason: $0.disabledReason) }
         } catch {
-            throw Failure(description: "\(path): not a volumed state file: \(error)")
+            throw Failure(description: "\(path) is not a volumed state file (\(Self.reason(error))); repair it, "
+                + "or remove it to start with every service enabled")
         }
     }
 
@@ -58,12 +59,7 @@ public struct ServiceStateFile: Sendable {
         } catch {
             throw Failure(description: "\(path): cannot encode state: \(error)")
         }
-        let directory = (path as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw Failure(description: "\(directory): cannot create the state directory: \(error.localizedDescription)")
-        }
+        let directory = try createDirectory()
         let temporary = path + ".tmp.\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw systemFailure("cannot create \(temporary)") }
@@ -93,6 +89,44 @@ public struct ServiceStateFile: Sendable {
             fsync(directoryFD)
             close(directoryFD)
         }
+    }
+
+    /// A decoding error in a few words (its full description runs over several lines of coding paths).
+    private static func reason(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .dataCorrupted(let context)?:
+            return (context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)
+        case .keyNotFound(let key, _)?:
+            return "no \"\(key.stringValue)\" member"
+        case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?:
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+        default:
+            return "\(error)"
+        }
+    }
+
+    /// Start-up's check that a decision acknowledged later can be kept: the directory exists (or is
+    /// created) and a file can be created in it. Found now, a problem stops start-up with the path and
+    /// the reason, instead of the first `disable` answering 200 and being lost at the next restart.
+    public func checkWritable() throws(Failure) {
+        let directory = try createDirectory()
+        let probe = directory + "/.volumed-write-probe.\(getpid())"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw systemFailure("state_path \(directory) is not writable") }
+        close(fd)
+        unlink(probe)
+    }
+
+    /// The state directory, created with its parents when missing.
+    private func createDirectory() throws(Failure) -> String {
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try LocalFiles.makeDirectories(directory)
+        } catch {
+            throw Failure(description: "state_path: \(error)")
+        }
+        return directory
     }
 
     private func systemFailure(_ what: String) -> Failure {

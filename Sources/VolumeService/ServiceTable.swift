@@ -17,7 +17,19 @@ public enum ServiceTable {
     }
 
     private static func fetch(_ client: CurlClient, _ url: String) throws -> [UInt8] {
-        let response = try client.get(url)
+        let response: CurlResponse
+        do {
+            response = try client.get(url)
+        } catch {
+            // libcurl's text repeats itself ("Couldn't connect to server: ... Couldn't connect to
+            // server"); say once what failed and where to look.
+            let reason = error.detail.isEmpty ? error.message : error.detail
+            if error.isConnectFailure || error.isTimeout {
+                throw Failure(description: "cannot reach \(url): \(reason); is `volumed serve` running there? "
+                              + "(give its address with --url)")
+            }
+            throw Failure(description: "GET \(url) failed: \(reason)")
+        }
         guard response.status == 200 else {
             throw Failure(description: "GET \(url) answered \(response.status): \(response.bodyText.prefix(200))")
         }
@@ -35,18 +47,28 @@ public enum ServiceTable {
             throw Failure(description: "the drivers document has no \"drivers\" list")
         }
         let serviceRows = services.map { service in
-            ["binary", "host", "zone", "status", "state", "updated_at", "backend_state"].map { text(service[$0]) }
+            ["binary", "host", "zone", "status", "state", "updated_at", "backend_state", "disabled_reason"]
+                .map { cell(text(service[$0]), limit: 60) }
         }
         let driverRows = drivers.map { driver -> [String] in
             let error = driver["last_error"] as? [String: Any]
             let lastError = error.map { "\(text($0["kind"])): \(text($0["message"]))" } ?? "-"
             let limit = (driver["reinit_limit"] as? Int) == 0 ? "unlimited" : text(driver["reinit_limit"])
             return [text(driver["id"]), text(driver["volume_driver"]), text(driver["state"]),
-                    "\(text(driver["reinit_attempts"]))/\(limit)", text(driver["next_reinit_at"]), String(lastError.prefix(80))]
+                    "\(text(driver["reinit_attempts"]))/\(limit)", text(driver["next_reinit_at"]),
+                    cell(lastError, limit: 80)]
         }
-        return table(["Binary", "Host", "Zone", "Status", "State", "Updated At", "Backend State"], serviceRows)
+        return table(["Binary", "Host", "Zone", "Status", "State", "Updated At", "Backend State", "Disabled Reason"], serviceRows)
             + "\n"
             + table(["Driver", "Volume Driver", "State", "Reinit Attempts", "Next Reinit At", "Last Error"], driverRows)
+    }
+
+    /// A table cell: one line (line breaks in a driver's message would break the frame), cut at
+    /// `limit` characters with "..." so a cut is visible (`GET /drivers/{id}` has the whole text).
+    static func cell(_ value: String, limit: Int) -> String {
+        let line = value.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .joined(separator: " ")
+        return line.count <= limit ? line : String(line.prefix(limit - 3)) + "..."
     }
 
     private static func text(_ value: Any?) -> String {

@@ -21,6 +21,8 @@ public final class VolumeServiceRunner: Sendable {
     private let server: HTTPServer
     private let stateFile: ServiceStateFile
     private let publisherURL: PublisherURL
+    private let shutdownStarted = Mutex(false)
+    private let shutdownFinished = DispatchSemaphore(value: 0)
     /// The in-process scheduler's store; nil when `scheduler_url` points elsewhere.
     public let schedulerStore: CapabilityStore?
 
@@ -45,15 +47,17 @@ public final class VolumeServiceRunner: Sendable {
         let store = options.schedulerURL == nil ? CapabilityStore(serviceDownTime: options.serviceDownTime) : nil
         self.schedulerStore = store
 
-        for section in configuration.backends {
-            try supervisors.addBackend(DriverFactory.makeBackendDefinition(for: section, service: options))
-        }
+        // Disabled services must stay disabled across restarts: a state file that cannot be read or a
+        // directory that cannot be written stops start-up rather than silently re-enabling them.
         let saved: [String: Supervision.ServiceStatus]
         do {
             saved = try stateFile.load()
+            try stateFile.checkWritable()
         } catch {
-            logger.error("cannot read the saved service flags; every service starts enabled", metadata: ["error": "\(error)"])
-            saved = [:]
+            throw StartFailure(description: "\(error)")
+        }
+        for section in configuration.backends {
+            try supervisors.addBackend(DriverFactory.makeBackendDefinition(for: section, service: options))
         }
         for (id, status) in saved where configuration.backend(named: id) != nil {
             _ = try? supervisors.setServiceStatus(id: id, disabled: status.disabled, reason: status.disabledReason)
@@ -112,7 +116,7 @@ public final class VolumeServiceRunner: Sendable {
                 "file": "\(configPath)", "problems": "\(error.problems.map(\.description).joined(separator: "; "))"])
             return
         }
-        for warning in new.warnings { logger.warning("\(warning)") }
+        for warning in ConfigurationCheck(configuration: new).warnings { logger.warning("\(warning)") }
         let old = current.withLock { $0 }
         let diff = ConfigDiff(from: old, to: new)
         let options = new.service
@@ -150,15 +154,24 @@ public final class VolumeServiceRunner: Sendable {
             "changed": "\(diff.changedBackends.map(\.name).joined(separator: ","))"])
     }
 
-    /// Stops accepting, answers what is in flight, stops supervision.
-    public func shutdown(gracePeriod: Duration = .seconds(10)) {
-        logger.notice("shutting down")
+    /// Stops accepting, answers what is in flight, stops supervision. `signal` names the cause in the log.
+    public func shutdown(signal: String? = nil, gracePeriod: Duration = .seconds(10)) {
+        shutdownStarted.withLock { $0 = true }
+        defer { shutdownFinished.signal() }
+        logger.notice("stopping: no new connections, requests in flight get up to \(gracePeriod.components.seconds) s",
+                      metadata: signal.map { ["signal": "\($0)"] } ?? [:])
         server.shutdown(gracePeriod: gracePeriod)
         supervisors.stop()
+        logger.notice("volume service stopped")
     }
 
+    /// Returns once the server has stopped and, when `shutdown` stopped it, once supervision has too
+    /// (so the process does not exit in the middle of it).
     public func waitUntilStopped() {
         server.waitUntilStopped()
+        if shutdownStarted.withLock({ $0 }) {
+            _ = shutdownFinished.wait(timeout: .now() + 30)
+        }
     }
 
     // MARK: helpers

@@ -1,6 +1,8 @@
 import Config
 import Dispatch
+import Drivers
 import Foundation
+import Logging
 import VolumeService
 
 /// The process-level plumbing the commands share: loading configuration with exit code 2 on fatal
@@ -13,15 +15,18 @@ enum CommandSupport {
         var banner: ((String) -> String)?
     }
 
-    static func loadServiceConfiguration(config: String?, dataDir: String?, port: Int?,
+    static func loadServiceConfiguration(config: String?, dataDir: String?, port: Int?, logger: Logger,
                                          embeddedAllowed: Bool = true) -> LoadedConfiguration {
         if let config {
             let configuration = ConfigFile.inspect(path: config)
             guard configuration.problems.isEmpty else {
                 for problem in configuration.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
-                fail("volumed: \(config): the configuration has \(configuration.problems.count) fatal problem(s)")
+                fail("volumed: \(config): the configuration has \(configuration.problems.count) fatal problem(s); "
+                     + "`volumed check-config --config \(config)` lists every problem")
             }
-            for warning in configuration.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+            // The same warnings check-config prints (driver options included), as log lines.
+            let warnings = embeddedAllowed ? ConfigurationCheck(configuration: configuration).warnings : configuration.warnings
+            for warning in warnings { logger.warning("\(warning)") }
             return LoadedConfiguration(configuration: configuration, banner: nil)
         }
         guard embeddedAllowed else {
@@ -33,7 +38,7 @@ enum CommandSupport {
         do {
             try embedded.prepare()
         } catch {
-            fail("volumed: cannot prepare the embedded configuration in \(embedded.dataDirectory): \(error)")
+            fail("volumed: cannot prepare the embedded configuration: \(error) (choose another --data-dir)", code: 1)
         }
         let configuration = checked(ConfigFile.inspect(text: embedded.text(port: port ?? 8776),
                                                        fileName: "<embedded volumed.conf>",
@@ -69,8 +74,9 @@ enum CommandSupport {
         signal(SIGPIPE, SIG_IGN)
     }
 
-    /// SIGTERM and SIGINT call `shutdown` once (a second one exits at once); SIGHUP calls `reload`.
-    static func runUntilSignalled(reload: (@Sendable () -> Void)?, shutdown: @escaping @Sendable () -> Void) {
+    /// SIGTERM and SIGINT call `shutdown` once with the signal's name (a second one exits at once);
+    /// SIGHUP calls `reload`.
+    static func runUntilSignalled(reload: (@Sendable () -> Void)?, shutdown: @escaping @Sendable (String) -> Void) {
         let stopping = LockedFlag()
         let thread = Thread {
             var mask = sigset_t()
@@ -84,7 +90,8 @@ enum CommandSupport {
                     reload?()
                 default:
                     if stopping.setOnce() {
-                        DispatchQueue.global().async { shutdown() }
+                        let name = number == SIGINT ? "SIGINT" : "SIGTERM"
+                        DispatchQueue.global().async { shutdown(name) }
                     } else {
                         exit(1)
                     }

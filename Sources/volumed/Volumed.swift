@@ -20,11 +20,15 @@ struct LoggingOptions: ParsableArguments {
     @Option(name: .long, help: "Least severe log level printed: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    func bootstrap() throws -> Logger {
-        CommandSupport.prepareSignals()
-        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
             throw ValidationError("--log-level: expected one of trace, debug, info, notice, warning, error, critical; got \"\(logLevel)\"")
         }
+    }
+
+    func bootstrap() -> Logger {
+        CommandSupport.prepareSignals()
+        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
         LoggingSystem.bootstrap { label in PlainLogHandler(label: label, level: level) }
         return Logger(label: "volumed")
     }
@@ -32,32 +36,56 @@ struct LoggingOptions: ParsableArguments {
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the volume service (with no --config: the embedded demo configuration).")
+        abstract: "Run the volume service (with no --config: the embedded demo configuration).",
+        discussion: """
+            Signals: SIGHUP re-reads --config (a file that no longer loads is rejected, the running \
+            configuration kept); SIGTERM or SIGINT stop gracefully (a second one exits at once).
+
+            Exit codes: 0 stopped by a signal; 1 cannot start (port taken, state_path unusable); \
+            2 the configuration file is unreadable, empty or its [DEFAULT] is broken (`volumed check-config` lists \
+            every problem); 64 bad command line.
+            """)
 
     @Option(name: .long, help: "A cinder.conf-style configuration file.")
     var config: String?
 
-    @Option(name: .long, help: "With the embedded configuration: where its shares and state live.")
+    @Option(name: .long, help: "Embedded configuration only: where its shares and state live.")
     var dataDir: String?
 
-    @Option(name: .long, help: "With the embedded configuration: the API port (default 8776).")
+    @Option(name: .long, help: "Embedded configuration only: the API port (default 8776; 0 picks a free one).")
     var port: Int?
 
     @OptionGroup var logging: LoggingOptions
 
+    func validate() throws {
+        if config != nil {
+            // Silently ignoring them would leave the operator polling a port nothing listens on.
+            if port != nil {
+                throw ValidationError("--port applies to the embedded configuration only; with --config set osapi_volume_listen_port in the file")
+            }
+            if dataDir != nil {
+                throw ValidationError("--data-dir applies to the embedded configuration only; with --config set state_path in the file")
+            }
+        }
+        if let port, !(0...65535).contains(port) {
+            throw ValidationError("--port: expected a port number 0-65535, got \(port)")
+        }
+    }
+
     func run() throws {
-        let logger = try logging.bootstrap()
-        let loaded = CommandSupport.loadServiceConfiguration(config: config, dataDir: dataDir, port: port)
+        let logger = logging.bootstrap()
+        let loaded = CommandSupport.loadServiceConfiguration(config: config, dataDir: dataDir, port: port, logger: logger)
         let service: VolumeServiceRunner
         do {
             service = try VolumeServiceRunner(configuration: loaded.configuration, configPath: config, logger: logger)
             try service.start()
         } catch {
-            CommandSupport.fail("volumed: cannot start: \(error)")
+            CommandSupport.fail("volumed: cannot start: \(StartFailure.explain(error, portOption: config == nil ? "--port" : "osapi_volume_listen_port"))",
+                                code: 1)
         }
         if let banner = loaded.banner { print(banner(service.apiURL)) } else { print("volumed serving \(service.apiURL)") }
         fflush(nil)
-        CommandSupport.runUntilSignalled(reload: { service.reload() }, shutdown: { service.shutdown() })
+        CommandSupport.runUntilSignalled(reload: { service.reload() }, shutdown: { signal in service.shutdown(signal: signal) })
         service.waitUntilStopped()
     }
 }
@@ -73,19 +101,20 @@ struct SchedulerRole: ParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() throws {
-        let logger = try logging.bootstrap()
-        let configuration = CommandSupport.loadServiceConfiguration(config: config, dataDir: nil, port: nil,
+        let logger = logging.bootstrap()
+        let configuration = CommandSupport.loadServiceConfiguration(config: config, dataDir: nil, port: nil, logger: logger,
                                                                          embeddedAllowed: false).configuration
         let scheduler: SchedulerRunner
         do {
             scheduler = try SchedulerRunner(options: configuration.service, logger: logger)
             try scheduler.start()
         } catch {
-            CommandSupport.fail("volumed scheduler: cannot start: \(error)")
+            CommandSupport.fail("volumed scheduler: cannot start: \(StartFailure.explain(error, portOption: "scheduler_listen_port"))",
+                                code: 1)
         }
         print("volumed scheduler serving \(scheduler.apiURL)")
         fflush(nil)
-        CommandSupport.runUntilSignalled(reload: nil, shutdown: { scheduler.shutdown() })
+        CommandSupport.runUntilSignalled(reload: nil, shutdown: { _ in scheduler.shutdown() })
         scheduler.waitUntilStopped()
     }
 }
@@ -93,7 +122,12 @@ struct SchedulerRole: ParsableCommand {
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
-        abstract: "Validate a configuration without touching storage; exit 0, or 2 listing every problem as file:line: message.")
+        abstract: "Validate a configuration without touching storage; exit 0, or 2 listing every problem as file:line: message.",
+        discussion: """
+            Warnings (unknown or misspelt options, unused sections, repeated options) are printed but do \
+            not fail the check. The last line of a failed check says whether volumed would refuse to start \
+            or which backends would start failed.
+            """)
 
     @Option(name: .long, help: "The configuration file to check.")
     var config: String
@@ -103,8 +137,10 @@ struct CheckConfig: ParsableCommand {
         for line in check.warnings { FileHandle.standardError.write(Data("warning: \(line)\n".utf8)) }
         for line in check.errors { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
         if check.isValid {
-            print("\(config): OK (\(check.configuration.backends.count) backend(s))")
+            let warnings = check.warnings.isEmpty ? "" : ", \(check.warnings.count) warning(s)"
+            print("\(config): OK (\(check.configuration.backends.count) backend(s)\(warnings))")
         } else {
+            FileHandle.standardError.write(Data("\(check.summary)\n".utf8))
             throw ExitCode(2)
         }
     }
@@ -114,8 +150,15 @@ struct Services: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a running service's services and drivers, like `cinder service-list`.")
 
-    @Option(name: .long, help: "The service's API address.")
+    @Option(name: .long, help: "The service's API address (its osapi_volume_listen and osapi_volume_listen_port).")
     var url: String = "http://127.0.0.1:8776"
+
+    func validate() throws {
+        let lowered = url.lowercased()
+        guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://"), url.count > 8 else {
+            throw ValidationError("--url: expected an http:// or https:// address such as http://127.0.0.1:8776, got \"\(url)\"")
+        }
+    }
 
     func run() throws {
         do {

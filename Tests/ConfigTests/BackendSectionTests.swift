@@ -96,7 +96,7 @@ import Testing
         #expect(bad.reinitDriverCount == 3)
         #expect(configuration.backend(named: "missing")?.problems.map(\.description) == [
             #"volumed.conf:4: backend_defaults.driver_init_timeout: expected a number of seconds > 0, got "never""#,
-            #"volumed.conf:2: enabled_backends: backend "missing" has no [missing] section"#,
+            #"volumed.conf:2: enabled_backends: backend "missing" has no [missing] section: add one with volume_driver, or remove missing from enabled_backends"#,
         ])
         #expect(configuration.allProblems.count == 6)
     }

@@ -88,7 +88,7 @@ import Testing
             also words
             """)
         #expect(document.syntaxProblems.map(\.diagnostic.description) == [
-            "volumed.conf:1: option \"host\" appears before any [section] header",
+            "volumed.conf:1: option \"host\" appears before any [section] header; put it under [DEFAULT]",
             "volumed.conf:2: section header is missing its closing ']'",
             "volumed.conf:3: section header has no name",
             "volumed.conf:5: expected 'option = value', got \"just words\"",

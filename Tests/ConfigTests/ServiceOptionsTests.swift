@@ -216,6 +216,6 @@ import Testing
 
         try Data([0x5B, 0xFF, 0xFE, 0x5D]).write(to: URL(fileURLWithPath: path))
         let binary = #expect(throws: ConfigError.self) { try ConfigFile.load(path: path) }
-        #expect(binary?.description == "\(path): the file is not UTF-8 text")
+        #expect(binary?.description == "\(path):1: the file is not UTF-8 text (byte 0xFF at column 2); save it as UTF-8")
     }
 }

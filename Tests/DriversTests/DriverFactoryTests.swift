@@ -202,7 +202,8 @@ import Testing
             "\(path):6: backend_defaults.reinit_driver_count: expected a whole number >= 0, got \"x\"",
             "\(path):7: nfs-1.nfs_shares_config: required option is not set",
         ])
-        #expect(check.errors.last?.description.hasPrefix("\(path):13: lvm-2.volume_driver: unknown driver \"lvm2\"; volumed knows nfs,") == true)
+        #expect(check.errors.last?.description.hasPrefix(
+            "\(path):13: lvm-2.volume_driver: unknown driver \"lvm2\"; did you mean lvm? volumed knows nfs,") == true)
         #expect(check.warnings.map(\.description) == ["\(path):4: debug: unknown option, ignored"])
     }
 

@@ -80,10 +80,9 @@ import Testing
             """, in: directory)
         try driver.doSetup()
         let error = driverError { try driver.checkForSetupError() }
-        #expect(error == DriverError(.backendUnavailable, """
-            \(directory.path)/bin/vgs vg0 exited with status 5: Volume group "vg0" not found
-              Cannot process volume group vg0
-            """))
+        // The tool's lines are joined: the message is one log line and one table cell.
+        #expect(error == DriverError(.backendUnavailable,
+            "\(directory.path)/bin/vgs vg0 exited with status 5: Volume group \"vg0\" not found; Cannot process volume group vg0"))
         #expect(error?.errorClass == .recoverable)
     }
 
