@@ -6,6 +6,8 @@ public enum CapabilityReportParser {
     public static let expectedService = "cinder-volume"
     static let capacityKeys = ["total_capacity_gb", "free_capacity_gb"]
     static let optionalAmountKeys = ["allocated_capacity_gb", "provisioned_capacity_gb"]
+    /// Lengths count Unicode code points, as Cinder's `len()` on a Python string and JSON Schema's
+    /// `maxLength` do (not grapheme clusters, not UTF-8 bytes).
     static let maxReasonLength = 255
     static let maxHostLength = 255
 
@@ -91,7 +93,7 @@ public enum CapabilityReportParser {
         var reason: String?
         switch object["disabled_reason"] {
         case nil, .null: reason = nil
-        case .string(let text) where text.count <= maxReasonLength: reason = text
+        case .string(let text) where text.unicodeScalars.count <= maxReasonLength: reason = text
         default:
             throw CapabilityReportError(
                 field: join(path, "disabled_reason"),
@@ -226,7 +228,7 @@ public enum CapabilityReportParser {
     static func isValidHost(_ host: String) -> Bool {
         let parts = host.split(separator: "@", omittingEmptySubsequences: false)
         return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
-            && host.utf8.count <= maxHostLength && isPlainName(host)
+            && host.unicodeScalars.count <= maxHostLength && isPlainName(host)
     }
 
     static func join(_ path: String, _ key: String) -> String {

@@ -15,7 +15,9 @@ public struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringC
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM]` (a space may stand for the `T`, as Python's
     /// `str(datetime)` writes it). Without an offset the time is UTC. Fractions beyond microseconds are
-    /// truncated. Returns nil for anything else, including impossible dates.
+    /// truncated. Returns nil for anything else, including impossible dates and times that fall outside
+    /// years 1 to 9999 once the offset is applied (Python's `datetime` range, so Cinder can read every
+    /// time written back).
     public init?(parsing text: String) {
         let bytes = Array(text.utf8)
         var index = 0
@@ -75,8 +77,15 @@ public struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringC
 
         let days = Self.daysSinceEpoch(year: year, month: month, day: day)
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
-        microsecondsSinceEpoch = seconds * 1_000_000 + Int64(micros)
+        let value = seconds * 1_000_000 + Int64(micros)
+        guard Self.representable.contains(value) else { return nil }
+        microsecondsSinceEpoch = value
     }
+
+    /// 0001-01-01T00:00:00.000000 to 9999-12-31T23:59:59.999999, in microseconds since the epoch.
+    static let representable: ClosedRange<Int64> =
+        Int64(daysSinceEpoch(year: 1, month: 1, day: 1)) * 86_400_000_000
+        ... Int64(daysSinceEpoch(year: 10_000, month: 1, day: 1)) * 86_400_000_000 - 1
 
     public var date: Date {
         Date(timeIntervalSince1970: Double(microsecondsSinceEpoch) / 1_000_000)

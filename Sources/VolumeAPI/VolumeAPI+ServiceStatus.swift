@@ -74,7 +74,7 @@ extension VolumeAPI {
         return HTTPResponse(status: .ok, body: json.bytes)
     }
 
-    /// `disabled_reason`: a string of 1 to 255 characters, not only spaces.
+    /// `disabled_reason`: a string of 1 to 255 code points, not only whitespace (Unicode White_Space).
     static func disabledReason(_ body: [String: Any]) throws(HTTPError) -> String {
         guard let value = body["disabled_reason"], !(value is NSNull) else {
             throw .badRequest("Missing required element 'disabled_reason' in request body.")
@@ -86,7 +86,9 @@ extension VolumeAPI {
         guard disabledReasonLengths.contains(length) else {
             throw .badRequest("Invalid element 'disabled_reason': it must be 1 to 255 characters long, got \(length).")
         }
-        guard reason.contains(where: { !$0.isWhitespace }) else {
+        // Per code point, as Python's `isspace` looks at it: a space followed by a combining mark is
+        // one Swift Character that counts as whitespace, yet carries a code point that is not.
+        guard reason.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
             throw .badRequest("Invalid element 'disabled_reason': it must not be only spaces.")
         }
         return reason

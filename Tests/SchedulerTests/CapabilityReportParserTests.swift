@@ -109,6 +109,27 @@ struct CapabilityReportParserTests {
         #expect(error?.description == "reports: more than 1 reports in one body")
     }
 
+    /// Lengths are code points, as Cinder's `len()` and the spec's `maxLength` count them: 128 accented
+    /// letters written as letter + combining mark are 128 characters but 256 code points.
+    @Test func lengthsCountCodePoints() throws {
+        let decomposed = String(repeating: "e\u{301}", count: 128)
+        #expect(decomposed.count == 128)
+        let longReason = reportText(capabilities: upCapabilities + #", "disabled_reason": "\#(decomposed)""#)
+        let error = #expect(throws: CapabilityReportError.self) { try CapabilityReportParser.parse(bytes(longReason)) }
+        #expect(error?.description == "capabilities.disabled_reason: expected null or a string of at most 255 characters")
+        let fitting = String(decomposed.unicodeScalars.dropLast())
+        let accepted = try CapabilityReportParser.parse(
+            bytes(reportText(capabilities: upCapabilities + #", "disabled_reason": "\#(fitting)""#)))
+        #expect(accepted.first?.disabledReason == fitting)
+
+        // 255 code points of two UTF-8 bytes each: within the limit (510 bytes).
+        let wideHost = String(repeating: "\u{E9}", count: 253) + "@b"
+        #expect(try CapabilityReportParser.parse(bytes(reportText(host: wideHost))).first?.host == wideHost)
+        let tooLong = String(repeating: "a", count: 254) + "@b"
+        let hostError = #expect(throws: CapabilityReportError.self) { try CapabilityReportParser.parse(bytes(reportText(host: tooLong))) }
+        #expect(hostError?.field == "host")
+    }
+
     @Test func downReportNeedsNoCapacity() throws {
         let report = try #require(try CapabilityReportParser.parse(bytes(reportText(capabilities: #""backend_state": "down""#))).first)
         #expect(report.backendState == .down)

@@ -29,9 +29,17 @@ struct CapabilityTimestampTests {
         "2026-11-24T24:00:00", "2026-11-24T17:60:00", "2026-11-24T17:40:60", "2026-11-24T17:40:00.",
         "2026-11-24T17:40:00.1234567890", "2026-11-24T17:40:00+0200", "2026-11-24T17:40:00 ", "26-11-24T17:40:00",
         "2026-11-24X17:40:00", "0000-01-01T00:00:00",
+        // In range as written, but outside years 1...9999 once the offset is applied.
+        "0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59.999999-00:01",
     ])
     func refusesOtherText(input: String) {
         #expect(CapabilityTimestamp(parsing: input) == nil)
+    }
+
+    /// Python's datetime (and so Cinder) holds years 1 to 9999 only; the edges still parse and write back.
+    @Test func keepsTheEdgesOfPythonsRange() throws {
+        #expect(try #require(CapabilityTimestamp(parsing: "0001-01-01T01:00:00+01:00")).description == "0001-01-01T00:00:00.000000")
+        #expect(try #require(CapabilityTimestamp(parsing: "9999-12-31T22:59:59.999999-01:00")).description == "9999-12-31T23:59:59.999999")
     }
 
     @Test func ordersAndConvertsDates() throws {

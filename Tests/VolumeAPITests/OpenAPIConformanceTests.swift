@@ -101,4 +101,26 @@ struct OpenAPIConformanceTests {
         #expect(result.status == 1)
         #expect(result.output.contains("'serial_number' is a required property"))
     }
+
+    @Test("the checker reports a request schema looser than the server")
+    func checkerCatchesLooseRequestSchema() throws {
+        guard Self.python3 != nil else {
+            print("skipped: python3 is not installed")
+            return
+        }
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
+        defer { harness.stop() }
+        // A copy of the spec that lets the binary be empty, which the server refuses.
+        let spec = try String(contentsOf: Self.packageRoot.appendingPathComponent("openapi/openapi.yaml"), encoding: .utf8)
+        let loose = spec.replacingOccurrences(
+            of: "- { required: [binary], properties: { binary: { type: string, minLength: 1 } } }",
+            with: "- { required: [binary], properties: { binary: { type: string } } }")
+        #expect(loose != spec)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("openapi-loose-\(UUID().uuidString).yaml")
+        try loose.write(to: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: path) }
+        let result = try Self.runPython(["scripts/openapi-check", harness.baseURL, "--spec", path.path])
+        #expect(result.status == 1)
+        #expect(result.output.contains("the server refused (400) a request body the spec accepts"))
+    }
 }

@@ -115,6 +115,22 @@ struct ServiceStatusTests {
         #expect(fault(tooLong)?.message == "Invalid element 'disabled_reason': it must be 1 to 255 characters long, got 256.")
     }
 
+    @Test("'only spaces' is judged per code point: a space with a combining mark is a reason, ideographic spaces are not")
+    func reasonWhitespacePerCodePoint() throws {
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
+        defer { harness.stop() }
+        // One Swift Character that Character.isWhitespace calls whitespace, but U+0301 is not White_Space.
+        let marked = " \u{301}"
+        let ok = try harness.send("PUT", "/v3/os-services/disable-log-reason",
+                                  json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\#(marked)"}"#)
+        #expect(ok.status == 200)
+        #expect(ok.json["disabled_reason"] as? String == marked)
+        let spaces = try harness.send("PUT", "/v3/os-services/disable-log-reason",
+                                      json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\u3000\u2028\t\u0085"}"#)
+        #expect(spaces.status == 400)
+        #expect(fault(spaces)?.message == "Invalid element 'disabled_reason': it must not be only spaces.")
+    }
+
     @Test("unknown services answer 404", arguments: [
         #"{"host": "node1@ghost", "binary": "cinder-volume"}"#,
         #"{"host": "node1@nfs-gold", "binary": "cinder-backup"}"#,
