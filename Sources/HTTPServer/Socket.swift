@@ -29,9 +29,11 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
 
 enum Socket {
     /// A non-blocking listening socket on `host:port`; returns it with the port actually bound.
-    /// `reusePort` lets several listeners (one per event loop) share the port. Because SO_REUSEPORT
-    /// would also let a second server of the same user share a fixed port silently, `exclusive` first
-    /// binds a plain probe socket there, so a port already listened on fails with EADDRINUSE.
+    /// `reusePort` lets several listeners (one per event loop) share the port. SO_REUSEPORT set before
+    /// `bind` would also let a second server of the same user share a fixed port silently, so an
+    /// `exclusive` socket (a server's first) binds without it, failing with EADDRINUSE on a port in
+    /// use, and joins the port group only after the bind, before `listen`: there is no moment at
+    /// which a server starting beside it could slip into the group.
     static func listen(
         host rawHost: String, port: Int, backlog: Int32, reusePort: Bool, exclusive: Bool
     ) throws(HTTPServerError) -> (fd: Int32, port: Int) {
@@ -50,11 +52,15 @@ enum Socket {
         } else {
             throw .invalidAddress(display)
         }
-        if exclusive && reusePort && port != 0 {
-            let probe = try bound(storage, length: length, reusePort: false, display: display)
-            close(probe)
+        let fd = try bound(storage, length: length, reusePort: reusePort && !exclusive, display: display)
+        if reusePort && exclusive {
+            var one: Int32 = 1
+            guard setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+                let code = errno
+                close(fd)
+                throw .systemCallFailed("setsockopt(SO_REUSEPORT)", errno: code)
+            }
         }
-        let fd = try bound(storage, length: length, reusePort: reusePort, display: display)
         guard Glibc.listen(fd, backlog) == 0 else {
             let code = errno
             close(fd)

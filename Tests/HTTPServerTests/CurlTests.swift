@@ -164,10 +164,42 @@ import Testing
         }
     }
 
+    /// Two servers started at the same moment on one fixed port: exactly one gets it, every time
+    /// (the first listener binds without SO_REUSEPORT and only then joins its own port group).
+    @Test func twoServersRacingForOnePortNeverShareIt() throws {
+        for _ in 0..<20 {
+            let probe = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), router: Router(),
+                                   logger: quietLogger)
+            try probe.start()
+            let port = try #require(probe.localPort)
+            probe.shutdown(gracePeriod: .seconds(1))
+
+            let servers = (0..<2).map { _ in
+                var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: port)
+                configuration.eventLoopCount = 2
+                return HTTPServer(configuration: configuration, router: Router(), logger: quietLogger)
+            }
+            let started = LockedCounter()
+            DispatchQueue.concurrentPerform(iterations: 2) { index in
+                if (try? servers[index].start()) != nil { started.increment() }
+            }
+            defer { for server in servers { server.shutdown(gracePeriod: .seconds(1)) } }
+            // Another program may take a just-freed port: then neither starts, which is still not sharing.
+            #expect(started.value <= 1)
+        }
+    }
+
     @Test func badAddressIsATypedError() {
         let server = HTTPServer(configuration: HTTPServerConfiguration(host: "not-an-ip", port: 0), router: Router())
         #expect(throws: HTTPServerError.invalidAddress("not-an-ip:0")) { try server.start() }
     }
+}
+
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }
 
 final class LockedRecords: @unchecked Sendable {
