@@ -12,6 +12,8 @@ final class BackendRecord: @unchecked Sendable {
     var published: BackendSnapshot
     /// Transitions already logged (see `BackendStateMachine.totalTransitions`).
     var loggedTransitions = 0
+    /// How loudly the next transitions are logged (repeats of one failure are quiet).
+    var logPolicy = TransitionLogPolicy()
     /// Calls into the current driver that timed out and still occupy their thread.
     var abandonedCalls: Set<UInt64> = []
     /// The tick round waiting for this backend's stats call, if any.

@@ -66,7 +66,7 @@ extension SupervisorSet {
         let count = reports.count
         let waiting = pendingPublish.count
         effects.logs.append { [logger] in
-            logger.notice("previous publish still running; coalescing reports into the next one", metadata: [
+            logger.debug("previous publish still running; coalescing reports into the next one", metadata: [
                 "reports": "\(count)", "queued_hosts": "\(waiting)"])
         }
     }
@@ -126,33 +126,5 @@ extension SupervisorSet {
                 effects.publishes.append(next)
             }
         }
-    }
-
-    /// One log line per state transition: which backend, which change, why, which error class and
-    /// kind, and when the next attempt is.
-    static func log(_ transition: StateTransition, of snapshot: BackendSnapshot, to logger: Logger) {
-        var metadata: Logger.Metadata = [
-            "backend": "\(snapshot.id)",
-            "from": "\(transition.from?.rawValue ?? "none")",
-            "to": "\(transition.to.rawValue)",
-            "reason": "\(transition.reason)",
-        ]
-        let level: Logger.Level
-        switch transition.to {
-        case .initializing, .ready:
-            level = .info
-        case .retrying, .exhausted, .failed:
-            level = transition.to == .retrying ? .warning : .error
-            if let error = snapshot.lastError {
-                metadata["error_class"] = "\(error.errorClass.rawValue)"
-                metadata["error_kind"] = "\(error.kind.rawValue)"
-            }
-            metadata["reinit_attempts"] = "\(snapshot.reinitAttempts)"
-            metadata["reinit_driver_count"] = "\(snapshot.reinitLimit)"
-            if transition.to == .retrying, let next = snapshot.nextReinitAt {
-                metadata["next_attempt"] = "\(next.ISO8601Format())"
-            }
-        }
-        logger.log(level: level, "driver state changed", metadata: metadata)
     }
 }

@@ -177,10 +177,10 @@ public final class SupervisorSet: @unchecked Sendable {
                 submitPublish([report], effects: &effects)
             }
             let status = record.machine.serviceStatus
-            effects.logs.append { [logger] in
-                logger.notice("service status changed", metadata: ["backend": "\(id)", "status": "\(status.status)",
-                                                                  "disabled_reason": "\(status.disabledReason ?? "")"])
-            }
+            let message: Logger.Message = phase == .running ? "service status changed" : "service status set"
+            var metadata: Logger.Metadata = ["backend": "\(id)", "status": "\(status.status)"]
+            if let reason = status.disabledReason { metadata["disabled_reason"] = "\(reason)" }
+            effects.logs.append { [logger] in logger.notice(message, metadata: metadata) }
             return .success(record.published)
         }
         return try result.get()
@@ -287,7 +287,10 @@ public final class SupervisorSet: @unchecked Sendable {
         record.loggedTransitions = total
         guard fresh > 0 else { return }
         for transition in snapshot.transitions.suffix(fresh) {
-            effects.logs.append { [logger] in Self.log(transition, of: snapshot, to: logger) }
+            let (level, repeats) = record.logPolicy.level(for: transition, lastError: snapshot.lastError)
+            effects.logs.append { [logger] in
+                TransitionLogPolicy.log(transition, of: snapshot, level: level, repeats: repeats, to: logger)
+            }
         }
     }
 
@@ -306,7 +309,6 @@ public final class SupervisorSet: @unchecked Sendable {
             result = .started
             settleRoundEntry(of: record, now: clock.now(), effects: &effects)
             if let command { enqueue(command, for: record, effects: &effects) }
-            effects.logs.append { [logger] in logger.notice("manual re-initialization requested", metadata: ["backend": "\(id)"]) }
         }
         commit(record, effects: &effects)
         if let (timeout, resultCompletion) = waiter {
