@@ -58,6 +58,10 @@ public struct ServiceOptions: Sendable, Equatable {
     public var schedulerInsecure = false
     public var osapiVolumeListen = "127.0.0.1"
     public var osapiVolumeListenPort = 8776
+    /// `osapi_volume_workers`: event loops serving the volume API; nil means one per CPU (Cinder's
+    /// default). Fewer than the CPUs helps the tail latency on a machine whose cores are busy with
+    /// something else (BENCHMARKS.md).
+    public var osapiVolumeWorkers: Int?
     /// Address of the scheduler role (`volumed scheduler`).
     public var schedulerListen = "127.0.0.1"
     public var schedulerListenPort = 8777
@@ -85,7 +89,8 @@ public struct ServiceOptions: Sendable, Equatable {
     /// `[DEFAULT]` options that only take effect at start-up: a reload that changes one of them
     /// is reported as needing a restart; every other option applies live.
     public static let restartOptions: Set<String> = [
-        "host", "osapi_volume_listen", "osapi_volume_listen_port", "scheduler_listen", "scheduler_listen_port",
+        "host", "osapi_volume_listen", "osapi_volume_listen_port", "osapi_volume_workers", "scheduler_listen",
+        "scheduler_listen_port",
         "state_path", "scheduler_http_version", "scheduler_ca_certificates_file", "scheduler_insecure",
         "http_max_header_bytes", "http_max_headers", "http_max_body_bytes", "http_header_timeout",
         "http_body_timeout", "http_keepalive_timeout", "http_write_timeout", "http_max_connections",
@@ -114,6 +119,7 @@ public struct ServiceOptions: Sendable, Equatable {
             "scheduler_http_version": schedulerHTTPVersion, "scheduler_ca_certificates_file": schedulerCACertificatesFile ?? "",
             "scheduler_insecure": String(schedulerInsecure),
             "osapi_volume_listen": osapiVolumeListen, "osapi_volume_listen_port": String(osapiVolumeListenPort),
+            "osapi_volume_workers": osapiVolumeWorkers.map(String.init) ?? "",
             "scheduler_listen": schedulerListen, "scheduler_listen_port": String(schedulerListenPort),
             "admin_token": adminToken ?? "", "admin_token_file": adminTokenFile ?? "", "state_path": statePath,
             "http_max_header_bytes": String(http.maxHeaderBytes), "http_max_headers": String(http.maxHeaders),
@@ -190,6 +196,11 @@ extension ServiceOptions {
         reader.read("scheduler_insecure", into: &options.schedulerInsecure) { v throws(ConfigDiagnostic) in try v.bool() }
         reader.read("osapi_volume_listen", into: &options.osapiVolumeListen) { v throws(ConfigDiagnostic) in try v.hostAddress() }
         reader.read("osapi_volume_listen_port", into: &options.osapiVolumeListenPort) { v throws(ConfigDiagnostic) in try v.port() }
+        reader.read("osapi_volume_workers", into: &options.osapiVolumeWorkers) { v throws(ConfigDiagnostic) in
+            let workers = try v.wholeNumber(atLeast: 1)
+            guard workers <= 256 else { throw v.problem("expected 1 to 256 event loops, got \(workers)") }
+            return workers
+        }
         reader.read("scheduler_listen", into: &options.schedulerListen) { v throws(ConfigDiagnostic) in try v.hostAddress() }
         reader.read("scheduler_listen_port", into: &options.schedulerListenPort) { v throws(ConfigDiagnostic) in try v.port() }
         reader.read("state_path", into: &options.statePath) { v throws(ConfigDiagnostic) in try v.path() }

@@ -75,9 +75,11 @@ public final class VolumeServiceRunner: Sendable {
             logger: apiLogger)
         var router = Router()
         api.register(on: &router)
+        var serverConfiguration = HTTPServerConfiguration(listen: options.osapiVolumeListen,
+                                                          port: options.osapiVolumeListenPort, limits: options.http)
+        serverConfiguration.eventLoopCount = options.osapiVolumeWorkers ?? 0
         self.server = HTTPServer(
-            configuration: HTTPServerConfiguration(listen: options.osapiVolumeListen, port: options.osapiVolumeListenPort,
-                                                   limits: options.http),
+            configuration: serverConfiguration,
             router: router, logger: Logger(label: "volumed.http"), onResponse: api.requestMetrics.record)
     }
 

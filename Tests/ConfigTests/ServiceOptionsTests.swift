@@ -52,6 +52,7 @@ import Testing
             scheduler_connect_timeout = 1.5
             osapi_volume_listen = ::1
             osapi_volume_listen_port = 0
+            osapi_volume_workers = 1
             scheduler_listen = localhost
             scheduler_listen_port = 9000
             admin_token = abc
@@ -79,6 +80,7 @@ import Testing
         #expect(options.schedulerConnectTimeout == 1.5)
         #expect(options.osapiVolumeListen == "::1")
         #expect(options.osapiVolumeListenPort == 0)
+        #expect(options.osapiVolumeWorkers == 1)
         #expect(options.schedulerListen == "localhost")
         #expect(options.schedulerListenPort == 9000)
         #expect(options.adminToken == "abc")
@@ -119,6 +121,7 @@ import Testing
             scheduler_url = ftp://x
             osapi_volume_listen = not an address
             osapi_volume_listen_port = 70000
+            osapi_volume_workers = 0
             scheduler_listen_port = -1
             http_max_headers = 0
             """
@@ -136,8 +139,9 @@ import Testing
             #"volumed.conf:11: scheduler_url: expected an http:// or https:// URL with a host and no query, got "ftp://x""#,
             #"volumed.conf:12: osapi_volume_listen: expected an IP address or host name, got "not an address""#,
             #"volumed.conf:13: osapi_volume_listen_port: expected a port number 0-65535, got "70000""#,
-            #"volumed.conf:14: scheduler_listen_port: expected a port number 0-65535, got "-1""#,
-            #"volumed.conf:15: http_max_headers: expected a whole number >= 1, got "0""#,
+            #"volumed.conf:14: osapi_volume_workers: expected a whole number >= 1, got "0""#,
+            #"volumed.conf:15: scheduler_listen_port: expected a port number 0-65535, got "-1""#,
+            #"volumed.conf:16: http_max_headers: expected a whole number >= 1, got "0""#,
         ])
         #expect(configuration.warnings.map(\.description).contains(
             #"volumed.conf:4: enabled_backends: backend "good" is listed twice; it runs once"#))
@@ -217,5 +221,16 @@ import Testing
         try Data([0x5B, 0xFF, 0xFE, 0x5D]).write(to: URL(fileURLWithPath: path))
         let binary = #expect(throws: ConfigError.self) { try ConfigFile.load(path: path) }
         #expect(binary?.description == "\(path):1: the file is not UTF-8 text (byte 0xFF at column 2); save it as UTF-8")
+    }
+}
+
+@Suite struct APIWorkersOptionTests {
+    @Test func workersDefaultToOnePerCPUAndAreBounded() {
+        #expect(ConfigFile.inspect(text: "[DEFAULT]\n", fileName: "v.conf", baseDirectory: "/").service.osapiVolumeWorkers == nil)
+        let tooMany = ConfigFile.inspect(text: "[DEFAULT]\nosapi_volume_workers = 257\n", fileName: "v.conf", baseDirectory: "/")
+        #expect(tooMany.problems.map(\.description) == ["v.conf:2: osapi_volume_workers: expected 1 to 256 event loops, got 257"])
+        let two = ConfigFile.inspect(text: "[DEFAULT]\nosapi_volume_workers = 2\n", fileName: "v.conf", baseDirectory: "/")
+        #expect(two.service.osapiVolumeWorkers == 2)
+        #expect(two.problems.isEmpty)
     }
 }

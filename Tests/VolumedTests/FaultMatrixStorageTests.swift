@@ -8,12 +8,13 @@ import Testing
     @Test func storageLateAtStartComesUpByItself() throws {
         let dir = temporaryDirectory("late")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var config = FaultConfig(directory: dir, defaults: ["reinit_driver_count": "0"])
+        var config = FaultConfig(directory: dir, defaults: ["reinit_driver_count": "0", "osapi_volume_workers": "1"])
         try config.addNfs("late", present: false)
         try config.addNfs("steady")
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
+        #expect(volumed.stderr.contains("eventLoops=1"), "osapi_volume_workers sets the API's event loops: \(volumed.stderr)")
 
         // Retrying while the storage is missing: several automatic attempts, never listed.
         let retrying = api.waitFor(base + "/drivers") { document in
