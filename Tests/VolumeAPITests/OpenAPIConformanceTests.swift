@@ -34,6 +34,19 @@ struct OpenAPIConformanceTests {
         return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 
+    /// Runs the checker against a live one-backend server with a copy of the spec in which `original`
+    /// (which must occur) is replaced by `edited`.
+    static func checkAgainstEditedSpec(replacing original: String, with edited: String) throws -> (status: Int32, output: String) {
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
+        defer { harness.stop() }
+        let spec = try String(contentsOf: packageRoot.appendingPathComponent("openapi/openapi.yaml"), encoding: .utf8)
+        try #require(spec.contains(original), "the spec no longer contains \(original)")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("openapi-edited-\(UUID().uuidString).yaml")
+        try spec.replacingOccurrences(of: original, with: edited).write(to: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: path) }
+        return try runPython(["scripts/openapi-check", harness.baseURL, "--spec", path.path])
+    }
+
     @Test("the spec is valid OpenAPI 3.1")
     func specIsValid() throws {
         guard Self.python3 != nil else {
@@ -87,17 +100,9 @@ struct OpenAPIConformanceTests {
             print("skipped: python3 is not installed")
             return
         }
-        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
-        defer { harness.stop() }
         // A copy of the spec whose driver schema demands a field the server never sends.
-        let spec = try String(contentsOf: Self.packageRoot.appendingPathComponent("openapi/openapi.yaml"), encoding: .utf8)
-        let drifted = spec.replacingOccurrences(
-            of: "required: [id, host, volume_driver,", with: "required: [serial_number, id, host, volume_driver,")
-        #expect(drifted != spec)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("openapi-drift-\(UUID().uuidString).yaml")
-        try drifted.write(to: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: path) }
-        let result = try Self.runPython(["scripts/openapi-check", harness.baseURL, "--spec", path.path])
+        let result = try Self.checkAgainstEditedSpec(
+            replacing: "required: [id, host, volume_driver,", with: "required: [serial_number, id, host, volume_driver,")
         #expect(result.status == 1)
         #expect(result.output.contains("'serial_number' is a required property"))
     }
@@ -108,18 +113,10 @@ struct OpenAPIConformanceTests {
             print("skipped: python3 is not installed")
             return
         }
-        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
-        defer { harness.stop() }
         // A copy of the spec that lets the binary be empty, which the server refuses.
-        let spec = try String(contentsOf: Self.packageRoot.appendingPathComponent("openapi/openapi.yaml"), encoding: .utf8)
-        let loose = spec.replacingOccurrences(
-            of: "- { required: [binary], properties: { binary: { type: string, minLength: 1 } } }",
+        let result = try Self.checkAgainstEditedSpec(
+            replacing: "- { required: [binary], properties: { binary: { type: string, minLength: 1 } } }",
             with: "- { required: [binary], properties: { binary: { type: string } } }")
-        #expect(loose != spec)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("openapi-loose-\(UUID().uuidString).yaml")
-        try loose.write(to: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: path) }
-        let result = try Self.runPython(["scripts/openapi-check", harness.baseURL, "--spec", path.path])
         #expect(result.status == 1)
         #expect(result.output.contains("the server refused (400) a request body the spec accepts"))
     }
