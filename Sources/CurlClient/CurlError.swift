@@ -35,8 +35,12 @@ public struct CurlError: Error, Sendable, Equatable, CustomStringConvertible {
         CurlError(code: CURLE_BAD_FUNCTION_ARGUMENT, detail: detail)
     }
 
+    /// `curl error N: ` and the most specific text: the detail when libcurl left one (it usually
+    /// already ends with the generic message, which is then not repeated), else the generic message.
     public var description: String {
-        detail.isEmpty ? "curl error \(code): \(message)" : "curl error \(code): \(message): \(detail)"
+        if detail.isEmpty { return "curl error \(code): \(message)" }
+        if detail.hasSuffix(message) { return "curl error \(code): \(detail)" }
+        return "curl error \(code): \(message): \(detail)"
     }
 
     /// The connect or total timeout ran out.

@@ -30,10 +30,10 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
 enum Socket {
     /// A non-blocking listening socket on `host:port`; returns it with the port actually bound.
     /// `reusePort` lets several listeners (one per event loop) share the port. SO_REUSEPORT set before
-    /// `bind` would also let a second server of the same user share a fixed port silently, so an
-    /// `exclusive` socket (a server's first) binds without it, failing with EADDRINUSE on a port in
-    /// use, and joins the port group only after the bind, before `listen`: there is no moment at
-    /// which a server starting beside it could slip into the group.
+    /// `listen` would also let a second server of the same user share a fixed port silently, so an
+    /// `exclusive` socket (a server's first) binds and listens without it, failing with EADDRINUSE on
+    /// a port in use (SO_REUSEADDR lets two sockets bind one port while neither listens, so only
+    /// `listen` decides), and opens its port group only once it listens.
     static func listen(
         host rawHost: String, port: Int, backlog: Int32, reusePort: Bool, exclusive: Bool
     ) throws(HTTPServerError) -> (fd: Int32, port: Int) {
@@ -53,6 +53,11 @@ enum Socket {
             throw .invalidAddress(display)
         }
         let fd = try bound(storage, length: length, reusePort: reusePort && !exclusive, display: display)
+        guard Glibc.listen(fd, backlog) == 0 else {
+            let code = errno
+            close(fd)
+            throw .cannotListen(address: display, errno: code)
+        }
         if reusePort && exclusive {
             var one: Int32 = 1
             guard setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
@@ -60,11 +65,6 @@ enum Socket {
                 close(fd)
                 throw .systemCallFailed("setsockopt(SO_REUSEPORT)", errno: code)
             }
-        }
-        guard Glibc.listen(fd, backlog) == 0 else {
-            let code = errno
-            close(fd)
-            throw .cannotListen(address: display, errno: code)
         }
         var local = sockaddr_storage()
         var localLength = socklen_t(MemoryLayout<sockaddr_storage>.size)

@@ -164,8 +164,8 @@ import Testing
         }
     }
 
-    /// Two servers started at the same moment on one fixed port: exactly one gets it, every time
-    /// (the first listener binds without SO_REUSEPORT and only then joins its own port group).
+    /// Two servers started at the same moment on one fixed port: never both (the first listener
+    /// listens without SO_REUSEPORT and only then opens its own port group).
     @Test func twoServersRacingForOnePortNeverShareIt() throws {
         for _ in 0..<20 {
             let probe = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), router: Router(),

@@ -71,11 +71,10 @@ final class SchedulerStandIn {
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
-        out.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) } }
-        }
         try process.run()
+        _ = PipeReader(out.fileHandleForReading, name: "scheduler-peer-stdout") { data in
+            output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) }
+        }
         var found: Int?
         _ = poll(timeout: 30) {
             let text = output.withLock { $0.stdout }

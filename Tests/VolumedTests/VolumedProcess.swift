@@ -1,6 +1,5 @@
 import CurlClient
 import Foundation
-import Synchronization
 
 /// Captured output of a child process, appended from pipe handlers.
 ///
@@ -17,14 +16,43 @@ final class OutputBuffer: @unchecked Sendable {
     }
 }
 
+/// Reads one pipe to its end on a thread of its own, with plain blocking reads.
+///
+/// Not `readabilityHandler`: that installs a libdispatch read source whose teardown can race the
+/// descriptor's close on Linux (swift-corelibs-foundation), and a descriptor closed twice in this
+/// test process can be another suite's freshly accepted socket (seen as a rare reset of a fresh
+/// request to an in-process server).
+final class PipeReader: @unchecked Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle, name: String, append: @escaping @Sendable (Data) -> Void) {
+        let thread = Thread { [finished] in
+            while true {
+                let data = handle.availableData  // blocks; empty at end of file
+                if data.isEmpty { break }
+                append(data)
+            }
+            finished.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Waits until the pipe's writer side is closed everywhere and every byte is appended.
+    @discardableResult
+    func waitForEnd(timeout: Double) -> Bool {
+        if finished.wait(timeout: .now() + timeout) == .timedOut { return false }
+        finished.signal()  // later waits return at once
+        return true
+    }
+}
+
 /// A real `volumed` process for end-to-end tests: started from the built executable, its output
 /// captured, signalled and waited for with bounded deadlines.
 final class VolumedProcess: @unchecked Sendable {
     let process = Process()
     private let output = OutputBuffer()
-    private let outPipe = Pipe()
-    private let errPipe = Pipe()
-    private let drained = Mutex(false)
+    private var readers: [PipeReader] = []
 
     /// The built `volumed` next to the test bundle (`swift build --build-tests` builds both).
     static var executableURL: URL {
@@ -44,20 +72,21 @@ final class VolumedProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
         process.environment = env
-        let out = self.outPipe
-        let err = self.errPipe
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
-        out.fileHandleForReading.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) } }
-        }
-        err.fileHandleForReading.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.withLock { $0.stderr += String(decoding: data, as: UTF8.self) } }
-        }
         try process.run()
+        let output = self.output
+        readers = [
+            PipeReader(out.fileHandleForReading, name: "volumed-stdout") { data in
+                output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) }
+            },
+            PipeReader(err.fileHandleForReading, name: "volumed-stderr") { data in
+                output.withLock { $0.stderr += String(decoding: data, as: UTF8.self) }
+            },
+        ]
     }
 
     var stdout: String { output.withLock { $0.stdout } }
@@ -96,18 +125,10 @@ final class VolumedProcess: @unchecked Sendable {
         return nil
     }
 
-    /// Once the process is gone, reads what its pipes still hold, so no assertion sees a cut-short
-    /// output (the readability handlers may not have run for the last bytes yet).
+    /// Once the process is gone, waits for its readers to reach the end of both pipes, so no
+    /// assertion sees a cut-short output.
     private func drainOutput() {
-        guard drained.withLock({ done in defer { done = true }; return !done }) else { return }
-        outPipe.fileHandleForReading.readabilityHandler = nil
-        errPipe.fileHandleForReading.readabilityHandler = nil
-        let restOut = (try? outPipe.fileHandleForReading.readToEnd()) ?? nil
-        let restErr = (try? errPipe.fileHandleForReading.readToEnd()) ?? nil
-        output.withLock {
-            if let restOut { $0.stdout += String(decoding: restOut, as: UTF8.self) }
-            if let restErr { $0.stderr += String(decoding: restErr, as: UTF8.self) }
-        }
+        for reader in readers { reader.waitForEnd(timeout: 10) }
     }
 
     func stop() {
