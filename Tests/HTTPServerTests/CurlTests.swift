@@ -167,7 +167,8 @@ import Testing
     /// Two servers started at the same moment on one fixed port: never both (the first listener
     /// listens without SO_REUSEPORT and only then opens its own port group).
     @Test func twoServersRacingForOnePortNeverShareIt() throws {
-        for _ in 0..<20 {
+        var exactlyOne = 0
+        for _ in 0..<100 {
             let probe = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), router: Router(),
                                    logger: quietLogger)
             try probe.start()
@@ -186,7 +187,9 @@ import Testing
             defer { for server in servers { server.shutdown(gracePeriod: .seconds(1)) } }
             // Another program may take a just-freed port: then neither starts, which is still not sharing.
             #expect(started.value <= 1)
+            if started.value == 1 { exactlyOne += 1 }
         }
+        #expect(exactlyOne >= 90, "one of the two should start almost every time, started in \(exactlyOne) of 100")
     }
 
     @Test func badAddressIsATypedError() {
