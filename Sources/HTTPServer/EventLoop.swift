@@ -103,11 +103,8 @@ final class EventLoop: @unchecked Sendable {
     private var drainDeadline: Int64 = 0
     private var accepting = true
     private var acceptPausedUntil: Int64 = 0
-    /// Out-of-descriptor warnings: one per `acceptWarningInterval`, with the count of the
-    /// accept failures in between.
-    private var lastAcceptWarning: Int64 = .min
-    private var suppressedAcceptFailures = 0
-    static let acceptWarningInterval: Int64 = 10_000
+    /// Out-of-descriptor warnings: one per 10 s, with the count of accept failures in between.
+    private var acceptWarnings = RepeatedWarning(intervalMilliseconds: 10_000)
     private var nextSweep: Int64 = 0
     private let sweepInterval: Int64
 
@@ -249,15 +246,10 @@ final class EventLoop: @unchecked Sendable {
     /// Out of descriptors, accepts pause for 100 ms at a time, which would log ten warnings a second:
     /// warn once per interval instead, saying how many failures were not logged in between.
     private func warnAcceptFailed(errno code: Int32) {
-        guard now - lastAcceptWarning >= Self.acceptWarningInterval else {
-            suppressedAcceptFailures += 1
-            return
-        }
+        guard let suppressed = acceptWarnings.occurred(at: now) else { return }
         var metadata: Logger.Metadata = ["errno": "\(code)", "error": "\(String(cString: strerror(code)))"]
-        if suppressedAcceptFailures > 0 { metadata["suppressed"] = "\(suppressedAcceptFailures)" }
+        if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
         core.logger.warning("accept failed; pausing accepts", metadata: metadata)
-        lastAcceptWarning = now
-        suppressedAcceptFailures = 0
     }
 
     /// Best-effort 503 to a connection beyond `maxConnections`, then close.
@@ -359,5 +351,29 @@ final class EventLoop: @unchecked Sendable {
         if connection.hold == .outputBudget {
             outputBudgetWaiters.removeAll { $0 === connection }
         }
+    }
+}
+
+/// A condition that may repeat many times a second (accept failing while out of descriptors),
+/// logged at most once per interval.
+struct RepeatedWarning {
+    let intervalMilliseconds: Int64
+    private var lastLogged: Int64?
+    private var suppressed = 0
+
+    init(intervalMilliseconds: Int64) {
+        self.intervalMilliseconds = intervalMilliseconds
+    }
+
+    /// Records one occurrence at `now` (milliseconds). Returns nil when it must not be logged, or
+    /// how many occurrences went unlogged since the last one that was.
+    mutating func occurred(at now: Int64) -> Int? {
+        if let lastLogged, now - lastLogged < intervalMilliseconds {
+            suppressed += 1
+            return nil
+        }
+        lastLogged = now
+        defer { suppressed = 0 }
+        return suppressed
     }
 }
