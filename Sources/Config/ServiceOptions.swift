@@ -21,6 +21,13 @@ public struct HTTPLimits: Sendable, Equatable {
     public var maxConnections = 10_000
     /// Pipelined requests queued per connection.
     public var maxPipelinedRequests = 64
+    /// Unsent response bytes of one connection at which it stops being read until its client reads.
+    public var maxQueuedResponseBytes = 1_048_576
+    /// Unsent response bytes of all connections together (beyond: no connection produces more
+    /// until they drain).
+    public var maxBufferedOutputBytes = 67_108_864
+    /// Request bytes (bodies being read, unconsumed input) of all connections together (beyond: 503).
+    public var maxBufferedRequestBytes = 67_108_864
 
     public init() {}
 }
@@ -94,7 +101,8 @@ public struct ServiceOptions: Sendable, Equatable {
         "state_path", "scheduler_http_version", "scheduler_ca_certificates_file", "scheduler_insecure",
         "http_max_header_bytes", "http_max_headers", "http_max_body_bytes", "http_header_timeout",
         "http_body_timeout", "http_keepalive_timeout", "http_write_timeout", "http_max_connections",
-        "http_max_pipelined_requests",
+        "http_max_pipelined_requests", "http_max_queued_response_bytes", "http_max_buffered_output_bytes",
+        "http_max_buffered_request_bytes",
     ]
 
     /// Every option name `[DEFAULT]` knows, for unknown-option warnings.
@@ -127,6 +135,9 @@ public struct ServiceOptions: Sendable, Equatable {
             "http_body_timeout": String(http.bodyTimeout), "http_keepalive_timeout": String(http.keepaliveTimeout),
             "http_write_timeout": String(http.writeTimeout), "http_max_connections": String(http.maxConnections),
             "http_max_pipelined_requests": String(http.maxPipelinedRequests),
+            "http_max_queued_response_bytes": String(http.maxQueuedResponseBytes),
+            "http_max_buffered_output_bytes": String(http.maxBufferedOutputBytes),
+            "http_max_buffered_request_bytes": String(http.maxBufferedRequestBytes),
         ]
     }
 }
@@ -270,5 +281,8 @@ extension ServiceOptions {
         reader.read("http_write_timeout", into: &http.writeTimeout, seconds)
         reader.read("http_max_connections", into: &http.maxConnections, count(1))
         reader.read("http_max_pipelined_requests", into: &http.maxPipelinedRequests, count(1))
+        reader.read("http_max_queued_response_bytes", into: &http.maxQueuedResponseBytes, count(1024))
+        reader.read("http_max_buffered_output_bytes", into: &http.maxBufferedOutputBytes, count(65_536))
+        reader.read("http_max_buffered_request_bytes", into: &http.maxBufferedRequestBytes, count(65_536))
     }
 }
