@@ -109,6 +109,8 @@ final class EventLoop: @unchecked Sendable {
     private let sweepInterval: Int64
 
     static let readBufferSize = 64 * 1024
+    /// How long a client may read nothing while the output budget is used up (see sweepTimeouts).
+    static let stalledReaderGrace: Int64 = 1_000
     static let maxEvents: Int32 = 512
 
     /// Takes ownership of `listenFD`, which it closes when it stops accepting.
@@ -151,25 +153,7 @@ final class EventLoop: @unchecked Sendable {
         defer { events.deallocate() }
         nextSweep = now + sweepInterval
         while true {
-            let timeout = Int32(clamping: max(0, nextSweep - now))
-            let count = epoll_wait(epollFD, events, Self.maxEvents, timeout)
-            now = Socket.monotonicMilliseconds()
-            dateCache.refresh()
-            if count > 0 {
-                for eventIndex in 0..<Int(count) {
-                    let event = events[eventIndex]
-                    let fd = event.data.fd
-                    if fd == wakeFD {
-                        drainInbox()
-                    } else if fd == listenFD && accepting {
-                        acceptConnections()
-                    } else if fd >= 0 && Int(fd) < byFD.count, let connection = byFD[Int(fd)] {
-                        handle(events: event.events, on: connection)
-                    }
-                }
-            } else if count < 0 && errno != EINTR {
-                core.logger.error("epoll_wait failed", metadata: ["errno": "\(errno)"])
-            }
+            poll(events, timeout: Int32(clamping: max(0, nextSweep - now)))
             if now >= nextSweep {
                 sweepTimeouts()
                 nextSweep = now + sweepInterval
@@ -177,6 +161,31 @@ final class EventLoop: @unchecked Sendable {
             if draining && (connections.isEmpty || now >= drainDeadline) { break }
         }
         for connection in connections.reversed() { closeConnection(connection) }
+    }
+
+    /// Waits up to `timeout` milliseconds for events and handles them; timers are the caller's
+    /// (`run`; the fuzz harness drives a loop with this alone). Returns the number of events.
+    @discardableResult
+    func poll(_ events: UnsafeMutablePointer<epoll_event>, timeout: Int32) -> Int {
+        let count = epoll_wait(epollFD, events, Self.maxEvents, timeout)
+        now = Socket.monotonicMilliseconds()
+        dateCache.refresh()
+        if count > 0 {
+            for eventIndex in 0..<Int(count) {
+                let event = events[eventIndex]
+                let fd = event.data.fd
+                if fd == wakeFD {
+                    drainInbox()
+                } else if fd == listenFD && accepting {
+                    acceptConnections()
+                } else if fd >= 0 && Int(fd) < byFD.count, let connection = byFD[Int(fd)] {
+                    handle(events: event.events, on: connection)
+                }
+            }
+        } else if count < 0 && errno != EINTR {
+            core.logger.error("epoll_wait failed", metadata: ["errno": "\(errno)"])
+        }
+        return Int(max(0, count))
     }
 
     // MARK: epoll
@@ -230,17 +239,26 @@ final class EventLoop: @unchecked Sendable {
                 continue
             }
             Socket.setNoDelay(fd)
-            nextConnectionID &+= 1
-            let connection = Connection(fd: fd, id: nextConnectionID, peer: Socket.peerAddress(storage))
-            connection.slot = connections.count
-            connections.append(connection)
-            if Int(fd) >= byFD.count {
-                byFD.append(contentsOf: repeatElement(nil, count: max(Int(fd) + 1 - byFD.count, byFD.count)))
-            }
-            byFD[Int(fd)] = connection
-            connection.setInputDeadline(.header, at: now + core.headerTimeout)
-            control(EPOLL_CTL_ADD, fd: fd, events: epollIn | epollRdHup)
+            adopt(fd: fd, peer: Socket.peerAddress(storage))
         }
+    }
+
+    /// Serves `fd` (connected, non-blocking) as a new connection of this loop; the caller has
+    /// counted it in `openConnections`. Accepting calls it; the fuzz harness hands it one end of a
+    /// socket pair.
+    @discardableResult
+    func adopt(fd: Int32, peer: PeerAddress) -> Connection {
+        nextConnectionID &+= 1
+        let connection = Connection(fd: fd, id: nextConnectionID, peer: peer)
+        connection.slot = connections.count
+        connections.append(connection)
+        if Int(fd) >= byFD.count {
+            byFD.append(contentsOf: repeatElement(nil, count: max(Int(fd) + 1 - byFD.count, byFD.count)))
+        }
+        byFD[Int(fd)] = connection
+        connection.setInputDeadline(.header, at: now + core.headerTimeout)
+        control(EPOLL_CTL_ADD, fd: fd, events: epollIn | epollRdHup)
+        return connection
     }
 
     /// Out of descriptors, accepts pause for 100 ms at a time, which would log ten warnings a second:
@@ -312,11 +330,20 @@ final class EventLoop: @unchecked Sendable {
         }
         // Room may have come from another loop's connections: those do not wake this one.
         resumeOutputBudgetWaiters()
+        // While the output budget is used up, everyone's answers wait: a client that has read
+        // nothing for `stalledReaderGrace` loses its connection then, not after the full write
+        // timeout, so a few hundred never-reading clients cannot stall the service for 30 s a round.
+        let shedStalled = core.outputBudget.isExhausted
+        let stalledBefore = now - min(Self.stalledReaderGrace, core.writeTimeout)
         var index = connections.count - 1
         while index >= 0 {
             let connection = connections[index]
             index -= 1
-            if connection.writeDeadline != 0 && now >= connection.writeDeadline {
+            // `writeDeadline` is the last write progress plus the write timeout.
+            if connection.writeDeadline != 0
+                && (now >= connection.writeDeadline
+                    || shedStalled && connection.writeDeadline - core.writeTimeout <= stalledBefore)
+            {
                 core.logger.debug("closing a connection whose client stopped reading", metadata: ["peer": "\(connection.peer)"])
                 // Reset rather than close: a plain close leaves the unsent responses (up to the whole
                 // send buffer) in an orphaned socket the kernel keeps for a client that never reads.

@@ -86,6 +86,33 @@ private func closedByPeer(_ fd: Int32) -> Bool {
         }
     }
 
+    /// While never-reading clients hold the whole output budget, everyone's answers wait; those
+    /// clients are reset once they have read nothing for a second, not after the 30 s write
+    /// timeout, so a fresh client waits seconds, not half a minute.
+    @Test func stalledReadersAreShedWhileTheOutputBudgetIsUsedUp() throws {
+        try withServer(router: memoryRouter(), {
+            $0.eventLoopCount = 1
+            $0.maxQueuedResponseBytes = 512 * 1024
+            $0.maxBufferedOutputBytes = 1024 * 1024
+            $0.writeTimeout = .seconds(30)
+        }) { server, port in
+            var hogs: [RawClient] = []
+            for _ in 0..<8 {
+                let hog = try neverReadingClient(port: port)
+                try hog.send(pipelined64)
+                hogs.append(hog)
+            }
+            #expect(eventually { server.bufferedBytes.output >= 1024 * 1024 })
+            let began = Date()
+            let fresh = try RawClient(port: port, receiveTimeout: 25)
+            try fresh.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try fresh.readResponse().status == 200)
+            let waited = Date().timeIntervalSince(began)
+            #expect(waited < 10, "a fresh client waited \(waited) s behind never-reading clients")
+            #expect(hogs.contains { closedByPeer($0.fd) }, "no stalled reader was shed")
+        }
+    }
+
     /// Issue 11, point 7: request bodies across all connections are capped. A body that does not fit
     /// gets 503 at once (before `100 Continue`, before a byte of it is read), and the room comes
     /// back when the holder's request is done.
