@@ -30,12 +30,14 @@ let package = Package(
         .target(name: "Config"),
         .target(name: "Scheduler"),
         .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config"]),
+        // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
+        .target(name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         .target(name: "VolumeAPI", dependencies: [
-            "HTTPServer", "Supervision", "Scheduler",
+            "HTTPServer", "Supervision", "Scheduler", "ServiceDecisions",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "VolumeService", dependencies: [
-            "HTTPServer", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI",
+            "HTTPServer", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI", "ServiceDecisions",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "volumed", dependencies: [
@@ -54,8 +56,8 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer"]),
         .testTarget(name: "VolumeAPITests", dependencies: [
-            "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport",
+            "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions", "VolumeService",
         ]),
-        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient"]),
+        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient", "ServiceDecisions", "Supervision"]),
     ]
 )
