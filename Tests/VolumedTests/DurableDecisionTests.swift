@@ -252,53 +252,70 @@ import Testing
 
     // MARK: signals during a reload
 
-    /// A reload that cannot finish (the file is a FIFO nobody writes, as a hung NFS mount would
-    /// hold it) must not hold up SIGTERM: the service stops and exits 0.
-    @Test func sigtermStopsTheServiceDuringAReloadThatHangs() throws {
-        let dir = temporaryDirectory("hup-hang")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var config = FaultConfig(directory: dir)
-        try config.addNfs("a")
-        let path = try config.write()
-        let volumed = try VolumedProcess(["serve", "--config", path])
-        defer { volumed.stop() }
-        #expect(volumed.waitForURL() != nil, "stderr: \(volumed.stderr)")
-        unlink(path)
-        #expect(mkfifo(path, 0o600) == 0)
-        defer {
-            // Unblocks the reader, if any is left, so no thread of a dead test waits forever.
-            let fd = open(path, O_WRONLY | O_NONBLOCK)
-            if fd >= 0 { close(fd) }
+    /// A configuration file whose reload takes at least `atLeast` seconds on this machine and
+    /// build: an unused section of N options, N doubled until `volumed check-config` (the same
+    /// parser and checks a reload runs) takes that long. Returns its text and the time measured.
+    static func slowReloadText(base: String, directory: String, atLeast: Double) throws -> (String, Double) {
+        var count = 50_000
+        while true {
+            var text = base + "\n[bulk]\n"
+            text.reserveCapacity(count * 40)
+            for n in 0..<count { text += "custom_option_\(n) = value \(n)\n" }
+            let path = directory + "/calibrate.conf"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let started = Date()
+            let check = try VolumedProcess(["check-config", "--config", path])
+            _ = check.waitForExit(timeout: 300)
+            let seconds = Date().timeIntervalSince(started)
+            if seconds >= atLeast || count >= 3_200_000 { return (text, seconds) }
+            count *= 2
         }
-        volumed.signal(SIGHUP)
-        // Give the reload time to reach the FIFO: the signal thread would now be stuck in it.
-        usleep(300_000)
-        volumed.signal(SIGTERM)
-        #expect(volumed.waitForExit(timeout: 20) == 0, "stderr: \(volumed.stderr)")
-        #expect(volumed.stderr.contains("volume service stopped"), "\(volumed.stderr)")
     }
 
-    /// The documented "a second one exits at once" holds during a hung reload too.
-    @Test func aSecondSignalExitsAtOnceDuringAReloadThatHangs() throws {
-        let dir = temporaryDirectory("hup-hang-twice")
+    /// SIGTERM during a long reload stops the service at once instead of after the reload (the
+    /// signal thread used to run the reload itself and took no signal meanwhile).
+    @Test func sigtermStopsTheServiceDuringALongReload() throws {
+        let dir = temporaryDirectory("hup-long")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var config = FaultConfig(directory: dir)
         try config.addNfs("a")
         let path = try config.write()
+        let (slow, seconds) = try Self.slowReloadText(base: config.text, directory: dir, atLeast: 4)
         let volumed = try VolumedProcess(["serve", "--config", path])
         defer { volumed.stop() }
         #expect(volumed.waitForURL() != nil, "stderr: \(volumed.stderr)")
-        unlink(path)
-        #expect(mkfifo(path, 0o600) == 0)
-        defer {
-            let fd = open(path, O_WRONLY | O_NONBLOCK)
-            if fd >= 0 { close(fd) }
-        }
+        try slow.write(toFile: path, atomically: true, encoding: .utf8)
         volumed.signal(SIGHUP)
-        usleep(300_000)
+        usleep(UInt32(seconds * 1_000_000 / 8))  // the reload is now reading the file
+        let stopAt = Date()
+        volumed.signal(SIGTERM)
+        #expect(volumed.waitForExit(timeout: 60) == 0, "stderr: \(volumed.stderr)")
+        let stopping = Date().timeIntervalSince(stopAt)
+        #expect(stopping < seconds / 2, "stopped \(stopping) s after SIGTERM; the reload takes about \(seconds) s")
+        #expect(volumed.stderr.contains("volume service stopped"), "\(volumed.stderr)")
+        #expect(!volumed.stderr.contains("configuration reloaded"), "the reload was abandoned, not finished first")
+    }
+
+    /// The documented "a second one exits at once" holds during a long reload too.
+    @Test func aSecondSignalExitsAtOnceDuringALongReload() throws {
+        let dir = temporaryDirectory("hup-long-twice")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = FaultConfig(directory: dir)
+        try config.addNfs("a")
+        let path = try config.write()
+        let (slow, seconds) = try Self.slowReloadText(base: config.text, directory: dir, atLeast: 4)
+        let volumed = try VolumedProcess(["serve", "--config", path])
+        defer { volumed.stop() }
+        #expect(volumed.waitForURL() != nil, "stderr: \(volumed.stderr)")
+        try slow.write(toFile: path, atomically: true, encoding: .utf8)
+        volumed.signal(SIGHUP)
+        usleep(UInt32(seconds * 1_000_000 / 8))
+        let stopAt = Date()
         volumed.signal(SIGINT)
-        #expect(volumed.waitForOutput(timeout: 20) { _, err in err.contains("stopping") }, "stderr: \(volumed.stderr)")
         volumed.signal(SIGINT)
-        #expect(volumed.waitForExit(timeout: 5) != nil, "stderr: \(volumed.stderr)")
+        #expect(volumed.waitForExit(timeout: 60) != nil)
+        let stopping = Date().timeIntervalSince(stopAt)
+        #expect(stopping < seconds / 2, "exited \(stopping) s after two SIGINTs; the reload takes about \(seconds) s")
+        #expect(!volumed.stderr.contains("configuration reloaded"), "\(volumed.stderr.suffix(2000))")
     }
 }
