@@ -1,4 +1,5 @@
 import Foundation
+import ServiceNames
 
 /// The HTTP server's limits, from `[DEFAULT] http_*`. Kept apart from the other options so the
 /// wiring can hand them to the server in one piece.
@@ -170,14 +171,20 @@ extension ServiceOptions {
         var options = ServiceOptions()
         reader.read("host", into: &options.host) { value throws(ConfigDiagnostic) in
             let host = try value.nonEmptyString()
-            guard !host.contains(where: { $0 == "@" || $0 == "#" || $0 == "/" || $0.isWhitespace }) else {
-                throw value.problem("must not contain '@', '#', '/' or spaces (backends are named host@backend#pool), got \"\(value.text)\"")
+            do {
+                try ServiceName.checkNode(host)
+            } catch {
+                throw value.problem("\(error) (backends are named host@backend#pool), got \(ServiceName.quoted(host))")
+            }
+            guard !host.contains("/") else {
+                throw value.problem("must not contain '/' (backends are named host@backend#pool), got \(ServiceName.quoted(host))")
             }
             return host
         }
         reader.read("storage_availability_zone", into: &options.storageAvailabilityZone) { v throws(ConfigDiagnostic) in try v.nonEmptyString() }
         if let value = reader.raw("enabled_backends") {
-            options.enabledBackends = readBackendNames(value, problems: &reader.problems, warnings: &warnings)
+            options.enabledBackends = readBackendNames(value, node: options.host, problems: &reader.problems,
+                                                       warnings: &warnings)
         }
         reader.read("reinit_driver_count", into: &options.reinitDriverCount) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 0) }
         reader.read("reinit_backoff_max", into: &options.reinitBackoffMax) { v throws(ConfigDiagnostic) in try v.seconds() }
@@ -209,13 +216,16 @@ extension ServiceOptions {
         return options
     }
 
-    private static func readBackendNames(_ value: ConfigValue, problems: inout [ConfigDiagnostic],
+    /// Each name must pass the scheduler's rule as `node@name` (`ServiceName`), and name a section.
+    private static func readBackendNames(_ value: ConfigValue, node: String, problems: inout [ConfigDiagnostic],
                                          warnings: inout [ConfigDiagnostic]) -> [String] {
         var names: [String] = []
         for name in value.list() {
-            if name.contains(where: { $0 == "@" || $0 == "#" || $0 == "/" || $0 == "[" || $0 == "]" || $0.isWhitespace })
+            if (try? ServiceName.checkBackend(name)) == nil || name.contains(where: { $0 == "/" || $0 == "[" || $0 == "]" })
                 || name == IniDocument.defaultSection || name.lowercased() == BackendSection.sharedSectionName {
-                problems.append(value.problem("\"\(name)\" cannot name a backend (no '@', '#', '/', brackets or spaces; not DEFAULT or backend_defaults)"))
+                problems.append(value.problem("\(ServiceName.quoted(name)) cannot name a backend (no '@', '#', '/', brackets, spaces or control characters; not DEFAULT or backend_defaults)"))
+            } else if let problem = hostProblem(node: node, backend: name) {
+                problems.append(value.problem("backend \(ServiceName.quoted(name)) would run as host \(ServiceName.quoted(node + "@" + name)), which \(problem)"))
             } else if names.contains(where: { IniDocument.normalizedSectionName($0) == IniDocument.normalizedSectionName(name) }) {
                 warnings.append(value.problem("backend \"\(name)\" is listed twice; it runs once"))
             } else {
@@ -223,6 +233,18 @@ extension ServiceOptions {
             }
         }
         return names
+    }
+
+    /// Why `node@backend` would be refused by the scheduler; nil when it is fine or when the node
+    /// itself is already reported as a problem of `host`.
+    private static func hostProblem(node: String, backend: String) -> ServiceName.Problem? {
+        guard (try? ServiceName.checkNode(node)) != nil else { return nil }
+        do {
+            try ServiceName.checkHost(node + "@" + backend)
+            return nil
+        } catch {
+            return error
+        }
     }
 
     private static func readAdminToken(_ reader: inout SectionReader, into options: inout ServiceOptions,
