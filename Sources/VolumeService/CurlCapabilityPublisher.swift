@@ -53,10 +53,9 @@ public final class CurlCapabilityPublisher: CapabilityPublisher {
             let excerpt = String(response.bodyText.prefix(300))
             throw Failure(description: "scheduler at \(url) answered \(response.status): \(excerpt)")
         }
-        guard response.status == 200, !response.body.isEmpty else { return [] }
-        guard let refused = ReceiveAnswer.refusals(in: response.body) else {
-            throw Failure(description: "scheduler at \(url) answered 200 without the list of refused reports: \(response.bodyText.prefix(300))")
-        }
-        return refused
+        // A 200 from volumed's scheduler lists the reports it did not store; any other 2xx answer
+        // (204, or a scheduler that says nothing more) means every report was taken.
+        guard response.status == 200 else { return [] }
+        return ReceiveAnswer.refusals(in: response.body) ?? []
     }
 }
