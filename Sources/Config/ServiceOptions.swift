@@ -66,6 +66,11 @@ public struct ServiceOptions: Sendable, Equatable {
     /// Address of the scheduler role (`volumed scheduler`).
     public var schedulerListen = "127.0.0.1"
     public var schedulerListenPort = 8777
+    /// `scheduler_max_backends`: backends (`host@backend`) the scheduler's store holds at most;
+    /// a report naming a new one beyond is refused (store_full).
+    public var schedulerMaxBackends = 10_000
+    /// `scheduler_max_pools`: pools the scheduler's store holds at most, over all backends.
+    public var schedulerMaxPools = 100_000
     /// The token that authorizes mutating API calls, from `admin_token` or the contents of
     /// `admin_token_file`; nil when neither is set.
     public var adminToken: String?
@@ -91,7 +96,7 @@ public struct ServiceOptions: Sendable, Equatable {
     /// is reported as needing a restart; every other option applies live.
     public static let restartOptions: Set<String> = [
         "host", "osapi_volume_listen", "osapi_volume_listen_port", "osapi_volume_workers", "scheduler_listen",
-        "scheduler_listen_port",
+        "scheduler_listen_port", "scheduler_max_backends", "scheduler_max_pools",
         "state_path", "scheduler_http_version", "scheduler_ca_certificates_file", "scheduler_insecure",
         "http_max_header_bytes", "http_max_headers", "http_max_body_bytes", "http_header_timeout",
         "http_body_timeout", "http_keepalive_timeout", "http_write_timeout", "http_max_connections",
@@ -122,6 +127,7 @@ public struct ServiceOptions: Sendable, Equatable {
             "osapi_volume_listen": osapiVolumeListen, "osapi_volume_listen_port": String(osapiVolumeListenPort),
             "osapi_volume_workers": osapiVolumeWorkers.map(String.init) ?? "",
             "scheduler_listen": schedulerListen, "scheduler_listen_port": String(schedulerListenPort),
+            "scheduler_max_backends": String(schedulerMaxBackends), "scheduler_max_pools": String(schedulerMaxPools),
             "admin_token": adminToken ?? "", "admin_token_file": adminTokenFile ?? "", "state_path": statePath,
             "http_max_header_bytes": String(http.maxHeaderBytes), "http_max_headers": String(http.maxHeaders),
             "http_max_body_bytes": String(http.maxBodyBytes), "http_header_timeout": String(http.headerTimeout),
@@ -210,6 +216,8 @@ extension ServiceOptions {
         }
         reader.read("scheduler_listen", into: &options.schedulerListen) { v throws(ConfigDiagnostic) in try v.hostAddress() }
         reader.read("scheduler_listen_port", into: &options.schedulerListenPort) { v throws(ConfigDiagnostic) in try v.port() }
+        reader.read("scheduler_max_backends", into: &options.schedulerMaxBackends) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 1) }
+        reader.read("scheduler_max_pools", into: &options.schedulerMaxPools) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 1) }
         reader.read("state_path", into: &options.statePath) { v throws(ConfigDiagnostic) in try v.path() }
         readAdminToken(&reader, into: &options, warnings: &warnings)
         readHTTPLimits(&reader, into: &options.http)

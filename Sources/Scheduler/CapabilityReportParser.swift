@@ -83,7 +83,7 @@ public enum CapabilityReportParser {
         if let notAfter, timestamp > notAfter {
             throw CapabilityReportError(
                 field: join(path, "timestamp"),
-                problem: "\(timestamp) is ahead of the scheduler's clock by more than the allowed skew (latest accepted: \(notAfter)); check the sender's clock")
+                problem: "\(timestamp) is further ahead of the scheduler's clock than the allowed skew; check the sender's clock")
         }
         let capabilitiesPath = join(path, "capabilities")
         guard let capabilities = value["capabilities"] else {

@@ -212,7 +212,7 @@ public final class CapabilityStore: Sendable {
                    now.timeIntervalSince(stored.receivedAt) < reorderWindow {
                     summary.refused.append(ReportRefusal(
                         index: index, host: host, reason: .olderThanStored,
-                        message: "the stored report for \(host) is newer (\(stored.report.timestamp) > \(entry.report.timestamp))"))
+                        message: "the stored report for \(host) is dated \(stored.report.timestamp), later than this one"))
                     continue
                 }
                 let pools = state.poolCount - (stored?.poolNames.count ?? 0) + entry.poolNames.count

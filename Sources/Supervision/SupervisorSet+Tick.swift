@@ -72,11 +72,17 @@ extension SupervisorSet {
     }
 
     /// A refused report is logged when the refusal starts or its reason changes, and again when the
-    /// scheduler takes the backend's reports again: once per change, not once per tick.
+    /// scheduler takes the backend's reports again: once per change, not once per tick. The reason
+    /// is what the message says before its first ':' (the scheduler's reason code), since the rest
+    /// may name each report's own timestamp.
     private func logRefusalChange(backend id: String, from previous: PublishRecord?, to record: PublishRecord,
                                   effects: inout Effects) {
+        func reason(_ record: PublishRecord?) -> Substring? {
+            guard let record, record.refused, let error = record.error else { return nil }
+            return error.prefix { $0 != ":" }
+        }
         let wasRefused = previous?.refused == true
-        if record.refused, !wasRefused || previous?.error != record.error {
+        if record.refused, reason(previous) != reason(record) {
             let why = record.error ?? ""
             effects.logs.append { [logger] in
                 logger.warning("the scheduler refuses this backend's capability reports; get_pools does not show its current state",

@@ -40,7 +40,8 @@ public final class VolumeServiceRunner: Sendable {
         let publisherURL = PublisherURL(options.schedulerURL)
         self.publisherURL = publisherURL
         let adminToken = options.adminToken.flatMap { $0.isEmpty ? nil : $0 }
-        let store = options.schedulerURL == nil ? CapabilityStore(serviceDownTime: options.serviceDownTime) : nil
+        let store = options.schedulerURL == nil
+            ? CapabilityStore(serviceDownTime: options.serviceDownTime, limits: CapabilityStoreLimits(options)) : nil
         self.schedulerStore = store
         // The in-process scheduler is fed directly, never through this process's own connection slots.
         let publisher: any CapabilityPublisher = store.map { InProcessCapabilityPublisher(store: $0) }

@@ -206,7 +206,7 @@ struct CapabilityStoreTests {
         clock.advance(10)
         let late = try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:10")))
         #expect(late.ignoredAsOlder == 1)
-        #expect(late.refused.first?.message == "the stored report for a@x is newer (2026-11-24T17:40:59.000000 > 2026-11-24T17:40:10.000000)")
+        #expect(late.refused.first?.message == "the stored report for a@x is dated 2026-11-24T17:40:59.000000, later than this one")
         clock.advance(20)  // the stored report arrived 30 s ago: half of service_down_time
         let next = try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:30")))
         #expect(next == ReceiveSummary(accepted: 1))
