@@ -27,9 +27,11 @@ let package = Package(
         .target(name: "CHTTPServer"),
         .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .target(name: "Config"),
-        .target(name: "Scheduler"),
-        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config"]),
+        // The one rule for the names in `host@backend#pool`, shared by Config, Drivers and Scheduler.
+        .target(name: "ServiceNames"),
+        .target(name: "Config", dependencies: ["ServiceNames"]),
+        .target(name: "Scheduler", dependencies: ["ServiceNames"]),
+        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "ServiceNames"]),
         // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
         .target(name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         .target(name: "VolumeAPI", dependencies: [

@@ -45,12 +45,15 @@ public final class VolumeServiceRunner: Sendable {
         let publisherURL = PublisherURL(options.schedulerURL)
         self.publisherURL = publisherURL
         let adminToken = options.adminToken.flatMap { $0.isEmpty ? nil : $0 }
-        let publisher = CurlCapabilityPublisher(url: { publisherURL.value }, client: client, adminToken: adminToken)
+        let store = options.schedulerURL == nil
+            ? CapabilityStore(serviceDownTime: options.serviceDownTime, limits: CapabilityStoreLimits(options)) : nil
+        self.schedulerStore = store
+        // The in-process scheduler is fed directly, never through this process's own connection slots.
+        let publisher: any CapabilityPublisher = store.map { InProcessCapabilityPublisher(store: $0) }
+            ?? CurlCapabilityPublisher(url: { publisherURL.value }, client: client, adminToken: adminToken)
         let supervisors = try SupervisorSet(settings: ServiceSettings(options), publisher: publisher,
                                         logger: Logger(label: "volumed.supervision"))
         self.supervisors = supervisors
-        let store = options.schedulerURL == nil ? CapabilityStore(serviceDownTime: options.serviceDownTime) : nil
-        self.schedulerStore = store
 
         // Disabled services must stay disabled across restarts: a state file that cannot be read or a
         // directory that cannot be written stops start-up rather than silently re-enabling them.
@@ -92,7 +95,7 @@ public final class VolumeServiceRunner: Sendable {
     public func start() throws {
         try server.start()
         if schedulerStore != nil {
-            publisherURL.set(apiURL + "/v3/scheduler/capabilities")
+            publisherURL.set("in-process")
         }
         supervisors.start()
         logger.info("volume service started", metadata: [
