@@ -29,6 +29,9 @@ let package = Package(
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "Config"),
         .target(name: "Scheduler"),
+        // The etcd v3 client (JSON gateway over CurlClient) and the cluster's key layout. Imports
+        // Scheduler only for the one JSON parser/writer, until issue 13 moves them into a leaf module.
+        .target(name: "Coordination", dependencies: ["CurlClient", "Scheduler"]),
         .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config"]),
         .target(name: "VolumeAPI", dependencies: [
             "HTTPServer", "Supervision", "Scheduler",
@@ -56,6 +59,7 @@ let package = Package(
         .testTarget(name: "VolumeAPITests", dependencies: [
             "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport",
         ]),
+        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Scheduler", "SharedTestSupport"]),
         .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient"]),
     ]
 )
