@@ -17,7 +17,7 @@ public final class VolumeServiceRunner: Sendable {
     private let configPath: String?
     private let current: Mutex<ServiceConfiguration>
     private let logger: Logger
-    private let supervisors: SupervisorSet
+    let supervisors: SupervisorSet
     private let server: HTTPServer
     private let stateFile: ServiceStateFile
     private let publisherURL: PublisherURL
