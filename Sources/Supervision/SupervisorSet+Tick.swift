@@ -38,11 +38,14 @@ extension SupervisorSet {
         }
     }
 
-    /// Records that the loop turned. Under the lock.
+    /// Records that the loop turned. Under the lock. A new time is a visible change (metrics).
     func noteLoopTurn() {
-        lastTickAt = clock.now()
+        let now = clock.now()
         lastTickUptime = DispatchTime.now().uptimeNanoseconds
-        changed = true
+        if lastTickAt != now {
+            lastTickAt = now
+            changed = true
+        }
     }
 
     /// Calls `alive` every `interval` seconds from the supervision loop's own queue, as long as the

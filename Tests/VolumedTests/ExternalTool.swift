@@ -16,7 +16,7 @@ struct ExternalTool {
     }
 
     /// Runs the tool to its end (killed after `timeout` seconds); both outputs captured.
-    func run(_ arguments: [String], timeout: Double = 120, directory: String? = nil) throws
+    func run(_ arguments: [String], input: String? = nil, timeout: Double = 120, directory: String? = nil) throws
         -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
@@ -27,8 +27,17 @@ struct ExternalTool {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
+        if let input {
+            // A thread of its own: a large input must not block us while the tool's output fills up.
+            let writer = stdin.fileHandleForWriting
+            Thread {
+                writer.write(Data(input.utf8))
+                try? writer.close()
+            }.start()
+        }
         let readers = [
             PipeReader(out.fileHandleForReading, name: "tool-stdout") { data in
                 output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) }
