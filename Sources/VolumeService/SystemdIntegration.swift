@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import Supervision
+import Synchronization
 
 /// What volumed tells systemd (`Type=notify`): `READY=1` once the API listens and every backend's
 /// first initialization has started (not finished: a backend waiting for its storage must not hold
@@ -72,6 +73,8 @@ public final class SystemdIntegration: @unchecked Sendable {
         let liveness = watchdogInterval.map { interval in
             supervisors.reportLiveness(every: interval / 2) { [weak self] in self?.send(.watchdog) }
         }
+        service.reloadHooks.set(began: { [weak self] in self?.reloading() },
+                                ended: { [weak self, weak service] in if let service { self?.reloaded(service) } })
         withState { state in
             state.lastStatus = status
             state.lastVersion = snapshot.version
@@ -81,13 +84,13 @@ public final class SystemdIntegration: @unchecked Sendable {
         timer.resume()
     }
 
-    /// SIGHUP received; the reload starts.
-    public func reloading() {
+    /// A reload starts.
+    func reloading() {
         send(.reloading(monotonicMicroseconds: SystemdNotification.monotonicMicroseconds()))
     }
 
     /// The reload finished, applied or rejected: either way the service runs again.
-    public func reloaded(_ service: VolumeServiceRunner) {
+    func reloaded(_ service: VolumeServiceRunner) {
         let status = ServiceStatusLine.summary(service.supervisors.snapshot())
         withState { $0.lastStatus = status }
         send(.ready(status: status))
@@ -154,4 +157,19 @@ public enum ServiceStatusLine {
         let parts = DriverState.allCases.compactMap { state in counts[state].map { "\($0) \(state.rawValue)" } }
         return "\(backends.count) backend\(backends.count == 1 ? "" : "s"): \(parts.joined(separator: ", "))"
     }
+}
+
+/// What the runner tells about each reload as it runs it, for whoever set them (systemd's
+/// notifications). Both run on the reload thread and must not block.
+public final class ReloadHooks: Sendable {
+    private let hooks = Mutex<(began: @Sendable () -> Void, ended: @Sendable () -> Void)?>(nil)
+
+    public init() {}
+
+    public func set(began: @escaping @Sendable () -> Void, ended: @escaping @Sendable () -> Void) {
+        hooks.withLock { $0 = (began, ended) }
+    }
+
+    func began() { hooks.withLock { $0 }?.began() }
+    func ended() { hooks.withLock { $0 }?.ended() }
 }

@@ -88,11 +88,7 @@ struct Serve: ParsableCommand {
         fflush(nil)
         systemd?.serviceStarted(service)
         CommandSupport.runUntilSignalled(
-            reload: {
-                systemd?.reloading()
-                service.reload()
-                systemd?.reloaded(service)
-            },
+            reload: { service.requestReload() },
             shutdown: { signal in
                 systemd?.stopping()
                 service.shutdown(signal: signal)
