@@ -25,9 +25,11 @@ let package = Package(
         .target(name: "CurlClient", dependencies: ["CCurl"]),
         // epoll, eventfd and accept4, which the Glibc module does not import, for HTTPServer.
         .target(name: "CHTTPServer"),
-        .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
+        // The one rule for listen addresses, shared by Config (check) and HTTPServer (bind).
+        .target(name: "NetworkAddress"),
+        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .target(name: "Config"),
+        .target(name: "Config", dependencies: ["NetworkAddress"]),
         .target(name: "Scheduler"),
         .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config"]),
         // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
