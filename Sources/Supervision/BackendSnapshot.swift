@@ -47,11 +47,15 @@ public struct PublishRecord: Sendable, Equatable {
     public var ok: Bool
     /// Why the publish failed; nil when it succeeded.
     public var error: String?
+    /// The scheduler received the report and refused or ignored it (`error` says why), as opposed
+    /// to a publish that did not reach it.
+    public var refused: Bool
 
-    public init(at: Date, ok: Bool, error: String?) {
+    public init(at: Date, ok: Bool, error: String?, refused: Bool = false) {
         self.at = at
         self.ok = ok
         self.error = error
+        self.refused = refused
     }
 }
 
@@ -98,7 +102,10 @@ public struct BackendCounters: Sendable, Equatable {
     /// Driver failures (initialization and stats) by kind; kinds never seen are absent.
     public var failuresByKind: [ErrorKind: Int]
     public var publishesOK: Int
+    /// Publishes that did not reach the scheduler.
     public var publishesFailed: Int
+    /// Publishes whose report the scheduler refused or ignored.
+    public var publishesRefused: Int
     /// Duration in seconds of the most recent initialization attempt (the first start included).
     public var lastReinitDuration: TimeInterval?
     /// Sum and count of all initialization attempt durations, for a Prometheus summary.
@@ -106,10 +113,12 @@ public struct BackendCounters: Sendable, Equatable {
     public var reinitDurationCount: Int
 
     public init(failuresByKind: [ErrorKind: Int] = [:], publishesOK: Int = 0, publishesFailed: Int = 0,
+                publishesRefused: Int = 0,
                 lastReinitDuration: TimeInterval? = nil, reinitDurationSum: TimeInterval = 0, reinitDurationCount: Int = 0) {
         self.failuresByKind = failuresByKind
         self.publishesOK = publishesOK
         self.publishesFailed = publishesFailed
+        self.publishesRefused = publishesRefused
         self.lastReinitDuration = lastReinitDuration
         self.reinitDurationSum = reinitDurationSum
         self.reinitDurationCount = reinitDurationCount
@@ -213,15 +222,19 @@ public struct ServiceSnapshot: Sendable {
     /// Publishes skipped because the previous one was still running; their reports were merged
     /// into the next one.
     public let publishesCoalesced: Int
+    /// When the supervision loop last ticked (its start until the first tick); nil before it
+    /// started. A value older than a few intervals means the loop is stuck.
+    public let lastTickAt: Date?
 
     public init(version: UInt64, host: String, tickInterval: TimeInterval, running: Bool,
-                backends: [BackendSnapshot], publishesCoalesced: Int) {
+                backends: [BackendSnapshot], publishesCoalesced: Int, lastTickAt: Date? = nil) {
         self.version = version
         self.host = host
         self.tickInterval = tickInterval
         self.running = running
         self.backends = backends
         self.publishesCoalesced = publishesCoalesced
+        self.lastTickAt = lastTickAt
     }
 
     /// The backend with this id, found by binary search.

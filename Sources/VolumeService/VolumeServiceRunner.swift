@@ -19,7 +19,7 @@ public final class VolumeServiceRunner: Sendable {
     private let configPath: String?
     private let current: Mutex<ServiceConfiguration>
     private let logger: Logger
-    private let supervisors: SupervisorSet
+    let supervisors: SupervisorSet
     private let server: HTTPServer
     private let decisions: OperatorDecisions
     private let publisherURL: PublisherURL
@@ -29,6 +29,8 @@ public final class VolumeServiceRunner: Sendable {
     private let reloadState = Mutex<(running: Bool, again: Bool)>((false, false))
     private let shutdownStarted = Mutex(false)
     private let shutdownFinished = DispatchSemaphore(value: 0)
+    /// Told around each reload the reload thread runs (systemd's RELOADING=1, then READY=1).
+    public let reloadHooks = ReloadHooks()
     /// The in-process scheduler's store; nil when `scheduler_url` points elsewhere.
     public let schedulerStore: CapabilityStore?
 
@@ -45,12 +47,15 @@ public final class VolumeServiceRunner: Sendable {
         let publisherURL = PublisherURL(options.schedulerURL)
         self.publisherURL = publisherURL
         let adminToken = options.adminToken.flatMap { $0.isEmpty ? nil : $0 }
-        let publisher = CurlCapabilityPublisher(url: { publisherURL.value }, client: client, adminToken: adminToken)
+        let store = options.schedulerURL == nil
+            ? CapabilityStore(serviceDownTime: options.serviceDownTime, limits: CapabilityStoreLimits(options)) : nil
+        self.schedulerStore = store
+        // The in-process scheduler is fed directly, never through this process's own connection slots.
+        let publisher: any CapabilityPublisher = store.map { InProcessCapabilityPublisher(store: $0) }
+            ?? CurlCapabilityPublisher(url: { publisherURL.value }, client: client, adminToken: adminToken)
         let supervisors = try SupervisorSet(settings: ServiceSettings(options), publisher: publisher,
                                         logger: Logger(label: "volumed.supervision"))
         self.supervisors = supervisors
-        let store = options.schedulerURL == nil ? CapabilityStore(serviceDownTime: options.serviceDownTime) : nil
-        self.schedulerStore = store
 
         // Disabled services must stay disabled across restarts: a state file that cannot be read or a
         // directory that cannot be written stops start-up rather than silently re-enabling them.
@@ -92,7 +97,7 @@ public final class VolumeServiceRunner: Sendable {
     public func start() throws {
         try server.start()
         if schedulerStore != nil {
-            publisherURL.set(apiURL + "/v3/scheduler/capabilities")
+            publisherURL.set("in-process")
         }
         supervisors.start()
         logger.info("volume service started", metadata: [
@@ -118,7 +123,9 @@ public final class VolumeServiceRunner: Sendable {
         }
         reloads.async { [self] in
             while true {
+                reloadHooks.began()
                 reload()
+                reloadHooks.ended()
                 let again = reloadState.withLock { state -> Bool in
                     state.running = state.again && !isStopping
                     state.again = false
