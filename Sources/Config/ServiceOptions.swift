@@ -224,14 +224,14 @@ extension ServiceOptions {
         reader.read("scheduler_http_version", into: &options.schedulerHTTPVersion) { v throws(ConfigDiagnostic) in try v.choice(["1.1", "2"]) }
         reader.read("scheduler_ca_certificates_file", into: &options.schedulerCACertificatesFile) { v throws(ConfigDiagnostic) in try v.path() }
         reader.read("scheduler_insecure", into: &options.schedulerInsecure) { v throws(ConfigDiagnostic) in try v.bool() }
-        reader.read("osapi_volume_listen", into: &options.osapiVolumeListen) { v throws(ConfigDiagnostic) in try v.hostAddress() }
+        reader.read("osapi_volume_listen", into: &options.osapiVolumeListen) { v throws(ConfigDiagnostic) in try v.listenHost() }
         reader.read("osapi_volume_listen_port", into: &options.osapiVolumeListenPort) { v throws(ConfigDiagnostic) in try v.port() }
         reader.read("osapi_volume_workers", into: &options.osapiVolumeWorkers) { v throws(ConfigDiagnostic) in
             let workers = try v.wholeNumber(atLeast: 1)
             guard workers <= 256 else { throw v.problem("expected 1 to 256 event loops, got \(workers)") }
             return workers
         }
-        reader.read("scheduler_listen", into: &options.schedulerListen) { v throws(ConfigDiagnostic) in try v.hostAddress() }
+        reader.read("scheduler_listen", into: &options.schedulerListen) { v throws(ConfigDiagnostic) in try v.listenHost() }
         reader.read("scheduler_listen_port", into: &options.schedulerListenPort) { v throws(ConfigDiagnostic) in try v.port() }
         reader.read("scheduler_max_backends", into: &options.schedulerMaxBackends) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 1) }
         reader.read("scheduler_max_pools", into: &options.schedulerMaxPools) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 1) }
@@ -286,8 +286,11 @@ extension ServiceOptions {
         do throws(ConfigDiagnostic) {
             let path = try file.path()
             options.adminTokenFile = path
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw file.problem("cannot read \(path): \(String(cString: strerror(access(path, R_OK) == 0 ? EIO : errno)))")
+            let data: [UInt8]
+            do {
+                data = try FileContents.read(path, maxBytes: 1 << 20)
+            } catch {
+                throw file.problem("cannot read \(path): \(error.reason)")
             }
             let contents = String(decoding: data, as: UTF8.self).trimmingWhitespace()
             guard !contents.isEmpty, !contents.contains(where: { $0.isNewline }) else {

@@ -80,7 +80,8 @@ final class APIHarness: @unchecked Sendable {
     /// - Parameter withScheduler: run the scheduler in process; unless `publisher` is given, reports
     ///   go into its store through an `InProcessPublisher`.
     init(_ backends: [TestBackend], tick: TimeInterval = 0.2, adminToken: String? = nil, serviceDownTime: TimeInterval = 60,
-         withScheduler: Bool = false, publisher: (any CapabilityPublisher)? = nil, startSupervision: Bool = true) throws {
+         withScheduler: Bool = false, publisher: (any CapabilityPublisher)? = nil, startSupervision: Bool = true,
+         decisionStore: ((ServiceStateFile) -> any OperatorDecisionStore)? = nil) throws {
         let store = withScheduler ? CapabilityStore(serviceDownTime: serviceDownTime) : nil
         self.store = store
         let publisher = publisher ?? store.map { InProcessPublisher(store: $0) } ?? RecordingPublisher()
@@ -88,7 +89,8 @@ final class APIHarness: @unchecked Sendable {
                                         publisher: publisher, logger: quietLogger)
         stateDirectory = NSTemporaryDirectory() + "volumed-api-\(UUID().uuidString)"
         stateFile = try ServiceStateFile(directory: stateDirectory)
-        decisions = try OperatorDecisions(store: stateFile, supervisors: supervisors, host: Self.host, logger: quietLogger)
+        decisions = try OperatorDecisions(store: decisionStore?(stateFile) ?? stateFile, supervisors: supervisors, host: Self.host,
+                                          logger: quietLogger)
         for backend in backends {
             try decisions.addBackend(BackendDefinition(id: backend.id, volumeBackendName: backend.id,
                                                        driver: backend.driver, settings: backend.settings))
