@@ -75,16 +75,22 @@ public struct StateTransition: Sendable, Equatable {
     }
 }
 
-/// The service status an operator sets through os-services enable/disable (Cinder's `disabled` and
-/// `disabled_reason`). A disabled backend is still supervised; the scheduler just skips it.
+/// The service status an operator sets through os-services (Cinder's `disabled`, `disabled_reason`
+/// and `frozen`). A disabled or frozen backend is still supervised; the scheduler just skips it.
 public struct ServiceStatus: Sendable, Equatable {
     public var disabled: Bool
     public var disabledReason: String?
+    /// Cinder's `frozen` (os-services freeze/thaw): kept and persisted like `disabled`.
+    public var frozen: Bool
 
-    public init(disabled: Bool = false, disabledReason: String? = nil) {
+    public init(disabled: Bool = false, disabledReason: String? = nil, frozen: Bool = false) {
         self.disabled = disabled
         self.disabledReason = disabledReason
+        self.frozen = frozen
     }
+
+    /// Whether this is what a service has before any operator decision (nothing to remember).
+    public var isDefault: Bool { self == ServiceStatus() }
 
     /// `enabled` / `disabled`, as Cinder's `status` field says it.
     public var status: String { disabled ? "disabled" : "enabled" }
@@ -216,15 +222,19 @@ public struct ServiceSnapshot: Sendable {
     /// Publishes skipped because the previous one was still running; their reports were merged
     /// into the next one.
     public let publishesCoalesced: Int
+    /// When the supervision loop last ticked (its start until the first tick); nil before it
+    /// started. A value older than a few intervals means the loop is stuck.
+    public let lastTickAt: Date?
 
     public init(version: UInt64, host: String, tickInterval: TimeInterval, running: Bool,
-                backends: [BackendSnapshot], publishesCoalesced: Int) {
+                backends: [BackendSnapshot], publishesCoalesced: Int, lastTickAt: Date? = nil) {
         self.version = version
         self.host = host
         self.tickInterval = tickInterval
         self.running = running
         self.backends = backends
         self.publishesCoalesced = publishesCoalesced
+        self.lastTickAt = lastTickAt
     }
 
     /// The backend with this id, found by binary search.
