@@ -61,6 +61,8 @@ struct CapabilityReportParserTests {
         (reportText(host: "a@b@c"), #"host: "a@b@c" must not contain '@'"#),
         (reportText(host: "node\\u007f@nfs"), #"host: "node\u{7F}@nfs" must not contain a control character (U+007F)"#),
         (reportText(host: "node1@nfs\\t"), #"host: "node1@nfs\u{9}" must not contain a tab"#),
+        (reportText(host: "node1@\\u202ecba"), #"host: "node1@\u{202E}cba" must not contain an invisible format character (U+202E)"#),
+        (reportText(host: "node\\u200b1@b"), #"host: "node\u{200B}1@b" must not contain an invisible format character (U+200B)"#),
         (reportText().replacingOccurrences(of: "cinder-volume", with: "cinder-backup"), #"service: expected "cinder-volume""#),
         (reportText(timestamp: "yesterday"), #"timestamp: expected a UTC time like "2026-11-24T17:40:00.000000""#),
         (#"{"host": "a@b", "service": "cinder-volume", "timestamp": 5}"#, "timestamp: expected a string"),
