@@ -69,8 +69,9 @@ public struct AccessPolicy: Sendable {
         if let site = request.headers["Sec-Fetch-Site"]?.lowercased(), site != "same-origin", site != "none" {
             throw .forbidden("Cross-site state-changing requests are refused (Sec-Fetch-Site: \(site)).")
         }
-        guard let origin = request.headers["Origin"] else { return }
-        guard isOwnOrigin(origin, host: request.headers["Host"]) else {
+        let origins = request.headers.values(forName: "Origin")
+        guard let origin = origins.first else { return }
+        guard origins.count == 1, isOwnOrigin(origin, host: request.headers["Host"]) else {
             throw .forbidden("State-changing requests from another origin are refused (Origin: \(origin.prefix(200))).")
         }
     }

@@ -37,6 +37,10 @@ struct CrossSiteTests {
                 #expect(response.status == 415, "\(mutation.path) \(contentType ?? "no Content-Type"): \(response.text)")
                 #expect(fault(response)?.name == "badMediaType", "\(response.text)")
             }
+            let twoLabels = try TestHTTPClient.request(
+                port: harness.port, method: mutation.method, path: mutation.path,
+                headers: [("Content-Type", "application/json"), ("Content-Type", "text/plain")], body: Array(mutation.body.utf8))
+            #expect(twoLabels.status == 415, "\(mutation.path) two Content-Types: \(twoLabels.text)")
         }
         #expect(try !harness.poolNames().contains("node9@nfs-gold#gold"))
         #expect(harness.decisions.all.isEmpty && harness.savedState.isEmpty)
@@ -54,6 +58,7 @@ struct CrossSiteTests {
             [("Origin", "http://127.0.0.1:\(harness.port + 1)")],  // same site, another port: another origin
             [("Origin", "http://127.0.0.1:\(harness.port)"), ("Sec-Fetch-Site", "cross-site")],
             [("Sec-Fetch-Site", "same-site")],
+            [("Origin", "http://127.0.0.1:\(harness.port)"), ("Origin", "http://evil.example")],  // only one is the truth
         ]
         // DNS rebinding: the browser sends the attacker's name as both Host and Origin.
         for mutation in Self.mutations {
