@@ -27,15 +27,19 @@ let package = Package(
         .target(name: "CHTTPServer"),
         .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .target(name: "Config"),
-        .target(name: "Scheduler"),
-        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config"]),
+        // The one rule for the names in `host@backend#pool`, shared by Config, Drivers and Scheduler.
+        .target(name: "ServiceNames"),
+        .target(name: "Config", dependencies: ["ServiceNames"]),
+        .target(name: "Scheduler", dependencies: ["ServiceNames"]),
+        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "ServiceNames"]),
+        // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
+        .target(name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         .target(name: "VolumeAPI", dependencies: [
-            "HTTPServer", "Supervision", "Scheduler",
+            "HTTPServer", "Supervision", "Scheduler", "ServiceDecisions",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "VolumeService", dependencies: [
-            "HTTPServer", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI",
+            "HTTPServer", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI", "ServiceDecisions",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "volumed", dependencies: [
@@ -54,8 +58,8 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer"]),
         .testTarget(name: "VolumeAPITests", dependencies: [
-            "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport",
+            "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions", "VolumeService",
         ]),
-        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient"]),
+        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient", "ServiceDecisions", "Supervision"]),
     ]
 )

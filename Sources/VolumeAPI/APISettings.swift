@@ -43,19 +43,3 @@ public enum AuthStrategy: String, Sendable, Equatable {
     /// boundary.
     case noauth
 }
-
-/// An operator's enable/disable of one backend's service, handed to the wiring so it can persist
-/// the flag (Cinder keeps it in its database; volumed in a state file) and restore it at start.
-public struct ServiceStatusChange: Sendable, Equatable {
-    /// The backend id (section name).
-    public var backendID: String
-    /// `<host>@<backend>`.
-    public var host: String
-    public var status: ServiceStatus
-
-    public init(backendID: String, host: String, status: ServiceStatus) {
-        self.backendID = backendID
-        self.host = host
-        self.status = status
-    }
-}
