@@ -85,7 +85,7 @@ enum ServicesView {
             if fields.cluster { json.nullMember("cluster") }
             json.member("replication_status", "disabled")
             json.nullMember("active_backend_id")
-            json.member("frozen", false)
+            json.member("frozen", backend.serviceStatus.frozen)
             json.endObject()
         }
         json.endArray()

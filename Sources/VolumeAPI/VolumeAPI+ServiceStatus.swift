@@ -15,6 +15,8 @@ extension VolumeAPI {
         case disableLogReason = "disable-log-reason"
         case setLog = "set-log"
         case getLog = "get-log"
+        case freeze
+        case thaw
         case failoverHost = "failover_host"
         case failover
 
@@ -23,7 +25,7 @@ extension VolumeAPI {
             switch self {
             case .setLog, .getLog: return .logLevel
             case .failover: return .replicationCluster
-            case .enable, .disable, .disableLogReason, .failoverHost: return .minimum
+            case .enable, .disable, .disableLogReason, .freeze, .thaw, .failoverHost: return .minimum
             }
         }
     }
@@ -52,6 +54,8 @@ extension VolumeAPI {
             return try setLogLevels(body)
         case .getLog:
             return try logLevels(body)
+        case .freeze, .thaw:
+            return try freezeOrThaw(request, action: action, body: body)
         case .failoverHost, .failover:
             return try failover(body, action: action)
         }

@@ -280,6 +280,35 @@ struct OpenStackProtocolTests {
         #expect(registry.level(for: "volumed.api") == .info)
     }
 
+    @Test("freeze keeps the driver supervised, lists frozen and disabled, leaves get_pools, is stored; thaw undoes it")
+    func freezeAndThaw() throws {
+        let harness = try APIHarness([TestBackend("nfs-gold"), TestBackend("nfs-silver")], tick: 0.2, withScheduler: true)
+        defer { harness.stop() }
+        #expect(try waitUntil { try harness.poolNames().count == 2 })
+        #expect(try harness.send("PUT", "/v3/os-services/freeze", json: "{}").status == 400)
+        #expect(try harness.send("PUT", "/v3/os-services/freeze", json: #"{"host": "node1@nope"}"#).status == 404)
+
+        let frozen = try harness.send("PUT", "/v3/os-services/freeze", json: #"{"host": "node1@nfs-gold"}"#)
+        #expect(frozen.status == 200)
+        #expect(frozen.body.isEmpty)
+        let gold = try #require(services(try harness.get("/v3/os-services", headers: [])).first { $0["host"] as? String == "node1@nfs-gold" })
+        #expect(gold["frozen"] as? Bool == true)
+        #expect(gold["status"] as? String == "disabled")
+        #expect(gold["disabled_reason"] as? String == "frozen")
+        #expect(try waitUntil { try harness.poolNames().allSatisfy { !$0.hasPrefix("node1@nfs-gold#") } })
+        #expect(try harness.poolNames().count == 1)
+        #expect(try harness.driverState("nfs-gold") == "ready")
+        #expect(harness.savedState.contains("\"frozen\": true") || harness.savedState.contains("\"frozen\":true"))
+        let report = try #require(harness.store?.backends().first { $0.host == "node1@nfs-gold" })
+        #expect(report.frozen)
+
+        #expect(try harness.send("PUT", "/v3/os-services/thaw", json: #"{"host": "node1@nfs-gold"}"#).status == 200)
+        let thawed = try #require(services(try harness.get("/v3/os-services")).first { $0["host"] as? String == "node1@nfs-gold" })
+        #expect(thawed["frozen"] as? Bool == false)
+        #expect(thawed["status"] as? String == "enabled")
+        #expect(try waitUntil { try harness.poolNames().count == 2 })
+    }
+
     @Test("get_pools filters apply from 3.28 (name, capabilities), are ignored below; volume_type is 404 from 3.35")
     func poolFilters() throws {
         let harness = try APIHarness([TestBackend("nfs-gold"), TestBackend("nfs-silver")], tick: 0.2, withScheduler: true)

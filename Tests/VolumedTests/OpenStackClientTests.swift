@@ -81,11 +81,12 @@ enum OpenStackClients {
 }
 
 enum VolumeClientTestsSupport {
-    static func start(_ config: FaultConfig) throws -> (VolumedProcess, String) {
+    /// Starts the service and waits until get_pools lists `waitForPools` pools.
+    static func start(_ config: FaultConfig, waitForPools: Int = 2) throws -> (VolumedProcess, String) {
         let (process, base) = try startService(config)
-        // Both backends up and listed before any client looks.
+        // The backends up and listed before any client looks.
         let client = JSONClient()
-        guard client.waitFor(base + "/v3/scheduler-stats/get_pools", { poolNames($0).count == 2 }) != nil else {
+        guard client.waitFor(base + "/v3/scheduler-stats/get_pools", { poolNames($0).count == waitForPools }) != nil else {
             process.stop()
             throw FaultTestError("the pools never appeared; stderr: \(process.stderr)")
         }
@@ -165,7 +166,28 @@ struct OpenStackClientTests {
             err.split(separator: "\n").contains { $0.contains(" debug PUT /v3/os-services/get-log ") && $0.hasSuffix("(volumed.access)") }
         }, "\(volumed.stderr.suffix(2000))")
 
-        let failover = try cinder(base, directory, ["failover-host", gold])
+        // freeze-host: listed frozen and disabled, out of get-pools, still supervised; survives a restart.
+        let freeze = try cinder(base, directory, ["freeze-host", gold])
+        #expect(freeze.status == 0, "\(freeze)")
+        let frozenList = try cinder(base, directory, ["service-list"])
+        #expect(frozenList.rows(startingWith: ["cinder-volume", gold]).first?[3] == "disabled", "\(frozenList)")
+        #expect(frozenList.rows(startingWith: ["cinder-volume", gold]).first?[7] == "frozen", "\(frozenList)")
+        let frozenPools = try cinder(base, directory, ["get-pools"])
+        #expect(!frozenPools.stdout.contains(gold + "#") && frozenPools.stdout.contains(hostOf("silver") + "#"), "\(frozenPools)")
+        let api = JSONClient()
+        #expect(service(gold, in: try api.get(base + "/v3/services").json)?["frozen"] as? Bool == true)
+        #expect(state("gold", try api.get(base + "/drivers").json) == "ready")
+        volumed.stop()
+        let (restarted, newBase) = try VolumeClientTestsSupport.start(config, waitForPools: 1)
+        defer { restarted.stop() }
+        #expect(service(gold, in: try api.get(newBase + "/v3/services").json)?["frozen"] as? Bool == true)
+        let thaw = try cinder(newBase, directory, ["thaw-host", gold])
+        #expect(thaw.status == 0, "\(thaw)")
+        let thawed = try cinder(newBase, directory, ["service-list"])
+        #expect(thawed.rows(startingWith: ["cinder-volume", gold]).first?[3] == "enabled", "\(thawed)")
+        #expect(service(gold, in: try api.get(newBase + "/v3/services").json)?["frozen"] as? Bool == false)
+
+        let failover = try cinder(newBase, directory, ["failover-host", gold])
         #expect(failover.status != 0 && failover.stderr.contains("no replication configured") && failover.stderr.contains("HTTP 400"),
                 "\(failover)")
     }
