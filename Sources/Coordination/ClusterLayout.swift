@@ -247,11 +247,10 @@ public enum StoredReport {
             throw ClusterRecordError(key: key, problem: error.description)
         }
         if let refusal = batch.refused.first {
-            throw ClusterRecordError(key: key, problem: "\(refusal.reason.rawValue): \(refusal.message)")
+            throw ClusterRecordError(key: key, problem: refusal.message)
         }
-        let reports = batch.valid
-        guard reports.count == 1, let report = reports.first else {
-            throw ClusterRecordError(key: key, problem: "expected one report, found \(reports.count)")
+        guard batch.valid.count == 1, let report = batch.valid.first else {
+            throw ClusterRecordError(key: key, problem: "expected one report, found \(batch.valid.count)")
         }
         return report
     }

@@ -163,6 +163,12 @@ public final class VolumeAPI: Sendable {
             }
         }
         var text = PrometheusText(reservingCapacity: 4096)
+        // Per scrape, not in the cached bytes: it moves every tick without a new snapshot version.
+        if let lastTick = supervisors.lastTickAt() {
+            text.family("volumed_supervision_last_tick_timestamp_seconds", type: "gauge",
+                        help: "Unix time of the supervision loop's last tick (its start until the first tick).")
+            text.sample("volumed_supervision_last_tick_timestamp_seconds", "", lastTick.timeIntervalSince1970)
+        }
         scheduler?.writeMetrics(to: &text)
         requestMetrics.write(to: &text)
         var body: [UInt8] = []
