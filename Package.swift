@@ -48,7 +48,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "volumed", dependencies: [
-            "VolumeService", "Config", "Drivers",
+            "VolumeService", "VolumeAPI", "Config", "Drivers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

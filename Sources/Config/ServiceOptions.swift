@@ -83,6 +83,12 @@ public struct ServiceOptions: Sendable, Equatable {
     public var adminToken: String?
     /// The file `adminToken` was read from, if any (absolute).
     public var adminTokenFile: String?
+    /// Cinder's `auth_strategy`: nil (unset) keeps volumed's admin-token/loopback rule; `noauth`
+    /// (Cinder's standalone mode) also accepts any `X-Auth-Token: user:project` for writes.
+    public var authStrategy: String?
+    /// Cinder's `public_endpoint`: the base URL clients reach the API at (behind a proxy), used in
+    /// the version documents' links instead of the request's `Host`.
+    public var publicEndpoint: String?
     /// Where the service keeps its small state file (absolute); Cinder's default is kept.
     public var statePath = "/var/lib/volumed"
     public var http = HTTPLimits()
@@ -119,6 +125,7 @@ public struct ServiceOptions: Sendable, Equatable {
         "backend_stats_polling_interval", "service_down_time", "driver_init_timeout", "driver_stats_timeout",
         "enable_unsupported_driver",
         "scheduler_url", "scheduler_timeout", "scheduler_connect_timeout", "admin_token", "admin_token_file",
+        "auth_strategy", "public_endpoint",
     ])
 
     /// `knownOptions` prepared once for typo hints (one hint per unknown option of a large file).
@@ -142,6 +149,7 @@ public struct ServiceOptions: Sendable, Equatable {
             "scheduler_listen": schedulerListen, "scheduler_listen_port": String(schedulerListenPort),
             "scheduler_max_backends": String(schedulerMaxBackends), "scheduler_max_pools": String(schedulerMaxPools),
             "admin_token": adminToken ?? "", "admin_token_file": adminTokenFile ?? "", "state_path": statePath,
+            "auth_strategy": authStrategy ?? "", "public_endpoint": publicEndpoint ?? "",
             "http_max_header_bytes": String(http.maxHeaderBytes), "http_max_headers": String(http.maxHeaders),
             "http_max_body_bytes": String(http.maxBodyBytes), "http_header_timeout": String(http.headerTimeout),
             "http_body_timeout": String(http.bodyTimeout), "http_keepalive_timeout": String(http.keepaliveTimeout),
@@ -237,6 +245,12 @@ extension ServiceOptions {
         reader.read("scheduler_max_pools", into: &options.schedulerMaxPools) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 1) }
         reader.read("state_path", into: &options.statePath) { v throws(ConfigDiagnostic) in try v.path() }
         readAdminToken(&reader, into: &options, warnings: &warnings)
+        reader.read("auth_strategy", into: &options.authStrategy) { v throws(ConfigDiagnostic) in
+            v.text.trimmingWhitespace().isEmpty ? nil : try v.choice(["noauth"])
+        }
+        reader.read("public_endpoint", into: &options.publicEndpoint) { v throws(ConfigDiagnostic) in
+            v.text.trimmingWhitespace().isEmpty ? nil : try v.httpURL()
+        }
         readHTTPLimits(&reader, into: &options.http)
         return options
     }
