@@ -27,18 +27,22 @@ let package = Package(
         .target(name: "CHTTPServer"),
         .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .target(name: "Config"),
-        .target(name: "Scheduler"),
+        // The one rule for the names in `host@backend#pool`, shared by Config, Drivers and Scheduler.
+        .target(name: "ServiceNames"),
+        .target(name: "Config", dependencies: ["ServiceNames"]),
+        .target(name: "Scheduler", dependencies: ["ServiceNames"]),
+        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "ServiceNames"]),
+        // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
+        .target(name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         // The etcd v3 client (JSON gateway over CurlClient) and the cluster's key layout. Imports
         // Scheduler only for the one JSON parser/writer, until issue 13 moves them into a leaf module.
         .target(name: "Coordination", dependencies: ["CurlClient", "Scheduler"]),
-        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config"]),
         .target(name: "VolumeAPI", dependencies: [
-            "HTTPServer", "Supervision", "Scheduler",
+            "HTTPServer", "Supervision", "Scheduler", "ServiceDecisions",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "VolumeService", dependencies: [
-            "HTTPServer", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI",
+            "HTTPServer", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI", "ServiceDecisions",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "volumed", dependencies: [
@@ -57,9 +61,9 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer"]),
         .testTarget(name: "VolumeAPITests", dependencies: [
-            "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport",
+            "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions", "VolumeService",
         ]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Scheduler", "SharedTestSupport"]),
-        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient"]),
+        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient", "ServiceDecisions", "Supervision"]),
     ]
 )

@@ -71,8 +71,9 @@ extension BackendSection {
             enableUnsupportedDriver: service.enableUnsupportedDriver,
             driverOptions: [:], problems: [])
 
-        backend.problems += document.syntaxProblems
-            .filter { $0.section == normalized || $0.section == sharedSectionName }
+        backend.problems += (document.syntaxProblems(in: normalized)
+            + (normalized == sharedSectionName ? [] : document.syntaxProblems(in: sharedSectionName)))
+            .sorted { ($0.diagnostic.line ?? 0) < ($1.diagnostic.line ?? 0) }
             .map(\.diagnostic)
 
         func effective(_ option: String) -> ConfigValue? {

@@ -35,8 +35,10 @@ public struct ConfigDiff: Sendable, Equatable {
     public init(from old: ServiceConfiguration, to new: ServiceConfiguration) {
         let oldNames = old.backends.map(\.name)
         let newNames = new.backends.map(\.name)
-        addedBackends = newNames.filter { !oldNames.contains($0) }
-        removedBackends = oldNames.filter { !newNames.contains($0) }
+        let oldSet = Set(oldNames)
+        let newSet = Set(newNames)
+        addedBackends = newNames.filter { !oldSet.contains($0) }
+        removedBackends = oldNames.filter { !newSet.contains($0) }
         changedBackends = []
         unchangedBackends = []
         for backend in new.backends {

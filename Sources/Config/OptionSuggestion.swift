@@ -6,12 +6,17 @@ public enum OptionSuggestion {
     /// (at most 1 edit for short names, up to a third of the name's length for longer ones, at most 4).
     /// Ties go to the alphabetically first name, so the hint is stable.
     public static func closest(to name: String, in known: some Sequence<String>) -> String? {
+        closest(to: name, in: Vocabulary(known))
+    }
+
+    /// The same against names prepared once (sorted, lower-cased), for callers that ask for many.
+    public static func closest(to name: String, in vocabulary: Vocabulary) -> String? {
         let typed = Array(name.lowercased().unicodeScalars)
         guard !typed.isEmpty else { return nil }
         let limit = min(4, max(1, typed.count / 3))
         var best: (name: String, distance: Int)?
-        for candidate in known.sorted() where candidate != name {
-            let distance = editDistance(typed, Array(candidate.lowercased().unicodeScalars), limit: limit)
+        for (candidate, scalars) in vocabulary.entries where candidate != name && abs(scalars.count - typed.count) <= limit {
+            let distance = editDistance(typed, scalars, limit: limit)
             guard distance <= limit else { continue }
             if best == nil || distance < best!.distance { best = (candidate, distance) }
         }
@@ -20,7 +25,20 @@ public enum OptionSuggestion {
 
     /// ` (did you mean X?)` when a known name is close to `name`, otherwise empty: appended to warnings.
     public static func hint(for name: String, in known: some Sequence<String>) -> String {
-        closest(to: name, in: known).map { " (did you mean \($0)?)" } ?? ""
+        hint(for: name, in: Vocabulary(known))
+    }
+
+    public static func hint(for name: String, in vocabulary: Vocabulary) -> String {
+        closest(to: name, in: vocabulary).map { " (did you mean \($0)?)" } ?? ""
+    }
+
+    /// Known names sorted (so ties go to the alphabetically first) with their lower-cased scalars.
+    public struct Vocabulary: Sendable {
+        let entries: [(name: String, scalars: [Unicode.Scalar])]
+
+        public init(_ known: some Sequence<String>) {
+            entries = known.sorted().map { ($0, Array($0.lowercased().unicodeScalars)) }
+        }
     }
 
     /// Damerau-Levenshtein distance (adjacent transpositions count as one edit), giving up with

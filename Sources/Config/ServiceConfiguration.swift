@@ -27,8 +27,13 @@ public struct ServiceConfiguration: Sendable {
 
     /// The section of backend `name`, if it is enabled.
     public func backend(named name: String) -> BackendSection? {
-        backends.first { $0.name == name }
+        if let index = backendIndex[name], index < backends.count, backends[index].name == name { return backends[index] }
+        return backends.first { $0.name == name }
     }
+
+    /// Positions in `backends` by name, so that looking each backend up is not quadratic (20,000
+    /// backends); `backend(named:)` falls back to a scan if `backends` was edited since.
+    var backendIndex: [String: Int] = [:]
 
     /// Every problem of the file at once: the fatal ones, then each backend's in `enabled_backends`
     /// order, each listed once (an inherited `[backend_defaults]` problem is not repeated per backend).
@@ -179,7 +184,7 @@ private struct Loader {
         for value in reader.unusedValues() {
             let hint = BackendSection.genericOptions.contains(value.option) || value.option.hasPrefix("volume_")
                 ? "not used in [DEFAULT]: set it in a backend section or [backend_defaults]"
-                : "unknown option, ignored" + OptionSuggestion.hint(for: value.option, in: ServiceOptions.knownOptions)
+                : "unknown option, ignored" + OptionSuggestion.hint(for: value.option, in: ServiceOptions.knownVocabulary)
             warnings.append(value.problem(hint))
         }
 
@@ -198,7 +203,7 @@ private struct Loader {
             let section = document.sections[name]!
             warnings.append(ConfigDiagnostic(at: section.header, subject: nil,
                                              message: "section [\(name)] is not used (not listed in enabled_backends), ignored"))
-            warnings += document.syntaxProblems.filter { $0.section == name }.map(\.diagnostic)
+            warnings += document.syntaxProblems(in: name).map(\.diagnostic)
         }
 
         var configuration = ServiceConfiguration(
@@ -206,6 +211,7 @@ private struct Loader {
             backendDefaults: document.sections[BackendSection.sharedSectionName]?.values ?? [:],
             warnings: warnings, problems: problems)
         configuration.sectionCount = document.sectionOrder.count
+        configuration.backendIndex = Dictionary(backends.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         return configuration
     }
 }

@@ -240,14 +240,14 @@ public struct DecisionRecord: Sendable, Equatable {
 /// exactly the same reports.
 public enum StoredReport {
     public static func decode(_ bytes: [UInt8], key: String) throws(ClusterRecordError) -> CapabilityReport {
-        let reports: [CapabilityReport]
-        do {
-            reports = try CapabilityReportParser.parse(bytes, maxReports: 1)
+        let batch: ReportBatch
+        do throws(CapabilityReportError) {
+            batch = try CapabilityReportParser.parse(bytes, maxReports: 1)
         } catch {
             throw ClusterRecordError(key: key, problem: error.description)
         }
-        guard reports.count == 1, let report = reports.first else {
-            throw ClusterRecordError(key: key, problem: "expected one report, found \(reports.count)")
+        guard !batch.isBatch, let report = batch.valid.first else {
+            throw ClusterRecordError(key: key, problem: "expected one report object, not a batch")
         }
         return report
     }

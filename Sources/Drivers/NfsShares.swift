@@ -1,4 +1,5 @@
 import Foundation
+import ServiceNames
 import Supervision
 
 /// One line of Cinder's `nfs_shares_config`: an NFS export `host:/export` (mounted by someone else
@@ -46,7 +47,14 @@ enum NfsSharesFile {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let share = NfsShare.parse(line: line, mountPointBase: mountPointBase) else {
-                invalid.append("\(path):\(index + 1): \"\(line)\" is neither host:/export nor an absolute path")
+                invalid.append("\(path):\(index + 1): \(ServiceName.quoted(line)) is neither host:/export nor an absolute path")
+                continue
+            }
+            // The share is the pool's name: it must pass the scheduler's rule for pool names.
+            do {
+                try ServiceName.checkPool(share.address)
+            } catch {
+                invalid.append("\(path):\(index + 1): share \(ServiceName.quoted(share.address)) cannot name a pool: it \(error)")
                 continue
             }
             if let existing = shares.firstIndex(where: { $0.address == share.address }) {

@@ -7,10 +7,24 @@
 /// - `lingering`: the final response is written and the write side shut; unread request bytes are
 ///   drained until the client closes or `lingerTimeout` passes, so the client gets the response
 ///   rather than a reset.
-/// A connection that must close after its current response has `closeAfterOutput` set.
+/// A connection that must close after its current response has `closeAfterOutput` set. Whether it
+/// is read at all is `hold` (why the server stopped reading it) plus `peerClosedInput`.
 final class Connection {
     enum Phase { case head, body, awaitingResponse, lingering }
     enum InputDeadline { case none, header, body, idle, linger }
+    /// Why the server stopped reading (and so stopped producing responses for) this connection.
+    enum Hold: Equatable {
+        case none
+        /// Its unsent responses reached `maxQueuedResponseBytes` or `maxPipelinedRequests`: the
+        /// client is not reading. Lifted when its output drains.
+        case clientNotReading
+        /// The server-wide output budget (`maxBufferedOutputBytes`) is used up by all connections
+        /// together. Lifted when the budget has room again.
+        case outputBudget
+        /// More than a head's worth of pipelined bytes wait behind a deferred response. Lifted when
+        /// the deferred answer arrives.
+        case deferredBacklog
+    }
 
     let fd: Int32
     let id: UInt64
@@ -26,12 +40,20 @@ final class Connection {
     var bodyReader: BodyReader?
     var pendingContext: ResponseContext?
 
-    var output: [UInt8] = []
-    var outputOffset = 0
+    /// Unsent responses (beyond what the event loop's scratch queue holds while it serves this
+    /// connection).
+    var output = OutputQueue()
+    /// Bytes of `output` counted in the server's output budget.
+    var chargedOutput = 0
+    /// Request bytes held (unconsumed input plus the announced size of the body being read) counted
+    /// in the server's request budget.
+    var chargedRequestBytes = 0
     var unflushedResponses = 0
     var closeAfterOutput = false
+    /// The client shut its sending side (or the connection is draining its input after the final
+    /// response): nothing more is read, complete requests already read are still answered.
     var peerClosedInput = false
-    var readingPaused = false
+    var hold: Hold = .none
     var registeredRead = true
     var registeredWrite = false
 
@@ -45,7 +67,10 @@ final class Connection {
         self.peer = peer
     }
 
-    var outputPending: Bool { outputOffset < output.count }
+    var outputPending: Bool { !output.isEmpty }
+
+    /// Whether the event loop should leave the socket's input alone.
+    var readingPaused: Bool { hold != .none || peerClosedInput && phase != .lingering }
 
     /// Between requests with nothing buffered either way: safe to close at shutdown.
     var isIdle: Bool {

@@ -45,8 +45,13 @@ extension EventLoop {
             processBuffered(connection)
         }
         if connection.closed { return }
-        if connection.phase == .awaitingResponse && connection.input.count > core.limits.maxHeadBytes {
-            pauseReading(connection)  // pipelined bytes behind a deferred answer: hold them, read no more
+        if !chargeRequestBytes(connection) {
+            connection.input = []
+            fail(connection, HTTPError.serviceUnavailable(Self.requestBudgetMessage))
+        } else if connection.phase == .awaitingResponse && connection.hold == .none
+            && connection.input.count > core.limits.maxHeadBytes
+        {
+            hold(connection, .deferredBacklog)  // pipelined bytes behind a deferred answer: hold them, read no more
         }
         flush(connection)
     }
@@ -64,20 +69,66 @@ extension EventLoop {
         }
     }
 
-    /// The client shut its sending side. A request still being answered is answered, then the
-    /// connection closes; anything else closes now (a partial request can never complete).
+    /// Serves the requests waiting in `input` once whatever held them is lifted, then writes.
+    private func serveBuffered(_ connection: Connection) {
+        if !connection.input.isEmpty && !connection.closeAfterOutput {
+            if connection.phase == .head { connection.setInputDeadline(.header, at: now + core.headerTimeout) }
+            processBuffered(connection)
+            if connection.closed { return }
+            _ = chargeRequestBytes(connection)  // only ever less than before: never refused
+        }
+        closeIfHalfClosedAndDone(connection)
+        flush(connection)
+    }
+
+    /// The client shut its sending side. Every complete request it sent is still answered (also
+    /// those pipelined behind a deferred answer); then the connection closes. A partial request can
+    /// never complete, so it is dropped.
     private func peerClosed(_ connection: Connection, error: Bool) {
-        if error || connection.phase == .lingering
-            || connection.phase != .awaitingResponse && !connection.outputPending
-        {
+        if error || connection.phase == .lingering {
             closeConnection(connection)
             return
         }
         connection.peerClosedInput = true
-        connection.readingPaused = true
-        if connection.phase != .awaitingResponse { connection.closeAfterOutput = true }
+        closeIfHalfClosedAndDone(connection)
+        if connection.closeAfterOutput && !connection.outputPending {
+            closeConnection(connection)
+            return
+        }
         updateInterest(connection)
     }
+
+    /// For a half-closed client: once nothing it sent can produce another response (no deferred
+    /// answer pending, nothing held back), close after the queued output.
+    private func closeIfHalfClosedAndDone(_ connection: Connection) {
+        guard connection.peerClosedInput, !connection.closeAfterOutput,
+            connection.phase != .awaitingResponse, connection.hold == .none
+        else { return }
+        connection.closeAfterOutput = true
+        connection.setInputDeadline(.none, at: 0)
+    }
+
+    /// Brings the connection's share of the request budget in line with the request bytes it holds
+    /// (unconsumed input and the announced body). False when the budget refuses more.
+    func chargeRequestBytes(_ connection: Connection) -> Bool {
+        let held = connection.input.count + (connection.bodyReader?.announcedBytes ?? 0)
+        let delta = held - connection.chargedRequestBytes
+        if delta > 0 && !core.requestBudget.reserve(delta) { return false }
+        if delta < 0 { core.requestBudget.release(-delta) }
+        connection.chargedRequestBytes = held
+        return true
+    }
+
+    /// Brings the connection's share of the output budget in line with its queued output.
+    func chargeOutput(_ connection: Connection) {
+        let delta = connection.output.count - connection.chargedOutput
+        if delta > 0 { core.outputBudget.charge(delta) }
+        if delta < 0 { core.outputBudget.release(-delta) }
+        connection.chargedOutput = connection.output.count
+    }
+
+    static let requestBudgetMessage =
+        "The server holds too many request bytes from all clients right now; retry later."
 
     // MARK: parsing
 
@@ -90,16 +141,7 @@ extension EventLoop {
             if connection.closed || connection.closeAfterOutput || connection.phase == .awaitingResponse {
                 return consumed
             }
-            if connection.unflushedResponses >= core.configuration.maxPipelinedRequests
-                || connection.output.count - connection.outputOffset > core.configuration.maxQueuedResponseBytes
-            {
-                flush(connection)
-                if connection.closed { return consumed }
-                if connection.outputPending {
-                    pauseReading(connection)
-                    return consumed
-                }
-            }
+            if !mayProduce(connection) { return consumed }
             let rest = UnsafeBufferPointer(rebasing: bytes[consumed...])
             switch connection.phase {
             case .head:
@@ -140,12 +182,42 @@ extension EventLoop {
                     fail(connection, error)
                     return consumed
                 }
+                if !chargeRequestBytes(connection) {
+                    fail(connection, HTTPError.serviceUnavailable(Self.requestBudgetMessage))
+                    return consumed
+                }
                 if connection.bodyReader!.isComplete { finishBody(connection) }
             case .awaitingResponse, .lingering:
                 return consumed
             }
         }
         return consumed
+    }
+
+    /// Asked before each request is consumed: whether the connection may produce another response
+    /// now. It counts every response already produced, including those of this read batch still in
+    /// the scratch queue. Over its own limits it flushes; if the client has not taken the bytes, the
+    /// connection is held (not read) until they drain. Over the server-wide output budget it is held
+    /// until the budget has room.
+    private func mayProduce(_ connection: Connection) -> Bool {
+        let configuration = core.configuration
+        let queued = connection.output.count + scratch.count
+        let overConnection = connection.unflushedResponses >= configuration.maxPipelinedRequests
+            || queued >= configuration.maxQueuedResponseBytes
+        let overServer = core.outputBudget.current + scratch.count >= core.outputBudget.limit
+        guard overConnection || overServer else { return true }
+        flush(connection)
+        if connection.closed { return false }
+        if connection.outputPending {
+            hold(connection, .clientNotReading)
+            return false
+        }
+        if core.outputBudget.isExhausted {
+            hold(connection, .outputBudget)
+            outputBudgetWaiters.append(connection)
+            return false
+        }
+        return true
     }
 
     /// A head is complete: route it, settle `Expect`, and either dispatch or start reading the body.
@@ -160,9 +232,7 @@ extension EventLoop {
             throw .requestEntityTooLarge("The request body of \(length) bytes exceeds \(core.limits.maxBodyBytes) bytes.")
         }
         if head.expectContinue {
-            if case .found = match {
-                appendOutput(connection, ResponseEncoder.continueResponse)
-            } else {
+            guard case .found = match else {
                 // The body is not wanted: answer now and close instead of reading it.
                 finishRequest(connection, PendingRequest(head: head, split: split, match: match), body: [], forceClose: true)
                 return
@@ -171,6 +241,14 @@ extension EventLoop {
         connection.pending = PendingRequest(head: head, split: split, match: match)
         connection.bodyReader = BodyReader(framing: head.framing, limits: core.limits)
         connection.phase = .body
+        // A declared length is reserved before a byte of it is read (and before `100 Continue`):
+        // over the server-wide request budget the client gets 503 at once rather than waiting.
+        guard chargeRequestBytes(connection) else {
+            connection.bodyReader = nil
+            connection.pending = nil
+            throw .serviceUnavailable(Self.requestBudgetMessage)
+        }
+        if head.expectContinue { appendOutput(connection, ResponseEncoder.continueResponse) }
         connection.setInputDeadline(.body, at: now + core.bodyTimeout)
     }
 
@@ -178,8 +256,10 @@ extension EventLoop {
         guard let pending = connection.pending else { return }
         let body = connection.bodyReader?.takeBody() ?? []
         connection.pending = nil
-        connection.bodyReader = nil
         finishRequest(connection, pending, body: body)
+        // The handler has run: the body is its own now (released here, not while it was read).
+        connection.bodyReader = nil
+        _ = chargeRequestBytes(connection)
     }
 
     /// The whole request is in: build it, run the handler, queue the response (or wait for it).
@@ -235,11 +315,11 @@ extension EventLoop {
     private func writeResponse(_ response: HTTPResponse, context: ResponseContext, to connection: Connection) {
         let status: HTTPStatus
         if connection.outputPending {
-            status = ResponseEncoder.encode(
-                response, context: context, dateLine: dateCache.line, serverLine: core.serverLine, into: &connection.output)
+            status = connection.output.append(
+                response, context: context, dateLine: dateCache.line, serverLine: core.serverLine)
+            chargeOutput(connection)
         } else {
-            status = ResponseEncoder.encode(
-                response, context: context, dateLine: dateCache.line, serverLine: core.serverLine, into: &scratch)
+            status = scratch.append(response, context: context, dateLine: dateCache.line, serverLine: core.serverLine)
         }
         connection.unflushedResponses += 1
         core.onResponse?(ResponseRecord(routePattern: context.routePattern, method: context.method, status: status))
@@ -255,17 +335,10 @@ extension EventLoop {
         guard connection.phase == .awaitingResponse, var context = connection.pendingContext else { return }
         connection.pendingContext = nil
         connection.phase = .head
-        if draining || connection.peerClosedInput { context.keepAlive = false }
+        if draining { context.keepAlive = false }
         writeResponse(response, context: context, to: connection)
-        if !connection.input.isEmpty && !connection.closeAfterOutput { processBuffered(connection) }
-        if connection.closed { return }
-        if connection.readingPaused && !connection.peerClosedInput && !connection.closeAfterOutput
-            && connection.phase != .awaitingResponse && connection.unflushedResponses < core.configuration.maxPipelinedRequests
-        {
-            connection.readingPaused = false
-            updateInterest(connection)
-        }
-        flush(connection)
+        if connection.hold == .deferredBacklog { release(connection) }
+        serveBuffered(connection)
     }
 
     /// Answers a malformed or over-limit request with its fault and closes after writing it.
@@ -275,6 +348,7 @@ extension EventLoop {
         connection.phase = .head
         connection.pending = nil
         connection.bodyReader = nil
+        _ = chargeRequestBytes(connection)
         let context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
         writeResponse(HTTPResponse(fault), context: context, to: connection)
     }
@@ -285,9 +359,41 @@ extension EventLoop {
             .body:
             fail(connection, HTTPError.requestTimeout("The request was not received in time."))
             connection.input = []
+            _ = chargeRequestBytes(connection)
             flush(connection)
         case .header, .idle, .linger, .none:
             closeConnection(connection)
+        }
+    }
+
+    // MARK: holding back
+
+    /// Stops reading (and so producing responses for) the connection, for `reason`.
+    func hold(_ connection: Connection, _ reason: Connection.Hold) {
+        connection.hold = reason
+        if connection.phase == .head { connection.setInputDeadline(.none, at: 0) }
+        updateInterest(connection)
+    }
+
+    /// Lifts a hold: the socket is read again (unless the client half-closed it).
+    private func release(_ connection: Connection) {
+        connection.hold = .none
+        updateInterest(connection)
+    }
+
+    /// Serves connections of this loop that wait for room in the server-wide output budget, while
+    /// there is room (oldest first).
+    func resumeOutputBudgetWaiters() {
+        guard !outputBudgetWaiters.isEmpty, !core.outputBudget.isExhausted else { return }
+        let waiting = outputBudgetWaiters
+        outputBudgetWaiters = []
+        for (index, connection) in waiting.enumerated() where !connection.closed && connection.hold == .outputBudget {
+            if core.outputBudget.isExhausted {
+                outputBudgetWaiters.append(contentsOf: waiting[index...].filter { !$0.closed && $0.hold == .outputBudget })
+                return
+            }
+            release(connection)
+            serveBuffered(connection)
         }
     }
 
@@ -295,43 +401,44 @@ extension EventLoop {
 
     func appendOutput(_ connection: Connection, _ bytes: [UInt8]) {
         if connection.outputPending {
-            connection.output.append(contentsOf: bytes)
+            connection.output.appendOwned { $0.append(contentsOf: bytes) }
+            chargeOutput(connection)
         } else {
-            scratch.append(contentsOf: bytes)
+            scratch.appendOwned { $0.append(contentsOf: bytes) }
         }
     }
 
-    /// Writes the scratch buffer (or the connection's queued output) with one `send`; keeps what the
-    /// socket would not take, and moves the connection on once everything is out.
+    /// Writes the scratch queue (or the connection's queued output) with one `writev`; keeps what
+    /// the socket would not take, and moves the connection on once everything is out.
     func flush(_ connection: Connection) {
         if !scratch.isEmpty {
             if connection.outputPending {
-                connection.output.append(contentsOf: scratch)
+                // Responses go to the scratch queue only while nothing is queued, so this does not
+                // happen; if it did, order is kept: behind what is queued.
+                connection.output.append(scratch.takeUnsent())
             } else {
-                let written = scratch.withUnsafeBytes { send(connection.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let written = scratch.write(to: connection.fd)
                 if written < 0 && errno != EAGAIN && errno != EINTR {
-                    resetScratch()
+                    scratch.removeAll(keepingCapacity: true)
                     closeConnection(connection)
                     return
                 }
-                let sent = max(0, written)
-                if sent < scratch.count {
-                    connection.output = Array(scratch[sent...])
-                    connection.outputOffset = 0
+                if !scratch.isEmpty {
+                    connection.output = scratch.takeUnsent()
                     connection.writeDeadline = now + core.writeTimeout
+                } else {
+                    scratch.removeAll(keepingCapacity: true)
                 }
             }
-            resetScratch()
+            chargeOutput(connection)
         } else if connection.outputPending {
-            let written = connection.output.withUnsafeBytes {
-                send(connection.fd, $0.baseAddress! + connection.outputOffset, $0.count - connection.outputOffset, Int32(MSG_NOSIGNAL))
-            }
+            let written = connection.output.write(to: connection.fd)
             if written < 0 {
                 if errno != EAGAIN && errno != EINTR { closeConnection(connection) }
                 return
             }
-            connection.outputOffset += written
             if written > 0 { connection.writeDeadline = now + core.writeTimeout }
+            chargeOutput(connection)
         }
         if connection.outputPending {
             updateInterest(connection)
@@ -341,8 +448,7 @@ extension EventLoop {
     }
 
     private func outputDrained(_ connection: Connection) {
-        connection.output = []
-        connection.outputOffset = 0
+        connection.output = OutputQueue()
         connection.writeDeadline = 0
         connection.unflushedResponses = 0
         if connection.closeAfterOutput {
@@ -353,43 +459,24 @@ extension EventLoop {
             startLingering(connection)
             return
         }
-        if connection.peerClosedInput { return }  // waiting for a deferred answer
-        if connection.readingPaused && connection.phase != .lingering {
-            connection.readingPaused = false
+        if connection.hold == .clientNotReading {
+            release(connection)
+            serveBuffered(connection)
+        } else {
             updateInterest(connection)
-            if !connection.input.isEmpty {
-                connection.setInputDeadline(.header, at: now + core.headerTimeout)
-                processBuffered(connection)
-                if !connection.closed { flush(connection) }
-            }
-            return
+            if draining && connection.isIdle { closeConnection(connection) }
         }
-        updateInterest(connection)
-        if draining && connection.isIdle { closeConnection(connection) }
+        resumeOutputBudgetWaiters()
     }
 
     private func startLingering(_ connection: Connection) {
         guard connection.phase != .lingering else { return }
         connection.phase = .lingering
         connection.input = []
-        connection.readingPaused = false
+        _ = chargeRequestBytes(connection)
+        connection.hold = .none
         shutdown(connection.fd, Int32(SHUT_WR))
         connection.setInputDeadline(.linger, at: now + core.lingerTimeout)
         updateInterest(connection)
-    }
-
-    func pauseReading(_ connection: Connection) {
-        connection.readingPaused = true
-        if connection.phase == .head { connection.setInputDeadline(.none, at: 0) }
-        updateInterest(connection)
-    }
-
-    private func resetScratch() {
-        if scratch.capacity > 1024 * 1024 {
-            scratch = []
-            scratch.reserveCapacity(64 * 1024)
-        } else {
-            scratch.removeAll(keepingCapacity: true)
-        }
     }
 }

@@ -14,7 +14,8 @@ import CHTTPServer
 import Logging
 import Synchronization
 
-/// State every loop of one server reads; immutable apart from two atomics.
+/// State every loop of one server reads; immutable apart from its atomics (the connection count
+/// and the two budgets).
 final class ServerCore: Sendable {
     let configuration: HTTPServerConfiguration
     let router: Router
@@ -28,6 +29,11 @@ final class ServerCore: Sendable {
     let writeTimeout: Int64
     let lingerTimeout: Int64
     let openConnections = Atomic<Int>(0)
+    /// Unsent response bytes queued on all connections (`maxBufferedOutputBytes`).
+    let outputBudget: MemoryBudget
+    /// Request bytes held by all connections: bodies being read and unconsumed input
+    /// (`maxBufferedRequestBytes`).
+    let requestBudget: MemoryBudget
 
     init(
         configuration: HTTPServerConfiguration, router: Router, logger: Logger,
@@ -50,6 +56,8 @@ final class ServerCore: Sendable {
         idleTimeout = configuration.keepAliveIdleTimeout.milliseconds
         writeTimeout = configuration.writeTimeout.milliseconds
         lingerTimeout = configuration.lingerTimeout.milliseconds
+        outputBudget = MemoryBudget(limit: configuration.maxBufferedOutputBytes)
+        requestBudget = MemoryBudget(limit: configuration.maxBufferedRequestBytes)
     }
 
     /// The smallest timeout, so timers are checked often enough for it (a tenth of it, 10 ms to 250 ms).
@@ -82,7 +90,11 @@ final class EventLoop: @unchecked Sendable {
 
     var connections: [Connection] = []
     var byFD: [Connection?] = []
-    var scratch: [UInt8] = []
+    /// Responses produced for the connection being served, written with one `writev`; what the
+    /// socket does not take moves to the connection's own queue.
+    var scratch = OutputQueue()
+    /// Connections of this loop held until the server-wide output budget has room.
+    var outputBudgetWaiters: [Connection] = []
     let readBuffer: UnsafeMutableRawBufferPointer
     var dateCache = DateCache()
     var now: Int64 = Socket.monotonicMilliseconds()
@@ -91,6 +103,11 @@ final class EventLoop: @unchecked Sendable {
     private var drainDeadline: Int64 = 0
     private var accepting = true
     private var acceptPausedUntil: Int64 = 0
+    /// Out-of-descriptor warnings: one per `acceptWarningInterval`, with the count of the
+    /// accept failures in between.
+    private var lastAcceptWarning: Int64 = .min
+    private var suppressedAcceptFailures = 0
+    static let acceptWarningInterval: Int64 = 10_000
     private var nextSweep: Int64 = 0
     private let sweepInterval: Int64
 
@@ -111,7 +128,7 @@ final class EventLoop: @unchecked Sendable {
             throw .systemCallFailed("eventfd", errno: code)
         }
         readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
-        scratch.reserveCapacity(64 * 1024)
+        scratch.appendOwned { $0.reserveCapacity(64 * 1024) }
         nextConnectionID = UInt64(index) << 48
         sweepInterval = core.sweepInterval
         control(EPOLL_CTL_ADD, fd: wakeFD, events: epollIn)
@@ -203,7 +220,7 @@ final class EventLoop: @unchecked Sendable {
                 if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
                     // Out of descriptors: stop accepting for a moment instead of spinning on a
                     // level-triggered listener that stays readable.
-                    core.logger.warning("accept failed; pausing accepts", metadata: ["errno": "\(code)"])
+                    warnAcceptFailed(errno: code)
                     control(EPOLL_CTL_DEL, fd: listenFD, events: 0)
                     accepting = false
                     acceptPausedUntil = now + 100
@@ -227,6 +244,20 @@ final class EventLoop: @unchecked Sendable {
             connection.setInputDeadline(.header, at: now + core.headerTimeout)
             control(EPOLL_CTL_ADD, fd: fd, events: epollIn | epollRdHup)
         }
+    }
+
+    /// Out of descriptors, accepts pause for 100 ms at a time, which would log ten warnings a second:
+    /// warn once per interval instead, saying how many failures were not logged in between.
+    private func warnAcceptFailed(errno code: Int32) {
+        guard now - lastAcceptWarning >= Self.acceptWarningInterval else {
+            suppressedAcceptFailures += 1
+            return
+        }
+        var metadata: Logger.Metadata = ["errno": "\(code)", "error": "\(String(cString: strerror(code)))"]
+        if suppressedAcceptFailures > 0 { metadata["suppressed"] = "\(suppressedAcceptFailures)" }
+        core.logger.warning("accept failed; pausing accepts", metadata: metadata)
+        lastAcceptWarning = now
+        suppressedAcceptFailures = 0
     }
 
     /// Best-effort 503 to a connection beyond `maxConnections`, then close.
@@ -287,6 +318,8 @@ final class EventLoop: @unchecked Sendable {
         if !accepting && !draining && now >= acceptPausedUntil {
             accepting = control(EPOLL_CTL_ADD, fd: listenFD, events: epollIn)
         }
+        // Room may have come from another loop's connections: those do not wake this one.
+        resumeOutputBudgetWaiters()
         var index = connections.count - 1
         while index >= 0 {
             let connection = connections[index]
@@ -317,5 +350,14 @@ final class EventLoop: @unchecked Sendable {
             last.slot = connection.slot
         }
         core.openConnections.subtract(1, ordering: .relaxed)
+        core.outputBudget.release(connection.chargedOutput)
+        connection.chargedOutput = 0
+        core.requestBudget.release(connection.chargedRequestBytes)
+        connection.chargedRequestBytes = 0
+        connection.output = OutputQueue()
+        connection.input = []
+        if connection.hold == .outputBudget {
+            outputBudgetWaiters.removeAll { $0 === connection }
+        }
     }
 }

@@ -42,8 +42,23 @@ public struct HTTPServerConfiguration: Sendable {
     /// Requests of one connection that may be answered but not yet written out (pipelining). Beyond:
     /// the server stops reading that connection until the client reads its responses.
     public var maxPipelinedRequests: Int = 64
-    /// Response bytes queued for one connection before the server stops reading it.
-    public var maxQueuedResponseBytes: Int = 4 * 1024 * 1024
+    /// Unsent response bytes of one connection (counting every response produced, also those of
+    /// one batch of pipelined requests) at which the server stops reading it, so it produces no more
+    /// responses until the client has read them. The response that crosses it is queued whole, so
+    /// a connection holds at most this plus one response.
+    public var maxQueuedResponseBytes: Int = 1024 * 1024
+    /// Unsent response bytes of all connections together. Beyond: connections stop being read (no
+    /// new responses) until the total drains; a connection whose client never reads is closed after
+    /// `writeTimeout`, so the total always drains. Exceeded by at most one response per event loop.
+    public var maxBufferedOutputBytes: Int = 64 * 1024 * 1024
+    /// Request bytes held by all connections together: bodies being read (a declared
+    /// Content-Length is reserved before it is read; chunked bodies chunk by chunk) and bytes read
+    /// but not yet consumed (pipelined requests, partial heads). A request that would go beyond it
+    /// is answered `503 serviceUnavailable` with `Connection: close` at once (instead of `100
+    /// Continue`) rather than made to wait: a waiting client would keep its bytes in flight, and
+    /// an immediate, retryable answer is what an overloaded Cinder API gives too. Exceeded by at
+    /// most one 64 KiB read per event loop.
+    public var maxBufferedRequestBytes: Int = 64 * 1024 * 1024
 
     /// Written as the `Server` header.
     public var serverName: String = "volumed"

@@ -19,6 +19,18 @@ enum ResponseEncoder {
         _ response: HTTPResponse, context: ResponseContext, dateLine: [UInt8], serverLine: [UInt8],
         into buffer: inout [UInt8]
     ) -> HTTPStatus {
+        let (status, writesBody) = encodeHead(
+            response, context: context, dateLine: dateLine, serverLine: serverLine, into: &buffer)
+        if writesBody { buffer.append(contentsOf: response.body) }
+        return status
+    }
+
+    /// Appends everything but the body; returns the status actually sent and whether the body
+    /// follows (not for HEAD, 1xx, 204 or 304).
+    static func encodeHead(
+        _ response: HTTPResponse, context: ResponseContext, dateLine: [UInt8], serverLine: [UInt8],
+        into buffer: inout [UInt8]
+    ) -> (status: HTTPStatus, writesBody: Bool) {
         var status = response.status
         if let etag = response.etag, status.code == 200, let conditional = context.ifNoneMatch,
             context.method == .get || context.method == .head
@@ -62,8 +74,7 @@ enum ResponseEncoder {
             buffer.append(contentsOf: connectionKeepAlive)
         }
         buffer.append(contentsOf: crlf)
-        if writesBody { buffer.append(contentsOf: response.body) }
-        return status
+        return (status, writesBody)
     }
 
     /// Appends handler-supplied text, replacing CR, LF and NUL so it can never split the response.

@@ -1,6 +1,10 @@
+import ServiceNames
+
 /// Turns a `POST /v3/scheduler/capabilities` body into validated reports: either one report object or a
 /// batch `{"reports": [...]}`. Everything the scheduler later relies on is checked here, so the store
-/// never holds a report it cannot list.
+/// never holds a report it cannot list. In a batch each report stands alone: a bad one is refused
+/// with its reason and the others are kept, so one misconfigured backend never takes its
+/// neighbours out of `get_pools`.
 public enum CapabilityReportParser {
     public static let defaultMaxReports = 10_000
     public static let expectedService = "cinder-volume"
@@ -9,28 +13,33 @@ public enum CapabilityReportParser {
     /// Lengths count Unicode code points, as Cinder's `len()` on a Python string and JSON Schema's
     /// `maxLength` do (not grapheme clusters, not UTF-8 bytes).
     static let maxReasonLength = 255
-    static let maxHostLength = 255
 
+    /// - Parameter notAfter: the latest timestamp a report may carry (the scheduler's clock plus the
+    ///   allowed skew); nil accepts any. A report from further in the future would make every later,
+    ///   real report look older and be ignored.
+    /// - Throws: when the body is not a report or a batch of reports at all, or is a single report
+    ///   that is invalid (nothing to keep).
     public static func parse(
-        _ body: [UInt8], maxReports: Int = defaultMaxReports
-    ) throws(CapabilityReportError) -> [CapabilityReport] {
+        _ body: [UInt8], maxReports: Int = defaultMaxReports, notAfter: CapabilityTimestamp? = nil
+    ) throws(CapabilityReportError) -> ReportBatch {
         let document: JSONValue
         do {
             document = try JSONParser.parse(body)
         } catch {
             throw CapabilityReportError(field: "body", problem: error.description)
         }
-        return try validate(document, maxReports: maxReports)
+        return try validate(document, maxReports: maxReports, notAfter: notAfter)
     }
 
     public static func validate(
-        _ document: JSONValue, maxReports: Int = defaultMaxReports
-    ) throws(CapabilityReportError) -> [CapabilityReport] {
+        _ document: JSONValue, maxReports: Int = defaultMaxReports, notAfter: CapabilityTimestamp? = nil
+    ) throws(CapabilityReportError) -> ReportBatch {
         guard case .object = document else {
             throw CapabilityReportError(field: "body", problem: "expected a JSON object")
         }
         guard let batch = document["reports"] else {
-            return [try report(document, path: "")]
+            let single = try report(document, path: "", notAfter: notAfter)
+            return ReportBatch(isBatch: false, count: 1, reports: [IndexedReport(index: 0, report: single)], refused: [])
         }
         guard case .array(let elements) = batch, !elements.isEmpty else {
             throw CapabilityReportError(field: "reports", problem: "expected a non-empty array of reports")
@@ -38,20 +47,29 @@ public enum CapabilityReportParser {
         guard elements.count <= maxReports else {
             throw CapabilityReportError(field: "reports", problem: "more than \(maxReports) reports in one body")
         }
-        var reports: [CapabilityReport] = []
-        reports.reserveCapacity(elements.count)
+        var result = ReportBatch(isBatch: true, count: elements.count, reports: [], refused: [])
+        result.reports.reserveCapacity(elements.count)
         for (position, element) in elements.enumerated() {
-            reports.append(try report(element, path: "reports[\(position)]"))
+            do {
+                let valid = try report(element, path: "reports[\(position)]", notAfter: notAfter)
+                result.reports.append(IndexedReport(index: position, report: valid))
+            } catch {
+                let host = element["host"]?.stringValue
+                result.refused.append(ReportRefusal(index: position, host: host, reason: .invalid, message: error.description))
+            }
         }
-        return reports
+        return result
     }
 
-    static func report(_ value: JSONValue, path: String) throws(CapabilityReportError) -> CapabilityReport {
-        guard case .object = value else { throw CapabilityReportError(field: path, problem: "expected an object") }
+    static func report(
+        _ value: JSONValue, path: String, notAfter: CapabilityTimestamp?
+    ) throws(CapabilityReportError) -> CapabilityReport {
+        guard case .object = value else { throw CapabilityReportError(field: path.isEmpty ? "body" : path, problem: "expected an object") }
         let host = try requiredString(value, "host", path)
-        guard isValidHost(host) else {
-            throw CapabilityReportError(
-                field: join(path, "host"), problem: #"expected "host@backend" (no '#', spaces or control characters)"#)
+        do {
+            try ServiceName.checkHost(host)
+        } catch {
+            throw CapabilityReportError(field: join(path, "host"), problem: "\(ServiceName.quoted(host)) \(error)")
         }
         let service = try requiredString(value, "service", path)
         guard service == expectedService else {
@@ -61,6 +79,11 @@ public enum CapabilityReportParser {
         guard let timestamp = CapabilityTimestamp(parsing: timestampText) else {
             throw CapabilityReportError(
                 field: join(path, "timestamp"), problem: #"expected a UTC time like "2026-11-24T17:40:00.000000""#)
+        }
+        if let notAfter, timestamp > notAfter {
+            throw CapabilityReportError(
+                field: join(path, "timestamp"),
+                problem: "\(timestamp) is further ahead of the scheduler's clock than the allowed skew; check the sender's clock")
         }
         let capabilitiesPath = join(path, "capabilities")
         guard let capabilities = value["capabilities"] else {
@@ -111,6 +134,15 @@ public enum CapabilityReportParser {
             guard case .string(let text) = name, !text.isEmpty else {
                 throw CapabilityReportError(field: join(path, "volume_backend_name"), problem: "expected a non-empty string")
             }
+            // Without pools it names the backend's one pool.
+            if object["pools"] == nil {
+                do {
+                    try ServiceName.checkPool(text)
+                } catch {
+                    throw CapabilityReportError(
+                        field: join(path, "volume_backend_name"), problem: "\(ServiceName.quoted(text)) cannot name a pool: it \(error)")
+                }
+            }
         }
         if let vendor = try reported("vendor_name"), vendor.stringValue == nil {
             throw CapabilityReportError(field: join(path, "vendor_name"), problem: "expected a string")
@@ -149,10 +181,13 @@ public enum CapabilityReportParser {
             guard case .object(let members) = element else {
                 throw CapabilityReportError(field: poolPath, problem: "expected an object")
             }
-            guard case .string(let name) = element["pool_name"], !name.isEmpty, isPlainName(name) else {
-                throw CapabilityReportError(
-                    field: join(poolPath, "pool_name"),
-                    problem: "expected a non-empty string without '#' or control characters")
+            guard case .string(let name) = element["pool_name"] else {
+                throw CapabilityReportError(field: join(poolPath, "pool_name"), problem: "expected a string")
+            }
+            do {
+                try ServiceName.checkPool(name)
+            } catch {
+                throw CapabilityReportError(field: join(poolPath, "pool_name"), problem: "\(ServiceName.quoted(name)) \(error)")
             }
             guard names.insert(name).inserted else {
                 throw CapabilityReportError(
@@ -213,22 +248,6 @@ public enum CapabilityReportParser {
         case .array(let elements): return elements.allSatisfy { $0.stringValue != nil }
         default: return false
         }
-    }
-
-    /// No '#' (it separates the pool in `host@backend#pool`), no whitespace or control characters.
-    static func isPlainName(_ text: String) -> Bool {
-        text.unicodeScalars.allSatisfy { scalar in
-            if scalar.value < 0x80 {
-                return scalar.value > 0x20 && scalar.value != 0x7F && scalar != "#"
-            }
-            return !scalar.properties.isWhitespace && !(0x80...0x9F).contains(scalar.value)
-        }
-    }
-
-    static func isValidHost(_ host: String) -> Bool {
-        let parts = host.split(separator: "@", omittingEmptySubsequences: false)
-        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
-            && host.unicodeScalars.count <= maxHostLength && isPlainName(host)
     }
 
     static func join(_ path: String, _ key: String) -> String {

@@ -19,16 +19,50 @@ public struct PoolsView: Sendable, Equatable {
     public let json: [UInt8]
 }
 
-/// What one `update` did with its reports.
+/// What one `receive` or `update` did with its reports.
 public struct ReceiveSummary: Sendable, Equatable {
     /// Reports stored (each replacing its host's previous one, if any).
     public var accepted: Int
-    /// Reports dropped because the stored report for their host has a newer timestamp.
-    public var ignoredAsOlder: Int
+    /// Reports not stored, in body order, each with its reason.
+    public var refused: [ReportRefusal]
 
-    public init(accepted: Int, ignoredAsOlder: Int) {
+    public init(accepted: Int, refused: [ReportRefusal] = []) {
         self.accepted = accepted
-        self.ignoredAsOlder = ignoredAsOlder
+        self.refused = refused
+    }
+
+    /// Reports dropped because the stored report for their host is newer.
+    public var ignoredAsOlder: Int { refused.count(where: { $0.reason == .olderThanStored }) }
+    /// Reports refused because the store is full.
+    public var refusedAsFull: Int { refused.count(where: { $0.reason == .storeFull }) }
+    /// Reports refused as invalid.
+    public var refusedAsInvalid: Int { refused.count(where: { $0.reason == .invalid }) }
+}
+
+/// How much a `CapabilityStore` holds, and for how long: what keeps it bounded whatever its
+/// publishers send.
+public struct CapabilityStoreLimits: Sendable, Equatable {
+    /// Backends (`host@backend`) held at most; a report naming a new one beyond it is refused.
+    public var maxBackends: Int
+    /// Pools held at most, over all backends.
+    public var maxPools: Int
+    /// How far ahead of the scheduler's clock a report's timestamp may be (clocks of two hosts
+    /// differ a little); a report dated later is refused, since it would make every later, real
+    /// report look older.
+    public var maxClockSkew: Double
+    /// Backends without a report for this many `service_down_time`s are forgotten (they left
+    /// `get_pools` after one).
+    public var forgetAfterDownTimes: Double
+
+    public static let defaultMaxBackends = 10_000
+    public static let defaultMaxPools = 100_000
+
+    public init(maxBackends: Int = defaultMaxBackends, maxPools: Int = defaultMaxPools, maxClockSkew: Double = 60,
+                forgetAfterDownTimes: Double = 10) {
+        self.maxBackends = max(1, maxBackends)
+        self.maxPools = max(1, maxPools)
+        self.maxClockSkew = maxClockSkew.isFinite ? max(0, maxClockSkew) : 60
+        self.forgetAfterDownTimes = forgetAfterDownTimes.isFinite && forgetAfterDownTimes >= 1 ? forgetAfterDownTimes : 10
     }
 }
 
@@ -55,11 +89,15 @@ public struct BackendStatus: Sendable, Equatable {
 /// The scheduler's view of every volume backend: the newest capability report per host, as Cinder's
 /// scheduler host manager keeps it, plus the `get_pools` views built from it.
 ///
-/// Thread-safe. Every change bumps `version`, including a backend going stale, which is noticed on the
-/// next read (no timer), so a cached view and its ETag are never out of date.
+/// Thread-safe and bounded: at most `limits.maxBackends` backends and `limits.maxPools` pools, and a
+/// backend silent for `limits.forgetAfterDownTimes` service down times is forgotten. Every change
+/// bumps `version`, including a backend going stale, which is noticed on the next read (no timer),
+/// so a cached view and its ETag are never out of date. A read costs in proportion to the backends
+/// that `get_pools` lists, not to all the store holds.
 public final class CapabilityStore: Sendable {
     /// Cinder's `service_down_time`: seconds after the last received report at which a backend drops out.
     public let serviceDownTime: Double
+    public let limits: CapabilityStoreLimits
     private let clock: any SchedulerClock
     private let state = Mutex(State())
 
@@ -76,13 +114,24 @@ public final class CapabilityStore: Sendable {
         }
     }
 
+    /// One stored report's arrival; superseded when its host's entry has a later `receivedAt`.
+    private struct Arrival {
+        var host: String
+        var receivedAt: Date
+    }
+
     private struct State {
         var entries: [String: Entry] = [:]
-        /// Hosts in name order; nil after a host was added.
-        var sortedHosts: [String]? = []
+        /// Hosts that `get_pools` lists, in name order.
+        var listed: [String] = []
+        var poolCount = 0
+        /// Stored reports in arrival order. Entries before `staleCursor` are past
+        /// `service_down_time` (their backends marked stale unless superseded); entries before
+        /// `forgetCursor` are past the forgetting age.
+        var arrivals: [Arrival] = []
+        var staleCursor = 0
+        var forgetCursor = 0
         var version: UInt64 = 1
-        /// The earliest moment a fresh backend can go stale; nil when none is fresh.
-        var nextStaleness: Date?
         var summaryView: PoolsView?
         var detailView: PoolsView?
 
@@ -91,53 +140,102 @@ public final class CapabilityStore: Sendable {
             summaryView = nil
             detailView = nil
         }
+
+        /// Keeps `listed` in step with `host`'s entry.
+        mutating func relist(_ host: String) {
+            let shouldList = entries[host]?.isListed ?? false
+            let position = listed.partitionPoint { $0 >= host }
+            let present = position < listed.count && listed[position] == host
+            if shouldList && !present { listed.insert(host, at: position) }
+            if !shouldList && present { listed.remove(at: position) }
+        }
     }
 
-    public init(serviceDownTime: Double = 60, clock: any SchedulerClock = SystemSchedulerClock()) {
+    public init(serviceDownTime: Double = 60, limits: CapabilityStoreLimits = CapabilityStoreLimits(),
+                clock: any SchedulerClock = SystemSchedulerClock()) {
         self.serviceDownTime = serviceDownTime.isFinite && serviceDownTime > 0 ? serviceDownTime : 60
+        self.limits = limits
         self.clock = clock
     }
 
-    /// Validates a `POST /v3/scheduler/capabilities` body and stores its reports; nothing is stored
-    /// when any report in it is invalid.
+    /// How long a backend may stay silent before it is forgotten.
+    public var forgetAfter: Double { serviceDownTime * limits.forgetAfterDownTimes }
+
+    /// Validates a `POST /v3/scheduler/capabilities` body and stores its valid reports; each invalid
+    /// one is refused with its reason. Throws only when the body is not a report or a batch of
+    /// reports (or is a single invalid report): nothing is stored then.
     @discardableResult
     public func receive(
         _ body: [UInt8], maxReports: Int = CapabilityReportParser.defaultMaxReports
     ) throws(CapabilityReportError) -> ReceiveSummary {
-        update(try CapabilityReportParser.parse(body, maxReports: maxReports))
+        let notAfter = CapabilityTimestamp(clock.now().addingTimeInterval(limits.maxClockSkew))
+        let batch = try CapabilityReportParser.parse(body, maxReports: maxReports, notAfter: notAfter)
+        var summary = update(batch.reports)
+        summary.refused = (summary.refused + batch.refused).sorted { $0.index < $1.index }
+        return summary
     }
 
-    /// Stores reports in order; per host, a report older than the stored one is ignored. A `down`
-    /// report takes its backend out of `get_pools` at once.
+    /// Stores reports in order (validated ones: `receive` validates). Per host, a report older than
+    /// the stored one is ignored while the stored one is younger than half a `service_down_time`
+    /// (a late delivery); after that it replaces it, so a sender whose clock went back, or one
+    /// report dated ahead, cannot keep a backend's real reports out. A `down` report takes its
+    /// backend out of `get_pools` at once.
     @discardableResult
     public func update(_ reports: [CapabilityReport]) -> ReceiveSummary {
+        update(reports.enumerated().map { IndexedReport(index: $0.offset, report: $0.element) })
+    }
+
+    @discardableResult
+    public func update(_ reports: [IndexedReport]) -> ReceiveSummary {
         let now = clock.now()
         let updated = JSONValue.string(CapabilityTimestamp(now).description)
         // Encoding happens outside the lock; only the swap happens inside.
-        let prepared = reports.map { report in
+        let prepared = reports.map { indexed in
+            let report = indexed.report
             let pools = PoolEncoding.pools(of: report)
-            return Entry(
+            return (indexed.index, Entry(
                 report: report,
                 receivedAt: now,
                 poolNames: pools.map { PoolEncoding.fullName(host: report.host, pool: $0.name) },
                 summaryFragment: PoolEncoding.summaryFragment(host: report.host, pools: pools),
                 detailFragment: PoolEncoding.detailFragment(report: report, pools: pools, updated: updated)
-            )
+            ))
         }
-        let staleAt = now.addingTimeInterval(serviceDownTime)
+        let reorderWindow = serviceDownTime / 2
         return state.withLock { state in
-            var summary = ReceiveSummary(accepted: 0, ignoredAsOlder: 0)
-            for entry in prepared {
+            expire(&state, now: now)
+            var summary = ReceiveSummary(accepted: 0)
+            for (index, entry) in prepared {
                 let host = entry.report.host
-                if let stored = state.entries[host], stored.report.timestamp > entry.report.timestamp {
-                    summary.ignoredAsOlder += 1
+                let stored = state.entries[host]
+                if let stored, stored.report.timestamp > entry.report.timestamp,
+                   now.timeIntervalSince(stored.receivedAt) < reorderWindow {
+                    summary.refused.append(ReportRefusal(
+                        index: index, host: host, reason: .olderThanStored,
+                        message: "the stored report for \(host) is dated \(stored.report.timestamp), later than this one"))
                     continue
                 }
-                if state.entries.updateValue(entry, forKey: host) == nil { state.sortedHosts = nil }
+                let pools = state.poolCount - (stored?.poolNames.count ?? 0) + entry.poolNames.count
+                if stored == nil && state.entries.count >= limits.maxBackends {
+                    summary.refused.append(ReportRefusal(
+                        index: index, host: host, reason: .storeFull,
+                        message: "the scheduler holds the most backends it may (\(limits.maxBackends)); \(host) is not stored"))
+                    continue
+                }
+                if pools > limits.maxPools && entry.poolNames.count > (stored?.poolNames.count ?? 0) {
+                    summary.refused.append(ReportRefusal(
+                        index: index, host: host, reason: .storeFull,
+                        message: "the scheduler holds the most pools it may (\(limits.maxPools)); the \(entry.poolNames.count) pool(s) of \(host) are not stored"))
+                    continue
+                }
+                state.entries[host] = entry
+                state.poolCount = pools
+                state.arrivals.append(Arrival(host: host, receivedAt: now))
+                state.relist(host)
                 summary.accepted += 1
             }
             if summary.accepted > 0 {
-                state.nextStaleness = min(state.nextStaleness ?? staleAt, staleAt)
+                compactArrivals(&state, now: now)
                 state.changed()
             }
             return summary
@@ -148,8 +246,17 @@ public final class CapabilityStore: Sendable {
     public var version: UInt64 {
         let now = clock.now()
         return state.withLock { state in
-            markStale(&state, now: now)
+            expire(&state, now: now)
             return state.version
+        }
+    }
+
+    /// How many backends and pools the store holds, listed or not.
+    public var counts: (backends: Int, pools: Int) {
+        let now = clock.now()
+        return state.withLock { state in
+            expire(&state, now: now)
+            return (state.entries.count, state.poolCount)
         }
     }
 
@@ -159,17 +266,16 @@ public final class CapabilityStore: Sendable {
     public func pools(detail: Bool) -> PoolsView {
         let now = clock.now()
         return state.withLock { state in
-            markStale(&state, now: now)
+            expire(&state, now: now)
             if let cached = detail ? state.detailView : state.summaryView { return cached }
-            let hosts = sortedHosts(&state)
             var json: [UInt8] = []
-            json.reserveCapacity(hosts.reduce(16) { total, host in
+            json.reserveCapacity(state.listed.reduce(16) { total, host in
                 total + 1 + (detail ? state.entries[host]!.detailFragment.count : state.entries[host]!.summaryFragment.count)
             })
             json.append(contentsOf: #"{"pools":["#.utf8)
             var first = true
-            for host in hosts {
-                guard let entry = state.entries[host], entry.isListed else { continue }
+            for host in state.listed {
+                guard let entry = state.entries[host] else { continue }
                 if !first { json.append(UInt8(ascii: ",")) }
                 json.append(contentsOf: detail ? entry.detailFragment : entry.summaryFragment)
                 first = false
@@ -181,12 +287,12 @@ public final class CapabilityStore: Sendable {
         }
     }
 
-    /// Every backend that ever reported, in host order, listed or not.
+    /// Every backend the store holds, in host order, listed or not.
     public func backends() -> [BackendStatus] {
         let now = clock.now()
         return state.withLock { state in
-            markStale(&state, now: now)
-            return sortedHosts(&state).compactMap { host in
+            expire(&state, now: now)
+            return state.entries.keys.sorted().compactMap { host in
                 guard let entry = state.entries[host] else { return nil }
                 return BackendStatus(
                     host: host, service: entry.report.service, backendState: entry.report.backendState,
@@ -202,30 +308,58 @@ public final class CapabilityStore: Sendable {
         state.withLock { $0.entries[host]?.report }
     }
 
-    private func sortedHosts(_ state: inout State) -> [String] {
-        if let hosts = state.sortedHosts { return hosts }
-        let hosts = state.entries.keys.sorted()
-        state.sortedHosts = hosts
-        return hosts
+    /// Marks backends whose last report is older than `serviceDownTime` as stale (Cinder: up while
+    /// `now - updated <= service_down_time`) and forgets those older than `forgetAfter`. Walks the
+    /// arrivals from where it stopped last time, so it costs in proportion to what expired.
+    private func expire(_ state: inout State, now: Date) {
+        var changed = false
+        while state.staleCursor < state.arrivals.count {
+            let arrival = state.arrivals[state.staleCursor]
+            guard now.timeIntervalSince(arrival.receivedAt) > serviceDownTime else { break }
+            state.staleCursor += 1
+            guard let entry = state.entries[arrival.host], entry.receivedAt == arrival.receivedAt, !entry.isStale else { continue }
+            state.entries[arrival.host]?.isStale = true
+            state.relist(arrival.host)
+            changed = true
+        }
+        let forgetAfter = self.forgetAfter
+        while state.forgetCursor < state.staleCursor {
+            let arrival = state.arrivals[state.forgetCursor]
+            guard now.timeIntervalSince(arrival.receivedAt) > forgetAfter else { break }
+            state.forgetCursor += 1
+            guard let entry = state.entries[arrival.host], entry.receivedAt == arrival.receivedAt else { continue }
+            state.entries[arrival.host] = nil
+            state.poolCount -= entry.poolNames.count
+            changed = true
+        }
+        if state.forgetCursor >= 1024 && state.forgetCursor * 2 >= state.arrivals.count {
+            state.arrivals.removeFirst(state.forgetCursor)
+            state.staleCursor -= state.forgetCursor
+            state.forgetCursor = 0
+        }
+        if changed { state.changed() }
     }
 
-    /// Marks backends whose last report is older than `serviceDownTime` as stale (Cinder: up while
-    /// `now - updated <= service_down_time`). Costs a scan only when the earliest deadline has passed.
-    private func markStale(_ state: inout State, now: Date) {
-        guard let deadline = state.nextStaleness, now > deadline else { return }
-        var next: Date?
-        var changed = false
-        for host in state.entries.keys {
-            guard let entry = state.entries[host], !entry.isStale else { continue }
-            if now.timeIntervalSince(entry.receivedAt) > serviceDownTime {
-                state.entries[host]?.isStale = true
-                changed = true
-            } else {
-                let staleAt = entry.receivedAt.addingTimeInterval(serviceDownTime)
-                next = min(next ?? staleAt, staleAt)
-            }
+    /// Superseded arrivals pile up when hosts report faster than they expire: once they outnumber
+    /// the entries, the list is rebuilt from the entries (amortized over as many updates).
+    private func compactArrivals(_ state: inout State, now: Date) {
+        guard state.arrivals.count - state.forgetCursor > 2 * state.entries.count + 1024 else { return }
+        state.arrivals = state.entries.map { Arrival(host: $0.key, receivedAt: $0.value.receivedAt) }
+            .sorted { $0.receivedAt < $1.receivedAt }
+        state.forgetCursor = 0
+        state.staleCursor = state.arrivals.partitionPoint { now.timeIntervalSince($0.receivedAt) <= serviceDownTime }
+    }
+}
+
+extension Array {
+    /// The first position where `belongsToSecondPart` holds, for an array partitioned by it.
+    fileprivate func partitionPoint(where belongsToSecondPart: (Element) -> Bool) -> Int {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if belongsToSecondPart(self[middle]) { high = middle } else { low = middle + 1 }
         }
-        state.nextStaleness = next
-        if changed { state.changed() }
+        return low
     }
 }

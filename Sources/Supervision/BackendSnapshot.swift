@@ -47,11 +47,15 @@ public struct PublishRecord: Sendable, Equatable {
     public var ok: Bool
     /// Why the publish failed; nil when it succeeded.
     public var error: String?
+    /// The scheduler received the report and refused or ignored it (`error` says why), as opposed
+    /// to a publish that did not reach it.
+    public var refused: Bool
 
-    public init(at: Date, ok: Bool, error: String?) {
+    public init(at: Date, ok: Bool, error: String?, refused: Bool = false) {
         self.at = at
         self.ok = ok
         self.error = error
+        self.refused = refused
     }
 }
 
@@ -71,16 +75,22 @@ public struct StateTransition: Sendable, Equatable {
     }
 }
 
-/// The service status an operator sets through os-services enable/disable (Cinder's `disabled` and
-/// `disabled_reason`). A disabled backend is still supervised; the scheduler just skips it.
+/// The service status an operator sets through os-services (Cinder's `disabled`, `disabled_reason`
+/// and `frozen`). A disabled or frozen backend is still supervised; the scheduler just skips it.
 public struct ServiceStatus: Sendable, Equatable {
     public var disabled: Bool
     public var disabledReason: String?
+    /// Cinder's `frozen` (os-services freeze/thaw): kept and persisted like `disabled`.
+    public var frozen: Bool
 
-    public init(disabled: Bool = false, disabledReason: String? = nil) {
+    public init(disabled: Bool = false, disabledReason: String? = nil, frozen: Bool = false) {
         self.disabled = disabled
         self.disabledReason = disabledReason
+        self.frozen = frozen
     }
+
+    /// Whether this is what a service has before any operator decision (nothing to remember).
+    public var isDefault: Bool { self == ServiceStatus() }
 
     /// `enabled` / `disabled`, as Cinder's `status` field says it.
     public var status: String { disabled ? "disabled" : "enabled" }
@@ -92,7 +102,10 @@ public struct BackendCounters: Sendable, Equatable {
     /// Driver failures (initialization and stats) by kind; kinds never seen are absent.
     public var failuresByKind: [ErrorKind: Int]
     public var publishesOK: Int
+    /// Publishes that did not reach the scheduler.
     public var publishesFailed: Int
+    /// Publishes whose report the scheduler refused or ignored.
+    public var publishesRefused: Int
     /// Duration in seconds of the most recent initialization attempt (the first start included).
     public var lastReinitDuration: TimeInterval?
     /// Sum and count of all initialization attempt durations, for a Prometheus summary.
@@ -100,10 +113,12 @@ public struct BackendCounters: Sendable, Equatable {
     public var reinitDurationCount: Int
 
     public init(failuresByKind: [ErrorKind: Int] = [:], publishesOK: Int = 0, publishesFailed: Int = 0,
+                publishesRefused: Int = 0,
                 lastReinitDuration: TimeInterval? = nil, reinitDurationSum: TimeInterval = 0, reinitDurationCount: Int = 0) {
         self.failuresByKind = failuresByKind
         self.publishesOK = publishesOK
         self.publishesFailed = publishesFailed
+        self.publishesRefused = publishesRefused
         self.lastReinitDuration = lastReinitDuration
         self.reinitDurationSum = reinitDurationSum
         self.reinitDurationCount = reinitDurationCount

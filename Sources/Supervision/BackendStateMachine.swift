@@ -201,7 +201,13 @@ struct BackendStateMachine: Sendable {
 
     mutating func recordPublish(_ record: PublishRecord) {
         lastPublish = record
-        if record.ok { counters.publishesOK += 1 } else { counters.publishesFailed += 1 }
+        if record.ok {
+            counters.publishesOK += 1
+        } else if record.refused {
+            counters.publishesRefused += 1
+        } else {
+            counters.publishesFailed += 1
+        }
     }
 
     // MARK: views

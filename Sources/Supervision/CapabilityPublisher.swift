@@ -26,13 +26,19 @@ public struct BackendReport: Sendable, Equatable {
     }
 }
 
-/// Which reports of a publish the scheduler did not accept, keyed by backend host, with why.
+/// Which reports of a publish the scheduler did not take, keyed by backend host, with why.
 /// An empty outcome means every report was accepted.
 public struct PublishOutcome: Sendable, Equatable {
+    /// Reports that did not reach the scheduler (their batch failed: unreachable, 5xx, ...).
     public var rejected: [String: String]
+    /// Reports the scheduler received and refused or ignored, with its reason (invalid, dated
+    /// ahead of its clock, older than the report it holds, store full): the backend is missing
+    /// from `get_pools` or shown with old data although every publish "succeeds".
+    public var refused: [String: String]
 
-    public init(rejected: [String: String] = [:]) {
+    public init(rejected: [String: String] = [:], refused: [String: String] = [:]) {
         self.rejected = rejected
+        self.refused = refused
     }
 
     public static let allAccepted = PublishOutcome()
@@ -43,7 +49,9 @@ public struct PublishOutcome: Sendable, Equatable {
 /// Called on a thread of its own, never on the tick or a driver's thread, one call at a time; it
 /// may block, but should bound its own time (e.g. libcurl timeouts): while it runs, newer reports
 /// are merged into the next call. Throwing means no report was accepted. A failure is logged, recorded in each
-/// backend's `lastPublish` and retried with the next tick; it never changes a driver's state.
+/// backend's `lastPublish` and retried with the next tick; it never changes a driver's state. A
+/// report the scheduler refused is recorded the same way (`refused`), logged once per change of
+/// reason, and counted apart in the metrics.
 public protocol CapabilityPublisher: Sendable {
     func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome
 }

@@ -71,6 +71,30 @@ extension SupervisorSet {
         }
     }
 
+    /// A refused report is logged when the refusal starts or its reason changes, and again when the
+    /// scheduler takes the backend's reports again: once per change, not once per tick. The reason
+    /// is what the message says before its first ':' (the scheduler's reason code), since the rest
+    /// may name each report's own timestamp.
+    private func logRefusalChange(backend id: String, from previous: PublishRecord?, to record: PublishRecord,
+                                  effects: inout Effects) {
+        func reason(_ record: PublishRecord?) -> Substring? {
+            guard let record, record.refused, let error = record.error else { return nil }
+            return error.prefix { $0 != ":" }
+        }
+        let wasRefused = previous?.refused == true
+        if record.refused, reason(previous) != reason(record) {
+            let why = record.error ?? ""
+            effects.logs.append { [logger] in
+                logger.warning("the scheduler refuses this backend's capability reports; get_pools does not show its current state",
+                               metadata: ["backend": "\(id)", "reason": "\(why)"])
+            }
+        } else if wasRefused, record.ok {
+            effects.logs.append { [logger] in
+                logger.notice("the scheduler accepts this backend's capability reports again", metadata: ["backend": "\(id)"])
+            }
+        }
+    }
+
     func startPublish(_ reports: [BackendReport]) {
         let thread = Thread { [self] in
             let outcome: Result<PublishOutcome, any Error>
@@ -98,14 +122,17 @@ extension SupervisorSet {
                 case .success(let result):
                     if let why = result.rejected[report.host] {
                         record = PublishRecord(at: now, ok: false, error: why)
+                    } else if let why = result.refused[report.host] {
+                        record = PublishRecord(at: now, ok: false, error: why, refused: true)
                     } else {
                         record = PublishRecord(at: now, ok: true, error: nil)
                     }
                 case .failure(let error):
                     record = PublishRecord(at: now, ok: false, error: String(describing: error))
                 }
-                if !record.ok { failures += 1 }
+                if !record.ok && !record.refused { failures += 1 }
                 guard let backend = records[report.backendID], backend.machine.host == report.host else { continue }
+                logRefusalChange(backend: backend.machine.id, from: backend.machine.lastPublish, to: record, effects: &effects)
                 backend.machine.recordPublish(record)
                 commit(backend, effects: &effects)
             }

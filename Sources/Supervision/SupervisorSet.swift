@@ -169,9 +169,17 @@ public final class SupervisorSet: @unchecked Sendable {
     /// tells the scheduler at once. Returns the backend's new snapshot.
     @discardableResult
     public func setServiceStatus(id: String, disabled: Bool, reason: String?) throws(SupervisionError) -> BackendSnapshot {
+        let frozen = snapshot().backend(id: id)?.serviceStatus.frozen ?? false
+        return try setServiceStatus(id: id, to: ServiceStatus(disabled: disabled, disabledReason: disabled ? reason : nil, frozen: frozen))
+    }
+
+    /// Sets the whole service status (as an operator decision store restores or records it) and,
+    /// while running, tells the scheduler at once. Returns the backend's new snapshot.
+    @discardableResult
+    public func setServiceStatus(id: String, to status: ServiceStatus) throws(SupervisionError) -> BackendSnapshot {
         let result: Result<BackendSnapshot, SupervisionError> = withState { effects in
             guard let record = records[id] else { return .failure(.backendNotFound(id)) }
-            record.machine.serviceStatus = ServiceStatus(disabled: disabled, disabledReason: disabled ? reason : nil)
+            record.machine.serviceStatus = status
             commit(record, effects: &effects)
             if phase == .running, let report = record.machine.report(at: clock.now()) {
                 submitPublish([report], effects: &effects)
@@ -188,12 +196,16 @@ public final class SupervisorSet: @unchecked Sendable {
 
     // MARK: set management (configuration reload)
 
-    /// Adds a backend; while running, its initialization starts at once.
-    public func addBackend(_ definition: BackendDefinition) throws(SupervisionError) {
+    /// Adds a backend with the service status an operator decided for it (so a backend that comes
+    /// back is never published, even once, without its flags); while running, its initialization
+    /// starts at once.
+    public func addBackend(_ definition: BackendDefinition, serviceStatus: ServiceStatus = ServiceStatus()) throws(SupervisionError) {
         try Self.validate(definition)
         let result: Result<Void, SupervisionError> = withState { effects in
             guard records[definition.id] == nil else { return .failure(.duplicateBackend(definition.id)) }
-            let record = BackendRecord(machine: makeMachine(definition), driver: definition.driver)
+            var machine = makeMachine(definition)
+            machine.serviceStatus = serviceStatus
+            let record = BackendRecord(machine: machine, driver: definition.driver)
             records[definition.id] = record
             let index = ordered.firstIndex { $0.machine.id > definition.id } ?? ordered.endIndex
             ordered.insert(record, at: index)

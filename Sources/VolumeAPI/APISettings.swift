@@ -26,19 +26,3 @@ public struct VolumeAPISettings: Sendable, Equatable {
         self.adminToken = adminToken
     }
 }
-
-/// An operator's enable/disable of one backend's service, handed to the wiring so it can persist
-/// the flag (Cinder keeps it in its database; volumed in a state file) and restore it at start.
-public struct ServiceStatusChange: Sendable, Equatable {
-    /// The backend id (section name).
-    public var backendID: String
-    /// `<host>@<backend>`.
-    public var host: String
-    public var status: ServiceStatus
-
-    public init(backendID: String, host: String, status: ServiceStatus) {
-        self.backendID = backendID
-        self.host = host
-        self.status = status
-    }
-}

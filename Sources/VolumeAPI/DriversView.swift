@@ -66,6 +66,7 @@ enum DriversView {
             json.beginObject()
             json.member("at", Timestamps.iso8601(publish.at))
             json.member("ok", publish.ok)
+            json.member("refused", publish.refused)
             json.member("error", publish.error)
             json.endObject()
         } else {

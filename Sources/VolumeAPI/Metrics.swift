@@ -127,6 +127,7 @@ enum BackendMetrics {
         }
         let okLabel = PrometheusText.labels(["result": "ok"])
         let failedLabel = PrometheusText.labels(["result": "failed"])
+        let refusedLabel = PrometheusText.labels(["result": "refused"])
         func each(_ name: String, type: String, help: String, _ value: (BackendSnapshot) -> Double) {
             text.family(name, type: type, help: help)
             for (index, backend) in backends.enumerated() { text.sample(name, labels[index], value(backend)) }
@@ -180,6 +181,13 @@ enum BackendMetrics {
                         Double(backend.counters.publishesOK))
             text.sample("volumed_backend_publishes_total", PrometheusText.join(labels[index], failedLabel),
                         Double(backend.counters.publishesFailed))
+            text.sample("volumed_backend_publishes_total", PrometheusText.join(labels[index], refusedLabel),
+                        Double(backend.counters.publishesRefused))
+        }
+        text.family("volumed_backend_publish_refused", type: "gauge",
+                    help: "1 while the scheduler refuses or ignores this backend's reports (see last_publish in /drivers/{id}).")
+        for (index, backend) in backends.enumerated() {
+            text.sample("volumed_backend_publish_refused", labels[index], backend.lastPublish?.refused == true ? 1 : 0)
         }
 
         text.family("volumed_backend_reinit_duration_seconds", type: "summary",

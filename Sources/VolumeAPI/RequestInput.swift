@@ -23,6 +23,23 @@ enum RequestInput {
         return object
     }
 
+    /// 415 `badMediaType` (Cinder's fault) for a body that is not labelled `application/json`
+    /// (parameters such as `charset` allowed). A browser sends `text/plain` and form bodies across
+    /// origins without asking first, but never `application/json`; an empty body needs no label,
+    /// so `curl -X POST .../reinit` keeps working.
+    static func requireJSONBody(_ request: HTTPRequest) throws(HTTPError) {
+        guard !request.body.isEmpty else { return }
+        let label = request.headers["Content-Type"]
+        let mediaType = label?.split(separator: ";", maxSplits: 1).first?
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        guard mediaType == "application/json" else {
+            throw HTTPError(
+                status: HTTPStatus(code: 415, reasonPhrase: "Unsupported Media Type"), faultName: "badMediaType",
+                message: label.map { "Unsupported Content-Type \($0.prefix(100)): the request body must be application/json." }
+                    ?? "The request body has no Content-Type: it must be application/json.")
+        }
+    }
+
     /// A string member that must be present.
     static func requiredString(_ object: [String: Any], _ name: String) throws(HTTPError) -> String {
         guard let value = object[name], !(value is NSNull) else {

@@ -18,11 +18,14 @@ public final class SchedulerAPI: Sendable {
     let access: AccessPolicy
     let views = ViewCache(capacity: 8)
     let counters = Mutex(ReportCounters())
+    let logger: Logger
 
     struct ReportCounters {
         var accepted = 0
-        var ignoredAsOlder = 0
+        var refused: [ReportRefusal.Reason: Int] = [:]
         var rejectedBodies = 0
+        /// When the last "store is full" warning was logged (at most one a minute).
+        var lastFullWarning: Date?
     }
 
     /// - Parameter adminToken: the token `POST` requests must carry (nil: loopback clients only).
@@ -32,6 +35,7 @@ public final class SchedulerAPI: Sendable {
         self.store = store
         self.access = AccessPolicy(adminToken: adminToken)
         self.requestMetrics = requestMetrics
+        self.logger = logger ?? Logger(label: "volumed.scheduler")
         if let logger { access.logMode(to: logger) }
     }
 
@@ -56,8 +60,10 @@ public final class SchedulerAPI: Sendable {
         }
     }
 
-    /// 204 when every report in the body was valid (older ones are ignored, as Cinder's host manager
-    /// does); 400 naming the first bad field, with nothing stored.
+    /// 204 when every report was stored; 200 with `{"accepted", "refused": [...]}` naming each report
+    /// not stored and why (invalid, older than the stored one, store full), the others being
+    /// stored; 400 when the body is not a report or a batch of reports, or is one invalid report;
+    /// 503 when the store is full and nothing could be stored.
     func receiveCapabilities(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         try access.authorizeMutation(request)
         let summary: ReceiveSummary
@@ -67,11 +73,29 @@ public final class SchedulerAPI: Sendable {
             counters.withLock { $0.rejectedBodies += 1 }
             throw .badRequest("Invalid capability report: '\(error.field)' \(error.problem).")
         }
-        counters.withLock {
-            $0.accepted += summary.accepted
-            $0.ignoredAsOlder += summary.ignoredAsOlder
+        let warnFull = counters.withLock { counters in
+            counters.accepted += summary.accepted
+            for refusal in summary.refused { counters.refused[refusal.reason, default: 0] += 1 }
+            guard summary.refusedAsFull > 0 else { return false }
+            let now = Date()
+            if let last = counters.lastFullWarning, now.timeIntervalSince(last) < 60 { return false }
+            counters.lastFullWarning = now
+            return true
         }
-        return HTTPResponse(status: .noContent, body: [])
+        if warnFull {
+            let counts = store.counts
+            logger.warning("the scheduler's store is full: reports of new backends are refused until silent ones are forgotten", metadata: [
+                "backends": "\(counts.backends)", "max_backends": "\(store.limits.maxBackends)",
+                "pools": "\(counts.pools)", "max_pools": "\(store.limits.maxPools)",
+                "forget_after_seconds": "\(Int(store.forgetAfter))"])
+        }
+        if summary.refused.isEmpty { return HTTPResponse(status: .noContent, body: []) }
+        if summary.accepted == 0 && summary.refusedAsFull > 0 {
+            throw .serviceUnavailable(
+                "The scheduler holds as many backends (\(store.limits.maxBackends)) or pools (\(store.limits.maxPools)) as it may; "
+                    + "no report of this body was stored. Backends silent for \(Int(store.forgetAfter)) s are forgotten.")
+        }
+        return HTTPResponse(status: .ok, contentType: "application/json", body: ReceiveAnswer.encode(summary))
     }
 
     func pools(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
@@ -93,9 +117,14 @@ public final class SchedulerAPI: Sendable {
         text.sample("volumed_scheduler_pools", "", Double(listed.reduce(0) { $0 + $1.poolNames.count }))
         let counts = counters.withLock { $0 }
         text.family("volumed_scheduler_reports_total", type: "counter",
-                    help: "Capability reports received: stored, ignored as older than the stored one, or in rejected bodies.")
+                    help: "Capability reports received: stored, ignored as older than the stored one, refused as invalid or because the store is full.")
         text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "accepted"]), Double(counts.accepted))
-        text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "ignored_older"]), Double(counts.ignoredAsOlder))
+        text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "ignored_older"]),
+                    Double(counts.refused[.olderThanStored, default: 0]))
+        text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "invalid"]),
+                    Double(counts.refused[.invalid, default: 0]))
+        text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "store_full"]),
+                    Double(counts.refused[.storeFull, default: 0]))
         text.family("volumed_scheduler_rejected_bodies_total", type: "counter",
                     help: "Capability report bodies refused with 400.")
         text.sample("volumed_scheduler_rejected_bodies_total", "", Double(counts.rejectedBodies))

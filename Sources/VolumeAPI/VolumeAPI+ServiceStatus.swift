@@ -3,6 +3,7 @@
 import Foundation
 import HTTPServer
 import Scheduler
+import ServiceDecisions
 import Supervision
 
 extension VolumeAPI {
@@ -17,7 +18,8 @@ extension VolumeAPI {
     static let disabledReasonLengths = 1...255
 
     /// Enables or disables a backend's service with Cinder's body and answer. A disabled backend
-    /// stays supervised; the scheduler is told at once and leaves it out of `get_pools`.
+    /// stays supervised; the scheduler is told at once and leaves it out of `get_pools`. The answer
+    /// is 200 only once the decision is durable; 503 (nothing changed) when it cannot be.
     func updateService(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         try access.authorizeMutation(request)
         let actionName = request.pathParameters["action"] ?? ""
@@ -46,32 +48,44 @@ extension VolumeAPI {
         guard let backend = supervisors.snapshot().backends.first(where: { $0.host == host }) else {
             throw .itemNotFound("Service host=\(host) binary=\(binaryKey) could not be found.")
         }
-        let disabled = action != .enable
+        let decision: OperatorDecision = action == .enable ? .enable : .disable(reason: reason)
         audit(request, "os-services \(action.rawValue)", ["host": "\(host)"])
-        let updated: BackendSnapshot
-        do {
-            updated = try serviceStatusLock.withLock { _ throws(SupervisionError) -> BackendSnapshot in
-                let before = supervisors.snapshot().backend(id: backend.id)?.serviceStatus
-                let after = try supervisors.setServiceStatus(id: backend.id, disabled: disabled, reason: reason)
-                if before != after.serviceStatus {
-                    onServiceStatusChange(ServiceStatusChange(backendID: after.id, host: after.host, status: after.serviceStatus))
+        // Answered once the decision is durable and applied, from the decisions' writer: the event
+        // loop never waits for the disk.
+        return .deferred { [decisions] responder in
+            decisions.record(decision, backendID: backend.id) { result in
+                switch result {
+                case .success(let status):
+                    responder.respond(Self.serviceAnswer(status, action: action, host: host, service: service, binary: binary))
+                case .failure(let error):
+                    responder.respond(HTTPResponse(Self.notDurable(error)))
                 }
-                return after
             }
-        } catch {
-            // Removed by a configuration reload between the lookup and the update.
-            throw .itemNotFound("Service host=\(host) binary=\(binaryKey) could not be found.")
         }
+    }
+
+    /// Cinder's answer to an os-services update.
+    static func serviceAnswer(_ status: Supervision.ServiceStatus, action: ServiceAction, host: String, service: String,
+                              binary: String) -> HTTPResponse {
         var json = JSONWriter(style: .pythonDumps)
         json.beginObject()
-        json.member("disabled", updated.serviceStatus.disabled)
-        json.member("status", updated.serviceStatus.status)
+        json.member("disabled", status.disabled)
+        json.member("status", status.status)
         json.member("host", host)
         json.member("service", service)
         json.member("binary", binary)
-        if action == .disableLogReason { json.member("disabled_reason", updated.serviceStatus.disabledReason) }
+        if action == .disableLogReason { json.member("disabled_reason", status.disabledReason) }
         json.endObject()
         return HTTPResponse(status: .ok, body: json.bytes)
+    }
+
+    /// 503 for a decision that was not made durable, saying why and whether anything changed.
+    static func notDurable(_ error: DecisionStoreError) -> HTTPError {
+        if error.nothingChanged {
+            return .serviceUnavailable("The decision could not be made durable: \(error); nothing was changed.")
+        }
+        return .serviceUnavailable("The decision could not be confirmed durable: \(error); it was not applied, "
+            + "and may or may not be in force after a restart.")
     }
 
     /// `disabled_reason`: a string of 1 to 255 code points, not only whitespace (Unicode White_Space).

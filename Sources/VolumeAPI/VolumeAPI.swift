@@ -4,6 +4,7 @@ import Foundation
 import HTTPServer
 import Logging
 import Scheduler
+import ServiceDecisions
 import Supervision
 import Synchronization
 
@@ -24,12 +25,11 @@ public final class VolumeAPI: Sendable {
     let scheduler: SchedulerAPI?
     let clock: any SupervisionClock
     let access: AccessPolicy
-    let onServiceStatusChange: @Sendable (ServiceStatusChange) -> Void
+    /// Records os-services decisions durably before they are answered.
+    let decisions: OperatorDecisions
     let logger: Logger
     let views = ViewCache()
     let metricsCache = Mutex<(version: UInt64, bytes: [UInt8])?>(nil)
-    /// Serializes enable/disable so the persisted flag ends as the last answer said.
-    let serviceStatusLock = Mutex<Void>(())
 
     /// The longest `?wait=` a re-initialization request may ask for, in seconds.
     public static let maxReinitWait: Double = 3600
@@ -38,12 +38,12 @@ public final class VolumeAPI: Sendable {
     ///   - capabilityStore: the scheduler's store when this process also runs the scheduler; its
     ///     routes are then served here and `cinder-scheduler` is listed in os-services.
     ///   - clock: decides os-services `state` (heartbeat age against `service_down_time`).
-    ///   - onServiceStatusChange: called after an enable/disable changed a backend's flag or reason
-    ///     (on an event loop thread, one at a time: keep it short), so the wiring can persist it.
+    ///   - decisions: where os-services enable/disable are recorded (durably, off the event loops)
+    ///     and applied to `supervisors`.
     public init(
-        supervisors: SupervisorSet, capabilityStore: CapabilityStore? = nil, settings: VolumeAPISettings,
-        clock: any SupervisionClock = SystemClock(), requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
-        onServiceStatusChange: @escaping @Sendable (ServiceStatusChange) -> Void = { _ in },
+        supervisors: SupervisorSet, decisions: OperatorDecisions, capabilityStore: CapabilityStore? = nil,
+        settings: VolumeAPISettings, clock: any SupervisionClock = SystemClock(),
+        requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
         logger: Logger = Logger(label: "volumed.api")
     ) {
         self.supervisors = supervisors
@@ -54,7 +54,7 @@ public final class VolumeAPI: Sendable {
         self.scheduler = capabilityStore.map {
             SchedulerAPI(store: $0, adminToken: settings.adminToken, requestMetrics: requestMetrics)
         }
-        self.onServiceStatusChange = onServiceStatusChange
+        self.decisions = decisions
         self.logger = logger
         access.logMode(to: logger)
     }

@@ -40,6 +40,46 @@ public enum CapabilityReportEncoding {
         return json.bytes
     }
 
+    /// Reports per request: bounds a request's size well under the scheduler's body limit (1 MiB by
+    /// default) even with 1,000 backends and several pools each.
+    public static let reportsPerBatch = 200
+
+    /// Publishes `reports` in batches of `reportsPerBatch` through `send`, which returns the
+    /// scheduler's refusals of its batch or throws when the batch did not reach it. Throws the last
+    /// failure when no batch got through; otherwise the outcome names every report not taken.
+    public static func publishInBatches<Failure: Error>(
+        _ reports: [BackendReport], send: (ArraySlice<BackendReport>) throws(Failure) -> [ReportRefusal]
+    ) throws(Failure) -> PublishOutcome {
+        var outcome = PublishOutcome()
+        var lastFailure: Failure?
+        var start = 0
+        while start < reports.count {
+            let batch = reports[start..<min(start + reportsPerBatch, reports.count)]
+            start += reportsPerBatch
+            do {
+                outcome.refused.merge(refusedHosts(try send(batch), batch: batch)) { $1 }
+            } catch {
+                lastFailure = error
+                for report in batch { outcome.rejected[report.host] = "\(error)" }
+            }
+        }
+        if outcome.rejected.count == reports.count, let lastFailure { throw lastFailure }
+        return outcome
+    }
+
+    /// The scheduler's refusals of a batch (`ReceiveAnswer`), by the host of the report each names
+    /// by position, as `PublishOutcome.refused` records them.
+    static func refusedHosts(
+        _ refusals: [ReportRefusal], batch: some Collection<BackendReport>
+    ) -> [String: String] {
+        let reports = Array(batch)
+        var refused: [String: String] = [:]
+        for refusal in refusals where reports.indices.contains(refusal.index) {
+            refused[reports[refusal.index].host] = "the scheduler refused the report (\(refusal.reason.rawValue)): \(refusal.message)"
+        }
+        return refused
+    }
+
     private static func write(
         _ report: BackendReport, to json: inout JSONWriter, timestamps: inout CinderTimestampFormatter
     ) throws(Failure) {

@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import Scheduler
 import Supervision
 
 /// Cinder's `publish_service_capabilities` over HTTP: each tick's reports go to the scheduler's
@@ -8,10 +9,6 @@ import Supervision
 /// The supervisor calls it on a thread of its own and records the outcome per backend; this type
 /// only turns transport failures and non-2xx answers into errors that say what happened.
 public final class CurlCapabilityPublisher: CapabilityPublisher {
-    /// Reports per request: bounds a request's size well under the scheduler's body limit (1 MiB by
-    /// default) even with 1,000 backends and several pools each.
-    public static let reportsPerRequest = 200
-
     /// Why a batch was not accepted.
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -30,27 +27,12 @@ public final class CurlCapabilityPublisher: CapabilityPublisher {
     }
 
     public func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome {
-        guard !reports.isEmpty else { return .allAccepted }
-        var rejected: [String: String] = [:]
-        var lastFailure: Failure?
-        var start = 0
-        while start < reports.count {
-            let batch = reports[start..<min(start + Self.reportsPerRequest, reports.count)]
-            start += Self.reportsPerRequest
-            do {
-                try send(batch)
-            } catch {
-                lastFailure = error
-                for report in batch { rejected[report.host] = error.description }
-            }
-        }
-        if rejected.count == reports.count, let lastFailure {
-            throw lastFailure
-        }
-        return PublishOutcome(rejected: rejected)
+        try CapabilityReportEncoding.publishInBatches(reports) { (batch) throws(Failure) in try send(batch) }
     }
 
-    private func send(_ batch: ArraySlice<BackendReport>) throws(Failure) {
+    /// Sends one batch; returns the reports the scheduler refused (a 200 answer lists them, 204
+    /// means none).
+    private func send(_ batch: ArraySlice<BackendReport>) throws(Failure) -> [ReportRefusal] {
         let body: [UInt8]
         do {
             body = try CapabilityReportEncoding.batchBody(batch)
@@ -71,5 +53,9 @@ public final class CurlCapabilityPublisher: CapabilityPublisher {
             let excerpt = String(response.bodyText.prefix(300))
             throw Failure(description: "scheduler at \(url) answered \(response.status): \(excerpt)")
         }
+        // A 200 from volumed's scheduler lists the reports it did not store; any other 2xx answer
+        // (204, or a scheduler that says nothing more) means every report was taken.
+        guard response.status == 200 else { return [] }
+        return ReceiveAnswer.refusals(in: response.body) ?? []
     }
 }

@@ -15,7 +15,7 @@ public final class SchedulerRunner: Sendable {
     public init(options: ServiceOptions, logger: Logger) throws {
         self.logger = logger
         self.listenHost = options.schedulerListen
-        let store = CapabilityStore(serviceDownTime: options.serviceDownTime)
+        let store = CapabilityStore(serviceDownTime: options.serviceDownTime, limits: CapabilityStoreLimits(options))
         self.store = store
         let api = SchedulerAPI(store: store, adminToken: options.adminToken.flatMap { $0.isEmpty ? nil : $0 },
                                logger: Logger(label: "volumed.scheduler"))
@@ -44,5 +44,12 @@ public final class SchedulerRunner: Sendable {
 
     public func waitUntilStopped() {
         server.waitUntilStopped()
+    }
+}
+
+extension CapabilityStoreLimits {
+    /// The limits `scheduler_max_backends` and `scheduler_max_pools` set.
+    init(_ options: ServiceOptions) {
+        self.init(maxBackends: options.schedulerMaxBackends, maxPools: options.schedulerMaxPools)
     }
 }

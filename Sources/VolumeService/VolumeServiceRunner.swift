@@ -5,22 +5,28 @@ import Foundation
 import HTTPServer
 import Logging
 import Scheduler
+import ServiceDecisions
 import Supervision
 import Synchronization
 import VolumeAPI
 
 /// The volume service as one process runs it: configuration -> drivers -> one supervisor per
 /// backend -> the libcurl publisher -> the scheduler (in this process unless `scheduler_url` names
-/// another), all served by one HTTP server. Owns the process-level duties: restoring and
-/// persisting the operators' enable/disable flags, SIGHUP reloads and graceful shutdown.
+/// another), all served by one HTTP server. Owns the process-level duties: the operators'
+/// decisions (restored at start, applied to backends as they appear), SIGHUP reloads (on a thread of
+/// their own, never holding up a stop) and graceful shutdown.
 public final class VolumeServiceRunner: Sendable {
     private let configPath: String?
     private let current: Mutex<ServiceConfiguration>
     private let logger: Logger
     private let supervisors: SupervisorSet
     private let server: HTTPServer
-    private let stateFile: ServiceStateFile
+    private let decisions: OperatorDecisions
     private let publisherURL: PublisherURL
+    /// Runs reloads, one at a time, off the signal thread.
+    private let reloads = DispatchQueue(label: "volumed.reload")
+    /// A reload is running; another was asked for meanwhile (run once more when it ends).
+    private let reloadState = Mutex<(running: Bool, again: Bool)>((false, false))
     private let shutdownStarted = Mutex(false)
     private let shutdownFinished = DispatchSemaphore(value: 0)
     /// The in-process scheduler's store; nil when `scheduler_url` points elsewhere.
@@ -31,7 +37,6 @@ public final class VolumeServiceRunner: Sendable {
         self.configPath = configPath
         self.current = Mutex(configuration)
         self.logger = logger
-        self.stateFile = ServiceStateFile(directory: options.statePath)
 
         let client = try CurlClient(configuration: .init(
             connectTimeout: options.schedulerConnectTimeout, totalTimeout: options.schedulerTimeout,
@@ -40,39 +45,35 @@ public final class VolumeServiceRunner: Sendable {
         let publisherURL = PublisherURL(options.schedulerURL)
         self.publisherURL = publisherURL
         let adminToken = options.adminToken.flatMap { $0.isEmpty ? nil : $0 }
-        let publisher = CurlCapabilityPublisher(url: { publisherURL.value }, client: client, adminToken: adminToken)
+        let store = options.schedulerURL == nil
+            ? CapabilityStore(serviceDownTime: options.serviceDownTime, limits: CapabilityStoreLimits(options)) : nil
+        self.schedulerStore = store
+        // The in-process scheduler is fed directly, never through this process's own connection slots.
+        let publisher: any CapabilityPublisher = store.map { InProcessCapabilityPublisher(store: $0) }
+            ?? CurlCapabilityPublisher(url: { publisherURL.value }, client: client, adminToken: adminToken)
         let supervisors = try SupervisorSet(settings: ServiceSettings(options), publisher: publisher,
                                         logger: Logger(label: "volumed.supervision"))
         self.supervisors = supervisors
-        let store = options.schedulerURL == nil ? CapabilityStore(serviceDownTime: options.serviceDownTime) : nil
-        self.schedulerStore = store
 
         // Disabled services must stay disabled across restarts: a state file that cannot be read or a
         // directory that cannot be written stops start-up rather than silently re-enabling them.
-        let saved: [String: Supervision.ServiceStatus]
         do {
-            saved = try stateFile.load()
+            let stateFile = try ServiceStateFile(directory: options.statePath)
             try stateFile.checkWritable()
+            decisions = try OperatorDecisions(store: stateFile, supervisors: supervisors, host: options.host,
+                                              logger: Logger(label: "volumed.decisions"))
         } catch {
             throw StartFailure(description: "\(error)")
         }
         for section in configuration.backends {
-            try supervisors.addBackend(DriverFactory.makeBackendDefinition(for: section, service: options))
-        }
-        for (id, status) in saved where configuration.backend(named: id) != nil {
-            _ = try? supervisors.setServiceStatus(id: id, disabled: status.disabled, reason: status.disabledReason)
+            try decisions.addBackend(DriverFactory.makeBackendDefinition(for: section, service: options))
         }
 
-        let stateFile = self.stateFile
-        let apiLogger = Logger(label: "volumed.api")
         let api = VolumeAPI(
-            supervisors: supervisors, capabilityStore: store,
+            supervisors: supervisors, decisions: decisions, capabilityStore: store,
             settings: VolumeAPISettings(host: options.host, availabilityZone: options.storageAvailabilityZone,
                                         serviceDownTime: options.serviceDownTime, adminToken: adminToken),
-            onServiceStatusChange: { [supervisors] change in
-                Self.persist(supervisors.snapshot(), to: stateFile, logger: apiLogger, change: change)
-            },
-            logger: apiLogger)
+            logger: Logger(label: "volumed.api"))
         var router = Router()
         api.register(on: &router)
         var serverConfiguration = HTTPServerConfiguration(listen: options.osapiVolumeListen,
@@ -94,7 +95,7 @@ public final class VolumeServiceRunner: Sendable {
     public func start() throws {
         try server.start()
         if schedulerStore != nil {
-            publisherURL.set(apiURL + "/v3/scheduler/capabilities")
+            publisherURL.set("in-process")
         }
         supervisors.start()
         logger.info("volume service started", metadata: [
@@ -103,8 +104,40 @@ public final class VolumeServiceRunner: Sendable {
         ])
     }
 
-    /// SIGHUP: re-reads the file; changed backends are re-initialized, added ones start, removed
-    /// ones stop. A file that no longer loads is rejected and the running configuration kept.
+    /// SIGHUP: starts a reload on the reload thread and returns at once, so the signal thread stays
+    /// free for SIGTERM/SIGINT. A SIGHUP during a reload runs one more after it (several coalesce).
+    public func requestReload() {
+        let start = reloadState.withLock { state -> Bool in
+            if state.running {
+                state.again = true
+                return false
+            }
+            state.running = true
+            return true
+        }
+        guard start else {
+            logger.notice("reload requested while one is running; the file is read again once it ends")
+            return
+        }
+        reloads.async { [self] in
+            while true {
+                reload()
+                let again = reloadState.withLock { state -> Bool in
+                    state.running = state.again && !isStopping
+                    state.again = false
+                    return state.running
+                }
+                if !again { return }
+            }
+        }
+    }
+
+    /// Whether a shutdown has begun (a reload then stops applying what it has left).
+    private var isStopping: Bool { shutdownStarted.withLock { $0 } }
+
+    /// Re-reads the file; changed backends are re-initialized, added ones start (with the
+    /// operators' decisions for their service), removed ones stop. A file that no longer loads is
+    /// rejected and the running configuration kept. Abandoned, between steps, once a shutdown began.
     public func reload() {
         guard let configPath else {
             logger.notice("reload requested, but the service runs on its embedded configuration: nothing to re-read")
@@ -119,20 +152,29 @@ public final class VolumeServiceRunner: Sendable {
             return
         }
         for warning in ConfigurationCheck(configuration: new).warnings { logger.warning("\(warning)") }
+        guard !isStopping else {
+            logger.notice("reload abandoned: the service is stopping")
+            return
+        }
         let old = current.withLock { $0 }
         let diff = ConfigDiff(from: old, to: new)
         let options = new.service
         for id in diff.removedBackends {
+            guard !isStopping else { break }
             do { try supervisors.removeBackend(id: id) } catch { logger.error("cannot remove backend", metadata: ["backend": "\(id)", "error": "\(error)"]) }
         }
+        let sections = Dictionary(new.backends.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for id in diff.addedBackends {
-            guard let section = new.backend(named: id) else { continue }
-            do { try supervisors.addBackend(DriverFactory.makeBackendDefinition(for: section, service: options)) } catch {
+            guard !isStopping else { break }
+            guard let section = sections[id] else { continue }
+            // Its service's decisions (a disable from before it was removed) come back with it.
+            do { try decisions.addBackend(DriverFactory.makeBackendDefinition(for: section, service: options)) } catch {
                 logger.error("cannot add backend", metadata: ["backend": "\(id)", "error": "\(error)"])
             }
         }
         for changed in diff.changedBackends {
-            guard let section = new.backend(named: changed.name) else { continue }
+            guard !isStopping else { break }
+            guard let section = sections[changed.name] else { continue }
             do { try supervisors.replaceBackend(DriverFactory.makeBackendDefinition(for: section, service: options)) } catch {
                 logger.error("cannot apply the changed backend", metadata: ["backend": "\(changed.name)", "error": "\(error)"])
             }
@@ -183,18 +225,6 @@ public final class VolumeServiceRunner: Sendable {
         "reinit_driver_count", "reinit_backoff_max", "driver_init_timeout", "driver_stats_timeout",
         "enable_unsupported_driver",
     ]
-
-    static func persist(_ snapshot: ServiceSnapshot, to file: ServiceStateFile, logger: Logger, change: ServiceStatusChange) {
-        var statuses: [String: Supervision.ServiceStatus] = [:]
-        for backend in snapshot.backends { statuses[backend.id] = backend.serviceStatus }
-        statuses[change.backendID] = change.status
-        do {
-            try file.save(statuses)
-        } catch {
-            logger.error("cannot persist the service flags; they hold until a restart", metadata: [
-                "backend": "\(change.backendID)", "error": "\(error)"])
-        }
-    }
 }
 
 /// Where reports go: fixed by `scheduler_url`, or this process's own API once its port is known.

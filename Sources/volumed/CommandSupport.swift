@@ -75,7 +75,8 @@ enum CommandSupport {
     }
 
     /// SIGTERM and SIGINT call `shutdown` once with the signal's name (a second one exits at once);
-    /// SIGHUP calls `reload`.
+    /// SIGHUP calls `reload`, which must return at once (it starts the reload elsewhere): this thread
+    /// must always be free to take the next signal, a stop during a long reload above all.
     static func runUntilSignalled(reload: (@Sendable () -> Void)?, shutdown: @escaping @Sendable (String) -> Void) {
         let stopping = LockedFlag()
         let thread = Thread {

@@ -85,7 +85,7 @@ struct Serve: ParsableCommand {
         }
         if let banner = loaded.banner { print(banner(service.apiURL)) } else { print("volumed serving \(service.apiURL)") }
         fflush(nil)
-        CommandSupport.runUntilSignalled(reload: { service.reload() }, shutdown: { signal in service.shutdown(signal: signal) })
+        CommandSupport.runUntilSignalled(reload: { service.requestReload() }, shutdown: { signal in service.shutdown(signal: signal) })
         service.waitUntilStopped()
     }
 }

@@ -127,9 +127,9 @@ import Testing
             """
         let configuration = ConfigFile.inspect(text: text, fileName: "volumed.conf", baseDirectory: "/")
         #expect(configuration.problems.map(\.description) == [
-            #"volumed.conf:2: host: must not contain '@', '#', '/' or spaces (backends are named host@backend#pool), got "node@1""#,
+            #"volumed.conf:2: host: must not contain '@' (backends are named host@backend#pool), got "node@1""#,
             "volumed.conf:3: storage_availability_zone: must not be empty",
-            #"volumed.conf:4: enabled_backends: "bad@name" cannot name a backend (no '@', '#', '/', brackets or spaces; not DEFAULT or backend_defaults)"#,
+            #"volumed.conf:4: enabled_backends: "bad@name" cannot name a backend (no '@', '#', '/', brackets, spaces or control characters; not DEFAULT or backend_defaults)"#,
             #"volumed.conf:5: reinit_driver_count: expected a whole number >= 0, got "three""#,
             #"volumed.conf:6: reinit_backoff_max: expected a number of seconds > 0, got "-1""#,
             #"volumed.conf:7: backend_stats_polling_interval: expected a number of seconds > 0, got "0""#,

@@ -18,7 +18,7 @@ func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 @Suite("Capability report validation")
 struct CapabilityReportParserTests {
     @Test func acceptsOneReport() throws {
-        let reports = try CapabilityReportParser.parse(bytes(reportText(capabilities: upCapabilities + #", "fancy": {"x": [1]}"#)))
+        let reports = try CapabilityReportParser.parse(bytes(reportText(capabilities: upCapabilities + #", "fancy": {"x": [1]}"#))).valid
         #expect(reports.count == 1)
         let report = try #require(reports.first)
         #expect(report.host == "node1@nfs-gold")
@@ -38,7 +38,7 @@ struct CapabilityReportParserTests {
     @Test func acceptsABatchWithPoolsDownAndDisabledReports() throws {
         let pools = #""backend_state": "up", "volume_backend_name": "lvm", "vendor_name": "Open Source", "driver_version": 3, "storage_protocol": ["iSCSI", "FC"], "pools": [{"pool_name": "fast", "total_capacity_gb": "infinite", "free_capacity_gb": "unknown"}, {"pool_name": "slow", "total_capacity_gb": 10, "free_capacity_gb": 0}]"#
         let body = #"{"reports": [\#(reportText(host: "a@lvm", capabilities: pools)), \#(reportText(host: "b@nfs", capabilities: #""backend_state": "down""#)), \#(reportText(host: "c@nfs", capabilities: upCapabilities + #", "status": "disabled", "disabled_reason": "maintenance""#))]}"#
-        let reports = try CapabilityReportParser.parse(bytes(body))
+        let reports = try CapabilityReportParser.parse(bytes(body)).valid
         #expect(reports.map(\.host) == ["a@lvm", "b@nfs", "c@nfs"])
         #expect(reports[0].pools?.map(\.name) == ["fast", "slow"])
         #expect(reports[0].capability("pools") == nil)
@@ -53,12 +53,14 @@ struct CapabilityReportParserTests {
         ("{", "body: invalid JSON at byte 1: expected a string key"),
         (#"{"reports": []}"#, "reports: expected a non-empty array of reports"),
         (#"{"reports": {}}"#, "reports: expected a non-empty array of reports"),
-        (#"{"reports": [1]}"#, "reports[0]: expected an object"),
         (#"{"service": "cinder-volume"}"#, "host: required"),
-        (reportText(host: "node1"), #"host: expected "host@backend" (no '#', spaces or control characters)"#),
-        (reportText(host: "node1@nfs#gold"), #"host: expected "host@backend" (no '#', spaces or control characters)"#),
-        (reportText(host: "@nfs"), #"host: expected "host@backend" (no '#', spaces or control characters)"#),
-        (reportText(host: "a b@nfs"), #"host: expected "host@backend" (no '#', spaces or control characters)"#),
+        (reportText(host: "node1"), #"host: "node1" expected "host@backend""#),
+        (reportText(host: "node1@nfs#gold"), #"host: "node1@nfs#gold" must not contain '#'"#),
+        (reportText(host: "@nfs"), #"host: "@nfs" expected "host@backend""#),
+        (reportText(host: "a b@nfs"), #"host: "a b@nfs" must not contain a space"#),
+        (reportText(host: "a@b@c"), #"host: "a@b@c" must not contain '@'"#),
+        (reportText(host: "node\\u007f@nfs"), #"host: "node\u{7F}@nfs" must not contain a control character (U+007F)"#),
+        (reportText(host: "node1@nfs\\t"), #"host: "node1@nfs\u{9}" must not contain a tab"#),
         (reportText().replacingOccurrences(of: "cinder-volume", with: "cinder-backup"), #"service: expected "cinder-volume""#),
         (reportText(timestamp: "yesterday"), #"timestamp: expected a UTC time like "2026-11-24T17:40:00.000000""#),
         (#"{"host": "a@b", "service": "cinder-volume", "timestamp": 5}"#, "timestamp: expected a string"),
@@ -80,8 +82,10 @@ struct CapabilityReportParserTests {
         (reportText(capabilities: upCapabilities + #", "disabled_reason": 3"#), "capabilities.disabled_reason: expected null or a string of at most 255 characters"),
         (reportText(capabilities: upCapabilities + #", "pools": {}"#), "capabilities.pools: expected an array of pool objects"),
         (reportText(capabilities: upCapabilities + #", "pools": ["p"]"#), "capabilities.pools[0]: expected an object"),
-        (reportText(capabilities: upCapabilities + #", "pools": [{"total_capacity_gb": 1, "free_capacity_gb": 1}]"#), "capabilities.pools[0].pool_name: expected a non-empty string without '#' or control characters"),
-        (reportText(capabilities: upCapabilities + #", "pools": [{"pool_name": "a#b", "total_capacity_gb": 1, "free_capacity_gb": 1}]"#), "capabilities.pools[0].pool_name: expected a non-empty string without '#' or control characters"),
+        (reportText(capabilities: upCapabilities + #", "pools": [{"total_capacity_gb": 1, "free_capacity_gb": 1}]"#), "capabilities.pools[0].pool_name: expected a string"),
+        (reportText(capabilities: upCapabilities + #", "pools": [{"pool_name": "", "total_capacity_gb": 1, "free_capacity_gb": 1}]"#), #"capabilities.pools[0].pool_name: "" must not be empty"#),
+        (reportText(capabilities: upCapabilities + #", "pools": [{"pool_name": "a#b", "total_capacity_gb": 1, "free_capacity_gb": 1}]"#), #"capabilities.pools[0].pool_name: "a#b" must not contain '#'"#),
+        (reportText(capabilities: upCapabilities.replacingOccurrences(of: #""gold""#, with: #""go#ld""#)), #"capabilities.volume_backend_name: "go#ld" cannot name a pool: it must not contain '#'"#),
         (reportText(capabilities: upCapabilities + #", "pools": [{"pool_name": "a", "total_capacity_gb": 1, "free_capacity_gb": 1}, {"pool_name": "a", "total_capacity_gb": 1, "free_capacity_gb": 1}]"#), #"capabilities.pools[1].pool_name: duplicate pool name "a""#),
         (reportText(capabilities: upCapabilities + #", "pools": [{"pool_name": "a", "total_capacity_gb": 1}]"#), #"capabilities.pools[0].free_capacity_gb: required when backend_state is "up""#),
         (reportText(capabilities: #""backend_state": "down", "free_capacity_gb": true"#), #"capabilities.free_capacity_gb: expected a number, "unknown" or "infinite""#),
@@ -91,14 +95,39 @@ struct CapabilityReportParserTests {
         #expect(error?.description == message)
     }
 
-    @Test func namesTheBadFieldInsideABatch() {
+    /// One bad report of a batch is refused alone, by position and reason; its neighbours stand.
+    @Test func refusesTheBadReportsOfABatchOneByOne() throws {
         var reports = (0..<3).map { reportText(host: "node\($0)@nfs") }
         reports.append(reportText(
             host: "node3@nfs", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "[]")))
+        reports.append("1")
+        reports.append(reportText(host: String(repeating: "h", count: 256) + "@nfs"))
         let body = #"{"reports": [\#(reports.joined(separator: ","))]}"#
-        let error = #expect(throws: CapabilityReportError.self) { try CapabilityReportParser.parse(bytes(body)) }
-        #expect(error?.field == "reports[3].capabilities.free_capacity_gb")
-        #expect(error?.description == #"reports[3].capabilities.free_capacity_gb: expected a number, "unknown" or "infinite""#)
+        let batch = try CapabilityReportParser.parse(bytes(body))
+        #expect(batch.isBatch && batch.count == 6)
+        #expect(batch.valid.map(\.host) == ["node0@nfs", "node1@nfs", "node2@nfs"])
+        #expect(batch.refused.map(\.index) == [3, 4, 5])
+        #expect(batch.refused.allSatisfy { $0.reason == .invalid })
+        #expect(batch.refused[0].host == "node3@nfs")
+        #expect(batch.refused[0].message == #"reports[3].capabilities.free_capacity_gb: expected a number, "unknown" or "infinite""#)
+        #expect(batch.refused[1].host == nil)
+        #expect(batch.refused[1].message == "reports[4]: expected an object")
+        #expect(batch.refused[2].message.hasSuffix("is 260 characters long, more than 255"))
+    }
+
+    /// A report dated beyond the scheduler's clock plus the allowed skew would make every later,
+    /// real report look older: it is refused, naming the timestamp.
+    @Test func refusesAReportFromTheFuture() throws {
+        let notAfter = try #require(CapabilityTimestamp(parsing: "2026-11-24T17:41:00"))
+        let body = #"{"reports": [\#(reportText(host: "a@x", timestamp: "9999-12-31T23:59:59")), \#(reportText(host: "b@x", timestamp: "2026-11-24T17:41:00"))]}"#
+        let batch = try CapabilityReportParser.parse(bytes(body), notAfter: notAfter)
+        #expect(batch.valid.map(\.host) == ["b@x"])
+        #expect(batch.refused.map(\.host) == ["a@x"])
+        #expect(batch.refused.first?.message.hasPrefix("reports[0].timestamp: 9999-12-31T23:59:59.000000 is ahead of the scheduler's clock") == true)
+        let single = #expect(throws: CapabilityReportError.self) {
+            try CapabilityReportParser.parse(bytes(reportText(timestamp: "9999-12-31T23:59:59")), notAfter: notAfter)
+        }
+        #expect(single?.field == "timestamp")
     }
 
     @Test func capsTheBatchSize() {
@@ -119,19 +148,19 @@ struct CapabilityReportParserTests {
         #expect(error?.description == "capabilities.disabled_reason: expected null or a string of at most 255 characters")
         let fitting = String(decomposed.unicodeScalars.dropLast())
         let accepted = try CapabilityReportParser.parse(
-            bytes(reportText(capabilities: upCapabilities + #", "disabled_reason": "\#(fitting)""#)))
+            bytes(reportText(capabilities: upCapabilities + #", "disabled_reason": "\#(fitting)""#))).valid
         #expect(accepted.first?.disabledReason == fitting)
 
         // 255 code points of two UTF-8 bytes each: within the limit (510 bytes).
         let wideHost = String(repeating: "\u{E9}", count: 253) + "@b"
-        #expect(try CapabilityReportParser.parse(bytes(reportText(host: wideHost))).first?.host == wideHost)
+        #expect(try CapabilityReportParser.parse(bytes(reportText(host: wideHost))).valid.first?.host == wideHost)
         let tooLong = String(repeating: "a", count: 254) + "@b"
         let hostError = #expect(throws: CapabilityReportError.self) { try CapabilityReportParser.parse(bytes(reportText(host: tooLong))) }
         #expect(hostError?.field == "host")
     }
 
     @Test func downReportNeedsNoCapacity() throws {
-        let report = try #require(try CapabilityReportParser.parse(bytes(reportText(capabilities: #""backend_state": "down""#))).first)
+        let report = try #require(try CapabilityReportParser.parse(bytes(reportText(capabilities: #""backend_state": "down""#))).valid.first)
         #expect(report.backendState == .down)
         #expect(report.capabilities == [JSONMember("backend_state", .string("down"))])
     }

@@ -62,15 +62,17 @@ struct CapabilityStoreTests {
         let store = CapabilityStore(clock: ManualClock())
         let newer = reportText(timestamp: "2026-11-24T17:40:10", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "100"))
         let older = reportText(timestamp: "2026-11-24T17:40:05", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "7"))
-        #expect(try store.receive(bytes(newer)) == ReceiveSummary(accepted: 1, ignoredAsOlder: 0))
+        #expect(try store.receive(bytes(newer)) == ReceiveSummary(accepted: 1))
         let version = store.version
-        #expect(try store.receive(bytes(older)) == ReceiveSummary(accepted: 0, ignoredAsOlder: 1))
+        let ignored = try store.receive(bytes(older))
+        #expect(ignored.accepted == 0 && ignored.ignoredAsOlder == 1)
+        #expect(ignored.refused.first?.host == "node1@nfs-gold")
         #expect(store.version == version)
         #expect(store.report(for: "node1@nfs-gold")?.capability("free_capacity_gb") == .number(JSONNumber("100")!))
 
         // The same timestamp again replaces (Cinder only skips strictly older reports).
         let same = reportText(timestamp: "2026-11-24T17:40:10", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "99"))
-        #expect(try store.receive(bytes(same)) == ReceiveSummary(accepted: 1, ignoredAsOlder: 0))
+        #expect(try store.receive(bytes(same)) == ReceiveSummary(accepted: 1))
         #expect(store.report(for: "node1@nfs-gold")?.capability("free_capacity_gb") == .number(JSONNumber("99")!))
         #expect(store.version == version + 1)
     }
@@ -78,7 +80,9 @@ struct CapabilityStoreTests {
     @Test func batchAppliesInOrderPerHost() throws {
         let store = CapabilityStore(clock: ManualClock())
         let body = #"{"reports": [\#(reportText(host: "a@x", timestamp: "2026-11-24T17:40:02")), \#(reportText(host: "a@x", timestamp: "2026-11-24T17:40:01")), \#(reportText(host: "b@x"))]}"#
-        #expect(try store.receive(bytes(body)) == ReceiveSummary(accepted: 2, ignoredAsOlder: 1))
+        let summary = try store.receive(bytes(body))
+        #expect(summary.accepted == 2 && summary.ignoredAsOlder == 1)
+        #expect(summary.refused.map(\.index) == [1])
         #expect(store.report(for: "a@x")?.timestamp.description == "2026-11-24T17:40:02.000000")
         #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold", "b@x#gold"])
     }
@@ -152,16 +156,118 @@ struct CapabilityStoreTests {
         #expect(store.pools(detail: true) == first)
         #expect(store.pools(detail: false).version == first.version)
 
-        let bad = #expect(throws: CapabilityReportError.self) {
-            try store.receive(bytes(#"{"reports": [\#(reportText(host: "c@x")), {"host": 1}]}"#))
-        }
-        #expect(bad?.description == "reports[1].host: expected a string")
+        let bad = #expect(throws: CapabilityReportError.self) { try store.receive(bytes(#"{"reports": 5}"#)) }
+        #expect(bad?.description == "reports: expected a non-empty array of reports")
         #expect(store.version == first.version)
-        #expect(store.report(for: "c@x") == nil)
+
+        // A batch with one bad report: the good one is stored, the bad one refused by position.
+        let partial = try store.receive(bytes(#"{"reports": [\#(reportText(host: "c@x")), {"host": 1}]}"#))
+        #expect(partial == ReceiveSummary(accepted: 1, refused: [
+            ReportRefusal(index: 1, host: nil, reason: .invalid, message: "reports[1].host: expected a string"),
+        ]))
+        #expect(store.version == first.version + 1)
+        #expect(store.report(for: "c@x") != nil)
 
         try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:01")))
-        #expect(store.version == first.version + 1)
-        #expect(store.pools(detail: true).version == first.version + 1)
+        #expect(store.version == first.version + 2)
+        #expect(store.pools(detail: true).version == first.version + 2)
+    }
+
+    /// Issue 11, point 4: one report dated 9999-12-31 used to take a healthy backend out of
+    /// get_pools until restart, every later real report being "older". It is refused now, and
+    /// the backend's real reports keep coming in.
+    @Test func aReportFromTheFarFutureCannotPoisonTheStore() throws {
+        let clock = ManualClock()
+        let store = CapabilityStore(serviceDownTime: 60, clock: clock)
+        try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:00")))
+        let poisoned = #expect(throws: CapabilityReportError.self) {
+            try store.receive(bytes(reportText(host: "a@x", timestamp: "9999-12-31T23:59:59", capabilities: #""backend_state": "down""#)))
+        }
+        #expect(poisoned?.field == "timestamp")
+        let inBatch = try store.receive(bytes(#"{"reports": [\#(reportText(host: "a@x", timestamp: "9999-12-31T23:59:59", capabilities: #""backend_state": "down""#))]}"#))
+        #expect(inBatch.accepted == 0 && inBatch.refusedAsInvalid == 1)
+        #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold"])
+        for minute in 1...3 {
+            clock.advance(60)
+            let summary = try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:4\(minute):00")))
+            #expect(summary == ReceiveSummary(accepted: 1))
+            #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold"])
+        }
+        // Within the allowed skew (60 s) a report is taken as it is.
+        #expect(try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:44:00"))) == ReceiveSummary(accepted: 1))
+    }
+
+    /// A report dated ahead within the skew, or a sender whose clock stepped back, holds the
+    /// backend's later reports off for half a service_down_time at most, never for good.
+    @Test func olderReportsReplaceAStoredOneOnceItIsNoLongerALateDelivery() throws {
+        let clock = ManualClock()
+        let store = CapabilityStore(serviceDownTime: 60, clock: clock)
+        try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:59")))
+        clock.advance(10)
+        let late = try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:10")))
+        #expect(late.ignoredAsOlder == 1)
+        #expect(late.refused.first?.message == "the stored report for a@x is dated 2026-11-24T17:40:59.000000, later than this one")
+        clock.advance(20)  // the stored report arrived 30 s ago: half of service_down_time
+        let next = try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:30")))
+        #expect(next == ReceiveSummary(accepted: 1))
+        #expect(store.report(for: "a@x")?.timestamp.description == "2026-11-24T17:40:30.000000")
+    }
+
+    /// Issue 11, point 7: hosts that stopped reporting were kept for ever. They are forgotten
+    /// after `forgetAfterDownTimes` service_down_times, and the store holds at most
+    /// `maxBackends` backends and `maxPools` pools: a new one beyond is refused as store_full.
+    @Test func forgetsSilentBackendsAndStaysWithinItsLimits() throws {
+        let clock = ManualClock()
+        let store = CapabilityStore(
+            serviceDownTime: 60, limits: CapabilityStoreLimits(maxBackends: 2, maxPools: 3, forgetAfterDownTimes: 10), clock: clock)
+        try store.receive(bytes(reportText(host: "a@x")))
+        clock.advance(1)
+        try store.receive(bytes(reportText(host: "b@x")))
+        let full = try store.receive(bytes(reportText(host: "c@x")))
+        #expect(full.accepted == 0 && full.refusedAsFull == 1)
+        #expect(full.refused.first?.message == "the scheduler holds the most backends it may (2); c@x is not stored")
+        #expect(store.counts == (2, 2))
+        // A known backend still reports, and may not grow past the pool limit.
+        clock.advance(1)
+        let grown = try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:40:02", capabilities: poolCapabilities)))
+        #expect(grown == ReceiveSummary(accepted: 1))
+        #expect(store.counts == (2, 3))
+        let tooMany = #""backend_state": "up", "volume_backend_name": "lvm", "vendor_name": "v", "driver_version": "1", "storage_protocol": "iSCSI", "pools": [{"pool_name": "p1", "total_capacity_gb": 1, "free_capacity_gb": 1}, {"pool_name": "p2", "total_capacity_gb": 1, "free_capacity_gb": 1}]"#
+        #expect(try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:03", capabilities: tooMany))).refusedAsFull == 1)
+
+        // a@x stays silent: stale after 60 s, forgotten after 600 s; b@x keeps reporting.
+        for minute in 1...9 {
+            clock.advance(60)
+            try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:\(40 + minute):02")))
+        }
+        clock.advance(58)  // a@x is 600 s old
+        #expect(store.backends().map(\.host) == ["a@x", "b@x"])
+        #expect(store.backends().first?.isStale == true)
+        clock.advance(0.5)
+        try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:50:02")))
+        #expect(store.backends().map(\.host) == ["b@x"])
+        #expect(store.counts == (1, 1))
+        #expect(try store.receive(bytes(reportText(host: "c@x", timestamp: "2026-11-24T17:50:03"))) == ReceiveSummary(accepted: 1))
+        #expect(try poolNames(store.pools(detail: false)) == ["b@x#gold", "c@x#gold"])
+    }
+
+    /// A host reporting far more often than hosts expire leaves superseded arrivals behind; they
+    /// are compacted, and staleness still follows each host's latest report.
+    @Test func frequentReportsOfOneHostKeepStalenessExact() throws {
+        let clock = ManualClock()
+        let store = CapabilityStore(serviceDownTime: 60, clock: clock)
+        try store.receive(bytes(reportText(host: "quiet@x")))
+        for index in 0..<5000 {
+            clock.advance(0.01)
+            let micros = String(index).leftPadded(to: 6)
+            try store.receive(bytes(reportText(host: "busy@x", timestamp: "2026-11-24T17:40:00.\(micros)")))
+        }
+        #expect(try poolNames(store.pools(detail: false)) == ["busy@x#gold", "quiet@x#gold"])
+        clock.advance(15)  // quiet@x is now 65 s old, busy@x 15 s
+        #expect(try poolNames(store.pools(detail: false)) == ["busy@x#gold"])
+        clock.advance(50)
+        #expect(try poolNames(store.pools(detail: false)) == [])
+        #expect(store.backends().map(\.isStale) == [true, true])
     }
 
     @Test func thousandBackendsFromSeveralThreads() throws {
@@ -187,5 +293,11 @@ struct CapabilityStoreTests {
         #expect(names.last == "node0999@lvm#slow")
         #expect(store.backends().count == 1000)
         #expect(store.pools(detail: true).json == detail.json)
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
     }
 }

@@ -2,8 +2,10 @@ import Foundation
 import HTTPServer
 import Logging
 import Scheduler
+import ServiceDecisions
 import Supervision
 @testable import VolumeAPI
+import VolumeService
 
 /// The system clock shifted by an offset the test sets, to age heartbeats without waiting.
 final class OffsetClock: SupervisionClock, @unchecked Sendable {
@@ -66,7 +68,10 @@ final class APIHarness: @unchecked Sendable {
     let api: VolumeAPI
     let server: HTTPServer
     let clock = OffsetClock()
-    let statusChanges = Recorder<ServiceStatusChange>()
+    /// The decisions' state file lives here (removed by `stop`).
+    let stateDirectory: String
+    let stateFile: ServiceStateFile
+    let decisions: OperatorDecisions
     let drivers: [String: TestDriver]
     let port: Int
     /// The in-process scheduler's store, when the harness runs one.
@@ -81,16 +86,18 @@ final class APIHarness: @unchecked Sendable {
         let publisher = publisher ?? store.map { InProcessPublisher(store: $0) } ?? RecordingPublisher()
         supervisors = try SupervisorSet(settings: ServiceSettings(host: Self.host, backendStatsPollingInterval: tick),
                                         publisher: publisher, logger: quietLogger)
+        stateDirectory = NSTemporaryDirectory() + "volumed-api-\(UUID().uuidString)"
+        stateFile = try ServiceStateFile(directory: stateDirectory)
+        decisions = try OperatorDecisions(store: stateFile, supervisors: supervisors, host: Self.host, logger: quietLogger)
         for backend in backends {
-            try supervisors.addBackend(BackendDefinition(id: backend.id, volumeBackendName: backend.id,
-                                                         driver: backend.driver, settings: backend.settings))
+            try decisions.addBackend(BackendDefinition(id: backend.id, volumeBackendName: backend.id,
+                                                       driver: backend.driver, settings: backend.settings))
         }
         drivers = Dictionary(uniqueKeysWithValues: backends.map { ($0.id, $0.driver) })
-        let changes = statusChanges
-        api = VolumeAPI(supervisors: supervisors, capabilityStore: store,
+        api = VolumeAPI(supervisors: supervisors, decisions: decisions, capabilityStore: store,
                         settings: VolumeAPISettings(host: Self.host, availabilityZone: "az1", serviceDownTime: serviceDownTime,
                                                     adminToken: adminToken),
-                        clock: clock, onServiceStatusChange: { changes.append($0) }, logger: quietLogger)
+                        clock: clock, logger: quietLogger)
         var router = Router()
         api.register(on: &router)
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
@@ -106,6 +113,12 @@ final class APIHarness: @unchecked Sendable {
     func stop() {
         supervisors.stop()
         server.shutdown(gracePeriod: .seconds(2))
+        try? FileManager.default.removeItem(atPath: stateDirectory)
+    }
+
+    /// The state file's text ("" when none was written).
+    var savedState: String {
+        (try? String(contentsOfFile: stateFile.path, encoding: .utf8)) ?? ""
     }
 
     var baseURL: String { "http://127.0.0.1:\(port)" }

@@ -1,7 +1,9 @@
 import Foundation
+import ServiceDecisions
 import Supervision
 import Testing
 import VolumeAPI
+import VolumeService
 
 @Suite("os-services enable / disable")
 struct ServiceStatusTests {
@@ -43,15 +45,22 @@ struct ServiceStatusTests {
         #expect(relisted["status"] as? String == "enabled")
         #expect(relisted["disabled_reason"] is NSNull)
 
-        #expect(harness.statusChanges.values == [
-            ServiceStatusChange(backendID: "nfs-gold", host: "node1@nfs-gold", status: ServiceStatus(disabled: true, disabledReason: nil)),
-            ServiceStatusChange(backendID: "nfs-gold", host: "node1@nfs-gold",
-                                status: ServiceStatus(disabled: true, disabledReason: "array firmware upgrade")),
-            ServiceStatusChange(backendID: "nfs-gold", host: "node1@nfs-gold", status: ServiceStatus(disabled: false, disabledReason: nil)),
-        ])
-        // Enabling an enabled service changes nothing, so the hook is not called again.
-        #expect(try harness.send("PUT", "/v3/os-services/enable", json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#).status == 200)
-        #expect(harness.statusChanges.values.count == 3)
+        // The last decision is what the state file holds: enabled is the default, so nothing is kept.
+        #expect(harness.savedState.contains(#""services": []"#), "\(harness.savedState)")
+        #expect(harness.decisions.all.isEmpty)
+    }
+
+    @Test("each acknowledged decision is in the state file before its answer")
+    func durableBeforeAnswer() throws {
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
+        defer { harness.stop() }
+        let reason = try harness.send("PUT", "/v3/os-services/disable-log-reason",
+                                      json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "firmware"}"#)
+        #expect(reason.status == 200)
+        let saved = harness.savedState
+        #expect(saved.contains(#""host": "node1@nfs-gold""#) && saved.contains(#""disabled_reason": "firmware""#), "\(saved)")
+        #expect(try ServiceStateFile(directory: harness.stateDirectory).load(host: "node1")
+            == [ServiceKey.volume(host: "node1", backend: "nfs-gold"): ServiceStatus(disabled: true, disabledReason: "firmware")])
     }
 
     @Test("the deprecated 'service' key names the binary when 'binary' is absent, and is echoed")
@@ -142,6 +151,6 @@ struct ServiceStatusTests {
         let response = try harness.send("PUT", "/v3/os-services/disable", json: body)
         #expect(response.status == 404)
         #expect(fault(response)?.name == "itemNotFound")
-        #expect(harness.statusChanges.values.isEmpty)
+        #expect(harness.decisions.all.isEmpty && harness.savedState.isEmpty)
     }
 }

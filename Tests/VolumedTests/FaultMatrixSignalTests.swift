@@ -173,6 +173,6 @@ import Testing
         #expect(service(hostOf("b"), in: services ?? [:])?["status"] as? String == "enabled")
         #expect(service(hostOf("c"), in: services ?? [:])?["status"] as? String == "disabled")
         let saved = try String(contentsOfFile: dir + "/state/service-state.json", encoding: .utf8)
-        #expect(saved.contains("\"c\"") && !saved.contains("\"b\""), "\(saved)")
+        #expect(saved.contains("\"\(hostOf("c"))\"") && !saved.contains("\"\(hostOf("b"))\""), "\(saved)")
     }
 }

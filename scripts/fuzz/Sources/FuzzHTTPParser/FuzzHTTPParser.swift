@@ -33,8 +33,8 @@ let harnessRouter: Router = {
 }()
 
 /// A run of the stream over `bytes` cut into pieces of the given lengths (the last piece takes the rest).
-func runStream(_ bytes: UnsafeBufferPointer<UInt8>, pieces: some Sequence<Int>) -> RequestStream {
-    var stream = RequestStream(limits: harnessLimits, router: harnessRouter)
+func runStream(_ bytes: UnsafeBufferPointer<UInt8>, pieces: some Sequence<Int>, verify: Bool = false) -> RequestStream {
+    var stream = RequestStream(limits: harnessLimits, router: harnessRouter, verify: verify)
     var offset = 0
     var lengths = pieces.makeIterator()
     while offset < bytes.count, let length = lengths.next() {
@@ -77,7 +77,7 @@ func compare(_ reference: RequestStream, _ other: RequestStream, split: String) 
 public func fuzzHTTPParser(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard let data, size > 0 else { return 0 }
     let bytes = UnsafeBufferPointer(start: data, count: size)
-    let whole = runStream(bytes, pieces: [size])
+    let whole = runStream(bytes, pieces: CollectionOfOne(size), verify: true)
     compare(whole, runStream(bytes, pieces: repeatElement(1, count: size)), split: "byte by byte")
     let seed = fnv1a(bytes)
     compare(whole, runStream(bytes, pieces: SplitSequence(state: seed, maxPiece: 7)), split: "pieces of 1-7, seed \(seed)")

@@ -66,31 +66,54 @@ enum Invariants {
 
     /// The response the server would write: a well-formed head (no bare CR or LF, so nothing a
     /// request carried can split it), a Content-Length that matches, `Connection: close` iff closing.
+    /// Works on the bytes (no String conversions): it runs for every input.
     static func checkEncodedResponse(_ bytes: [UInt8], status: HTTPStatus, method: HTTPMethod, keepAlive: Bool) {
         guard let headEnd = findHeadEnd(bytes) else { fail("an encoded response without an empty line") }
-        let head = bytes[0..<headEnd]
-        for index in head.indices {
-            if head[index] == 10 { require(index > 0 && head[index - 1] == 13, "a bare LF in a response head") }
-            if head[index] == 13 { require(index + 1 < bytes.count && bytes[index + 1] == 10, "a bare CR in a response head") }
-            require(head[index] != 0, "a NUL in a response head")
+        var closes = false
+        var declared: Int?
+        var lineStart = 0
+        var lineNumber = 0
+        var index = 0
+        while index <= headEnd {
+            let byte = bytes[index]
+            require(byte != 0, "a NUL in a response head")
+            if byte == 13 || index == headEnd {
+                if index < headEnd {
+                    require(bytes[index + 1] == 10, "a bare CR in a response head")
+                }
+                let line = bytes[lineStart..<index]
+                if lineNumber == 0 {
+                    require(line.starts(with: statusLinePrefix(status.code)), "a status line that does not carry \(status.code)")
+                } else if equalsIgnoringCase(line, connectionClose) {
+                    closes = true
+                } else if line.count > contentLengthPrefix.count,
+                    equalsIgnoringCase(line.prefix(contentLengthPrefix.count), contentLengthPrefix)
+                {
+                    declared = parseDecimal(line.dropFirst(contentLengthPrefix.count))
+                    require(declared != nil, "an unreadable Content-Length in a response")
+                }
+                lineNumber += 1
+                index += 2
+                lineStart = index
+                continue
+            }
+            require(byte != 10, "a bare LF in a response head")
+            index += 1
         }
-        let text = String(decoding: head, as: UTF8.self)
-        require(text.hasPrefix("HTTP/1.1 \(status.code) "), "a status line that does not carry \(status.code)")
-        let lines = text.split(separator: "\r\n").dropFirst()
-        let closes = lines.contains { $0.lowercased() == "connection: close" }
         require(closes == !keepAlive, "Connection: close is \(closes) for keepAlive \(keepAlive)")
         let body = bytes.count - (headEnd + 4)
-        let lengthLine = lines.first { $0.lowercased().hasPrefix("content-length: ") }
         let bodyForbidden = status.code == 304 || status.code == 204 || status.code < 200
         if bodyForbidden {
-            require(lengthLine == nil && body == 0, "a \(status.code) with a body or a Content-Length")
+            require(declared == nil && body == 0, "a \(status.code) with a body or a Content-Length")
         } else {
-            guard let lengthLine, let declared = Int(lengthLine.dropFirst("content-length: ".count)) else {
-                fail("a \(status.code) response without Content-Length")
-            }
+            guard let declared else { fail("a \(status.code) response without Content-Length") }
             require(body == (method == .head ? 0 : declared), "Content-Length \(declared) with \(body) body bytes")
         }
     }
+
+    private static let connectionClose = Array("connection: close".utf8)
+    private static let contentLengthPrefix = Array("content-length: ".utf8)
+    private static func statusLinePrefix(_ code: Int) -> [UInt8] { Array("HTTP/1.1 \(code) ".utf8) }
 
     private static func findHeadEnd(_ bytes: [UInt8]) -> Int? {
         guard bytes.count >= 4 else { return nil }
