@@ -11,6 +11,7 @@ extension SupervisorSet {
     func tick() {
         withState { effects in
             guard phase == .running else { return }
+            noteLoopTurn()
             let now = clock.now()
             let round = TickRound()
             for record in ordered {
@@ -34,6 +35,43 @@ extension SupervisorSet {
                 commit(record, effects: &effects)
             }
             if round.outstanding == 0 { submitPublish(round.reports, effects: &effects) }
+        }
+    }
+
+    /// Records that the loop turned. Under the lock. A new time is a visible change (metrics).
+    func noteLoopTurn() {
+        let now = clock.now()
+        lastTickUptime = DispatchTime.now().uptimeNanoseconds
+        if lastTickAt != now {
+            lastTickAt = now
+            changed = true
+        }
+    }
+
+    /// Calls `alive` every `interval` seconds from the supervision loop's own queue, as long as the
+    /// loop is healthy: running, its lock free, its last tick no more than two intervals and a
+    /// second ago (monotonic time). A wedged loop (its queue blocked, its lock held, its tick timer
+    /// gone) stops calling, which is the point of systemd's watchdog: `WATCHDOG=1` sent from here
+    /// stops when supervision stops working. `alive` runs on that queue and must not block.
+    public func reportLiveness(every interval: Duration, _ alive: @escaping @Sendable () -> Void) -> LivenessReports {
+        let timer = DispatchSource.makeTimerSource(flags: .strict, queue: control)
+        let nanoseconds = max(1_000_000, Int(interval.components.seconds) * 1_000_000_000
+                                + Int(interval.components.attoseconds / 1_000_000_000))
+        timer.schedule(deadline: .now(), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(1))
+        timer.setEventHandler { [weak self] in
+            guard let self, self.loopIsHealthy(now: DispatchTime.now().uptimeNanoseconds) else { return }
+            alive()
+        }
+        timer.resume()
+        return LivenessReports(timer: timer)
+    }
+
+    /// Whether the loop runs and has ticked recently enough; takes the lock, so a lock held
+    /// forever also reads as unhealthy (by never answering).
+    func loopIsHealthy(now uptime: UInt64) -> Bool {
+        let allowance = UInt64((2 * settings.backendStatsPollingInterval + 1) * 1_000_000_000)
+        return withState { _ in
+            phase == .running && uptime <= lastTickUptime &+ allowance
         }
     }
 
@@ -154,4 +192,18 @@ extension SupervisorSet {
             }
         }
     }
+}
+
+/// Keeps `SupervisorSet.reportLiveness` calling until cancelled or released.
+public final class LivenessReports: @unchecked Sendable {
+    // A DispatchSource is thread-safe; it is not marked Sendable.
+    private let timer: any DispatchSourceTimer
+
+    init(timer: any DispatchSourceTimer) {
+        self.timer = timer
+    }
+
+    public func cancel() { timer.cancel() }
+
+    deinit { timer.cancel() }
 }

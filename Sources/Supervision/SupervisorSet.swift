@@ -50,6 +50,10 @@ public final class SupervisorSet: @unchecked Sendable {
     var pendingPublish: [String: BackendReport] = [:]
     var publishesCoalesced = 0
     var lastWaiterID: UInt64 = 0
+    /// When the loop last turned (its start, then each tick): wall time for readers, monotonic
+    /// nanoseconds for the liveness check, which a clock step must not fool.
+    var lastTickAt: Date?
+    var lastTickUptime: UInt64 = 0
 
     /// - Parameters:
     ///   - publisher: where each tick's reports go.
@@ -80,6 +84,7 @@ public final class SupervisorSet: @unchecked Sendable {
             guard phase == .idle else { return }
             phase = .running
             changed = true
+            noteLoopTurn()
             let interval = settings.backendStatsPollingInterval
             let count = ordered.count
             effects.logs.append { [logger] in
@@ -123,7 +128,7 @@ public final class SupervisorSet: @unchecked Sendable {
         if let cachedSnapshot { return cachedSnapshot }
         let snapshot = ServiceSnapshot(version: version, host: settings.host, tickInterval: settings.backendStatsPollingInterval,
                                        running: phase == .running, backends: ordered.map(\.published),
-                                       publishesCoalesced: publishesCoalesced)
+                                       publishesCoalesced: publishesCoalesced, lastTickAt: lastTickAt)
         cachedSnapshot = snapshot
         return snapshot
     }

@@ -138,6 +138,15 @@ enum BackendMetrics {
         text.sample("volumed_supervision_running", "", snapshot.running ? 1 : 0)
         text.family("volumed_backends", type: "gauge", help: "Backends supervised by this service.")
         text.sample("volumed_backends", "", Double(backends.count))
+        // Alerting on a loop that stopped ticking needs both: time() minus the one, against the other.
+        text.family("volumed_supervision_tick_interval_seconds", type: "gauge",
+                    help: "backend_stats_polling_interval: seconds between supervision ticks.")
+        text.sample("volumed_supervision_tick_interval_seconds", "", snapshot.tickInterval)
+        if let lastTick = snapshot.lastTickAt {
+            text.family("volumed_supervision_last_tick_timestamp_seconds", type: "gauge",
+                        help: "Unix time of the supervision loop's last tick (its start until the first tick).")
+            text.sample("volumed_supervision_last_tick_timestamp_seconds", "", lastTick.timeIntervalSince1970)
+        }
 
         each("volumed_backend_up", type: "gauge",
              help: "Whether the backend's driver is initialized and reported up to the scheduler (backend_state up).") {
@@ -172,6 +181,16 @@ enum BackendMetrics {
                 text.sample("volumed_backend_failures_total", PrometheusText.join(labels[index], kindLabels[kindIndex]),
                             Double(backend.counters.failures(kind)))
             }
+        }
+
+        // The kind rides in labels so an alert on `failed` can say which; the message stays out
+        // (unbounded), the API has it.
+        text.family("volumed_backend_last_error_info", type: "gauge",
+                    help: "The error class and kind of the backend's most recent driver failure, kept after a recovery; always 1.")
+        for (index, backend) in backends.enumerated() {
+            guard let error = backend.lastError else { continue }
+            text.sample("volumed_backend_last_error_info",
+                        PrometheusText.join(labels[index], kindLabels[ErrorKind.allCases.firstIndex(of: error.kind)!]), 1)
         }
 
         text.family("volumed_backend_publishes_total", type: "counter",

@@ -19,7 +19,7 @@ public final class VolumeServiceRunner: Sendable {
     private let configPath: String?
     private let current: Mutex<ServiceConfiguration>
     private let logger: Logger
-    private let supervisors: SupervisorSet
+    let supervisors: SupervisorSet
     private let server: HTTPServer
     private let decisions: OperatorDecisions
     private let publisherURL: PublisherURL
@@ -29,6 +29,8 @@ public final class VolumeServiceRunner: Sendable {
     private let reloadState = Mutex<(running: Bool, again: Bool)>((false, false))
     private let shutdownStarted = Mutex(false)
     private let shutdownFinished = DispatchSemaphore(value: 0)
+    /// Told around each reload the reload thread runs (systemd's RELOADING=1, then READY=1).
+    public let reloadHooks = ReloadHooks()
     /// The in-process scheduler's store; nil when `scheduler_url` points elsewhere.
     public let schedulerStore: CapabilityStore?
 
@@ -121,7 +123,9 @@ public final class VolumeServiceRunner: Sendable {
         }
         reloads.async { [self] in
             while true {
+                reloadHooks.began()
                 reload()
+                reloadHooks.ended()
                 let again = reloadState.withLock { state -> Bool in
                     state.running = state.again && !isStopping
                     state.again = false

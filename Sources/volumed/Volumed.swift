@@ -74,6 +74,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let logger = logging.bootstrap()
+        let systemd = SystemdIntegration(environment: .takeFromProcess(), logger: logger)
         let loaded = CommandSupport.loadServiceConfiguration(config: config, dataDir: dataDir, port: port, logger: logger)
         let service: VolumeServiceRunner
         do {
@@ -85,7 +86,13 @@ struct Serve: ParsableCommand {
         }
         if let banner = loaded.banner { print(banner(service.apiURL)) } else { print("volumed serving \(service.apiURL)") }
         fflush(nil)
-        CommandSupport.runUntilSignalled(reload: { service.requestReload() }, shutdown: { signal in service.shutdown(signal: signal) })
+        systemd?.serviceStarted(service)
+        CommandSupport.runUntilSignalled(
+            reload: { service.requestReload() },
+            shutdown: { signal in
+                systemd?.stopping()
+                service.shutdown(signal: signal)
+            })
         service.waitUntilStopped()
     }
 }

@@ -66,8 +66,9 @@ final class VolumedProcess: @unchecked Sendable {
         return packageRoot.appendingPathComponent(".build/debug/volumed")
     }
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = Self.executableURL
+    /// `executable`: another long-running program to drive the same way (prometheus in PrometheusTests).
+    init(_ arguments: [String], environment: [String: String] = [:], executable: URL = VolumedProcess.executableURL) throws {
+        process.executableURL = executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }

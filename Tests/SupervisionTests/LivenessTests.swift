@@ -1,0 +1,58 @@
+import Foundation
+import SharedTestSupport
+import Synchronization
+import Testing
+@testable import Supervision
+
+/// `reportLiveness` (what systemd's `WATCHDOG=1` is sent from) calls only while the supervision
+/// loop works: running, its queue free, its tick recent.
+@Suite struct LivenessTests {
+    @Test func reportsWhileRunningAndStopsWhenTheLoopIsWedged() async throws {
+        let set = try makeSet(tick: 0.05)
+        let reports = Atomic<Int>(0)
+        let liveness = set.reportLiveness(every: .milliseconds(10)) { reports.add(1, ordering: .relaxed) }
+        defer { liveness.cancel() }
+        // Not started: no reports.
+        #expect(!(await eventually(within: 0.3) { reports.load(ordering: .relaxed) > 0 }))
+
+        set.start()
+        defer { set.stop() }
+        #expect(await eventually { reports.load(ordering: .relaxed) >= 3 })
+
+        // Wedge the loop's queue, as a driver callback stuck in a lock would.
+        let gate = Gate()
+        let wedged = DispatchSemaphore(value: 0)
+        set.control.async {
+            wedged.signal()
+            gate.wait()
+        }
+        wedged.wait()
+        let atWedge = reports.load(ordering: .relaxed)
+        #expect(!(await eventually(within: 0.5) { reports.load(ordering: .relaxed) > atWedge }),
+                "a wedged loop must stop reporting")
+        gate.release()
+        #expect(await eventually { reports.load(ordering: .relaxed) > atWedge + 2 }, "reports resume with the loop")
+
+        set.stop()
+        #expect(!set.loopIsHealthy(now: DispatchTime.now().uptimeNanoseconds), "a stopped loop is not healthy")
+    }
+
+    @Test func aTickOverdueByMoreThanTwoIntervalsIsUnhealthy() throws {
+        let set = try makeSet(tick: 10)
+        set.start()
+        defer { set.stop() }
+        let now = DispatchTime.now().uptimeNanoseconds
+        #expect(set.loopIsHealthy(now: now))
+        #expect(set.loopIsHealthy(now: now + 20_000_000_000), "two intervals late is still within the allowance")
+        #expect(!set.loopIsHealthy(now: now + 22_000_000_000), "a tick timer that stopped firing must read as unhealthy")
+    }
+
+    @Test func theSnapshotCarriesTheLastTick() async throws {
+        let set = try makeSet(tick: 0.05)
+        #expect(set.snapshot().lastTickAt == nil)
+        set.start()
+        defer { set.stop() }
+        let started = try #require(set.snapshot().lastTickAt)
+        #expect(await eventually { (set.snapshot().lastTickAt ?? started) > started }, "each tick moves lastTickAt")
+    }
+}
