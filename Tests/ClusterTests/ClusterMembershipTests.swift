@@ -11,11 +11,13 @@ func etcdClient(_ cluster: EtcdCluster) throws -> EtcdClient {
     try EtcdClient(configuration: .init(endpoints: cluster.clientURLs, requestTimeout: 2))
 }
 
-/// A report of an up backend with one pool, as the tick makes it.
+/// A report of an up backend with one pool named after the backend, as the tick makes it.
 func upReport(_ host: String) -> BackendReport {
+    let backend = String(host.split(separator: "@").last ?? "b")
     let stats = VolumeStats(
-        volumeBackendName: String(host.split(separator: "@").last ?? "b"), vendorName: "Open Source",
-        driverVersion: "1.0", storageProtocol: "nfs", totalCapacityGB: .gib(100), freeCapacityGB: .gib(50))
+        volumeBackendName: backend, vendorName: "Open Source", driverVersion: "1.0", storageProtocol: "nfs",
+        totalCapacityGB: .gib(100), freeCapacityGB: .gib(50),
+        pools: [PoolStats(poolName: backend, totalCapacityGB: .gib(100), freeCapacityGB: .gib(50))])
     return BackendReport(backendID: "b", host: host, timestamp: Date(), backendState: .up,
                          serviceStatus: ServiceStatus(), capabilities: stats)
 }
