@@ -61,6 +61,11 @@ public final class VolumeAPI: Sendable {
 
     /// Registers every route of the volume service (and of the in-process scheduler, if any).
     public func register(on router: inout Router) {
+        // A browser gets the status page; anything else the 404 any unknown path gets.
+        router.get("/") { [self] request throws(HTTPError) in
+            guard let page = statusPage(request) else { throw .itemNotFound("The resource could not be found.") }
+            return page
+        }
         for pattern in ["/v3/services", "/v3/os-services", "/v3/{project_id}/os-services"] {
             router.get(pattern) { [self] request in try services(request) }
         }
