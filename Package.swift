@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "ServiceNames"]),
         // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
         .target(name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
+        // The etcd v3 client (JSON gateway over CurlClient) and the cluster's key layout. Imports
+        // Scheduler only for the one JSON parser/writer, until issue 13 moves them into a leaf module.
+        .target(name: "Coordination", dependencies: ["CurlClient", "Scheduler"]),
         .target(name: "VolumeAPI", dependencies: [
             "HTTPServer", "Supervision", "Scheduler", "ServiceDecisions",
             .product(name: "Logging", package: "swift-log"),
@@ -60,6 +63,7 @@ let package = Package(
         .testTarget(name: "VolumeAPITests", dependencies: [
             "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions", "VolumeService",
         ]),
+        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Scheduler", "SharedTestSupport"]),
         .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient", "ServiceDecisions", "Supervision"]),
     ]
 )

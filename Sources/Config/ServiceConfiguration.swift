@@ -178,8 +178,9 @@ private struct Loader {
         }
 
         var reader = SectionReader(section: document.sections[IniDocument.defaultSection])
-        let service = ServiceOptions.read(&reader, warnings: &warnings)
+        var service = ServiceOptions.read(&reader, warnings: &warnings)
         problems += reader.problems
+        service.coordination = CoordinationOptions.read(document, problems: &problems, warnings: &warnings)
         for value in reader.unusedValues() {
             let hint = BackendSection.genericOptions.contains(value.option) || value.option.hasPrefix("volume_")
                 ? "not used in [DEFAULT]: set it in a backend section or [backend_defaults]"
@@ -197,7 +198,7 @@ private struct Loader {
         }
 
         let used = Set(service.enabledBackends.map(IniDocument.normalizedSectionName))
-            .union([IniDocument.defaultSection, BackendSection.sharedSectionName])
+            .union([IniDocument.defaultSection, BackendSection.sharedSectionName, CoordinationOptions.sectionName])
         for name in document.sectionOrder where !used.contains(name) {
             let section = document.sections[name]!
             warnings.append(ConfigDiagnostic(at: section.header, subject: nil,

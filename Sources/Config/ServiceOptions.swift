@@ -79,6 +79,8 @@ public struct ServiceOptions: Sendable, Equatable {
     /// Where the service keeps its small state file (absolute); Cinder's default is kept.
     public var statePath = "/var/lib/volumed"
     public var http = HTTPLimits()
+    /// `[coordination] backend_url`: the etcd cluster this host joins; nil runs it alone, as before.
+    public var coordination: CoordinationOptions?
 
     public init(host: String = ServiceOptions.machineHostName()) {
         self.host = host
@@ -100,7 +102,7 @@ public struct ServiceOptions: Sendable, Equatable {
         "state_path", "scheduler_http_version", "scheduler_ca_certificates_file", "scheduler_insecure",
         "http_max_header_bytes", "http_max_headers", "http_max_body_bytes", "http_header_timeout",
         "http_body_timeout", "http_keepalive_timeout", "http_write_timeout", "http_max_connections",
-        "http_max_pipelined_requests",
+        "http_max_pipelined_requests", "coordination.backend_url",
     ]
 
     /// Every option name `[DEFAULT]` knows, for unknown-option warnings.
@@ -137,6 +139,7 @@ public struct ServiceOptions: Sendable, Equatable {
             "http_body_timeout": String(http.bodyTimeout), "http_keepalive_timeout": String(http.keepaliveTimeout),
             "http_write_timeout": String(http.writeTimeout), "http_max_connections": String(http.maxConnections),
             "http_max_pipelined_requests": String(http.maxPipelinedRequests),
+            "coordination.backend_url": coordination?.backendURL ?? "",
         ]
     }
 }

@@ -26,6 +26,10 @@ public final class CurlClient: Sendable {
         public var verifyTLS: Bool
         /// A PEM bundle of trusted CAs instead of the system's.
         public var caFile: String?
+        /// A PEM client certificate presented over TLS (etcd's `--client-cert-auth`).
+        public var clientCertificateFile: String?
+        /// The PEM private key of `clientCertificateFile`.
+        public var clientKeyFile: String?
         public var userAgent: String
         /// Responses with a larger body fail with `CurlError.isResponseTooLarge`.
         public var maxResponseBodyBytes: Int
@@ -41,7 +45,9 @@ public final class CurlClient: Sendable {
             caFile: String? = nil,
             userAgent: String = "volumed",
             maxResponseBodyBytes: Int = 16 * 1024 * 1024,
-            maxIdleHandles: Int = 8
+            maxIdleHandles: Int = 8,
+            clientCertificateFile: String? = nil,
+            clientKeyFile: String? = nil
         ) {
             self.connectTimeout = connectTimeout
             self.totalTimeout = totalTimeout
@@ -51,6 +57,8 @@ public final class CurlClient: Sendable {
             self.userAgent = userAgent
             self.maxResponseBodyBytes = maxResponseBodyBytes
             self.maxIdleHandles = maxIdleHandles
+            self.clientCertificateFile = clientCertificateFile
+            self.clientKeyFile = clientKeyFile
         }
     }
 
@@ -95,6 +103,29 @@ public final class CurlClient: Sendable {
             let response = try handle.perform(request, settings: settings)
             checkIn(handle, connectionsOpened: response.newConnections, failed: false)
             return response
+        } catch {
+            checkIn(handle, connectionsOpened: handle.lastNewConnections, failed: true)
+            throw error
+        }
+    }
+
+    /// Sends one request and hands the response body to `receive` as it arrives, for answers that
+    /// last as long as the peer keeps them open (etcd's watch). There is no total timeout (the connect
+    /// timeout holds): the transfer ends when the peer ends it, when `receive` returns false, or when
+    /// `shouldContinue` returns false; libcurl asks it with every chunk and about once a second while
+    /// nothing arrives, so another thread can stop a quiet stream within about a second.
+    /// The returned response has an empty body: every byte went to `receive`.
+    public func stream(
+        _ request: CurlRequest,
+        shouldContinue: @escaping @Sendable () -> Bool,
+        receive: @escaping (UnsafeRawBufferPointer) -> Bool
+    ) throws(CurlError) -> CurlStreamEnd {
+        let hooks = StreamHooks(shouldContinue: shouldContinue, receive: receive)
+        let handle = try checkOut()
+        do {
+            let response = try handle.perform(request, settings: settings, stream: hooks)
+            checkIn(handle, connectionsOpened: response.newConnections, failed: false)
+            return CurlStreamEnd(response: response, stoppedByCaller: hooks.stopped)
         } catch {
             checkIn(handle, connectionsOpened: handle.lastNewConnections, failed: true)
             throw error
@@ -156,6 +187,15 @@ public final class CurlClient: Sendable {
         if let caFile = configuration.caFile, caFile.isEmpty || caFile.utf8.contains(0) {
             throw .badConfiguration("caFile must be a non-empty path")
         }
+        for (name, path) in [("clientCertificateFile", configuration.clientCertificateFile),
+                             ("clientKeyFile", configuration.clientKeyFile)] {
+            if let path, path.isEmpty || path.utf8.contains(0) {
+                throw .badConfiguration("\(name) must be a non-empty path")
+            }
+        }
+        if (configuration.clientCertificateFile == nil) != (configuration.clientKeyFile == nil) {
+            throw .badConfiguration("clientCertificateFile and clientKeyFile go together")
+        }
         guard !configuration.userAgent.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
             throw .badConfiguration("userAgent must not contain control characters")
         }
@@ -165,6 +205,8 @@ public final class CurlClient: Sendable {
             wantsHTTP2: configuration.httpVersion == .http2,
             verifyTLS: configuration.verifyTLS,
             caFile: configuration.caFile,
+            clientCertificateFile: configuration.clientCertificateFile,
+            clientKeyFile: configuration.clientKeyFile,
             userAgent: configuration.userAgent,
             maxResponseBodyBytes: configuration.maxResponseBodyBytes
         )

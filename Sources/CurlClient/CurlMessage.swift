@@ -66,3 +66,16 @@ public struct CurlResponse: Sendable, Equatable {
     /// The body as UTF-8 text (invalid sequences repaired), for logs and error messages.
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
+
+/// How a streamed transfer (`CurlClient.stream`) ended without a transport error.
+public struct CurlStreamEnd: Sendable, Equatable {
+    /// Status and header fields; the body is empty (it went to the receiver).
+    public var response: CurlResponse
+    /// The receiver or `shouldContinue` stopped the transfer, not the peer.
+    public var stoppedByCaller: Bool
+
+    public init(response: CurlResponse, stoppedByCaller: Bool) {
+        self.response = response
+        self.stoppedByCaller = stoppedByCaller
+    }
+}

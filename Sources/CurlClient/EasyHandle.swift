@@ -26,7 +26,11 @@ final class EasyHandle: @unchecked Sendable {
 
     /// Runs one blocking transfer. Options from the previous transfer are reset first; live
     /// connections survive the reset.
-    func perform(_ request: CurlRequest, settings: TransferSettings) throws(CurlError) -> CurlResponse {
+    /// With `stream`, the body goes to its receiver, there is no total timeout, and a transfer the
+    /// caller stopped counts as a response.
+    func perform(
+        _ request: CurlRequest, settings: TransferSettings, stream: StreamHooks? = nil
+    ) throws(CurlError) -> CurlResponse {
         lastNewConnections = 0
         let method = try RequestCheck.method(request.method)
         try RequestCheck.url(request.url)
@@ -39,12 +43,12 @@ final class EasyHandle: @unchecked Sendable {
         let origin = settings.wantsHTTP2 ? H2CReuseWorkaround.cleartextOrigin(of: request.url) : nil
         let reuseMode = H2CReuseWorkaround.isNeeded && origin != nil && origin == http2CleartextOrigin
         var version = settings.curlHTTPVersion(for: request.url, reusingHTTP2Cleartext: reuseMode)
-        var outcome = transfer(request, method: method, headers: headerList, settings: settings, version: version)
+        var outcome = transfer(request, method: method, headers: headerList, settings: settings, version: version, stream: stream)
         var opened = outcome.newConnections
         if reuseMode, opened > 0, case .failure(let error) = outcome.result,
            H2CReuseWorkaround.isProtocolMismatch(error) {
             version = settings.curlHTTPVersion(for: request.url, reusingHTTP2Cleartext: false)
-            outcome = transfer(request, method: method, headers: headerList, settings: settings, version: version)
+            outcome = transfer(request, method: method, headers: headerList, settings: settings, version: version, stream: stream)
             opened += outcome.newConnections
         }
         lastNewConnections = opened
@@ -66,14 +70,21 @@ final class EasyHandle: @unchecked Sendable {
     private var http2CleartextOrigin: String?
 
     private func transfer(
-        _ request: CurlRequest, method: String, headers: HeaderList, settings: TransferSettings, version: Int
+        _ request: CurlRequest, method: String, headers: HeaderList, settings: TransferSettings, version: Int,
+        stream: StreamHooks?
     ) -> (result: Result<CurlResponse, CurlError>, newConnections: Int) {
         curl_easy_reset(curl)
         errorBuffer.update(repeating: 0, count: errorBufferSize)
-        let sink = TransferSink(maxBodyBytes: settings.maxResponseBodyBytes)
+        let sink = TransferSink(maxBodyBytes: settings.maxResponseBodyBytes, stream: stream)
         defer { withExtendedLifetime(sink) {} }
         do throws(CurlError) {
             try configure(request.url, settings: settings, version: version, sink: sink, headers: headers)
+            if stream != nil {
+                try set(CURLOPT_TIMEOUT_MS, 0)
+                try set(CURLOPT_NOPROGRESS, 0)
+                try check(ccurl_setopt_xferinfo_callback(curl, checkStream), "CURLOPT_XFERINFOFUNCTION")
+                try set(CURLOPT_XFERINFODATA, pointer: Unmanaged.passUnretained(sink).toOpaque())
+            }
             try configureMethod(method, hasBody: request.body != nil, bodySize: request.body?.count ?? 0)
         } catch {
             _ = ccurl_setopt_slist(curl, CURLOPT_HTTPHEADER, nil)
@@ -90,8 +101,9 @@ final class EasyHandle: @unchecked Sendable {
         _ = ccurl_setopt_slist(curl, CURLOPT_HTTPHEADER, nil)
         _ = ccurl_setopt_pointer(curl, CURLOPT_WRITEDATA, nil)
         _ = ccurl_setopt_pointer(curl, CURLOPT_HEADERDATA, nil)
+        _ = ccurl_setopt_pointer(curl, CURLOPT_XFERINFODATA, nil)
         let opened = infoLong(CURLINFO_NUM_CONNECTS)
-        guard code == CURLE_OK else { return (.failure(failure(code, sink: sink)), opened) }
+        guard code == CURLE_OK || stream?.stopped == true else { return (.failure(failure(code, sink: sink)), opened) }
         let response = CurlResponse(
             status: infoLong(CURLINFO_RESPONSE_CODE),
             headers: sink.headers,
@@ -117,6 +129,8 @@ final class EasyHandle: @unchecked Sendable {
         try set(CURLOPT_SSL_VERIFYPEER, settings.verifyTLS ? 1 : 0)
         try set(CURLOPT_SSL_VERIFYHOST, settings.verifyTLS ? 2 : 0)
         if let caFile = settings.caFile { try set(CURLOPT_CAINFO, caFile) }
+        if let certificate = settings.clientCertificateFile { try set(CURLOPT_SSLCERT, certificate) }
+        if let key = settings.clientKeyFile { try set(CURLOPT_SSLKEY, key) }
         try set(CURLOPT_USERAGENT, settings.userAgent)
         try check(ccurl_setopt_off(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(settings.maxResponseBodyBytes)),
                   "CURLOPT_MAXFILESIZE_LARGE")
@@ -209,6 +223,8 @@ struct TransferSettings: Sendable {
     let wantsHTTP2: Bool
     let verifyTLS: Bool
     let caFile: String?
+    let clientCertificateFile: String?
+    let clientKeyFile: String?
     let userAgent: String
     let maxResponseBodyBytes: Int
 

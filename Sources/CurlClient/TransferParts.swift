@@ -11,12 +11,22 @@ final class TransferSink {
     var headerBytes = 0
     /// Why a callback refused data; libcurl then reports CURLE_WRITE_ERROR.
     var overflow: String?
+    /// Set for a streamed transfer: body bytes go to its receiver instead of `body`.
+    let stream: StreamHooks?
 
-    init(maxBodyBytes: Int) {
+    init(maxBodyBytes: Int, stream: StreamHooks? = nil) {
         self.maxBodyBytes = maxBodyBytes
+        self.stream = stream
     }
 
     func appendBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if let stream {
+            guard stream.shouldContinue(), stream.receive(bytes) else {
+                stream.stopped = true
+                return false
+            }
+            return true
+        }
         guard body.count + bytes.count <= maxBodyBytes else {
             overflow = "\(CurlError.tooLargePrefix) the limit of \(maxBodyBytes) bytes"
             return false
@@ -64,6 +74,30 @@ let receiveBody: ccurl_data_callback = { data, size, count, userdata in
     let length = size * count
     guard length > 0, let data else { return 0 }
     return sink.appendBody(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+}
+
+/// The caller's side of a streamed transfer: where the body goes and whether to go on.
+final class StreamHooks {
+    let shouldContinue: @Sendable () -> Bool
+    let receive: (UnsafeRawBufferPointer) -> Bool
+    /// The caller ended the transfer; libcurl's resulting error is not a failure.
+    var stopped = false
+
+    init(shouldContinue: @escaping @Sendable () -> Bool, receive: @escaping (UnsafeRawBufferPointer) -> Bool) {
+        self.shouldContinue = shouldContinue
+        self.receive = receive
+    }
+}
+
+/// libcurl's progress callback for streamed transfers: called about once a second while the stream is
+/// quiet, so a stop asked for by another thread is seen without waiting for the peer.
+let checkStream: ccurl_xferinfo_callback = { userdata, _, _, _, _ in
+    guard let userdata else { return 0 }
+    let sink = Unmanaged<TransferSink>.fromOpaque(userdata).takeUnretainedValue()
+    guard let stream = sink.stream else { return 0 }
+    if stream.shouldContinue() { return 0 }
+    stream.stopped = true
+    return 1
 }
 
 /// libcurl's header callback: hands each header line to the `TransferSink` passed as user data.

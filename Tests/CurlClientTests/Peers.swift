@@ -73,7 +73,8 @@ func makeTemporaryDirectory() throws -> URL {
 ///
 /// Paths: `/ok` 200 with a fixed body; `/echo` 200 with a JSON echo of method, headers and body;
 /// `/fail` 500 with a body; `/slow?s=N` answers after N seconds; `/big?n=N` a body of N bytes;
-/// anything else 404.
+/// `/drip?n=N&gap=G&hold=H` a chunked body of N lines `line I`, G seconds apart, then H quiet seconds
+/// before it ends; anything else 404.
 final class PythonPeer {
     let port: Int
     private let process: Process
@@ -155,6 +156,18 @@ final class PythonPeer {
             elif parts.path == "/slow":
                 time.sleep(float(query.get("s", ["5"])[0]))
                 self.reply(200, b"late")
+            elif parts.path == "/drip":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i in range(int(query.get("n", ["1"])[0])):
+                    line = ("line %d\n" % i).encode()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                    self.wfile.flush()
+                    time.sleep(float(query.get("gap", ["0"])[0]))
+                time.sleep(float(query.get("hold", ["0"])[0]))
+                self.wfile.write(b"0\r\n\r\n")
             elif parts.path == "/big":
                 self.reply(200, b"x" * int(query.get("n", ["0"])[0]))
             else:

@@ -1,0 +1,297 @@
+import Foundation
+import Scheduler
+import Synchronization
+
+/// What a watch hands its handler, in order, on the watch's own thread.
+public enum EtcdWatchUpdate: Sendable, Equatable {
+    /// Every key in the watched range at `revision`: replaces whatever the handler knew. Sent first,
+    /// and again after the history the watch needed was compacted away.
+    case snapshot(revision: Int64, keyValues: [EtcdKeyValue])
+    /// Changes up to and including `revision`, in order, none seen before.
+    case changes(revision: Int64, events: [EtcdEvent])
+    /// Nothing changed up to `revision` (etcd's progress notification).
+    case progress(revision: Int64)
+    /// The stream broke or the cluster cannot serve; the watch retries by itself (resuming from the
+    /// last revision it delivered) and the handler may mark what it knows as stale.
+    case interrupted(EtcdError)
+}
+
+/// Where a watch stands in the store's history, and what each message from etcd means for it. Pure,
+/// so its rules are tested without a cluster.
+struct WatchPosition: Equatable {
+    /// The first revision not yet delivered; 0 while a full read is needed.
+    private(set) var nextRevision: Int64
+
+    enum Message: Equatable {
+        case created
+        case events([EtcdEvent])
+        case progress(revision: Int64)
+        case compacted(compactRevision: Int64)
+        case canceled(reason: String)
+        case failed(code: Int, message: String)
+    }
+
+    enum Step: Equatable {
+        case deliver(EtcdWatchUpdate)
+        case ignore
+        /// The history is gone: read the range in full, then watch from after that read.
+        case resynchronize
+        /// Open a new stream (on another endpoint) from `nextRevision`.
+        case reconnect(EtcdError)
+    }
+
+    init(startRevision: Int64) { nextRevision = max(0, startRevision) }
+
+    var needsSnapshot: Bool { nextRevision == 0 }
+
+    mutating func snapshotRead(at revision: Int64) { nextRevision = revision + 1 }
+
+    mutating func receive(_ message: Message) -> Step {
+        switch message {
+        case .created:
+            return .ignore
+        case .events(let events):
+            // After a resume, a member may send again what another one already sent: drop it.
+            let fresh = events.filter { $0.modRevision >= nextRevision }
+            guard let last = fresh.last else { return .ignore }
+            nextRevision = last.modRevision + 1
+            return .deliver(.changes(revision: last.modRevision, events: fresh))
+        case .progress(let revision):
+            guard revision >= nextRevision else { return .ignore }
+            nextRevision = revision + 1
+            return .deliver(.progress(revision: revision))
+        case .compacted:
+            nextRevision = 0
+            return .resynchronize
+        case .canceled(let reason):
+            return .reconnect(.rejected(code: 1, message: "watch canceled: \(reason)"))
+        case .failed(let code, let message):
+            switch EtcdClient.classify((code, message)) {
+            case .memberUnavailable:
+                return .reconnect(.noQuorum(endpoint: "", message: message))
+            case .compacted:
+                nextRevision = 0
+                return .resynchronize
+            case .leaseNotFound, .rejected:
+                return .reconnect(.rejected(code: code, message: message))
+            }
+        }
+    }
+
+    /// One line of the gateway's watch stream (`{"result": {...}}` or `{"error": {...}}`).
+    static func message(_ value: JSONValue) throws(GatewayJSON.Malformed) -> Message {
+        if let status = GatewayJSON.errorStatus(value) { return .failed(code: status.code, message: status.message) }
+        guard let result = value["result"] else { throw GatewayJSON.Malformed(reason: "neither result nor error") }
+        let compactRevision = try GatewayJSON.int64(result["compact_revision"], "compact_revision")
+        if compactRevision > 0 { return .compacted(compactRevision: compactRevision) }
+        if result["canceled"]?.boolValue == true {
+            return .canceled(reason: result["cancel_reason"]?.stringValue ?? "no reason given")
+        }
+        if result["created"]?.boolValue == true { return .created }
+        if case .array(let items)? = result["events"], !items.isEmpty {
+            var events: [EtcdEvent] = []
+            events.reserveCapacity(items.count)
+            for item in items { events.append(try GatewayJSON.event(item)) }
+            return .events(events)
+        }
+        guard let header = result["header"] else { throw GatewayJSON.Malformed(reason: "no header") }
+        return .progress(revision: try GatewayJSON.int64(header["revision"], "header.revision"))
+    }
+}
+
+/// Splits the watch stream into its newline-terminated JSON documents, holding at most `limit`
+/// bytes of an unfinished one.
+struct LineSplitter {
+    let limit: Int
+    private var pending: [UInt8] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Appends `bytes` and returns the complete lines, or nil when a line outgrew the limit.
+    mutating func append(_ bytes: UnsafeRawBufferPointer) -> [[UInt8]]? {
+        var lines: [[UInt8]] = []
+        for byte in bytes {
+            if byte == 0x0A {
+                if !pending.isEmpty { lines.append(pending) }
+                pending.removeAll(keepingCapacity: true)
+            } else {
+                pending.append(byte)
+            }
+        }
+        return pending.count > limit ? nil : lines
+    }
+
+    /// The unterminated rest (an error answer may end without a newline).
+    mutating func finish() -> [UInt8]? {
+        defer { pending.removeAll() }
+        let rest = pending.filter { $0 != 0x20 && $0 != 0x0D && $0 != 0x09 }
+        return rest.isEmpty ? nil : pending
+    }
+}
+
+/// One streaming watch on a range of keys, on its own thread: it reads the range in full, then
+/// follows every change; when the stream breaks it resumes from the last revision it delivered on
+/// the next endpoint (after a short, growing pause), and when etcd compacted that history away it
+/// reads the range in full again. The handler runs on the watch's thread, one update at a time.
+public final class EtcdWatch: Sendable {
+    public struct Retry: Sendable, Equatable {
+        /// Pause after the first failure; doubled after each further one up to `maxDelay`.
+        public var initialDelay: Double
+        public var maxDelay: Double
+
+        public init(initialDelay: Double = 0.1, maxDelay: Double = 2) {
+            self.initialDelay = initialDelay
+            self.maxDelay = maxDelay
+        }
+    }
+
+    /// A line of the stream larger than this ends the stream as invalid (a batch of events of keys
+    /// volumed writes is far smaller).
+    static let maxLineBytes = 64 * 1024 * 1024
+
+    private let client: EtcdClient
+    private let keys: EtcdKeys
+    private let retry: Retry
+    private let handler: @Sendable (EtcdWatchUpdate) -> Void
+    private let stopped = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let endpointInUse = Mutex<String?>(nil)
+
+    /// Starts watching `keys`. `startRevision` 0 begins with a full read; a later revision resumes
+    /// from it (a snapshot comes only if it was compacted).
+    public init(
+        client: EtcdClient, keys: EtcdKeys, startRevision: Int64 = 0, retry: Retry = Retry(),
+        handler: @escaping @Sendable (EtcdWatchUpdate) -> Void
+    ) {
+        self.client = client
+        self.keys = keys
+        self.retry = retry
+        self.handler = handler
+        let thread = Thread { [self] in
+            run(position: WatchPosition(startRevision: startRevision))
+            finished.signal()
+        }
+        thread.name = "etcd-watch"
+        thread.start()
+    }
+
+    /// The endpoint whose stream the watch reads now, nil between streams.
+    public var endpoint: String? { endpointInUse.withLock { $0 } }
+
+    /// Ends the watch and waits for its thread (at most about a second: libcurl checks once a second).
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        finished.wait()
+    }
+
+    private var isStopped: Bool { stopped.load(ordering: .relaxed) }
+
+    private func run(position start: WatchPosition) {
+        var position = start
+        var delay = retry.initialDelay
+        while !isStopped {
+            if position.needsSnapshot {
+                do {
+                    let range = try client.range(keys)
+                    position.snapshotRead(at: range.revision)
+                    handler(.snapshot(revision: range.revision, keyValues: range.keyValues))
+                    delay = retry.initialDelay
+                } catch {
+                    handler(.interrupted(error))
+                    pause(&delay)
+                    continue
+                }
+            }
+            switch follow(&position, delay: &delay) {
+            case .stopped, .resynchronize:
+                continue
+            case .broken(let error, let endpoint):
+                if case .noQuorum = error, let endpoint { client.avoid(endpoint) }
+                handler(.interrupted(error))
+                pause(&delay)
+            }
+        }
+    }
+
+    private enum StreamEnd {
+        case stopped
+        case resynchronize
+        case broken(EtcdError, endpoint: String?)
+    }
+
+    /// Reads one stream until it ends; delivers what it carries.
+    private func follow(_ position: inout WatchPosition, delay: inout Double) -> StreamEnd {
+        var splitter = LineSplitter(limit: Self.maxLineBytes)
+        var verdict: StreamEnd?
+        var current = position
+        var resetDelay = false
+        let body = GatewayJSON.watchCreate(keys, startRevision: position.nextRevision)
+        let handle: (String, [UInt8]) -> Bool = { endpoint, line in
+            let step: WatchPosition.Step
+            do throws(GatewayJSON.Malformed) {
+                step = current.receive(try WatchPosition.message(try GatewayJSON.parse(line)))
+            } catch {
+                verdict = .broken(.invalidResponse(endpoint: endpoint, reason: error.reason), endpoint: endpoint)
+                return false
+            }
+            switch step {
+            case .ignore:
+                resetDelay = true
+            case .deliver(let update):
+                resetDelay = true
+                self.handler(update)
+            case .resynchronize:
+                verdict = .resynchronize
+                return false
+            case .reconnect(let error):
+                if case .noQuorum(_, let message) = error {
+                    verdict = .broken(.noQuorum(endpoint: endpoint, message: message), endpoint: endpoint)
+                } else {
+                    verdict = .broken(error, endpoint: endpoint)
+                }
+                return false
+            }
+            return true
+        }
+        var lastEndpoint: String?
+        do {
+            let (end, endpoint) = try client.stream(
+                "/v3/watch", body: body, shouldContinue: { [self] in !isStopped }
+            ) { endpoint, bytes in
+                if lastEndpoint == nil {
+                    lastEndpoint = endpoint
+                    self.endpointInUse.withLock { $0 = endpoint }
+                }
+                guard let lines = splitter.append(bytes) else {
+                    verdict = .broken(.invalidResponse(endpoint: endpoint, reason: "a watch message is too large"),
+                                      endpoint: endpoint)
+                    return false
+                }
+                for line in lines where !handle(endpoint, line) { return false }
+                return true
+            }
+            if verdict == nil, let rest = splitter.finish() { _ = handle(endpoint, rest) }
+            if verdict == nil {
+                verdict = end.stoppedByCaller
+                    ? .stopped
+                    : .broken(.unavailable([EtcdEndpointFailure(
+                        endpoint: endpoint, kind: .transport,
+                        detail: "watch stream ended (status \(end.response.status))")]), endpoint: endpoint)
+            }
+        } catch {
+            if verdict == nil { verdict = .broken(error, endpoint: lastEndpoint) }
+        }
+        endpointInUse.withLock { $0 = nil }
+        position = current
+        if resetDelay { delay = retry.initialDelay }
+        if isStopped { return .stopped }
+        return verdict ?? .stopped
+    }
+
+    /// Waits `delay` seconds (in slices, so `stop` is not held up), then doubles it up to the cap.
+    private func pause(_ delay: inout Double) {
+        let deadline = Date().addingTimeInterval(delay)
+        while !isStopped, Date() < deadline { usleep(20_000) }
+        delay = min(delay * 2, retry.maxDelay)
+    }
+}

@@ -1,0 +1,192 @@
+@testable import Coordination
+import Foundation
+import SharedTestSupport
+import Synchronization
+import Testing
+
+/// Collects a watch's updates for the test thread to wait on.
+final class UpdateLog: Sendable {
+    private let updates = Mutex<[EtcdWatchUpdate]>([])
+
+    func record(_ update: EtcdWatchUpdate) { updates.withLock { $0.append(update) } }
+
+    var all: [EtcdWatchUpdate] { updates.withLock { $0 } }
+
+    var snapshots: [(revision: Int64, keyValues: [EtcdKeyValue])] {
+        all.compactMap { update -> (revision: Int64, keyValues: [EtcdKeyValue])? in
+            if case .snapshot(let revision, let keyValues) = update { return (revision, keyValues) }
+            return nil
+        }
+    }
+
+    var events: [EtcdEvent] {
+        all.flatMap { update -> [EtcdEvent] in
+            if case .changes(_, let events) = update { return events }
+            return []
+        }
+    }
+
+    func wait(_ condition: (UpdateLog) -> Bool) -> Bool {
+        Loopback.waitUntil(seconds: 30) { condition(self) }
+    }
+}
+
+@Suite("EtcdWatch against a real three-member cluster", .serialized)
+struct EtcdWatchTests {
+    @Test func startsWithASnapshotThenSeesEveryChangeInOrder() throws {
+        let cluster = try EtcdCluster()
+        let etcd = try client(of: cluster)
+        try etcd.put("/w/before", value: bytes("0"))
+        let log = UpdateLog()
+        let watch = EtcdWatch(client: etcd, keys: .prefix("/w/"), handler: log.record)
+        defer { watch.stop() }
+        #expect(log.wait { $0.snapshots.count == 1 })
+        #expect(log.snapshots.first?.keyValues.map(\.key) == ["/w/before"])
+        try etcd.put("/w/a", value: bytes("1"))
+        try etcd.put("/x/outside", value: bytes("not watched"))
+        try etcd.put("/w/a", value: bytes("2"))
+        try etcd.delete(.key("/w/before"))
+        #expect(log.wait { $0.events.count == 3 })
+        let events = log.events
+        guard events.count == 3, case .put(let first) = events[0], case .put(let second) = events[1] else {
+            Issue.record("expected two puts and a delete, got \(events)")
+            return
+        }
+        #expect(first.value == bytes("1"))
+        #expect(second.value == bytes("2"))
+        #expect(events[2] == .delete(key: "/w/before", modRevision: events[2].modRevision))
+        #expect(events.map(\.modRevision) == events.map(\.modRevision).sorted())
+    }
+
+    @Test func resumesOnAnotherMemberAfterItsMemberIsKilled() throws {
+        let cluster = try EtcdCluster()
+        let etcd = try client(of: cluster)
+        let log = UpdateLog()
+        let watch = EtcdWatch(client: etcd, keys: .prefix("/w/"), handler: log.record)
+        defer { watch.stop() }
+        #expect(log.wait { $0.snapshots.count == 1 })
+        try etcd.put("/w/1", value: bytes("1"))
+        #expect(log.wait { $0.events.count == 1 })
+        let endpoint = try #require(watch.endpoint)
+        let index = try #require(cluster.members.firstIndex { $0.clientURL == endpoint })
+        cluster.kill(index)
+        // Written while the watch may be between streams: it must come exactly once, by resume.
+        try etcd.put("/w/2", value: bytes("2"))
+        try etcd.put("/w/3", value: bytes("3"))
+        #expect(log.wait { $0.events.count == 3 })
+        #expect(log.events.map(\.key) == ["/w/1", "/w/2", "/w/3"])
+        #expect(log.snapshots.count == 1, "a resume, not a full re-read")
+        #expect(log.all.contains { if case .interrupted = $0 { true } else { false } })
+        #expect(log.wait { $0.all.count > 0 && watch.endpoint != nil && watch.endpoint != endpoint })
+    }
+
+    @Test func compactedHistoryLeadsToAFullResynchronisation() throws {
+        let cluster = try EtcdCluster()
+        let etcd = try client(of: cluster)
+        let old = try etcd.put("/w/a", value: bytes("1"))
+        try etcd.put("/w/a", value: bytes("2"))
+        let latest = try etcd.put("/w/b", value: bytes("3"))
+        try etcd.compact(revision: latest)
+        // A watch that wants to resume from a revision etcd no longer has.
+        let log = UpdateLog()
+        let watch = EtcdWatch(client: etcd, keys: .prefix("/w/"), startRevision: old, handler: log.record)
+        defer { watch.stop() }
+        #expect(log.wait { $0.snapshots.count == 1 })
+        let snapshot = try #require(log.snapshots.first)
+        #expect(snapshot.keyValues.map(\.key) == ["/w/a", "/w/b"])
+        #expect(snapshot.keyValues.first?.value == bytes("2"))
+        #expect(snapshot.revision >= latest)
+        try etcd.put("/w/c", value: bytes("4"))
+        #expect(log.wait { $0.events.map(\.key) == ["/w/c"] })
+    }
+
+    @Test func waitsOutALostQuorumAndCatchesUp() throws {
+        let cluster = try EtcdCluster()
+        let etcd = try client(of: cluster, requestTimeout: 2)
+        let log = UpdateLog()
+        let watch = EtcdWatch(client: etcd, keys: .prefix("/w/"), handler: log.record)
+        defer { watch.stop() }
+        #expect(log.wait { $0.snapshots.count == 1 })
+        cluster.kill(1)
+        cluster.kill(2)
+        #expect(log.wait { $0.all.contains { if case .interrupted(.noQuorum) = $0 { true } else { false } } })
+        try cluster.restart(1)
+        try cluster.restart(2)
+        #expect(Loopback.waitUntil(seconds: 30) { (try? etcd.put("/w/after", value: bytes("1"))) != nil })
+        #expect(log.wait { $0.events.map(\.key) == ["/w/after"] })
+        #expect(log.snapshots.count == 1)
+    }
+}
+
+@Suite("WatchPosition rules")
+struct WatchPositionTests {
+    func put(_ key: String, _ revision: Int64) -> EtcdEvent {
+        .put(EtcdKeyValue(key: key, value: [], modRevision: revision))
+    }
+
+    @Test func deliversOnlyWhatItHasNotDeliveredAndAdvances() {
+        var position = WatchPosition(startRevision: 0)
+        #expect(position.needsSnapshot)
+        position.snapshotRead(at: 10)
+        #expect(position.nextRevision == 11)
+        #expect(position.receive(.created) == .ignore)
+        #expect(position.receive(.events([put("a", 11), put("b", 12)]))
+            == .deliver(.changes(revision: 12, events: [put("a", 11), put("b", 12)])))
+        #expect(position.nextRevision == 13)
+        // A resumed stream repeating revision 12 delivers only 13.
+        #expect(position.receive(.events([put("b", 12), put("c", 13)]))
+            == .deliver(.changes(revision: 13, events: [put("c", 13)])))
+        #expect(position.receive(.events([put("c", 13)])) == .ignore)
+        #expect(position.receive(.progress(revision: 12)) == .ignore)
+        #expect(position.receive(.progress(revision: 20)) == .deliver(.progress(revision: 20)))
+        #expect(position.nextRevision == 21)
+    }
+
+    @Test func compactionAsksForAFullRead() {
+        var position = WatchPosition(startRevision: 5)
+        #expect(!position.needsSnapshot)
+        #expect(position.receive(.compacted(compactRevision: 9)) == .resynchronize)
+        #expect(position.needsSnapshot)
+        var failed = WatchPosition(startRevision: 5)
+        #expect(failed.receive(.failed(code: 11, message: "mvcc: required revision has been compacted"))
+            == .resynchronize)
+    }
+
+    @Test func lostLeaderReconnectsKeepingThePosition() {
+        var position = WatchPosition(startRevision: 7)
+        #expect(position.receive(.failed(code: 14, message: "etcdserver: no leader"))
+            == .reconnect(.noQuorum(endpoint: "", message: "etcdserver: no leader")))
+        #expect(position.nextRevision == 7)
+    }
+
+    @Test func readsTheGatewayStreamShapes() throws {
+        let created = #"{"result":{"header":{"revision":"3"},"created":true}}"#
+        let events = #"{"result":{"header":{"revision":"5"},"events":[{"kv":{"key":"L3cvYQ==","mod_revision":"4","value":"MQ=="}},{"type":"DELETE","kv":{"key":"L3cvYg==","mod_revision":"5"}}]}}"#
+        let compacted = #"{"result":{"header":{},"canceled":true,"compact_revision":"4"}}"#
+        let noLeader = #"{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader"}}"#
+        let progress = #"{"result":{"header":{"revision":"9"}}}"#
+        func message(_ text: String) throws -> WatchPosition.Message {
+            try WatchPosition.message(try GatewayJSON.parse(Array(text.utf8)))
+        }
+        #expect(try message(created) == .created)
+        #expect(try message(events) == .events([
+            .put(EtcdKeyValue(key: "/w/a", value: Array("1".utf8), modRevision: 4)),
+            .delete(key: "/w/b", modRevision: 5),
+        ]))
+        #expect(try message(compacted) == .compacted(compactRevision: 4))
+        #expect(try message(noLeader) == .failed(code: 14, message: "etcdserver: no leader"))
+        #expect(try message(progress) == .progress(revision: 9))
+        #expect(throws: GatewayJSON.Malformed.self) { try message(#"{"result":{"header":{"revision":"x"}}}"#) }
+    }
+
+    @Test func splitsLinesAndBoundsAnUnfinishedOne() {
+        var splitter = LineSplitter(limit: 8)
+        let first = Array("{\"a\":1}\n{\"b\"".utf8)
+        let lines = first.withUnsafeBytes { splitter.append($0) }
+        #expect(lines == [Array("{\"a\":1}".utf8)])
+        let rest = Array(":2}\n".utf8)
+        #expect(rest.withUnsafeBytes { splitter.append($0) } == [Array("{\"b\":2}".utf8)])
+        let long = Array("0123456789".utf8)
+        #expect(long.withUnsafeBytes { splitter.append($0) } == nil)
+    }
+}

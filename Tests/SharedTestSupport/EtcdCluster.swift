@@ -1,0 +1,241 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real etcd cluster on loopback for one test: Debian's `etcd` binary (package `etcd-server`,
+/// installed by `scripts/setup --test`), one process per member, each with its own free ports and a
+/// temporary data directory. Members are stopped by PID, never by name; `stop()` (or deinit) ends
+/// every member this cluster started and removes its directories.
+public final class EtcdCluster: @unchecked Sendable {
+    /// One member: its ports stay fixed across restarts, so the cluster's peer list stays true.
+    public struct Member: Sendable {
+        public let name: String
+        public let clientPort: Int
+        public let peerPort: Int
+        public let dataDirectory: String
+
+        /// `http://127.0.0.1:PORT`: the member's client URL (the JSON gateway lives under it).
+        public var clientURL: String { "http://127.0.0.1:\(clientPort)" }
+        var peerURL: String { "http://127.0.0.1:\(peerPort)" }
+    }
+
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Where Debian installs etcd; the suite fails loudly (never skips) when it is missing.
+    public static let executable = "/usr/bin/etcd"
+
+    /// Fixed once `init` returns.
+    public private(set) var members: [Member] = []
+    private var root = ""
+    private let lock = NSLock()
+    private var processes: [Process?] = []
+
+    /// Starts `size` members and waits until the cluster has a leader and takes writes. Retries with
+    /// new ports when a member lost the race for a port it was given.
+    public init(size: Int = 3) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
+            throw StartError(description: "\(Self.executable) is missing: run scripts/setup --test (installs etcd-server)")
+        }
+        var lastError = StartError(description: "etcd cluster did not start")
+        for _ in 0..<3 {
+            let root = NSTemporaryDirectory() + "volumed-etcd-" + UUID().uuidString
+            var members: [Member] = []
+            for index in 1...size {
+                guard let client = Loopback.reservePort(), let peer = Loopback.reservePort() else {
+                    throw StartError(description: "no free loopback port")
+                }
+                members.append(Member(
+                    name: "e\(index)", clientPort: client, peerPort: peer, dataDirectory: "\(root)/e\(index)"))
+            }
+            self.members = members
+            self.root = root
+            self.processes = Array(repeating: nil, count: size)
+            do {
+                try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+                for index in members.indices { try start(index) }
+                guard Loopback.waitUntil(seconds: 30, { self.acceptsWrites(through: members[0]) }) else {
+                    throw StartError(description: "etcd cluster took no write within 30 s; logs in \(root)")
+                }
+                return
+            } catch let error as StartError {
+                lastError = error
+                stopAll(removeFiles: true)
+            }
+        }
+        throw lastError
+    }
+
+    deinit { stopAll(removeFiles: true) }
+
+    /// The client URLs of every member, for a client configuration.
+    public var clientURLs: [String] { members.map(\.clientURL) }
+
+    /// Cinder's spelling of the cluster: `etcd3+http://127.0.0.1:P1,127.0.0.1:P2,...`.
+    public var backendURL: String {
+        "etcd3+http://" + members.map { "127.0.0.1:\($0.clientPort)" }.joined(separator: ",")
+    }
+
+    /// The PID of a running member, nil when it is stopped.
+    public func pid(of index: Int) -> Int32? {
+        lock.withLock { processes[index].map(\.processIdentifier) }
+    }
+
+    /// Ends member `index` with SIGKILL (a crash: no goodbye to its peers) and reaps it.
+    public func kill(_ index: Int) {
+        let process: Process? = lock.withLock {
+            let process = processes[index]
+            processes[index] = nil
+            return process
+        }
+        guard let process else { return }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Starts member `index` again on its own ports and data directory (it rejoins with its state).
+    public func restart(_ index: Int) throws {
+        kill(index)
+        try start(index)
+        guard Loopback.waitUntil(seconds: 30, { Loopback.isListening(port: self.members[index].clientPort) }) else {
+            throw StartError(description: "member \(members[index].name) did not listen again within 30 s")
+        }
+    }
+
+    /// True when a linearizable write through `member` succeeds: the cluster has a leader and quorum.
+    public func acceptsWrites(through member: Member) -> Bool {
+        let body = #"{"key":"X19maXh0dXJlX18=","value":"b2s="}"#
+        guard let answer = Self.post(port: member.clientPort, path: "/v3/kv/put", body: body) else { return false }
+        return answer.hasPrefix("HTTP/1.1 200") && answer.contains(#""revision""#)
+    }
+
+    /// Ends every member and removes the data directories.
+    public func stop() { stopAll(removeFiles: true) }
+
+    private func start(_ index: Int) throws {
+        let member = members[index]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        let cluster = members.map { "\($0.name)=\($0.peerURL)" }.joined(separator: ",")
+        process.arguments = [
+            "--name", member.name,
+            "--data-dir", member.dataDirectory,
+            "--listen-client-urls", member.clientURL,
+            "--advertise-client-urls", member.clientURL,
+            "--listen-peer-urls", member.peerURL,
+            "--initial-advertise-peer-urls", member.peerURL,
+            "--initial-cluster", cluster,
+            "--initial-cluster-state", "new",
+            "--initial-cluster-token", URL(fileURLWithPath: root).lastPathComponent,
+            "--log-level", "warn",
+        ]
+        let logPath = "\(root)/\(member.name).log"
+        if !FileManager.default.fileExists(atPath: logPath) {
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
+        guard let log = FileHandle(forWritingAtPath: logPath) else {
+            throw StartError(description: "cannot open \(logPath)")
+        }
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw StartError(description: "cannot start etcd: \(error)")
+        }
+        try? log.close()
+        lock.withLock { processes[index] = process }
+        // A member that lost its port to another process exits at once; report that so init retries.
+        if Loopback.waitUntil(seconds: 0.3, { !process.isRunning }) {
+            throw StartError(description: "etcd member \(member.name) exited at start; see \(logPath)")
+        }
+    }
+
+    private func stopAll(removeFiles: Bool) {
+        for index in processes.indices { kill(index) }
+        if removeFiles { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    /// One HTTP/1.1 POST over a plain socket (no client library: the fixture checks the cluster the
+    /// code under test talks to). Returns the raw answer, nil when the member is not reachable.
+    static func post(port: Int, path: String, body: String) -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = Loopback.address(port: port)
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard connected else { return nil }
+        let request = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nGrpc-Metadata-hasleader: true\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        let bytes = Array(request.utf8)
+        let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.count else { return nil }
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while received.count < 1 << 20 {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            received += chunk[0..<n]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+}
+
+/// Loopback sockets and bounded waits for tests that run real peers.
+public enum Loopback {
+    /// A loopback port that was free a moment ago (bound to port 0, read back, closed).
+    public static func reservePort() -> Int? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var address = Self.address(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+            }
+        }
+        return ok ? Int(UInt16(bigEndian: address.sin_port)) : nil
+    }
+
+    /// True when something accepts TCP connections on 127.0.0.1:`port`.
+    public static func isListening(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = Self.address(port: port)
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    /// Polls `condition` every 20 ms until it holds or `seconds` pass: a bounded wait, never a fixed sleep.
+    public static func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(20_000)
+        }
+        return condition()
+    }
+
+    static func address(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+}
