@@ -240,14 +240,17 @@ public struct DecisionRecord: Sendable, Equatable {
 /// exactly the same reports.
 public enum StoredReport {
     public static func decode(_ bytes: [UInt8], key: String) throws(ClusterRecordError) -> CapabilityReport {
-        let reports: [CapabilityReport]
+        let batch: ReportBatch
         do {
-            reports = try CapabilityReportParser.parse(bytes, maxReports: 1)
+            batch = try CapabilityReportParser.parse(bytes, maxReports: 1)
         } catch {
             throw ClusterRecordError(key: key, problem: error.description)
         }
-        guard reports.count == 1, let report = reports.first else {
-            throw ClusterRecordError(key: key, problem: "expected one report, found \(reports.count)")
+        if let refusal = batch.refused.first {
+            throw ClusterRecordError(key: key, problem: refusal.message)
+        }
+        guard batch.valid.count == 1, let report = batch.valid.first else {
+            throw ClusterRecordError(key: key, problem: "expected one report, found \(batch.valid.count)")
         }
         return report
     }
