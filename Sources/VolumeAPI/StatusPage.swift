@@ -98,7 +98,9 @@ enum StatusPage {
     .state-ready { background: var(--ok); } .state-initializing { background: var(--busy); }
     .state-retrying { background: var(--warn); } .state-exhausted { background: var(--stop); } .state-failed { background: var(--bad); }
     .muted { color: var(--muted); } .error-message { font-family: ui-monospace, monospace; font-size: .85rem; white-space: pre-wrap; word-break: break-word; }
-    ol.transitions { margin: 0; padding-left: 1.1rem; font-size: .85rem; }
+    ol.transitions { margin: 0; padding-left: 1.1rem; font-size: .85rem; max-width: 30rem; }
+    ol.transitions li { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+    td.last-error { max-width: 22rem; }
     button { font: inherit; padding: .2rem .7rem; cursor: pointer; }
     .publish-failed { color: var(--bad); }
     </style>
@@ -224,7 +226,8 @@ enum StatusPage {
         : el("span", { class: "muted", text: "not yet" });
       const transitions = el("ol", { class: "transitions" });
       for (const event of events) {
-        transitions.append(el("li", { text: local(event.at) + " " + (event.from || "·") + " → " + event.to + (event.reason ? ": " + event.reason : "") }));
+        const line = local(event.at) + " " + (event.from || "·") + " → " + event.to + (event.reason ? ": " + event.reason : "");
+        transitions.append(el("li", { text: line, title: line }));
       }
       let action = null;
       if (writeAccess !== "none") {

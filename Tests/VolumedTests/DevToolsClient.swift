@@ -15,13 +15,15 @@ final class HeadlessChromium: @unchecked Sendable {
 
     init() throws {
         let chromium = try ExternalTool("chromium", package: "chromium")
-        profile = temporaryDirectory("chromium-profile")
-        browser = try VolumedProcess([
+        let profile = temporaryDirectory("chromium-profile")
+        self.profile = profile
+        let browser = try VolumedProcess([
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
             "--disable-extensions", "--disable-background-networking", "--disable-dev-shm-usage",
             "--user-data-dir=\(profile)", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
             "--window-size=1400,900", "about:blank",
         ], executable: URL(fileURLWithPath: chromium.path))
+        self.browser = browser
         var port: Int?
         _ = poll(timeout: 60) {
             let text = browser.stderr
@@ -47,7 +49,12 @@ final class HeadlessChromium: @unchecked Sendable {
             browser.stop()
             throw FaultTestError("chromium listed no page target")
         }
-        socket = try WebSocketConnection(url: pageURL)
+        do {
+            socket = try WebSocketConnection(url: pageURL)
+        } catch {
+            browser.stop()
+            throw error
+        }
         let thread = Thread { [self] in readLoop() }
         thread.name = "devtools-reader"
         thread.start()
