@@ -21,6 +21,7 @@ final class ServerCore: Sendable {
     let router: Router
     let logger: Logger
     let onResponse: (@Sendable (ResponseRecord) -> Void)?
+    let hooks: ExchangeHooks?
     let limits: ParserLimits
     let serverLine: [UInt8]
     let headerTimeout: Int64
@@ -37,12 +38,13 @@ final class ServerCore: Sendable {
 
     init(
         configuration: HTTPServerConfiguration, router: Router, logger: Logger,
-        onResponse: (@Sendable (ResponseRecord) -> Void)?
+        onResponse: (@Sendable (ResponseRecord) -> Void)?, hooks: ExchangeHooks? = nil
     ) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
         self.onResponse = onResponse
+        self.hooks = hooks
         limits = ParserLimits(
             maxHeadBytes: max(64, configuration.maxHeadBytes), maxTargetBytes: max(1, configuration.maxTargetBytes),
             maxHeaderCount: max(1, configuration.maxHeaderCount), maxBodyBytes: max(0, configuration.maxBodyBytes))
@@ -273,7 +275,8 @@ final class EventLoop: @unchecked Sendable {
     /// Best-effort 503 to a connection beyond `maxConnections`, then close.
     private func refuse(_ fd: Int32) {
         var bytes: [UInt8] = []
-        let context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        var context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        context.exchangeHeaders = core.hooks?.unparsedRequestHeaders
         _ = ResponseEncoder.encode(
             .serviceUnavailable("The server has too many open connections."), context: context,
             dateLine: dateCache.line, serverLine: core.serverLine, into: &bytes)

@@ -29,10 +29,11 @@ enum RequestInput {
     /// so `curl -X POST .../reinit` keeps working.
     static func requireJSONBody(_ request: HTTPRequest) throws(HTTPError) {
         guard !request.body.isEmpty else { return }
-        let label = request.headers["Content-Type"]
+        let labels = request.headers.values(forName: "Content-Type")
+        let label = labels.first
         let mediaType = label?.split(separator: ";", maxSplits: 1).first?
             .trimmingCharacters(in: .whitespaces).lowercased()
-        guard mediaType == "application/json" else {
+        guard labels.count == 1, mediaType == "application/json" else {
             throw HTTPError(
                 status: HTTPStatus(code: 415, reasonPhrase: "Unsupported Media Type"), faultName: "badMediaType",
                 message: label.map { "Unsupported Content-Type \($0.prefix(100)): the request body must be application/json." }
