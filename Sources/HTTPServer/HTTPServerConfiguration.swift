@@ -29,7 +29,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// How long a keep-alive connection may sit between requests. Beyond: closed silently.
     public var keepAliveIdleTimeout: Duration = .seconds(60)
     /// How long queued response bytes may wait without the client reading any of them (a client that
-    /// never reads). Beyond: closed.
+    /// never reads). Beyond: reset. While `maxBufferedOutputBytes` is used up (everyone's answers
+    /// wait), a client that has read nothing for a second is reset sooner.
     public var writeTimeout: Duration = .seconds(30)
     /// After a final response with `Connection: close`, how long unread request bytes are drained
     /// before the socket is closed, so the client receives the response instead of a reset.
