@@ -13,15 +13,18 @@ let package = Package(
     ],
     targets: [
         .target(name: "CHTTPServer"),
+        // Product modules the fuzzed ones import (symlinked from Sources/).
+        .target(name: "NetworkAddress"),
+        .target(name: "ServiceNames"),
         // Declares libFuzzer's LLVMFuzzerRunDriver, which each harness's main.swift calls.
         .target(name: "CLibFuzzer"),
         // Sources/HTTPServer (symlinked into this target) plus the harness.
         .executableTarget(name: "FuzzHTTPParser", dependencies: [
-            "CHTTPServer", "CLibFuzzer", .product(name: "Logging", package: "swift-log"),
+            "CHTTPServer", "CLibFuzzer", "NetworkAddress", .product(name: "Logging", package: "swift-log"),
         ]),
         // Sources/Config (symlinked into this target) plus the harness.
-        .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer"]),
+        .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer", "ServiceNames", "NetworkAddress"]),
         // Sources/Scheduler (symlinked into this target) plus the harness: capability report bodies.
-        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer"]),
+        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer", "ServiceNames"]),
     ]
 )
