@@ -45,10 +45,11 @@ let package = Package(
         ]),
         .target(name: "VolumeService", dependencies: [
             "HTTPServer", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI", "ServiceDecisions",
+            "Coordination",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "volumed", dependencies: [
-            "VolumeService", "Config", "Drivers",
+            "VolumeService", "VolumeAPI", "Config", "Drivers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -66,6 +67,10 @@ let package = Package(
             "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions", "VolumeService",
         ]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Scheduler", "SharedTestSupport"]),
+        // A host's membership of an etcd cluster (VolumeService over Coordination) against real etcd.
+        .testTarget(name: "ClusterTests", dependencies: [
+            "VolumeService", "Coordination", "Supervision", "Scheduler", "SharedTestSupport",
+        ]),
         .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient", "ServiceDecisions", "Supervision"]),
     ]
 )

@@ -46,7 +46,7 @@ public struct CoordinationOptions: Sendable, Equatable {
         _ document: IniDocument, problems: inout [ConfigDiagnostic], warnings: inout [ConfigDiagnostic]
     ) -> CoordinationOptions? {
         guard let section = document.sections[sectionName] else { return nil }
-        problems += document.syntaxProblems.filter { $0.section == sectionName }.map(\.diagnostic)
+        problems += document.syntaxProblems(in: sectionName).map(\.diagnostic)
         var reader = SectionReader(section: section)
         var options: CoordinationOptions?
         reader.read("backend_url", into: &options) { v throws(ConfigDiagnostic) in try parse(v) }

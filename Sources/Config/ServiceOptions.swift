@@ -22,6 +22,13 @@ public struct HTTPLimits: Sendable, Equatable {
     public var maxConnections = 10_000
     /// Pipelined requests queued per connection.
     public var maxPipelinedRequests = 64
+    /// Unsent response bytes of one connection at which it stops being read until its client reads.
+    public var maxQueuedResponseBytes = 1_048_576
+    /// Unsent response bytes of all connections together (beyond: no connection produces more
+    /// until they drain).
+    public var maxBufferedOutputBytes = 67_108_864
+    /// Request bytes (bodies being read, unconsumed input) of all connections together (beyond: 503).
+    public var maxBufferedRequestBytes = 67_108_864
 
     public init() {}
 }
@@ -76,6 +83,12 @@ public struct ServiceOptions: Sendable, Equatable {
     public var adminToken: String?
     /// The file `adminToken` was read from, if any (absolute).
     public var adminTokenFile: String?
+    /// Cinder's `auth_strategy`: nil (unset) keeps volumed's admin-token/loopback rule; `noauth`
+    /// (Cinder's standalone mode) also accepts any `X-Auth-Token: user:project` for writes.
+    public var authStrategy: String?
+    /// Cinder's `public_endpoint`: the base URL clients reach the API at (behind a proxy), used in
+    /// the version documents' links instead of the request's `Host`.
+    public var publicEndpoint: String?
     /// Where the service keeps its small state file (absolute); Cinder's default is kept.
     public var statePath = "/var/lib/volumed"
     public var http = HTTPLimits()
@@ -102,7 +115,8 @@ public struct ServiceOptions: Sendable, Equatable {
         "state_path", "scheduler_http_version", "scheduler_ca_certificates_file", "scheduler_insecure",
         "http_max_header_bytes", "http_max_headers", "http_max_body_bytes", "http_header_timeout",
         "http_body_timeout", "http_keepalive_timeout", "http_write_timeout", "http_max_connections",
-        "http_max_pipelined_requests", "coordination.backend_url",
+        "http_max_pipelined_requests", "http_max_queued_response_bytes", "http_max_buffered_output_bytes",
+        "http_max_buffered_request_bytes", "coordination.backend_url",
     ]
 
     /// Every option name `[DEFAULT]` knows, for unknown-option warnings.
@@ -111,6 +125,7 @@ public struct ServiceOptions: Sendable, Equatable {
         "backend_stats_polling_interval", "service_down_time", "driver_init_timeout", "driver_stats_timeout",
         "enable_unsupported_driver",
         "scheduler_url", "scheduler_timeout", "scheduler_connect_timeout", "admin_token", "admin_token_file",
+        "auth_strategy", "public_endpoint",
     ])
 
     /// `knownOptions` prepared once for typo hints (one hint per unknown option of a large file).
@@ -134,11 +149,15 @@ public struct ServiceOptions: Sendable, Equatable {
             "scheduler_listen": schedulerListen, "scheduler_listen_port": String(schedulerListenPort),
             "scheduler_max_backends": String(schedulerMaxBackends), "scheduler_max_pools": String(schedulerMaxPools),
             "admin_token": adminToken ?? "", "admin_token_file": adminTokenFile ?? "", "state_path": statePath,
+            "auth_strategy": authStrategy ?? "", "public_endpoint": publicEndpoint ?? "",
             "http_max_header_bytes": String(http.maxHeaderBytes), "http_max_headers": String(http.maxHeaders),
             "http_max_body_bytes": String(http.maxBodyBytes), "http_header_timeout": String(http.headerTimeout),
             "http_body_timeout": String(http.bodyTimeout), "http_keepalive_timeout": String(http.keepaliveTimeout),
             "http_write_timeout": String(http.writeTimeout), "http_max_connections": String(http.maxConnections),
             "http_max_pipelined_requests": String(http.maxPipelinedRequests),
+            "http_max_queued_response_bytes": String(http.maxQueuedResponseBytes),
+            "http_max_buffered_output_bytes": String(http.maxBufferedOutputBytes),
+            "http_max_buffered_request_bytes": String(http.maxBufferedRequestBytes),
             "coordination.backend_url": coordination?.backendURL ?? "",
         ]
     }
@@ -226,6 +245,12 @@ extension ServiceOptions {
         reader.read("scheduler_max_pools", into: &options.schedulerMaxPools) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 1) }
         reader.read("state_path", into: &options.statePath) { v throws(ConfigDiagnostic) in try v.path() }
         readAdminToken(&reader, into: &options, warnings: &warnings)
+        reader.read("auth_strategy", into: &options.authStrategy) { v throws(ConfigDiagnostic) in
+            v.text.trimmingWhitespace().isEmpty ? nil : try v.choice(["noauth"])
+        }
+        reader.read("public_endpoint", into: &options.publicEndpoint) { v throws(ConfigDiagnostic) in
+            v.text.trimmingWhitespace().isEmpty ? nil : try v.httpURL()
+        }
         readHTTPLimits(&reader, into: &options.http)
         return options
     }
@@ -310,5 +335,8 @@ extension ServiceOptions {
         reader.read("http_write_timeout", into: &http.writeTimeout, seconds)
         reader.read("http_max_connections", into: &http.maxConnections, count(1))
         reader.read("http_max_pipelined_requests", into: &http.maxPipelinedRequests, count(1))
+        reader.read("http_max_queued_response_bytes", into: &http.maxQueuedResponseBytes, count(1024))
+        reader.read("http_max_buffered_output_bytes", into: &http.maxBufferedOutputBytes, count(65_536))
+        reader.read("http_max_buffered_request_bytes", into: &http.maxBufferedRequestBytes, count(65_536))
     }
 }

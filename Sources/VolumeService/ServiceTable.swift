@@ -11,15 +11,16 @@ public enum ServiceTable {
     public static func fetchAndRender(baseURL: String) throws -> String {
         let client = try CurlClient(configuration: .init(connectTimeout: 3, totalTimeout: 10))
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        let services = try fetch(client, base + "/v3/services")
+        // 3.49: the microversion that lists each volume service's backend_state.
+        let services = try fetch(client, base + "/v3/services", headers: [CurlHeader("OpenStack-API-Version", "volume 3.49")])
         let drivers = try fetch(client, base + "/drivers")
         return try render(servicesJSON: services, driversJSON: drivers)
     }
 
-    private static func fetch(_ client: CurlClient, _ url: String) throws -> [UInt8] {
+    private static func fetch(_ client: CurlClient, _ url: String, headers: [CurlHeader] = []) throws -> [UInt8] {
         let response: CurlResponse
         do {
-            response = try client.get(url)
+            response = try client.get(url, headers: headers)
         } catch {
             // libcurl's text repeats itself ("Couldn't connect to server: ... Couldn't connect to
             // server"); say once what failed and where to look.

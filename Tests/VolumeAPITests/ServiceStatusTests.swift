@@ -89,7 +89,6 @@ struct ServiceStatusTests {
          "Invalid element 'disabled_reason': a string is required, got a boolean."),
         ("disable", #"["host"]"#, "Malformed request body: a JSON object is required, got an array."),
         ("disable", "", "The request body is empty; a JSON object is required."),
-        ("freeze", #"{"host": "node1@nfs-gold"}"#, "Unknown action 'freeze': expected enable, disable or disable-log-reason."),
     ])
     func badRequests(action: String, body: String, message: String) throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
