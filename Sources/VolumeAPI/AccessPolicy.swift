@@ -9,8 +9,11 @@ import Logging
 /// client — so a service started without a token is never open to the network by accident.
 public struct AccessPolicy: Sendable {
     private let adminToken: [UInt8]?
+    /// `noauth`: a `user:project` token is enough (Cinder's standalone mode).
+    private let strategy: AuthStrategy
 
-    public init(adminToken: String?) {
+    public init(adminToken: String?, strategy: AuthStrategy = .adminToken) {
+        self.strategy = strategy
         if let adminToken, !adminToken.isEmpty {
             self.adminToken = Array(adminToken.utf8)
         } else {
@@ -23,6 +26,9 @@ public struct AccessPolicy: Sendable {
 
     /// Logs, once at start-up, how state-changing requests are guarded.
     public func logMode(to logger: Logger) {
+        if strategy == .noauth {
+            logger.warning("auth_strategy = noauth: state-changing API requests are accepted from any client whose X-Auth-Token reads user:project")
+        }
         if requiresToken {
             logger.info("state-changing API requests require X-Auth-Token to equal the admin token")
         } else {
@@ -41,6 +47,9 @@ public struct AccessPolicy: Sendable {
 
     /// Who is asking: the token, or loopback when none is configured.
     private func authorizeCaller(_ request: HTTPRequest) throws(HTTPError) {
+        if strategy == .noauth, let presented = request.headers["X-Auth-Token"], Self.isNoauthToken(presented) {
+            return
+        }
         guard let adminToken else {
             guard request.isFromLoopback else {
                 throw .forbidden("No admin token is configured, so state-changing requests are accepted from loopback clients only.")
@@ -55,6 +64,12 @@ public struct AccessPolicy: Sendable {
         guard Self.constantTimeEqual(Array(presented.utf8), adminToken) else {
             throw .forbidden("The X-Auth-Token does not match the admin token.")
         }
+    }
+
+    /// Cinder's noauth token: `user:project`, both parts non-empty, one colon.
+    static func isNoauthToken(_ token: String) -> Bool {
+        let parts = token.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
     }
 
     /// A browser on the operator's machine is a loopback client, so without a token any web page
