@@ -74,6 +74,24 @@ public final class HTTPServer: Sendable {
         }
     }
 
+    /// What the server holds for its clients right now, and the most it held at once since start:
+    /// unsent response bytes (within `maxBufferedOutputBytes`) and request bytes (within
+    /// `maxBufferedRequestBytes`). Zeros when not running.
+    public var bufferedBytes: BufferedBytes {
+        let core = state.withLock { state -> ServerCore? in
+            if case .running(let loops, _) = state { return loops.first?.core }
+            return nil
+        }
+        guard let core else { return BufferedBytes() }
+        return BufferedBytes(
+            output: core.outputBudget.current, outputPeak: core.outputBudget.peak,
+            requests: core.requestBudget.current, requestsPeak: core.requestBudget.peak)
+    }
+
+    public struct BufferedBytes: Sendable, Equatable {
+        public var output = 0, outputPeak = 0, requests = 0, requestsPeak = 0
+    }
+
     /// Binds the listening socket and starts the event loops; returns once requests are being served.
     public func start() throws(HTTPServerError) {
         try state.withLock { (state: inout State) throws(HTTPServerError) in

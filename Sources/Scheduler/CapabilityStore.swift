@@ -244,6 +244,24 @@ public final class CapabilityStore: Sendable {
         }
     }
 
+    /// Drops the reports of `hosts` at once, for a store fed from a cluster's watch: a deleted report
+    /// key means its host's lease ended (the host stopped or died), which is known before
+    /// `service_down_time` says so. Returns how many of them were stored.
+    @discardableResult
+    public func remove(_ hosts: some Sequence<String>) -> Int {
+        state.withLock { state in
+            var removed = 0
+            for host in hosts {
+                guard let entry = state.entries.removeValue(forKey: host) else { continue }
+                state.poolCount -= entry.poolNames.count
+                state.relist(host)
+                removed += 1
+            }
+            if removed > 0 { state.changed() }
+            return removed
+        }
+    }
+
     /// The current version (after noticing backends that went stale); equal versions mean equal views.
     public var version: UInt64 {
         let now = clock.now()

@@ -81,6 +81,7 @@ final class APIHarness: @unchecked Sendable {
     ///   go into its store through an `InProcessPublisher`.
     init(_ backends: [TestBackend], tick: TimeInterval = 0.2, adminToken: String? = nil, serviceDownTime: TimeInterval = 60,
          withScheduler: Bool = false, publisher: (any CapabilityPublisher)? = nil, startSupervision: Bool = true,
+         decisionStore: ((ServiceStateFile) -> any OperatorDecisionStore)? = nil,
          authStrategy: AuthStrategy = .adminToken, publicEndpoint: String? = nil, logLevels: LogLevelRegistry? = nil) throws {
         let store = withScheduler ? CapabilityStore(serviceDownTime: serviceDownTime) : nil
         self.store = store
@@ -89,7 +90,8 @@ final class APIHarness: @unchecked Sendable {
                                         publisher: publisher, logger: quietLogger)
         stateDirectory = NSTemporaryDirectory() + "volumed-api-\(UUID().uuidString)"
         stateFile = try ServiceStateFile(directory: stateDirectory)
-        decisions = try OperatorDecisions(store: stateFile, supervisors: supervisors, host: Self.host, logger: quietLogger)
+        decisions = try OperatorDecisions(store: decisionStore?(stateFile) ?? stateFile, supervisors: supervisors, host: Self.host,
+                                          logger: quietLogger)
         for backend in backends {
             try decisions.addBackend(BackendDefinition(id: backend.id, volumeBackendName: backend.id,
                                                        driver: backend.driver, settings: backend.settings))

@@ -48,7 +48,7 @@ enum TestHTTPClient {
         }
         guard connected == 0 else { throw TestClientError(description: "connect() to port \(port) failed: \(errno)") }
 
-        // A test that sends its own Host replaces the default one.
+        // A `Host` among `headers` replaces the default one (a client that names the server otherwise).
         let host = headers.contains { $0.0.lowercased() == "host" } ? "" : "Host: 127.0.0.1:\(port)\r\n"
         var head = "\(method) \(path) HTTP/1.1\r\n\(host)Connection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
