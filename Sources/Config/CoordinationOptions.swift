@@ -1,4 +1,5 @@
 import Foundation
+import NetworkAddress
 
 /// `[coordination]`: the etcd cluster that joins volumed hosts into one cluster, spelt as Cinder's
 /// (tooz's) `backend_url`: `etcd3+http://h1:2379,h2:2379,h3:2379`, or `etcd3+https://...` with
@@ -124,7 +125,7 @@ public struct CoordinationOptions: Sendable, Equatable {
             }
             port = number
         }
-        guard ConfigValue.isHostAddress(host), !host.contains(":") else {
+        guard ListenHost(host) != nil, !host.contains(":") else {
             throw value.problem("endpoint \(item): \"\(host)\" is not a host name or IPv4 address (write IPv6 as [address]:port)")
         }
         return "\(transport)://\(host):\(port)"

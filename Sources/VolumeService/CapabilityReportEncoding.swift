@@ -105,6 +105,7 @@ public enum CapabilityReportEncoding {
         if let reason = report.serviceStatus.disabledReason {
             json.member("disabled_reason", reason)
         }
+        if report.serviceStatus.frozen { json.member("frozen", true) }
         if let stats = report.capabilities {
             CapabilitiesJSON.writeMembers(stats, to: &json)
         }
