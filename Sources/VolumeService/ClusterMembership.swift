@@ -131,9 +131,11 @@ public final class ClusterMembership: CapabilityPublisher {
 
     /// An orderly stop: the last-seen records get the time of leaving, then the lease is revoked so
     /// the services and reports leave every scheduler at once (a crash leaves them for one TTL).
+    /// When etcd does not answer, the stop is not held up twice: the lease is left to lapse.
     public func leave() {
         let hosts = registration.withLock { Array($0.lastSeenWritten.keys) }
-        if keeper.leaseID != nil, !hosts.isEmpty {
+        var reachable = keeper.leaseID != nil
+        if reachable, !hosts.isEmpty {
             let now = CapabilityTimestamp(Date())
             let operations: [EtcdOperation] = hosts.map { host in
                 let record = ServiceRecord(
@@ -143,11 +145,16 @@ public final class ClusterMembership: CapabilityPublisher {
             var start = 0
             while start < operations.count {
                 let end = min(start + Self.operationsPerTransaction, operations.count)
-                _ = try? client.transaction(compare: [], success: Array(operations[start..<end]))
+                do {
+                    _ = try client.transaction(compare: [], success: Array(operations[start..<end]))
+                } catch {
+                    reachable = false
+                    break
+                }
                 start = end
             }
         }
-        keeper.stop(revoke: true)
+        keeper.stop(revoke: reachable)
     }
 
     /// Stops renewing without revoking: the host's records go when the TTL runs out, as after a crash.
