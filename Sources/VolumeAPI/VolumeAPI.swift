@@ -68,7 +68,8 @@ public final class VolumeAPI: Sendable {
 
     /// Registers every route of the volume service (and of the in-process scheduler, if any).
     public func register(on router: inout Router) {
-        router.get("/") { [self] request in root(request) }
+        // A browser gets the status page; every other client Cinder's versions document.
+        router.get("/") { [self] request in statusPage(request) ?? root(request) }
         router.get("/v3") { [self] request in versionV3(request) }
         for pattern in ["/v3/services", "/v3/os-services", "/v3/{project_id}/os-services"] {
             router.get(pattern) { [self] request in try services(request) }
@@ -91,7 +92,10 @@ public final class VolumeAPI: Sendable {
     /// `GET /`: the API versions (Cinder's version discovery, 300 Multiple Choices). A page for
     /// browsers would be one more case here, chosen by `Accept`.
     func root(_ request: HTTPRequest) -> HTTPResponse {
-        HTTPResponse(status: .multipleChoices, body: versionsDocument(request))
+        var response = HTTPResponse(status: .multipleChoices, body: versionsDocument(request))
+        // A browser asking the same URL gets the status page instead.
+        response.headers.add(name: "Vary", value: "Accept")
+        return response
     }
 
     /// `GET /v3` and `GET /v3/`: the v3 version document, where keystoneauth's discovery looks.
