@@ -71,6 +71,8 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: [
             "VolumeService", "Coordination", "Supervision", "Scheduler", "SharedTestSupport",
         ]),
-        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient", "ServiceDecisions", "Supervision"]),
+        .testTarget(name: "VolumedTests", dependencies: [
+            "VolumeService", "CurlClient", "ServiceDecisions", "Supervision", "SharedTestSupport",
+        ]),
     ]
 )
