@@ -25,11 +25,13 @@ let package = Package(
         .target(name: "CurlClient", dependencies: ["CCurl"]),
         // epoll, eventfd and accept4, which the Glibc module does not import, for HTTPServer.
         .target(name: "CHTTPServer"),
-        .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
+        // The one rule for listen addresses, shared by Config (check) and HTTPServer (bind).
+        .target(name: "NetworkAddress"),
+        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The one rule for the names in `host@backend#pool`, shared by Config, Drivers and Scheduler.
         .target(name: "ServiceNames"),
-        .target(name: "Config", dependencies: ["ServiceNames"]),
+        .target(name: "Config", dependencies: ["ServiceNames", "NetworkAddress"]),
         .target(name: "Scheduler", dependencies: ["ServiceNames"]),
         .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "ServiceNames"]),
         // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
@@ -43,10 +45,11 @@ let package = Package(
         ]),
         .target(name: "VolumeService", dependencies: [
             "HTTPServer", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI", "ServiceDecisions",
+            "Coordination",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "volumed", dependencies: [
-            "VolumeService", "Config", "Drivers",
+            "VolumeService", "VolumeAPI", "Config", "Drivers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -64,6 +67,10 @@ let package = Package(
             "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions", "VolumeService",
         ]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Scheduler", "SharedTestSupport"]),
+        // A host's membership of an etcd cluster (VolumeService over Coordination) against real etcd.
+        .testTarget(name: "ClusterTests", dependencies: [
+            "VolumeService", "Coordination", "Supervision", "Scheduler", "SharedTestSupport",
+        ]),
         .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient", "ServiceDecisions", "Supervision"]),
     ]
 )

@@ -222,19 +222,15 @@ public struct ServiceSnapshot: Sendable {
     /// Publishes skipped because the previous one was still running; their reports were merged
     /// into the next one.
     public let publishesCoalesced: Int
-    /// When the supervision loop last ticked (its start until the first tick); nil before it
-    /// started. A value older than a few intervals means the loop is stuck.
-    public let lastTickAt: Date?
 
     public init(version: UInt64, host: String, tickInterval: TimeInterval, running: Bool,
-                backends: [BackendSnapshot], publishesCoalesced: Int, lastTickAt: Date? = nil) {
+                backends: [BackendSnapshot], publishesCoalesced: Int) {
         self.version = version
         self.host = host
         self.tickInterval = tickInterval
         self.running = running
         self.backends = backends
         self.publishesCoalesced = publishesCoalesced
-        self.lastTickAt = lastTickAt
     }
 
     /// The backend with this id, found by binary search.

@@ -38,14 +38,12 @@ extension SupervisorSet {
         }
     }
 
-    /// Records that the loop turned. Under the lock. A new time is a visible change (metrics).
+    /// Records that the loop turned. Under the lock. Not a visible change: a tick that changed
+    /// nothing must keep the snapshot's version (and every view's ETag), so dashboards polling
+    /// with `If-None-Match` keep getting 304; `/metrics` reads the time per scrape instead.
     func noteLoopTurn() {
-        let now = clock.now()
+        lastTickDate = clock.now()
         lastTickUptime = DispatchTime.now().uptimeNanoseconds
-        if lastTickAt != now {
-            lastTickAt = now
-            changed = true
-        }
     }
 
     /// Calls `alive` every `interval` seconds from the supervision loop's own queue, as long as the

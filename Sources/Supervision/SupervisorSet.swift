@@ -52,7 +52,7 @@ public final class SupervisorSet: @unchecked Sendable {
     var lastWaiterID: UInt64 = 0
     /// When the loop last turned (its start, then each tick): wall time for readers, monotonic
     /// nanoseconds for the liveness check, which a clock step must not fool.
-    var lastTickAt: Date?
+    var lastTickDate: Date?
     var lastTickUptime: UInt64 = 0
 
     /// - Parameters:
@@ -120,6 +120,12 @@ public final class SupervisorSet: @unchecked Sendable {
 
     // MARK: reading
 
+    /// When the supervision loop last ticked (its start until the first tick); nil before it
+    /// started. Kept out of `snapshot()` on purpose: it moves every tick, the snapshot only on change.
+    public func lastTickAt() -> Date? {
+        lock.withLock { lastTickDate }
+    }
+
     /// The current state of every backend. Cheap: the value is rebuilt at most once per change and
     /// shared by every reader until the next one.
     public func snapshot() -> ServiceSnapshot {
@@ -128,7 +134,7 @@ public final class SupervisorSet: @unchecked Sendable {
         if let cachedSnapshot { return cachedSnapshot }
         let snapshot = ServiceSnapshot(version: version, host: settings.host, tickInterval: settings.backendStatsPollingInterval,
                                        running: phase == .running, backends: ordered.map(\.published),
-                                       publishesCoalesced: publishesCoalesced, lastTickAt: lastTickAt)
+                                       publishesCoalesced: publishesCoalesced)
         cachedSnapshot = snapshot
         return snapshot
     }

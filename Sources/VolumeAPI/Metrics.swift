@@ -142,11 +142,6 @@ enum BackendMetrics {
         text.family("volumed_supervision_tick_interval_seconds", type: "gauge",
                     help: "backend_stats_polling_interval: seconds between supervision ticks.")
         text.sample("volumed_supervision_tick_interval_seconds", "", snapshot.tickInterval)
-        if let lastTick = snapshot.lastTickAt {
-            text.family("volumed_supervision_last_tick_timestamp_seconds", type: "gauge",
-                        help: "Unix time of the supervision loop's last tick (its start until the first tick).")
-            text.sample("volumed_supervision_last_tick_timestamp_seconds", "", lastTick.timeIntervalSince1970)
-        }
 
         each("volumed_backend_up", type: "gauge",
              help: "Whether the backend's driver is initialized and reported up to the scheduler (backend_state up).") {

@@ -47,12 +47,16 @@ import Testing
         #expect(!set.loopIsHealthy(now: now + 22_000_000_000), "a tick timer that stopped firing must read as unhealthy")
     }
 
-    @Test func theSnapshotCarriesTheLastTick() async throws {
+    /// The last tick moves every tick, but a tick that changed nothing must keep the snapshot's
+    /// version: every view's ETag hangs on it, and dashboards polling with If-None-Match expect 304.
+    @Test func theLoopRecordsItsLastTickWithoutANewSnapshotVersion() async throws {
         let set = try makeSet(tick: 0.05)
-        #expect(set.snapshot().lastTickAt == nil)
+        #expect(set.lastTickAt() == nil)
         set.start()
         defer { set.stop() }
-        let started = try #require(set.snapshot().lastTickAt)
-        #expect(await eventually { (set.snapshot().lastTickAt ?? started) > started }, "each tick moves lastTickAt")
+        let started = try #require(set.lastTickAt())
+        let version = set.snapshot().version
+        #expect(await eventually { (set.lastTickAt() ?? started) > started }, "each tick moves lastTickAt")
+        #expect(set.snapshot().version == version)
     }
 }

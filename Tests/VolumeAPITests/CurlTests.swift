@@ -28,7 +28,9 @@ struct CurlTests {
             return
         }
         let backend = TestBackend("nfs-gold", misconfigured: true)
-        let harness = try APIHarness([backend], tick: 0.2, adminToken: "admin-secret")
+        // A tick far away: each tick moves the service's heartbeat (`updated_at`), and with it the
+        // ETag, so a tick landing between the list and the conditional request below would answer 200.
+        let harness = try APIHarness([backend], tick: 60, adminToken: "admin-secret")
         defer { harness.stop() }
         #expect(try harness.waitForState("nfs-gold", "failed"))
         let base = harness.baseURL
