@@ -3,15 +3,6 @@
 import HTTPServer
 
 extension VolumeAPI {
-    /// `GET /`: the status page for a browser, the versions document for every other client; both
-    /// carry `Vary: Accept`, since one URL answers both.
-    func negotiatedRoot(_ request: HTTPRequest) -> HTTPResponse {
-        if let page = statusPage(request) { return page }
-        var response = root(request)
-        response.headers.add(name: "Vary", value: "Accept")
-        return response
-    }
-
     /// The status page, when the request prefers HTML (a browser); nil for JSON clients.
     func statusPage(_ request: HTTPRequest) -> HTTPResponse? {
         guard StatusPage.prefersHTML(request.headers["Accept"]) else { return nil }

@@ -69,7 +69,7 @@ public final class VolumeAPI: Sendable {
     /// Registers every route of the volume service (and of the in-process scheduler, if any).
     public func register(on router: inout Router) {
         // A browser gets the status page; every other client Cinder's versions document.
-        router.get("/") { [self] request in negotiatedRoot(request) }
+        router.get("/") { [self] request in statusPage(request) ?? root(request) }
         router.get("/v3") { [self] request in versionV3(request) }
         for pattern in ["/v3/services", "/v3/os-services", "/v3/{project_id}/os-services"] {
             router.get(pattern) { [self] request in try services(request) }
