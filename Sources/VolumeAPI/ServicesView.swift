@@ -1,6 +1,7 @@
 // GET /v3/os-services: Cinder's services list at microversion 3.49.
 
 import Foundation
+import JSON
 import Scheduler
 import Supervision
 

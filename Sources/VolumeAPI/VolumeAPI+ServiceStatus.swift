@@ -2,6 +2,7 @@
 
 import Foundation
 import HTTPServer
+import JSON
 import Scheduler
 import ServiceDecisions
 import Supervision

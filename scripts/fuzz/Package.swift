@@ -21,7 +21,10 @@ let package = Package(
         ]),
         // Sources/Config (symlinked into this target) plus the harness.
         .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer"]),
+        // The product's JSON and ServiceNames modules (symlinked), which Scheduler imports.
+        .target(name: "JSON"),
+        .target(name: "ServiceNames"),
         // Sources/Scheduler (symlinked into this target) plus the harness: capability report bodies.
-        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer"]),
+        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer", "JSON", "ServiceNames"]),
     ]
 )

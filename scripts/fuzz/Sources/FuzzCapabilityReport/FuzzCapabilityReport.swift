@@ -4,6 +4,7 @@
 // Checks beyond "never crashes": a parsed document written back out parses to the same value, and
 // writing that again gives the same bytes (the writer is canonical); a body that validates as reports
 // validates to the same reports after a round trip through the writer.
+import JSON
 
 func fail(_ message: String) -> Never {
     fatalError("invariant violated: \(message)")

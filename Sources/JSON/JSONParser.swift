@@ -254,7 +254,8 @@ public struct JSONParser {
         (0x21...0x7E).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "0x" + String(byte, radix: 16)
     }
 
-    static func quote(_ text: String) -> String {
+    /// `text` as the writer would quote it, for error messages.
+    public static func quote(_ text: String) -> String {
         String(decoding: JSONWriter.encode(.string(text)), as: UTF8.self)
     }
 }

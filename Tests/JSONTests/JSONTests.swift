@@ -1,4 +1,4 @@
-import Scheduler
+import JSON
 import Testing
 
 @Suite("JSON parser and writer")
