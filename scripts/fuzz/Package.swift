@@ -20,8 +20,8 @@ let package = Package(
             "CHTTPServer", "CLibFuzzer", .product(name: "Logging", package: "swift-log"),
         ]),
         // Sources/Config (symlinked into this target) plus the harness.
-        .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer"]),
-        // The product's JSON and ServiceNames modules (symlinked), which Scheduler imports.
+        .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer", "ServiceNames"]),
+        // The product's JSON and ServiceNames modules (symlinked), which Scheduler and Config import.
         .target(name: "JSON"),
         .target(name: "ServiceNames"),
         // Sources/Scheduler (symlinked into this target) plus the harness: capability report bodies.
