@@ -25,14 +25,16 @@ let package = Package(
         .target(name: "CurlClient", dependencies: ["CCurl"]),
         // epoll, eventfd and accept4, which the Glibc module does not import, for HTTPServer.
         .target(name: "CHTTPServer"),
-        .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
+        // The one rule for listen addresses, shared by Config (check) and HTTPServer (bind).
+        .target(name: "NetworkAddress"),
+        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The one JSON of volumed: a strict parser that keeps member order and number text, and the
         // writer every body comes out of. A leaf: every module that reads or writes JSON imports it.
         .target(name: "JSON"),
         // The one rule for the names in `host@backend#pool`, shared by Config, Drivers and Scheduler.
         .target(name: "ServiceNames"),
-        .target(name: "Config", dependencies: ["ServiceNames"]),
+        .target(name: "Config", dependencies: ["ServiceNames", "NetworkAddress"]),
         .target(name: "Scheduler", dependencies: ["JSON", "ServiceNames"]),
         .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "ServiceNames"]),
         // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
@@ -46,10 +48,11 @@ let package = Package(
         ]),
         .target(name: "VolumeService", dependencies: [
             "HTTPServer", "JSON", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI", "ServiceDecisions",
+            "Coordination",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "volumed", dependencies: [
-            "VolumeService", "Config", "Drivers",
+            "VolumeService", "VolumeAPI", "Config", "Drivers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -68,6 +71,10 @@ let package = Package(
             "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions", "VolumeService",
         ]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "JSON", "Scheduler", "SharedTestSupport"]),
+        // A host's membership of an etcd cluster (VolumeService over Coordination) against real etcd.
+        .testTarget(name: "ClusterTests", dependencies: [
+            "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "SharedTestSupport",
+        ]),
         .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient", "ServiceDecisions", "Supervision"]),
     ]
 )

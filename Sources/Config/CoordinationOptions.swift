@@ -1,4 +1,5 @@
 import Foundation
+import NetworkAddress
 
 /// `[coordination]`: the etcd cluster that joins volumed hosts into one cluster, spelt as Cinder's
 /// (tooz's) `backend_url`: `etcd3+http://h1:2379,h2:2379,h3:2379`, or `etcd3+https://...` with
@@ -45,7 +46,7 @@ public struct CoordinationOptions: Sendable, Equatable {
         _ document: IniDocument, problems: inout [ConfigDiagnostic], warnings: inout [ConfigDiagnostic]
     ) -> CoordinationOptions? {
         guard let section = document.sections[sectionName] else { return nil }
-        problems += document.syntaxProblems.filter { $0.section == sectionName }.map(\.diagnostic)
+        problems += document.syntaxProblems(in: sectionName).map(\.diagnostic)
         var reader = SectionReader(section: section)
         var options: CoordinationOptions?
         reader.read("backend_url", into: &options) { v throws(ConfigDiagnostic) in try parse(v) }
@@ -128,7 +129,7 @@ public struct CoordinationOptions: Sendable, Equatable {
             }
             port = number
         }
-        guard ConfigValue.isHostAddress(host), !host.contains(":") else {
+        guard ListenHost(host) != nil, !host.contains(":") else {
             throw value.problem("endpoint \(item): \"\(host)\" is not a host name or IPv4 address (write IPv6 as [address]:port)")
         }
         return "\(transport)://\(host):\(port)"

@@ -1,4 +1,5 @@
 import Foundation
+import NetworkAddress
 
 /// Typing of raw values, shared by the service options and the driver factory so that every bad
 /// value anywhere in the file produces the same kind of message, naming file, line and option.
@@ -75,13 +76,14 @@ extension ConfigValue {
         return value
     }
 
-    /// An IPv4 or IPv6 literal or a host name to listen on or connect to.
-    public func hostAddress() throws(ConfigDiagnostic) -> String {
+    /// An address to listen on: an IPv4 or IPv6 literal or a host name (resolved when the server
+    /// binds, as Cinder's `HostAddressOpt`), by the same rule the server applies.
+    public func listenHost() throws(ConfigDiagnostic) -> String {
         let value = trimmed
-        guard Self.isHostAddress(value) else {
+        guard let host = ListenHost(value) else {
             throw problem("expected an IP address or host name, got \"\(text)\"")
         }
-        return value
+        return host.text
     }
 
     /// An `http://` or `https://` URL with a host; trailing slashes removed so paths can be appended.
@@ -108,18 +110,6 @@ extension ConfigValue {
         if path.hasPrefix("/") { return path }
         let joined = base.hasSuffix("/") ? base + path : base + "/" + path
         return URL(fileURLWithPath: joined).standardizedFileURL.path
-    }
-
-    static func isHostAddress(_ value: String) -> Bool {
-        if value.isEmpty || value.utf8.count > 253 { return false }
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        if inet_pton(AF_INET, value, &v4) == 1 || inet_pton(AF_INET6, value, &v6) == 1 { return true }
-        let labels = value.split(separator: ".", omittingEmptySubsequences: false)
-        return labels.allSatisfy { label in
-            !label.isEmpty && label.utf8.count <= 63 && label.first != "-" && label.last != "-"
-                && label.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
-        }
     }
 
     static func format(_ number: Double) -> String {

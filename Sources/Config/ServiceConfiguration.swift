@@ -62,12 +62,15 @@ public enum ConfigFile {
     /// Never throws: fatal problems are returned in `problems` (for `check-config`).
     public static func inspect(path: String) -> ServiceConfiguration {
         let base = directory(of: path)
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileContents.read(path)
+        } catch {
             return empty(fileName: path, baseDirectory: base,
-                         problem: ConfigDiagnostic(fileName: path, line: nil, subject: nil, message: unreadableReason(path)))
+                         problem: ConfigDiagnostic(fileName: path, line: nil, subject: nil, message: unreadableReason(error)))
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            return empty(fileName: path, baseDirectory: base, problem: notUTF8(data, fileName: path))
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            return empty(fileName: path, baseDirectory: base, problem: notUTF8(Data(bytes), fileName: path))
         }
         let configuration = inspect(text: text, fileName: path, baseDirectory: base)
         if configuration.isWithoutSections {
@@ -80,19 +83,19 @@ public enum ConfigFile {
         return configuration
     }
 
-    /// Why `path` could not be read, and what to do about it.
-    static func unreadableReason(_ path: String) -> String {
-        var info = stat()
-        if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+    /// Why the file could not be read, and what to do about it.
+    static func unreadableReason(_ failure: FileContents.Failure) -> String {
+        switch failure {
+        case .notRegular(kind: "a directory"):
             return "cannot read the file: it is a directory; give the path of the configuration file itself"
-        }
-        let code = access(path, R_OK) == 0 ? EIO : errno
-        let reason = String(cString: strerror(code))
-        if code == EACCES {
+        case .system(_, let code) where code == EACCES:
             let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
-            return "cannot read the file: \(reason) (volumed runs as \(user); fix the file's owner or mode)"
+            return "cannot read the file: \(String(cString: strerror(code))) (volumed runs as \(user); fix the file's owner or mode)"
+        case .system(_, let code):
+            return "cannot read the file: \(String(cString: strerror(code)))"
+        default:
+            return "cannot read the file: \(failure.reason)"
         }
-        return "cannot read the file: \(reason)"
     }
 
     /// Points at the line and column of the first byte that is not UTF-8.

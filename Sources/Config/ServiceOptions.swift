@@ -22,6 +22,13 @@ public struct HTTPLimits: Sendable, Equatable {
     public var maxConnections = 10_000
     /// Pipelined requests queued per connection.
     public var maxPipelinedRequests = 64
+    /// Unsent response bytes of one connection at which it stops being read until its client reads.
+    public var maxQueuedResponseBytes = 1_048_576
+    /// Unsent response bytes of all connections together (beyond: no connection produces more
+    /// until they drain).
+    public var maxBufferedOutputBytes = 67_108_864
+    /// Request bytes (bodies being read, unconsumed input) of all connections together (beyond: 503).
+    public var maxBufferedRequestBytes = 67_108_864
 
     public init() {}
 }
@@ -76,6 +83,12 @@ public struct ServiceOptions: Sendable, Equatable {
     public var adminToken: String?
     /// The file `adminToken` was read from, if any (absolute).
     public var adminTokenFile: String?
+    /// Cinder's `auth_strategy`: nil (unset) keeps volumed's admin-token/loopback rule; `noauth`
+    /// (Cinder's standalone mode) also accepts any `X-Auth-Token: user:project` for writes.
+    public var authStrategy: String?
+    /// Cinder's `public_endpoint`: the base URL clients reach the API at (behind a proxy), used in
+    /// the version documents' links instead of the request's `Host`.
+    public var publicEndpoint: String?
     /// Where the service keeps its small state file (absolute); Cinder's default is kept.
     public var statePath = "/var/lib/volumed"
     public var http = HTTPLimits()
@@ -102,7 +115,8 @@ public struct ServiceOptions: Sendable, Equatable {
         "state_path", "scheduler_http_version", "scheduler_ca_certificates_file", "scheduler_insecure",
         "http_max_header_bytes", "http_max_headers", "http_max_body_bytes", "http_header_timeout",
         "http_body_timeout", "http_keepalive_timeout", "http_write_timeout", "http_max_connections",
-        "http_max_pipelined_requests", "coordination.backend_url",
+        "http_max_pipelined_requests", "http_max_queued_response_bytes", "http_max_buffered_output_bytes",
+        "http_max_buffered_request_bytes", "coordination.backend_url",
     ]
 
     /// Every option name `[DEFAULT]` knows, for unknown-option warnings.
@@ -111,6 +125,7 @@ public struct ServiceOptions: Sendable, Equatable {
         "backend_stats_polling_interval", "service_down_time", "driver_init_timeout", "driver_stats_timeout",
         "enable_unsupported_driver",
         "scheduler_url", "scheduler_timeout", "scheduler_connect_timeout", "admin_token", "admin_token_file",
+        "auth_strategy", "public_endpoint",
     ])
 
     /// `knownOptions` prepared once for typo hints (one hint per unknown option of a large file).
@@ -134,11 +149,15 @@ public struct ServiceOptions: Sendable, Equatable {
             "scheduler_listen": schedulerListen, "scheduler_listen_port": String(schedulerListenPort),
             "scheduler_max_backends": String(schedulerMaxBackends), "scheduler_max_pools": String(schedulerMaxPools),
             "admin_token": adminToken ?? "", "admin_token_file": adminTokenFile ?? "", "state_path": statePath,
+            "auth_strategy": authStrategy ?? "", "public_endpoint": publicEndpoint ?? "",
             "http_max_header_bytes": String(http.maxHeaderBytes), "http_max_headers": String(http.maxHeaders),
             "http_max_body_bytes": String(http.maxBodyBytes), "http_header_timeout": String(http.headerTimeout),
             "http_body_timeout": String(http.bodyTimeout), "http_keepalive_timeout": String(http.keepaliveTimeout),
             "http_write_timeout": String(http.writeTimeout), "http_max_connections": String(http.maxConnections),
             "http_max_pipelined_requests": String(http.maxPipelinedRequests),
+            "http_max_queued_response_bytes": String(http.maxQueuedResponseBytes),
+            "http_max_buffered_output_bytes": String(http.maxBufferedOutputBytes),
+            "http_max_buffered_request_bytes": String(http.maxBufferedRequestBytes),
             "coordination.backend_url": coordination?.backendURL ?? "",
         ]
     }
@@ -213,19 +232,25 @@ extension ServiceOptions {
         reader.read("scheduler_http_version", into: &options.schedulerHTTPVersion) { v throws(ConfigDiagnostic) in try v.choice(["1.1", "2"]) }
         reader.read("scheduler_ca_certificates_file", into: &options.schedulerCACertificatesFile) { v throws(ConfigDiagnostic) in try v.path() }
         reader.read("scheduler_insecure", into: &options.schedulerInsecure) { v throws(ConfigDiagnostic) in try v.bool() }
-        reader.read("osapi_volume_listen", into: &options.osapiVolumeListen) { v throws(ConfigDiagnostic) in try v.hostAddress() }
+        reader.read("osapi_volume_listen", into: &options.osapiVolumeListen) { v throws(ConfigDiagnostic) in try v.listenHost() }
         reader.read("osapi_volume_listen_port", into: &options.osapiVolumeListenPort) { v throws(ConfigDiagnostic) in try v.port() }
         reader.read("osapi_volume_workers", into: &options.osapiVolumeWorkers) { v throws(ConfigDiagnostic) in
             let workers = try v.wholeNumber(atLeast: 1)
             guard workers <= 256 else { throw v.problem("expected 1 to 256 event loops, got \(workers)") }
             return workers
         }
-        reader.read("scheduler_listen", into: &options.schedulerListen) { v throws(ConfigDiagnostic) in try v.hostAddress() }
+        reader.read("scheduler_listen", into: &options.schedulerListen) { v throws(ConfigDiagnostic) in try v.listenHost() }
         reader.read("scheduler_listen_port", into: &options.schedulerListenPort) { v throws(ConfigDiagnostic) in try v.port() }
         reader.read("scheduler_max_backends", into: &options.schedulerMaxBackends) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 1) }
         reader.read("scheduler_max_pools", into: &options.schedulerMaxPools) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 1) }
         reader.read("state_path", into: &options.statePath) { v throws(ConfigDiagnostic) in try v.path() }
         readAdminToken(&reader, into: &options, warnings: &warnings)
+        reader.read("auth_strategy", into: &options.authStrategy) { v throws(ConfigDiagnostic) in
+            v.text.trimmingWhitespace().isEmpty ? nil : try v.choice(["noauth"])
+        }
+        reader.read("public_endpoint", into: &options.publicEndpoint) { v throws(ConfigDiagnostic) in
+            v.text.trimmingWhitespace().isEmpty ? nil : try v.httpURL()
+        }
         readHTTPLimits(&reader, into: &options.http)
         return options
     }
@@ -275,8 +300,11 @@ extension ServiceOptions {
         do throws(ConfigDiagnostic) {
             let path = try file.path()
             options.adminTokenFile = path
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw file.problem("cannot read \(path): \(String(cString: strerror(access(path, R_OK) == 0 ? EIO : errno)))")
+            let data: [UInt8]
+            do {
+                data = try FileContents.read(path, maxBytes: 1 << 20)
+            } catch {
+                throw file.problem("cannot read \(path): \(error.reason)")
             }
             let contents = String(decoding: data, as: UTF8.self).trimmingWhitespace()
             guard !contents.isEmpty, !contents.contains(where: { $0.isNewline }) else {
@@ -307,5 +335,8 @@ extension ServiceOptions {
         reader.read("http_write_timeout", into: &http.writeTimeout, seconds)
         reader.read("http_max_connections", into: &http.maxConnections, count(1))
         reader.read("http_max_pipelined_requests", into: &http.maxPipelinedRequests, count(1))
+        reader.read("http_max_queued_response_bytes", into: &http.maxQueuedResponseBytes, count(1024))
+        reader.read("http_max_buffered_output_bytes", into: &http.maxBufferedOutputBytes, count(65_536))
+        reader.read("http_max_buffered_request_bytes", into: &http.maxBufferedRequestBytes, count(65_536))
     }
 }

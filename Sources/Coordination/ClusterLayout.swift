@@ -242,16 +242,13 @@ public struct DecisionRecord: Sendable, Equatable {
 public enum StoredReport {
     public static func decode(_ bytes: [UInt8], key: String) throws(ClusterRecordError) -> CapabilityReport {
         let batch: ReportBatch
-        do {
+        do throws(CapabilityReportError) {
             batch = try CapabilityReportParser.parse(bytes, maxReports: 1)
         } catch {
             throw ClusterRecordError(key: key, problem: error.description)
         }
-        if let refusal = batch.refused.first {
-            throw ClusterRecordError(key: key, problem: refusal.message)
-        }
-        guard batch.valid.count == 1, let report = batch.valid.first else {
-            throw ClusterRecordError(key: key, problem: "expected one report, found \(batch.valid.count)")
+        guard !batch.isBatch, let report = batch.valid.first else {
+            throw ClusterRecordError(key: key, problem: "expected one report object, not a batch")
         }
         return report
     }

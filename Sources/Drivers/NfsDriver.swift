@@ -99,7 +99,8 @@ public final class NfsDriver: VolumeDriver {
             var fs = statvfs()
             var info = stat()
             guard statvfs(share.mountPoint, &fs) == 0, stat(share.mountPoint, &info) == 0 else {
-                reasons.append("\(share.address): statvfs \(share.mountPoint): \(String(cString: strerror(errno)))")
+                let code = errno
+                reasons.append("\(share.address): statvfs \(share.mountPoint): \(String(cString: strerror(code)))")
                 continue
             }
             let shareTotal = UInt64(fs.f_blocks) * UInt64(fs.f_frsize)
@@ -133,7 +134,8 @@ public final class NfsDriver: VolumeDriver {
     private func unusableReason(_ share: NfsShare) -> String? {
         var info = stat()
         guard stat(share.mountPoint, &info) == 0 else {
-            let reason = errno == ENOENT ? "does not exist" : "cannot be examined: \(String(cString: strerror(errno)))"
+            let code = errno
+            let reason = code == ENOENT ? "does not exist" : "cannot be examined: \(String(cString: strerror(code)))"
             return "\(share.address): mount point \(share.mountPoint) \(reason)"
         }
         guard info.st_mode & S_IFMT == S_IFDIR else {
@@ -150,7 +152,8 @@ public final class NfsDriver: VolumeDriver {
             }
         }
         guard access(share.mountPoint, W_OK | X_OK) == 0 else {
-            return "\(share.address): mount point \(share.mountPoint) is not writable: \(String(cString: strerror(errno)))"
+            let code = errno
+            return "\(share.address): mount point \(share.mountPoint) is not writable: \(String(cString: strerror(code)))"
         }
         return nil
     }
@@ -159,7 +162,8 @@ public final class NfsDriver: VolumeDriver {
         let probe = share.mountPoint + "/.volumed-write-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            return "\(share.address): mount point \(share.mountPoint) is not writable: \(String(cString: strerror(errno)))"
+            let code = errno
+            return "\(share.address): mount point \(share.mountPoint) is not writable: \(String(cString: strerror(code)))"
         }
         close(fd)
         unlink(probe)

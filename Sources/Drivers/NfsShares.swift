@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import ServiceNames
 import Supervision
@@ -36,9 +37,11 @@ struct NfsShare: Sendable, Equatable {
 /// itself, the operator must edit it (then reload or re-initialize).
 enum NfsSharesFile {
     static func read(path: String, mountPointBase: String) throws(DriverError) -> [NfsShare] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = String(cString: strerror(access(path, R_OK) == 0 ? EISDIR : errno))
-            throw DriverError(.configError, "nfs_shares_config \(path): cannot read: \(reason)")
+        let data: [UInt8]
+        do {
+            data = try FileContents.read(path, maxBytes: 16 << 20)
+        } catch {
+            throw DriverError(.configError, "nfs_shares_config \(path): \(error)")
         }
         var shares: [NfsShare] = []
         var invalid: [String] = []

@@ -274,26 +274,40 @@ extension EventLoop {
             method: head.method, version: head.version,
             keepAlive: head.keepAlive && !forceClose && !draining, routePattern: nil,
             ifNoneMatch: wantsConditional ? head.headers : nil)
+        var early: HTTPResponse?
+        if let hooks = core.hooks {
+            let startedAt = monotonicNanoseconds()
+            let start = hooks.begin(&request)
+            context.exchangeHeaders = start.headers
+            context.exchange = ExchangeInFlight(
+                id: start.exchangeID, target: request.target, startedAt: startedAt, annotation: request.annotation)
+            if let answer = start.answer, answer.deferral == nil { early = answer }
+        }
         let response: HTTPResponse
-        switch pending.match {
-        case .notFound:
-            response = .itemNotFound("The resource could not be found.")
-        case .methodNotAllowed(let pattern, let allow):
-            context.routePattern = pattern
-            response = .badMethod("The method \(head.method) is not allowed for this resource.", allow: allow)
-        case .found(let route, let parameters):
-            context.routePattern = route.pattern
-            request.pathParameters = parameters
-            request.routePattern = route.pattern
-            do {
-                response = try route.handler(request)
-            } catch let error as HTTPError {
-                response = HTTPResponse(error)
-            } catch {
-                core.logger.error("request handler failed", metadata: [
-                    "route": "\(route.pattern)", "method": "\(head.method)", "error": "\(error)",
-                ])
-                response = .computeFault("The server has either erred or is incapable of performing the requested operation.")
+        if let early {
+            if case .found(let route, _) = pending.match { context.routePattern = route.pattern }
+            response = early
+        } else {
+            switch pending.match {
+            case .notFound:
+                response = .itemNotFound("The resource could not be found.")
+            case .methodNotAllowed(let pattern, let allow):
+                context.routePattern = pattern
+                response = .badMethod("The method \(head.method) is not allowed for this resource.", allow: allow)
+            case .found(let route, let parameters):
+                context.routePattern = route.pattern
+                request.pathParameters = parameters
+                request.routePattern = route.pattern
+                do {
+                    response = try route.handler(request)
+                } catch let error as HTTPError {
+                    response = HTTPResponse(error)
+                } catch {
+                    core.logger.error("request handler failed", metadata: [
+                        "route": "\(route.pattern)", "method": "\(head.method)", "error": "\(error)",
+                    ])
+                    response = .computeFault("The server has either erred or is incapable of performing the requested operation.")
+                }
             }
         }
         if let start = response.deferral {
@@ -323,6 +337,14 @@ extension EventLoop {
         }
         connection.unflushedResponses += 1
         core.onResponse?(ResponseRecord(routePattern: context.routePattern, method: context.method, status: status))
+        if let exchange = context.exchange, let end = core.hooks?.end {
+            let code = status.code
+            let sentBody = code == 304 || code == 204 || code < 200 || context.method == .head ? 0 : response.body.count
+            end(ExchangeRecord(
+                exchangeID: exchange.id, method: context.method, target: exchange.target, status: status,
+                bodyBytes: sentBody, durationNanoseconds: monotonicNanoseconds() &- exchange.startedAt,
+                annotation: exchange.annotation))
+        }
         if !context.keepAlive {
             connection.closeAfterOutput = true
             connection.setInputDeadline(.none, at: 0)
@@ -349,7 +371,8 @@ extension EventLoop {
         connection.pending = nil
         connection.bodyReader = nil
         _ = chargeRequestBytes(connection)
-        let context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        var context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        context.exchangeHeaders = core.hooks?.unparsedRequestHeaders
         writeResponse(HTTPResponse(fault), context: context, to: connection)
     }
 

@@ -21,6 +21,7 @@ final class ServerCore: Sendable {
     let router: Router
     let logger: Logger
     let onResponse: (@Sendable (ResponseRecord) -> Void)?
+    let hooks: ExchangeHooks?
     let limits: ParserLimits
     let serverLine: [UInt8]
     let headerTimeout: Int64
@@ -37,12 +38,13 @@ final class ServerCore: Sendable {
 
     init(
         configuration: HTTPServerConfiguration, router: Router, logger: Logger,
-        onResponse: (@Sendable (ResponseRecord) -> Void)?
+        onResponse: (@Sendable (ResponseRecord) -> Void)?, hooks: ExchangeHooks? = nil
     ) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
         self.onResponse = onResponse
+        self.hooks = hooks
         limits = ParserLimits(
             maxHeadBytes: max(64, configuration.maxHeadBytes), maxTargetBytes: max(1, configuration.maxTargetBytes),
             maxHeaderCount: max(1, configuration.maxHeaderCount), maxBodyBytes: max(0, configuration.maxBodyBytes))
@@ -103,15 +105,14 @@ final class EventLoop: @unchecked Sendable {
     private var drainDeadline: Int64 = 0
     private var accepting = true
     private var acceptPausedUntil: Int64 = 0
-    /// Out-of-descriptor warnings: one per `acceptWarningInterval`, with the count of the
-    /// accept failures in between.
-    private var lastAcceptWarning: Int64 = .min
-    private var suppressedAcceptFailures = 0
-    static let acceptWarningInterval: Int64 = 10_000
+    /// Out-of-descriptor warnings: one per 10 s, with the count of accept failures in between.
+    private var acceptWarnings = RepeatedWarning(intervalMilliseconds: 10_000)
     private var nextSweep: Int64 = 0
     private let sweepInterval: Int64
 
     static let readBufferSize = 64 * 1024
+    /// How long a client may read nothing while the output budget is used up (see sweepTimeouts).
+    static let stalledReaderGrace: Int64 = 1_000
     static let maxEvents: Int32 = 512
 
     /// Takes ownership of `listenFD`, which it closes when it stops accepting.
@@ -154,25 +155,7 @@ final class EventLoop: @unchecked Sendable {
         defer { events.deallocate() }
         nextSweep = now + sweepInterval
         while true {
-            let timeout = Int32(clamping: max(0, nextSweep - now))
-            let count = epoll_wait(epollFD, events, Self.maxEvents, timeout)
-            now = Socket.monotonicMilliseconds()
-            dateCache.refresh()
-            if count > 0 {
-                for eventIndex in 0..<Int(count) {
-                    let event = events[eventIndex]
-                    let fd = event.data.fd
-                    if fd == wakeFD {
-                        drainInbox()
-                    } else if fd == listenFD && accepting {
-                        acceptConnections()
-                    } else if fd >= 0 && Int(fd) < byFD.count, let connection = byFD[Int(fd)] {
-                        handle(events: event.events, on: connection)
-                    }
-                }
-            } else if count < 0 && errno != EINTR {
-                core.logger.error("epoll_wait failed", metadata: ["errno": "\(errno)"])
-            }
+            poll(events, timeout: Int32(clamping: max(0, nextSweep - now)))
             if now >= nextSweep {
                 sweepTimeouts()
                 nextSweep = now + sweepInterval
@@ -180,6 +163,31 @@ final class EventLoop: @unchecked Sendable {
             if draining && (connections.isEmpty || now >= drainDeadline) { break }
         }
         for connection in connections.reversed() { closeConnection(connection) }
+    }
+
+    /// Waits up to `timeout` milliseconds for events and handles them; timers are the caller's
+    /// (`run`; the fuzz harness drives a loop with this alone). Returns the number of events.
+    @discardableResult
+    func poll(_ events: UnsafeMutablePointer<epoll_event>, timeout: Int32) -> Int {
+        let count = epoll_wait(epollFD, events, Self.maxEvents, timeout)
+        now = Socket.monotonicMilliseconds()
+        dateCache.refresh()
+        if count > 0 {
+            for eventIndex in 0..<Int(count) {
+                let event = events[eventIndex]
+                let fd = event.data.fd
+                if fd == wakeFD {
+                    drainInbox()
+                } else if fd == listenFD && accepting {
+                    acceptConnections()
+                } else if fd >= 0 && Int(fd) < byFD.count, let connection = byFD[Int(fd)] {
+                    handle(events: event.events, on: connection)
+                }
+            }
+        } else if count < 0 && errno != EINTR {
+            core.logger.error("epoll_wait failed", metadata: ["errno": "\(errno)"])
+        }
+        return Int(max(0, count))
     }
 
     // MARK: epoll
@@ -233,37 +241,42 @@ final class EventLoop: @unchecked Sendable {
                 continue
             }
             Socket.setNoDelay(fd)
-            nextConnectionID &+= 1
-            let connection = Connection(fd: fd, id: nextConnectionID, peer: Socket.peerAddress(storage))
-            connection.slot = connections.count
-            connections.append(connection)
-            if Int(fd) >= byFD.count {
-                byFD.append(contentsOf: repeatElement(nil, count: max(Int(fd) + 1 - byFD.count, byFD.count)))
-            }
-            byFD[Int(fd)] = connection
-            connection.setInputDeadline(.header, at: now + core.headerTimeout)
-            control(EPOLL_CTL_ADD, fd: fd, events: epollIn | epollRdHup)
+            adopt(fd: fd, peer: Socket.peerAddress(storage))
         }
+    }
+
+    /// Serves `fd` (connected, non-blocking) as a new connection of this loop; the caller has
+    /// counted it in `openConnections`. Accepting calls it; the fuzz harness hands it one end of a
+    /// socket pair.
+    @discardableResult
+    func adopt(fd: Int32, peer: PeerAddress) -> Connection {
+        nextConnectionID &+= 1
+        let connection = Connection(fd: fd, id: nextConnectionID, peer: peer)
+        connection.slot = connections.count
+        connections.append(connection)
+        if Int(fd) >= byFD.count {
+            byFD.append(contentsOf: repeatElement(nil, count: max(Int(fd) + 1 - byFD.count, byFD.count)))
+        }
+        byFD[Int(fd)] = connection
+        connection.setInputDeadline(.header, at: now + core.headerTimeout)
+        control(EPOLL_CTL_ADD, fd: fd, events: epollIn | epollRdHup)
+        return connection
     }
 
     /// Out of descriptors, accepts pause for 100 ms at a time, which would log ten warnings a second:
     /// warn once per interval instead, saying how many failures were not logged in between.
     private func warnAcceptFailed(errno code: Int32) {
-        guard now - lastAcceptWarning >= Self.acceptWarningInterval else {
-            suppressedAcceptFailures += 1
-            return
-        }
+        guard let suppressed = acceptWarnings.occurred(at: now) else { return }
         var metadata: Logger.Metadata = ["errno": "\(code)", "error": "\(String(cString: strerror(code)))"]
-        if suppressedAcceptFailures > 0 { metadata["suppressed"] = "\(suppressedAcceptFailures)" }
+        if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
         core.logger.warning("accept failed; pausing accepts", metadata: metadata)
-        lastAcceptWarning = now
-        suppressedAcceptFailures = 0
     }
 
     /// Best-effort 503 to a connection beyond `maxConnections`, then close.
     private func refuse(_ fd: Int32) {
         var bytes: [UInt8] = []
-        let context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        var context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        context.exchangeHeaders = core.hooks?.unparsedRequestHeaders
         _ = ResponseEncoder.encode(
             .serviceUnavailable("The server has too many open connections."), context: context,
             dateLine: dateCache.line, serverLine: core.serverLine, into: &bytes)
@@ -320,11 +333,20 @@ final class EventLoop: @unchecked Sendable {
         }
         // Room may have come from another loop's connections: those do not wake this one.
         resumeOutputBudgetWaiters()
+        // While the output budget is used up, everyone's answers wait: a client that has read
+        // nothing for `stalledReaderGrace` loses its connection then, not after the full write
+        // timeout, so a few hundred never-reading clients cannot stall the service for 30 s a round.
+        let shedStalled = core.outputBudget.isExhausted
+        let stalledBefore = now - min(Self.stalledReaderGrace, core.writeTimeout)
         var index = connections.count - 1
         while index >= 0 {
             let connection = connections[index]
             index -= 1
-            if connection.writeDeadline != 0 && now >= connection.writeDeadline {
+            // `writeDeadline` is the last write progress plus the write timeout.
+            if connection.writeDeadline != 0
+                && (now >= connection.writeDeadline
+                    || shedStalled && connection.writeDeadline - core.writeTimeout <= stalledBefore)
+            {
                 core.logger.debug("closing a connection whose client stopped reading", metadata: ["peer": "\(connection.peer)"])
                 // Reset rather than close: a plain close leaves the unsent responses (up to the whole
                 // send buffer) in an orphaned socket the kernel keeps for a client that never reads.
@@ -359,5 +381,29 @@ final class EventLoop: @unchecked Sendable {
         if connection.hold == .outputBudget {
             outputBudgetWaiters.removeAll { $0 === connection }
         }
+    }
+}
+
+/// A condition that may repeat many times a second (accept failing while out of descriptors),
+/// logged at most once per interval.
+struct RepeatedWarning {
+    let intervalMilliseconds: Int64
+    private var lastLogged: Int64?
+    private var suppressed = 0
+
+    init(intervalMilliseconds: Int64) {
+        self.intervalMilliseconds = intervalMilliseconds
+    }
+
+    /// Records one occurrence at `now` (milliseconds). Returns nil when it must not be logged, or
+    /// how many occurrences went unlogged since the last one that was.
+    mutating func occurred(at now: Int64) -> Int? {
+        if let lastLogged, now - lastLogged < intervalMilliseconds {
+            suppressed += 1
+            return nil
+        }
+        lastLogged = now
+        defer { suppressed = 0 }
+        return suppressed
     }
 }

@@ -20,6 +20,8 @@ public struct HTTPRequest: Sendable {
     public let peer: PeerAddress
     /// The pattern of the route that matched (e.g. `/drivers/{id}`), for logs and metrics.
     public internal(set) var routePattern: String?
+    /// What `ExchangeHooks.begin` attached for the handler (e.g. a negotiated protocol version).
+    public var annotation: (any Sendable)?
 
     public init(
         method: HTTPMethod, target: String, version: HTTPVersion = .http1_1, headers: HTTPHeaders = [:],
@@ -45,6 +47,7 @@ public struct HTTPRequest: Sendable {
         self.body = body
         self.peer = peer
         self.routePattern = nil
+        self.annotation = nil
     }
 
     /// True when the peer is a loopback address (127.0.0.0/8, ::1, or ::ffff:127.x.y.z).

@@ -38,6 +38,7 @@ public final class HTTPServer: Sendable {
     private let router: Router
     private let logger: Logger
     private let onResponse: (@Sendable (ResponseRecord) -> Void)?
+    private let hooks: ExchangeHooks?
     private let state = Mutex<State>(.idle)
     private let stopped = DispatchGroup()
 
@@ -50,15 +51,17 @@ public final class HTTPServer: Sendable {
 
     /// - Parameter onResponse: called on an event loop thread after each response is queued (route
     ///   pattern, method, status), e.g. to count "HTTP requests by route and code". Keep it cheap.
+    /// - Parameter hooks: run around every exchange (fields every response carries, an access record).
     public init(
         configuration: HTTPServerConfiguration = HTTPServerConfiguration(), router: Router,
         logger: Logger = Logger(label: "volumed.http"),
-        onResponse: (@Sendable (ResponseRecord) -> Void)? = nil
+        onResponse: (@Sendable (ResponseRecord) -> Void)? = nil, hooks: ExchangeHooks? = nil
     ) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
         self.onResponse = onResponse
+        self.hooks = hooks
     }
 
     /// The bound port once started (the real one when the configuration asked for port 0).
@@ -69,6 +72,24 @@ public final class HTTPServer: Sendable {
             case .idle, .stopped: return nil
             }
         }
+    }
+
+    /// What the server holds for its clients right now, and the most it held at once since start:
+    /// unsent response bytes (within `maxBufferedOutputBytes`) and request bytes (within
+    /// `maxBufferedRequestBytes`). Zeros when not running.
+    public var bufferedBytes: BufferedBytes {
+        let core = state.withLock { state -> ServerCore? in
+            if case .running(let loops, _) = state { return loops.first?.core }
+            return nil
+        }
+        guard let core else { return BufferedBytes() }
+        return BufferedBytes(
+            output: core.outputBudget.current, outputPeak: core.outputBudget.peak,
+            requests: core.requestBudget.current, requestsPeak: core.requestBudget.peak)
+    }
+
+    public struct BufferedBytes: Sendable, Equatable {
+        public var output = 0, outputPeak = 0, requests = 0, requestsPeak = 0
     }
 
     /// Binds the listening socket and starts the event loops; returns once requests are being served.
@@ -88,7 +109,7 @@ public final class HTTPServer: Sendable {
                 host: configuration.host, port: configuration.port, backlog: configuration.listenBacklog,
                 reusePort: loopCount > 1, exclusive: true)
             var listeners = [firstFD]
-            let core = ServerCore(configuration: configuration, router: router, logger: logger, onResponse: onResponse)
+            let core = ServerCore(configuration: configuration, router: router, logger: logger, onResponse: onResponse, hooks: hooks)
             var loops: [EventLoop] = []
             do throws(HTTPServerError) {
                 while listeners.count < loopCount {

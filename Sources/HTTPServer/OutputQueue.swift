@@ -19,6 +19,8 @@ struct OutputQueue {
     private var lastIsOwned = false
     /// Unsent bytes: what the client has yet to read, counted against the limits.
     private(set) var count = 0
+    /// Bytes appended by reference since the queue was made (tests: large bodies are not copied).
+    private(set) var sharedBytes = 0
 
     static let sharedBodyThreshold = 16 * 1024
     /// At most this many segments per `writev` (the kernel's IOV_MAX is 1024).
@@ -45,6 +47,7 @@ struct OutputQueue {
         segments.append(bytes)
         lastIsOwned = false
         count += bytes.count
+        sharedBytes += bytes.count
     }
 
     /// Appends one encoded response: the head (and a small body) copied, a large body shared.
@@ -166,12 +169,15 @@ struct OutputQueue {
 final class MemoryBudget: Sendable {
     let limit: Int
     private let used = Atomic<Int>(0)
+    private let highWater = Atomic<Int>(0)
 
     init(limit: Int) {
         self.limit = max(0, limit)
     }
 
     var current: Int { used.load(ordering: .relaxed) }
+    /// The most ever held at once (tests and benchmarks check it against the limit).
+    var peak: Int { highWater.load(ordering: .relaxed) }
     var isExhausted: Bool { current >= limit }
 
     /// Takes `bytes` if they fit under the limit.
@@ -182,7 +188,10 @@ final class MemoryBudget: Sendable {
             guard seen + bytes <= limit else { return false }
             let (exchanged, original) = used.compareExchange(
                 expected: seen, desired: seen + bytes, ordering: .relaxed)
-            if exchanged { return true }
+            if exchanged {
+                highWater.max(seen + bytes, ordering: .relaxed)
+                return true
+            }
             seen = original
         }
     }
@@ -190,7 +199,8 @@ final class MemoryBudget: Sendable {
     /// Takes `bytes` whatever the limit (bytes already produced: the caller stops producing once
     /// the budget is exhausted, so this overshoots by at most one response per event loop).
     func charge(_ bytes: Int) {
-        if bytes > 0 { used.add(bytes, ordering: .relaxed) }
+        guard bytes > 0 else { return }
+        highWater.max(used.add(bytes, ordering: .relaxed).newValue, ordering: .relaxed)
     }
 
     func release(_ bytes: Int) {

@@ -213,9 +213,16 @@ enum RequestParser {
         }
 
         var hostCount = 0
-        headers.forEachValue(lowercasedName: HeaderName.host) { _ in hostCount += 1 }
+        var hostValid = true
+        headers.forEachValue(lowercasedName: HeaderName.host) { value in
+            hostCount += 1
+            if !isValidHost(value) { hostValid = false }
+        }
         if head.version == .http1_1 && hostCount != 1 || hostCount > 1 {
             throw .badRequest(hostCount == 0 ? "Missing Host header." : "More than one Host header.")
+        }
+        guard hostValid else {
+            throw .badRequest("Invalid Host header: expected host[:port] (RFC 9112 3.2, RFC 3986 3.2.2).")
         }
 
         var sawClose = false, sawKeepAlive = false
@@ -270,6 +277,60 @@ enum RequestParser {
             break
         }
         return HTTPMethod(String(decoding: bytes, as: UTF8.self))
+    }
+}
+
+/// `Host = uri-host [ ":" port ]` (RFC 9112 3.2, RFC 3986 3.2.2): an IP literal in brackets (IPv6
+/// or IPvFuture), or a reg-name (which covers IPv4 too: unreserved, sub-delims and `%HH`), then
+/// an optional port of digits. Empty is allowed (RFC 9112 3.2). No userinfo, path or spaces.
+func isValidHost(_ value: ArraySlice<UInt8>) -> Bool {
+    var index = value.startIndex
+    let end = value.endIndex
+    if index < end && value[index] == UInt8(ascii: "[") {
+        guard let close = value[index...].firstIndex(of: UInt8(ascii: "]")), close > index + 1 else { return false }
+        let literal = value[(index + 1)..<close]
+        if asciiLower(literal[literal.startIndex]) == UInt8(ascii: "v") {
+            // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+            guard let dot = literal.firstIndex(of: UInt8(ascii: ".")), dot > literal.startIndex + 1, dot < literal.endIndex - 1,
+                literal[(literal.startIndex + 1)..<dot].allSatisfy({ RequestTarget.hexValue($0) != nil }),
+                literal[(dot + 1)...].allSatisfy({ isUnreservedOrSubDelim($0) || $0 == UInt8(ascii: ":") })
+            else { return false }
+        } else {
+            guard literal.contains(UInt8(ascii: ":")),
+                literal.allSatisfy({ RequestTarget.hexValue($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            else { return false }
+        }
+        index = close + 1
+    } else {
+        while index < end && value[index] != UInt8(ascii: ":") {
+            let byte = value[index]
+            if byte == UInt8(ascii: "%") {
+                guard index + 2 < end, RequestTarget.hexValue(value[index + 1]) != nil,
+                    RequestTarget.hexValue(value[index + 2]) != nil
+                else { return false }
+                index += 3
+                continue
+            }
+            guard isUnreservedOrSubDelim(byte) else { return false }
+            index += 1
+        }
+    }
+    guard index < end else { return true }
+    guard value[index] == UInt8(ascii: ":") else { return false }
+    return value[(index + 1)...].allSatisfy(isDigit)
+}
+
+/// unreserved / sub-delims (RFC 3986 2.2, 2.3).
+@inline(__always)
+func isUnreservedOrSubDelim(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+        UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"),
+        UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+        UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+        return true
+    default:
+        return false
     }
 }
 

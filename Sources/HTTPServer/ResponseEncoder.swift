@@ -10,6 +10,18 @@ struct ResponseContext {
     var routePattern: String?
     /// Kept only when the request carried If-None-Match.
     var ifNoneMatch: HTTPHeaders?
+    /// `ExchangeStart.headers`, appended to whatever answers this request.
+    var exchangeHeaders: HTTPHeaders? = nil
+    /// Set when `ExchangeHooks.begin` saw the request: what `ExchangeHooks.end` reports.
+    var exchange: ExchangeInFlight? = nil
+}
+
+/// An exchange between `ExchangeHooks.begin` and `end`.
+struct ExchangeInFlight {
+    var id: String?
+    var target: String
+    var startedAt: UInt64
+    var annotation: (any Sendable)?
 }
 
 enum ResponseEncoder {
@@ -68,6 +80,7 @@ enum ResponseEncoder {
             buffer.append(contentsOf: crlf)
         }
         if !response.headers.isEmpty { response.headers.encode(into: &buffer) }
+        if let extra = context.exchangeHeaders, !extra.isEmpty { extra.encode(into: &buffer) }
         if !context.keepAlive {
             buffer.append(contentsOf: connectionClose)
         } else if context.version == .http1_0 {

@@ -4,11 +4,14 @@
 import Glibc
 #endif
 import CHTTPServer
+import NetworkAddress
 
 /// Why the server could not start.
 public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The host is not an IPv4 or IPv6 literal, or the port is out of range.
+    /// The host is neither an IPv4 or IPv6 literal nor a host name, or the port is out of range.
     case invalidAddress(String)
+    /// The host name gave no address to listen on (`reason` is the resolver's).
+    case cannotResolve(host: String, reason: String)
     /// `bind` or `listen` failed (address in use, not local, permission).
     case cannotListen(address: String, errno: Int32)
     /// A system call the server needs failed (epoll, eventfd, thread creation).
@@ -19,6 +22,7 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String {
         switch self {
         case .invalidAddress(let text): return "invalid listen address \(text)"
+        case .cannotResolve(let host, let reason): return "cannot listen on \(host): the host name does not resolve: \(reason)"
         case .cannotListen(let address, let code):
             return "cannot listen on \(address): \(String(cString: strerror(code)))"
         case .systemCallFailed(let call, let code): return "\(call) failed: \(String(cString: strerror(code)))"
@@ -37,20 +41,15 @@ enum Socket {
     static func listen(
         host rawHost: String, port: Int, backlog: Int32, reusePort: Bool, exclusive: Bool
     ) throws(HTTPServerError) -> (fd: Int32, port: Int) {
-        var host = rawHost
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        let display = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        guard let host = ListenHost(rawHost) else { throw .invalidAddress(rawHost.contains(":") ? "[\(rawHost)]:\(port)" : "\(rawHost):\(port)") }
+        let display = host.display(port: port)
         guard (0...65535).contains(port) else { throw .invalidAddress(display) }
-        var storage = sockaddr_storage()
+        let storage: sockaddr_storage
         let length: socklen_t
-        if let address = ipv4(host, port: port) {
-            withUnsafeMutableBytes(of: &storage) { raw in withUnsafeBytes(of: address) { raw.copyMemory(from: $0) } }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        } else if let address = ipv6(host, port: port) {
-            withUnsafeMutableBytes(of: &storage) { raw in withUnsafeBytes(of: address) { raw.copyMemory(from: $0) } }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-        } else {
-            throw .invalidAddress(display)
+        do {
+            (storage, length) = try host.socketAddress(port: port)
+        } catch {
+            throw .cannotResolve(host: host.text, reason: error.reason)
         }
         let fd = try bound(storage, length: length, reusePort: reusePort && !exclusive, display: display)
         guard Glibc.listen(fd, backlog) == 0 else {
@@ -95,22 +94,6 @@ enum Socket {
             throw .cannotListen(address: display, errno: code)
         }
         return fd
-    }
-
-    private static func ipv4(_ host: String, port: Int) -> sockaddr_in? {
-        var address = sockaddr_in()
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return nil }
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        return address
-    }
-
-    private static func ipv6(_ host: String, port: Int) -> sockaddr_in6? {
-        var address = sockaddr_in6()
-        guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else { return nil }
-        address.sin6_family = sa_family_t(AF_INET6)
-        address.sin6_port = in_port_t(UInt16(port).bigEndian)
-        return address
     }
 
     static func setNoDelay(_ fd: Int32) {

@@ -34,6 +34,8 @@ public struct CapabilityReport: Sendable, Equatable {
     public let backendState: BackendState
     public let status: ServiceStatus
     public let disabledReason: String?
+    /// Cinder's `frozen` (os-services freeze): a frozen backend is skipped like a disabled one.
+    public let frozen: Bool
     /// Backend-level capabilities in the order sent, without `pools`; unknown keys kept as-is.
     public let capabilities: [JSONMember]
     /// The reported pools; nil when the driver reported none, in which case the backend forms one
@@ -42,7 +44,8 @@ public struct CapabilityReport: Sendable, Equatable {
 
     public init(
         host: String, service: String, timestamp: CapabilityTimestamp, backendState: BackendState,
-        status: ServiceStatus, disabledReason: String?, capabilities: [JSONMember], pools: [PoolReport]?
+        status: ServiceStatus, disabledReason: String?, capabilities: [JSONMember], pools: [PoolReport]?,
+        frozen: Bool = false
     ) {
         self.host = host
         self.service = service
@@ -50,6 +53,7 @@ public struct CapabilityReport: Sendable, Equatable {
         self.backendState = backendState
         self.status = status
         self.disabledReason = disabledReason
+        self.frozen = frozen
         self.capabilities = capabilities
         self.pools = pools
     }

@@ -123,6 +123,12 @@ public enum CapabilityReportParser {
                 field: join(path, "disabled_reason"),
                 problem: "expected null or a string of at most \(maxReasonLength) characters")
         }
+        let frozen: Bool
+        switch object["frozen"] {
+        case nil, .bool(false): frozen = false
+        case .bool(true): frozen = true
+        default: throw CapabilityReportError(field: join(path, "frozen"), problem: "expected true or false")
+        }
 
         let up = state == .up
         // A backend that is up must describe itself; a down one may send whatever it still knows.
@@ -165,7 +171,7 @@ public enum CapabilityReportParser {
 
         return CapabilityReport(
             host: host, service: service, timestamp: timestamp, backendState: state, status: status,
-            disabledReason: reason, capabilities: members.filter { $0.key != "pools" }, pools: pools)
+            disabledReason: reason, capabilities: members.filter { $0.key != "pools" }, pools: pools, frozen: frozen)
     }
 
     private static func poolReports(

@@ -74,6 +74,8 @@ public struct BackendStatus: Sendable, Equatable {
     public let backendState: BackendState
     public let status: ServiceStatus
     public let disabledReason: String?
+    /// Frozen by an operator (os-services freeze): skipped like a disabled backend.
+    public let frozen: Bool
     /// The timestamp of the stored report.
     public let reportTimestamp: CapabilityTimestamp
     /// When the scheduler received the stored report; staleness counts from here.
@@ -83,8 +85,8 @@ public struct BackendStatus: Sendable, Equatable {
     /// `host@backend#pool` for each pool the report stands for.
     public let poolNames: [String]
 
-    /// Whether `get_pools` lists this backend's pools: up, enabled, fresh.
-    public var isListed: Bool { backendState == .up && status == .enabled && !isStale }
+    /// Whether `get_pools` lists this backend's pools: up, enabled, not frozen, fresh.
+    public var isListed: Bool { backendState == .up && status == .enabled && !frozen && !isStale }
 }
 
 /// The scheduler's view of every volume backend: the newest capability report per host, as Cinder's
@@ -111,7 +113,7 @@ public final class CapabilityStore: Sendable {
         var detailFragment: [UInt8]
 
         var isListed: Bool {
-            report.backendState == .up && report.status == .enabled && !isStale && !poolNames.isEmpty
+            report.backendState == .up && report.status == .enabled && !report.frozen && !isStale && !poolNames.isEmpty
         }
     }
 
@@ -243,6 +245,24 @@ public final class CapabilityStore: Sendable {
         }
     }
 
+    /// Drops the reports of `hosts` at once, for a store fed from a cluster's watch: a deleted report
+    /// key means its host's lease ended (the host stopped or died), which is known before
+    /// `service_down_time` says so. Returns how many of them were stored.
+    @discardableResult
+    public func remove(_ hosts: some Sequence<String>) -> Int {
+        state.withLock { state in
+            var removed = 0
+            for host in hosts {
+                guard let entry = state.entries.removeValue(forKey: host) else { continue }
+                state.poolCount -= entry.poolNames.count
+                state.relist(host)
+                removed += 1
+            }
+            if removed > 0 { state.changed() }
+            return removed
+        }
+    }
+
     /// The current version (after noticing backends that went stale); equal versions mean equal views.
     public var version: UInt64 {
         let now = clock.now()
@@ -297,7 +317,7 @@ public final class CapabilityStore: Sendable {
                 guard let entry = state.entries[host] else { return nil }
                 return BackendStatus(
                     host: host, service: entry.report.service, backendState: entry.report.backendState,
-                    status: entry.report.status, disabledReason: entry.report.disabledReason,
+                    status: entry.report.status, disabledReason: entry.report.disabledReason, frozen: entry.report.frozen,
                     reportTimestamp: entry.report.timestamp, receivedAt: entry.receivedAt,
                     isStale: entry.isStale, poolNames: entry.poolNames)
             }

@@ -6,7 +6,7 @@ enum PoolEncoding {
     static let defaultPoolName = "_pool0"
 
     /// Keys about the service rather than the storage; they stay out of a pool's capabilities.
-    static let serviceKeys: Set<String> = ["pools", "status", "disabled_reason"]
+    static let serviceKeys: Set<String> = ["pools", "status", "disabled_reason", "frozen"]
 
     /// The pools a report stands for: its own pools, or, for a driver without pools, one pool named
     /// after `volume_backend_name` (or `_pool0`) holding the backend-level capabilities.

@@ -75,6 +75,10 @@ public enum ReceiveAnswer {
         return json.bytes
     }
 
+    /// Longest refusal message kept from an answer: it ends up in every refused backend's
+    /// `last_publish` and log line, whatever a (possibly foreign) scheduler sent.
+    static let maxMessageLength = 1000
+
     /// The refusals of a 200 answer; nil when the body is not such an answer.
     public static func refusals(in body: [UInt8]) -> [ReportRefusal]? {
         guard let document = try? JSONParser.parse(body), case .array(let items) = document["refused"] else { return nil }
@@ -86,7 +90,7 @@ public enum ReceiveAnswer {
             refusals.append(ReportRefusal(
                 index: Int(index), host: item["host"]?.stringValue,
                 reason: ReportRefusal.Reason(rawValue: reasonText) ?? .invalid,
-                message: item["message"]?.stringValue ?? reasonText))
+                message: String((item["message"]?.stringValue ?? reasonText).prefix(maxMessageLength))))
         }
         return refusals
     }

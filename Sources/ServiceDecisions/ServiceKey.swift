@@ -50,9 +50,15 @@ public enum OperatorDecision: Sendable, Equatable {
             next.disabled = true
             next.disabledReason = reason
         case .freeze:
+            // Cinder's freeze_host also disables the service, with the reason "frozen"; thaw
+            // enables it again.
             next.frozen = true
+            next.disabled = true
+            next.disabledReason = "frozen"
         case .thaw:
             next.frozen = false
+            next.disabled = false
+            next.disabledReason = nil
         }
         return next
     }

@@ -14,7 +14,7 @@ public enum ServiceName {
         /// Longer than `limit` code points.
         case tooLong(length: Int, limit: Int)
         /// A character that would split or hide part of the address: '#', '@' where not the
-        /// separator, whitespace, a control character (C0, DEL, C1).
+        /// separator, whitespace, a control character (C0, DEL, C1), a format character (Cf).
         case forbiddenCharacter(Unicode.Scalar)
         /// Not exactly one '@' between a non-empty node name and backend name.
         case notHostAtBackend
@@ -36,7 +36,9 @@ public enum ServiceName {
             default:
                 let hex = String(scalar.value, radix: 16, uppercase: true)
                 let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-                return scalar.properties.isWhitespace ? "whitespace (\(code))" : "a control character (\(code))"
+                if scalar.properties.isWhitespace { return "whitespace (\(code))" }
+                if scalar.properties.generalCategory == .format { return "an invisible format character (\(code))" }
+                return "a control character (\(code))"
             }
         }
     }
@@ -103,9 +105,12 @@ public enum ServiceName {
     }
 
     /// '#' separates the pool; whitespace and control characters (C0, DEL, C1) hide or split a
-    /// name wherever it is shown or parsed.
+    /// name wherever it is shown or parsed; format characters (Unicode category Cf: zero-width
+    /// spaces, bidirectional overrides such as U+202E) make two different names look the same or
+    /// one name read backwards in a listing.
     static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
         if scalar.value < 0x80 { return scalar.value <= 0x20 || scalar.value == 0x7F || scalar == "#" }
         return (0x80...0x9F).contains(scalar.value) || scalar.properties.isWhitespace
+            || scalar.properties.generalCategory == .format
     }
 }

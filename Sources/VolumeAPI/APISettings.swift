@@ -14,6 +14,12 @@ public struct VolumeAPISettings: Sendable, Equatable {
     /// The admin token state-changing requests must carry in `X-Auth-Token`; nil or empty means
     /// none is configured, and those requests are then accepted from loopback clients only.
     public var adminToken: String?
+    /// Cinder's `auth_strategy`.
+    public var authStrategy: AuthStrategy = .adminToken
+    /// Cinder's `public_endpoint`: the base of the version documents' links (else the request's `Host`).
+    public var publicEndpoint: String?
+    /// The `host:port` the API listens on, for links when a request names no usable `Host`.
+    public var listenAddress = "127.0.0.1:8776"
 
     public static let defaultAvailabilityZone = "nova"
     public static let defaultServiceDownTime: TimeInterval = 60
@@ -25,4 +31,15 @@ public struct VolumeAPISettings: Sendable, Equatable {
         self.serviceDownTime = serviceDownTime
         self.adminToken = adminToken
     }
+}
+
+/// How state-changing requests are authenticated (Cinder's `auth_strategy`).
+public enum AuthStrategy: String, Sendable, Equatable {
+    /// volumed's own rule: `X-Auth-Token` equal to the admin token, or, with none configured, a
+    /// loopback client.
+    case adminToken = "admin_token"
+    /// Cinder's standalone mode: also any `X-Auth-Token` of the form `user:project` (cinderclient's
+    /// and keystoneauth's noauth plugins), from any client: for deployments whose network is the
+    /// boundary.
+    case noauth
 }

@@ -9,8 +9,11 @@ import Logging
 /// client — so a service started without a token is never open to the network by accident.
 public struct AccessPolicy: Sendable {
     private let adminToken: [UInt8]?
+    /// `noauth`: a `user:project` token is enough (Cinder's standalone mode).
+    private let strategy: AuthStrategy
 
-    public init(adminToken: String?) {
+    public init(adminToken: String?, strategy: AuthStrategy = .adminToken) {
+        self.strategy = strategy
         if let adminToken, !adminToken.isEmpty {
             self.adminToken = Array(adminToken.utf8)
         } else {
@@ -23,6 +26,9 @@ public struct AccessPolicy: Sendable {
 
     /// Logs, once at start-up, how state-changing requests are guarded.
     public func logMode(to logger: Logger) {
+        if strategy == .noauth {
+            logger.warning("auth_strategy = noauth: state-changing API requests are accepted from any client whose X-Auth-Token reads user:project")
+        }
         if requiresToken {
             logger.info("state-changing API requests require X-Auth-Token to equal the admin token")
         } else {
@@ -41,6 +47,9 @@ public struct AccessPolicy: Sendable {
 
     /// Who is asking: the token, or loopback when none is configured.
     private func authorizeCaller(_ request: HTTPRequest) throws(HTTPError) {
+        if strategy == .noauth, let presented = request.headers["X-Auth-Token"], Self.isNoauthToken(presented) {
+            return
+        }
         guard let adminToken else {
             guard request.isFromLoopback else {
                 throw .forbidden("No admin token is configured, so state-changing requests are accepted from loopback clients only.")
@@ -57,17 +66,27 @@ public struct AccessPolicy: Sendable {
         }
     }
 
+    /// Cinder's noauth token: `user:project`, both parts non-empty, one colon.
+    static func isNoauthToken(_ token: String) -> Bool {
+        let parts = token.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+    }
+
     /// A browser on the operator's machine is a loopback client, so without a token any web page
     /// could make it change state. Browsers say where a request comes from: `Origin` (sent on every
     /// cross-origin POST/PUT) and `Sec-Fetch-Site`. A state change is refused with 403 when either
-    /// names another origin than this service's own (`Origin` equal to `http(s)://` + `Host`).
-    /// cinderclient, openstacksdk and curl send neither, and are unaffected.
+    /// names another origin than this service's own (`Origin` equal to `http(s)://` + `Host`), or
+    /// when the origin's host is a DNS name other than `localhost`: a page whose name was made to
+    /// resolve to this machine (DNS rebinding) is "same-origin" to the browser, but volumed serves
+    /// no pages, so no legitimate origin is a DNS name. cinderclient, openstacksdk and curl send
+    /// neither header, and are unaffected.
     static func refuseCrossSite(_ request: HTTPRequest) throws(HTTPError) {
         if let site = request.headers["Sec-Fetch-Site"]?.lowercased(), site != "same-origin", site != "none" {
             throw .forbidden("Cross-site state-changing requests are refused (Sec-Fetch-Site: \(site)).")
         }
-        guard let origin = request.headers["Origin"] else { return }
-        guard isOwnOrigin(origin, host: request.headers["Host"]) else {
+        let origins = request.headers.values(forName: "Origin")
+        guard let origin = origins.first else { return }
+        guard origins.count == 1, isOwnOrigin(origin, host: request.headers["Host"]) else {
             throw .forbidden("State-changing requests from another origin are refused (Origin: \(origin.prefix(200))).")
         }
     }
@@ -93,6 +112,18 @@ public struct AccessPolicy: Sendable {
             text.hasSuffix(defaultPort) ? text.dropLast(defaultPort.count) : text
         }
         return !authority.isEmpty && normalized(authority) == normalized(Substring(host.lowercased()))
+            && isLiteralOrLocalhost(authority)
+    }
+
+    /// Whether an origin's `host[:port]` names an IP address (`127.0.0.1`, `[::1]`) or localhost.
+    static func isLiteralOrLocalhost(_ authority: Substring) -> Bool {
+        if authority.hasPrefix("[") { return true }  // an IPv6 literal
+        let host = authority.prefix { $0 != ":" }
+        if host == "localhost" || host.hasSuffix(".localhost") { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { part in
+            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber) && Int(part).map { $0 <= 255 } == true
+        }
     }
 
     /// Compares every byte of the longer input whatever the contents, so the time taken depends only

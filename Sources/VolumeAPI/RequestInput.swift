@@ -29,10 +29,11 @@ enum RequestInput {
     /// so `curl -X POST .../reinit` keeps working.
     static func requireJSONBody(_ request: HTTPRequest) throws(HTTPError) {
         guard !request.body.isEmpty else { return }
-        let label = request.headers["Content-Type"]
+        let labels = request.headers.values(forName: "Content-Type")
+        let label = labels.first
         let mediaType = label?.split(separator: ";", maxSplits: 1).first?
             .trimmingCharacters(in: .whitespaces).lowercased()
-        guard mediaType == "application/json" else {
+        guard labels.count == 1, mediaType == "application/json" else {
             throw HTTPError(
                 status: HTTPStatus(code: 415, reasonPhrase: "Unsupported Media Type"), faultName: "badMediaType",
                 message: label.map { "Unsupported Content-Type \($0.prefix(100)): the request body must be application/json." }
@@ -60,19 +61,26 @@ enum RequestInput {
         return text
     }
 
-    /// `?name=` as a number of seconds in `0...maximum`; nil when absent.
+    /// `?name=` as a number of seconds in `0...maximum`; nil when absent. Only plain decimal text
+    /// (`5`, `2.5`): `Double(_:)` alone would also read `0x10` as 16, `1e3`, `inf` or ` 5`.
     static func seconds(_ request: HTTPRequest, _ name: String, maximum: Double) throws(HTTPError) -> Double? {
         let values = request.query.values(forName: name)
         guard let text = values.first else { return nil }
         guard values.count == 1 else {
             throw .badRequest("Invalid query parameter '\(name)': give it once, not \(values.count) times.")
         }
-        guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, value >= 0,
-              value <= maximum
+        guard isPlainDecimal(text), let value = Double(text), value.isFinite, value >= 0, value <= maximum
         else {
             throw .badRequest("Invalid query parameter '\(name)': expected a number of seconds from 0 to \(Int(maximum)), got '\(text)'.")
         }
         return value
+    }
+
+    /// Digits, optionally a point and more digits: the only number syntax the API documents.
+    static func isPlainDecimal(_ text: String) -> Bool {
+        let parts = text.utf8.split(separator: UInt8(ascii: "."), maxSplits: 1, omittingEmptySubsequences: false)
+        return parts.count <= 2 && text.utf8.count <= 32
+            && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } }
     }
 
     /// `?name=true|false` (also 1/0, yes/no, on/off as oslo's `bool_from_string` accepts); false when absent.

@@ -100,6 +100,9 @@ public final class SchedulerAPI: Sendable {
 
     func pools(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let detail = try RequestInput.flag(request, "detail")
+        if let filter = try PoolFilter(request) {
+            return EncodedView(body: filter.encode(detailedView: store.pools(detail: true).json, detail: detail)).response()
+        }
         let pools = store.pools(detail: detail)
         return views.view(detail ? "pools\u{0}detail" : "pools", version: pools.version, now: .distantPast) {
             (EncodedView(body: pools.json), ViewValidity(version: pools.version))

@@ -1,4 +1,4 @@
-// GET /v3/os-services: Cinder's services list at microversion 3.49.
+// GET /v3/os-services: Cinder's services list, shaped by the request's microversion.
 
 import Foundation
 import JSON
@@ -26,6 +26,22 @@ enum ServicesView {
         var cacheKey: String { "\(host ?? "")\u{0}\(binary ?? "")" }
     }
 
+    /// The members that depend on the microversion, as in Cinder's services controller.
+    struct Fields: Sendable, Equatable {
+        /// `cluster` (3.7).
+        var cluster: Bool
+        /// `backend_state` of volume services (3.49).
+        var backendState: Bool
+
+        init(_ version: APIVersion) {
+            cluster = version >= .clusterSupport
+            backendState = version >= .backendStateReport
+        }
+
+        /// A cache key part that tells the shapes apart.
+        var cacheKey: String { (cluster ? "c" : "-") + (backendState ? "b" : "-") + "\u{0}" }
+    }
+
     /// The in-process scheduler's entry, when this process also runs the scheduler.
     struct SchedulerEntry: Sendable {
         var heartbeat: Date
@@ -34,7 +50,8 @@ enum ServicesView {
     }
 
     static func encode(
-        _ snapshot: ServiceSnapshot, settings: VolumeAPISettings, scheduler: SchedulerEntry?, filter: Filter, now: Date
+        _ snapshot: ServiceSnapshot, settings: VolumeAPISettings, scheduler: SchedulerEntry?, filter: Filter,
+        fields: Fields = Fields(.maximum), now: Date
     ) -> (EncodedView, ViewValidity) {
         var validity = ViewValidity(version: snapshot.version, validFrom: now)
         var json = JSONWriter(style: .pythonDumps, reservingCapacity: 128 + 420 * snapshot.backends.count)
@@ -52,7 +69,7 @@ enum ServicesView {
             json.member("state", up ? "up" : "down")
             json.member("updated_at", Timestamps.cinder(scheduler.heartbeat))
             json.nullMember("disabled_reason")
-            json.nullMember("cluster")
+            if fields.cluster { json.nullMember("cluster") }
             json.endObject()
         }
         for backend in snapshot.backends where filter.admits(host: backend.host, binary: volumeBinary) {
@@ -65,11 +82,11 @@ enum ServicesView {
             json.member("state", up ? "up" : "down")
             json.member("updated_at", Timestamps.cinder(backend.updatedAt))
             json.member("disabled_reason", backend.serviceStatus.disabledReason)
-            json.member("backend_state", backend.backendState.rawValue)
-            json.nullMember("cluster")
+            if fields.backendState { json.member("backend_state", backend.backendState.rawValue) }
+            if fields.cluster { json.nullMember("cluster") }
             json.member("replication_status", "disabled")
             json.nullMember("active_backend_id")
-            json.member("frozen", false)
+            json.member("frozen", backend.serviceStatus.frozen)
             json.endObject()
         }
         json.endArray()

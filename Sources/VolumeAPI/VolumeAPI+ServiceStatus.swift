@@ -1,4 +1,5 @@
-// PUT /v3/os-services/{enable,disable,disable-log-reason}: Cinder's service enable/disable.
+// PUT /v3/os-services/{action}: Cinder's service actions (enable/disable here; log levels and
+// replication in their own files).
 
 import Foundation
 import HTTPServer
@@ -8,11 +9,26 @@ import ServiceDecisions
 import Supervision
 
 extension VolumeAPI {
-    /// The actions of Cinder's `PUT os-services/{action}` that volumed implements.
+    /// The actions of Cinder's `PUT os-services/{action}`.
     enum ServiceAction: String {
         case enable
         case disable
         case disableLogReason = "disable-log-reason"
+        case setLog = "set-log"
+        case getLog = "get-log"
+        case freeze
+        case thaw
+        case failoverHost = "failover_host"
+        case failover
+
+        /// The microversion that introduced the action; below it the action does not exist.
+        var introduced: APIVersion {
+            switch self {
+            case .setLog, .getLog: return .logLevel
+            case .failover: return .replicationCluster
+            case .enable, .disable, .disableLogReason, .freeze, .thaw, .failoverHost: return .minimum
+            }
+        }
     }
 
     /// Cinder's `check_string_length(reason, min_length=1, max_length=255, allow_all_spaces=False)`.
@@ -24,10 +40,30 @@ extension VolumeAPI {
     func updateService(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         try access.authorizeMutation(request)
         let actionName = request.pathParameters["action"] ?? ""
-        guard let action = ServiceAction(rawValue: actionName) else {
-            throw .badRequest("Unknown action '\(actionName)': expected enable, disable or disable-log-reason.")
+        let version = request.apiVersion
+        guard let action = ServiceAction(rawValue: actionName), version >= action.introduced else {
+            if let action = ServiceAction(rawValue: actionName) {
+                throw .itemNotFound("The os-services action '\(actionName)' needs microversion \(action.introduced) or later; this request is at \(version).")
+            }
+            throw .itemNotFound("Unknown os-services action '\(actionName)'.")
         }
         let body = try RequestInput.jsonObject(request)
+        switch action {
+        case .enable, .disable, .disableLogReason:
+            return try updateServiceStatus(request, action: action, body: body)
+        case .setLog:
+            return try setLogLevels(body)
+        case .getLog:
+            return try logLevels(body)
+        case .freeze, .thaw:
+            return try freezeOrThaw(request, action: action, body: body)
+        case .failoverHost, .failover:
+            return try failover(body, action: action)
+        }
+    }
+
+    /// enable, disable, disable-log-reason.
+    func updateServiceStatus(_ request: HTTPRequest, action: ServiceAction, body: [String: Any]) throws(HTTPError) -> HTTPResponse {
         let host = try RequestInput.requiredString(body, "host")
         var reason: String?
         if action == .disableLogReason {

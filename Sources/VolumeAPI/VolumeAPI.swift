@@ -28,6 +28,10 @@ public final class VolumeAPI: Sendable {
     /// Records os-services decisions durably before they are answered.
     let decisions: OperatorDecisions
     let logger: Logger
+    /// volumed's own log levels, for os-services set-log/get-log (nil: the process's levels are fixed).
+    let logLevels: LogLevelRegistry?
+    /// Microversions, request ids, the access log: pass `openStack.hooks` as `HTTPServer(hooks:)`.
+    public let openStack: OpenStackProtocol
     let views = ViewCache()
     let metricsCache = Mutex<(version: UInt64, bytes: [UInt8])?>(nil)
 
@@ -44,23 +48,29 @@ public final class VolumeAPI: Sendable {
         supervisors: SupervisorSet, decisions: OperatorDecisions, capabilityStore: CapabilityStore? = nil,
         settings: VolumeAPISettings, clock: any SupervisionClock = SystemClock(),
         requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
-        logger: Logger = Logger(label: "volumed.api")
+        logger: Logger = Logger(label: "volumed.api"), logLevels: LogLevelRegistry? = nil,
+        openStack: OpenStackProtocol = OpenStackProtocol()
     ) {
         self.supervisors = supervisors
         self.settings = settings
         self.clock = clock
         self.requestMetrics = requestMetrics
-        self.access = AccessPolicy(adminToken: settings.adminToken)
+        self.access = AccessPolicy(adminToken: settings.adminToken, strategy: settings.authStrategy)
         self.scheduler = capabilityStore.map {
             SchedulerAPI(store: $0, adminToken: settings.adminToken, requestMetrics: requestMetrics)
         }
         self.decisions = decisions
         self.logger = logger
+        self.logLevels = logLevels
+        self.openStack = openStack
         access.logMode(to: logger)
     }
 
     /// Registers every route of the volume service (and of the in-process scheduler, if any).
     public func register(on router: inout Router) {
+        // A browser gets the status page; every other client Cinder's versions document.
+        router.get("/") { [self] request in statusPage(request) ?? root(request) }
+        router.get("/v3") { [self] request in versionV3(request) }
         for pattern in ["/v3/services", "/v3/os-services", "/v3/{project_id}/os-services"] {
             router.get(pattern) { [self] request in try services(request) }
         }
@@ -79,15 +89,34 @@ public final class VolumeAPI: Sendable {
 
     // MARK: reads
 
+    /// `GET /`: the API versions (Cinder's version discovery, 300 Multiple Choices). A page for
+    /// browsers would be one more case here, chosen by `Accept`.
+    func root(_ request: HTTPRequest) -> HTTPResponse {
+        HTTPResponse(status: .multipleChoices, body: versionsDocument(request))
+    }
+
+    /// `GET /v3` and `GET /v3/`: the v3 version document, where keystoneauth's discovery looks.
+    func versionV3(_ request: HTTPRequest) -> HTTPResponse {
+        HTTPResponse(status: .ok, body: versionsDocument(request))
+    }
+
+    private func versionsDocument(_ request: HTTPRequest) -> [UInt8] {
+        VersionDocuments.encode(
+            base: VersionDocuments.base(publicEndpoint: settings.publicEndpoint, request: request,
+                                        listen: settings.listenAddress),
+            minimum: openStack.minimum, maximum: openStack.maximum)
+    }
+
     func services(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let filter = ServicesView.Filter(
             host: nonEmpty(request.query["host"]),
             binary: nonEmpty(request.query["binary"]) ?? nonEmpty(request.query["service"]))
         let snapshot = supervisors.snapshot()
         let now = clock.now()
-        let view = views.view("services\u{0}" + filter.cacheKey, version: snapshot.version, now: now) {
+        let fields = ServicesView.Fields(request.apiVersion)
+        let view = views.view("services\u{0}" + fields.cacheKey + filter.cacheKey, version: snapshot.version, now: now) {
             ServicesView.encode(snapshot, settings: settings, scheduler: schedulerEntry(snapshot, now: now),
-                                filter: filter, now: now)
+                                filter: filter, fields: fields, now: now)
         }
         return view.response()
     }

@@ -41,6 +41,15 @@ public enum CapabilityReportEncoding {
         return json.bytes
     }
 
+    /// One report as one object, the form a cluster keeps under `reports/<host@backend>` in etcd
+    /// (the scheduler reads it with the same parser as a posted report).
+    public static func reportBody(_ report: BackendReport) throws(Failure) -> [UInt8] {
+        var json = JSONWriter(style: .compact, reservingCapacity: 900)
+        var timestamps = CinderTimestampFormatter()
+        try write(report, to: &json, timestamps: &timestamps)
+        return json.bytes
+    }
+
     /// Reports per request: bounds a request's size well under the scheduler's body limit (1 MiB by
     /// default) even with 1,000 backends and several pools each.
     public static let reportsPerBatch = 200
@@ -97,6 +106,7 @@ public enum CapabilityReportEncoding {
         if let reason = report.serviceStatus.disabledReason {
             json.member("disabled_reason", reason)
         }
+        if report.serviceStatus.frozen { json.member("frozen", true) }
         if let stats = report.capabilities {
             CapabilitiesJSON.writeMembers(stats, to: &json)
         }

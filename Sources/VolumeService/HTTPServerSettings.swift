@@ -14,5 +14,8 @@ extension HTTPServerConfiguration {
         writeTimeout = .milliseconds(Int64(limits.writeTimeout * 1000))
         maxConnections = limits.maxConnections
         maxPipelinedRequests = limits.maxPipelinedRequests
+        maxQueuedResponseBytes = limits.maxQueuedResponseBytes
+        maxBufferedOutputBytes = limits.maxBufferedOutputBytes
+        maxBufferedRequestBytes = limits.maxBufferedRequestBytes
     }
 }

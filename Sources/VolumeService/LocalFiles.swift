@@ -20,8 +20,10 @@ enum LocalFiles {
                 }
                 continue
             }
-            guard mkdir(built, 0o755) == 0 || errno == EEXIST else {
-                throw Failure(description: "cannot create \(built): \(String(cString: strerror(errno)))")
+            guard mkdir(built, 0o755) == 0 else {
+                let code = errno
+                if code == EEXIST { continue }
+                throw Failure(description: "cannot create \(built): \(String(cString: strerror(code)))")
             }
         }
     }
@@ -29,15 +31,19 @@ enum LocalFiles {
     /// Replaces the contents of the file at `path` with `text`.
     static func write(_ text: String, to path: String) throws(Failure) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            let code = errno
+            throw Failure(description: "cannot write \(path): \(String(cString: strerror(code)))")
+        }
         defer { close(fd) }
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if written < 0 {
-                if errno == EINTR { continue }
-                throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+                let code = errno
+                if code == EINTR { continue }
+                throw Failure(description: "cannot write \(path): \(String(cString: strerror(code)))")
             }
             offset += written
         }

@@ -1,17 +1,37 @@
 import Foundation
 import Logging
+import VolumeAPI
 
 /// One plain line per event on stderr, backend first, so `journalctl` and `grep nfs-gold` read well:
 /// `2026-11-26T14:30:00.123Z warning [nfs-gold] driver initialization failed kind=backend_unavailable ...`.
 public struct PlainLogHandler: LogHandler {
-    public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let label: String
+    /// Where the level lives when it can change at run time (`volumed serve`'s set-log).
+    private let levels: LogLevelRegistry?
+    private var fixedLevel: Logger.Level
     private static let lock = NSLock()
 
     public init(label: String, level: Logger.Level) {
         self.label = label
-        self.logLevel = level
+        self.fixedLevel = level
+        self.levels = nil
+    }
+
+    /// A handler whose level is `levels`' level for `label`, read at each log call.
+    public init(label: String, levels: LogLevelRegistry) {
+        self.label = label
+        self.fixedLevel = .info
+        self.levels = levels
+        levels.register(label: label)
+    }
+
+    /// With a registry, setting it sets the registry's level for this label (and labels under it).
+    public var logLevel: Logger.Level {
+        get { levels?.level(for: label) ?? fixedLevel }
+        set {
+            if let levels { levels.set(prefix: label, level: newValue) } else { fixedLevel = newValue }
+        }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

@@ -24,7 +24,8 @@ public final class SchedulerRunner: Sendable {
         server = HTTPServer(
             configuration: HTTPServerConfiguration(listen: options.schedulerListen, port: options.schedulerListenPort,
                                                    limits: options.http),
-            router: router, logger: Logger(label: "volumed.http"), onResponse: api.requestMetrics.record)
+            router: router, logger: Logger(label: "volumed.http"), onResponse: api.requestMetrics.record,
+            hooks: OpenStackProtocol().hooks)
     }
 
     public var apiURL: String {

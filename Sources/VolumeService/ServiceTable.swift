@@ -11,15 +11,16 @@ public enum ServiceTable {
     public static func fetchAndRender(baseURL: String) throws -> String {
         let client = try CurlClient(configuration: .init(connectTimeout: 3, totalTimeout: 10))
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        let services = try fetch(client, base + "/v3/services")
+        // 3.49: the microversion that lists each volume service's backend_state.
+        let services = try fetch(client, base + "/v3/services", headers: [CurlHeader("OpenStack-API-Version", "volume 3.49")])
         let drivers = try fetch(client, base + "/drivers")
         return try render(servicesJSON: services, driversJSON: drivers)
     }
 
-    private static func fetch(_ client: CurlClient, _ url: String) throws -> [UInt8] {
+    private static func fetch(_ client: CurlClient, _ url: String, headers: [CurlHeader] = []) throws -> [UInt8] {
         let response: CurlResponse
         do {
-            response = try client.get(url)
+            response = try client.get(url, headers: headers)
         } catch {
             // libcurl's text repeats itself ("Couldn't connect to server: ... Couldn't connect to
             // server"); say once what failed and where to look.
@@ -31,7 +32,7 @@ public enum ServiceTable {
             throw Failure(description: "GET \(url) failed: \(reason)")
         }
         guard response.status == 200 else {
-            throw Failure(description: "GET \(url) answered \(response.status): \(response.bodyText.prefix(200))")
+            throw Failure(description: "GET \(url) answered \(response.status): \(visible(String(response.bodyText.prefix(200))))")
         }
         return response.body
     }
@@ -67,16 +68,50 @@ public enum ServiceTable {
     /// `limit` characters with "..." so a cut is visible (`GET /drivers/{id}` has the whole text).
     static func cell(_ value: String, limit: Int) -> String {
         let line = value.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .joined(separator: " ")
+            .joined(separator: " ").replacingOccurrences(of: "\t", with: " ")
         return line.count <= limit ? line : String(line.prefix(limit - 3)) + "..."
     }
 
+    /// A value from the server as a cell's text, with control characters made visible.
     private static func text(_ value: Any?) -> String {
         switch value {
         case nil, is NSNull: return "-"
-        case let string as String: return string
+        case let string as String: return visible(string)
         case let number as NSNumber: return number.stringValue
-        case let other?: return "\(other)"
+        case let other?: return visible("\(other)")
+        }
+    }
+
+    /// `text` safe to print on a terminal: a string from the server (a `disabled_reason` anyone
+    /// with write access set, a driver's error) could otherwise carry escape sequences that recolour,
+    /// retitle or rewrite the operator's terminal, or bidirectional overrides that reorder what is
+    /// shown. C0 and C1 controls, DEL and Unicode bidi controls are written as escapes (`\e`, `\x7f`,
+    /// `\u{202e}`); line breaks and tabs stay, for `cell` to fold.
+    static func visible(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            guard needsEscape(scalar) else {
+                out.append(scalar)
+                continue
+            }
+            let escaped: String
+            switch scalar.value {
+            case 0x1B: escaped = "\\e"
+            case 0x00...0xFF: escaped = "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            default: escaped = "\\u{" + String(scalar.value, radix: 16) + "}"
+            }
+            out.append(contentsOf: escaped.unicodeScalars)
+        }
+        return String(out)
+    }
+
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x0A, 0x0D, 0x09: return false  // folded by `cell`
+        case 0x00...0x1F, 0x7F...0x9F: return true
+        case 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0x061C: return true  // bidi marks and overrides
+        default: return false
         }
     }
 

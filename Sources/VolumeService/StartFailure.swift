@@ -13,6 +13,9 @@ public struct StartFailure: Error, CustomStringConvertible {
     /// A start-up error as an operator should read it: a port that is taken or forbidden names the
     /// option that moves it (`portOption`), instead of a bare errno.
     public static func explain(_ error: any Error, portOption: String) -> String {
+        if case .cannotResolve? = error as? HTTPServerError, portOption.hasSuffix("_port") {
+            return "\(error); fix \(portOption.dropLast(5)) or this machine's resolver (/etc/hosts, DNS)"
+        }
         if case .cannotListen(let address, let code)? = error as? HTTPServerError {
             switch code {
             case EADDRINUSE:

@@ -34,7 +34,9 @@ public final class VolumeServiceRunner: Sendable {
     /// The in-process scheduler's store; nil when `scheduler_url` points elsewhere.
     public let schedulerStore: CapabilityStore?
 
-    public init(configuration: ServiceConfiguration, configPath: String?, logger: Logger) throws {
+    /// - Parameter logLevels: the process's run-time log levels, which the API's set-log changes.
+    public init(configuration: ServiceConfiguration, configPath: String?, logger: Logger,
+                logLevels: LogLevelRegistry? = nil) throws {
         let options = configuration.service
         self.configPath = configPath
         self.current = Mutex(configuration)
@@ -73,9 +75,8 @@ public final class VolumeServiceRunner: Sendable {
 
         let api = VolumeAPI(
             supervisors: supervisors, decisions: decisions, capabilityStore: store,
-            settings: VolumeAPISettings(host: options.host, availabilityZone: options.storageAvailabilityZone,
-                                        serviceDownTime: options.serviceDownTime, adminToken: adminToken),
-            logger: Logger(label: "volumed.api"))
+            settings: Self.apiSettings(options, adminToken: adminToken),
+            logger: Logger(label: "volumed.api"), logLevels: logLevels)
         var router = Router()
         api.register(on: &router)
         var serverConfiguration = HTTPServerConfiguration(listen: options.osapiVolumeListen,
@@ -83,7 +84,19 @@ public final class VolumeServiceRunner: Sendable {
         serverConfiguration.eventLoopCount = options.osapiVolumeWorkers ?? 0
         self.server = HTTPServer(
             configuration: serverConfiguration,
-            router: router, logger: Logger(label: "volumed.http"), onResponse: api.requestMetrics.record)
+            router: router, logger: Logger(label: "volumed.http"), onResponse: api.requestMetrics.record,
+            hooks: api.openStack.hooks)
+    }
+
+    /// The API's settings from `[DEFAULT]`.
+    static func apiSettings(_ options: ServiceOptions, adminToken: String?) -> VolumeAPISettings {
+        var settings = VolumeAPISettings(host: options.host, availabilityZone: options.storageAvailabilityZone,
+                                         serviceDownTime: options.serviceDownTime, adminToken: adminToken)
+        settings.authStrategy = options.authStrategy == "noauth" ? .noauth : .adminToken
+        settings.publicEndpoint = options.publicEndpoint
+        let listen = options.osapiVolumeListen.contains(":") ? "[\(options.osapiVolumeListen)]" : options.osapiVolumeListen
+        settings.listenAddress = "\(listen):\(options.osapiVolumeListenPort)"
+        return settings
     }
 
     /// The API's base URL once started.

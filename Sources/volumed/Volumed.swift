@@ -3,6 +3,7 @@ import Config
 import Drivers
 import Foundation
 import Logging
+import VolumeAPI
 import VolumeService
 
 /// The `volumed` command: the volume service, the scheduler role, a configuration check and a
@@ -26,11 +27,13 @@ struct LoggingOptions: ParsableArguments {
         }
     }
 
-    func bootstrap() -> Logger {
+    /// Sets up one plain line per event on stderr, with levels per logger label that the API's
+    /// set-log can change while the process runs.
+    func bootstrap() -> (logger: Logger, levels: LogLevelRegistry) {
         CommandSupport.prepareSignals()
-        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
-        LoggingSystem.bootstrap { label in PlainLogHandler(label: label, level: level) }
-        return Logger(label: "volumed")
+        let levels = LogLevelRegistry(startLevel: Logger.Level(rawValue: logLevel.lowercased()) ?? .info)
+        LoggingSystem.bootstrap { label in PlainLogHandler(label: label, levels: levels) }
+        return (Logger(label: "volumed"), levels)
     }
 }
 
@@ -73,12 +76,13 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        let logger = logging.bootstrap()
+        let (logger, logLevels) = logging.bootstrap()
         let systemd = SystemdIntegration(environment: .takeFromProcess(), logger: logger)
         let loaded = CommandSupport.loadServiceConfiguration(config: config, dataDir: dataDir, port: port, logger: logger)
         let service: VolumeServiceRunner
         do {
-            service = try VolumeServiceRunner(configuration: loaded.configuration, configPath: config, logger: logger)
+            service = try VolumeServiceRunner(configuration: loaded.configuration, configPath: config, logger: logger,
+                                              logLevels: logLevels)
             try service.start()
         } catch {
             CommandSupport.fail("volumed: cannot start: \(StartFailure.explain(error, portOption: config == nil ? "--port" : "osapi_volume_listen_port"))",
@@ -108,7 +112,7 @@ struct SchedulerRole: ParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() throws {
-        let logger = logging.bootstrap()
+        let (logger, _) = logging.bootstrap()
         let configuration = CommandSupport.loadServiceConfiguration(config: config, dataDir: nil, port: nil, logger: logger,
                                                                          embeddedAllowed: false).configuration
         let scheduler: SchedulerRunner

@@ -63,6 +63,9 @@ import Testing
             http_header_timeout = 1
             http_keepalive_timeout = 5
             http_max_connections = 20
+            http_max_queued_response_bytes = 4096
+            http_max_buffered_output_bytes = 1048576
+            http_max_buffered_request_bytes = 2097152
             """
         let configuration = ConfigFile.inspect(text: text, fileName: "volumed.conf", baseDirectory: "/etc/volumed")
         let options = configuration.service
@@ -83,6 +86,9 @@ import Testing
         #expect(options.osapiVolumeWorkers == 1)
         #expect(options.schedulerListen == "localhost")
         #expect(options.schedulerListenPort == 9000)
+        #expect(options.http.maxQueuedResponseBytes == 4096)
+        #expect(options.http.maxBufferedOutputBytes == 1_048_576)
+        #expect(options.http.maxBufferedRequestBytes == 2_097_152)
         #expect(options.adminToken == "abc")
         #expect(options.statePath == "/etc/volumed/state")
         #expect(options.http.maxHeaderBytes == 8192)

@@ -193,8 +193,22 @@ import Testing
     }
 
     @Test func badAddressIsATypedError() {
-        let server = HTTPServer(configuration: HTTPServerConfiguration(host: "not-an-ip", port: 0), router: Router())
-        #expect(throws: HTTPServerError.invalidAddress("not-an-ip:0")) { try server.start() }
+        let server = HTTPServer(configuration: HTTPServerConfiguration(host: "not an address", port: 0), router: Router())
+        #expect(throws: HTTPServerError.invalidAddress("not an address:0")) { try server.start() }
+    }
+
+    /// Host names are resolved when the server binds (as Cinder binds `osapi_volume_listen`).
+    @Test func aHostNameIsResolvedAndOneThatDoesNotResolveIsATypedError() throws {
+        let server = HTTPServer(configuration: HTTPServerConfiguration(host: "localhost", port: 0), router: Router())
+        try server.start()
+        #expect(server.localPort != nil)
+        server.shutdown(gracePeriod: .seconds(1))
+        let unresolved = HTTPServer(configuration: HTTPServerConfiguration(host: "no-such-host.invalid", port: 0), router: Router())
+        let error = #expect(throws: HTTPServerError.self) { try unresolved.start() }
+        guard case .cannotResolve(host: "no-such-host.invalid", _)? = error else {
+            Issue.record("expected cannotResolve, got \(String(describing: error))")
+            return
+        }
     }
 }
 

@@ -41,7 +41,7 @@ let smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 
 private let host = "Host: x\r\n"
 
-let hostileCorpus: [HostileCase] = smugglingCases + framingCases + byteCases + sizeCases + lineCases
+let hostileCorpus: [HostileCase] = smugglingCases + framingCases + byteCases + sizeCases + lineCases + hostCases
 
 /// Request smuggling: two ways to frame one body. Each is rejected outright (never "pick one"), so
 /// the smuggled request behind it never runs.
@@ -134,4 +134,29 @@ private let lineCases: [HostileCase] = [
     HostileCase("missing Host", "GET /ping HTTP/1.1\r\n\r\n", [400]),
     HostileCase("two Host fields", "GET /ping HTTP/1.1\r\n\(host)Host: y\r\n\r\n", [400]),
     HostileCase("TLS handshake bytes", [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03] + Array("\r\n\r\n".utf8), [400]),
+]
+
+/// Host values (RFC 9112 3.2: a Host that is not `uri-host [":" port]` is 400). The smuggled
+/// request behind each shows nothing after the rejection is read.
+private let hostCases: [HostileCase] = [
+    HostileCase("Host with a space inside", "GET /ping HTTP/1.1\r\nHost: a b\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with userinfo", "GET /ping HTTP/1.1\r\nHost: user@x\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with a path", "GET /ping HTTP/1.1\r\nHost: x/y\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with a query", "GET /ping HTTP/1.1\r\nHost: x?y\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with a letter in the port", "GET /ping HTTP/1.1\r\nHost: x:80a\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with two ports", "GET /ping HTTP/1.1\r\nHost: x:80:81\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with an unclosed IPv6 literal", "GET /ping HTTP/1.1\r\nHost: [::1\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with an empty IP literal", "GET /ping HTTP/1.1\r\nHost: []\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with a bracket in a name", "GET /ping HTTP/1.1\r\nHost: a[b]\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with a bad percent escape", "GET /ping HTTP/1.1\r\nHost: a%zz\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with a double quote", "GET /ping HTTP/1.1\r\nHost: \"x\"\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with a backslash", "GET /ping HTTP/1.1\r\nHost: x\\y\r\n\r\n\(smuggled)", [400]),
+    HostileCase("Host with non-ASCII bytes", Array("GET /ping HTTP/1.1\r\nHost: \u{e9}x\r\n\r\n\(smuggled)".utf8), [400]),
+    HostileCase("Host with a tab inside", "GET /ping HTTP/1.1\r\nHost: a\tb\r\n\r\n\(smuggled)", [400]),
+    HostileCase("HTTP/1.0 with an invalid Host", "GET /ping HTTP/1.0\r\nHost: a b\r\n\r\n", [400]),
+    HostileCase("Host: IPv6 literal with a port", "GET /ping HTTP/1.1\r\nHost: [::1]:8776\r\nConnection: close\r\n\r\n\(smuggled)", [200]),
+    HostileCase("Host: IPv4 with a port", "GET /ping HTTP/1.1\r\nHost: 127.0.0.1:8776\r\nConnection: close\r\n\r\n\(smuggled)", [200]),
+    HostileCase("Host: IPvFuture literal", "GET /ping HTTP/1.1\r\nHost: [v1.fe80::a+en1]\r\nConnection: close\r\n\r\n\(smuggled)", [200]),
+    HostileCase("Host: empty (RFC 9112 3.2 allows it)", "GET /ping HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n\(smuggled)", [200]),
+    HostileCase("Host: name with a percent escape and an empty port", "GET /ping HTTP/1.1\r\nHost: a%41b:\r\nConnection: close\r\n\r\n\(smuggled)", [200]),
 ]

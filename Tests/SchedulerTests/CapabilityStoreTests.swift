@@ -145,6 +145,20 @@ struct CapabilityStoreTests {
         #expect(disabled.isListed == false)
     }
 
+    @Test("a frozen backend (os-services freeze) is kept but not listed, even if a report said enabled")
+    func frozenServicesAreNotListed() throws {
+        let store = CapabilityStore(clock: ManualClock())
+        try store.receive(bytes(reportText(host: "a@x", capabilities: upCapabilities + #", "frozen": true"#)))
+        try store.receive(bytes(reportText(host: "b@x", capabilities: upCapabilities + #", "frozen": false"#)))
+        #expect(try poolNames(store.pools(detail: true)) == ["b@x#gold"])
+        let frozen = try #require(store.backends().first)
+        #expect(frozen.frozen && !frozen.isListed)
+        #expect(!text(store.pools(detail: true)).contains("frozen"))
+        #expect(throws: CapabilityReportError(field: "capabilities.frozen", problem: "expected true or false")) {
+            try CapabilityReportParser.parse(bytes(reportText(host: "c@x", capabilities: upCapabilities + #", "frozen": "yes""#)))
+        }
+    }
+
     @Test func versionBumpsOnChangeAndViewsAreCachedPerVersion() throws {
         let store = CapabilityStore(clock: ManualClock())
         let empty = store.pools(detail: true)

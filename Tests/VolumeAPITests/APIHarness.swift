@@ -80,7 +80,9 @@ final class APIHarness: @unchecked Sendable {
     /// - Parameter withScheduler: run the scheduler in process; unless `publisher` is given, reports
     ///   go into its store through an `InProcessPublisher`.
     init(_ backends: [TestBackend], tick: TimeInterval = 0.2, adminToken: String? = nil, serviceDownTime: TimeInterval = 60,
-         withScheduler: Bool = false, publisher: (any CapabilityPublisher)? = nil, startSupervision: Bool = true) throws {
+         withScheduler: Bool = false, publisher: (any CapabilityPublisher)? = nil, startSupervision: Bool = true,
+         decisionStore: ((ServiceStateFile) -> any OperatorDecisionStore)? = nil,
+         authStrategy: AuthStrategy = .adminToken, publicEndpoint: String? = nil, logLevels: LogLevelRegistry? = nil) throws {
         let store = withScheduler ? CapabilityStore(serviceDownTime: serviceDownTime) : nil
         self.store = store
         let publisher = publisher ?? store.map { InProcessPublisher(store: $0) } ?? RecordingPublisher()
@@ -88,23 +90,27 @@ final class APIHarness: @unchecked Sendable {
                                         publisher: publisher, logger: quietLogger)
         stateDirectory = NSTemporaryDirectory() + "volumed-api-\(UUID().uuidString)"
         stateFile = try ServiceStateFile(directory: stateDirectory)
-        decisions = try OperatorDecisions(store: stateFile, supervisors: supervisors, host: Self.host, logger: quietLogger)
+        decisions = try OperatorDecisions(store: decisionStore?(stateFile) ?? stateFile, supervisors: supervisors, host: Self.host,
+                                          logger: quietLogger)
         for backend in backends {
             try decisions.addBackend(BackendDefinition(id: backend.id, volumeBackendName: backend.id,
                                                        driver: backend.driver, settings: backend.settings))
         }
         drivers = Dictionary(uniqueKeysWithValues: backends.map { ($0.id, $0.driver) })
-        api = VolumeAPI(supervisors: supervisors, decisions: decisions, capabilityStore: store,
-                        settings: VolumeAPISettings(host: Self.host, availabilityZone: "az1", serviceDownTime: serviceDownTime,
-                                                    adminToken: adminToken),
-                        clock: clock, logger: quietLogger)
+        var settings = VolumeAPISettings(host: Self.host, availabilityZone: "az1", serviceDownTime: serviceDownTime,
+                                         adminToken: adminToken)
+        settings.authStrategy = authStrategy
+        settings.publicEndpoint = publicEndpoint
+        api = VolumeAPI(supervisors: supervisors, decisions: decisions, capabilityStore: store, settings: settings,
+                        clock: clock, logger: quietLogger,
+                        logLevels: logLevels, openStack: OpenStackProtocol(accessLogger: quietLogger))
         var router = Router()
         api.register(on: &router)
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.eventLoopCount = 1
         let metrics = api.requestMetrics
         server = HTTPServer(configuration: configuration, router: router, logger: quietLogger,
-                            onResponse: { metrics.record($0) })
+                            onResponse: { metrics.record($0) }, hooks: api.openStack.hooks)
         try server.start()
         port = server.localPort ?? 0
         if startSupervision { supervisors.start() }
@@ -123,7 +129,11 @@ final class APIHarness: @unchecked Sendable {
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    func get(_ path: String, headers: [(String, String)] = []) throws -> TestResponse {
+    /// Reads at volumed's newest microversion unless `headers` say otherwise (the shapes most tests
+    /// read: `backend_state` needs 3.49).
+    static let newest = [("OpenStack-API-Version", "volume latest")]
+
+    func get(_ path: String, headers: [(String, String)] = APIHarness.newest) throws -> TestResponse {
         try TestHTTPClient.request(port: port, method: "GET", path: path, headers: headers)
     }
 

@@ -37,6 +37,10 @@ struct CrossSiteTests {
                 #expect(response.status == 415, "\(mutation.path) \(contentType ?? "no Content-Type"): \(response.text)")
                 #expect(fault(response)?.name == "badMediaType", "\(response.text)")
             }
+            let twoLabels = try TestHTTPClient.request(
+                port: harness.port, method: mutation.method, path: mutation.path,
+                headers: [("Content-Type", "application/json"), ("Content-Type", "text/plain")], body: Array(mutation.body.utf8))
+            #expect(twoLabels.status == 415, "\(mutation.path) two Content-Types: \(twoLabels.text)")
         }
         #expect(try !harness.poolNames().contains("node9@nfs-gold#gold"))
         #expect(harness.decisions.all.isEmpty && harness.savedState.isEmpty)
@@ -54,7 +58,16 @@ struct CrossSiteTests {
             [("Origin", "http://127.0.0.1:\(harness.port + 1)")],  // same site, another port: another origin
             [("Origin", "http://127.0.0.1:\(harness.port)"), ("Sec-Fetch-Site", "cross-site")],
             [("Sec-Fetch-Site", "same-site")],
+            [("Origin", "http://127.0.0.1:\(harness.port)"), ("Origin", "http://evil.example")],  // only one is the truth
         ]
+        // DNS rebinding: the browser sends the attacker's name as both Host and Origin.
+        for mutation in Self.mutations {
+            let response = try TestHTTPClient.request(
+                port: harness.port, method: mutation.method, path: mutation.path,
+                headers: [("Host", "rebound.evil.example:\(harness.port)"), ("Origin", "http://rebound.evil.example:\(harness.port)"),
+                          ("Content-Type", "application/json")], body: Array(mutation.body.utf8))
+            #expect(response.status == 403, "\(mutation.path) rebinding: \(response.text)")
+        }
         for mutation in Self.mutations {
             for headers in foreign {
                 let response = try TestHTTPClient.request(
@@ -93,15 +106,22 @@ struct CrossSiteTests {
         #expect(try send("POST", "/drivers/nfs-gold/reinit", [("Content-Type", "application/x-www-form-urlencoded")], nil) == 202)
     }
 
-    @Test("own origin: http(s)://Host, default ports equal to none")
+    @Test("own origin: http(s)://Host with an IP address or localhost, default ports equal to none")
     func ownOrigin() {
         #expect(AccessPolicy.isOwnOrigin("http://127.0.0.1:8776", host: "127.0.0.1:8776"))
-        #expect(AccessPolicy.isOwnOrigin("HTTP://Node1:8776", host: "node1:8776"))
-        #expect(AccessPolicy.isOwnOrigin("http://node1:80", host: "node1"))
-        #expect(AccessPolicy.isOwnOrigin("https://node1", host: "node1:443"))
+        #expect(AccessPolicy.isOwnOrigin("HTTP://LocalHost:8776", host: "localhost:8776"))
+        #expect(AccessPolicy.isOwnOrigin("http://127.0.0.1:80", host: "127.0.0.1"))
+        #expect(AccessPolicy.isOwnOrigin("https://127.0.0.1", host: "127.0.0.1:443"))
+        #expect(!AccessPolicy.isOwnOrigin("http://127.0.0.1:8776", host: "127.0.0.1:8777"))
+        #expect(!AccessPolicy.isOwnOrigin("http://300.0.0.1:8776", host: "300.0.0.1:8776"))
         #expect(!AccessPolicy.isOwnOrigin("http://node1:8776", host: nil))
         #expect(!AccessPolicy.isOwnOrigin("http://node1.evil:8776", host: "node1:8776"))
         #expect(!AccessPolicy.isOwnOrigin("null", host: "node1:8776"))
+        #expect(AccessPolicy.isOwnOrigin("http://localhost:8776", host: "localhost:8776"))
+        #expect(AccessPolicy.isOwnOrigin("http://[::1]:8776", host: "[::1]:8776"))
+        // DNS rebinding: a page's name made to resolve to this machine is "same-origin" to the browser.
+        #expect(!AccessPolicy.isOwnOrigin("http://evil.example:8776", host: "evil.example:8776"))
+        #expect(!AccessPolicy.isOwnOrigin("http://1.2.3.4.evil:8776", host: "1.2.3.4.evil:8776"))
         #expect(!AccessPolicy.isOwnOrigin("http://", host: ""))
     }
 }

@@ -32,6 +32,7 @@ final class InProcessPublisher: CapabilityPublisher, @unchecked Sendable {
             capabilities["backend_state"] = report.backendState.rawValue
             capabilities["status"] = report.serviceStatus.status
             capabilities["disabled_reason"] = report.serviceStatus.disabledReason ?? NSNull()
+            if report.serviceStatus.frozen { capabilities["frozen"] = true }
             entries.append([
                 "host": report.host,
                 "service": "cinder-volume",

@@ -65,7 +65,7 @@ struct ReinitTests {
         #expect((response.json["driver"] as? [String: Any])?["state"] as? String == "initializing")
     }
 
-    @Test("bad ?wait values answer 400 naming the parameter", arguments: ["abc", "-1", "3601", "nan", "inf", ""])
+    @Test("bad ?wait values answer 400 naming the parameter", arguments: ["abc", "-1", "3601", "nan", "inf", "", "0x10", "1e1", "+5", "%205", "5.", ".5", "0x1p4"])
     func badWait(value: String) throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }

@@ -1,4 +1,6 @@
 import Foundation
+import SharedTestSupport
+import Synchronization
 import ServiceDecisions
 import Supervision
 import Testing
@@ -87,7 +89,6 @@ struct ServiceStatusTests {
          "Invalid element 'disabled_reason': a string is required, got a boolean."),
         ("disable", #"["host"]"#, "Malformed request body: a JSON object is required, got an array."),
         ("disable", "", "The request body is empty; a JSON object is required."),
-        ("freeze", #"{"host": "node1@nfs-gold"}"#, "Unknown action 'freeze': expected enable, disable or disable-log-reason."),
     ])
     func badRequests(action: String, body: String, message: String) throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
@@ -152,5 +153,60 @@ struct ServiceStatusTests {
         #expect(response.status == 404)
         #expect(fault(response)?.name == "itemNotFound")
         #expect(harness.decisions.all.isEmpty && harness.savedState.isEmpty)
+    }
+}
+
+/// The state file, held up in `commit` until the test opens the gate: a disk that takes its time.
+final class SlowDisk: OperatorDecisionStore, @unchecked Sendable {
+    let file: ServiceStateFile
+    let gate = Gate()
+    let commits = Recorder<ServiceKey>()
+
+    init(_ file: ServiceStateFile) {
+        self.file = file
+    }
+
+    var location: String { file.location }
+    func load(host: String) throws(DecisionStoreError) -> [ServiceKey: ServiceStatus] { try file.load(host: host) }
+    func checkWritable() throws(DecisionStoreError) { try file.checkWritable() }
+    func commit(_ status: ServiceStatus, for key: ServiceKey, all: [ServiceKey: ServiceStatus]) throws(DecisionStoreError) {
+        commits.append(key)
+        gate.wait()
+        try file.commit(status, for: key, all: all)
+    }
+}
+
+@Suite("os-services decisions and the event loop")
+struct DecisionWriterTests {
+    /// With one event loop, a decision whose disk write hangs must not hold up other requests: the
+    /// write runs on the decisions' writer and the PUT is answered through a deferred response
+    /// once it is durable (it used to be written on the loop, under a lock).
+    @Test("a slow state-file write holds up only its own answer")
+    func slowDiskDoesNotBlockTheLoop() throws {
+        let disk = Mutex<SlowDisk?>(nil)
+        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30, decisionStore: { file in
+            let slow = SlowDisk(file)
+            disk.withLock { $0 = slow }
+            return slow
+        })
+        defer { harness.stop() }
+        let slow = try #require(disk.withLock { $0 })
+        defer { slow.gate.release() }
+        let answer = Mutex<TestResponse?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let response = try? harness.send("PUT", "/v3/os-services/disable", json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#)
+            answer.withLock { $0 = response }
+            done.signal()
+        }
+        #expect(waitUntil { slow.commits.values.count == 1 })
+        // The loop still serves while the write hangs, and the decision is not applied yet.
+        #expect(try harness.get("/healthz").status == 200)
+        #expect(services(try harness.get("/v3/os-services")).first?["status"] as? String == "enabled")
+        #expect(answer.withLock { $0 } == nil)
+        slow.gate.release()
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(answer.withLock { $0 }?.status == 200)
+        #expect(services(try harness.get("/v3/os-services")).first?["status"] as? String == "disabled")
     }
 }

@@ -48,7 +48,9 @@ enum TestHTTPClient {
         }
         guard connected == 0 else { throw TestClientError(description: "connect() to port \(port) failed: \(errno)") }
 
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        // A `Host` among `headers` replaces the default one (a client that names the server otherwise).
+        let host = headers.contains { $0.0.lowercased() == "host" } ? "" : "Host: 127.0.0.1:\(port)\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\n\(host)Connection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if let body { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"

@@ -18,6 +18,17 @@ import VolumeService
             + #""disabled_reason":"say \"no\"\n\\"}}]}"#)
     }
 
+    @Test("a frozen backend's report says so, so the scheduler skips it")
+    func frozenReportSaysSo() throws {
+        let report = BackendReport(backendID: "b", host: "node1@b", timestamp: Self.timestamp, backendState: .down,
+                                   serviceStatus: ServiceStatus(disabled: true, disabledReason: "frozen", frozen: true),
+                                   capabilities: nil)
+        let body = try CapabilityReportEncoding.batchBody([report])
+        #expect(String(decoding: body, as: UTF8.self) == #"{"reports":[{"host":"node1@b","service":"cinder-volume","#
+            + #""timestamp":"2026-11-26T17:40:00.250000","capabilities":{"backend_state":"down","status":"disabled","#
+            + #""disabled_reason":"frozen","frozen":true}}]}"#)
+    }
+
     @Test func upReportsCarryCinderCapabilities() throws {
         let stats = VolumeStats(
             volumeBackendName: "gold", vendorName: "Open Source", driverVersion: "1.0.0", storageProtocol: "nfs",

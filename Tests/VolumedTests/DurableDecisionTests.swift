@@ -230,6 +230,14 @@ import Testing
         #expect(future.waitForExit() == 1, "stdout: \(future.stdout)")
         #expect(future.stderr.contains("has \"version\": 99, which this volumed does not understand (it reads version 1 and 2)"),
                 "\(future.stderr)")
+
+        // A directory in its place used to read "cannot read: Success" (errno read after the fact).
+        unlink(dir + "/state/service-state.json")
+        try FileManager.default.createDirectory(atPath: dir + "/state/service-state.json", withIntermediateDirectories: false)
+        let directory = try VolumedProcess(["serve", "--config", path])
+        #expect(directory.waitForExit() == 1, "stdout: \(directory.stdout)")
+        #expect(directory.stderr.contains("service-state.json: it is not a regular file (a directory)"), "\(directory.stderr)")
+        #expect(!directory.stderr.contains("Success"), "\(directory.stderr)")
     }
 
     /// The old writer's temporary file was `service-state.json.tmp.<pid>`, opened with

@@ -26,6 +26,18 @@ import VolumeService
         #expect(widths.count == 1, "every driver row has the table's width: \(text)")
     }
 
+    /// A `disabled_reason` (anyone with write access sets it) or a driver id carrying terminal escape
+    /// sequences is shown with them escaped, never sent to the operator's terminal raw.
+    @Test func controlCharactersFromTheServerAreShownEscaped() throws {
+        let services = #"{"services": [{"binary": "cinder-volume", "host": "n1@gold", "zone": "nova", "status": "disabled", "state": "up", "updated_at": null, "backend_state": "up", "disabled_reason": "\u001b]0;owned\u0007\u001b[2J\u009b31mred\u007f\u202egnp.exe\u0000"}]}"#
+        let drivers = #"{"drivers": [{"id": "gold\u001b[8m", "volume_driver": "nfs", "state": "ready", "reinit_attempts": 0, "reinit_limit": 3, "next_reinit_at": null, "last_error": null}]}"#
+        let text = try ServiceTable.render(servicesJSON: Array(services.utf8), driversJSON: Array(drivers.utf8))
+        let raw = text.unicodeScalars.filter { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) || $0.value == 0x202E }
+        #expect(raw.isEmpty, "\(raw.map { String($0.value, radix: 16) })")
+        #expect(text.contains(#"| \e]0;owned\x07\e[2J\x9b31mred\x7f\u{202e}gnp.exe\x00 |"#), "\(text)")
+        #expect(text.contains(#"| gold\e[8m | nfs "#), "\(text)")
+    }
+
     @Test func rejectsDocumentsWithoutTheirList() {
         #expect(throws: ServiceTable.Failure.self) {
             try ServiceTable.render(servicesJSON: Array(#"{"nope": []}"#.utf8), driversJSON: Array(#"{"drivers": []}"#.utf8))

@@ -13,8 +13,11 @@ let package = Package(
         .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
         // The road not taken: bare Dispatch read sources, no parsing, for a same-run comparison.
         .executableTarget(name: "dispatch-bare"),
+        // VolumeAPI's OpenStack exchange hooks (the same files, by symlink), for the with/without
+        // comparison of the microversion and request-id headers.
+        .target(name: "OpenStackHooks", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "volumed-http-bench", dependencies: [
-            "HTTPServer", .product(name: "Logging", package: "swift-log"),
+            "HTTPServer", "OpenStackHooks", .product(name: "Logging", package: "swift-log"),
         ]),
     ]
 )

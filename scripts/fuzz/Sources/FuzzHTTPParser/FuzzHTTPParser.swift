@@ -1,5 +1,6 @@
 // libFuzzer entry for the HTTP/1.1 request path: head scanner, head parser, target splitting and
-// percent-decoding, routing, body reader (Content-Length and chunked), response encoding.
+// percent-decoding, routing, body reader (Content-Length and chunked), response encoding; and the
+// connection code around them (ConnectionScenario.swift).
 //
 // Each input is one connection's byte stream. It is fed whole, one byte at a time, and in two
 // pseudo-random splits derived from the input, and every run must produce the same outcomes (the
@@ -29,6 +30,11 @@ let harnessRouter: Router = {
     }
     router.delete("/drivers/{id}") { _ in HTTPResponse(status: .noContent, body: []) }
     router.get("/healthz") { _ in HTTPResponse.text("ok") }
+    // For the connection scenarios: an answer given later (like reinit?wait=) and a large one.
+    router.post("/drivers/{id}/wait") { _ in
+        .deferred { responder in scenarioState.responders.append(responder) }
+    }
+    router.get("/pools") { _ in HTTPResponse(body: bigScenarioBody) }
     return router
 }()
 
@@ -82,5 +88,10 @@ public func fuzzHTTPParser(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 
     let seed = fnv1a(bytes)
     compare(whole, runStream(bytes, pieces: SplitSequence(state: seed, maxPiece: 7)), split: "pieces of 1-7, seed \(seed)")
     compare(whole, runStream(bytes, pieces: SplitSequence(state: ~seed, maxPiece: 97)), split: "pieces of 1-97, seed \(~seed)")
+    // One input in four also goes through the real connection code (its socket calls cost about
+    // six times the parser runs), with a peer behaving as the hash says.
+    if seed & 3 == 0 {
+        runConnectionScenario(bytes, behaviour: PeerBehaviour(UInt8(truncatingIfNeeded: seed >> 11)), model: whole)
+    }
     return 0
 }

@@ -4,13 +4,14 @@ import Dispatch
 import Foundation
 import HTTPServer
 import Logging
+import OpenStackHooks
 
 enum BenchServer {
     static func main(_ arguments: [String]) {
         guard arguments.count >= 3, let port = Int(arguments[2]),
             let bytes = FileManager.default.contents(atPath: arguments[1])
         else {
-            FileHandle.standardError.write(Data("usage: volumed-http-bench <body.json> <port> [event-loops]\n".utf8))
+            FileHandle.standardError.write(Data("usage: volumed-http-bench <body.json> <port> [event-loops] [openstack]\n".utf8))
             exit(2)
         }
         let body = [UInt8](bytes)
@@ -20,7 +21,13 @@ enum BenchServer {
         if arguments.count >= 4, let loops = Int(arguments[3]) { configuration.eventLoopCount = loops }
         var logger = Logger(label: "volumed-http-bench")
         logger.logLevel = .warning
-        let server = HTTPServer(configuration: configuration, router: router, logger: logger)
+        // "openstack": every response also carries the OpenStack microversion and request-id fields
+        // volumed serve adds (VolumeAPI's OpenStackProtocol hooks, access log off as by default).
+        var accessLogger = Logger(label: "volumed.access")
+        accessLogger.logLevel = .info
+        let hooks = arguments.count >= 5 && arguments[4] == "openstack"
+            ? OpenStackProtocol(accessLogger: accessLogger).hooks : nil
+        let server = HTTPServer(configuration: configuration, router: router, logger: logger, hooks: hooks)
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         let sources = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in

@@ -1,0 +1,154 @@
+import Coordination
+import Foundation
+import Scheduler
+import Supervision
+import Synchronization
+
+/// A host's place in a cluster of volumed hosts on etcd, and Cinder's `publish_service_capabilities`
+/// into it: one lease (TTL `service_down_time`, kept alive by a `LeaseKeeper` thread, independent
+/// of drivers and ticks); under it, each backend's service record and latest capability report; and
+/// without a lease, each service's last-seen record, so a dead host is listed as down, not forgotten.
+///
+/// A report reaches the cluster in a transaction of at most `operationsPerTransaction` writes (etcd's
+/// default `--max-txn-ops` is 128). The service and last-seen records of a backend are written with
+/// its first report under each lease, and last-seen again once a third of the TTL has passed, so a
+/// dead host's last-seen time is at most that far behind its death.
+public final class ClusterMembership: CapabilityPublisher {
+    /// Why reports did not reach the cluster.
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static let operationsPerTransaction = 128
+
+    private struct Registration {
+        /// The lease the records below were written under.
+        var lease: Int64 = 0
+        /// When each backend's last-seen record was last written (seconds, reference date).
+        var lastSeenWritten: [String: Double] = [:]
+    }
+
+    private let client: EtcdClient
+    private let layout: ClusterLayout
+    private let zone: String
+    private let apiURL: String
+    private let ttl: Int64
+    private let keeper: LeaseKeeper
+    private let registration = Mutex(Registration())
+
+    /// Joins the cluster: starts keeping a lease of `serviceDownTime` seconds (rounded up, at least 2).
+    /// - Parameters:
+    ///   - zone: Cinder's `storage_availability_zone` of this host's services.
+    ///   - apiURL: where this host's own API answers, written into its service records.
+    public init(
+        client: EtcdClient, layout: ClusterLayout, serviceDownTime: Double, zone: String, apiURL: String,
+        onLost: @escaping @Sendable (Int64, EtcdError) -> Void = { _, _ in }
+    ) {
+        self.client = client
+        self.layout = layout
+        self.zone = zone
+        self.apiURL = apiURL
+        let ttl = max(2, Int64(serviceDownTime.rounded(.up)))
+        self.ttl = ttl
+        keeper = LeaseKeeper(client: client, ttl: ttl, onLost: onLost)
+    }
+
+    /// Whether the host holds a lease now, and why not.
+    public var status: LeaseKeeper.Status { keeper.status }
+
+    public func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome {
+        guard let lease = keeper.leaseID else {
+            let why: String
+            if case .unleased(let error?) = keeper.status { why = error.description } else { why = "no lease yet" }
+            throw Failure(description: "not in the cluster: no etcd lease (\(why))")
+        }
+        let now = Date()
+        let seconds = now.timeIntervalSinceReferenceDate
+        let stale: [String: Double] = registration.withLock { registration in
+            if registration.lease != lease { registration = Registration(lease: lease) }
+            return registration.lastSeenWritten
+        }
+        var outcome = PublishOutcome()
+        var chunk: [EtcdOperation] = []
+        var chunkHosts: [String] = []
+        var written: [String: Double] = [:]
+        var failure: Failure?
+
+        func flush() {
+            guard !chunk.isEmpty else { return }
+            defer {
+                chunk.removeAll(keepingCapacity: true)
+                chunkHosts.removeAll(keepingCapacity: true)
+            }
+            do {
+                _ = try client.transaction(compare: [], success: chunk)
+            } catch {
+                if case .leaseNotFound = error { keeper.reportLost(lease) }
+                let text = "etcd: \(error)"
+                failure = Failure(description: text)
+                for host in chunkHosts {
+                    outcome.rejected[host] = text
+                    written[host] = nil
+                }
+            }
+        }
+
+        for report in reports {
+            let body: [UInt8]
+            do {
+                body = try CapabilityReportEncoding.reportBody(report)
+            } catch {
+                outcome.rejected[report.host] = "cannot encode the report: \(error)"
+                continue
+            }
+            var operations: [EtcdOperation] = []
+            if seconds - (stale[report.host] ?? -.infinity) >= Double(ttl) / 3 {
+                let record = ServiceRecord(
+                    host: report.host, binary: CapabilityReportEncoding.serviceBinary, zone: zone, apiURL: apiURL,
+                    updatedAt: CapabilityTimestamp(now))
+                let service = ClusterLayout.Entry.service(host: report.host, binary: record.binary)
+                let lastSeen = ClusterLayout.Entry.lastSeen(host: report.host, binary: record.binary)
+                operations.append(.put(key: layout.key(service), value: record.encoded(), lease: lease))
+                operations.append(.put(key: layout.key(lastSeen), value: record.encoded(), lease: 0))
+                written[report.host] = seconds
+            }
+            operations.append(.put(key: layout.key(.report(host: report.host)), value: body, lease: lease))
+            if chunk.count + operations.count > Self.operationsPerTransaction { flush() }
+            chunk += operations
+            chunkHosts.append(report.host)
+        }
+        flush()
+        registration.withLock { registration in
+            guard registration.lease == lease else { return }
+            registration.lastSeenWritten.merge(written) { $1 }
+        }
+        if let failure, outcome.rejected.count == reports.count { throw failure }
+        return outcome
+    }
+
+    /// An orderly stop: the last-seen records get the time of leaving, then the lease is revoked so
+    /// the services and reports leave every scheduler at once (a crash leaves them for one TTL).
+    public func leave() {
+        let hosts = registration.withLock { Array($0.lastSeenWritten.keys) }
+        if keeper.leaseID != nil, !hosts.isEmpty {
+            let now = CapabilityTimestamp(Date())
+            let operations: [EtcdOperation] = hosts.map { host in
+                let record = ServiceRecord(
+                    host: host, binary: CapabilityReportEncoding.serviceBinary, zone: zone, apiURL: apiURL, updatedAt: now)
+                return .put(key: layout.key(.lastSeen(host: host, binary: record.binary)), value: record.encoded(), lease: 0)
+            }
+            var start = 0
+            while start < operations.count {
+                let end = min(start + Self.operationsPerTransaction, operations.count)
+                _ = try? client.transaction(compare: [], success: Array(operations[start..<end]))
+                start = end
+            }
+        }
+        keeper.stop(revoke: true)
+    }
+
+    /// Stops renewing without revoking: the host's records go when the TTL runs out, as after a crash.
+    public func abandon() {
+        keeper.stop(revoke: false)
+    }
+}
