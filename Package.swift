@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "CHTTPServer"),
         // The one rule for listen addresses, shared by Config (check) and HTTPServer (bind).
         .target(name: "NetworkAddress"),
-        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The one JSON of volumed: a strict parser that keeps member order and number text, and the
         // writer every body comes out of. A leaf: every module that reads or writes JSON imports it.
@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "ServiceNames"),
         .target(name: "Config", dependencies: ["ServiceNames", "NetworkAddress"]),
         .target(name: "Scheduler", dependencies: ["JSON", "ServiceNames"]),
-        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "ServiceNames"]),
+        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "JSON", "ServiceNames"]),
         // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
         .target(name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         // The etcd v3 client (JSON gateway over CurlClient) and the cluster's key layout; Scheduler for

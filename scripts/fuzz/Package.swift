@@ -17,7 +17,7 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         // Sources/HTTPServer (symlinked into this target) plus the harness.
         .executableTarget(name: "FuzzHTTPParser", dependencies: [
-            "CHTTPServer", "CLibFuzzer", "NetworkAddress", .product(name: "Logging", package: "swift-log"),
+            "CHTTPServer", "CLibFuzzer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log"),
         ]),
         // Sources/Config (symlinked into this target) plus the harness.
         .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer", "NetworkAddress", "ServiceNames"]),
