@@ -1,5 +1,6 @@
 import Coordination
 import Foundation
+import JSON
 import Scheduler
 import SharedTestSupport
 import Testing
