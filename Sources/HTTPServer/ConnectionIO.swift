@@ -282,6 +282,7 @@ extension EventLoop {
             let startedAt = monotonicNanoseconds()
             let start = hooks.begin(&request)
             context.exchangeHeaders = start.headers
+            context.exchangeIDField = core.exchangeIDField
             context.exchange = ExchangeInFlight(
                 id: start.exchangeID, target: request.target, startedAt: startedAt, annotation: request.annotation)
             if let answer = start.answer, answer.deferral == nil { early = answer }

@@ -13,18 +13,19 @@ let package = Package(
     ],
     targets: [
         .target(name: "CHTTPServer"),
-        // Product modules the fuzzed ones import (symlinked from Sources/).
-        .target(name: "NetworkAddress"),
-        .target(name: "ServiceNames"),
         // Declares libFuzzer's LLVMFuzzerRunDriver, which each harness's main.swift calls.
         .target(name: "CLibFuzzer"),
         // Sources/HTTPServer (symlinked into this target) plus the harness.
         .executableTarget(name: "FuzzHTTPParser", dependencies: [
-            "CHTTPServer", "CLibFuzzer", "NetworkAddress", .product(name: "Logging", package: "swift-log"),
+            "CHTTPServer", "CLibFuzzer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log"),
         ]),
         // Sources/Config (symlinked into this target) plus the harness.
-        .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer", "ServiceNames", "NetworkAddress"]),
+        .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer", "NetworkAddress", "ServiceNames"]),
+        // The product's leaf modules (symlinked) that HTTPServer, Config and Scheduler import.
+        .target(name: "JSON"),
+        .target(name: "NetworkAddress"),
+        .target(name: "ServiceNames"),
         // Sources/Scheduler (symlinked into this target) plus the harness: capability report bodies.
-        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer", "ServiceNames"]),
+        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer", "JSON", "ServiceNames"]),
     ]
 )
