@@ -92,7 +92,10 @@ public final class VolumeAPI: Sendable {
     /// `GET /`: the API versions (Cinder's version discovery, 300 Multiple Choices). A page for
     /// browsers would be one more case here, chosen by `Accept`.
     func root(_ request: HTTPRequest) -> HTTPResponse {
-        HTTPResponse(status: .multipleChoices, body: versionsDocument(request))
+        var response = HTTPResponse(status: .multipleChoices, body: versionsDocument(request))
+        // A browser asking the same URL gets the status page instead.
+        response.headers.add(name: "Vary", value: "Accept")
+        return response
     }
 
     /// `GET /v3` and `GET /v3/`: the v3 version document, where keystoneauth's discovery looks.
