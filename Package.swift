@@ -27,24 +27,27 @@ let package = Package(
         .target(name: "CHTTPServer"),
         // The one rule for listen addresses, shared by Config (check) and HTTPServer (bind).
         .target(name: "NetworkAddress"),
-        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // The one JSON of volumed: a strict parser that keeps member order and number text, and the
+        // writer every body comes out of. A leaf: every module that reads or writes JSON imports it.
+        .target(name: "JSON"),
         // The one rule for the names in `host@backend#pool`, shared by Config, Drivers and Scheduler.
         .target(name: "ServiceNames"),
         .target(name: "Config", dependencies: ["ServiceNames", "NetworkAddress"]),
-        .target(name: "Scheduler", dependencies: ["ServiceNames"]),
-        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "ServiceNames"]),
+        .target(name: "Scheduler", dependencies: ["JSON", "ServiceNames"]),
+        .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "JSON", "ServiceNames"]),
         // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
         .target(name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
-        // The etcd v3 client (JSON gateway over CurlClient) and the cluster's key layout. Imports
-        // Scheduler only for the one JSON parser/writer, until issue 13 moves them into a leaf module.
-        .target(name: "Coordination", dependencies: ["CurlClient", "Scheduler"]),
+        // The etcd v3 client (JSON gateway over CurlClient) and the cluster's key layout; Scheduler for
+        // the capability reports and timestamps it stores.
+        .target(name: "Coordination", dependencies: ["CurlClient", "JSON", "Scheduler"]),
         .target(name: "VolumeAPI", dependencies: [
-            "HTTPServer", "Supervision", "Scheduler", "ServiceDecisions",
+            "HTTPServer", "JSON", "Supervision", "Scheduler", "ServiceDecisions",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "VolumeService", dependencies: [
-            "HTTPServer", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI", "ServiceDecisions",
+            "HTTPServer", "JSON", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI", "ServiceDecisions",
             "Coordination",
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -61,16 +64,19 @@ let package = Package(
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision", "SharedTestSupport"]),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "HTTPServer"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["JSON", "Scheduler"]),
         .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer"]),
         .testTarget(name: "VolumeAPITests", dependencies: [
             "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions", "VolumeService",
         ]),
-        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Scheduler", "SharedTestSupport"]),
+        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "JSON", "Scheduler", "SharedTestSupport"]),
         // A host's membership of an etcd cluster (VolumeService over Coordination) against real etcd.
         .testTarget(name: "ClusterTests", dependencies: [
-            "VolumeService", "Coordination", "Supervision", "Scheduler", "SharedTestSupport",
+            "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "SharedTestSupport",
         ]),
-        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient", "ServiceDecisions", "Supervision"]),
+        .testTarget(name: "VolumedTests", dependencies: [
+            "VolumeService", "CurlClient", "ServiceDecisions", "Supervision", "SharedTestSupport",
+        ]),
     ]
 )

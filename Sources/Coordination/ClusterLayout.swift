@@ -1,3 +1,4 @@
+import JSON
 import Scheduler
 
 /// Where a cluster of volumed hosts keeps its state in etcd, and how each value is written: the one

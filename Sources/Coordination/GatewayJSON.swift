@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Scheduler
 
 // The JSON shapes of etcd's gRPC gateway (3.4, `/v3/*`): bytes travel as base64, 64-bit integers as

@@ -1,3 +1,5 @@
+import JSON
+
 /// The health document of the array API (`GET /health`, see `openapi/array-api.yaml`).
 struct ArrayHealth: Sendable, Equatable {
     enum Status: String, Sendable, CaseIterable {
@@ -82,7 +84,7 @@ enum ArrayDocuments {
             }
             var ratio: Double?
             if let value = pool["max_over_subscription_ratio"] {
-                guard case .number(let number) = value, number >= 1 else {
+                guard let number = value.numberValue, number >= 1 else {
                     throw ArrayDocumentError(message: "\(path).max_over_subscription_ratio: expected a number >= 1, got \(value.kindDescription)")
                 }
                 ratio = number
@@ -93,19 +95,22 @@ enum ArrayDocuments {
         return ArrayCapacity(pools: pools)
     }
 
+    /// The body by the one JSON parser; where it broke as `line, column` for the operator reading a
+    /// backend's last error.
     private static func parse(_ body: [UInt8]) throws(ArrayDocumentError) -> JSONValue {
         do {
-            return try JSONValue.parse(body)
+            return try JSONParser.parse(body)
         } catch {
-            throw ArrayDocumentError(message: "not valid JSON: \(error)")
+            let (line, column) = error.lineAndColumn(in: body)
+            throw ArrayDocumentError(message: "not valid JSON: line \(line), column \(column): \(error.reason)")
         }
     }
 
-    private static func object(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> [String: JSONValue] {
-        guard case .object(let members)? = value else {
+    private static func object(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> JSONValue {
+        guard let value, case .object = value else {
             throw ArrayDocumentError(message: "\(path): expected an object, got \(value?.kindDescription ?? "nothing")")
         }
-        return members
+        return value
     }
 
     private static func string(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> String {
@@ -121,9 +126,23 @@ enum ArrayDocuments {
     }
 
     private static func capacity(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> Double {
-        guard case .number(let number)? = value, number >= 0 else {
+        guard let number = value?.numberValue, number >= 0 else {
             throw ArrayDocumentError(message: "\(path): expected a number of GiB >= 0, got \(value?.kindDescription ?? "nothing")")
         }
         return number
+    }
+}
+
+extension JSONValue {
+    /// What the value is, for messages: `a string "x"`, `the number 2.0`, `null`.
+    var kindDescription: String {
+        switch self {
+        case .object: return "an object"
+        case .array: return "an array"
+        case .string(let text): return "a string \"\(text.prefix(40))\""
+        case .number(let number): return "the number \(number.value)"
+        case .bool(let value): return "\(value)"
+        case .null: return "null"
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Config
 import CurlClient
 import Foundation
+import JSON
 import Supervision
 import Synchronization
 
@@ -211,7 +212,7 @@ public final class RestArrayDriver: VolumeDriver {
 
     /// The error document's message, or the start of the body, for the operator.
     private static func reason(_ response: CurlResponse) -> String {
-        if case .object(let members)? = try? JSONValue.parse(response.body), case .string(let message)? = members["message"] {
+        if case .string(let message)? = (try? JSONParser.parse(response.body))?["message"] {
             return ": " + String(message.prefix(300))
         }
         let text = String(decoding: response.body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -22,6 +22,8 @@ final class ServerCore: Sendable {
     let logger: Logger
     let onResponse: (@Sendable (ResponseRecord) -> Void)?
     let hooks: ExchangeHooks?
+    /// `hooks.exchangeIDField` as bytes, sanitized once.
+    let exchangeIDField: [UInt8]?
     let limits: ParserLimits
     let serverLine: [UInt8]
     let headerTimeout: Int64
@@ -45,6 +47,9 @@ final class ServerCore: Sendable {
         self.logger = logger
         self.onResponse = onResponse
         self.hooks = hooks
+        exchangeIDField = hooks?.exchangeIDField.map { name in
+            name.utf8.map { $0 == 13 || $0 == 10 || $0 == 0 ? UInt8(ascii: " ") : $0 }
+        }
         limits = ParserLimits(
             maxHeadBytes: max(64, configuration.maxHeadBytes), maxTargetBytes: max(1, configuration.maxTargetBytes),
             maxHeaderCount: max(1, configuration.maxHeaderCount), maxBodyBytes: max(0, configuration.maxBodyBytes))

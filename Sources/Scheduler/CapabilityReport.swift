@@ -1,5 +1,6 @@
 /// Whether a volume backend's driver is working, as its volume service reports it (Cinder's
 /// `backend_state`).
+import JSON
 public enum BackendState: String, Sendable, Equatable {
     case up
     case down

@@ -1,3 +1,4 @@
+import JSON
 import ServiceNames
 
 /// Turns a `POST /v3/scheduler/capabilities` body into validated reports: either one report object or a

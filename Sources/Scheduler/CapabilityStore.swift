@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Synchronization
 
 /// The time source of a `CapabilityStore`, injected so staleness can be tested without waiting.

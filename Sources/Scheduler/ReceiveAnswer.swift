@@ -1,4 +1,5 @@
 /// The reports of one `POST /v3/scheduler/capabilities` body, validated one by one.
+import JSON
 public struct ReportBatch: Sendable, Equatable {
     /// False for a body that is one report rather than `{"reports": [...]}`.
     public var isBatch: Bool

@@ -1,5 +1,6 @@
 // A driver's stats as JSON, shared by GET /drivers and the capability reports the tick publishes.
 
+import JSON
 import Scheduler
 import Supervision
 

@@ -1,6 +1,7 @@
 // GET /drivers, /drivers/{id} and /drivers/{id}/events: what volumed adds over Cinder.
 
 import Foundation
+import JSON
 import Scheduler
 import Supervision
 

@@ -1,6 +1,7 @@
 // GET /healthz and /readyz.
 
 import Foundation
+import JSON
 import Scheduler
 import Supervision
 

@@ -2,6 +2,7 @@
 
 import Foundation
 import HTTPServer
+import JSON
 import Scheduler
 
 /// The filters of a `get_pools` request. Below 3.28 Cinder ignores every query parameter but

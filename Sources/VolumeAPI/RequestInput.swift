@@ -2,25 +2,27 @@
 
 import Foundation
 import HTTPServer
+import JSON
 
 /// Parses what clients send. Every failure is an `HTTPError` 400 `badRequest` naming the problem
 /// (the field, the parameter, or where the JSON broke), never a crash or a 500.
 enum RequestInput {
-    /// The body as a JSON object.
-    static func jsonObject(_ request: HTTPRequest) throws(HTTPError) -> [String: Any] {
+    /// The body as a JSON object (`.object`), read by the one JSON parser: booleans stay apart
+    /// from numbers, and a key given twice is refused as the scheduler refuses it.
+    static func jsonObject(_ request: HTTPRequest) throws(HTTPError) -> JSONValue {
         guard !request.body.isEmpty else {
             throw .badRequest("The request body is empty; a JSON object is required.")
         }
-        let parsed: Any
+        let parsed: JSONValue
         do {
-            parsed = try JSONSerialization.jsonObject(with: Data(request.body), options: [.fragmentsAllowed])
+            parsed = try JSONParser.parse(request.body)
         } catch {
-            throw .badRequest("Malformed request body: not valid JSON (\(describe(error))).")
+            throw .badRequest("Malformed request body: not valid JSON (\(error)).")
         }
-        guard let object = parsed as? [String: Any] else {
+        guard case .object = parsed else {
             throw .badRequest("Malformed request body: a JSON object is required, got \(jsonTypeName(parsed)).")
         }
-        return object
+        return parsed
     }
 
     /// 415 `badMediaType` (Cinder's fault) for a body that is not labelled `application/json`
@@ -42,20 +44,20 @@ enum RequestInput {
     }
 
     /// A string member that must be present.
-    static func requiredString(_ object: [String: Any], _ name: String) throws(HTTPError) -> String {
-        guard let value = object[name], !(value is NSNull) else {
+    static func requiredString(_ object: JSONValue, _ name: String) throws(HTTPError) -> String {
+        guard let value = object[name], value != .null else {
             throw .badRequest("Missing required element '\(name)' in request body.")
         }
-        guard let text = value as? String else {
+        guard case .string(let text) = value else {
             throw .badRequest("Invalid element '\(name)': a string is required, got \(jsonTypeName(value)).")
         }
         return text
     }
 
     /// A string member that may be absent or null (nil then).
-    static func optionalString(_ object: [String: Any], _ name: String) throws(HTTPError) -> String? {
-        guard let value = object[name], !(value is NSNull) else { return nil }
-        guard let text = value as? String else {
+    static func optionalString(_ object: JSONValue, _ name: String) throws(HTTPError) -> String? {
+        guard let value = object[name], value != .null else { return nil }
+        guard case .string(let text) = value else {
             throw .badRequest("Invalid element '\(name)': a string is required, got \(jsonTypeName(value)).")
         }
         return text
@@ -94,26 +96,14 @@ enum RequestInput {
         }
     }
 
-    static func jsonTypeName(_ value: Any) -> String {
+    static func jsonTypeName(_ value: JSONValue) -> String {
         switch value {
-        case is NSNull: return "null"
-        case is String: return "a string"
-        case is [Any]: return "an array"
-        case is [String: Any]: return "an object"
-        case let number as NSNumber:
-            return isBoolean(number) ? "a boolean" : "a number"
-        default: return "a \(type(of: value))"
+        case .null: return "null"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        case .bool: return "a boolean"
+        case .number: return "a number"
         }
-    }
-
-    /// JSONSerialization hands back JSON booleans as NSNumbers whose type code is `c`.
-    static func isBoolean(_ number: NSNumber) -> Bool {
-        String(cString: number.objCType) == "c"
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let detail = nsError.userInfo[NSDebugDescriptionErrorKey] as? String, !detail.isEmpty { return detail }
-        return nsError.localizedDescription
     }
 }

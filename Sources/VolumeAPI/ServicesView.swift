@@ -1,6 +1,7 @@
 // GET /v3/os-services: Cinder's services list, shaped by the request's microversion.
 
 import Foundation
+import JSON
 import Scheduler
 import Supervision
 

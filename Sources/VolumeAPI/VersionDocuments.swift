@@ -2,6 +2,7 @@
 
 import Foundation
 import HTTPServer
+import JSON
 import Scheduler
 
 /// Cinder's version documents (cinder/api/versions.py): `GET /` lists the API versions with 300

@@ -1,6 +1,7 @@
 // PUT /v3/os-services/freeze, thaw, failover_host and failover (3.26): Cinder's replication actions.
 
 import HTTPServer
+import JSON
 import ServiceDecisions
 import Supervision
 
@@ -10,7 +11,7 @@ extension VolumeAPI {
     /// `frozen`, reported frozen to the scheduler (which skips it: it leaves get_pools), listed
     /// `frozen: true`, and the flag survives restarts with the other operator decisions. `thaw`
     /// clears it and enables the service again.
-    func freezeOrThaw(_ request: HTTPRequest, action: ServiceAction, body: [String: Any]) throws(HTTPError) -> HTTPResponse {
+    func freezeOrThaw(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(HTTPError) -> HTTPResponse {
         let host = try RequestInput.requiredString(body, "host")
         guard let backend = supervisors.snapshot().backends.first(where: { $0.host == host }) else {
             throw .itemNotFound("Service host=\(host) binary=\(ServicesView.volumeBinary) could not be found.")
@@ -32,7 +33,7 @@ extension VolumeAPI {
     /// volumed's drivers replicate nothing (`replication_status` is always `disabled`), so a failover
     /// is refused as Cinder refuses it for a backend without replication: 400, after the service is
     /// found (404 when it is not).
-    func failover(_ body: [String: Any], action: ServiceAction) throws(HTTPError) -> HTTPResponse {
+    func failover(_ body: JSONValue, action: ServiceAction) throws(HTTPError) -> HTTPResponse {
         let host = try RequestInput.optionalString(body, "host") ?? ""
         let cluster = action == .failover ? try RequestInput.optionalString(body, "cluster") ?? "" : ""
         guard !host.isEmpty || !cluster.isEmpty else {

@@ -3,6 +3,7 @@
 
 import Foundation
 import HTTPServer
+import JSON
 import Scheduler
 import ServiceDecisions
 import Supervision
@@ -62,7 +63,7 @@ extension VolumeAPI {
     }
 
     /// enable, disable, disable-log-reason.
-    func updateServiceStatus(_ request: HTTPRequest, action: ServiceAction, body: [String: Any]) throws(HTTPError) -> HTTPResponse {
+    func updateServiceStatus(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(HTTPError) -> HTTPResponse {
         let host = try RequestInput.requiredString(body, "host")
         var reason: String?
         if action == .disableLogReason {
@@ -125,13 +126,8 @@ extension VolumeAPI {
     }
 
     /// `disabled_reason`: a string of 1 to 255 code points, not only whitespace (Unicode White_Space).
-    static func disabledReason(_ body: [String: Any]) throws(HTTPError) -> String {
-        guard let value = body["disabled_reason"], !(value is NSNull) else {
-            throw .badRequest("Missing required element 'disabled_reason' in request body.")
-        }
-        guard let reason = value as? String else {
-            throw .badRequest("Invalid element 'disabled_reason': a string is required, got \(RequestInput.jsonTypeName(value)).")
-        }
+    static func disabledReason(_ body: JSONValue) throws(HTTPError) -> String {
+        let reason = try RequestInput.requiredString(body, "disabled_reason")
         let length = reason.unicodeScalars.count
         guard disabledReasonLengths.contains(length) else {
             throw .badRequest("Invalid element 'disabled_reason': it must be 1 to 255 characters long, got \(length).")

@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import JSON
 
 /// `volumed services`: what `cinder service-list` shows, plus each driver's supervision state, read
 /// from a running service's own API (`GET /v3/services` and `GET /drivers`).
@@ -39,12 +40,10 @@ public enum ServiceTable {
 
     /// Two tables from the two documents (kept apart from fetching so it is testable on bytes).
     public static func render(servicesJSON: [UInt8], driversJSON: [UInt8]) throws -> String {
-        guard let servicesDocument = try JSONSerialization.jsonObject(with: Data(servicesJSON)) as? [String: Any],
-              let services = servicesDocument["services"] as? [[String: Any]] else {
+        guard case .array(let services)? = try document(servicesJSON, "services")["services"] else {
             throw Failure(description: "the services document has no \"services\" list")
         }
-        guard let driversDocument = try JSONSerialization.jsonObject(with: Data(driversJSON)) as? [String: Any],
-              let drivers = driversDocument["drivers"] as? [[String: Any]] else {
+        guard case .array(let drivers)? = try document(driversJSON, "drivers")["drivers"] else {
             throw Failure(description: "the drivers document has no \"drivers\" list")
         }
         let serviceRows = services.map { service in
@@ -52,9 +51,12 @@ public enum ServiceTable {
                 .map { cell(text(service[$0]), limit: 60) }
         }
         let driverRows = drivers.map { driver -> [String] in
-            let error = driver["last_error"] as? [String: Any]
+            let error = driver["last_error"].flatMap { error -> JSONValue? in
+                if case .object = error { return error }
+                return nil
+            }
             let lastError = error.map { "\(text($0["kind"])): \(text($0["message"]))" } ?? "-"
-            let limit = (driver["reinit_limit"] as? Int) == 0 ? "unlimited" : text(driver["reinit_limit"])
+            let limit = driver["reinit_limit"]?.numberValue == 0 ? "unlimited" : text(driver["reinit_limit"])
             return [text(driver["id"]), text(driver["volume_driver"]), text(driver["state"]),
                     "\(text(driver["reinit_attempts"]))/\(limit)", text(driver["next_reinit_at"]),
                     cell(lastError, limit: 80)]
@@ -73,13 +75,26 @@ public enum ServiceTable {
     }
 
     /// A value from the server as a cell's text, with control characters made visible.
-    private static func text(_ value: Any?) -> String {
+    private static func text(_ value: JSONValue?) -> String {
         switch value {
-        case nil, is NSNull: return "-"
-        case let string as String: return visible(string)
-        case let number as NSNumber: return number.stringValue
-        case let other?: return visible("\(other)")
+        case nil, .null?: return "-"
+        case .string(let string)?: return visible(string)
+        case .number(let number)?: return number.text
+        case .bool(let flag)?: return flag ? "true" : "false"
+        case let other?: return visible(String(decoding: JSONWriter.encode(other), as: UTF8.self))
         }
+    }
+
+    /// One of the service's documents, which must be a JSON object.
+    private static func document(_ bytes: [UInt8], _ name: String) throws -> JSONValue {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes)
+        } catch {
+            throw Failure(description: "the \(name) document is not valid JSON: \(error)")
+        }
+        guard case .object = document else { throw Failure(description: "the \(name) document is not a JSON object") }
+        return document
     }
 
     /// `text` safe to print on a terminal: a string from the server (a `disabled_reason` anyone

@@ -36,7 +36,7 @@ import Testing
         try server.setMode("malformed")
         let malformed = driverError { try driver.checkForSetupError() }
         #expect(malformed == DriverError(.other, "health document from \(server.url)/health: not valid JSON: "
-            + "line 1, column 17: expected a member name in double quotes, found ','"))
+            + "line 1, column 17: expected a string key"))
         #expect(malformed?.errorClass == .recoverable)
 
         try server.setMode("ok")

@@ -17,11 +17,15 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         // Sources/HTTPServer (symlinked into this target) plus the harness.
         .executableTarget(name: "FuzzHTTPParser", dependencies: [
-            "CHTTPServer", "CLibFuzzer", .product(name: "Logging", package: "swift-log"),
+            "CHTTPServer", "CLibFuzzer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log"),
         ]),
         // Sources/Config (symlinked into this target) plus the harness.
-        .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer"]),
+        .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer", "NetworkAddress", "ServiceNames"]),
+        // The product's leaf modules (symlinked) that HTTPServer, Config and Scheduler import.
+        .target(name: "JSON"),
+        .target(name: "NetworkAddress"),
+        .target(name: "ServiceNames"),
         // Sources/Scheduler (symlinked into this target) plus the harness: capability report bodies.
-        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer"]),
+        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer", "JSON", "ServiceNames"]),
     ]
 )

@@ -1,4 +1,4 @@
-import Scheduler
+import JSON
 import Testing
 
 @Suite("JSON parser and writer")
@@ -57,6 +57,26 @@ struct JSONTests {
         #expect(error?.description == "invalid JSON at byte 4: string is not valid UTF-8")
     }
 
+    /// `UInt32("+fff", radix: 16)` is 4095: a parser that reads hex that way accepts a sign.
+    @Test func refusesASignInAUnicodeEscape() {
+        let error = #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(#""\u+fff""#.utf8)) }
+        #expect(error?.description == #"invalid JSON at byte 3: invalid hex digit in \u escape"#)
+    }
+
+    /// Keys are code points, as JSON defines them: "\u00e9" and "e\u0301" are canonically
+    /// equivalent (`String ==` calls them equal) but two different keys, neither a duplicate.
+    @Test func comparesKeysByCodePoints() throws {
+        let value = try JSONParser.parse(Array(#"{"\u00e9": 1, "e\u0301": 2}"#.utf8))
+        #expect(value["\u{e9}"]?.numberValue == 1)
+        #expect(value["e\u{301}"]?.numberValue == 2)
+        // Past 32 members the duplicate check switches to a set: code points there too.
+        let large = "{" + (0..<40).map { #""k\#($0)": 0, "# }.joined() + #""\u00e9": 1, "e\u0301": 2}"#
+        let members = try JSONParser.parse(Array(large.utf8))
+        #expect(members["e\u{301}"]?.numberValue == 2)
+        let duplicate = #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(#"{"e\u0301": 1, "e\u0301": 2}"#.utf8)) }
+        #expect(duplicate?.reason.hasPrefix("duplicate key") == true)
+    }
+
     @Test func boundsNesting() throws {
         let deepest = String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth)
         #expect(try roundTrip(deepest) == deepest)
@@ -64,6 +84,34 @@ struct JSONTests {
         let error = #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(tooDeep.utf8)) }
         #expect(error?.description == "invalid JSON at byte 64: nested deeper than 64 levels")
     }
+
+    /// Backspace and form feed take their two-character escapes, as Python's `json.dumps` writes
+    /// them (and as the API's faults always did).
+    @Test func writesShortEscapesForBackspaceAndFormFeed() {
+        #expect(String(decoding: JSONWriter.encode(.string("a\u{8}b\u{c}c\u{1}")), as: UTF8.self) == #""a\bb\fc\u0001""#)
+    }
+
+    #if DEBUG
+    /// Debug builds stop a writer whose containers do not nest (a close that does not match its
+    /// open, a value in an object without a key) before it writes a document that does not parse.
+    @Test func debugBuildsCheckNesting() async {
+        await #expect(processExitsWith: .failure) {
+            var json = JSONWriter(style: .compact)
+            json.beginObject()
+            json.endArray()
+        }
+        await #expect(processExitsWith: .failure) {
+            var json = JSONWriter(style: .compact)
+            json.beginObject()
+            json.int(1)
+        }
+        await #expect(processExitsWith: .failure) {
+            var json = JSONWriter(style: .compact)
+            json.beginArray()
+            json.key("a")
+        }
+    }
+    #endif
 
     @Test func writesEscapes() {
         let value = JSONValue.string("q\"b\\c\r\t\u{7F}é")

@@ -5,6 +5,21 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
     public let reason: String
 
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+
+    /// Where `offset` is in `bytes` as a person reading the document counts: line and column from 1,
+    /// a column per character (UTF-8 continuation bytes do not count).
+    public func lineAndColumn(in bytes: [UInt8]) -> (line: Int, column: Int) {
+        var line = 1, column = 1
+        for byte in bytes[..<min(offset, bytes.count)] {
+            if byte == UInt8(ascii: "\n") {
+                line += 1
+                column = 1
+            } else if byte & 0xC0 != 0x80 {
+                column += 1
+            }
+        }
+        return (line, column)
+    }
 }
 
 /// A strict RFC 8259 parser producing `JSONValue`: no trailing commas, comments or NaN; strings must be
@@ -81,7 +96,9 @@ public struct JSONParser {
         index += 1
         var members: [JSONMember] = []
         // Small objects (every report's) check duplicates by scanning; large ones switch to a set.
-        var seen: Set<String>?
+        // Both compare code points: `String`'s `==` and hashing would call canonically equivalent
+        // keys ("\u00e9", "e\u0301") duplicates, which JSON does not.
+        var seen: Set<[UInt8]>?
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
@@ -95,10 +112,10 @@ public struct JSONParser {
             let key = try parseString()
             let duplicate: Bool
             if seen != nil {
-                duplicate = seen?.insert(key).inserted == false
+                duplicate = seen?.insert(Array(key.utf8)).inserted == false
             } else {
-                duplicate = members.contains { $0.key == key }
-                if members.count >= 32 { seen = Set(members.map(\.key) + [key]) }
+                duplicate = members.contains { JSONMember.sameKey($0.key, key) }
+                if members.count >= 32 { seen = Set((members.map(\.key) + [key]).map { Array($0.utf8) }) }
             }
             guard !duplicate else {
                 throw JSONSyntaxError(offset: keyOffset, reason: "duplicate key \(Self.quote(key))")
@@ -254,7 +271,8 @@ public struct JSONParser {
         (0x21...0x7E).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "0x" + String(byte, radix: 16)
     }
 
-    static func quote(_ text: String) -> String {
+    /// `text` as the writer would quote it, for error messages.
+    public static func quote(_ text: String) -> String {
         String(decoding: JSONWriter.encode(.string(text)), as: UTF8.self)
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Scheduler
+import JSON
 import Testing
 
 @Suite("JSON writer, member by member")

@@ -8,10 +8,12 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([JSONMember])
 
-    /// The member `key` of an object (nil for other values or a missing key).
+    /// The member `key` of an object (nil for other values or a missing key). Keys match by code
+    /// points, as JSON defines them, not by `String ==` (canonical equivalence would make "\u00e9"
+    /// and "e\u0301" one key).
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
-        return members.first { $0.key == key }?.value
+        return members.first { JSONMember.sameKey($0.key, key) }?.value
     }
 
     public var stringValue: String? {
@@ -104,5 +106,10 @@ public struct JSONMember: Sendable, Equatable {
     public init(_ key: String, _ value: JSONValue) {
         self.key = key
         self.value = value
+    }
+
+    /// Whether two keys are the same code points (JSON's rule), which `String ==` is not.
+    public static func sameKey(_ first: String, _ second: String) -> Bool {
+        first.utf8.elementsEqual(second.utf8)
     }
 }

@@ -24,6 +24,11 @@ public struct JSONWriter {
     private var hasMember: [Bool] = []
     /// A key was just written: the next value completes its member and takes no comma.
     private var afterKey = false
+    #if DEBUG
+    /// One entry per open container, true for an object: debug builds check that keys go only
+    /// into objects, every member of an object has a key, and each close matches its open.
+    private var isObject: [Bool] = []
+    #endif
 
     public init(style: Style, reservingCapacity capacity: Int = 256) {
         self.style = style
@@ -41,16 +46,27 @@ public struct JSONWriter {
         separate()
         bytes.append(bracket)
         hasMember.append(false)
+        #if DEBUG
+        isObject.append(bracket == UInt8(ascii: "{"))
+        #endif
     }
 
     private mutating func close(_ bracket: UInt8) {
+        #if DEBUG
+        precondition(!afterKey, "JSONWriter: a key without a value before \(Character(Unicode.Scalar(bracket)))")
+        precondition(isObject.popLast() == (bracket == UInt8(ascii: "}")),
+                     "JSONWriter: \(Character(Unicode.Scalar(bracket))) does not close the open container")
+        #endif
         hasMember.removeLast()
         bytes.append(bracket)
     }
 
     /// Writes `"name":` inside an object; the next value call completes the member.
     public mutating func key(_ name: String) {
-        separate()
+        #if DEBUG
+        precondition(isObject.last == true && !afterKey, "JSONWriter: key \(name) outside an object or after a key")
+        #endif
+        separate(isKey: true)
         Self.appendString(name, to: &bytes)
         bytes.append(UInt8(ascii: ":"))
         if style == .pythonDumps { bytes.append(UInt8(ascii: " ")) }
@@ -116,11 +132,15 @@ public struct JSONWriter {
     public mutating func nullMember(_ name: String) { key(name); null() }
 
     /// A comma before every member but the first of its container (not after a key).
-    private mutating func separate() {
+    private mutating func separate(isKey: Bool = false) {
         if afterKey {
             afterKey = false
             return
         }
+        #if DEBUG
+        // `key` asserts its own place; any other write inside an object is a value without a key.
+        precondition(isObject.last != true || isKey, "JSONWriter: a value in an object without a key")
+        #endif
         guard let last = hasMember.indices.last else { return }
         if hasMember[last] {
             bytes.append(UInt8(ascii: ","))
@@ -175,8 +195,9 @@ extension JSONWriter {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    /// `text` as a quoted JSON string: quotes, backslashes and control characters escaped (RFC 8259),
-    /// everything else as UTF-8.
+    /// `text` as a quoted JSON string: quotes, backslashes and control characters escaped (RFC 8259,
+    /// the two-character forms where there is one, as Python's `json.dumps` writes them), everything
+    /// else as UTF-8. The one escaper of volumed: API faults come out of it too.
     public static func appendString(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var text = text
@@ -200,6 +221,8 @@ extension JSONWriter {
         case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
         case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
         case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+        case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+        case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
         default:
             out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]])
         }
