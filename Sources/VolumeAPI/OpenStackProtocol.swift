@@ -45,12 +45,14 @@ public final class OpenStackProtocol: Sendable {
     public static let requestIDHeader = "x-openstack-request-id"
     public static let globalRequestIDHeader = "X-OpenStack-Request-ID"
 
+    /// - Parameter logLevels: the run-time levels behind `accessLogger`, so the access log's level
+    ///   check per request is one atomic load until a level changes.
     public init(minimum: APIVersion = .minimum, maximum: APIVersion = .maximum,
-                accessLogger: Logger = Logger(label: "volumed.access")) {
+                accessLogger: Logger = Logger(label: "volumed.access"), logLevels: LogLevelRegistry? = nil) {
         precondition(minimum.major == maximum.major && minimum <= maximum)
         self.minimum = minimum
         self.maximum = maximum
-        self.accessLog = AccessLog(logger: accessLogger)
+        self.accessLog = AccessLog(logger: accessLogger, levels: logLevels)
         versionFields = (minimum.minor...maximum.minor).map { minor in
             [MicroversionRequest.headerName: "\(MicroversionRequest.serviceType) \(minimum.major).\(minor)",
              "Vary": MicroversionRequest.headerName]

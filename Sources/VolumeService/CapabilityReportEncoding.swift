@@ -21,21 +21,16 @@ public enum CapabilityReportEncoding {
 
     /// Cinder's timestamp format (`2026-11-24T17:40:00.000000`, UTC, microseconds).
     public static func cinderTimestamp(_ date: Date) -> String {
-        var formatter = CinderTimestampFormatter()
-        var bytes: [UInt8] = []
-        formatter.append(date, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        CapabilityTimestamp(date).description
     }
 
     /// A batch body for `POST /v3/scheduler/capabilities`.
     public static func batchBody(_ reports: some Collection<BackendReport>) throws(Failure) -> [UInt8] {
         var json = JSONWriter(style: .compact, reservingCapacity: 64 + reports.count * 900)
-        // Reports of one batch mostly fall in the same second: its text is formatted once.
-        var timestamps = CinderTimestampFormatter()
         json.beginObject()
         json.key("reports")
         json.beginArray()
-        for report in reports { try write(report, to: &json, timestamps: &timestamps) }
+        for report in reports { try write(report, to: &json) }
         json.endArray()
         json.endObject()
         return json.bytes
@@ -45,8 +40,7 @@ public enum CapabilityReportEncoding {
     /// (the scheduler reads it with the same parser as a posted report).
     public static func reportBody(_ report: BackendReport) throws(Failure) -> [UInt8] {
         var json = JSONWriter(style: .compact, reservingCapacity: 900)
-        var timestamps = CinderTimestampFormatter()
-        try write(report, to: &json, timestamps: &timestamps)
+        try write(report, to: &json)
         return json.bytes
     }
 
@@ -91,14 +85,14 @@ public enum CapabilityReportEncoding {
     }
 
     private static func write(
-        _ report: BackendReport, to json: inout JSONWriter, timestamps: inout CinderTimestampFormatter
+        _ report: BackendReport, to json: inout JSONWriter
     ) throws(Failure) {
         if let stats = report.capabilities { try checkFinite(stats) }
         json.beginObject()
         json.member("host", report.host)
         json.member("service", serviceBinary)
         json.key("timestamp")
-        json.preformattedString { timestamps.append(report.timestamp, to: &$0) }
+        json.preformattedString { CapabilityTimestamp(report.timestamp).appendText(to: &$0) }
         json.key("capabilities")
         json.beginObject()
         json.member("backend_state", report.backendState.rawValue)
@@ -130,50 +124,5 @@ public enum CapabilityReportEncoding {
             try check("free_capacity_gb", pool.freeCapacityGB)
             try check("max_over_subscription_ratio", pool.maxOverSubscriptionRatio)
         }
-    }
-}
-
-/// Writes `2026-11-24T17:40:00.000000` (UTC); keeps the text up to the seconds of the last second
-/// it formatted, so a batch of reports made within one second calls `gmtime_r` once.
-private struct CinderTimestampFormatter {
-    private var second: Int?
-    private var prefix: [UInt8] = []
-
-    mutating func append(_ date: Date, to out: inout [UInt8]) {
-        let since1970 = date.timeIntervalSince1970
-        let whole = since1970.rounded(.down)
-        guard whole.isFinite, abs(whole) < 1e15 else {  // no clock gives this; never trap on it
-            out.append(contentsOf: "1970-01-01T00:00:00.000000".utf8)
-            return
-        }
-        let seconds = Int(whole)
-        if seconds != second {
-            second = seconds
-            prefix = Self.prefix(seconds)
-        }
-        out.append(contentsOf: prefix)
-        var micros = min(max(Int(((since1970 - whole) * 1_000_000).rounded(.down)), 0), 999_999)
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            for index in stride(from: 5, through: 0, by: -1) {
-                buffer[index] = UInt8(ascii: "0") + UInt8(micros % 10)
-                micros /= 10
-            }
-            out.append(contentsOf: buffer)
-        }
-    }
-
-    /// `YYYY-MM-DDTHH:MM:SS.` for a second since 1970.
-    private static func prefix(_ seconds: Int) -> [UInt8] {
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        let text = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
-        return Array(text.utf8)
     }
 }

@@ -90,7 +90,7 @@ public final class VolumeServiceRunner: Sendable {
         let api = VolumeAPI(
             supervisors: supervisors, decisions: decisions, capabilityStore: store,
             settings: Self.apiSettings(options, adminToken: adminToken),
-            logger: Logger(label: "volumed.api"), logLevels: logLevels)
+            logger: Logger(label: "volumed.api"), logLevels: logLevels, openStack: OpenStackProtocol(logLevels: logLevels))
         var router = Router()
         api.register(on: &router)
         var serverConfiguration = HTTPServerConfiguration(listen: options.osapiVolumeListen,

@@ -2,6 +2,7 @@ import Foundation
 import Supervision
 import Testing
 @testable import VolumeAPI
+import VolumeService
 
 @Suite("encoding")
 struct EncodingTests {
@@ -11,8 +12,22 @@ struct EncodingTests {
         #expect(Timestamps.cinder(date) == "2026-11-24T17:40:00.250000")
         #expect(Timestamps.iso8601(date) == "2026-11-24T17:40:00.250000Z")
         #expect(Timestamps.cinder(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000000")
-        #expect(Timestamps.iso8601(Date(timeIntervalSince1970: 1.9999999)) == "1970-01-01T00:00:02.000000Z")
         #expect(Timestamps.iso8601(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500000Z")
+        #expect(Timestamps.cinder(Date(timeIntervalSince1970: 1e12)) == "9999-12-31T23:59:59.999999")
+    }
+
+    /// One rule for every timestamp volumed writes, Cinder's: what is below a microsecond is cut
+    /// (Python's `isoformat`), never rounded up. The API once rounded to the nearest microsecond
+    /// while the reports cut, so one instant could read 02.000000 on `GET /v3/services` and
+    /// 01.999999 in the report the scheduler got.
+    @Test("the API and the reports write one instant the same way, microseconds cut")
+    func oneTimestampRule() {
+        for seconds in [1.9999999, 1_795_542_000.0000005, 1_795_714_799.999999, -0.0000001] {
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(Timestamps.cinder(date) == CapabilityReportEncoding.cinderTimestamp(date))
+        }
+        #expect(Timestamps.iso8601(Date(timeIntervalSince1970: 1.9999999)) == "1970-01-01T00:00:01.999999Z")
+        #expect(Timestamps.cinder(Date(timeIntervalSince1970: -0.0000001)) == "1969-12-31T23:59:59.999999")
     }
 
     @Test("ETags are quoted, stable for equal bytes and different for different bytes")
