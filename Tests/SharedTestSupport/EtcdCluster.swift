@@ -111,6 +111,29 @@ public final class EtcdCluster: @unchecked Sendable {
         return answer.hasPrefix("HTTP/1.1 200") && answer.contains(#""revision""#)
     }
 
+    /// The index of the member that leads now, nil when no running member names a leader it knows.
+    public func leaderIndex() -> Int? {
+        for index in members.indices where pid(of: index) != nil {
+            guard let answer = Self.post(port: members[index].clientPort, path: "/v3/maintenance/status", body: "{}"),
+                  let leader = Self.field("leader", in: answer), leader != "0" else { continue }
+            for candidate in members.indices where pid(of: candidate) != nil {
+                if let status = Self.post(port: members[candidate].clientPort, path: "/v3/maintenance/status", body: "{}"),
+                   Self.field("member_id", in: status) == leader {
+                    return candidate
+                }
+            }
+        }
+        return nil
+    }
+
+    /// The string value of `"name":"..."` in a raw answer.
+    static func field(_ name: String, in text: String) -> String? {
+        guard let start = text.range(of: "\"\(name)\":\"") else { return nil }
+        let rest = text[start.upperBound...]
+        guard let end = rest.firstIndex(of: "\"") else { return nil }
+        return String(rest[..<end])
+    }
+
     /// Ends every member and removes the data directories.
     public func stop() { stopAll(removeFiles: true) }
 
