@@ -75,6 +75,8 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: [
             "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "SharedTestSupport",
         ]),
-        .testTarget(name: "VolumedTests", dependencies: ["VolumeService", "CurlClient", "ServiceDecisions", "Supervision", "SharedTestSupport"]),
+        .testTarget(name: "VolumedTests", dependencies: [
+            "VolumeService", "CurlClient", "ServiceDecisions", "Supervision", "SharedTestSupport",
+        ]),
     ]
 )

@@ -51,10 +51,6 @@ public struct CoordinationOptions: Sendable, Equatable {
         var options: CoordinationOptions?
         reader.read("backend_url", into: &options) { v throws(ConfigDiagnostic) in try parse(v) }
         problems += reader.problems
-        if options != nil, let value = section.values["backend_url"] {
-            // Until serve and scheduler join the cluster (issue 14), say so rather than look joined.
-            warnings.append(value.problem("cluster mode is not wired into serve and scheduler yet: this host runs alone, as without backend_url"))
-        }
         for value in reader.unusedValues() {
             warnings.append(value.problem("unknown option, ignored" + OptionSuggestion.hint(for: value.option, in: knownOptions)))
         }

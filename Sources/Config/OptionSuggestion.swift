@@ -15,8 +15,9 @@ public enum OptionSuggestion {
         guard !typed.isEmpty else { return nil }
         let limit = min(4, max(1, typed.count / 3))
         var best: (name: String, distance: Int)?
+        var rows = Rows(capacity: vocabulary.longest + 1)
         for (candidate, scalars) in vocabulary.entries where candidate != name && abs(scalars.count - typed.count) <= limit {
-            let distance = editDistance(typed, scalars, limit: limit)
+            let distance = editDistance(typed, scalars, limit: limit, rows: &rows)
             guard distance <= limit else { continue }
             if best == nil || distance < best!.distance { best = (candidate, distance) }
         }
@@ -35,20 +36,50 @@ public enum OptionSuggestion {
     /// Known names sorted (so ties go to the alphabetically first) with their lower-cased scalars.
     public struct Vocabulary: Sendable {
         let entries: [(name: String, scalars: [Unicode.Scalar])]
+        /// The longest name, in scalars.
+        let longest: Int
 
         public init(_ known: some Sequence<String>) {
             entries = known.sorted().map { ($0, Array($0.lowercased().unicodeScalars)) }
+            longest = entries.map(\.scalars.count).max() ?? 0
         }
     }
 
     /// Damerau-Levenshtein distance (adjacent transpositions count as one edit), giving up with
     /// `limit + 1` once every path is longer than `limit`.
     static func editDistance(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar], limit: Int) -> Int {
+        var rows = Rows(capacity: b.count + 1)
+        return editDistance(a, b, limit: limit, rows: &rows)
+    }
+
+    /// The three rows of the distance table, allocated once per search rather than per candidate.
+    struct Rows {
+        var previousPrevious: [Int]
+        var previous: [Int]
+        var current: [Int]
+
+        init(capacity: Int) {
+            previousPrevious = [Int](repeating: 0, count: capacity)
+            previous = [Int](repeating: 0, count: capacity)
+            current = [Int](repeating: 0, count: capacity)
+        }
+
+        init(_ previousPrevious: [Int], _ previous: [Int], _ current: [Int]) {
+            self.previousPrevious = previousPrevious
+            self.previous = previous
+            self.current = current
+        }
+    }
+
+    static func editDistance(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar], limit: Int, rows: inout Rows) -> Int {
         if abs(a.count - b.count) > limit { return limit + 1 }
         if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
-        var previousPrevious = [Int](repeating: 0, count: b.count + 1)
-        var previous = Array(0...b.count)
-        var current = [Int](repeating: 0, count: b.count + 1)
+        var previousPrevious = rows.previousPrevious
+        var previous = rows.previous
+        var current = rows.current
+        rows = Rows(capacity: 0)  // the arrays are used in place below, then handed back
+        defer { rows = Rows(previousPrevious, previous, current) }
+        for j in 0...b.count { previous[j] = j }
         for i in 1...a.count {
             current[0] = i
             var rowMinimum = current[0]

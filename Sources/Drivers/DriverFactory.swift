@@ -97,11 +97,15 @@ public enum DriverFactory {
         if kind == .nfs, let options = backend.driverOptions["nfs_mount_options"] {
             validation.warnings.append(options.problem("ignored: volumed never mounts shares (mount them with systemd or autofs)"))
         }
-        for value in backend.driverOptions.values.sorted(by: { $0.location.line < $1.location.line })
-        where value.section != BackendSection.sharedSectionName && !kind.optionNames.contains(value.option) {
-            let known = kind.optionNames.union(BackendSection.genericOptions)
-            validation.warnings.append(value.problem(
-                "unknown option for the \(kind.rawValue) driver, ignored" + OptionSuggestion.hint(for: value.option, in: known)))
+        let unknown = backend.driverOptions.values
+            .filter { $0.section != BackendSection.sharedSectionName && !kind.optionNames.contains($0.option) }
+        if !unknown.isEmpty {
+            // Prepared once per backend, not per unknown option (a section may hold thousands).
+            let known = OptionSuggestion.Vocabulary(kind.optionNames.union(BackendSection.genericOptions))
+            for value in unknown.sorted(by: { $0.location.line < $1.location.line }) {
+                validation.warnings.append(value.problem(
+                    "unknown option for the \(kind.rawValue) driver, ignored" + OptionSuggestion.hint(for: value.option, in: known)))
+            }
         }
         return validation
     }
@@ -118,10 +122,11 @@ public enum DriverFactory {
     /// `[backend_defaults]` options that no driver and no backend setting knows, as warnings.
     public static func unknownSharedOptions(in configuration: ServiceConfiguration) -> [ConfigDiagnostic] {
         let known = DriverKind.allCases.reduce(BackendSection.genericOptions) { $0.union($1.optionNames) }
+        let vocabulary = OptionSuggestion.Vocabulary(known)
         return configuration.backendDefaults.values
             .filter { !known.contains($0.option) }
             .sorted { $0.location.line < $1.location.line }
-            .map { $0.problem("unknown option for every driver, ignored" + OptionSuggestion.hint(for: $0.option, in: known)) }
+            .map { $0.problem("unknown option for every driver, ignored" + OptionSuggestion.hint(for: $0.option, in: vocabulary)) }
     }
 
     private static func build(_ backend: BackendSection, service: ServiceOptions) -> Result<any VolumeDriver, DriverError> {

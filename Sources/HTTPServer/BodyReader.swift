@@ -22,9 +22,6 @@ struct BodyReader {
     private var trailerBytes = 0
     private let limits: ParserLimits
     private(set) var body: [UInt8] = []
-    /// The bytes this body will hold as far as the client has announced them: the Content-Length,
-    /// or the sizes of the chunks begun so far. The server reserves them before they arrive.
-    private(set) var announcedBytes = 0
 
     static let maxChunkExtensionBytes = 4096
 
@@ -35,7 +32,6 @@ struct BodyReader {
             state = .done
         case .contentLength(let length):
             state = .fixed(remaining: length)
-            announcedBytes = length
             body.reserveCapacity(min(length, limits.maxBodyBytes))
         case .chunked:
             state = .chunkSize(value: 0, digits: 0)
@@ -47,8 +43,7 @@ struct BodyReader {
         return false
     }
 
-    /// Consumes what it can of `bytes`; returns how many bytes belonged to the body. Returns early
-    /// after a chunk-size line, so the caller can account for `announcedBytes` first.
+    /// Consumes what it can of `bytes`; returns how many bytes belonged to the body.
     mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTPError) -> Int {
         var index = 0
         let count = bytes.count
@@ -99,8 +94,6 @@ struct BodyReader {
                         throw .requestEntityTooLarge("The request body exceeds \(limits.maxBodyBytes) bytes.")
                     }
                     state = .chunkData(remaining: value)
-                    announcedBytes += value
-                    return index  // the caller reserves the announced bytes before they are read
                 }
             case .chunkData(let remaining):
                 let take = min(remaining, count - index)

@@ -109,9 +109,11 @@ extension EventLoop {
     }
 
     /// Brings the connection's share of the request budget in line with the request bytes it holds
-    /// (unconsumed input and the announced body). False when the budget refuses more.
+    /// (unconsumed input and the body received so far). False when the budget refuses more. Bytes
+    /// received, not lengths declared: a client cannot take the budget by announcing bodies it
+    /// never sends.
     func chargeRequestBytes(_ connection: Connection) -> Bool {
-        let held = connection.input.count + (connection.bodyReader?.announcedBytes ?? 0)
+        let held = connection.input.count + (connection.bodyReader?.body.count ?? 0)
         let delta = held - connection.chargedRequestBytes
         if delta > 0 && !core.requestBudget.reserve(delta) { return false }
         if delta < 0 { core.requestBudget.release(-delta) }
@@ -238,16 +240,17 @@ extension EventLoop {
                 return
             }
         }
+        // A declared length that does not fit in what is left of the server-wide request budget
+        // gets 503 at once (before `100 Continue`, before a byte of it is read) rather than
+        // failing part-way. Only a check: what counts is what arrives.
+        if case .contentLength(let length) = head.framing,
+            core.requestBudget.current + length > core.requestBudget.limit
+        {
+            throw .serviceUnavailable(Self.requestBudgetMessage)
+        }
         connection.pending = PendingRequest(head: head, split: split, match: match)
         connection.bodyReader = BodyReader(framing: head.framing, limits: core.limits)
         connection.phase = .body
-        // A declared length is reserved before a byte of it is read (and before `100 Continue`):
-        // over the server-wide request budget the client gets 503 at once rather than waiting.
-        guard chargeRequestBytes(connection) else {
-            connection.bodyReader = nil
-            connection.pending = nil
-            throw .serviceUnavailable(Self.requestBudgetMessage)
-        }
         if head.expectContinue { appendOutput(connection, ResponseEncoder.continueResponse) }
         connection.setInputDeadline(.body, at: now + core.bodyTimeout)
     }
@@ -279,6 +282,7 @@ extension EventLoop {
             let startedAt = monotonicNanoseconds()
             let start = hooks.begin(&request)
             context.exchangeHeaders = start.headers
+            context.exchangeIDField = core.exchangeIDField
             context.exchange = ExchangeInFlight(
                 id: start.exchangeID, target: request.target, startedAt: startedAt, annotation: request.annotation)
             if let answer = start.answer, answer.deferral == nil { early = answer }

@@ -22,6 +22,8 @@ final class ServerCore: Sendable {
     let logger: Logger
     let onResponse: (@Sendable (ResponseRecord) -> Void)?
     let hooks: ExchangeHooks?
+    /// `hooks.exchangeIDField` as bytes, sanitized once.
+    let exchangeIDField: [UInt8]?
     let limits: ParserLimits
     let serverLine: [UInt8]
     let headerTimeout: Int64
@@ -35,6 +37,9 @@ final class ServerCore: Sendable {
     /// Request bytes held by all connections: bodies being read and unconsumed input
     /// (`maxBufferedRequestBytes`).
     let requestBudget: MemoryBudget
+    /// Out-of-descriptor warnings of all loops: one per 10 s, with the count of accept failures in
+    /// between (every loop's listener fails at once).
+    let acceptWarnings = Mutex(RepeatedWarning(intervalMilliseconds: 10_000))
 
     init(
         configuration: HTTPServerConfiguration, router: Router, logger: Logger,
@@ -45,6 +50,9 @@ final class ServerCore: Sendable {
         self.logger = logger
         self.onResponse = onResponse
         self.hooks = hooks
+        exchangeIDField = hooks?.exchangeIDField.map { name in
+            name.utf8.map { $0 == 13 || $0 == 10 || $0 == 0 ? UInt8(ascii: " ") : $0 }
+        }
         limits = ParserLimits(
             maxHeadBytes: max(64, configuration.maxHeadBytes), maxTargetBytes: max(1, configuration.maxTargetBytes),
             maxHeaderCount: max(1, configuration.maxHeaderCount), maxBodyBytes: max(0, configuration.maxBodyBytes))
@@ -105,8 +113,7 @@ final class EventLoop: @unchecked Sendable {
     private var drainDeadline: Int64 = 0
     private var accepting = true
     private var acceptPausedUntil: Int64 = 0
-    /// Out-of-descriptor warnings: one per 10 s, with the count of accept failures in between.
-    private var acceptWarnings = RepeatedWarning(intervalMilliseconds: 10_000)
+
     private var nextSweep: Int64 = 0
     private let sweepInterval: Int64
 
@@ -266,7 +273,8 @@ final class EventLoop: @unchecked Sendable {
     /// Out of descriptors, accepts pause for 100 ms at a time, which would log ten warnings a second:
     /// warn once per interval instead, saying how many failures were not logged in between.
     private func warnAcceptFailed(errno code: Int32) {
-        guard let suppressed = acceptWarnings.occurred(at: now) else { return }
+        let now = self.now
+        guard let suppressed = core.acceptWarnings.withLock({ $0.occurred(at: now) }) else { return }
         var metadata: Logger.Metadata = ["errno": "\(code)", "error": "\(String(cString: strerror(code)))"]
         if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
         core.logger.warning("accept failed; pausing accepts", metadata: metadata)

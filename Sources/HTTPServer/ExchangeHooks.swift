@@ -17,25 +17,31 @@ public struct ExchangeHooks: Sendable {
     public var unparsedRequestHeaders: HTTPHeaders
     /// Runs after each response of an exchange that `begin` saw is queued (for access logs).
     public var end: (@Sendable (ExchangeRecord) -> Void)?
+    /// When set, every response of an exchange with an `exchangeID` also carries `<name>: <id>`
+    /// (e.g. a request-id field), written by the encoder so `begin` can return shared headers.
+    public var exchangeIDField: String?
 
     public init(
         begin: @escaping @Sendable (inout HTTPRequest) -> ExchangeStart, unparsedRequestHeaders: HTTPHeaders = HTTPHeaders(),
-        end: (@Sendable (ExchangeRecord) -> Void)? = nil
+        exchangeIDField: String? = nil, end: (@Sendable (ExchangeRecord) -> Void)? = nil
     ) {
         self.begin = begin
         self.unparsedRequestHeaders = unparsedRequestHeaders
+        self.exchangeIDField = exchangeIDField
         self.end = end
     }
 }
 
 /// What `ExchangeHooks.begin` decided for one request.
 public struct ExchangeStart: Sendable {
-    /// Appended to every response of this exchange, after the handler's own fields.
+    /// Appended to every response of this exchange, after the handler's own fields (a value built
+    /// once and shared costs no copy).
     public var headers: HTTPHeaders
     /// When set, answered instead of running the handler (e.g. a 400 for a header every route
     /// depends on). Must not be deferred.
     public var answer: HTTPResponse?
-    /// An identifier for the exchange (e.g. a request id), handed back in its `ExchangeRecord`.
+    /// An identifier for the exchange (e.g. a request id), handed back in its `ExchangeRecord` and
+    /// written under `ExchangeHooks.exchangeIDField`.
     public var exchangeID: String?
 
     public init(headers: HTTPHeaders, answer: HTTPResponse? = nil, exchangeID: String? = nil) {
@@ -59,6 +65,17 @@ public struct ExchangeRecord: Sendable {
     public let durationNanoseconds: UInt64
     /// The value `begin` put in `HTTPRequest.annotation`, if any (e.g. a client's global request id).
     public let annotation: (any Sendable)?
+
+    public init(exchangeID: String?, method: HTTPMethod, target: String, status: HTTPStatus, bodyBytes: Int,
+                durationNanoseconds: UInt64, annotation: (any Sendable)?) {
+        self.exchangeID = exchangeID
+        self.method = method
+        self.target = target
+        self.status = status
+        self.bodyBytes = bodyBytes
+        self.durationNanoseconds = durationNanoseconds
+        self.annotation = annotation
+    }
 }
 
 /// Monotonic nanoseconds, for exchange durations.

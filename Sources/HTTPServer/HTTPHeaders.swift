@@ -100,15 +100,15 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, C
     // MARK: byte-level access for the engine
 
     /// The value bytes of the first field whose name equals `lowercasedName`, without making a String.
-    func firstValue(lowercasedName: [UInt8]) -> ArraySlice<UInt8>? {
+    public func firstValue(lowercasedName: [UInt8]) -> ArraySlice<UInt8>? {
         for field in fields where nameEquals(field, lowercasedName) {
             return storage[Int(field.valueStart)..<Int(field.valueEnd)]
         }
         return nil
     }
 
-    /// Calls `body` with each value whose name equals `lowercasedName`.
-    func forEachValue(lowercasedName: [UInt8], _ body: (ArraySlice<UInt8>) -> Void) {
+    /// Calls `body` with each value whose name equals `lowercasedName` (no allocation when none does).
+    public func forEachValue(lowercasedName: [UInt8], _ body: (ArraySlice<UInt8>) -> Void) {
         for field in fields where nameEquals(field, lowercasedName) {
             body(storage[Int(field.valueStart)..<Int(field.valueEnd)])
         }

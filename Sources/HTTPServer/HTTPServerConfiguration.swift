@@ -29,7 +29,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// How long a keep-alive connection may sit between requests. Beyond: closed silently.
     public var keepAliveIdleTimeout: Duration = .seconds(60)
     /// How long queued response bytes may wait without the client reading any of them (a client that
-    /// never reads). Beyond: closed.
+    /// never reads). Beyond: reset. While `maxBufferedOutputBytes` is used up (everyone's answers
+    /// wait), a client that has read nothing for a second is reset sooner.
     public var writeTimeout: Duration = .seconds(30)
     /// After a final response with `Connection: close`, how long unread request bytes are drained
     /// before the socket is closed, so the client receives the response instead of a reset.
@@ -51,13 +52,14 @@ public struct HTTPServerConfiguration: Sendable {
     /// new responses) until the total drains; a connection whose client never reads is closed after
     /// `writeTimeout`, so the total always drains. Exceeded by at most one response per event loop.
     public var maxBufferedOutputBytes: Int = 64 * 1024 * 1024
-    /// Request bytes held by all connections together: bodies being read (a declared
-    /// Content-Length is reserved before it is read; chunked bodies chunk by chunk) and bytes read
-    /// but not yet consumed (pipelined requests, partial heads). A request that would go beyond it
-    /// is answered `503 serviceUnavailable` with `Connection: close` at once (instead of `100
-    /// Continue`) rather than made to wait: a waiting client would keep its bytes in flight, and
-    /// an immediate, retryable answer is what an overloaded Cinder API gives too. Exceeded by at
-    /// most one 64 KiB read per event loop.
+    /// Request bytes held by all connections together: bodies received so far and bytes read but
+    /// not yet consumed (pipelined requests, partial heads). A request whose bytes would go beyond
+    /// it is answered `503 serviceUnavailable` with `Connection: close`: at once, before `100
+    /// Continue` and before reading its body, when its Content-Length does not fit in what is left;
+    /// otherwise when the bytes that do not fit arrive. Never made to wait: a waiting client keeps
+    /// its bytes in flight, and an immediate, retryable answer is what an overloaded Cinder API
+    /// gives too. Only bytes received count, so announcing bodies that never come takes nothing.
+    /// Exceeded by at most one 64 KiB read per event loop.
     public var maxBufferedRequestBytes: Int = 64 * 1024 * 1024
 
     /// Written as the `Server` header.

@@ -14,6 +14,8 @@ struct ResponseContext {
     var exchangeHeaders: HTTPHeaders? = nil
     /// Set when `ExchangeHooks.begin` saw the request: what `ExchangeHooks.end` reports.
     var exchange: ExchangeInFlight? = nil
+    /// `ExchangeHooks.exchangeIDField`'s bytes, under which `exchange.id` is written.
+    var exchangeIDField: [UInt8]? = nil
 }
 
 /// An exchange between `ExchangeHooks.begin` and `end`.
@@ -81,6 +83,12 @@ enum ResponseEncoder {
         }
         if !response.headers.isEmpty { response.headers.encode(into: &buffer) }
         if let extra = context.exchangeHeaders, !extra.isEmpty { extra.encode(into: &buffer) }
+        if let field = context.exchangeIDField, let id = context.exchange?.id {
+            buffer.append(contentsOf: field)
+            buffer.append(contentsOf: fieldSeparator)
+            appendFieldText(id, to: &buffer)
+            buffer.append(contentsOf: crlf)
+        }
         if !context.keepAlive {
             buffer.append(contentsOf: connectionClose)
         } else if context.version == .http1_0 {
@@ -99,6 +107,7 @@ enum ResponseEncoder {
     static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
     private static let statusPrefix: [UInt8] = Array("HTTP/1.1 ".utf8)
     private static let crlf: [UInt8] = [13, 10]
+    private static let fieldSeparator: [UInt8] = [UInt8(ascii: ":"), UInt8(ascii: " ")]
     private static let contentTypePrefix: [UInt8] = Array("Content-Type: ".utf8)
     private static let contentLengthPrefix: [UInt8] = Array("Content-Length: ".utf8)
     private static let etagPrefix: [UInt8] = Array("ETag: ".utf8)

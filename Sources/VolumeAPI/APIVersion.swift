@@ -4,12 +4,17 @@ import HTTPServer
 
 /// A Block Storage API microversion (`3.49`). Ordered by major, then minor.
 public struct APIVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public let major: Int
-    public let minor: Int
+    // Two 16-bit numbers (the parser admits at most 6 digits, clamped), so a request's annotation
+    // holding a version fits an existential's inline buffer: no allocation per request.
+    private let majorBits: UInt16
+    private let minorBits: UInt16
+
+    public var major: Int { Int(majorBits) }
+    public var minor: Int { Int(minorBits) }
 
     public init(_ major: Int, _ minor: Int) {
-        self.major = major
-        self.minor = minor
+        majorBits = UInt16(clamping: major)
+        minorBits = UInt16(clamping: minor)
     }
 
     /// Cinder's `APIVersionRequest` syntax: `^([1-9]\d*)\.([1-9]\d*|0)$` (no sign, no leading zeros).
@@ -22,7 +27,7 @@ public struct APIVersion: Sendable, Hashable, Comparable, CustomStringConvertibl
     }
 
     private static func number(_ digits: Substring, allowZero: Bool) -> Int? {
-        guard let first = digits.utf8.first, digits.utf8.count <= 6,
+        guard let first = digits.utf8.first, digits.utf8.count <= 4,
               digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
         else { return nil }
         if first == UInt8(ascii: "0") {

@@ -21,16 +21,33 @@ final class AccessLog: Sendable {
     }
 
     private let logger: Logger
+    /// The run-time levels behind `logger`, if any: the level is then re-read only after a change.
+    private let levels: LogLevelRegistry?
+    /// `generation << 1 | enabled` as last read, `UInt64.max` before the first read.
+    private let enabledAt = Atomic<UInt64>(.max)
     private let queue = Mutex(Queue())
     private let wake = DispatchSemaphore(value: 0)
 
-    init(logger: Logger) {
+    init(logger: Logger, levels: LogLevelRegistry? = nil) {
         self.logger = logger
+        self.levels = levels
+    }
+
+    /// Whether lines are written: `volumed.access` at debug or below. With a registry, one atomic
+    /// load per request while no level changes.
+    var isEnabled: Bool {
+        guard let levels else { return logger.logLevel <= .debug }
+        let generation = levels.generation
+        let cached = enabledAt.load(ordering: .relaxed)
+        if cached != .max && cached >> 1 == generation { return cached & 1 == 1 }
+        let enabled = logger.logLevel <= .debug
+        enabledAt.store(generation << 1 | (enabled ? 1 : 0), ordering: .relaxed)
+        return enabled
     }
 
     /// Called on an event loop for every answered exchange.
     func record(_ record: ExchangeRecord) {
-        guard logger.logLevel <= .debug else { return }
+        guard isEnabled else { return }
         let startWriter = queue.withLock { queue -> Bool in
             if queue.records.count >= Self.capacity {
                 queue.dropped += 1

@@ -21,6 +21,7 @@ public final class LogLevelRegistry: Sendable {
     }
 
     private let state: Mutex<State>
+    private let changes = Atomic<UInt64>(0)
 
     public init(startLevel: Logger.Level) {
         state = Mutex(State(startLevel: startLevel))
@@ -47,8 +48,13 @@ public final class LogLevelRegistry: Sendable {
             state.overrides = state.overrides.filter { !$0.key.hasPrefix(prefix) }
             state.overrides[prefix] = level
             state.resolved = [:]
+            changes.add(1, ordering: .releasing)
         }
     }
+
+    /// How many times a level was set: a caller may keep a level it read until this changes (the
+    /// access log checks its level per request this way, without the lock).
+    public var generation: UInt64 { changes.load(ordering: .acquiring) }
 
     /// Each known label starting with `prefix` (or equal to it) and its level, sorted by label.
     public func levels(prefix: String) -> [(label: String, level: Logger.Level)] {

@@ -7,11 +7,11 @@ import Logging
 
 /// What the OpenStack layer decided for one request, attached for its handler
 /// (`HTTPRequest.annotation`) and its access-log line.
+/// (The request's own id is the exchange's id: `ExchangeRecord.exchangeID`.) Small enough to sit
+/// in an existential's inline buffer, so attaching it allocates nothing.
 public struct OpenStackExchange: Sendable {
     /// The negotiated microversion.
     public let version: APIVersion
-    /// `req-<uuid>`, sent back in `x-openstack-request-id`.
-    public let requestID: String
     /// A valid `X-OpenStack-Request-ID` the client sent: the request id of the operation that
     /// caused this request (oslo's global request id).
     public let globalRequestID: String?
@@ -45,12 +45,14 @@ public final class OpenStackProtocol: Sendable {
     public static let requestIDHeader = "x-openstack-request-id"
     public static let globalRequestIDHeader = "X-OpenStack-Request-ID"
 
+    /// - Parameter logLevels: the run-time levels behind `accessLogger`, so the access log's level
+    ///   check per request is one atomic load until a level changes.
     public init(minimum: APIVersion = .minimum, maximum: APIVersion = .maximum,
-                accessLogger: Logger = Logger(label: "volumed.access")) {
+                accessLogger: Logger = Logger(label: "volumed.access"), logLevels: LogLevelRegistry? = nil) {
         precondition(minimum.major == maximum.major && minimum <= maximum)
         self.minimum = minimum
         self.maximum = maximum
-        self.accessLog = AccessLog(logger: accessLogger)
+        self.accessLog = AccessLog(logger: accessLogger, levels: logLevels)
         versionFields = (minimum.minor...maximum.minor).map { minor in
             [MicroversionRequest.headerName: "\(MicroversionRequest.serviceType) \(minimum.major).\(minor)",
              "Vary": MicroversionRequest.headerName]
@@ -61,21 +63,29 @@ public final class OpenStackProtocol: Sendable {
     public var hooks: ExchangeHooks {
         ExchangeHooks(
             begin: { [self] request in begin(&request) },
-            unparsedRequestHeaders: versionFields[0],
+            unparsedRequestHeaders: versionFields[0], exchangeIDField: Self.requestIDHeader,
             end: { [accessLog] record in accessLog.record(record) })
     }
 
+    private static let versionHeaderKey = Array(MicroversionRequest.headerName.lowercased().utf8)
+    private static let globalRequestIDKey = Array(globalRequestIDHeader.lowercased().utf8)
+
+    /// Per request: the header's fields read without a String unless present, the version's shared
+    /// fields, an id from the counter; nothing else is allocated but the id itself.
     func begin(_ request: inout HTTPRequest) -> ExchangeStart {
-        let requestID = requestIDs.next()
-        let negotiated = MicroversionRequest.parse(
-            request.headers.values(forName: MicroversionRequest.headerName), minimum: minimum, maximum: maximum)
+        var values: [String] = []
+        request.headers.forEachValue(lowercasedName: Self.versionHeaderKey) { values.append(String(decoding: $0, as: UTF8.self)) }
+        let negotiated = MicroversionRequest.parse(values, minimum: minimum, maximum: maximum)
         let version: APIVersion
         if case .version(let served) = negotiated { version = served } else { version = minimum }
-        var headers = versionFields[version.minor - minimum.minor]
-        headers.add(name: Self.requestIDHeader, value: requestID)
-        let global = request.headers[Self.globalRequestIDHeader].flatMap { RequestIDGenerator.isValid($0) ? $0 : nil }
-        request.annotation = OpenStackExchange(version: version, requestID: requestID, globalRequestID: global)
+        var global: String?
+        if let sent = request.headers.firstValue(lowercasedName: Self.globalRequestIDKey) {
+            let text = String(decoding: sent, as: UTF8.self)
+            if RequestIDGenerator.isValid(text) { global = text }
+        }
+        request.annotation = OpenStackExchange(version: version, globalRequestID: global)
         let answer = negotiated.fault(minimum: minimum, maximum: maximum).map { HTTPResponse($0) }
-        return ExchangeStart(headers: headers, answer: answer, exchangeID: requestID)
+        return ExchangeStart(headers: versionFields[version.minor - minimum.minor], answer: answer,
+                             exchangeID: requestIDs.next())
     }
 }

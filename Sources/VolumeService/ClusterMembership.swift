@@ -31,7 +31,7 @@ public final class ClusterMembership: CapabilityPublisher {
     private let client: EtcdClient
     private let layout: ClusterLayout
     private let zone: String
-    private let apiURL: String
+    private let apiURL: @Sendable () -> String
     private let ttl: Int64
     private let keeper: LeaseKeeper
     private let registration = Mutex(Registration())
@@ -39,9 +39,12 @@ public final class ClusterMembership: CapabilityPublisher {
     /// Joins the cluster: starts keeping a lease of `serviceDownTime` seconds (rounded up, at least 2).
     /// - Parameters:
     ///   - zone: Cinder's `storage_availability_zone` of this host's services.
-    ///   - apiURL: where this host's own API answers, written into its service records.
+    ///   - apiURL: where this host's own API answers, written into its service records (asked at
+    ///     each write: the port is known only once the server listens).
     public init(
-        client: EtcdClient, layout: ClusterLayout, serviceDownTime: Double, zone: String, apiURL: String,
+        client: EtcdClient, layout: ClusterLayout, serviceDownTime: Double, zone: String,
+        apiURL: @escaping @Sendable () -> String,
+        onJoined: @escaping @Sendable (Int64) -> Void = { _ in },
         onLost: @escaping @Sendable (Int64, EtcdError) -> Void = { _, _ in }
     ) {
         self.client = client
@@ -50,7 +53,7 @@ public final class ClusterMembership: CapabilityPublisher {
         self.apiURL = apiURL
         let ttl = max(2, Int64(serviceDownTime.rounded(.up)))
         self.ttl = ttl
-        keeper = LeaseKeeper(client: client, ttl: ttl, onLost: onLost)
+        keeper = LeaseKeeper(client: client, ttl: ttl, onGranted: onJoined, onLost: onLost)
     }
 
     /// Whether the host holds a lease now, and why not.
@@ -104,7 +107,7 @@ public final class ClusterMembership: CapabilityPublisher {
             var operations: [EtcdOperation] = []
             if seconds - (stale[report.host] ?? -.infinity) >= Double(ttl) / 3 {
                 let record = ServiceRecord(
-                    host: report.host, binary: CapabilityReportEncoding.serviceBinary, zone: zone, apiURL: apiURL,
+                    host: report.host, binary: CapabilityReportEncoding.serviceBinary, zone: zone, apiURL: apiURL(),
                     updatedAt: CapabilityTimestamp(now))
                 let service = ClusterLayout.Entry.service(host: report.host, binary: record.binary)
                 let lastSeen = ClusterLayout.Entry.lastSeen(host: report.host, binary: record.binary)
@@ -128,23 +131,30 @@ public final class ClusterMembership: CapabilityPublisher {
 
     /// An orderly stop: the last-seen records get the time of leaving, then the lease is revoked so
     /// the services and reports leave every scheduler at once (a crash leaves them for one TTL).
+    /// When etcd does not answer, the stop is not held up twice: the lease is left to lapse.
     public func leave() {
         let hosts = registration.withLock { Array($0.lastSeenWritten.keys) }
-        if keeper.leaseID != nil, !hosts.isEmpty {
+        var reachable = keeper.leaseID != nil
+        if reachable, !hosts.isEmpty {
             let now = CapabilityTimestamp(Date())
             let operations: [EtcdOperation] = hosts.map { host in
                 let record = ServiceRecord(
-                    host: host, binary: CapabilityReportEncoding.serviceBinary, zone: zone, apiURL: apiURL, updatedAt: now)
+                    host: host, binary: CapabilityReportEncoding.serviceBinary, zone: zone, apiURL: apiURL(), updatedAt: now)
                 return .put(key: layout.key(.lastSeen(host: host, binary: record.binary)), value: record.encoded(), lease: 0)
             }
             var start = 0
             while start < operations.count {
                 let end = min(start + Self.operationsPerTransaction, operations.count)
-                _ = try? client.transaction(compare: [], success: Array(operations[start..<end]))
+                do {
+                    _ = try client.transaction(compare: [], success: Array(operations[start..<end]))
+                } catch {
+                    reachable = false
+                    break
+                }
                 start = end
             }
         }
-        keeper.stop(revoke: true)
+        keeper.stop(revoke: reachable)
     }
 
     /// Stops renewing without revoking: the host's records go when the TTL runs out, as after a crash.

@@ -68,7 +68,7 @@ public struct EmbeddedConfiguration: Sendable {
     public func banner(apiURL: String) -> String {
         """
         volumed is running on its embedded demo configuration (data in \(dataDirectory)).
-          Poll the services:   curl -s \(apiURL)/v3/services
+          Poll the services:   curl -s -H 'OpenStack-API-Version: volume 3.49' \(apiURL)/v3/services
           Watch the drivers:   curl -s \(apiURL)/drivers
         Backend nfs-gold is down because its storage does not exist yet. Make it appear with:
           mkdir -p \(lateShare)

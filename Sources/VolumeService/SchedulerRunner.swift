@@ -1,4 +1,5 @@
 import Config
+import Coordination
 import HTTPServer
 import Logging
 import Scheduler
@@ -11,12 +12,15 @@ public final class SchedulerRunner: Sendable {
     private let listenHost: String
     private let logger: Logger
     public let store: CapabilityStore
+    /// Cluster mode: every host's reports from etcd into `store` (posted reports are still taken).
+    private let clusterFeed: ClusterReportFeed?
 
     public init(options: ServiceOptions, logger: Logger) throws {
         self.logger = logger
         self.listenHost = options.schedulerListen
         let store = CapabilityStore(serviceDownTime: options.serviceDownTime, limits: CapabilityStoreLimits(options))
         self.store = store
+        clusterFeed = try ClusterWiring(options, logger: logger)?.feed(into: store)
         let api = SchedulerAPI(store: store, adminToken: options.adminToken.flatMap { $0.isEmpty ? nil : $0 },
                                logger: Logger(label: "volumed.scheduler"))
         var router = Router()
@@ -41,6 +45,7 @@ public final class SchedulerRunner: Sendable {
     public func shutdown() {
         logger.notice("shutting down")
         server.shutdown()
+        clusterFeed?.stop()
     }
 
     public func waitUntilStopped() {

@@ -1,4 +1,5 @@
 import Config
+import Coordination
 import CurlClient
 import Drivers
 import Foundation
@@ -33,6 +34,12 @@ public final class VolumeServiceRunner: Sendable {
     public let reloadHooks = ReloadHooks()
     /// The in-process scheduler's store; nil when `scheduler_url` points elsewhere.
     public let schedulerStore: CapabilityStore?
+    /// Cluster mode (`[coordination] backend_url`): this host's lease and records in etcd, and the
+    /// feed of every host's reports into `schedulerStore`; nil in single-host mode.
+    private let membership: ClusterMembership?
+    private let clusterFeed: ClusterReportFeed?
+    /// This process's API URL once it listens, for the service records in etcd.
+    private let ownURL = PublisherURL(nil)
 
     /// - Parameter logLevels: the process's run-time log levels, which the API's set-log changes.
     public init(configuration: ServiceConfiguration, configPath: String?, logger: Logger,
@@ -52,8 +59,15 @@ public final class VolumeServiceRunner: Sendable {
         let store = options.schedulerURL == nil
             ? CapabilityStore(serviceDownTime: options.serviceDownTime, limits: CapabilityStoreLimits(options)) : nil
         self.schedulerStore = store
-        // The in-process scheduler is fed directly, never through this process's own connection slots.
-        let publisher: any CapabilityPublisher = store.map { InProcessCapabilityPublisher(store: $0) }
+        let cluster = try ClusterWiring(options, logger: logger)
+        let ownURL = self.ownURL
+        let membership = cluster?.membership(options, apiURL: { ownURL.value }, logger: logger)
+        self.membership = membership
+        clusterFeed = store.flatMap { store in cluster?.feed(into: store) }
+        // The in-process scheduler is fed directly, never through this process's own connection slots;
+        // in cluster mode every report goes into etcd and comes back to each store through the feed.
+        let publisher: any CapabilityPublisher = membership
+            ?? store.map { InProcessCapabilityPublisher(store: $0) }
             ?? CurlCapabilityPublisher(url: { publisherURL.value }, client: client, adminToken: adminToken)
         let supervisors = try SupervisorSet(settings: ServiceSettings(options), publisher: publisher,
                                         logger: Logger(label: "volumed.supervision"))
@@ -76,7 +90,7 @@ public final class VolumeServiceRunner: Sendable {
         let api = VolumeAPI(
             supervisors: supervisors, decisions: decisions, capabilityStore: store,
             settings: Self.apiSettings(options, adminToken: adminToken),
-            logger: Logger(label: "volumed.api"), logLevels: logLevels)
+            logger: Logger(label: "volumed.api"), logLevels: logLevels, openStack: OpenStackProtocol(logLevels: logLevels))
         var router = Router()
         api.register(on: &router)
         var serverConfiguration = HTTPServerConfiguration(listen: options.osapiVolumeListen,
@@ -109,8 +123,12 @@ public final class VolumeServiceRunner: Sendable {
     /// Serves the API, then starts supervision (so the first reports find the in-process scheduler).
     public func start() throws {
         try server.start()
+        ownURL.set(apiURL)
         if schedulerStore != nil {
             publisherURL.set("in-process")
+        }
+        if let coordination = current.withLock({ $0.service.coordination }) {
+            publisherURL.set("etcd (\(coordination.endpoints.joined(separator: ",")))")
         }
         supervisors.start()
         logger.info("volume service started", metadata: [
@@ -223,6 +241,9 @@ public final class VolumeServiceRunner: Sendable {
                       metadata: signal.map { ["signal": "\($0)"] } ?? [:])
         server.shutdown(gracePeriod: gracePeriod)
         supervisors.stop()
+        clusterFeed?.stop()
+        // An orderly stop leaves the cluster at once; a crash leaves it when the lease lapses.
+        membership?.leave()
         logger.notice("volume service stopped")
     }
 

@@ -64,7 +64,7 @@ struct ClusterMembershipTests {
         let cluster = try EtcdCluster()
         let etcd = try etcdClient(cluster)
         let membership = ClusterMembership(
-            client: etcd, layout: layout, serviceDownTime: 3, zone: "zone-a", apiURL: "http://10.0.0.1:8776")
+            client: etcd, layout: layout, serviceDownTime: 3, zone: "zone-a", apiURL: { "http://10.0.0.1:8776" })
         #expect(waitUntil(seconds: 10) { if case .held = membership.status { true } else { false } })
         let outcome = try membership.publishServiceCapabilities([upReport("node1@gold"), upReport("node1@silver")])
         #expect(outcome == .allAccepted)
@@ -108,7 +108,7 @@ struct ClusterMembershipTests {
         let cluster = try EtcdCluster()
         let etcd = try etcdClient(cluster)
         let membership = ClusterMembership(
-            client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: "http://h:8776")
+            client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: { "http://h:8776" })
         defer { membership.abandon() }
         #expect(waitUntil(seconds: 10) { if case .held = membership.status { true } else { false } })
         _ = try membership.publishServiceCapabilities([upReport("node1@gold")])
@@ -134,7 +134,7 @@ struct ClusterMembershipTests {
         let cluster = try EtcdCluster()
         let etcd = try etcdClient(cluster)
         let membership = ClusterMembership(
-            client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: "http://h:8776")
+            client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: { "http://h:8776" })
         defer { membership.abandon() }
         #expect(waitUntil(seconds: 10) { if case .held = membership.status { true } else { false } })
         cluster.kill(1)

@@ -20,7 +20,7 @@ struct ClusterReportFeedTests {
         let cluster = try EtcdCluster()
         let etcd = try etcdClient(cluster)
         // A host already publishing before the schedulers start: they begin with a snapshot.
-        let hostA = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 2, zone: "nova", apiURL: "http://a:8776")
+        let hostA = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 2, zone: "nova", apiURL: { "http://a:8776" })
         defer { hostA.abandon() }
         #expect(waitUntil(seconds: 10) { if case .held = hostA.status { true } else { false } })
         _ = try hostA.publishServiceCapabilities([upReport("a@gold")])
@@ -31,7 +31,7 @@ struct ClusterReportFeedTests {
         #expect(waitUntil(seconds: 10) { stores.allSatisfy { poolNames($0) == ["a@gold#gold"] } })
 
         // A second host joins: both schedulers list it, from the watch.
-        let hostB = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 2, zone: "nova", apiURL: "http://b:8776")
+        let hostB = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 2, zone: "nova", apiURL: { "http://b:8776" })
         #expect(waitUntil(seconds: 10) { if case .held = hostB.status { true } else { false } })
         _ = try hostB.publishServiceCapabilities([upReport("b@silver")])
         #expect(waitUntil(seconds: 10) {
@@ -50,7 +50,7 @@ struct ClusterReportFeedTests {
     @Test func aRestartedSchedulerCatchesUpFromEtcdAlone() throws {
         let cluster = try EtcdCluster()
         let etcd = try etcdClient(cluster)
-        let host = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: "http://a:8776")
+        let host = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: { "http://a:8776" })
         defer { host.abandon() }
         #expect(waitUntil(seconds: 10) { if case .held = host.status { true } else { false } })
         _ = try host.publishServiceCapabilities([upReport("a@gold"), upReport("a@silver")])
@@ -85,7 +85,7 @@ struct ClusterReportFeedTests {
     @Test func aLostQuorumIsReportedAndTheStoreKeepsWhatItSaw() throws {
         let cluster = try EtcdCluster()
         let etcd = try etcdClient(cluster)
-        let host = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: "http://a:8776")
+        let host = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: { "http://a:8776" })
         defer { host.abandon() }
         #expect(waitUntil(seconds: 10) { if case .held = host.status { true } else { false } })
         _ = try host.publishServiceCapabilities([upReport("a@gold")])

@@ -59,7 +59,7 @@ struct EtcdBenchmark {
 
         // One host with 1,000 backends publishing a tick.
         let layout = ClusterLayout(root: "/bench-cluster")!
-        let membership = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 60, zone: "nova", apiURL: "http://h:8776")
+        let membership = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 60, zone: "nova", apiURL: { "http://h:8776" })
         defer { membership.abandon() }
         guard waitUntil(seconds: 10, { if case .held = membership.status { true } else { false } }) else {
             Issue.record("no lease")

@@ -94,7 +94,6 @@ import Testing
         let configuration = inspect("backend_url = etcd3+http://h1\nbackend_ulr = x")
         #expect(configuration.problems.isEmpty)
         #expect(coordinationWarnings(configuration) == [
-            "volumed.conf:3: coordination.backend_url: cluster mode is not wired into serve and scheduler yet: this host runs alone, as without backend_url",
             "volumed.conf:4: coordination.backend_ulr: unknown option, ignored (did you mean backend_url?)",
         ])
     }

@@ -133,7 +133,7 @@ public final class EtcdCluster: @unchecked Sendable {
         ]
         let logPath = "\(root)/\(member.name).log"
         if !FileManager.default.fileExists(atPath: logPath) {
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         }
         guard let log = FileHandle(forWritingAtPath: logPath) else {
             throw StartError(description: "cannot open \(logPath)")

@@ -328,3 +328,45 @@ import Testing
         #expect(!volumed.stderr.contains("configuration reloaded"), "\(volumed.stderr.suffix(2000))")
     }
 }
+
+/// Out of file descriptors is the other way a decision cannot be written: 503, nothing changed.
+@Suite struct DecisionWithoutFileDescriptorsTests {
+    /// Sets the soft open-file limit of `pid` (the hard one unchanged).
+    static func prlimit(_ pid: Int32, soft: Int) throws {
+        let limit = Process()
+        limit.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        limit.arguments = ["--pid", "\(pid)", "--nofile=\(soft):"]
+        try limit.run()
+        limit.waitUntilExit()
+        #expect(limit.terminationStatus == 0)
+    }
+
+    @Test func noDescriptorLeftAnswers503AndChangesNothing() throws {
+        let dir = temporaryDirectory("emfile")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = FaultConfig(directory: dir, defaults: ["backend_stats_polling_interval": "30"])
+        try config.addNfs("a")
+        let (volumed, base) = try startService(config)
+        defer { volumed.stop() }
+        let pid = volumed.process.processIdentifier
+        #expect(JSONClient().waitFor(base + "/drivers") { state("a", $0) == "ready" } != nil)
+        // A connection the server has accepted, then no descriptor left for anything new: with a
+        // soft limit of 3, every new descriptor is refused (descriptors already open keep working).
+        let port = try #require(portOf(base))
+        let connection = try #require(RawConnection(port: port))
+        connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(connection.readSome().hasPrefix("HTTP/1.1 200"))
+        try Self.prlimit(pid, soft: 3)
+        let body = #"{"host": "\#(hostOf("a"))", "binary": "cinder-volume"}"#
+        connection.send("PUT /v3/os-services/disable HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+        let answer = connection.readUntilClosed()
+        #expect(answer.hasPrefix("HTTP/1.1 503"), "\(answer)")
+        #expect(answer.contains(": cannot create: Too many open files; nothing was changed."), "\(answer)")
+        try Self.prlimit(pid, soft: 4096)
+        #expect(try DurableDecisionTests.status("a", base) == ("enabled", nil))
+        // Descriptors again: the same decision is acknowledged and kept.
+        #expect(try JSONClient().send("PUT", base + DurableDecisionTests.disable, json: DurableDecisionTests.body("a")).status == 200)
+        #expect(try DurableDecisionTests.status("a", base) == ("disabled", nil))
+    }
+}

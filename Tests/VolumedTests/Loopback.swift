@@ -69,6 +69,13 @@ final class RawConnection {
         return true
     }
 
+    /// What one `recv` returns (at least one byte unless the peer closed or the timeout passed).
+    func readSome() -> String {
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return n > 0 ? String(decoding: chunk[0..<n], as: UTF8.self) : ""
+    }
+
     /// Everything the peer sends until it closes the connection (or the receive timeout passes).
     func readUntilClosed(limit: Int = 1 << 20) -> String {
         var received: [UInt8] = []

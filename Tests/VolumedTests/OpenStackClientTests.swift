@@ -1,3 +1,4 @@
+import CurlClient
 import Foundation
 import SharedTestSupport
 import Testing
@@ -165,6 +166,20 @@ struct OpenStackClientTests {
         #expect(after.rows(startingWith: ["cinder-api", FaultConfig.host, "volumed.access"]).first?.last == "DEBUG", "\(after)")
         #expect(volumed.waitForOutput(timeout: 20) { _, err in
             err.split(separator: "\n").contains { $0.contains(" debug PUT /v3/os-services/get-log ") && $0.hasSuffix("(volumed.access)") }
+        }, "\(volumed.stderr.suffix(2000))")
+
+        // A client's own X-OpenStack-Request-ID is logged as the global request id; the answer
+        // carries the service's own id.
+        let global = "req-" + UUID().uuidString.lowercased()
+        let traced = try CurlClient(configuration: .init(connectTimeout: 5, totalTimeout: 20))
+            .get(base + "/v3/services?host=traced", headers: [CurlHeader("X-OpenStack-Request-ID", global)])
+        let own = try #require(traced.headers.first { $0.name.lowercased() == "x-openstack-request-id" }?.value)
+        #expect(own.hasPrefix("req-") && own != global)
+        #expect(volumed.waitForOutput(timeout: 20) { _, err in
+            err.split(separator: "\n").contains {
+                $0.contains("GET /v3/services?host=traced") && $0.contains("global_request_id=\(global)")
+                    && $0.contains("request_id=\(own)")
+            }
         }, "\(volumed.stderr.suffix(2000))")
 
         // freeze-host: listed frozen and disabled, out of get-pools, still supervised; survives a restart.

@@ -78,6 +78,9 @@ import Testing
         try chromium.screenshot(to: Self.artifacts + "/status-page.png")
         #expect(FileManager.default.fileExists(atPath: Self.artifacts + "/status-page.png"))
         #expect(chromium.pageProblems.isEmpty, "console errors: \(chromium.pageProblems)")
+        // The collector above hears console errors at all.
+        _ = try chromium.evaluate("console.error('volumed-probe')")
+        #expect(waitUntil(seconds: 10) { chromium.pageProblems.contains { $0.contains("volumed-probe") } })
     }
 }
 

@@ -10,7 +10,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CHTTPServer"),
-        .target(name: "HTTPServer", dependencies: ["CHTTPServer", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "NetworkAddress"),
+        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
         // The road not taken: bare Dispatch read sources, no parsing, for a same-run comparison.
         .executableTarget(name: "dispatch-bare"),
         // VolumeAPI's OpenStack exchange hooks (the same files, by symlink), for the with/without
