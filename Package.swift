@@ -60,13 +60,13 @@ let package = Package(
         // Helpers more than one test target uses. A plain target so test targets can import it; no
         // product depends on it, so none of it reaches the volumed binary.
         .target(name: "SharedTestSupport", path: "Tests/SharedTestSupport"),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SharedTestSupport"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision", "SharedTestSupport"]),
-        .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "HTTPServer"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "HTTPServer", "SharedTestSupport"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "SharedTestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "SchedulerTests", dependencies: ["JSON", "Scheduler"]),
-        .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer"]),
+        .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer", "SharedTestSupport"]),
         .testTarget(name: "VolumeAPITests", dependencies: [
             "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions", "VolumeService",
         ]),

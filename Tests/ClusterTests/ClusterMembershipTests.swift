@@ -32,7 +32,7 @@ struct ClusterMembershipTests {
         let grants = Mutex<[Int64]>([])
         let keeper = LeaseKeeper(client: etcd, ttl: 2, onGranted: { id in grants.withLock { $0.append(id) } })
         defer { keeper.stop(revoke: true) }
-        #expect(Loopback.waitUntil(seconds: 10) { keeper.leaseID != nil })
+        #expect(waitUntil(seconds: 10) { keeper.leaseID != nil })
         let first = try #require(keeper.leaseID)
         try etcd.put("/held", value: [1], lease: first)
         // Three TTLs later the key is still there: the keeper's thread renewed the lease.
@@ -42,7 +42,7 @@ struct ClusterMembershipTests {
             usleep(250_000)
         }
         try etcd.revokeLease(first)
-        #expect(Loopback.waitUntil(seconds: 10) { keeper.leaseID != nil && keeper.leaseID != first })
+        #expect(waitUntil(seconds: 10) { keeper.leaseID != nil && keeper.leaseID != first })
         #expect(grants.withLock { $0.count } == 2)
     }
 
@@ -50,12 +50,12 @@ struct ClusterMembershipTests {
         let cluster = try EtcdCluster()
         let etcd = try etcdClient(cluster)
         let keeper = LeaseKeeper(client: etcd, ttl: 2)
-        #expect(Loopback.waitUntil(seconds: 10) { keeper.leaseID != nil })
+        #expect(waitUntil(seconds: 10) { keeper.leaseID != nil })
         try etcd.put("/crash", value: [1], lease: try #require(keeper.leaseID))
         keeper.stop(revoke: false)
         #expect(try etcd.get("/crash") != nil)
         let stopped = Date()
-        #expect(Loopback.waitUntil(seconds: 15) { (try? etcd.get("/crash")) == .some(nil) })
+        #expect(waitUntil(seconds: 15) { (try? etcd.get("/crash")) == .some(nil) })
         // etcd expires a lease within its TTL plus its own check interval (500 ms) and slack.
         #expect(Date().timeIntervalSince(stopped) < 2 + 3)
     }
@@ -65,7 +65,7 @@ struct ClusterMembershipTests {
         let etcd = try etcdClient(cluster)
         let membership = ClusterMembership(
             client: etcd, layout: layout, serviceDownTime: 3, zone: "zone-a", apiURL: { "http://10.0.0.1:8776" })
-        #expect(Loopback.waitUntil(seconds: 10) { if case .held = membership.status { true } else { false } })
+        #expect(waitUntil(seconds: 10) { if case .held = membership.status { true } else { false } })
         let outcome = try membership.publishServiceCapabilities([upReport("node1@gold"), upReport("node1@silver")])
         #expect(outcome == .allAccepted)
 
@@ -110,7 +110,7 @@ struct ClusterMembershipTests {
         let membership = ClusterMembership(
             client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: { "http://h:8776" })
         defer { membership.abandon() }
-        #expect(Loopback.waitUntil(seconds: 10) { if case .held = membership.status { true } else { false } })
+        #expect(waitUntil(seconds: 10) { if case .held = membership.status { true } else { false } })
         _ = try membership.publishServiceCapabilities([upReport("node1@gold")])
         guard case .held(let first) = membership.status else {
             Issue.record("no lease")
@@ -121,7 +121,7 @@ struct ClusterMembershipTests {
         #expect(try etcd.range(layout.services).keyValues.isEmpty)
         // The next tick either finds the new lease already or fails naming the lost one, then works.
         var published = false
-        #expect(Loopback.waitUntil(seconds: 15) {
+        #expect(waitUntil(seconds: 15) {
             published = (try? membership.publishServiceCapabilities([upReport("node1@gold")])) == .allAccepted
             return published
         })
@@ -136,11 +136,11 @@ struct ClusterMembershipTests {
         let membership = ClusterMembership(
             client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: { "http://h:8776" })
         defer { membership.abandon() }
-        #expect(Loopback.waitUntil(seconds: 10) { if case .held = membership.status { true } else { false } })
+        #expect(waitUntil(seconds: 10) { if case .held = membership.status { true } else { false } })
         cluster.kill(1)
         cluster.kill(2)
         var message = ""
-        #expect(Loopback.waitUntil(seconds: 30) {
+        #expect(waitUntil(seconds: 30) {
             do {
                 _ = try membership.publishServiceCapabilities([upReport("node1@gold")])
                 return false
@@ -151,7 +151,7 @@ struct ClusterMembershipTests {
         })
         #expect(message.contains("etcd has no quorum"))
         try cluster.restart(1)
-        #expect(Loopback.waitUntil(seconds: 30) {
+        #expect(waitUntil(seconds: 30) {
             (try? membership.publishServiceCapabilities([upReport("node1@gold")])) == .allAccepted
         })
         #expect(try etcd.range(layout.reports).keyValues.count == 1)

@@ -61,7 +61,7 @@ struct EtcdBenchmark {
         let layout = ClusterLayout(root: "/bench-cluster")!
         let membership = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 60, zone: "nova", apiURL: { "http://h:8776" })
         defer { membership.abandon() }
-        guard Loopback.waitUntil(seconds: 10, { if case .held = membership.status { true } else { false } }) else {
+        guard waitUntil(seconds: 10, { if case .held = membership.status { true } else { false } }) else {
             Issue.record("no lease")
             return
         }
@@ -89,12 +89,12 @@ struct EtcdBenchmark {
             delivered.withLock { for event in events { $0[event.modRevision] = now } }
         }
         defer { watch.stop() }
-        _ = Loopback.waitUntil(seconds: 10) { watch.endpoint != nil }
+        _ = waitUntil(seconds: 10) { watch.endpoint != nil }
         var lags: [Double] = []
         for index in 0..<500 {
             let start = DispatchTime.now().uptimeNanoseconds
             let revision = try etcd.put("/lag/\(index % 10)", value: value)
-            guard Loopback.waitUntil(seconds: 10, { delivered.withLock { $0[revision] != nil } }) else {
+            guard waitUntil(seconds: 10, { delivered.withLock { $0[revision] != nil } }) else {
                 Issue.record("watch missed revision \(revision)")
                 return
             }

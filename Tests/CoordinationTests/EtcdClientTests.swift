@@ -21,9 +21,9 @@ struct EtcdClusterFixtureTests {
         #expect(cluster.pid(of: 1) == nil)
         #expect(kill(pids[1], 0) != 0, "a killed member's process is gone")
         // Two of three keep quorum (after an election when the killed member led).
-        #expect(Loopback.waitUntil(seconds: 30) { cluster.acceptsWrites(through: cluster.members[0]) })
+        #expect(waitUntil(seconds: 30) { cluster.acceptsWrites(through: cluster.members[0]) })
         try cluster.restart(1)
-        #expect(Loopback.waitUntil(seconds: 30) { cluster.acceptsWrites(through: cluster.members[1]) })
+        #expect(waitUntil(seconds: 30) { cluster.acceptsWrites(through: cluster.members[1]) })
         let restarted = try #require(cluster.pid(of: 1))
         cluster.stop()
         for pid in pids + [restarted] { #expect(kill(pid, 0) != 0) }
@@ -93,7 +93,7 @@ struct EtcdClientTests {
         #expect(lease.ttl == 2)
         try etcd.put("/lease/a", value: bytes("x"), lease: lease.id)
         #expect(try etcd.get("/lease/a")?.lease == lease.id)
-        #expect(Loopback.waitUntil(seconds: 20) { (try? etcd.get("/lease/a")) == .some(nil) })
+        #expect(waitUntil(seconds: 20) { (try? etcd.get("/lease/a")) == .some(nil) })
         #expect(throws: EtcdError.leaseNotFound(leaseID: lease.id)) { try etcd.keepAlive(lease.id) }
         #expect(throws: EtcdError.leaseNotFound(leaseID: lease.id)) {
             try etcd.put("/lease/b", value: bytes("x"), lease: lease.id)
@@ -172,7 +172,7 @@ struct EtcdClientTests {
         #expect(throws: EtcdError.self, "a linearizable read needs quorum too") { try etcd.get("/k") }
         // One member back: quorum returns and the write that was refused now lands.
         try cluster.restart(1)
-        #expect(Loopback.waitUntil(seconds: 30) { (try? etcd.put("/k", value: bytes("back"))) != nil })
+        #expect(waitUntil(seconds: 30) { (try? etcd.put("/k", value: bytes("back"))) != nil })
         #expect(try etcd.get("/k")?.value == bytes("back"))
     }
 }

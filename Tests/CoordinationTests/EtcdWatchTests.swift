@@ -27,7 +27,7 @@ final class UpdateLog: Sendable {
     }
 
     func wait(_ condition: (UpdateLog) -> Bool) -> Bool {
-        Loopback.waitUntil(seconds: 30) { condition(self) }
+        waitUntil(seconds: 30) { condition(self) }
     }
 }
 
@@ -116,7 +116,7 @@ struct EtcdWatchTests {
         #expect(log.wait { $0.all.contains { if case .interrupted(.noQuorum) = $0 { true } else { false } } })
         try cluster.restart(1)
         try cluster.restart(2)
-        #expect(Loopback.waitUntil(seconds: 30) { (try? etcd.put("/w/after", value: bytes("1"))) != nil })
+        #expect(waitUntil(seconds: 30) { (try? etcd.put("/w/after", value: bytes("1"))) != nil })
         #expect(log.wait { $0.events.map(\.key) == ["/w/after"] })
         #expect(log.snapshots.count == 1)
     }

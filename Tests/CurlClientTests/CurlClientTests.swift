@@ -1,5 +1,6 @@
 @testable import CurlClient
 import Foundation
+import SharedTestSupport
 import Synchronization
 import Testing
 
@@ -281,7 +282,7 @@ struct CurlClientHTTP2Tests {
         if: NghttpdPeer.executable != nil && TestCertificate.openssl != nil,
         "nghttpd or openssl is not installed: skipped"))
     func alpnOverTLSWithACAFile() throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = URL(fileURLWithPath: temporaryDirectory("curlclient"))
         defer { try? FileManager.default.removeItem(at: directory) }
         let certificate = try TestCertificate(in: directory)
         let peer = try NghttpdPeer(files: ["b.txt": "secure"], tls: certificate)

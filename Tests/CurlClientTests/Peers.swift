@@ -1,21 +1,12 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import SharedTestSupport
 #endif
 
 /// Errors while starting a test peer process.
 struct PeerError: Error, CustomStringConvertible {
     let description: String
-}
-
-/// Polls `condition` every 20 ms until it holds or `seconds` pass; a bounded wait for slow machines.
-func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(20_000)
-    }
-    return condition()
 }
 
 /// A loopback port that was free a moment ago: bound to port 0, read back, closed.
@@ -62,12 +53,6 @@ func killAndReap(_ process: Process) {
     process.waitUntilExit()
 }
 
-func makeTemporaryDirectory() throws -> URL {
-    let directory = FileManager.default.temporaryDirectory
-        .appendingPathComponent("curlclient-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    return directory
-}
 
 /// A python3 `http.server` peer speaking HTTP/1.1 with keep-alive on an ephemeral loopback port.
 ///
@@ -83,7 +68,7 @@ final class PythonPeer {
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
     init() throws {
-        directory = try makeTemporaryDirectory()
+        directory = URL(fileURLWithPath: temporaryDirectory("curlclient"))
         let script = directory.appendingPathComponent("peer.py")
         let portFile = directory.appendingPathComponent("port")
         try Self.script.write(to: script, atomically: true, encoding: .utf8)
@@ -211,7 +196,7 @@ final class NghttpdPeer {
     /// someone else before nghttpd binds it, so a few ports are tried.
     init(files: [String: String], tls: TestCertificate? = nil) throws {
         self.tls = tls
-        directory = try makeTemporaryDirectory()
+        directory = URL(fileURLWithPath: temporaryDirectory("curlclient"))
         for (name, contents) in files {
             try contents.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// Keeps three things in agreement: `openapi/array-api.yaml`, the documents the stand-in array

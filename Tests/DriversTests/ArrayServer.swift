@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 
 /// A stand-in storage array: a python3 HTTP server on an ephemeral loopback port that plays the
 /// answer the test chooses (`ok`, `500`, `401`, `404`, `malformed`, `off-contract`, `down`, `slow`).

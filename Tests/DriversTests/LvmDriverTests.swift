@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import SharedTestSupport
 import Supervision
 import Testing
 @testable import Drivers
@@ -115,7 +116,7 @@ import Testing
         #expect(error?.errorClass == .recoverable)
         let child = try #require(Int32(String(contentsOfFile: directory.path + "/child", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(eventually { processIsGone(child) })
+        #expect(waitUntil { processIsGone(child) })
     }
 
     @Test func aToolThatClosesItsOutputButLingersIsStillBounded() throws {

@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import SharedTestSupport
 import Supervision
 import Testing
 @testable import Drivers

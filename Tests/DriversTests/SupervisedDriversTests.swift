@@ -1,6 +1,7 @@
 import Config
 import Foundation
 import Logging
+import SharedTestSupport
 import Supervision
 import Testing
 @testable import Drivers
@@ -40,21 +41,21 @@ import Testing
         set.start()
         defer { set.stop() }
 
-        #expect(eventually { set.snapshot().backend(id: "nfs-1")?.state == .retrying })
+        #expect(waitUntil { set.snapshot().backend(id: "nfs-1")?.state == .retrying })
         let waiting = try #require(set.snapshot().backend(id: "nfs-1"))
         #expect(waiting.host == "testnode@nfs-1")
         #expect(waiting.lastError?.kind == .backendUnavailable)
         #expect(waiting.lastError?.message == "no usable share: \(share): mount point \(share) does not exist")
 
-        #expect(eventually { set.snapshot().backend(id: "lvm-1")?.state == .failed })
+        #expect(waitUntil { set.snapshot().backend(id: "lvm-1")?.state == .failed })
         #expect(set.snapshot().backend(id: "lvm-1")?.lastError?.kind == .configError)
         #expect(set.snapshot().backend(id: "lvm-1")?.lastError?.message
             == "\(directory.path)/volumed.conf:11: lvm-1.volume_group: required option is not set")
-        #expect(eventually { set.snapshot().backend(id: "rest-1")?.state == .failed })
+        #expect(waitUntil { set.snapshot().backend(id: "rest-1")?.state == .failed })
         #expect(set.snapshot().backend(id: "rest-1")?.lastError?.kind == .driverNotSupported)
 
         _ = try directory.makeDirectory("share")
-        #expect(eventually { set.snapshot().backend(id: "nfs-1")?.capabilities != nil })
+        #expect(waitUntil { set.snapshot().backend(id: "nfs-1")?.capabilities != nil })
         let ready = try #require(set.snapshot().backend(id: "nfs-1"))
         #expect(ready.state == .ready)
         #expect(ready.capabilities?.storageProtocol == "nfs")

@@ -1,6 +1,7 @@
 // Ordinary requests through the curl binary.
 
 import Foundation
+import SharedTestSupport
 import Testing
 @testable import HTTPServer
 
@@ -143,7 +144,7 @@ import Testing
             try curl(["http://127.0.0.1:\(port)/drivers/x"])
             try curl(["http://127.0.0.1:\(port)/nowhere"])
             try curl(["-X", "POST", "http://127.0.0.1:\(port)/drivers/x"])
-            #expect(eventually { records.count == 3 })
+            #expect(waitUntil { records.count == 3 })
             #expect(records.all == [
                 ResponseRecord(routePattern: "/drivers/{id}", method: .get, status: .ok),
                 ResponseRecord(routePattern: nil, method: .get, status: .notFound),

@@ -3,6 +3,7 @@
 // each: the hostile connection is closed and a fresh client still gets 200.
 
 import Foundation
+import SharedTestSupport
 import Synchronization
 import Testing
 @testable import HTTPServer
@@ -133,7 +134,7 @@ private func hasInput(_ fd: Int32) -> Bool {
     @Test func connectionThatSendsNothingIsClosedSilently() throws {
         try withServer({ $0.headerReadTimeout = .milliseconds(300) }) { _, port in
             let client = try RawClient(port: port)
-            #expect(eventually(within: 10) { peerHasClosed(client.fd) })
+            #expect(waitUntil(seconds: 10) { peerHasClosed(client.fd) })
             #expect(client.isClosedByServer())
             try expectServes(port)
         }
@@ -157,7 +158,7 @@ private func hasInput(_ fd: Int32) -> Bool {
             // The send may stall once the server stops reading: what matters is what it answers.
             try? hog.send(String(repeating: "GET /block HTTP/1.1\r\nHost: x\r\n\r\n", count: requests))
             try expectServes(port)
-            #expect(eventually(within: 15) { peerHasClosed(hog.fd) }, "the never-reading client was not dropped")
+            #expect(waitUntil(seconds: 15) { peerHasClosed(hog.fd) }, "the never-reading client was not dropped")
             let answered = log.count(route: "/block")
             #expect(answered > 0)
             // Socket buffers (a few MiB at most here) plus the 256 KiB queue, not 2,000 answers.

@@ -1,6 +1,7 @@
 // Timeouts, connection limits, slow or absent readers, concurrency and graceful shutdown.
 
 import Foundation
+import SharedTestSupport
 import Testing
 @testable import HTTPServer
 
@@ -59,7 +60,7 @@ import Glibc
             #expect(extra.isClosedByServer())
             held.removeLast()
             // The server notices the close asynchronously; then a new client is served.
-            let servedAgain = eventually {
+            let servedAgain = waitUntil {
                 guard let client = try? RawClient(port: port, receiveTimeout: 2),
                     (try? client.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")) != nil,
                     let response = try? client.readResponse()

@@ -2,6 +2,7 @@
 // request bodies across all connections; and the answers a half-closed client is still owed.
 
 import Foundation
+import SharedTestSupport
 import Testing
 @testable import HTTPServer
 
@@ -49,7 +50,7 @@ private func closedByPeer(_ fd: Int32) -> Bool {
             let hog = try neverReadingClient(port: port)
             try hog.send(pipelined64)
             // Held: answers produced, the kernel's buffers full, output queued and waiting.
-            #expect(eventually { server.bufferedBytes.output > 0 })
+            #expect(waitUntil { server.bufferedBytes.output > 0 })
             let buffered = server.bufferedBytes
             #expect(buffered.outputPeak <= 512 * 1024 + bigBody.count + headAllowance,
                     "peak \(buffered.outputPeak) bytes queued for one connection")
@@ -75,12 +76,12 @@ private func closedByPeer(_ fd: Int32) -> Bool {
                 try hog.send(pipelined64)
                 hogs.append(hog)
             }
-            #expect(eventually { server.bufferedBytes.output > budget / 2 })
+            #expect(waitUntil { server.bufferedBytes.output > budget / 2 })
             let peak = server.bufferedBytes.outputPeak
             // The budget, exceeded by at most the answer each loop produced when it ran out.
             #expect(peak <= budget + 2 * (bigBody.count + headAllowance), "peak \(peak) bytes queued in all")
-            #expect(eventually(within: 30) { hogs.allSatisfy { closedByPeer($0.fd) } }, "hogs not dropped")
-            #expect(eventually { server.bufferedBytes.output == 0 && server.bufferedBytes.requests == 0 },
+            #expect(waitUntil(seconds: 30) { hogs.allSatisfy { closedByPeer($0.fd) } }, "hogs not dropped")
+            #expect(waitUntil { server.bufferedBytes.output == 0 && server.bufferedBytes.requests == 0 },
                     "bytes still counted after every hog was closed: \(server.bufferedBytes)")
             try expectServes(port)
         }
@@ -102,7 +103,7 @@ private func closedByPeer(_ fd: Int32) -> Bool {
                 try hog.send(pipelined64)
                 hogs.append(hog)
             }
-            #expect(eventually { server.bufferedBytes.output >= 1024 * 1024 })
+            #expect(waitUntil { server.bufferedBytes.output >= 1024 * 1024 })
             let began = Date()
             let fresh = try RawClient(port: port, receiveTimeout: 25)
             try fresh.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -125,7 +126,7 @@ private func closedByPeer(_ fd: Int32) -> Bool {
             let holder = try RawClient(port: port)
             try holder.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n")
             try holder.send([UInt8](repeating: UInt8(ascii: "b"), count: 59_000))
-            #expect(eventually { server.bufferedBytes.requests >= 59_000 })
+            #expect(waitUntil { server.bufferedBytes.requests >= 59_000 })
 
             let declared = try RawClient(port: port)
             try declared.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n")
@@ -146,7 +147,7 @@ private func closedByPeer(_ fd: Int32) -> Bool {
             try holder.send([UInt8](repeating: UInt8(ascii: "b"), count: 1_000))
             let held = try holder.readResponse()
             #expect(held.status == 200 && held.body.count == 60_000)
-            #expect(eventually { server.bufferedBytes.requests == 0 }, "\(server.bufferedBytes)")
+            #expect(waitUntil { server.bufferedBytes.requests == 0 }, "\(server.bufferedBytes)")
 
             let later = try RawClient(port: port)
             try later.send("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10000\r\n\r\n")

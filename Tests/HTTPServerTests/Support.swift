@@ -228,13 +228,3 @@ func expectServes(_ port: Int, sourceLocation: SourceLocation = #_sourceLocation
     #expect(response.status == 200, sourceLocation: sourceLocation)
     #expect(response.text == "{\"pong\": true}", sourceLocation: sourceLocation)
 }
-
-/// Polls `condition` every 20 ms until it holds or `seconds` pass.
-func eventually(within seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return true }
-        usleep(20_000)
-    }
-    return try condition()
-}

@@ -56,7 +56,7 @@ public final class EtcdCluster: @unchecked Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
                 for index in members.indices { try start(index) }
-                guard Loopback.waitUntil(seconds: 30, { self.acceptsWrites(through: members[0]) }) else {
+                guard waitUntil(seconds: 30, { self.acceptsWrites(through: members[0]) }) else {
                     throw StartError(description: "etcd cluster took no write within 30 s; logs in \(root)")
                 }
                 return
@@ -99,7 +99,7 @@ public final class EtcdCluster: @unchecked Sendable {
     public func restart(_ index: Int) throws {
         kill(index)
         try start(index)
-        guard Loopback.waitUntil(seconds: 30, { Loopback.isListening(port: self.members[index].clientPort) }) else {
+        guard waitUntil(seconds: 30, { Loopback.isListening(port: self.members[index].clientPort) }) else {
             throw StartError(description: "member \(members[index].name) did not listen again within 30 s")
         }
     }
@@ -173,7 +173,7 @@ public final class EtcdCluster: @unchecked Sendable {
         try? log.close()
         lock.withLock { processes[index] = process }
         // A member that lost its port to another process exits at once; report that so init retries.
-        if Loopback.waitUntil(seconds: 0.3, { !process.isRunning }) {
+        if waitUntil(seconds: 0.3, { !process.isRunning }) {
             throw StartError(description: "etcd member \(member.name) exited at start; see \(logPath)")
         }
     }
@@ -242,16 +242,6 @@ public enum Loopback {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-    }
-
-    /// Polls `condition` every 20 ms until it holds or `seconds` pass: a bounded wait, never a fixed sleep.
-    public static func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(20_000)
-        }
-        return condition()
     }
 
     static func address(port: Int) -> sockaddr_in {

@@ -5,15 +5,6 @@ import Testing
 
 /// The driver-call pool reuses threads between calls but never makes one call wait for another.
 @Suite struct DriverThreadPoolTests {
-    /// Polls `condition` every 10 ms for up to `seconds`.
-    private func eventually(_ seconds: Double = 30, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        return condition()
-    }
 
     @Test func sequentialCallsReuseOneThread() {
         let pool = DriverThreadPool(name: "test.pool", idleTimeout: 60, maxIdleWorkers: 4)
@@ -21,7 +12,7 @@ import Testing
         let done = Counter()
         for round in 1...20 {
             pool.run { done.increment() }
-            #expect(eventually { done.value == round && pool.currentStatistics.idleWorkers == 1 })
+            #expect(waitUntil(seconds: 30) { done.value == round && pool.currentStatistics.idleWorkers == 1 })
         }
         let statistics = pool.currentStatistics
         #expect(statistics.threadsStarted == 1)
@@ -41,16 +32,16 @@ import Testing
         // Another call runs to completion while the first one still hangs, on a second thread.
         let other = Counter()
         pool.run { other.increment() }
-        #expect(eventually { other.value == 1 })
+        #expect(waitUntil(seconds: 30) { other.value == 1 })
         #expect(hungReturned.value == 0)
         #expect(pool.currentStatistics.threadsStarted == 2)
         // The idle second worker takes the next call; the hung one is still busy.
-        #expect(eventually { pool.currentStatistics.idleWorkers == 1 })
+        #expect(waitUntil(seconds: 30) { pool.currentStatistics.idleWorkers == 1 })
         pool.run { other.increment() }
-        #expect(eventually { other.value == 2 })
+        #expect(waitUntil(seconds: 30) { other.value == 2 })
         #expect(pool.currentStatistics.threadsStarted == 2)
         hung.release()
-        #expect(eventually { hungReturned.value == 1 })
+        #expect(waitUntil(seconds: 30) { hungReturned.value == 1 })
     }
 
     @Test func idleWorkersExitAfterTheTimeout() {
@@ -58,11 +49,11 @@ import Testing
         defer { pool.close() }
         let done = Counter()
         pool.run { done.increment() }
-        #expect(eventually { done.value == 1 })
-        #expect(eventually { pool.currentStatistics.idleWorkers == 0 && pool.currentStatistics.busyWorkers == 0 })
+        #expect(waitUntil(seconds: 30) { done.value == 1 })
+        #expect(waitUntil(seconds: 30) { pool.currentStatistics.idleWorkers == 0 && pool.currentStatistics.busyWorkers == 0 })
         // A later call starts a fresh thread.
         pool.run { done.increment() }
-        #expect(eventually { done.value == 2 })
+        #expect(waitUntil(seconds: 30) { done.value == 2 })
         #expect(pool.currentStatistics.threadsStarted == 2)
     }
 
@@ -79,7 +70,7 @@ import Testing
         }
         #expect(pool.currentStatistics.threadsStarted == 5)
         gate.release()
-        #expect(eventually { done.value == 5 && pool.currentStatistics.busyWorkers == 0 })
+        #expect(waitUntil(seconds: 30) { done.value == 5 && pool.currentStatistics.busyWorkers == 0 })
         #expect(pool.currentStatistics.idleWorkers == 2)
     }
 
@@ -87,12 +78,12 @@ import Testing
         let pool = DriverThreadPool(name: "test.pool", idleTimeout: 60, maxIdleWorkers: 4)
         let done = Counter()
         pool.run { done.increment() }
-        #expect(eventually { pool.currentStatistics.idleWorkers == 1 })
+        #expect(waitUntil(seconds: 30) { pool.currentStatistics.idleWorkers == 1 })
         pool.close()
-        #expect(eventually { pool.currentStatistics.idleWorkers == 0 })
+        #expect(waitUntil(seconds: 30) { pool.currentStatistics.idleWorkers == 0 })
         pool.run { done.increment() }
-        #expect(eventually { done.value == 2 })
-        #expect(eventually { pool.currentStatistics.busyWorkers == 0 && pool.currentStatistics.idleWorkers == 0 })
+        #expect(waitUntil(seconds: 30) { done.value == 2 })
+        #expect(waitUntil(seconds: 30) { pool.currentStatistics.busyWorkers == 0 && pool.currentStatistics.idleWorkers == 0 })
     }
 }
 

@@ -3,6 +3,7 @@ import HTTPServer
 import Logging
 import Scheduler
 import ServiceDecisions
+import SharedTestSupport
 import Supervision
 @testable import VolumeAPI
 import VolumeService

@@ -1,17 +1,14 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// What an operator would type: the same API driven by the `curl` binary.
-@Suite("with curl")
+@Suite("with curl", .enabled(if: Tool.curl != nil, "curl is not installed; scripts/setup installs it"))
 struct CurlTests {
-    static let curl: String? = ["/usr/bin/curl", "/usr/local/bin/curl", "/bin/curl"].first {
-        FileManager.default.isExecutableFile(atPath: $0)
-    }
-
     /// Runs curl with `arguments`; returns its exit status and standard output.
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: curl!)
+        process.executableURL = URL(fileURLWithPath: Tool.curl!)
         process.arguments = ["--silent", "--show-error", "--max-time", "60"] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -23,10 +20,6 @@ struct CurlTests {
 
     @Test("an operator disables a backend with a reason, lists services, and re-initializes a driver")
     func operatorSession() throws {
-        guard Self.curl != nil else {
-            print("skipped: curl is not installed")
-            return
-        }
         let backend = TestBackend("nfs-gold", misconfigured: true)
         // A tick far away: each tick moves the service's heartbeat (`updated_at`), and with it the
         // ETag, so a tick landing between the list and the conditional request below would answer 200.

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// Not a test: keeps a volume service with 1,000 backends (1 s tick, in-process scheduler) serving

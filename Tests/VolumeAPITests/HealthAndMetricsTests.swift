@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import SharedTestSupport
 import Testing
 
 @Suite("health, metrics and faults")

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import Logging
+import SharedTestSupport
 import Testing
 @testable import VolumeAPI
 

@@ -1,25 +1,17 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// Runs `scripts/openapi-check` against a live server, so the spec and the server cannot drift.
-@Suite("OpenAPI conformance")
+@Suite("OpenAPI conformance", .enabled(if: Tool.python3 != nil, "python3 is not installed; scripts/setup --test installs it"))
 struct OpenAPIConformanceTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    /// The path of python3, or nil (the test is then skipped with a printed reason).
-    static let python3: String? = {
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let candidate = "\(directory)/python3"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }()
-
     /// Runs python3 with `arguments` from the package root; returns the exit status and output.
     static func runPython(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: python3!)
+        process.executableURL = URL(fileURLWithPath: Tool.python3!)
         process.arguments = arguments
         process.currentDirectoryURL = packageRoot
         let pipe = Pipe()
@@ -49,20 +41,12 @@ struct OpenAPIConformanceTests {
 
     @Test("the spec is valid OpenAPI 3.1")
     func specIsValid() throws {
-        guard Self.python3 != nil else {
-            print("skipped: python3 is not installed")
-            return
-        }
         let result = try Self.runPython(["-m", "openapi_spec_validator", "openapi/openapi.yaml"])
         #expect(result.status == 0, "\(result.output)")
     }
 
     @Test("a volume service with an in-process scheduler and backends in every state matches the spec")
     func liveServerMatchesSpec() throws {
-        guard Self.python3 != nil else {
-            print("skipped: python3 is not installed")
-            return
-        }
         let harness = try APIHarness([
             TestBackend("nfs-gold"),
             TestBackend("nfs-silver", storagePresent: false, reinitDriverCount: 0),
@@ -83,10 +67,6 @@ struct OpenAPIConformanceTests {
 
     @Test("a volume service without a scheduler or token matches the spec too")
     func volumeOnlyMatchesSpec() throws {
-        guard Self.python3 != nil else {
-            print("skipped: python3 is not installed")
-            return
-        }
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 0.2)
         defer { harness.stop() }
         #expect(try harness.waitForState("nfs-gold", "ready"))
@@ -96,10 +76,6 @@ struct OpenAPIConformanceTests {
 
     @Test("the checker reports a mismatch when the server and the spec disagree")
     func checkerCatchesDrift() throws {
-        guard Self.python3 != nil else {
-            print("skipped: python3 is not installed")
-            return
-        }
         // A copy of the spec whose driver schema demands a field the server never sends.
         let result = try Self.checkAgainstEditedSpec(
             replacing: "required: [id, host, volume_driver,", with: "required: [serial_number, id, host, volume_driver,")
@@ -109,10 +85,6 @@ struct OpenAPIConformanceTests {
 
     @Test("the checker reports a request schema looser than the server")
     func checkerCatchesLooseRequestSchema() throws {
-        guard Self.python3 != nil else {
-            print("skipped: python3 is not installed")
-            return
-        }
         // A copy of the spec that lets the binary be empty, which the server refuses.
         let result = try Self.checkAgainstEditedSpec(
             replacing: "- { required: [binary], properties: { binary: { type: string, minLength: 1 } } }",

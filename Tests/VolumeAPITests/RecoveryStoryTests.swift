@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// The whole story of issue 7, told through the API alone with a 0.2 s tick.

@@ -98,13 +98,3 @@ enum TestHTTPClient {
         return TestResponse(status: status, headers: headers, body: body)
     }
 }
-
-/// Polls `condition` every 20 ms until it holds or `seconds` pass; returns whether it held.
-func waitUntil(seconds: Double = 20, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return true }
-        usleep(20_000)
-    }
-    return try condition()
-}

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// `volumed check-config` and start-up with broken files: exit codes and `file:line: message` lines.

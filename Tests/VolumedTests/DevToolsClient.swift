@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 
 /// Headless Chromium driven through its DevTools protocol: a browser process of its own (own
 /// profile directory, debugging port chosen by Chromium), one page, commands over a WebSocket this
@@ -25,7 +26,7 @@ final class HeadlessChromium: @unchecked Sendable {
         ], executable: URL(fileURLWithPath: chromium.path))
         self.browser = browser
         var port: Int?
-        _ = poll(timeout: 60) {
+        _ = SharedTestSupport.waitUntil(seconds: 60) {
             let text = browser.stderr
             guard let range = text.range(of: #"DevTools listening on ws://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
                 return false
@@ -39,7 +40,7 @@ final class HeadlessChromium: @unchecked Sendable {
         }
         // The page Chromium opened with about:blank.
         var pageURL: String?
-        _ = poll(timeout: 30) {
+        _ = SharedTestSupport.waitUntil(seconds: 30) {
             let response = try? JSONClient().client.get("http://127.0.0.1:\(port)/json/list")
             let targets = (response.flatMap { try? JSONSerialization.jsonObject(with: Data($0.body)) } as? [[String: Any]]) ?? []
             pageURL = targets.first { $0["type"] as? String == "page" }?["webSocketDebuggerUrl"] as? String
@@ -100,7 +101,7 @@ final class HeadlessChromium: @unchecked Sendable {
         let data = try JSONSerialization.data(withJSONObject: ["id": id, "method": method, "params": params])
         try socket.send(String(decoding: data, as: UTF8.self))
         var answer: [String: Any]?
-        _ = poll(timeout: timeout) {
+        _ = SharedTestSupport.waitUntil(seconds: timeout) {
             answer = lock.withLock { answers.removeValue(forKey: id) }
             return answer != nil || lock.withLock { closed }
         }
@@ -122,7 +123,7 @@ final class HeadlessChromium: @unchecked Sendable {
 
     /// Polls `expression` until it evaluates to true.
     func waitUntil(_ expression: String, timeout: Double = 60) -> Bool {
-        poll(timeout: timeout) { (try? evaluate(expression)) as? Bool == true }
+        SharedTestSupport.waitUntil(seconds: timeout) { (try? evaluate(expression)) as? Bool == true }
     }
 
     func screenshot(to path: String) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// The README's run command, end to end: `volumed serve` on its embedded configuration shows one

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 
 /// A program a test needs from the machine (systemd-analyze, promtool, prometheus, chromium). A test
 /// that needs one fails, naming the Debian package `scripts/setup --test` installs it from, when it
@@ -46,7 +47,7 @@ struct ExternalTool {
                 output.withLock { $0.stderr += String(decoding: data, as: UTF8.self) }
             },
         ]
-        if !poll(timeout: timeout, { !process.isRunning }) {
+        if !waitUntil(seconds: timeout, { !process.isRunning }) {
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()

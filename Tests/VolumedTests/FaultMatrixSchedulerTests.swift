@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// The fault matrix, scheduler side: the scheduler missing at start, restarted, slow beyond the
@@ -93,7 +94,7 @@ import Testing
         #expect(error?.lowercased().contains("timed out") == true, "\(String(describing: error)); stderr: \(volumed.stderr)")
 
         let firstBeat = try #require(service(hostOf("gold"), in: try api.get(base + "/v3/services").json)?["updated_at"] as? String)
-        #expect(poll(timeout: 60) { peer.posts(using: api) >= 4 }, "the tick stopped publishing: \(peer.posts(using: api)) posts")
+        #expect(waitUntil(seconds: 60) { peer.posts(using: api) >= 4 }, "the tick stopped publishing: \(peer.posts(using: api)) posts")
         let advanced = api.waitFor(base + "/v3/services") { document in
             (service(hostOf("gold"), in: document)?["updated_at"] as? String ?? "") > firstBeat
         }
@@ -121,7 +122,7 @@ import Testing
         #expect(error?.contains("answered 500") == true, "\(String(describing: error)); stderr: \(volumed.stderr)")
         #expect(error?.contains("scheduler stand-in failure") == true, "the scheduler's own words reach the operator")
         let before = peer.posts(using: api)
-        #expect(poll(timeout: 60) { peer.posts(using: api) >= before + 3 }, "publishing stopped after 500s")
+        #expect(waitUntil(seconds: 60) { peer.posts(using: api) >= before + 3 }, "publishing stopped after 500s")
         #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("publishing capabilities failed") })
         for id in ["gold", "silver"] {
             #expect(api.transitions(base, id) == ["initializing", "ready"], "\(id)")

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Synchronization
 import Testing
 
@@ -28,7 +29,7 @@ import Testing
 
         let initializing = api.waitFor(base + "/drivers") { state("lvm", $0) == "initializing" && state("steady", $0) == "ready" }
         #expect(initializing != nil, "stderr: \(volumed.stderr)")
-        #expect(poll(timeout: 30) { stuck.calls == 1 }, "vgs is running")
+        #expect(waitUntil(seconds: 30) { stuck.calls == 1 }, "vgs is running")
 
         config.backends = []
         config.addLvm("lvm", toolsDirectory: working.directory)
@@ -45,9 +46,9 @@ import Testing
 
         // The hung call ends now with output that would be `other` if anyone listened.
         stuck.release()
-        #expect(poll(timeout: 30) { FileManager.default.fileExists(atPath: stuck.directory + "/finished") })
+        #expect(waitUntil(seconds: 30) { FileManager.default.fileExists(atPath: stuck.directory + "/finished") })
         let finishedAt = Date()
-        _ = poll(timeout: 3) { Date().timeIntervalSince(finishedAt) >= 1 }
+        _ = waitUntil(seconds: 3) { Date().timeIntervalSince(finishedAt) >= 1 }
         let after = try api.get(base + "/drivers").json
         #expect(state("lvm", after) == "ready")
         #expect(lastError("lvm", after) == nil)
@@ -100,7 +101,7 @@ import Testing
         for connection in halfSent { connection.send("GET /drivers HTTP/1.1\r\nHost: 127.0.0.1\r\n") }
         // Let the server read the partial heads before the signal (a head still unread in the
         // socket buffer when draining starts counts as an idle connection and is closed).
-        _ = poll(timeout: 1) { false }
+        _ = waitUntil(seconds: 1) { false }
 
         volumed.signal(SIGTERM)
         #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("shutting down") })

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// The fault matrix, storage side: storage that is late or flaps, a driver setup that hangs, each
@@ -204,7 +205,7 @@ import Testing
         let document = try #require(settled, "stderr: \(volumed.stderr)")
         // Several more ticks: nothing retries an unrecoverable error by itself.
         let startedAt = Date()
-        _ = poll(timeout: 3) { Date().timeIntervalSince(startedAt) >= 1.5 }
+        _ = waitUntil(seconds: 3) { Date().timeIntervalSince(startedAt) >= 1.5 }
         let later = try api.get(base + "/drivers").json
         let pools = try #require(api.waitFor(base + "/v3/scheduler-stats/get_pools") { document in
             ["unavailable", "slow", "garbled"].allSatisfy { listsBackend($0, document) }
@@ -253,7 +254,7 @@ import Testing
         // Storage fixed: still exhausted after many ticks (no automatic attempt is left).
         try FileManager.default.createDirectory(atPath: config.shareDirectory("gold"), withIntermediateDirectories: true)
         let fixedAt = Date()
-        _ = poll(timeout: 3) { Date().timeIntervalSince(fixedAt) >= 1.5 }
+        _ = waitUntil(seconds: 3) { Date().timeIntervalSince(fixedAt) >= 1.5 }
         let still = try api.get(base + "/drivers").json
         #expect(state("gold", still) == "exhausted")
         #expect(driver("gold", in: still)?["reinit_attempts"] as? Int == 2)

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// Listen options take what `check-config` accepts: an address literal or a host name, which the

@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import SharedTestSupport
 import Testing
 
 // The real OpenStack clients (python-cinderclient, python-openstackclient, openstacksdk, pinned in
@@ -59,7 +60,7 @@ enum OpenStackClients {
         process.standardOutput = FileHandle(forWritingAtPath: outPath)
         process.standardError = FileHandle(forWritingAtPath: errPath)
         try process.run()
-        if !poll(timeout: 120, { !process.isRunning }) {
+        if !waitUntil(seconds: 120, { !process.isRunning }) {
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// What an operator meets when start-up cannot go as planned: each case exits with the documented

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 
 // Stand-in schedulers for the fault matrix, started at test time and stopped with SIGKILL.
 
@@ -76,7 +77,7 @@ final class SchedulerStandIn {
             output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) }
         }
         var found: Int?
-        _ = poll(timeout: 30) {
+        _ = waitUntil(seconds: 30) {
             let text = output.withLock { $0.stdout }
             guard let range = text.range(of: #"port [0-9]+"#, options: .regularExpression) else { return false }
             found = Int(text[range].dropFirst(5))
@@ -136,7 +137,7 @@ final class NghttpdStandIn {
             process.standardError = FileHandle.nullDevice
             process.standardInput = FileHandle.nullDevice
             try process.run()
-            if poll(timeout: 20, { RawConnection(port: candidate) != nil || !process.isRunning }), process.isRunning {
+            if waitUntil(seconds: 20, { RawConnection(port: candidate) != nil || !process.isRunning }), process.isRunning {
                 self.process = process
                 port = candidate
                 return

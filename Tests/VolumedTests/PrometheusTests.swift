@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// contrib/prometheus/volumed-rules.yml against Prometheus's own tools, and against a real
@@ -137,7 +138,7 @@ import Testing
     /// Polls Prometheus's alerts until `alert` fires for `backend`; returns its labels.
     static func waitForAlert(_ prometheusURL: String, _ alert: String, backend: String) -> [String: Any]? {
         var found: [String: Any]?
-        _ = poll(timeout: 60) {
+        _ = waitUntil(seconds: 60) {
             found = (try? firingAlerts(prometheusURL))?.first {
                 $0["alertname"] as? String == alert && $0["backend"] as? String == backend
             }

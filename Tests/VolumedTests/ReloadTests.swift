@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// SIGHUP on a running process: a fixed backend section is applied and re-initialized, backends are

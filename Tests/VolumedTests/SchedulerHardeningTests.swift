@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// Issue 11, points 4 to 7, through real `volumed` processes: a report from the future cannot
@@ -52,7 +53,7 @@ import Testing
                         #"volumed_scheduler_reports_total{result="accepted"}"#) ?? 0
         }
         let before = accepted()
-        #expect(poll(timeout: 30) { accepted() >= before + 3 }, "scheduler: \(scheduler.stderr)")
+        #expect(waitUntil(seconds: 30) { accepted() >= before + 3 }, "scheduler: \(scheduler.stderr)")
         #expect(listsBackend("gold", try api.get(schedulerBase + "/v3/scheduler-stats/get_pools").json))
 
         // Within the skew: stored, and the service's next reports are refused as older ...
@@ -60,7 +61,7 @@ import Testing
             host: hostOf("gold"), timestamp: Self.cinderTime(Date().addingTimeInterval(30))))
         #expect(ahead.status == 204, "\(ahead.json)")
         var refusal: [String: Any]?
-        let refused = poll(timeout: 30) {
+        let refused = waitUntil(seconds: 30) {
             guard let document = try? api.get(base + "/drivers").json,
                   let publish = driver("gold", in: document)?["last_publish"] as? [String: Any],
                   publish["refused"] as? Bool == true else { return false }
@@ -149,7 +150,7 @@ import Testing
         #expect(flood.count >= 100)
         for socket in flood { close(socket) }
         var okAfter = 0.0
-        #expect(poll(timeout: 30) { okAfter = publishes("ok"); return okAfter >= 0 })
+        #expect(waitUntil(seconds: 30) { okAfter = publishes("ok"); return okAfter >= 0 })
         #expect(okAfter - okBefore >= 3, "publishes went on during the flood: \(okBefore) -> \(okAfter)")
         #expect(publishes("failed") == failedBefore, "\(volumed.stderr)")
         #expect(!volumed.stderr.contains("publishing capabilities failed"), "\(volumed.stderr)")

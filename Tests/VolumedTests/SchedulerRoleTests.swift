@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// `volumed scheduler` as its own process with a volume service reporting to it (issue 5): the
@@ -83,7 +84,7 @@ import Testing
         let api = JSONClient()
         let h2 = try #require(services["h2"])
         #expect(api.waitFor(h2.base + "/drivers") { lastPublishOK("h2", $0) == true } != nil, "stderr: \(h2.process.stderr)")
-        #expect(poll(timeout: 60) { peer.log.components(separatedBy: ":method: POST").count > 3 }, "\(peer.log.suffix(2000))")
+        #expect(waitUntil(seconds: 60) { peer.log.components(separatedBy: ":method: POST").count > 3 }, "\(peer.log.suffix(2000))")
         let posts = peer.log.split(separator: "\n").filter { $0.contains(":method: POST") }
         let connections = Set(posts.map { $0.prefix { $0 != " " } })
         #expect(connections.count == 1, "one connection for every report: \(posts)")
@@ -148,7 +149,7 @@ import Testing
         let before = LoopbackTCPTable.connections(of: pid, to: port)
         let closedBefore = LoopbackTCPTable.timeWaits(port: port)
         let windowStart = Date()
-        _ = poll(timeout: 5) { Date().timeIntervalSince(windowStart) >= 3 }
+        _ = waitUntil(seconds: 5) { Date().timeIntervalSince(windowStart) >= 3 }
         let after = LoopbackTCPTable.connections(of: pid, to: port)
         let closed = LoopbackTCPTable.timeWaits(port: port) - closedBefore
         let table = LoopbackTCPTable.entries().filter { $0.localPort == port || $0.remotePort == port }

@@ -1,5 +1,6 @@
 import Foundation
 import ServiceDecisions
+import SharedTestSupport
 import Supervision
 import Testing
 import VolumeService

@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// `GET /` in a browser: the status page, in a real headless Chromium against a real volumed.
@@ -71,7 +72,7 @@ import Testing
         // The re-initialization button (loopback, no token: allowed) passes the API's checks.
         let before = api.transitions(base, "tin").count
         _ = try chromium.evaluate("document.querySelector('button[data-backend=\"tin\"]').click()")
-        #expect(poll(timeout: 30) { api.transitions(base, "tin").count >= before + 2 }, "stderr: \(volumed.stderr)")
+        #expect(waitUntil(seconds: 30) { api.transitions(base, "tin").count >= before + 2 }, "stderr: \(volumed.stderr)")
         #expect(volumed.stderr.contains("driver re-initialization requested through the API"))
         #expect(try chromium.evaluate("document.getElementById('problem').innerText") as? String == "")
         try chromium.screenshot(to: Self.artifacts + "/status-page.png")
@@ -79,7 +80,7 @@ import Testing
         #expect(chromium.pageProblems.isEmpty, "console errors: \(chromium.pageProblems)")
         // The collector above hears console errors at all.
         _ = try chromium.evaluate("console.error('volumed-probe')")
-        #expect(poll(timeout: 10) { chromium.pageProblems.contains { $0.contains("volumed-probe") } })
+        #expect(waitUntil(seconds: 10) { chromium.pageProblems.contains { $0.contains("volumed-probe") } })
     }
 }
 

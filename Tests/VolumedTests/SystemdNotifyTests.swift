@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 import VolumeService
 
@@ -54,7 +55,7 @@ final class NotifyListener: @unchecked Sendable {
     /// Waits until a message after index `after` satisfies `condition`; returns its index.
     func waitFor(after: Int = -1, timeout: Double = 60, _ condition: (String) -> Bool) -> Int? {
         var index: Int?
-        _ = poll(timeout: timeout) {
+        _ = waitUntil(seconds: timeout) {
             let all = messages
             index = all.indices.first { $0 > after && condition(all[$0]) }
             return index != nil
@@ -101,7 +102,7 @@ final class NotifyListener: @unchecked Sendable {
         // wait for a backend's storage.
         let base = try #require(volumed.waitForURL())
         let api = JSONClient()
-        #expect(poll(timeout: 30) { vgs.calls >= 1 }, "slow's initialization started")
+        #expect(waitUntil(seconds: 30) { vgs.calls >= 1 }, "slow's initialization started")
         #expect(try state("slow", api.get(base + "/drivers").json) == "initializing")
 
         #expect(listener.waitFor { $0 == "STATUS=3 backends: 1 initializing, 1 ready, 1 retrying" } != nil,

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 /// contrib/systemd/volumed.service as systemd itself reads it: `systemd-analyze verify` must accept

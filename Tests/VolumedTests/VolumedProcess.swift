@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import SharedTestSupport
 
 /// Captured output of a child process, appended from pipe handlers.
 ///
@@ -96,13 +97,13 @@ final class VolumedProcess: @unchecked Sendable {
     /// Waits until `condition` holds for the captured output, or `timeout` seconds pass.
     @discardableResult
     func waitForOutput(timeout: Double = 60, _ condition: (String, String) -> Bool) -> Bool {
-        poll(timeout: timeout) { output.withLock { condition($0.stdout, $0.stderr) } }
+        waitUntil(seconds: timeout) { output.withLock { condition($0.stdout, $0.stderr) } }
     }
 
     /// The first `http://127.0.0.1:PORT` URL the process printed.
     func waitForURL(timeout: Double = 60) -> String? {
         var found: String?
-        _ = poll(timeout: timeout) {
+        _ = waitUntil(seconds: timeout) {
             let text = stdout
             guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else { return false }
             found = String(text[range])
@@ -116,7 +117,7 @@ final class VolumedProcess: @unchecked Sendable {
     /// Waits for the process to exit; kills it after `timeout` seconds. Returns the exit status.
     @discardableResult
     func waitForExit(timeout: Double = 30) -> Int32? {
-        if poll(timeout: timeout, { !process.isRunning }) {
+        if waitUntil(seconds: timeout, { !process.isRunning }) {
             drainOutput()
             return process.terminationStatus
         }
@@ -142,16 +143,6 @@ final class VolumedProcess: @unchecked Sendable {
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
-}
-
-/// Polls `condition` every 50 ms until it holds or `timeout` seconds pass.
-func poll(timeout: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(50_000)
-    }
-    return condition()
 }
 
 /// JSON over the product's own libcurl client. Reads ask for volumed's newest microversion (the
@@ -181,7 +172,7 @@ struct JSONClient {
     /// Polls `GET url` until `condition` holds on the JSON.
     func waitFor(_ url: String, timeout: Double = 60, _ condition: ([String: Any]) -> Bool) -> [String: Any]? {
         var last: [String: Any]?
-        let ok = poll(timeout: timeout) {
+        let ok = waitUntil(seconds: timeout) {
             guard let (status, json) = try? get(url), status == 200 else { return false }
             last = json
             return condition(json)
@@ -195,9 +186,3 @@ func driver(_ id: String, in document: [String: Any]) -> [String: Any]? {
     (document["drivers"] as? [[String: Any]])?.first { $0["id"] as? String == id }
 }
 
-/// A fresh temporary directory for one test.
-func temporaryDirectory(_ name: String) -> String {
-    let path = NSTemporaryDirectory() + "volumed-test-\(name)-\(UUID().uuidString.prefix(8))"
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}

@@ -1,0 +1,30 @@
+import Foundation
+
+/// Polls `condition` every 20 ms until it holds or `seconds` pass; returns whether it held. The one
+/// bounded wait of the test targets: tests await a condition instead of sleeping a fixed time. The
+/// deadline is on the monotonic clock, so a step of the wall clock neither cuts nor stretches it.
+public func waitUntil(seconds: Double = 20, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
+}
+
+/// External programs a test runs. A test that needs one declares it with
+/// `.enabled(if: Tool.python3 != nil, "python3 is not installed; scripts/setup --test installs it")`,
+/// so a machine without it shows the test as skipped with the reason, never as passed;
+/// `scripts/setup --test` installs every one.
+public enum Tool {
+    public static let python3 = path("python3")
+    public static let curl = path("curl")
+
+    /// The executable `name` on `PATH` (or in /usr/bin, /bin), or nil.
+    public static func path(_ name: String) -> String? {
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+            + ["/usr/local/bin", "/usr/bin", "/bin"]
+        return directories.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+}
