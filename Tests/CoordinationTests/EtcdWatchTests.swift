@@ -71,7 +71,7 @@ struct EtcdWatchTests {
         let index = try #require(cluster.members.firstIndex { $0.clientURL == endpoint })
         cluster.kill(index)
         // When the killed member led, the others elect a new leader first (about a second).
-        #expect(Loopback.waitUntil(seconds: 30) {
+        #expect(waitUntil(seconds: 30) {
             cluster.members.indices.contains { $0 != index && cluster.acceptsWrites(through: cluster.members[$0]) }
         })
         // Written while the watch may be between streams: it must come exactly once, by resume.

@@ -310,7 +310,9 @@ struct RuntimeTests {
         #expect(await eventually {
             set.snapshot().backend(id: "stuck")?.lastError?.message == "\(bound) earlier calls into the driver are still running past their timeout"
         })
-        #expect(driver.initCalls == bound)
+        // A call is abandoned 0.1 s after it was handed to a driver thread, which on a loaded machine
+        // may be before that thread entered the driver: the driver's own count can lag behind.
+        #expect(await eventually { driver.initCalls == bound })
         #expect(set.abandonedCalls("stuck") == bound)
         #expect(set.snapshot().state("stuck") == .retrying)
 
