@@ -11,7 +11,8 @@ let package = Package(
     targets: [
         .target(name: "CHTTPServer"),
         .target(name: "NetworkAddress"),
-        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "JSON"),
+        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "NetworkAddress", "JSON", .product(name: "Logging", package: "swift-log")]),
         // The road not taken: bare Dispatch read sources, no parsing, for a same-run comparison.
         .executableTarget(name: "dispatch-bare"),
         // VolumeAPI's OpenStack exchange hooks (the same files, by symlink), for the with/without
