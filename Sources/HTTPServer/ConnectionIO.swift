@@ -46,15 +46,9 @@ extension EventLoop {
         }
         if connection.closed { return }
         if !chargeRequestBytes(connection) {
-            // The 503 stands in for the oldest request not yet answered: a deferred one, or else the
-            // next one waiting in the buffer. A HEAD's client reads the answer without a body, so it
-            // must have none (found by the fuzzer).
-            let next: HTTPMethod
-            if connection.phase == .awaitingResponse, let deferred = connection.pendingContext {
-                next = deferred.method
-            } else {
-                next = connection.input.starts(with: Self.headRequestPrefix) ? .head : .get
-            }
+            // The 503 stands in for the next request waiting in the buffer: if that is a HEAD, its
+            // client reads the answer without a body, so it must have none (found by the fuzzer).
+            let next: HTTPMethod = connection.input.starts(with: Self.headRequestPrefix) ? .head : .get
             connection.input = []
             fail(connection, HTTPError.serviceUnavailable(Self.requestBudgetMessage), answering: next)
         } else if connection.phase == .awaitingResponse && connection.hold == .none
@@ -379,13 +373,13 @@ extension EventLoop {
     /// Answers a malformed or over-limit request with its fault and closes after writing it.
     static let headRequestPrefix = Array("HEAD ".utf8)
 
-    /// Answers `error` and closes. `answering` is the method of the request the fault stands in for
-    /// when it is a request the server had not judged yet (a HEAD's answer has no body); a request
-    /// that is itself refused, or bytes that never became one, are answered as a GET would be.
+    /// Answers `error` and closes. `answering` is the method of the request the fault stands in for,
+    /// when known: the one whose body was being read, or the next one buffered; a HEAD's answer has
+    /// no body. Bytes that never became a request are answered as a GET would be.
     private func fail(_ connection: Connection, _ error: Error, answering: HTTPMethod? = nil) {
         let fault = (error as? HTTPError) ?? .badRequest("Malformed request.")
         core.logger.debug("rejecting request", metadata: ["peer": "\(connection.peer)", "fault": "\(fault)"])
-        let method = answering ?? .get
+        let method = answering ?? connection.pending?.head.method ?? .get
         connection.phase = .head
         connection.pending = nil
         connection.bodyReader = nil
