@@ -46,11 +46,8 @@ extension EventLoop {
         }
         if connection.closed { return }
         if !chargeRequestBytes(connection) {
-            // The 503 stands in for the next request waiting in the buffer: if that is a HEAD, its
-            // client reads the answer without a body, so it must have none (found by the fuzzer).
-            let next: HTTPMethod = connection.input.starts(with: Self.headRequestPrefix) ? .head : .get
             connection.input = []
-            fail(connection, HTTPError.serviceUnavailable(Self.requestBudgetMessage), answering: next)
+            fail(connection, HTTPError.serviceUnavailable(Self.requestBudgetMessage))
         } else if connection.phase == .awaitingResponse && connection.hold == .none
             && connection.input.count > core.limits.maxHeadBytes
         {
@@ -371,20 +368,14 @@ extension EventLoop {
     }
 
     /// Answers a malformed or over-limit request with its fault and closes after writing it.
-    static let headRequestPrefix = Array("HEAD ".utf8)
-
-    /// Answers `error` and closes. `answering` is the method of the request the fault stands in for,
-    /// when known: the one whose body was being read, or the next one buffered; a HEAD's answer has
-    /// no body. Bytes that never became a request are answered as a GET would be.
-    private func fail(_ connection: Connection, _ error: Error, answering: HTTPMethod? = nil) {
+    private func fail(_ connection: Connection, _ error: Error) {
         let fault = (error as? HTTPError) ?? .badRequest("Malformed request.")
         core.logger.debug("rejecting request", metadata: ["peer": "\(connection.peer)", "fault": "\(fault)"])
-        let method = answering ?? connection.pending?.head.method ?? .get
         connection.phase = .head
         connection.pending = nil
         connection.bodyReader = nil
         _ = chargeRequestBytes(connection)
-        var context = ResponseContext(method: method, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        var context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
         context.exchangeHeaders = core.hooks?.unparsedRequestHeaders
         writeResponse(HTTPResponse(fault), context: context, to: connection)
     }
