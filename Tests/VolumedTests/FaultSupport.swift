@@ -199,3 +199,13 @@ final class Locked<Value: Sendable>: Sendable {
 
     func withLock<T>(_ body: (inout Value) -> T) -> T { value.withLock { body(&$0) } }
 }
+
+extension FaultConfig {
+    /// One backend in each state an operator watches: gold ready, silver retrying (its share is
+    /// missing), tin failed (an NFS backend without a shares file: config_error).
+    mutating func addBackendsInEveryState() throws {
+        try addNfs("gold")
+        try addNfs("silver", present: false)
+        add("tin", "volume_driver = cinder.volume.drivers.nfs.NfsDriver\n")
+    }
+}

@@ -55,9 +55,7 @@ import Testing
         let dir = temporaryDirectory("metrics-lint")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var config = FaultConfig(directory: dir)
-        try config.addNfs("gold")
-        try config.addNfs("silver", present: false)
-        config.add("tin", "volume_driver = cinder.volume.drivers.nfs.NfsDriver\n")
+        try config.addBackendsInEveryState()
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()

@@ -14,9 +14,7 @@ import Testing
         let dir = temporaryDirectory("status-page")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var config = FaultConfig(directory: dir, defaults: ["reinit_driver_count": "0", "reinit_backoff_max": "2"])
-        try config.addNfs("gold")
-        try config.addNfs("silver", present: false)
-        config.add("tin", "volume_driver = cinder.volume.drivers.nfs.NfsDriver\n")
+        try config.addBackendsInEveryState()
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
