@@ -5,7 +5,7 @@ import PackageDescription
 let package = Package(
     name: "volumed",
     products: [
-        .executable(name: "volumed", targets: ["volumed"]),
+        .executable(name: "volumed", targets: ["volumed"])
     ],
     dependencies: [
         // Command-line parsing with generated --help for every subcommand; far better than our own.
@@ -27,7 +27,9 @@ let package = Package(
         .target(name: "CHTTPServer"),
         // The one rule for listen addresses, shared by Config (check) and HTTPServer (bind).
         .target(name: "NetworkAddress"),
-        .target(name: "HTTPServer", dependencies: ["CHTTPServer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "HTTPServer",
+            dependencies: ["CHTTPServer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The one JSON of volumed: a strict parser that keeps member order and number text, and the
         // writer every body comes out of. A leaf: every module that reads or writes JSON imports it.
@@ -38,24 +40,32 @@ let package = Package(
         .target(name: "Scheduler", dependencies: ["JSON", "ServiceNames"]),
         .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "JSON", "ServiceNames"]),
         // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
-        .target(name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         // The etcd v3 client (JSON gateway over CurlClient) and the cluster's key layout; Scheduler for
         // the capability reports and timestamps it stores.
         .target(name: "Coordination", dependencies: ["CurlClient", "JSON", "Scheduler"]),
-        .target(name: "VolumeAPI", dependencies: [
-            "HTTPServer", "JSON", "Supervision", "Scheduler", "ServiceDecisions",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
-        .target(name: "VolumeService", dependencies: [
-            "HTTPServer", "JSON", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI", "ServiceDecisions",
-            "Coordination",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
-        .executableTarget(name: "volumed", dependencies: [
-            "VolumeService", "VolumeAPI", "Config", "Drivers",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "VolumeAPI",
+            dependencies: [
+                "HTTPServer", "JSON", "Supervision", "Scheduler", "ServiceDecisions",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "VolumeService",
+            dependencies: [
+                "HTTPServer", "JSON", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI",
+                "ServiceDecisions",
+                "Coordination",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "volumed",
+            dependencies: [
+                "VolumeService", "VolumeAPI", "Config", "Drivers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // Helpers more than one test target uses. A plain target so test targets can import it; no
         // product depends on it, so none of it reaches the volumed binary.
@@ -67,16 +77,31 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "SchedulerTests", dependencies: ["JSON", "Scheduler"]),
         .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer", "SharedTestSupport"]),
-        .testTarget(name: "VolumeAPITests", dependencies: [
-            "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions", "VolumeService",
-        ]),
-        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "JSON", "Scheduler", "SharedTestSupport"]),
+        .testTarget(
+            name: "VolumeAPITests",
+            dependencies: [
+                "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions",
+                "VolumeService",
+            ]),
+        .testTarget(
+            name: "CoordinationTests", dependencies: ["Coordination", "JSON", "Scheduler", "SharedTestSupport"]),
         // A host's membership of an etcd cluster (VolumeService over Coordination) against real etcd.
-        .testTarget(name: "ClusterTests", dependencies: [
-            "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "SharedTestSupport",
-        ]),
-        .testTarget(name: "VolumedTests", dependencies: [
-            "VolumeService", "CurlClient", "ServiceDecisions", "Supervision", "SharedTestSupport",
-        ]),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: [
+                "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "SharedTestSupport",
+            ]),
+        .testTarget(
+            name: "VolumedTests",
+            dependencies: [
+                "VolumeService", "CurlClient", "ServiceDecisions", "Supervision", "SharedTestSupport",
+            ]),
     ]
 )
+
+// Every Swift target spells existential types `any P`, so a reader sees where dynamic dispatch and
+// boxing happen (Swift 6's upcoming default).
+let cTargets: Set<String> = ["CLibcurl", "CCurl", "CHTTPServer"]
+for target in package.targets where !cTargets.contains(target.name) {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("ExistentialAny")]
+}

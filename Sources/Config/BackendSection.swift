@@ -3,36 +3,36 @@
 ///
 /// A section with problems is still a `BackendSection` (with defaults where values were bad) so the
 /// backend can be supervised and shown as failed with a `config_error` while the others run.
-public struct BackendSection: Sendable {
+package struct BackendSection: Sendable {
     /// The section whose options every backend inherits unless it sets them itself (Cinder's).
-    public static let sharedSectionName = "backend_defaults"
+    package static let sharedSectionName = "backend_defaults"
 
     /// Options this module types for every backend; everything else is a driver option.
-    public static let genericOptions: Set<String> = [
+    package static let genericOptions: Set<String> = [
         "volume_driver", "volume_backend_name", "reinit_driver_count", "reinit_backoff_max",
         "driver_init_timeout", "driver_stats_timeout", "enable_unsupported_driver",
     ]
 
     /// The backend's name as listed in `enabled_backends`; the backend runs as `<host>@<name>`.
-    public var name: String
+    package var name: String
     /// Where the section starts, nil when it is missing.
-    public var header: SourceLocation?
+    package var header: SourceLocation?
     /// The configured driver name or class path, nil when not set (then `problems` says so).
-    public var volumeDriver: ConfigValue?
+    package var volumeDriver: ConfigValue?
     /// The name the scheduler matches volume types against; defaults to the section name.
-    public var volumeBackendName: String
-    public var reinitDriverCount: Int
-    public var reinitBackoffMax: Double
-    public var driverInitTimeout: Double
-    public var driverStatsTimeout: Double
-    public var enableUnsupportedDriver: Bool
+    package var volumeBackendName: String
+    package var reinitDriverCount: Int
+    package var reinitBackoffMax: Double
+    package var driverInitTimeout: Double
+    package var driverStatsTimeout: Double
+    package var enableUnsupportedDriver: Bool
     /// Every option that is not generic, for the driver factory to type: the section's own values
     /// over `[backend_defaults]`'s (an inherited value has `section == "backend_defaults"`).
-    public var driverOptions: [String: ConfigValue]
+    package var driverOptions: [String: ConfigValue]
     /// Why this backend cannot run as configured; empty when the section is valid.
-    public var problems: [ConfigDiagnostic]
+    package var problems: [ConfigDiagnostic]
 
-    public var isValid: Bool { problems.isEmpty }
+    package var isValid: Bool { problems.isEmpty }
 
     /// The backend's own option values, ignoring where they were written, for reload diffs.
     var comparableValues: [String: String] {
@@ -59,8 +59,10 @@ public struct BackendSection: Sendable {
 
 extension BackendSection {
     /// Types the section of backend `name`, listed in `enabledBackends`.
-    static func read(name: String, document: IniDocument, service: ServiceOptions,
-                     enabledBackends: ConfigValue?) -> BackendSection {
+    static func read(
+        name: String, document: IniDocument, service: ServiceOptions,
+        enabledBackends: ConfigValue?
+    ) -> BackendSection {
         let normalized = IniDocument.normalizedSectionName(name)
         let own = document.sections[normalized]
         let shared = document.sections[sharedSectionName]
@@ -71,7 +73,8 @@ extension BackendSection {
             enableUnsupportedDriver: service.enableUnsupportedDriver,
             driverOptions: [:], problems: [])
 
-        backend.problems += (document.syntaxProblems(in: normalized)
+        backend.problems +=
+            (document.syntaxProblems(in: normalized)
             + (normalized == sharedSectionName ? [] : document.syntaxProblems(in: sharedSectionName)))
             .sorted { ($0.diagnostic.line ?? 0) < ($1.diagnostic.line ?? 0) }
             .map(\.diagnostic)
@@ -89,30 +92,41 @@ extension BackendSection {
             }
         }
 
-        type("volume_backend_name", into: &backend.volumeBackendName) { v throws(ConfigDiagnostic) in try v.nonEmptyString() }
-        type("reinit_driver_count", into: &backend.reinitDriverCount) { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 0) }
+        type("volume_backend_name", into: &backend.volumeBackendName) { v throws(ConfigDiagnostic) in
+            try v.nonEmptyString()
+        }
+        type("reinit_driver_count", into: &backend.reinitDriverCount) { v throws(ConfigDiagnostic) in
+            try v.wholeNumber(atLeast: 0)
+        }
         type("reinit_backoff_max", into: &backend.reinitBackoffMax) { v throws(ConfigDiagnostic) in try v.seconds() }
         type("driver_init_timeout", into: &backend.driverInitTimeout) { v throws(ConfigDiagnostic) in try v.seconds() }
-        type("driver_stats_timeout", into: &backend.driverStatsTimeout) { v throws(ConfigDiagnostic) in try v.seconds() }
-        type("enable_unsupported_driver", into: &backend.enableUnsupportedDriver) { v throws(ConfigDiagnostic) in try v.bool() }
+        type("driver_stats_timeout", into: &backend.driverStatsTimeout) { v throws(ConfigDiagnostic) in try v.seconds()
+        }
+        type("enable_unsupported_driver", into: &backend.enableUnsupportedDriver) { v throws(ConfigDiagnostic) in
+            try v.bool()
+        }
         backend.problems += valueProblems
 
         if let driver = effective("volume_driver"), !driver.text.trimmingWhitespace().isEmpty {
             backend.volumeDriver = driver
         } else if let own {
             let location = effective("volume_driver")?.location ?? own.header
-            backend.problems.append(ConfigDiagnostic(
-                at: location, subject: ConfigDiagnostic.subject(section: normalized, option: "volume_driver"),
-                message: "required option is not set"))
+            backend.problems.append(
+                ConfigDiagnostic(
+                    at: location, subject: ConfigDiagnostic.subject(section: normalized, option: "volume_driver"),
+                    message: "required option is not set"))
         }
         if own == nil {
-            let message = "backend \"\(name)\" has no [\(name)] section: add one with volume_driver, "
+            let message =
+                "backend \"\(name)\" has no [\(name)] section: add one with volume_driver, "
                 + "or remove \(name) from enabled_backends"
             if let enabledBackends {
                 backend.problems.append(enabledBackends.problem(message))
             } else {
-                backend.problems.append(ConfigDiagnostic(fileName: document.fileName, line: nil,
-                                                         subject: "enabled_backends", message: message))
+                backend.problems.append(
+                    ConfigDiagnostic(
+                        fileName: document.fileName, line: nil,
+                        subject: "enabled_backends", message: message))
             }
         }
 
@@ -126,7 +140,7 @@ extension BackendSection {
     }
 
     /// The backend's host as Cinder names it: `<host>@<backend>`.
-    public func host(in service: ServiceOptions) -> String {
+    package func host(in service: ServiceOptions) -> String {
         "\(service.host)@\(name)"
     }
 }

@@ -1,38 +1,38 @@
 /// What a reload (SIGHUP) changes, so the service touches only what the operator edited: added
 /// backends start, removed ones stop, changed ones get a fresh driver and a fresh re-init counter,
 /// unchanged ones keep running undisturbed.
-public struct ConfigDiff: Sendable, Equatable {
+package struct ConfigDiff: Sendable, Equatable {
     /// A backend whose effective configuration changed, with the options that differ
     /// (`problems` when only its errors changed).
-    public struct ChangedBackend: Sendable, Equatable {
-        public var name: String
-        public var options: [String]
+    package struct ChangedBackend: Sendable, Equatable {
+        package var name: String
+        package var options: [String]
 
-        public init(name: String, options: [String]) {
+        package init(name: String, options: [String]) {
             self.name = name
             self.options = options
         }
     }
 
-    public var addedBackends: [String]
-    public var removedBackends: [String]
-    public var changedBackends: [ChangedBackend]
-    public var unchangedBackends: [String]
+    package var addedBackends: [String]
+    package var removedBackends: [String]
+    package var changedBackends: [ChangedBackend]
+    package var unchangedBackends: [String]
     /// `[DEFAULT]` options that changed and can be applied to the running service.
-    public var liveOptions: [String]
+    package var liveOptions: [String]
     /// `[DEFAULT]` options that changed but only take effect after a restart (listen addresses,
     /// HTTP limits, host, state path).
-    public var restartOptions: [String]
+    package var restartOptions: [String]
 
-    public var requiresRestart: Bool { !restartOptions.isEmpty }
-    public var isEmpty: Bool {
+    package var requiresRestart: Bool { !restartOptions.isEmpty }
+    package var isEmpty: Bool {
         addedBackends.isEmpty && removedBackends.isEmpty && changedBackends.isEmpty
             && liveOptions.isEmpty && restartOptions.isEmpty
     }
 
     /// Compares effective values (inherited `[backend_defaults]` and `[DEFAULT]` values included);
     /// where a value is written in the file does not matter.
-    public init(from old: ServiceConfiguration, to new: ServiceConfiguration) {
+    package init(from old: ServiceConfiguration, to new: ServiceConfiguration) {
         let oldNames = old.backends.map(\.name)
         let newNames = new.backends.map(\.name)
         let oldSet = Set(oldNames)
@@ -43,7 +43,8 @@ public struct ConfigDiff: Sendable, Equatable {
         unchangedBackends = []
         for backend in new.backends {
             guard let previous = old.backend(named: backend.name) else { continue }
-            let options = Self.differences(previous.comparableValues, backend.comparableValues)
+            let options =
+                Self.differences(previous.comparableValues, backend.comparableValues)
                 + (previous.comparableProblems == backend.comparableProblems ? [] : ["problems"])
             if options.isEmpty {
                 unchangedBackends.append(backend.name)

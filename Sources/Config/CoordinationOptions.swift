@@ -6,24 +6,24 @@ import NetworkAddress
 /// tooz's query options `ca_cert`, `cert_cert` and `cert_key` (PEM files) and `timeout` (seconds per
 /// request). Several comma-separated `host[:port]` endpoints (port 2379 when left out) are tried in
 /// turn. An empty or absent `backend_url` keeps today's single-host behaviour.
-public struct CoordinationOptions: Sendable, Equatable {
-    public static let sectionName = "coordination"
-    public static let defaultPort = 2379
-    public static let defaultTimeout: Double = 5
+package struct CoordinationOptions: Sendable, Equatable {
+    package static let sectionName = "coordination"
+    package static let defaultPort = 2379
+    package static let defaultTimeout: Double = 5
 
     /// `backend_url` as written, for messages and reload diffs.
-    public var backendURL: String
+    package var backendURL: String
     /// One base URL per member, `http://host:port` or `https://host:port`, in the order written.
-    public var endpoints: [String]
+    package var endpoints: [String]
     /// `ca_cert`: the CAs that signed the members' certificates (absolute path).
-    public var caFile: String?
+    package var caFile: String?
     /// `cert_cert` and `cert_key`: the client certificate and key, when the members ask for one.
-    public var certificateFile: String?
-    public var keyFile: String?
+    package var certificateFile: String?
+    package var keyFile: String?
     /// `timeout`: seconds one request to one member may take.
-    public var timeout: Double
+    package var timeout: Double
 
-    public init(
+    package init(
         backendURL: String, endpoints: [String], caFile: String? = nil, certificateFile: String? = nil,
         keyFile: String? = nil, timeout: Double = CoordinationOptions.defaultTimeout
     ) {
@@ -52,7 +52,8 @@ public struct CoordinationOptions: Sendable, Equatable {
         reader.read("backend_url", into: &options) { v throws(ConfigDiagnostic) in try parse(v) }
         problems += reader.problems
         for value in reader.unusedValues() {
-            warnings.append(value.problem("unknown option, ignored" + OptionSuggestion.hint(for: value.option, in: knownOptions)))
+            warnings.append(
+                value.problem("unknown option, ignored" + OptionSuggestion.hint(for: value.option, in: knownOptions)))
         }
         return options
     }
@@ -62,7 +63,8 @@ public struct CoordinationOptions: Sendable, Equatable {
         let text = value.text.trimmingWhitespace()
         guard !text.isEmpty else { return nil }
         guard let schemeEnd = text.range(of: "://") else {
-            throw value.problem("expected etcd3+http://host:port[,host:port...] or etcd3+https://..., got \"\(value.text)\"")
+            throw value.problem(
+                "expected etcd3+http://host:port[,host:port...] or etcd3+https://..., got \"\(value.text)\"")
         }
         let scheme = text[..<schemeEnd.lowerBound].lowercased()
         let transport: String
@@ -70,9 +72,13 @@ public struct CoordinationOptions: Sendable, Equatable {
         case "etcd3+http": transport = "http"
         case "etcd3+https": transport = "https"
         case "etcd3":
-            throw value.problem("etcd3:// is etcd's gRPC protocol, which volumed does not speak; use etcd3+http:// or etcd3+https:// (etcd's JSON gateway, same port)")
+            throw value.problem(
+                "etcd3:// is etcd's gRPC protocol, which volumed does not speak; use etcd3+http:// or etcd3+https:// (etcd's JSON gateway, same port)"
+            )
         default:
-            throw value.problem("unsupported coordination backend \"\(scheme)\"; volumed coordinates through etcd: etcd3+http:// or etcd3+https://")
+            throw value.problem(
+                "unsupported coordination backend \"\(scheme)\"; volumed coordinates through etcd: etcd3+http:// or etcd3+https://"
+            )
         }
         var rest = text[schemeEnd.upperBound...]
         var query: Substring = ""
@@ -82,7 +88,9 @@ public struct CoordinationOptions: Sendable, Equatable {
         }
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         guard !rest.contains("/"), !rest.contains("@"), !rest.contains("#") else {
-            throw value.problem("expected only host:port endpoints after \(scheme):// (no path, user or fragment), got \"\(value.text)\"")
+            throw value.problem(
+                "expected only host:port endpoints after \(scheme):// (no path, user or fragment), got \"\(value.text)\""
+            )
         }
         var endpoints: [String] = []
         for item in rest.split(separator: ",", omittingEmptySubsequences: false) {
@@ -98,7 +106,9 @@ public struct CoordinationOptions: Sendable, Equatable {
     }
 
     /// `host`, `host:port`, `[v6]` or `[v6]:port` to `transport://host:port`.
-    private static func endpoint(_ item: String, transport: String, value: ConfigValue) throws(ConfigDiagnostic) -> String {
+    private static func endpoint(_ item: String, transport: String, value: ConfigValue) throws(ConfigDiagnostic)
+        -> String
+    {
         guard !item.isEmpty else { throw value.problem("an endpoint is empty (two commas, or a comma at an end)") }
         var host = item
         var port = defaultPort
@@ -126,7 +136,8 @@ public struct CoordinationOptions: Sendable, Equatable {
             port = number
         }
         guard ListenHost(host) != nil, !host.contains(":") else {
-            throw value.problem("endpoint \(item): \"\(host)\" is not a host name or IPv4 address (write IPv6 as [address]:port)")
+            throw value.problem(
+                "endpoint \(item): \"\(host)\" is not a host name or IPv4 address (write IPv6 as [address]:port)")
         }
         return "\(transport)://\(host):\(port)"
     }
@@ -154,8 +165,9 @@ public struct CoordinationOptions: Sendable, Equatable {
                 options.timeout = seconds
             default:
                 let names = queryOptions.joined(separator: ", ")
-                throw value.problem("unknown option \"\(name)\" in backend_url (known: \(names))"
-                    + OptionSuggestion.hint(for: name, in: Set(queryOptions)))
+                throw value.problem(
+                    "unknown option \"\(name)\" in backend_url (known: \(names))"
+                        + OptionSuggestion.hint(for: name, in: Set(queryOptions)))
             }
         }
         if transport == "http", options.caFile != nil || options.certificateFile != nil || options.keyFile != nil {

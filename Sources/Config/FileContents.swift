@@ -1,14 +1,14 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reading the small files an operator points volumed at (the configuration, a token file, a shares
 /// file) with the system's reason for a failure, captured right after the call that failed (never
 /// "Success" from a later call's errno). Only regular files are read: a FIFO or a device would
 /// block a reload or never end.
-public enum FileContents {
+package enum FileContents {
     /// Why a file could not be read.
-    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         /// `open` or `read` failed with `errno`.
         case system(operation: String, errno: Int32)
         /// A directory, FIFO, socket or device.
@@ -17,7 +17,7 @@ public enum FileContents {
         case tooLarge(limit: Int)
 
         /// The reason alone: `No such file or directory`, `it is a FIFO, not a regular file`.
-        public var reason: String {
+        package var reason: String {
             switch self {
             case .system(_, let code): return String(cString: strerror(code))
             case .notRegular(let kind): return "it is \(kind), not a regular file"
@@ -25,11 +25,11 @@ public enum FileContents {
             }
         }
 
-        public var description: String { "cannot read: \(reason)" }
+        package var description: String { "cannot read: \(reason)" }
     }
 
     /// The bytes of the regular file at `path`, at most `maxBytes`.
-    public static func read(_ path: String, maxBytes: Int = 64 << 20) throws(Failure) -> [UInt8] {
+    package static func read(_ path: String, maxBytes: Int = 64 << 20) throws(Failure) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let code = errno

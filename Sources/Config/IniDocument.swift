@@ -1,18 +1,18 @@
 /// One `key = value` assignment as written in the file. It keeps its place in the file so that a
 /// driver factory typing it later can still point at the line, and the directory of that file so
 /// a relative path in it means the same thing no matter where the service was started.
-public struct ConfigValue: Sendable, Hashable {
+package struct ConfigValue: Sendable, Hashable {
     /// The section it was read from, normalized as oslo.config does (`DEFAULT`, otherwise lower case).
-    public var section: String
-    public var option: String
+    package var section: String
+    package var option: String
     /// The value: surrounding whitespace and one pair of matching quotes removed, continuation
     /// lines joined with `\n`, nothing interpolated.
-    public var text: String
-    public var location: SourceLocation
+    package var text: String
+    package var location: SourceLocation
     /// The directory relative paths in this value are resolved against (the file's directory).
-    public var baseDirectory: String
+    package var baseDirectory: String
 
-    public init(section: String, option: String, text: String, location: SourceLocation, baseDirectory: String) {
+    package init(section: String, option: String, text: String, location: SourceLocation, baseDirectory: String) {
         self.section = section
         self.option = option
         self.text = text
@@ -21,31 +21,31 @@ public struct ConfigValue: Sendable, Hashable {
     }
 
     /// `option` for `[DEFAULT]`, `section.option` elsewhere, as messages name it.
-    public var subject: String { ConfigDiagnostic.subject(section: section, option: option) }
+    package var subject: String { ConfigDiagnostic.subject(section: section, option: option) }
 
     /// A diagnostic about this value at its line.
-    public func problem(_ message: String) -> ConfigDiagnostic {
+    package func problem(_ message: String) -> ConfigDiagnostic {
         ConfigDiagnostic(at: location, subject: subject, message: message)
     }
 }
 
 /// One section of the file with its options; repeated headers of the same section are merged.
-public struct IniSection: Sendable {
+package struct IniSection: Sendable {
     /// Normalized name (`DEFAULT` kept, every other name lower-cased, as oslo.config groups are).
-    public var name: String
+    package var name: String
     /// Where the section's first header is.
-    public var header: SourceLocation
+    package var header: SourceLocation
     /// Options by key; keys are case-sensitive as in oslo.config; the last assignment wins.
-    public var values: [String: ConfigValue]
+    package var values: [String: ConfigValue]
     /// Keys in the order they first appeared, for stable warnings.
-    public var keys: [String]
+    package var keys: [String]
 }
 
 /// A malformed line, attributed to the section it appeared in (nil: before any section header) so
 /// the loader can decide whose problem it is: the service's, one backend's, or nobody's.
-public struct SyntaxProblem: Sendable, Hashable {
-    public var section: String?
-    public var diagnostic: ConfigDiagnostic
+package struct SyntaxProblem: Sendable, Hashable {
+    package var section: String?
+    package var diagnostic: ConfigDiagnostic
 }
 
 /// An INI file read the way oslo.config's `iniparser` reads cinder.conf: `[section]` headers,
@@ -54,38 +54,38 @@ public struct SyntaxProblem: Sendable, Hashable {
 /// the previous value until a blank line, matching quotes around a value removed, no interpolation.
 /// Unlike oslo.config it does not stop at the first malformed line: it records each one and goes on,
 /// so one run of `check-config` lists every problem.
-public struct IniDocument: Sendable {
+package struct IniDocument: Sendable {
     /// The section every service-wide option lives in.
-    public static let defaultSection = "DEFAULT"
+    package static let defaultSection = "DEFAULT"
 
-    public var fileName: String
-    public var sections: [String: IniSection] = [:]
+    package var fileName: String
+    package var sections: [String: IniSection] = [:]
     /// Section names in the order they first appeared.
-    public var sectionOrder: [String] = []
-    public var syntaxProblems: [SyntaxProblem] = []
+    package var sectionOrder: [String] = []
+    package var syntaxProblems: [SyntaxProblem] = []
 
     /// `syntaxProblems` of section `name` (nil: before any header), in file order, without scanning
     /// them all for each section.
-    public func syntaxProblems(in name: String?) -> [SyntaxProblem] {
+    package func syntaxProblems(in name: String?) -> [SyntaxProblem] {
         syntaxProblemsBySection[name ?? ""] ?? []
     }
 
     /// `syntaxProblems` by section ("" for lines before any header); kept by the parser.
     var syntaxProblemsBySection: [String: [SyntaxProblem]] = [:]
     /// Options set twice in one section (the later value is used), as warnings.
-    public var repeatedOptions: [ConfigDiagnostic] = []
+    package var repeatedOptions: [ConfigDiagnostic] = []
 
     /// oslo.config's group-name rule: `DEFAULT` stays, every other name is case-insensitive.
-    public static func normalizedSectionName(_ name: String) -> String {
+    package static func normalizedSectionName(_ name: String) -> String {
         name == defaultSection ? name : name.lowercased()
     }
 
-    public init(fileName: String) {
+    package init(fileName: String) {
         self.fileName = fileName
     }
 
     /// Parses `text`; never fails: malformed lines end up in `syntaxProblems`.
-    public static func parse(text: String, fileName: String, baseDirectory: String) -> IniDocument {
+    package static func parse(text: String, fileName: String, baseDirectory: String) -> IniDocument {
         var parser = Parser(document: IniDocument(fileName: fileName), baseDirectory: baseDirectory)
         var bytes = Array(text.utf8)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
@@ -180,7 +180,8 @@ private struct Parser {
             syntaxError(at: location, "option \"\(key)\" appears before any [section] header; put it under [DEFAULT]")
             return
         }
-        var value = String(line[line.index(after: separator)...]).trimmingLeadingWhitespace().trimmingTrailingWhitespace()
+        var value = String(line[line.index(after: separator)...]).trimmingLeadingWhitespace()
+            .trimmingTrailingWhitespace()
         if let first = value.first, first == "\"" || first == "'", value.last == first {
             value = String(value.dropFirst().dropLast())
         }
@@ -190,14 +191,16 @@ private struct Parser {
     mutating func flush() {
         guard let assignment = pending, let sectionName = currentSection else { return }
         pending = nil
-        let value = ConfigValue(section: sectionName, option: assignment.key,
-                                text: assignment.parts.joined(separator: "\n"),
-                                location: assignment.location, baseDirectory: baseDirectory)
+        let value = ConfigValue(
+            section: sectionName, option: assignment.key,
+            text: assignment.parts.joined(separator: "\n"),
+            location: assignment.location, baseDirectory: baseDirectory)
         // Mutated in place through the dictionary: copying the section out and back in copied all of
         // its values for every option (quadratic: 40,000 options took 50 s).
         if let earlier = document.sections[sectionName]!.values[assignment.key] {
-            document.repeatedOptions.append(value.problem(
-                "set again; this value replaces the one on line \(earlier.location.line)"))
+            document.repeatedOptions.append(
+                value.problem(
+                    "set again; this value replaces the one on line \(earlier.location.line)"))
         } else {
             document.sections[sectionName]!.keys.append(assignment.key)
         }
@@ -205,7 +208,8 @@ private struct Parser {
     }
 
     mutating func syntaxError(at location: SourceLocation, _ message: String) {
-        let problem = SyntaxProblem(section: currentSection, diagnostic: ConfigDiagnostic(at: location, subject: nil, message: message))
+        let problem = SyntaxProblem(
+            section: currentSection, diagnostic: ConfigDiagnostic(at: location, subject: nil, message: message))
         document.syntaxProblems.append(problem)
         document.syntaxProblemsBySection[currentSection ?? "", default: []].append(problem)
     }

@@ -7,44 +7,48 @@ extension ConfigValue {
     private var trimmed: String { text.trimmingWhitespace() }
 
     /// A string that must not be empty.
-    public func nonEmptyString() throws(ConfigDiagnostic) -> String {
+    package func nonEmptyString() throws(ConfigDiagnostic) -> String {
         let value = trimmed
         guard !value.isEmpty else { throw problem("must not be empty") }
         return value
     }
 
     /// A whole number within bounds (oslo.config's `IntOpt` with `min`/`max`).
-    public func wholeNumber(atLeast minimum: Int, atMost maximum: Int? = nil) throws(ConfigDiagnostic) -> Int {
+    package func wholeNumber(atLeast minimum: Int, atMost maximum: Int? = nil) throws(ConfigDiagnostic) -> Int {
         let value = trimmed
         let range = maximum.map { "\(minimum)-\($0)" } ?? ">= \(minimum)"
         let expectation = maximum == nil ? "a whole number \(range)" : "a whole number in \(range)"
         guard let number = Int(value.hasPrefix("+") ? String(value.dropFirst()) : value),
-              number >= minimum, maximum.map({ number <= $0 }) ?? true else {
+            number >= minimum, maximum.map({ number <= $0 }) ?? true
+        else {
             throw problem("expected \(expectation), got \"\(text)\"")
         }
         return number
     }
 
     /// A number (fractions allowed) above zero, or at least zero when `allowZero`.
-    public func number(allowZero: Bool = false, atMost maximum: Double? = nil,
-                       unit: String = "") throws(ConfigDiagnostic) -> Double {
+    package func number(
+        allowZero: Bool = false, atMost maximum: Double? = nil,
+        unit: String = ""
+    ) throws(ConfigDiagnostic) -> Double {
         let noun = unit.isEmpty ? "a number" : "a number of \(unit)"
         let bound = allowZero ? ">= 0" : "> 0"
         let limit = maximum.map { " and <= \(Self.format($0))" } ?? ""
         guard let number = Double(trimmed), number.isFinite,
-              allowZero ? number >= 0 : number > 0, maximum.map({ number <= $0 }) ?? true else {
+            allowZero ? number >= 0 : number > 0, maximum.map({ number <= $0 }) ?? true
+        else {
             throw problem("expected \(noun) \(bound)\(limit), got \"\(text)\"")
         }
         return number
     }
 
     /// A duration in seconds above zero (fractions allowed).
-    public func seconds() throws(ConfigDiagnostic) -> Double {
+    package func seconds() throws(ConfigDiagnostic) -> Double {
         try number(unit: "seconds")
     }
 
     /// A boolean as oslo.config accepts it: true/false, yes/no, on/off, 1/0, in any case.
-    public func bool() throws(ConfigDiagnostic) -> Bool {
+    package func bool() throws(ConfigDiagnostic) -> Bool {
         switch trimmed.lowercased() {
         case "true", "yes", "on", "1": return true
         case "false", "no", "off", "0": return false
@@ -53,7 +57,7 @@ extension ConfigValue {
     }
 
     /// A TCP port; 0 asks the system for a free one (useful in tests).
-    public func port() throws(ConfigDiagnostic) -> Int {
+    package func port() throws(ConfigDiagnostic) -> Int {
         guard let number = Int(trimmed), (0...65535).contains(number) else {
             throw problem("expected a port number 0-65535, got \"\(text)\"")
         }
@@ -61,14 +65,14 @@ extension ConfigValue {
     }
 
     /// A comma-separated list (oslo.config's `ListOpt`); items are trimmed and empty items dropped.
-    public func list() -> [String] {
+    package func list() -> [String] {
         text.split(separator: ",", omittingEmptySubsequences: true)
             .map { String($0).trimmingWhitespace() }
             .filter { !$0.isEmpty }
     }
 
     /// One of a fixed set of words (oslo.config's `choices`), compared case-sensitively.
-    public func choice(_ choices: [String]) throws(ConfigDiagnostic) -> String {
+    package func choice(_ choices: [String]) throws(ConfigDiagnostic) -> String {
         let value = trimmed
         guard choices.contains(value) else {
             throw problem("expected one of \(choices.joined(separator: ", ")), got \"\(text)\"")
@@ -78,7 +82,7 @@ extension ConfigValue {
 
     /// An address to listen on: an IPv4 or IPv6 literal or a host name (resolved when the server
     /// binds, as Cinder's `HostAddressOpt`), by the same rule the server applies.
-    public func listenHost() throws(ConfigDiagnostic) -> String {
+    package func listenHost() throws(ConfigDiagnostic) -> String {
         let value = trimmed
         guard let host = ListenHost(value) else {
             throw problem("expected an IP address or host name, got \"\(text)\"")
@@ -87,12 +91,13 @@ extension ConfigValue {
     }
 
     /// An `http://` or `https://` URL with a host; trailing slashes removed so paths can be appended.
-    public func httpURL() throws(ConfigDiagnostic) -> String {
+    package func httpURL() throws(ConfigDiagnostic) -> String {
         var value = trimmed
         guard let components = URLComponents(string: value),
-              let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = components.host, !host.isEmpty,
-              components.query == nil, components.fragment == nil else {
+            let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = components.host, !host.isEmpty,
+            components.query == nil, components.fragment == nil
+        else {
             throw problem("expected an http:// or https:// URL with a host and no query, got \"\(text)\"")
         }
         while value.hasSuffix("/") { value.removeLast() }
@@ -101,7 +106,7 @@ extension ConfigValue {
 
     /// A file system path; a relative one is taken relative to the directory of the file it is
     /// written in, not the service's working directory.
-    public func path() throws(ConfigDiagnostic) -> String {
+    package func path() throws(ConfigDiagnostic) -> String {
         let value = try nonEmptyString()
         return Self.resolve(path: value, against: baseDirectory)
     }

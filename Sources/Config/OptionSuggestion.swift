@@ -1,22 +1,23 @@
 /// "Did you mean ...?" for misspelt option names: an unknown option is only a warning (oslo.config
 /// ignores it too), so a typo such as `reinit_drivr_count` would otherwise silently leave the
 /// default in force. Naming the option the operator probably meant turns that into a one-line fix.
-public enum OptionSuggestion {
+package enum OptionSuggestion {
     /// The known name closest to `name` by edit distance, when it is close enough to be a typo
     /// (at most 1 edit for short names, up to a third of the name's length for longer ones, at most 4).
     /// Ties go to the alphabetically first name, so the hint is stable.
-    public static func closest(to name: String, in known: some Sequence<String>) -> String? {
+    package static func closest(to name: String, in known: some Sequence<String>) -> String? {
         closest(to: name, in: Vocabulary(known))
     }
 
     /// The same against names prepared once (sorted, lower-cased), for callers that ask for many.
-    public static func closest(to name: String, in vocabulary: Vocabulary) -> String? {
+    package static func closest(to name: String, in vocabulary: Vocabulary) -> String? {
         let typed = Array(name.lowercased().unicodeScalars)
         guard !typed.isEmpty else { return nil }
         let limit = min(4, max(1, typed.count / 3))
         var best: (name: String, distance: Int)?
         var rows = Rows(capacity: vocabulary.longest + 1)
-        for (candidate, scalars) in vocabulary.entries where candidate != name && abs(scalars.count - typed.count) <= limit {
+        for (candidate, scalars) in vocabulary.entries
+        where candidate != name && abs(scalars.count - typed.count) <= limit {
             let distance = editDistance(typed, scalars, limit: limit, rows: &rows)
             guard distance <= limit else { continue }
             if best == nil || distance < best!.distance { best = (candidate, distance) }
@@ -25,21 +26,21 @@ public enum OptionSuggestion {
     }
 
     /// ` (did you mean X?)` when a known name is close to `name`, otherwise empty: appended to warnings.
-    public static func hint(for name: String, in known: some Sequence<String>) -> String {
+    package static func hint(for name: String, in known: some Sequence<String>) -> String {
         hint(for: name, in: Vocabulary(known))
     }
 
-    public static func hint(for name: String, in vocabulary: Vocabulary) -> String {
+    package static func hint(for name: String, in vocabulary: Vocabulary) -> String {
         closest(to: name, in: vocabulary).map { " (did you mean \($0)?)" } ?? ""
     }
 
     /// Known names sorted (so ties go to the alphabetically first) with their lower-cased scalars.
-    public struct Vocabulary: Sendable {
+    package struct Vocabulary: Sendable {
         let entries: [(name: String, scalars: [Unicode.Scalar])]
         /// The longest name, in scalars.
         let longest: Int
 
-        public init(_ known: some Sequence<String>) {
+        package init(_ known: some Sequence<String>) {
             entries = known.sorted().map { ($0, Array($0.lowercased().unicodeScalars)) }
             longest = entries.map(\.scalars.count).max() ?? 0
         }

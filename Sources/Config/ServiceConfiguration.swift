@@ -4,21 +4,21 @@ import Foundation
 /// (each with its own problems), and the warnings. Fatal problems (unreadable file, broken
 /// `[DEFAULT]`) are in `problems`; `ConfigFile.load` throws them, `ConfigFile.inspect` keeps them here
 /// so `check-config` can also look at the backends of a file whose `[DEFAULT]` is broken.
-public struct ServiceConfiguration: Sendable {
+package struct ServiceConfiguration: Sendable {
     /// The file name as given (used in every message).
-    public var fileName: String
+    package var fileName: String
     /// The directory relative paths are resolved against (the file's directory).
-    public var baseDirectory: String
-    public var service: ServiceOptions
+    package var baseDirectory: String
+    package var service: ServiceOptions
     /// One per name in `enabled_backends`, in that order; broken ones included.
-    public var backends: [BackendSection]
+    package var backends: [BackendSection]
     /// The raw `[backend_defaults]` values, for the driver factory's unknown-option warnings.
-    public var backendDefaults: [String: ConfigValue]
+    package var backendDefaults: [String: ConfigValue]
     /// Things that do not stop anything but deserve a look: unknown options and sections,
     /// repeated options, duplicate backend names.
-    public var warnings: [ConfigDiagnostic]
+    package var warnings: [ConfigDiagnostic]
     /// Fatal problems; empty for a configuration returned by `ConfigFile.load`.
-    public var problems: [ConfigDiagnostic]
+    package var problems: [ConfigDiagnostic]
 
     /// True for a file with no section header at all (empty, or only comments and blank lines).
     var isWithoutSections: Bool { sectionCount == 0 && problems.isEmpty }
@@ -26,8 +26,10 @@ public struct ServiceConfiguration: Sendable {
     var sectionCount = 0
 
     /// The section of backend `name`, if it is enabled.
-    public func backend(named name: String) -> BackendSection? {
-        if let index = backendIndex[name], index < backends.count, backends[index].name == name { return backends[index] }
+    package func backend(named name: String) -> BackendSection? {
+        if let index = backendIndex[name], index < backends.count, backends[index].name == name {
+            return backends[index]
+        }
         return backends.first { $0.name == name }
     }
 
@@ -37,37 +39,40 @@ public struct ServiceConfiguration: Sendable {
 
     /// Every problem of the file at once: the fatal ones, then each backend's in `enabled_backends`
     /// order, each listed once (an inherited `[backend_defaults]` problem is not repeated per backend).
-    public var allProblems: [ConfigDiagnostic] {
+    package var allProblems: [ConfigDiagnostic] {
         var seen = Set<ConfigDiagnostic>()
         return (problems + backends.flatMap(\.problems)).filter { seen.insert($0).inserted }
     }
 }
 
 /// Loads cinder.conf-style files into a `ServiceConfiguration`.
-public enum ConfigFile {
+package enum ConfigFile {
     /// Reads and types the file at `path`; throws when the service must not start (unreadable file,
     /// broken `[DEFAULT]`). Problems of single backends do not throw: they are in each
     /// `BackendSection.problems`.
-    public static func load(path: String) throws(ConfigError) -> ServiceConfiguration {
+    package static func load(path: String) throws(ConfigError) -> ServiceConfiguration {
         try checked(inspect(path: path))
     }
 
     /// Like `load(path:)` for text already in memory; `fileName` is what messages show and, unless
     /// `baseDirectory` is given, the directory of `fileName` anchors relative paths.
-    public static func parse(text: String, fileName: String,
-                             baseDirectory: String? = nil) throws(ConfigError) -> ServiceConfiguration {
+    package static func parse(
+        text: String, fileName: String,
+        baseDirectory: String? = nil
+    ) throws(ConfigError) -> ServiceConfiguration {
         try checked(inspect(text: text, fileName: fileName, baseDirectory: baseDirectory))
     }
 
     /// Never throws: fatal problems are returned in `problems` (for `check-config`).
-    public static func inspect(path: String) -> ServiceConfiguration {
+    package static func inspect(path: String) -> ServiceConfiguration {
         let base = directory(of: path)
         let bytes: [UInt8]
         do {
             bytes = try FileContents.read(path)
         } catch {
-            return empty(fileName: path, baseDirectory: base,
-                         problem: ConfigDiagnostic(fileName: path, line: nil, subject: nil, message: unreadableReason(error)))
+            return empty(
+                fileName: path, baseDirectory: base,
+                problem: ConfigDiagnostic(fileName: path, line: nil, subject: nil, message: unreadableReason(error)))
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return empty(fileName: path, baseDirectory: base, problem: notUTF8(Data(bytes), fileName: path))
@@ -76,9 +81,13 @@ public enum ConfigFile {
         if configuration.isWithoutSections {
             // oslo.config would start on defaults; with no backend and every default, an empty file
             // is far more likely a botched deployment than an intent.
-            return empty(fileName: path, baseDirectory: base, problem: ConfigDiagnostic(
-                fileName: path, line: nil, subject: nil,
-                message: "the file has no [section] (it is empty or only comments); write a [DEFAULT] section with enabled_backends"))
+            return empty(
+                fileName: path, baseDirectory: base,
+                problem: ConfigDiagnostic(
+                    fileName: path, line: nil, subject: nil,
+                    message:
+                        "the file has no [section] (it is empty or only comments); write a [DEFAULT] section with enabled_backends"
+                ))
         }
         return configuration
     }
@@ -90,7 +99,8 @@ public enum ConfigFile {
             return "cannot read the file: it is a directory; give the path of the configuration file itself"
         case .system(_, let code) where code == EACCES:
             let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
-            return "cannot read the file: \(String(cString: strerror(code))) (volumed runs as \(user); fix the file's owner or mode)"
+            return
+                "cannot read the file: \(String(cString: strerror(code))) (volumed runs as \(user); fix the file's owner or mode)"
         case .system(_, let code):
             return "cannot read the file: \(String(cString: strerror(code)))"
         default:
@@ -113,10 +123,13 @@ public enum ConfigFile {
             }
             index += length
         }
-        let detail = index < bytes.count
-            ? "byte 0x\(String(bytes[index], radix: 16, uppercase: true)) at column \(index - lineStart + 1)" : "truncated at the end"
-        return ConfigDiagnostic(fileName: fileName, line: line, subject: nil,
-                                message: "the file is not UTF-8 text (\(detail)); save it as UTF-8")
+        let detail =
+            index < bytes.count
+            ? "byte 0x\(String(bytes[index], radix: 16, uppercase: true)) at column \(index - lineStart + 1)"
+            : "truncated at the end"
+        return ConfigDiagnostic(
+            fileName: fileName, line: line, subject: nil,
+            message: "the file is not UTF-8 text (\(detail)); save it as UTF-8")
     }
 
     /// The length of the valid UTF-8 sequence starting at `index`, or 0 when it is not valid.
@@ -136,7 +149,7 @@ public enum ConfigFile {
     }
 
     /// Never throws: fatal problems are returned in `problems`.
-    public static func inspect(text: String, fileName: String, baseDirectory: String? = nil) -> ServiceConfiguration {
+    package static func inspect(text: String, fileName: String, baseDirectory: String? = nil) -> ServiceConfiguration {
         let base = baseDirectory ?? directory(of: fileName)
         let document = IniDocument.parse(text: text, fileName: fileName, baseDirectory: base)
         return Loader(document: document, baseDirectory: base).load()
@@ -147,9 +160,12 @@ public enum ConfigFile {
         return configuration
     }
 
-    private static func empty(fileName: String, baseDirectory: String, problem: ConfigDiagnostic) -> ServiceConfiguration {
-        ServiceConfiguration(fileName: fileName, baseDirectory: baseDirectory, service: ServiceOptions(), backends: [],
-                             backendDefaults: [:], warnings: [], problems: [problem])
+    private static func empty(fileName: String, baseDirectory: String, problem: ConfigDiagnostic)
+        -> ServiceConfiguration
+    {
+        ServiceConfiguration(
+            fileName: fileName, baseDirectory: baseDirectory, service: ServiceOptions(), backends: [],
+            backendDefaults: [:], warnings: [], problems: [problem])
     }
 
     /// The absolute directory holding `path`.
@@ -185,9 +201,11 @@ private struct Loader {
         problems += reader.problems
         service.coordination = CoordinationOptions.read(document, problems: &problems, warnings: &warnings)
         for value in reader.unusedValues() {
-            let hint = BackendSection.genericOptions.contains(value.option) || value.option.hasPrefix("volume_")
+            let hint =
+                BackendSection.genericOptions.contains(value.option) || value.option.hasPrefix("volume_")
                 ? "not used in [DEFAULT]: set it in a backend section or [backend_defaults]"
-                : "unknown option, ignored" + OptionSuggestion.hint(for: value.option, in: ServiceOptions.knownVocabulary)
+                : "unknown option, ignored"
+                    + OptionSuggestion.hint(for: value.option, in: ServiceOptions.knownVocabulary)
             warnings.append(value.problem(hint))
         }
 
@@ -196,16 +214,20 @@ private struct Loader {
             BackendSection.read(name: $0, document: document, service: service, enabledBackends: enabledValue)
         }
         if service.enabledBackends.isEmpty && problems.isEmpty {
-            warnings.append(ConfigDiagnostic(fileName: document.fileName, line: enabledValue?.location.line,
-                                             subject: "enabled_backends", message: "no backend is enabled; the service will run none"))
+            warnings.append(
+                ConfigDiagnostic(
+                    fileName: document.fileName, line: enabledValue?.location.line,
+                    subject: "enabled_backends", message: "no backend is enabled; the service will run none"))
         }
 
         let used = Set(service.enabledBackends.map(IniDocument.normalizedSectionName))
             .union([IniDocument.defaultSection, BackendSection.sharedSectionName, CoordinationOptions.sectionName])
         for name in document.sectionOrder where !used.contains(name) {
             let section = document.sections[name]!
-            warnings.append(ConfigDiagnostic(at: section.header, subject: nil,
-                                             message: "section [\(name)] is not used (not listed in enabled_backends), ignored"))
+            warnings.append(
+                ConfigDiagnostic(
+                    at: section.header, subject: nil,
+                    message: "section [\(name)] is not used (not listed in enabled_backends), ignored"))
             warnings += document.syntaxProblems(in: name).map(\.diagnostic)
         }
 
@@ -214,7 +236,8 @@ private struct Loader {
             backendDefaults: document.sections[BackendSection.sharedSectionName]?.values ?? [:],
             warnings: warnings, problems: problems)
         configuration.sectionCount = document.sectionOrder.count
-        configuration.backendIndex = Dictionary(backends.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        configuration.backendIndex = Dictionary(
+            backends.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         return configuration
     }
 }

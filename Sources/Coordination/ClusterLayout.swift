@@ -13,28 +13,29 @@ import Scheduler
 ///
 /// Key segments are percent-encoded (`/`, `%` and anything outside printable ASCII), so a host name
 /// can never reach into another key's place.
-public struct ClusterLayout: Sendable, Equatable {
+package struct ClusterLayout: Sendable, Equatable {
     /// The root every key starts with, without a trailing `/`.
-    public let root: String
+    package let root: String
 
-    public static let defaultRoot = "/volumed"
+    package static let defaultRoot = "/volumed"
 
     /// Nil when `root` does not start with `/`, ends with `/`, or has a control character.
-    public init?(root: String = defaultRoot) {
+    package init?(root: String = defaultRoot) {
         guard root.hasPrefix("/"), !root.hasSuffix("/"),
-              root.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else { return nil }
+            root.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
+        else { return nil }
         self.root = root
     }
 
     /// What a key under the root is.
-    public enum Entry: Sendable, Equatable, Hashable {
+    package enum Entry: Sendable, Equatable, Hashable {
         case service(host: String, binary: String)
         case lastSeen(host: String, binary: String)
         case report(host: String)
         case decision(host: String, binary: String)
     }
 
-    public func key(_ entry: Entry) -> String {
+    package func key(_ entry: Entry) -> String {
         switch entry {
         case .service(let host, let binary): "\(root)/services/\(Self.segment(host))/\(Self.segment(binary))"
         case .lastSeen(let host, let binary): "\(root)/last-seen/\(Self.segment(host))/\(Self.segment(binary))"
@@ -44,15 +45,15 @@ public struct ClusterLayout: Sendable, Equatable {
     }
 
     /// Every key of the cluster (what a scheduler watches).
-    public var everything: EtcdKeys { .prefix(root + "/") }
-    public var services: EtcdKeys { .prefix(root + "/services/") }
-    public var lastSeen: EtcdKeys { .prefix(root + "/last-seen/") }
-    public var reports: EtcdKeys { .prefix(root + "/reports/") }
-    public var decisions: EtcdKeys { .prefix(root + "/decisions/") }
+    package var everything: EtcdKeys { .prefix(root + "/") }
+    package var services: EtcdKeys { .prefix(root + "/services/") }
+    package var lastSeen: EtcdKeys { .prefix(root + "/last-seen/") }
+    package var reports: EtcdKeys { .prefix(root + "/reports/") }
+    package var decisions: EtcdKeys { .prefix(root + "/decisions/") }
 
     /// The entry a key names; nil for a key this layout did not write (another root, an unknown
     /// kind, a malformed segment), which a reader skips.
-    public func entry(of key: String) -> Entry? {
+    package func entry(of key: String) -> Entry? {
         guard key.hasPrefix(root + "/") else { return nil }
         let parts = key.dropFirst(root.utf8.count + 1).split(separator: "/", omittingEmptySubsequences: false)
         guard let kind = parts.first else { return nil }
@@ -109,7 +110,7 @@ public struct ClusterLayout: Sendable, Equatable {
     private static func isPlain(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"):
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             true
         default:
             "-._~@:+".utf8.contains(byte)
@@ -127,33 +128,33 @@ public struct ClusterLayout: Sendable, Equatable {
 
 /// Why a value under the cluster's keys could not be read (a newer volumed's format, or damage);
 /// a reader logs it with the key and skips the entry.
-public struct ClusterRecordError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let key: String
-    public let problem: String
+package struct ClusterRecordError: Error, Sendable, Equatable, CustomStringConvertible {
+    package let key: String
+    package let problem: String
 
-    public init(key: String, problem: String) {
+    package init(key: String, problem: String) {
         self.key = key
         self.problem = problem
     }
 
-    public var description: String { "\(key): \(problem)" }
+    package var description: String { "\(key): \(problem)" }
 }
 
 /// One volume service of a host, as the cluster lists it (Cinder's service row): written under the
 /// host's lease while the host lives, and without a lease as the service's last-seen record.
-public struct ServiceRecord: Sendable, Equatable {
+package struct ServiceRecord: Sendable, Equatable {
     /// `host@backend`.
-    public var host: String
+    package var host: String
     /// `cinder-volume`.
-    public var binary: String
+    package var binary: String
     /// Cinder's `storage_availability_zone`.
-    public var zone: String
+    package var zone: String
     /// Where the host's own API answers (for actions a scheduler forwards, and for operators).
-    public var apiURL: String
+    package var apiURL: String
     /// When the host wrote this record: its start, its last renewal, or its orderly stop.
-    public var updatedAt: CapabilityTimestamp
+    package var updatedAt: CapabilityTimestamp
 
-    public init(host: String, binary: String, zone: String, apiURL: String, updatedAt: CapabilityTimestamp) {
+    package init(host: String, binary: String, zone: String, apiURL: String, updatedAt: CapabilityTimestamp) {
         self.host = host
         self.binary = binary
         self.zone = zone
@@ -162,7 +163,7 @@ public struct ServiceRecord: Sendable, Equatable {
     }
 
     /// `{"host","binary","zone","api_url","updated_at"}`.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var json = JSONWriter(style: .compact, reservingCapacity: 160)
         json.beginObject()
         json.member("host", host)
@@ -175,7 +176,7 @@ public struct ServiceRecord: Sendable, Equatable {
     }
 
     /// Reads a record written by `encoded()`; members it does not know are ignored (a newer writer).
-    public static func decode(_ bytes: [UInt8], key: String) throws(ClusterRecordError) -> ServiceRecord {
+    package static func decode(_ bytes: [UInt8], key: String) throws(ClusterRecordError) -> ServiceRecord {
         let value = try RecordFields.object(bytes, key: key)
         let fields = RecordFields(value: value, key: key)
         let stamp = try fields.string("updated_at")
@@ -190,15 +191,15 @@ public struct ServiceRecord: Sendable, Equatable {
 
 /// An operator's standing decisions about one service (os-services disable/enable, freeze/thaw),
 /// kept without a lease so they outlive the host. A service without a record has the defaults.
-public struct DecisionRecord: Sendable, Equatable {
-    public var disabled: Bool
+package struct DecisionRecord: Sendable, Equatable {
+    package var disabled: Bool
     /// `disable-log-reason`'s reason; nil when none was given.
-    public var disabledReason: String?
-    public var frozen: Bool
+    package var disabledReason: String?
+    package var frozen: Bool
     /// When the last decision was taken.
-    public var updatedAt: CapabilityTimestamp
+    package var updatedAt: CapabilityTimestamp
 
-    public init(disabled: Bool, disabledReason: String?, frozen: Bool, updatedAt: CapabilityTimestamp) {
+    package init(disabled: Bool, disabledReason: String?, frozen: Bool, updatedAt: CapabilityTimestamp) {
         self.disabled = disabled
         self.disabledReason = disabledReason
         self.frozen = frozen
@@ -206,7 +207,7 @@ public struct DecisionRecord: Sendable, Equatable {
     }
 
     /// `{"disabled","disabled_reason","frozen","updated_at"}` (`disabled_reason` null when none).
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var json = JSONWriter(style: .compact, reservingCapacity: 128)
         json.beginObject()
         json.member("disabled", disabled)
@@ -217,7 +218,7 @@ public struct DecisionRecord: Sendable, Equatable {
         return json.bytes
     }
 
-    public static func decode(_ bytes: [UInt8], key: String) throws(ClusterRecordError) -> DecisionRecord {
+    package static func decode(_ bytes: [UInt8], key: String) throws(ClusterRecordError) -> DecisionRecord {
         let value = try RecordFields.object(bytes, key: key)
         let fields = RecordFields(value: value, key: key)
         let stamp = try fields.string("updated_at")
@@ -239,8 +240,8 @@ public struct DecisionRecord: Sendable, Equatable {
 /// A capability report as stored under `reports/<host@backend>`: the same object a host posts to
 /// `POST /v3/scheduler/capabilities`, read with the scheduler's own parser so both paths accept
 /// exactly the same reports.
-public enum StoredReport {
-    public static func decode(_ bytes: [UInt8], key: String) throws(ClusterRecordError) -> CapabilityReport {
+package enum StoredReport {
+    package static func decode(_ bytes: [UInt8], key: String) throws(ClusterRecordError) -> CapabilityReport {
         let batch: ReportBatch
         do throws(CapabilityReportError) {
             batch = try CapabilityReportParser.parse(bytes, maxReports: 1)

@@ -7,16 +7,16 @@ import Synchronization
 /// (at start, or after a compaction) replaces the store's contents; a put stores the report; a
 /// delete (the host's lease ended) removes its backend at once. A value that is not a valid report
 /// is skipped and counted, never stored.
-public final class ClusterReportFeed: Sendable {
+package final class ClusterReportFeed: Sendable {
     /// Where the feed stands, for `/healthz`-style answers and logs.
-    public struct Status: Sendable, Equatable {
+    package struct Status: Sendable, Equatable {
         /// The last revision applied to the store (0 before the first snapshot).
-        public var revision: Int64 = 0
+        package var revision: Int64 = 0
         /// The watch is broken now (the store holds what it last saw); why.
-        public var interruption: EtcdError?
+        package var interruption: EtcdError?
         /// Values under the reports' prefix that were not valid reports, and the last one's problem.
-        public var skipped = 0
-        public var lastSkipped: ClusterRecordError?
+        package var skipped = 0
+        package var lastSkipped: ClusterRecordError?
     }
 
     private let layout: ClusterLayout
@@ -25,7 +25,7 @@ public final class ClusterReportFeed: Sendable {
     private let watch = Mutex<EtcdWatch?>(nil)
 
     /// Starts following the reports of `layout` into `store`.
-    public init(client: EtcdClient, layout: ClusterLayout, store: CapabilityStore, retry: EtcdWatch.Retry = .init()) {
+    package init(client: EtcdClient, layout: ClusterLayout, store: CapabilityStore, retry: EtcdWatch.Retry = .init()) {
         self.layout = layout
         self.store = store
         let watch = EtcdWatch(client: client, keys: layout.reports, retry: retry) { [self] update in
@@ -34,9 +34,9 @@ public final class ClusterReportFeed: Sendable {
         self.watch.withLock { $0 = watch }
     }
 
-    public var status: Status { state.withLock { $0 } }
+    package var status: Status { state.withLock { $0 } }
 
-    public func stop() {
+    package func stop() {
         let running = watch.withLock { watch in
             defer { watch = nil }
             return watch

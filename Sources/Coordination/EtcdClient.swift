@@ -11,21 +11,21 @@ import Synchronization
 /// request timeout, so a call takes at most `endpoints.count × requestTimeout`. Every request
 /// carries gRPC's `hasleader` metadata, so a member cut off from its quorum refuses at once
 /// ("etcdserver: no leader") instead of holding the request until etcd's own 5 s timeout.
-public final class EtcdClient: Sendable {
-    public struct Configuration: Sendable, Equatable {
+package final class EtcdClient: Sendable {
+    package struct Configuration: Sendable, Equatable {
         /// Base URLs of the members' client ports, `http://host:port` or `https://host:port`.
-        public var endpoints: [String]
+        package var endpoints: [String]
         /// Seconds one attempt at one endpoint may take.
-        public var requestTimeout: Double
+        package var requestTimeout: Double
         /// Seconds to open a connection to one endpoint.
-        public var connectTimeout: Double
+        package var connectTimeout: Double
         /// PEM bundle of the CAs that signed the members' certificates (`https` endpoints).
-        public var caFile: String?
+        package var caFile: String?
         /// PEM client certificate and key, when the members require client certificates.
-        public var certificateFile: String?
-        public var keyFile: String?
+        package var certificateFile: String?
+        package var keyFile: String?
 
-        public init(
+        package init(
             endpoints: [String], requestTimeout: Double = 5, connectTimeout: Double = 2,
             caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil
         ) {
@@ -38,12 +38,12 @@ public final class EtcdClient: Sendable {
         }
     }
 
-    public let configuration: Configuration
+    package let configuration: Configuration
     private let curl: CurlClient
     /// The index of the endpoint that answered last; calls start there.
     private let preferred = Atomic<Int>(0)
 
-    public init(configuration: Configuration) throws(EtcdError) {
+    package init(configuration: Configuration) throws(EtcdError) {
         guard !configuration.endpoints.isEmpty else { throw .badConfiguration("no endpoint") }
         for endpoint in configuration.endpoints {
             let lowered = endpoint.lowercased()
@@ -52,15 +52,16 @@ public final class EtcdClient: Sendable {
             }
         }
         do {
-            curl = try CurlClient(configuration: CurlClient.Configuration(
-                connectTimeout: min(configuration.connectTimeout, configuration.requestTimeout),
-                totalTimeout: configuration.requestTimeout,
-                caFile: configuration.caFile,
-                userAgent: "volumed-etcd",
-                maxResponseBodyBytes: 64 * 1024 * 1024,
-                maxIdleHandles: 8,
-                clientCertificateFile: configuration.certificateFile,
-                clientKeyFile: configuration.keyFile))
+            curl = try CurlClient(
+                configuration: CurlClient.Configuration(
+                    connectTimeout: min(configuration.connectTimeout, configuration.requestTimeout),
+                    totalTimeout: configuration.requestTimeout,
+                    caFile: configuration.caFile,
+                    userAgent: "volumed-etcd",
+                    maxResponseBodyBytes: 64 * 1024 * 1024,
+                    maxIdleHandles: 8,
+                    clientCertificateFile: configuration.certificateFile,
+                    clientKeyFile: configuration.keyFile))
         } catch {
             throw .badConfiguration(error.detail.isEmpty ? error.description : error.detail)
         }
@@ -68,7 +69,7 @@ public final class EtcdClient: Sendable {
     }
 
     /// The endpoint the next call starts with.
-    public var currentEndpoint: String {
+    package var currentEndpoint: String {
         configuration.endpoints[preferred.load(ordering: .relaxed) % configuration.endpoints.count]
     }
 
@@ -76,21 +77,23 @@ public final class EtcdClient: Sendable {
 
     /// Writes `value` at `key` (bound to `lease` unless 0); returns the store's new revision.
     @discardableResult
-    public func put(_ key: String, value: [UInt8], lease: Int64 = 0) throws(EtcdError) -> Int64 {
-        let answer = try call("/v3/kv/put", GatewayJSON.put(key: key, value: value, lease: lease),
-                              repeatable: true, lease: lease)
+    package func put(_ key: String, value: [UInt8], lease: Int64 = 0) throws(EtcdError) -> Int64 {
+        let answer = try call(
+            "/v3/kv/put", GatewayJSON.put(key: key, value: value, lease: lease),
+            repeatable: true, lease: lease)
         return try decode(answer) { answer throws(GatewayJSON.Malformed) in try GatewayJSON.revision(of: answer.value) }
     }
 
     /// The key's current value, nil when it does not exist. A linearizable read (through the leader).
-    public func get(_ key: String) throws(EtcdError) -> EtcdKeyValue? {
+    package func get(_ key: String) throws(EtcdError) -> EtcdKeyValue? {
         try range(.key(key)).keyValues.first
     }
 
     /// The keys in `keys` at `revision` (0: now), at most `limit` of them (0: all).
-    public func range(_ keys: EtcdKeys, revision: Int64 = 0, limit: Int64 = 0) throws(EtcdError) -> EtcdRange {
-        let answer = try call("/v3/kv/range", GatewayJSON.range(keys, revision: revision, limit: limit),
-                              repeatable: true)
+    package func range(_ keys: EtcdKeys, revision: Int64 = 0, limit: Int64 = 0) throws(EtcdError) -> EtcdRange {
+        let answer = try call(
+            "/v3/kv/range", GatewayJSON.range(keys, revision: revision, limit: limit),
+            repeatable: true)
         return try decode(answer) { answer throws(GatewayJSON.Malformed) in
             try GatewayJSON.rangeResult(answer.value, revision: try GatewayJSON.revision(of: answer.value))
         }
@@ -98,7 +101,7 @@ public final class EtcdClient: Sendable {
 
     /// Deletes the keys; returns how many existed.
     @discardableResult
-    public func delete(_ keys: EtcdKeys) throws(EtcdError) -> Int64 {
+    package func delete(_ keys: EtcdKeys) throws(EtcdError) -> Int64 {
         let answer = try call("/v3/kv/deleterange", GatewayJSON.deleteRange(keys), repeatable: true)
         return try decode(answer) { answer throws(GatewayJSON.Malformed) in
             try GatewayJSON.int64(answer.value["deleted"], "deleted")
@@ -107,7 +110,7 @@ public final class EtcdClient: Sendable {
 
     /// Runs `success` when every `compare` holds, else `failure`, atomically. Never sent twice: when
     /// an attempt gets no answer the call fails with `outcomeUnknown`.
-    public func transaction(
+    package func transaction(
         compare: [EtcdCompare], success: [EtcdOperation], failure: [EtcdOperation] = []
     ) throws(EtcdError) -> EtcdTransactionResult {
         let body = GatewayJSON.transaction(compare: compare, success: success, failure: failure)
@@ -135,7 +138,7 @@ public final class EtcdClient: Sendable {
     }
 
     /// Discards history before `revision`: watches and reads older than it get `compacted`.
-    public func compact(revision: Int64) throws(EtcdError) {
+    package func compact(revision: Int64) throws(EtcdError) {
         _ = try call("/v3/kv/compaction", GatewayJSON.compaction(revision: revision), repeatable: true)
     }
 
@@ -143,20 +146,21 @@ public final class EtcdClient: Sendable {
 
     /// A new lease of `ttl` seconds. Never sent twice (a lost answer would leave an unknown lease
     /// behind until its TTL runs out), so a silent attempt fails with `outcomeUnknown`.
-    public func grantLease(ttl: Int64) throws(EtcdError) -> EtcdLease {
+    package func grantLease(ttl: Int64) throws(EtcdError) -> EtcdLease {
         let answer = try call("/v3/lease/grant", GatewayJSON.leaseGrant(ttl: ttl), repeatable: false)
         return try decode(answer) { answer throws(GatewayJSON.Malformed) in
             if let error = answer.value["error"]?.stringValue, !error.isEmpty {
                 throw GatewayJSON.Malformed(reason: "grant failed: \(error)")
             }
-            return EtcdLease(id: try GatewayJSON.int64(answer.value["ID"], "ID"),
-                             ttl: try GatewayJSON.int64(answer.value["TTL"], "TTL"))
+            return EtcdLease(
+                id: try GatewayJSON.int64(answer.value["ID"], "ID"),
+                ttl: try GatewayJSON.int64(answer.value["TTL"], "TTL"))
         }
     }
 
     /// Refreshes the lease to its full TTL; `leaseNotFound` once it expired or was revoked.
     @discardableResult
-    public func keepAlive(_ id: Int64) throws(EtcdError) -> EtcdLease {
+    package func keepAlive(_ id: Int64) throws(EtcdError) -> EtcdLease {
         // The gateway serves this gRPC stream as one answer per request body, wrapped in "result".
         let answer = try call("/v3/lease/keepalive", GatewayJSON.leaseID(id), repeatable: true, lease: id)
         let ttl = try decode(answer) { answer throws(GatewayJSON.Malformed) in
@@ -169,7 +173,7 @@ public final class EtcdClient: Sendable {
     }
 
     /// Ends the lease now; its keys are deleted. `leaseNotFound` when it was already gone.
-    public func revokeLease(_ id: Int64) throws(EtcdError) {
+    package func revokeLease(_ id: Int64) throws(EtcdError) {
         _ = try call("/v3/lease/revoke", GatewayJSON.leaseID(id), repeatable: true, lease: id)
     }
 
@@ -234,7 +238,8 @@ public final class EtcdClient: Sendable {
             let endpoint = configuration.endpoints[index]
             let response: CurlResponse
             do {
-                response = try curl.send(CurlRequest(method: "POST", url: endpoint + path, headers: Self.headers, body: body))
+                response = try curl.send(
+                    CurlRequest(method: "POST", url: endpoint + path, headers: Self.headers, body: body))
             } catch {
                 let failure = Self.failure(endpoint, error)
                 if !repeatable, failure.kind != .unreachable {
@@ -261,7 +266,8 @@ public final class EtcdClient: Sendable {
                 if uncertain, !repeatable {
                     throw .outcomeUnknown(endpoint: endpoint, detail: status.message)
                 }
-                failures.append(EtcdEndpointFailure(endpoint: endpoint, kind: .memberUnavailable, detail: status.message))
+                failures.append(
+                    EtcdEndpointFailure(endpoint: endpoint, kind: .memberUnavailable, detail: status.message))
             case .leaseNotFound:
                 throw .leaseNotFound(leaseID: lease)
             case .compacted:

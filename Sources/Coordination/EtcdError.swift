@@ -1,7 +1,7 @@
 /// Why an etcd call failed, as a caller decides what to do next: wait and retry (`unavailable`,
 /// `noQuorum`), re-read in full (`compacted`), grant a new lease (`leaseNotFound`), or report a bug
 /// or a misconfiguration (`rejected`, `invalidResponse`, `badConfiguration`).
-public enum EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No member answered: every endpoint refused the connection, timed out, or broke it. One entry
     /// per endpoint tried, in order.
     case unavailable([EtcdEndpointFailure])
@@ -24,7 +24,7 @@ public enum EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The client cannot work as configured (no endpoint, a bad timeout or TLS file).
     case badConfiguration(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .unavailable(let failures):
             let tried = failures.map(\.description).joined(separator: "; ")
@@ -48,8 +48,8 @@ public enum EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// What went wrong with one endpoint during one call.
-public struct EtcdEndpointFailure: Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
+package struct EtcdEndpointFailure: Sendable, Equatable, CustomStringConvertible {
+    package enum Kind: Sendable, Equatable {
         /// The connection was refused, or the name did not resolve.
         case unreachable
         /// No answer within the request timeout.
@@ -60,15 +60,15 @@ public struct EtcdEndpointFailure: Sendable, Equatable, CustomStringConvertible 
         case memberUnavailable
     }
 
-    public var endpoint: String
-    public var kind: Kind
-    public var detail: String
+    package var endpoint: String
+    package var kind: Kind
+    package var detail: String
 
-    public init(endpoint: String, kind: Kind, detail: String) {
+    package init(endpoint: String, kind: Kind, detail: String) {
         self.endpoint = endpoint
         self.kind = kind
         self.detail = detail
     }
 
-    public var description: String { "\(endpoint): \(detail)" }
+    package var description: String { "\(endpoint): \(detail)" }
 }

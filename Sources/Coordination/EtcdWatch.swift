@@ -4,7 +4,7 @@ import Scheduler
 import Synchronization
 
 /// What a watch hands its handler, in order, on the watch's own thread.
-public enum EtcdWatchUpdate: Sendable, Equatable {
+package enum EtcdWatchUpdate: Sendable, Equatable {
     /// Every key in the watched range at `revision`: replaces whatever the handler knew. Sent first,
     /// and again after the history the watch needed was compacted away.
     case snapshot(revision: Int64, keyValues: [EtcdKeyValue])
@@ -134,13 +134,13 @@ struct LineSplitter {
 /// follows every change; when the stream breaks it resumes from the last revision it delivered on
 /// the next endpoint (after a short, growing pause), and when etcd compacted that history away it
 /// reads the range in full again. The handler runs on the watch's thread, one update at a time.
-public final class EtcdWatch: Sendable {
-    public struct Retry: Sendable, Equatable {
+package final class EtcdWatch: Sendable {
+    package struct Retry: Sendable, Equatable {
         /// Pause after the first failure; doubled after each further one up to `maxDelay`.
-        public var initialDelay: Double
-        public var maxDelay: Double
+        package var initialDelay: Double
+        package var maxDelay: Double
 
-        public init(initialDelay: Double = 0.1, maxDelay: Double = 2) {
+        package init(initialDelay: Double = 0.1, maxDelay: Double = 2) {
             self.initialDelay = initialDelay
             self.maxDelay = maxDelay
         }
@@ -160,7 +160,7 @@ public final class EtcdWatch: Sendable {
 
     /// Starts watching `keys`. `startRevision` 0 begins with a full read; a later revision resumes
     /// from it (a snapshot comes only if it was compacted).
-    public init(
+    package init(
         client: EtcdClient, keys: EtcdKeys, startRevision: Int64 = 0, retry: Retry = Retry(),
         handler: @escaping @Sendable (EtcdWatchUpdate) -> Void
     ) {
@@ -177,10 +177,10 @@ public final class EtcdWatch: Sendable {
     }
 
     /// The endpoint whose stream the watch reads now, nil between streams.
-    public var endpoint: String? { endpointInUse.withLock { $0 } }
+    package var endpoint: String? { endpointInUse.withLock { $0 } }
 
     /// Ends the watch and waits for its thread (at most about a second: libcurl checks once a second).
-    public func stop() {
+    package func stop() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
         finished.wait()
     }
@@ -264,8 +264,9 @@ public final class EtcdWatch: Sendable {
                     self.endpointInUse.withLock { $0 = endpoint }
                 }
                 guard let lines = splitter.append(bytes) else {
-                    verdict = .broken(.invalidResponse(endpoint: endpoint, reason: "a watch message is too large"),
-                                      endpoint: endpoint)
+                    verdict = .broken(
+                        .invalidResponse(endpoint: endpoint, reason: "a watch message is too large"),
+                        endpoint: endpoint)
                     return false
                 }
                 for line in lines where !handle(endpoint, line) { return false }
@@ -273,11 +274,15 @@ public final class EtcdWatch: Sendable {
             }
             if verdict == nil, let rest = splitter.finish() { _ = handle(endpoint, rest) }
             if verdict == nil {
-                verdict = end.stoppedByCaller
+                verdict =
+                    end.stoppedByCaller
                     ? .stopped
-                    : .broken(.unavailable([EtcdEndpointFailure(
-                        endpoint: endpoint, kind: .transport,
-                        detail: "watch stream ended (status \(end.response.status))")]), endpoint: endpoint)
+                    : .broken(
+                        .unavailable([
+                            EtcdEndpointFailure(
+                                endpoint: endpoint, kind: .transport,
+                                detail: "watch stream ended (status \(end.response.status))")
+                        ]), endpoint: endpoint)
             }
         } catch {
             if verdict == nil { verdict = .broken(error, endpoint: lastEndpoint) }

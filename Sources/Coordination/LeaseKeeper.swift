@@ -85,9 +85,9 @@ struct LeaseMachine: Equatable {
 /// request can delay a renewal: the host's liveness in the cluster is the lease, nothing else. When
 /// the lease is lost it grants a new one and tells `onGranted`, which writes again what must live
 /// under it.
-public final class LeaseKeeper: Sendable {
+package final class LeaseKeeper: Sendable {
     /// What the keeper is doing, for logs and for writers.
-    public enum Status: Sendable, Equatable {
+    package enum Status: Sendable, Equatable {
         case held(leaseID: Int64)
         /// No lease right now; `lastError` says why (nil before the first attempt ended).
         case unleased(lastError: EtcdError?)
@@ -110,7 +110,7 @@ public final class LeaseKeeper: Sendable {
     /// - Parameters:
     ///   - onGranted: called on the keeper's thread with each new lease, before it is renewed.
     ///   - onLost: called when a held lease is taken as lost, with why.
-    public init(
+    package init(
         client: EtcdClient, ttl: Int64, retryDelay: Double = 0.5,
         onGranted: @escaping @Sendable (Int64) -> Void = { _ in },
         onLost: @escaping @Sendable (Int64, EtcdError) -> Void = { _, _ in }
@@ -127,7 +127,7 @@ public final class LeaseKeeper: Sendable {
         thread.start()
     }
 
-    public var status: Status {
+    package var status: Status {
         shared.withLock { shared in
             if let id = shared.machine.leaseID { return .held(leaseID: id) }
             return .unleased(lastError: shared.lastError)
@@ -135,10 +135,10 @@ public final class LeaseKeeper: Sendable {
     }
 
     /// The lease to bind keys to now, nil while there is none.
-    public var leaseID: Int64? { shared.withLock { $0.machine.leaseID } }
+    package var leaseID: Int64? { shared.withLock { $0.machine.leaseID } }
 
     /// A writer was told the lease is gone: grant a new one at once.
-    public func reportLost(_ id: Int64) {
+    package func reportLost(_ id: Int64) {
         let lost = shared.withLock { $0.machine.lost(id, now: Self.now()) }
         if lost {
             onLost(id, .leaseNotFound(leaseID: id))
@@ -148,7 +148,7 @@ public final class LeaseKeeper: Sendable {
 
     /// Stops renewing. With `revoke`, the lease ends now and its keys vanish at once (an orderly
     /// stop); without, they vanish when its TTL runs out (what a crash looks like).
-    public func stop(revoke: Bool) {
+    package func stop(revoke: Bool) {
         let id: Int64? = shared.withLock { shared in
             guard !shared.stopped else { return nil }
             shared.stopped = true

@@ -7,37 +7,37 @@ import Synchronization
 /// time, and puts it back afterwards, so the handle's open connection is reused by the next call
 /// (keep-alive between publishing ticks instead of a new TCP connection per report). Every call is
 /// bounded by the connect and total timeouts, which are always set.
-public final class CurlClient: Sendable {
+package final class CurlClient: Sendable {
     /// How the client talks to its peers; fixed for the client's lifetime.
-    public struct Configuration: Sendable, Equatable {
+    package struct Configuration: Sendable, Equatable {
         /// The HTTP version to ask for.
-        public enum HTTPVersion: Sendable, Equatable {
+        package enum HTTPVersion: Sendable, Equatable {
             case http1_1
             /// Prior knowledge for `http://` URLs, ALPN negotiation for `https://` URLs.
             case http2
         }
 
         /// Seconds allowed to establish a connection (TCP and TLS).
-        public var connectTimeout: Double
+        package var connectTimeout: Double
         /// Seconds allowed for the whole transfer, connection included.
-        public var totalTimeout: Double
-        public var httpVersion: HTTPVersion
+        package var totalTimeout: Double
+        package var httpVersion: HTTPVersion
         /// Verify the peer's certificate and host name over TLS.
-        public var verifyTLS: Bool
+        package var verifyTLS: Bool
         /// A PEM bundle of trusted CAs instead of the system's.
-        public var caFile: String?
+        package var caFile: String?
         /// A PEM client certificate presented over TLS (etcd's `--client-cert-auth`).
-        public var clientCertificateFile: String?
+        package var clientCertificateFile: String?
         /// The PEM private key of `clientCertificateFile`.
-        public var clientKeyFile: String?
-        public var userAgent: String
+        package var clientKeyFile: String?
+        package var userAgent: String
         /// Responses with a larger body fail with `CurlError.isResponseTooLarge`.
-        public var maxResponseBodyBytes: Int
+        package var maxResponseBodyBytes: Int
         /// Easy handles (and so open connections) kept between calls; more concurrent calls still run,
         /// with handles that are closed afterwards.
-        public var maxIdleHandles: Int
+        package var maxIdleHandles: Int
 
-        public init(
+        package init(
             connectTimeout: Double = 5,
             totalTimeout: Double = 30,
             httpVersion: HTTPVersion = .http1_1,
@@ -63,17 +63,17 @@ public final class CurlClient: Sendable {
     }
 
     /// Counters over the client's lifetime, for metrics and for proving connection reuse.
-    public struct Statistics: Sendable, Equatable {
+    package struct Statistics: Sendable, Equatable {
         /// Calls to `send`.
-        public var requests = 0
+        package var requests = 0
         /// Calls that ended in a `CurlError`.
-        public var failures = 0
+        package var failures = 0
         /// New connections opened, summed from `CURLINFO_NUM_CONNECTS` over all transfers.
-        public var connectionsOpened = 0
+        package var connectionsOpened = 0
         /// Easy handles created; stays at the concurrency level when handles are reused.
-        public var handlesCreated = 0
+        package var handlesCreated = 0
 
-        public init() {}
+        package init() {}
     }
 
     private struct Pool {
@@ -81,13 +81,13 @@ public final class CurlClient: Sendable {
         var statistics = Statistics()
     }
 
-    public let configuration: Configuration
+    package let configuration: Configuration
     private let settings: TransferSettings
     private let pool = Mutex(Pool())
 
     /// Fails when the configuration cannot work (timeouts not positive and finite, a body cap below
     /// zero) or libcurl cannot be initialized.
-    public init(configuration: Configuration = Configuration()) throws(CurlError) {
+    package init(configuration: Configuration = Configuration()) throws(CurlError) {
         settings = try Self.settings(for: configuration)
         self.configuration = configuration
         let initialized = ccurl_global_init_once()
@@ -97,7 +97,7 @@ public final class CurlClient: Sendable {
     }
 
     /// Sends one request and waits for the whole answer (or the total timeout).
-    public func send(_ request: CurlRequest) throws(CurlError) -> CurlResponse {
+    package func send(_ request: CurlRequest) throws(CurlError) -> CurlResponse {
         let handle = try checkOut()
         do {
             let response = try handle.perform(request, settings: settings)
@@ -115,7 +115,7 @@ public final class CurlClient: Sendable {
     /// `shouldContinue` returns false; libcurl asks it with every chunk and about once a second while
     /// nothing arrives, so another thread can stop a quiet stream within about a second.
     /// The returned response has an empty body: every byte went to `receive`.
-    public func stream(
+    package func stream(
         _ request: CurlRequest,
         shouldContinue: @escaping @Sendable () -> Bool,
         receive: @escaping (UnsafeRawBufferPointer) -> Bool
@@ -133,19 +133,20 @@ public final class CurlClient: Sendable {
     }
 
     /// Sends a GET.
-    public func get(_ url: String, headers: [CurlHeader] = []) throws(CurlError) -> CurlResponse {
+    package func get(_ url: String, headers: [CurlHeader] = []) throws(CurlError) -> CurlResponse {
         try send(CurlRequest(method: "GET", url: url, headers: headers))
     }
 
     /// Sends a POST with `body` labelled as `contentType`.
-    public func post(
+    package func post(
         _ url: String, body: [UInt8], contentType: String = "application/json", headers: [CurlHeader] = []
     ) throws(CurlError) -> CurlResponse {
-        try send(CurlRequest(
-            method: "POST", url: url, headers: headers + [CurlHeader("Content-Type", contentType)], body: body))
+        try send(
+            CurlRequest(
+                method: "POST", url: url, headers: headers + [CurlHeader("Content-Type", contentType)], body: body))
     }
 
-    public var statistics: Statistics {
+    package var statistics: Statistics {
         pool.withLock { $0.statistics }
     }
 
@@ -187,8 +188,10 @@ public final class CurlClient: Sendable {
         if let caFile = configuration.caFile, caFile.isEmpty || caFile.utf8.contains(0) {
             throw .badConfiguration("caFile must be a non-empty path")
         }
-        for (name, path) in [("clientCertificateFile", configuration.clientCertificateFile),
-                             ("clientKeyFile", configuration.clientKeyFile)] {
+        for (name, path) in [
+            ("clientCertificateFile", configuration.clientCertificateFile),
+            ("clientKeyFile", configuration.clientKeyFile),
+        ] {
             if let path, path.isEmpty || path.utf8.contains(0) {
                 throw .badConfiguration("\(name) must be a non-empty path")
             }

@@ -4,16 +4,16 @@ import CCurl
 ///
 /// Any HTTP status is a response, never an error: a `CurlError` means no complete HTTP answer arrived
 /// (or the request could not be sent at all).
-public struct CurlError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct CurlError: Error, Sendable, Equatable, CustomStringConvertible {
     /// libcurl's `CURLcode` number (e.g. 7 couldn't connect, 28 timed out).
-    public let code: Int
+    package let code: Int
     /// `curl_easy_strerror` for `code`: a fixed, generic text.
-    public let message: String
+    package let message: String
     /// The `CURLOPT_ERRORBUFFER` text (or our own explanation for checks made before libcurl ran);
     /// empty when libcurl left none.
-    public let detail: String
+    package let detail: String
 
-    public init(code: Int, message: String, detail: String) {
+    package init(code: Int, message: String, detail: String) {
         self.code = code
         self.message = message
         self.detail = detail
@@ -37,30 +37,30 @@ public struct CurlError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// `curl error N: ` and the most specific text: the detail when libcurl left one (it usually
     /// already ends with the generic message, which is then not repeated), else the generic message.
-    public var description: String {
+    package var description: String {
         if detail.isEmpty { return "curl error \(code): \(message)" }
         if detail.hasSuffix(message) { return "curl error \(code): \(detail)" }
         return "curl error \(code): \(message): \(detail)"
     }
 
     /// The connect or total timeout ran out.
-    public var isTimeout: Bool { code == Int(CURLE_OPERATION_TIMEDOUT.rawValue) }
+    package var isTimeout: Bool { code == Int(CURLE_OPERATION_TIMEDOUT.rawValue) }
 
     /// No connection could be made: refused, unreachable, or the name did not resolve.
-    public var isConnectFailure: Bool {
+    package var isConnectFailure: Bool {
         code == Int(CURLE_COULDNT_CONNECT.rawValue)
             || code == Int(CURLE_COULDNT_RESOLVE_HOST.rawValue)
             || code == Int(CURLE_COULDNT_RESOLVE_PROXY.rawValue)
     }
 
     /// The peer's answer was larger than `Configuration.maxResponseBodyBytes`.
-    public var isResponseTooLarge: Bool {
+    package var isResponseTooLarge: Bool {
         code == Int(CURLE_FILESIZE_EXCEEDED.rawValue)
             || (code == Int(CURLE_WRITE_ERROR.rawValue) && detail.hasPrefix(Self.tooLargePrefix))
     }
 
     /// TLS could not be set up or the peer's certificate was not trusted.
-    public var isTLSFailure: Bool {
+    package var isTLSFailure: Bool {
         code == Int(CURLE_SSL_CONNECT_ERROR.rawValue)
             || code == Int(CURLE_PEER_FAILED_VERIFICATION.rawValue)
             || code == Int(CURLE_SSL_CACERT_BADFILE.rawValue)

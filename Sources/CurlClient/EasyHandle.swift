@@ -43,12 +43,15 @@ final class EasyHandle: @unchecked Sendable {
         let origin = settings.wantsHTTP2 ? H2CReuseWorkaround.cleartextOrigin(of: request.url) : nil
         let reuseMode = H2CReuseWorkaround.isNeeded && origin != nil && origin == http2CleartextOrigin
         var version = settings.curlHTTPVersion(for: request.url, reusingHTTP2Cleartext: reuseMode)
-        var outcome = transfer(request, method: method, headers: headerList, settings: settings, version: version, stream: stream)
+        var outcome = transfer(
+            request, method: method, headers: headerList, settings: settings, version: version, stream: stream)
         var opened = outcome.newConnections
         if reuseMode, opened > 0, case .failure(let error) = outcome.result,
-           H2CReuseWorkaround.isProtocolMismatch(error) {
+            H2CReuseWorkaround.isProtocolMismatch(error)
+        {
             version = settings.curlHTTPVersion(for: request.url, reusingHTTP2Cleartext: false)
-            outcome = transfer(request, method: method, headers: headerList, settings: settings, version: version, stream: stream)
+            outcome = transfer(
+                request, method: method, headers: headerList, settings: settings, version: version, stream: stream)
             opened += outcome.newConnections
         }
         lastNewConnections = opened
@@ -132,8 +135,9 @@ final class EasyHandle: @unchecked Sendable {
         if let certificate = settings.clientCertificateFile { try set(CURLOPT_SSLCERT, certificate) }
         if let key = settings.clientKeyFile { try set(CURLOPT_SSLKEY, key) }
         try set(CURLOPT_USERAGENT, settings.userAgent)
-        try check(ccurl_setopt_off(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(settings.maxResponseBodyBytes)),
-                  "CURLOPT_MAXFILESIZE_LARGE")
+        try check(
+            ccurl_setopt_off(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(settings.maxResponseBodyBytes)),
+            "CURLOPT_MAXFILESIZE_LARGE")
         let sinkPointer = Unmanaged.passUnretained(sink).toOpaque()
         try check(ccurl_setopt_data_callback(curl, CURLOPT_WRITEFUNCTION, receiveBody), "CURLOPT_WRITEFUNCTION")
         try set(CURLOPT_WRITEDATA, pointer: sinkPointer)
@@ -152,13 +156,15 @@ final class EasyHandle: @unchecked Sendable {
             try set(CURLOPT_NOBODY, 1)
         case ("POST", _):
             try set(CURLOPT_POST, 1)
-            try check(ccurl_setopt_off(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodySize)),
-                      "CURLOPT_POSTFIELDSIZE_LARGE")
+            try check(
+                ccurl_setopt_off(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodySize)),
+                "CURLOPT_POSTFIELDSIZE_LARGE")
         default:
             try set(CURLOPT_CUSTOMREQUEST, method)
             if hasBody {
-                try check(ccurl_setopt_off(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodySize)),
-                          "CURLOPT_POSTFIELDSIZE_LARGE")
+                try check(
+                    ccurl_setopt_off(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bodySize)),
+                    "CURLOPT_POSTFIELDSIZE_LARGE")
             }
         }
     }

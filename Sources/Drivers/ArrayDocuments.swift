@@ -50,7 +50,8 @@ enum ArrayDocuments {
         }
         return ArrayHealth(
             status: status, message: try optionalString(root["message"], at: "message"),
-            vendor: try optionalString(root["vendor"], at: "vendor"), model: try optionalString(root["model"], at: "model"),
+            vendor: try optionalString(root["vendor"], at: "vendor"),
+            model: try optionalString(root["model"], at: "model"),
             firmwareVersion: try optionalString(root["firmware_version"], at: "firmware_version"),
             storageProtocol: try optionalString(root["storage_protocol"], at: "storage_protocol"))
     }
@@ -58,7 +59,8 @@ enum ArrayDocuments {
     static func capacity(_ body: [UInt8]) throws(ArrayDocumentError) -> ArrayCapacity {
         let root = try object(parse(body), at: "the document")
         guard case .array(let entries)? = root["pools"] else {
-            throw ArrayDocumentError(message: "pools: expected an array, got \(root["pools"]?.kindDescription ?? "nothing")")
+            throw ArrayDocumentError(
+                message: "pools: expected an array, got \(root["pools"]?.kindDescription ?? "nothing")")
         }
         guard !entries.isEmpty else { throw ArrayDocumentError(message: "pools: expected at least one pool, got none") }
         var pools: [ArrayCapacity.Pool] = []
@@ -73,24 +75,30 @@ enum ArrayDocuments {
             let total = try capacity(pool["total_capacity_gb"], at: path + ".total_capacity_gb")
             let free = try capacity(pool["free_capacity_gb"], at: path + ".free_capacity_gb")
             guard free <= total else {
-                throw ArrayDocumentError(message: "\(path).free_capacity_gb: \(free) is more than total_capacity_gb \(total)")
+                throw ArrayDocumentError(
+                    message: "\(path).free_capacity_gb: \(free) is more than total_capacity_gb \(total)")
             }
             var thin = false
             switch pool["thin_provisioning_support"] {
             case nil: break
             case .bool(let value)?: thin = value
             case let other?:
-                throw ArrayDocumentError(message: "\(path).thin_provisioning_support: expected true or false, got \(other.kindDescription)")
+                throw ArrayDocumentError(
+                    message: "\(path).thin_provisioning_support: expected true or false, got \(other.kindDescription)")
             }
             var ratio: Double?
             if let value = pool["max_over_subscription_ratio"] {
                 guard let number = value.numberValue, number >= 1 else {
-                    throw ArrayDocumentError(message: "\(path).max_over_subscription_ratio: expected a number >= 1, got \(value.kindDescription)")
+                    throw ArrayDocumentError(
+                        message:
+                            "\(path).max_over_subscription_ratio: expected a number >= 1, got \(value.kindDescription)")
                 }
                 ratio = number
             }
-            pools.append(.init(name: name, totalCapacityGB: total, freeCapacityGB: free,
-                               thinProvisioningSupport: thin, maxOverSubscriptionRatio: ratio))
+            pools.append(
+                .init(
+                    name: name, totalCapacityGB: total, freeCapacityGB: free,
+                    thinProvisioningSupport: thin, maxOverSubscriptionRatio: ratio))
         }
         return ArrayCapacity(pools: pools)
     }
@@ -127,7 +135,8 @@ enum ArrayDocuments {
 
     private static func capacity(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> Double {
         guard let number = value?.numberValue, number >= 0 else {
-            throw ArrayDocumentError(message: "\(path): expected a number of GiB >= 0, got \(value?.kindDescription ?? "nothing")")
+            throw ArrayDocumentError(
+                message: "\(path): expected a number of GiB >= 0, got \(value?.kindDescription ?? "nothing")")
         }
         return number
     }

@@ -36,30 +36,38 @@ enum CommandRunner {
     }
 
     /// Runs `executable` (an absolute path) with `arguments` and exactly `environment`.
-    static func run(_ executable: String, arguments: [String], environment: [String],
-                    timeout: Double) throws(CommandFailure) -> CommandResult {
+    static func run(
+        _ executable: String, arguments: [String], environment: [String],
+        timeout: Double
+    ) throws(CommandFailure) -> CommandResult {
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
         guard makePipe(&outPipe) == 0 else { throw CommandFailure(errno: errno, during: "pipe") }
         guard makePipe(&errPipe) == 0 else {
             let code = errno
-            close(outPipe[0]); close(outPipe[1])
+            close(outPipe[0])
+            close(outPipe[1])
             throw CommandFailure(errno: code, during: "pipe")
         }
         let pid: pid_t
         do {
-            pid = try spawn(executable, arguments: arguments, environment: environment,
-                            stdout: outPipe[1], stderr: errPipe[1])
+            pid = try spawn(
+                executable, arguments: arguments, environment: environment,
+                stdout: outPipe[1], stderr: errPipe[1])
         } catch {
             for fd in outPipe + errPipe { close(fd) }
             throw error
         }
         close(outPipe[1])
         close(errPipe[1])
-        defer { close(outPipe[0]); close(errPipe[0]) }
+        defer {
+            close(outPipe[0])
+            close(errPipe[0])
+        }
 
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(timeout, 0) * 1e9)
-        var output = BoundedBuffer(), errors = BoundedBuffer()
+        var output = BoundedBuffer()
+        var errors = BoundedBuffer()
         var open: [(fd: Int32, isError: Bool)] = [(outPipe[0], false), (errPipe[0], true)]
         var status: Int32 = 0
         var exited = false
@@ -86,7 +94,10 @@ enum CommandRunner {
             guard ready > 0 else { continue }
             var stillOpen: [(fd: Int32, isError: Bool)] = []
             for (index, entry) in open.enumerated() {
-                guard fds[index].revents != 0 else { stillOpen.append(entry); continue }
+                guard fds[index].revents != 0 else {
+                    stillOpen.append(entry)
+                    continue
+                }
                 if entry.isError ? errors.read(from: entry.fd) : output.read(from: entry.fd) {
                     stillOpen.append(entry)
                 }
@@ -99,13 +110,16 @@ enum CommandRunner {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             return CommandResult(ending: .timedOut, standardOutput: output.text, standardError: errors.text)
         }
-        let ending: CommandResult.Ending = (status & 0x7F) == 0
+        let ending: CommandResult.Ending =
+            (status & 0x7F) == 0
             ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
         return CommandResult(ending: ending, standardOutput: output.text, standardError: errors.text)
     }
 
-    private static func spawn(_ executable: String, arguments: [String], environment: [String],
-                              stdout: Int32, stderr: Int32) throws(CommandFailure) -> pid_t {
+    private static func spawn(
+        _ executable: String, arguments: [String], environment: [String],
+        stdout: Int32, stderr: Int32
+    ) throws(CommandFailure) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -126,13 +140,14 @@ enum CommandRunner {
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
         }
         var pid: pid_t = 0
         var code = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)

@@ -3,24 +3,24 @@ import Config
 /// Everything `volumed check-config` reports about a file, in one call: the file's own problems
 /// (unreadable, broken `[DEFAULT]`, broken backend sections), every driver's option problems, and
 /// all warnings, each once, as `file:line: message`. Nothing touches storage.
-public struct ConfigurationCheck: Sendable {
+package struct ConfigurationCheck: Sendable {
     /// What stops the service or a backend; `check-config` exits 2 when this is not empty.
-    public var errors: [ConfigDiagnostic]
-    public var warnings: [ConfigDiagnostic]
+    package var errors: [ConfigDiagnostic]
+    package var warnings: [ConfigDiagnostic]
     /// Enabled backends that would start `failed` with `config_error` or `driver_not_supported`.
-    public var failingBackends: [String]
+    package var failingBackends: [String]
     /// The configuration as read (defaults where values were bad).
-    public var configuration: ServiceConfiguration
+    package var configuration: ServiceConfiguration
 
-    public var isValid: Bool { errors.isEmpty }
+    package var isValid: Bool { errors.isEmpty }
 
     /// Reads and checks the file at `path`.
-    public init(path: String) {
+    package init(path: String) {
         self.init(configuration: ConfigFile.inspect(path: path))
     }
 
     /// Checks a configuration already read (e.g. with `ConfigFile.inspect(text:fileName:)`).
-    public init(configuration: ServiceConfiguration) {
+    package init(configuration: ServiceConfiguration) {
         self.configuration = configuration
         var errors = configuration.problems
         var warnings = configuration.warnings
@@ -40,7 +40,7 @@ public struct ConfigurationCheck: Sendable {
     }
 
     /// The closing line of a failed check: what the problems would do to a running service.
-    public var summary: String {
+    package var summary: String {
         let count = "\(errors.count) problem(s)"
         if !configuration.problems.isEmpty {
             return "\(configuration.fileName): \(count); volumed would not start (exit 2)"

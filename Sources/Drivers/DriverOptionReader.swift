@@ -25,10 +25,11 @@ struct DriverOptionReader {
     mutating func required<T>(_ option: String, _ type: (ConfigValue) throws(ConfigDiagnostic) -> T) -> T? {
         guard backend.driverOptions[option] != nil else {
             let section = IniDocument.normalizedSectionName(backend.name)
-            problems.append(ConfigDiagnostic(
-                fileName: backend.header?.fileName ?? backend.volumeDriver?.location.fileName ?? "",
-                line: backend.header?.line, subject: ConfigDiagnostic.subject(section: section, option: option),
-                message: "required option is not set"))
+            problems.append(
+                ConfigDiagnostic(
+                    fileName: backend.header?.fileName ?? backend.volumeDriver?.location.fileName ?? "",
+                    line: backend.header?.line, subject: ConfigDiagnostic.subject(section: section, option: option),
+                    message: "required option is not set"))
             return nil
         }
         return optional(option, type)
@@ -55,10 +56,13 @@ struct CommonPoolOptions: Sendable, Equatable {
     init() {}
 
     init(reading reader: inout DriverOptionReader) {
-        if let value = reader.optional("reserved_percentage", { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 0, atMost: 100) }) {
+        if let value = reader.optional(
+            "reserved_percentage", { v throws(ConfigDiagnostic) in try v.wholeNumber(atLeast: 0, atMost: 100) })
+        {
             reservedPercentage = value
         }
-        if let value = reader.optional("max_over_subscription_ratio", { v throws(ConfigDiagnostic) in try v.number() }) {
+        if let value = reader.optional("max_over_subscription_ratio", { v throws(ConfigDiagnostic) in try v.number() })
+        {
             maxOverSubscriptionRatio = value
         }
     }

@@ -5,20 +5,20 @@ import Supervision
 /// unrecoverable error, so the backend is supervised like any other: it shows as failed with
 /// `config_error` or `driver_not_supported`, is never retried by itself, and a reload that fixes
 /// the section replaces it with a real driver.
-public final class InvalidBackendDriver: VolumeDriver {
-    public let volumeDriverName: String
+package final class InvalidBackendDriver: VolumeDriver {
+    package let volumeDriverName: String
     /// The error every call throws.
-    public let error: DriverError
+    package let error: DriverError
 
-    public init(volumeDriverName: String, error: DriverError) {
+    package init(volumeDriverName: String, error: DriverError) {
         self.volumeDriverName = volumeDriverName
         self.error = error
     }
 
     /// True so the supervisor reports the real reason (the configuration) rather than support.
-    public var supported: Bool { true }
+    package var supported: Bool { true }
 
-    public func doSetup() throws { throw error }
-    public func checkForSetupError() throws { throw error }
-    public func getVolumeStats() throws -> VolumeStats { throw error }
+    package func doSetup() throws { throw error }
+    package func checkForSetupError() throws { throw error }
+    package func getVolumeStats() throws -> VolumeStats { throw error }
 }

@@ -7,21 +7,23 @@ import Supervision
 /// and reports one pool named after the volume group, iSCSI being Cinder's default target. The
 /// tools run with a deadline in their own process group, so a hung `vgs` (a stuck PV) costs a
 /// timeout, never a thread forever.
-public final class LvmDriver: VolumeDriver {
-    public struct Options: Sendable, Equatable {
-        public var volumeBackendName: String
-        public var volumeGroup: String
+package final class LvmDriver: VolumeDriver {
+    package struct Options: Sendable, Equatable {
+        package var volumeBackendName: String
+        package var volumeGroup: String
         /// Directories searched for `vgs`, in order (never the process-wide `PATH` at call time).
-        public var toolSearchPath: [String]
+        package var toolSearchPath: [String]
         /// Seconds `vgs` may take before it is killed.
-        public var toolTimeout: Double
+        package var toolTimeout: Double
         /// Thick volumes straight in the volume group, or thin ones in its pool `<vg>-pool`.
-        public var thin: Bool
+        package var thin: Bool
         var pool = CommonPoolOptions()
 
-        public init(volumeBackendName: String, volumeGroup: String,
-                    toolSearchPath: [String] = LvmDriver.defaultToolSearchPath, toolTimeout: Double = 30,
-                    thin: Bool = false) {
+        package init(
+            volumeBackendName: String, volumeGroup: String,
+            toolSearchPath: [String] = LvmDriver.defaultToolSearchPath, toolTimeout: Double = 30,
+            thin: Bool = false
+        ) {
             self.volumeBackendName = volumeBackendName
             self.volumeGroup = volumeGroup
             self.toolSearchPath = toolSearchPath
@@ -30,7 +32,7 @@ public final class LvmDriver: VolumeDriver {
         }
 
         /// Cinder's name for the thin pool of a volume group.
-        public var thinPoolName: String { volumeGroup + "-pool" }
+        package var thinPoolName: String { volumeGroup + "-pool" }
 
         static let names: Set<String> = CommonPoolOptions.names.union([
             "volume_group", "lvm_tools_path", "lvm_tool_timeout", "lvm_type",
@@ -40,7 +42,8 @@ public final class LvmDriver: VolumeDriver {
             let group = reader.required("volume_group") { v throws(ConfigDiagnostic) in
                 let name = try v.nonEmptyString()
                 guard name.utf8.allSatisfy({ $0 < 0x80 && (isalnum(Int32($0)) != 0 || "+_.-".utf8.contains($0)) }),
-                      !name.hasPrefix("-") else {
+                    !name.hasPrefix("-")
+                else {
                     throw v.problem("expected a volume group name (letters, digits, + _ . -), got \"\(v.text)\"")
                 }
                 return name
@@ -63,9 +66,10 @@ public final class LvmDriver: VolumeDriver {
             }
             let pool = CommonPoolOptions(reading: &reader)
             guard let group, reader.problems.isEmpty else { return nil }
-            var options = Options(volumeBackendName: reader.backend.volumeBackendName, volumeGroup: group,
-                                  toolSearchPath: path ?? LvmDriver.defaultToolSearchPath, toolTimeout: timeout ?? 30,
-                                  thin: type == "thin")
+            var options = Options(
+                volumeBackendName: reader.backend.volumeBackendName, volumeGroup: group,
+                toolSearchPath: path ?? LvmDriver.defaultToolSearchPath, toolTimeout: timeout ?? 30,
+                thin: type == "thin")
             options.pool = pool
             return options
         }
@@ -73,7 +77,7 @@ public final class LvmDriver: VolumeDriver {
 
     /// The service's `PATH` at start-up plus the sbin directories LVM installs into, which a
     /// non-root `PATH` often lacks.
-    public static let defaultToolSearchPath: [String] = {
+    package static let defaultToolSearchPath: [String] = {
         let inherited = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
         var directories: [String] = []
         for directory in inherited + ["/usr/local/sbin", "/usr/sbin", "/sbin"] where !directories.contains(directory) {
@@ -82,29 +86,29 @@ public final class LvmDriver: VolumeDriver {
         return directories
     }()
 
-    public static let version = "1.0.0"
-    public let volumeDriverName: String
-    public let options: Options
-    public var supported: Bool { true }
+    package static let version = "1.0.0"
+    package let volumeDriverName: String
+    package let options: Options
+    package var supported: Bool { true }
 
-    public init(volumeDriverName: String = "lvm", options: Options) {
+    package init(volumeDriverName: String = "lvm", options: Options) {
         self.volumeDriverName = volumeDriverName
         self.options = options
     }
 
     /// Finds the tools; without them the driver cannot work until LVM is installed (`missing_library`).
-    public func doSetup() throws {
+    package func doSetup() throws {
         _ = try locate("vgs")
         if options.thin { _ = try locate("lvs") }
     }
 
     /// The volume group (and the thin pool) must exist and the tools must describe them.
-    public func checkForSetupError() throws {
+    package func checkForSetupError() throws {
         _ = try queryVolumeGroup()
         if options.thin { _ = try queryThinPool() }
     }
 
-    public func getVolumeStats() throws -> VolumeStats {
+    package func getVolumeStats() throws -> VolumeStats {
         let group = try queryVolumeGroup()
         var pool = PoolStats(
             poolName: group.name, totalCapacityGB: .gib(gibRounded(group.sizeGiB)),
@@ -136,13 +140,15 @@ public final class LvmDriver: VolumeDriver {
 
     private func locate(_ tool: String) throws(DriverError) -> String {
         guard let path = CommandRunner.locate(tool, in: options.toolSearchPath) else {
-            throw DriverError(.missingLibrary,
-                              "LVM's \(tool) was not found in \(options.toolSearchPath.joined(separator: ":")) (install lvm2)")
+            throw DriverError(
+                .missingLibrary,
+                "LVM's \(tool) was not found in \(options.toolSearchPath.joined(separator: ":")) (install lvm2)")
         }
         return path
     }
 
-    private func run(_ tool: String, _ arguments: [String]) throws(DriverError) -> (path: String, result: CommandResult) {
+    private func run(_ tool: String, _ arguments: [String]) throws(DriverError) -> (path: String, result: CommandResult)
+    {
         let path = try locate(tool)
         do {
             let result = try CommandRunner.run(
@@ -157,11 +163,14 @@ public final class LvmDriver: VolumeDriver {
 
     private func queryVolumeGroup() throws(DriverError) -> LvmReport.VolumeGroup {
         let (path, result) = try run("vgs", LvmReport.vgsArguments(volumeGroup: options.volumeGroup))
-        return try LvmReport.volumeGroup(named: options.volumeGroup, from: result, tool: path, timeout: options.toolTimeout)
+        return try LvmReport.volumeGroup(
+            named: options.volumeGroup, from: result, tool: path, timeout: options.toolTimeout)
     }
 
     private func queryThinPool() throws(DriverError) -> LvmReport.ThinPool {
-        let (path, result) = try run("lvs", LvmReport.lvsArguments(volumeGroup: options.volumeGroup, pool: options.thinPoolName))
-        return try LvmReport.thinPool(named: options.thinPoolName, from: result, tool: path, timeout: options.toolTimeout)
+        let (path, result) = try run(
+            "lvs", LvmReport.lvsArguments(volumeGroup: options.volumeGroup, pool: options.thinPoolName))
+        return try LvmReport.thinPool(
+            named: options.thinPoolName, from: result, tool: path, timeout: options.toolTimeout)
     }
 }

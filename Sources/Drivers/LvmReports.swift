@@ -31,8 +31,10 @@ enum LvmReport {
         commonArguments + ["-o", "lv_name,lv_size,data_percent", volumeGroup + "/" + pool]
     }
 
-    static func volumeGroup(named name: String, from result: CommandResult, tool: String,
-                            timeout: Double) throws(DriverError) -> VolumeGroup {
+    static func volumeGroup(
+        named name: String, from result: CommandResult, tool: String,
+        timeout: Double
+    ) throws(DriverError) -> VolumeGroup {
         let row = try matchingRow(named: name, from: result, tool: tool, timeout: timeout, what: "volume group")
         guard let size = sizeValue(row[1]), let free = sizeValue(row[2]), free <= size + 0.01 else {
             throw unreadable(row, tool: tool)
@@ -40,8 +42,10 @@ enum LvmReport {
         return VolumeGroup(name: name, sizeGiB: size, freeGiB: free)
     }
 
-    static func thinPool(named name: String, from result: CommandResult, tool: String,
-                         timeout: Double) throws(DriverError) -> ThinPool {
+    static func thinPool(
+        named name: String, from result: CommandResult, tool: String,
+        timeout: Double
+    ) throws(DriverError) -> ThinPool {
         let row = try matchingRow(named: name, from: result, tool: tool, timeout: timeout, what: "thin pool")
         guard let size = sizeValue(row[1]), let percent = sizeValue(row[2]), percent <= 100 else {
             throw unreadable(row, tool: tool)
@@ -50,15 +54,18 @@ enum LvmReport {
     }
 
     /// The three fields of the row whose first field is `name`.
-    private static func matchingRow(named name: String, from result: CommandResult, tool: String, timeout: Double,
-                                    what: String) throws(DriverError) -> [String] {
+    private static func matchingRow(
+        named name: String, from result: CommandResult, tool: String, timeout: Double,
+        what: String
+    ) throws(DriverError) -> [String] {
         // The tool's lines joined into one, so the error is one log line and one table cell.
         let stderr = result.standardError.split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
         let detail = stderr.isEmpty ? "" : ": " + String(stderr.suffix(2_000))
         switch result.ending {
         case .timedOut:
-            throw DriverError(.timeout, "\(tool) did not finish within \(CommandRunner.seconds(timeout)) s and was killed")
+            throw DriverError(
+                .timeout, "\(tool) did not finish within \(CommandRunner.seconds(timeout)) s and was killed")
         case .signaled(let signal):
             throw DriverError(.backendUnavailable, "\(tool) was killed by signal \(signal)\(detail)")
         case .exited(let status) where status != 0:
@@ -79,7 +86,9 @@ enum LvmReport {
     }
 
     private static func unreadable(_ fields: [String], tool: String) -> DriverError {
-        DriverError(.other, "\(tool) printed output volumed cannot read: \"\(String(fields.joined(separator: ":").prefix(200)))\"")
+        DriverError(
+            .other,
+            "\(tool) printed output volumed cannot read: \"\(String(fields.joined(separator: ":").prefix(200)))\"")
     }
 
     /// A non-negative number as LVM prints it; since LVM 2.02.169 a rounded value carries '<' or

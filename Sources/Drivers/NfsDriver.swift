@@ -13,20 +13,22 @@ import Synchronization
 ///
 /// As in Cinder, the backend is usable while at least one share is: unusable shares are left out of
 /// the pools, and only when none is usable does a call fail with `backend_unavailable`.
-public final class NfsDriver: VolumeDriver {
-    public struct Options: Sendable, Equatable {
-        public var volumeBackendName: String
+package final class NfsDriver: VolumeDriver {
+    package struct Options: Sendable, Equatable {
+        package var volumeBackendName: String
         /// Absolute path of the shares file.
-        public var sharesConfig: String
+        package var sharesConfig: String
         /// Absolute path under which remote shares are mounted.
-        public var mountPointBase: String
+        package var mountPointBase: String
         /// Sparse files (thin) or fully allocated ones (thick), Cinder's `nfs_sparsed_volumes`.
-        public var sparsedVolumes = true
+        package var sparsedVolumes = true
         var pool = CommonPoolOptions()
         /// Where the kernel lists mounts; a test points it at a file of its own.
         var mountTablePath = "/proc/self/mountinfo"
 
-        public init(volumeBackendName: String, sharesConfig: String, mountPointBase: String, sparsedVolumes: Bool = true) {
+        package init(
+            volumeBackendName: String, sharesConfig: String, mountPointBase: String, sparsedVolumes: Bool = true
+        ) {
             self.volumeBackendName = volumeBackendName
             self.sharesConfig = sharesConfig
             self.mountPointBase = mountPointBase
@@ -46,33 +48,34 @@ public final class NfsDriver: VolumeDriver {
             let sparsed = reader.optional("nfs_sparsed_volumes") { v throws(ConfigDiagnostic) in try v.bool() }
             let pool = CommonPoolOptions(reading: &reader)
             guard let shares, reader.problems.isEmpty else { return nil }
-            var options = Options(volumeBackendName: reader.backend.volumeBackendName, sharesConfig: shares,
-                                  mountPointBase: base ?? service.statePath + "/mnt", sparsedVolumes: sparsed ?? true)
+            var options = Options(
+                volumeBackendName: reader.backend.volumeBackendName, sharesConfig: shares,
+                mountPointBase: base ?? service.statePath + "/mnt", sparsedVolumes: sparsed ?? true)
             options.pool = pool
             return options
         }
     }
 
-    public static let version = "1.0.0"
-    public let volumeDriverName: String
-    public let options: Options
-    public var supported: Bool { true }
+    package static let version = "1.0.0"
+    package let volumeDriverName: String
+    package let options: Options
+    package var supported: Bool { true }
     private let shares = Mutex<[NfsShare]>([])
 
-    public init(volumeDriverName: String = "nfs", options: Options) {
+    package init(volumeDriverName: String = "nfs", options: Options) {
         self.volumeDriverName = volumeDriverName
         self.options = options
     }
 
     /// Reads the shares file again, so a re-initialization sees the operator's edits.
-    public func doSetup() throws {
+    package func doSetup() throws {
         let read = try NfsSharesFile.read(path: options.sharesConfig, mountPointBase: options.mountPointBase)
         shares.withLock { $0 = read }
     }
 
     /// At least one share must be a writable directory (and mounted, if remote); a file is created
     /// and removed to prove it, as access() alone says yes to root on a root-squashed export.
-    public func checkForSetupError() throws {
+    package func checkForSetupError() throws {
         let current = try loadedShares()
         var reasons: [String] = []
         for share in current {
@@ -85,11 +88,12 @@ public final class NfsDriver: VolumeDriver {
         throw DriverError(.backendUnavailable, "no usable share: " + reasons.joined(separator: "; "))
     }
 
-    public func getVolumeStats() throws -> VolumeStats {
+    package func getVolumeStats() throws -> VolumeStats {
         let current = try loadedShares()
         var pools: [PoolStats] = []
         var reasons: [String] = []
-        var totalBytes: UInt64 = 0, freeBytes: UInt64 = 0
+        var totalBytes: UInt64 = 0
+        var freeBytes: UInt64 = 0
         var countedDevices = Set<UInt64>()
         for share in current {
             if let reason = unusableReason(share) {
@@ -109,11 +113,14 @@ public final class NfsDriver: VolumeDriver {
                 totalBytes += shareTotal
                 freeBytes += shareFree
             }
-            pools.append(PoolStats(
-                poolName: share.address, totalCapacityGB: .gib(bytes: shareTotal), freeCapacityGB: .gib(bytes: shareFree),
-                reservedPercentage: options.pool.reservedPercentage, thinProvisioningSupport: options.sparsedVolumes,
-                thickProvisioningSupport: !options.sparsedVolumes,
-                maxOverSubscriptionRatio: options.pool.maxOverSubscriptionRatio))
+            pools.append(
+                PoolStats(
+                    poolName: share.address, totalCapacityGB: .gib(bytes: shareTotal),
+                    freeCapacityGB: .gib(bytes: shareFree),
+                    reservedPercentage: options.pool.reservedPercentage,
+                    thinProvisioningSupport: options.sparsedVolumes,
+                    thickProvisioningSupport: !options.sparsedVolumes,
+                    maxOverSubscriptionRatio: options.pool.maxOverSubscriptionRatio))
         }
         guard !pools.isEmpty else {
             throw DriverError(.backendUnavailable, "no usable share: " + reasons.joined(separator: "; "))
@@ -142,18 +149,21 @@ public final class NfsDriver: VolumeDriver {
             return "\(share.address): mount point \(share.mountPoint) is not a directory"
         }
         if share.isRemote {
-            let resolved = realpath(share.mountPoint, nil).map { pointer in
-                defer { free(pointer) }
-                return String(cString: pointer)
-            } ?? share.mountPoint
+            let resolved =
+                realpath(share.mountPoint, nil).map { pointer in
+                    defer { free(pointer) }
+                    return String(cString: pointer)
+                } ?? share.mountPoint
             if let mounted = MountTable.mountPoints(tablePath: options.mountTablePath),
-               !mounted.contains(resolved), !mounted.contains(share.mountPoint) {
+                !mounted.contains(resolved), !mounted.contains(share.mountPoint)
+            {
                 return "\(share.address): nothing is mounted at \(share.mountPoint) (volumed does not mount shares)"
             }
         }
         guard access(share.mountPoint, W_OK | X_OK) == 0 else {
             let code = errno
-            return "\(share.address): mount point \(share.mountPoint) is not writable: \(String(cString: strerror(code)))"
+            return
+                "\(share.address): mount point \(share.mountPoint) is not writable: \(String(cString: strerror(code)))"
         }
         return nil
     }
@@ -163,7 +173,8 @@ public final class NfsDriver: VolumeDriver {
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let code = errno
-            return "\(share.address): mount point \(share.mountPoint) is not writable: \(String(cString: strerror(code)))"
+            return
+                "\(share.address): mount point \(share.mountPoint) is not writable: \(String(cString: strerror(code)))"
         }
         close(fd)
         unlink(probe)

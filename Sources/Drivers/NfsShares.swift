@@ -26,10 +26,12 @@ struct NfsShare: Sendable, Equatable {
             return NfsShare(address: address, mountOptions: options, mountPoint: address, isRemote: false)
         }
         guard let separator = address.range(of: ":/"), separator.lowerBound > address.startIndex,
-              separator.upperBound < address.endIndex else { return nil }
+            separator.upperBound < address.endIndex
+        else { return nil }
         let base = mountPointBase.hasSuffix("/") ? String(mountPointBase.dropLast()) : mountPointBase
-        return NfsShare(address: address, mountOptions: options,
-                        mountPoint: base + "/" + MD5.hexDigest(address), isRemote: true)
+        return NfsShare(
+            address: address, mountOptions: options,
+            mountPoint: base + "/" + MD5.hexDigest(address), isRemote: true)
     }
 }
 
@@ -50,14 +52,16 @@ enum NfsSharesFile {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let share = NfsShare.parse(line: line, mountPointBase: mountPointBase) else {
-                invalid.append("\(path):\(index + 1): \(ServiceName.quoted(line)) is neither host:/export nor an absolute path")
+                invalid.append(
+                    "\(path):\(index + 1): \(ServiceName.quoted(line)) is neither host:/export nor an absolute path")
                 continue
             }
             // The share is the pool's name: it must pass the scheduler's rule for pool names.
             do {
                 try ServiceName.checkPool(share.address)
             } catch {
-                invalid.append("\(path):\(index + 1): share \(ServiceName.quoted(share.address)) cannot name a pool: it \(error)")
+                invalid.append(
+                    "\(path):\(index + 1): share \(ServiceName.quoted(share.address)) cannot name a pool: it \(error)")
                 continue
             }
             if let existing = shares.firstIndex(where: { $0.address == share.address }) {
@@ -105,7 +109,8 @@ enum MountTable {
         var index = 0
         while index < source.count {
             if source[index] == UInt8(ascii: "\\"), index + 3 < source.count,
-               let value = UInt8(String(decoding: source[(index + 1)...(index + 3)], as: UTF8.self), radix: 8) {
+                let value = UInt8(String(decoding: source[(index + 1)...(index + 3)], as: UTF8.self), radix: 8)
+            {
                 bytes.append(value)
                 index += 4
             } else {

@@ -12,9 +12,9 @@ import Synchronization
 /// Error classes follow what can fix itself: an array that refuses connections, times out or
 /// answers 5xx may come back (`backend_unavailable`); rejected credentials or a URL with no API
 /// behind it will not (`config_error`); a document off contract is `other`, also retried.
-public final class RestArrayDriver: VolumeDriver {
+package final class RestArrayDriver: VolumeDriver {
     /// How the driver proves who it is to the array.
-    public enum Credentials: Sendable, Equatable {
+    package enum Credentials: Sendable, Equatable {
         case none
         /// HTTP basic auth from `san_login` / `san_password`.
         case basic(login: String, password: String)
@@ -22,20 +22,22 @@ public final class RestArrayDriver: VolumeDriver {
         case token(String)
     }
 
-    public struct Options: Sendable, Equatable {
-        public var volumeBackendName: String
+    package struct Options: Sendable, Equatable {
+        package var volumeBackendName: String
         /// Base URL without a trailing slash; `/health` and `/capacity` are appended.
-        public var apiURL: String
-        public var credentials: Credentials
+        package var apiURL: String
+        package var credentials: Credentials
         /// Seconds for a whole request (connection included).
-        public var timeout: Double
-        public var verifyTLS: Bool
+        package var timeout: Double
+        package var verifyTLS: Bool
         /// A PEM CA bundle to trust instead of the system's.
-        public var caFile: String?
+        package var caFile: String?
         var pool = CommonPoolOptions()
 
-        public init(volumeBackendName: String, apiURL: String, credentials: Credentials = .none,
-                    timeout: Double = 10, verifyTLS: Bool = true, caFile: String? = nil) {
+        package init(
+            volumeBackendName: String, apiURL: String, credentials: Credentials = .none,
+            timeout: Double = 10, verifyTLS: Bool = true, caFile: String? = nil
+        ) {
             self.volumeBackendName = volumeBackendName
             self.apiURL = apiURL
             self.credentials = credentials
@@ -68,34 +70,36 @@ public final class RestArrayDriver: VolumeDriver {
             case (let login?, let password?, nil):
                 credentials = .basic(login: login, password: password)
             case (_, _, _?):
-                reader.add(reader.raw("san_api_token")!.problem("set san_login and san_password, or san_api_token, not both"))
+                reader.add(
+                    reader.raw("san_api_token")!.problem("set san_login and san_password, or san_api_token, not both"))
             case (nil, _?, nil):
                 reader.add(reader.raw("san_password")!.problem("san_login is not set"))
             case (_?, nil, nil):
                 reader.add(reader.raw("san_login")!.problem("san_password is not set"))
             }
             guard let url, reader.problems.isEmpty else { return nil }
-            var options = Options(volumeBackendName: reader.backend.volumeBackendName, apiURL: url,
-                                  credentials: credentials, timeout: timeout ?? 10, verifyTLS: verify ?? true, caFile: caFile)
+            var options = Options(
+                volumeBackendName: reader.backend.volumeBackendName, apiURL: url,
+                credentials: credentials, timeout: timeout ?? 10, verifyTLS: verify ?? true, caFile: caFile)
             options.pool = pool
             return options
         }
     }
 
-    public static let version = "1.0.0"
-    public let volumeDriverName: String
-    public let options: Options
+    package static let version = "1.0.0"
+    package let volumeDriverName: String
+    package let options: Options
     /// Third-party array drivers without CI are unsupported in Cinder's sense.
-    public var supported: Bool { false }
+    package var supported: Bool { false }
     private let client = Mutex<CurlClient?>(nil)
 
-    public init(volumeDriverName: String = "rest", options: Options) {
+    package init(volumeDriverName: String = "rest", options: Options) {
         self.volumeDriverName = volumeDriverName
         self.options = options
     }
 
     /// A fresh client per initialization, so a re-initialization also starts fresh connections.
-    public func doSetup() throws {
+    package func doSetup() throws {
         let configuration = CurlClient.Configuration(
             connectTimeout: min(5, options.timeout), totalTimeout: options.timeout, verifyTLS: options.verifyTLS,
             caFile: options.caFile, userAgent: "volumed-rest-driver/\(Self.version)", maxResponseBodyBytes: 1 << 20)
@@ -109,11 +113,11 @@ public final class RestArrayDriver: VolumeDriver {
     }
 
     /// The array must answer its health document and not be down.
-    public func checkForSetupError() throws {
+    package func checkForSetupError() throws {
         _ = try health()
     }
 
-    public func getVolumeStats() throws -> VolumeStats {
+    package func getVolumeStats() throws -> VolumeStats {
         let health = try health()
         let capacity: ArrayCapacity
         do {
@@ -124,7 +128,8 @@ public final class RestArrayDriver: VolumeDriver {
         let pools = capacity.pools.map { pool in
             PoolStats(
                 poolName: pool.name, totalCapacityGB: .gib(gibRounded(pool.totalCapacityGB)),
-                freeCapacityGB: .gib(gibRounded(pool.freeCapacityGB)), reservedPercentage: options.pool.reservedPercentage,
+                freeCapacityGB: .gib(gibRounded(pool.freeCapacityGB)),
+                reservedPercentage: options.pool.reservedPercentage,
                 thinProvisioningSupport: pool.thinProvisioningSupport, thickProvisioningSupport: true,
                 maxOverSubscriptionRatio: pool.maxOverSubscriptionRatio ?? options.pool.maxOverSubscriptionRatio)
         }
@@ -161,7 +166,8 @@ public final class RestArrayDriver: VolumeDriver {
         switch options.credentials {
         case .none: break
         case .basic(let login, let password):
-            headers.append(CurlHeader("Authorization", "Basic " + Data("\(login):\(password)".utf8).base64EncodedString()))
+            headers.append(
+                CurlHeader("Authorization", "Basic " + Data("\(login):\(password)".utf8).base64EncodedString()))
         case .token(let token):
             headers.append(CurlHeader("Authorization", "Bearer " + token))
         }
@@ -175,12 +181,15 @@ public final class RestArrayDriver: VolumeDriver {
         case 200:
             return response.body
         case 401, 403:
-            throw DriverError(.configError, "the array rejected the credentials for GET \(url) (HTTP \(response.status))"
-                + Self.reason(response) + "; fix san_login/san_password or san_api_token")
+            throw DriverError(
+                .configError,
+                "the array rejected the credentials for GET \(url) (HTTP \(response.status))"
+                    + Self.reason(response) + "; fix san_login/san_password or san_api_token")
         case 404:
             throw DriverError(.configError, "no array API at \(url) (HTTP 404); check san_api_url")
         case 500...599:
-            throw DriverError(.backendUnavailable, "the array answered HTTP \(response.status) to GET \(url)" + Self.reason(response))
+            throw DriverError(
+                .backendUnavailable, "the array answered HTTP \(response.status) to GET \(url)" + Self.reason(response))
         default:
             throw DriverError(.other, "unexpected HTTP \(response.status) to GET \(url)" + Self.reason(response))
         }
@@ -215,7 +224,8 @@ public final class RestArrayDriver: VolumeDriver {
         if case .string(let message)? = (try? JSONParser.parse(response.body))?["message"] {
             return ": " + String(message.prefix(300))
         }
-        let text = String(decoding: response.body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: response.body.prefix(300), as: UTF8.self).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         return text.isEmpty ? "" : ": " + text
     }
 }

@@ -1,10 +1,11 @@
 // Reading, parsing, dispatching and writing for one connection, on its event loop's thread.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import CHTTPServer
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension EventLoop {
     func handle(events: UInt32, on connection: Connection) {
@@ -31,7 +32,8 @@ extension EventLoop {
             return
         }
         if connection.phase == .lingering { return }  // discard what arrives after the final response
-        let fresh = UnsafeBufferPointer(start: readBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count)
+        let fresh = UnsafeBufferPointer(
+            start: readBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count)
         if connection.inputDeadlineKind == .idle {
             connection.setInputDeadline(.header, at: now + core.headerTimeout)
         }
@@ -204,7 +206,8 @@ extension EventLoop {
     private func mayProduce(_ connection: Connection) -> Bool {
         let configuration = core.configuration
         let queued = connection.output.count + scratch.count
-        let overConnection = connection.unflushedResponses >= configuration.maxPipelinedRequests
+        let overConnection =
+            connection.unflushedResponses >= configuration.maxPipelinedRequests
             || queued >= configuration.maxQueuedResponseBytes
         let overServer = core.outputBudget.current + scratch.count >= core.outputBudget.limit
         guard overConnection || overServer else { return true }
@@ -231,12 +234,14 @@ extension EventLoop {
             return
         }
         if case .contentLength(let length) = head.framing, length > core.limits.maxBodyBytes {
-            throw .requestEntityTooLarge("The request body of \(length) bytes exceeds \(core.limits.maxBodyBytes) bytes.")
+            throw .requestEntityTooLarge(
+                "The request body of \(length) bytes exceeds \(core.limits.maxBodyBytes) bytes.")
         }
         if head.expectContinue {
             guard case .found = match else {
                 // The body is not wanted: answer now and close instead of reading it.
-                finishRequest(connection, PendingRequest(head: head, split: split, match: match), body: [], forceClose: true)
+                finishRequest(
+                    connection, PendingRequest(head: head, split: split, match: match), body: [], forceClose: true)
                 return
             }
         }
@@ -266,8 +271,11 @@ extension EventLoop {
     }
 
     /// The whole request is in: build it, run the handler, queue the response (or wait for it).
-    private func finishRequest(_ connection: Connection, _ pending: PendingRequest, body: [UInt8], forceClose: Bool = false) {
-        let head = pending.head, split = pending.split
+    private func finishRequest(
+        _ connection: Connection, _ pending: PendingRequest, body: [UInt8], forceClose: Bool = false
+    ) {
+        let head = pending.head
+        let split = pending.split
         var request = HTTPRequest(
             method: head.method, version: head.version,
             target: String(decoding: head.target, as: UTF8.self), path: split.path, query: split.query,
@@ -307,10 +315,13 @@ extension EventLoop {
                 } catch let error as HTTPError {
                     response = HTTPResponse(error)
                 } catch {
-                    core.logger.error("request handler failed", metadata: [
-                        "route": "\(route.pattern)", "method": "\(head.method)", "error": "\(error)",
-                    ])
-                    response = .computeFault("The server has either erred or is incapable of performing the requested operation.")
+                    core.logger.error(
+                        "request handler failed",
+                        metadata: [
+                            "route": "\(route.pattern)", "method": "\(head.method)", "error": "\(error)",
+                        ])
+                    response = .computeFault(
+                        "The server has either erred or is incapable of performing the requested operation.")
                 }
             }
         }
@@ -319,10 +330,12 @@ extension EventLoop {
             connection.pendingContext = context
             connection.setInputDeadline(.none, at: 0)
             let loop = self
-            let connectionID = connection.id, fd = connection.fd
-            start(Responder { [weak loop] answer in
-                loop?.post(.deliver(connectionID: connectionID, fd: fd, response: answer))
-            })
+            let connectionID = connection.id
+            let fd = connection.fd
+            start(
+                Responder { [weak loop] answer in
+                    loop?.post(.deliver(connectionID: connectionID, fd: fd, response: answer))
+                })
             return
         }
         connection.phase = .head
@@ -344,10 +357,11 @@ extension EventLoop {
         if let exchange = context.exchange, let end = core.hooks?.end {
             let code = status.code
             let sentBody = code == 304 || code == 204 || code < 200 || context.method == .head ? 0 : response.body.count
-            end(ExchangeRecord(
-                exchangeID: exchange.id, method: context.method, target: exchange.target, status: status,
-                bodyBytes: sentBody, durationNanoseconds: monotonicNanoseconds() &- exchange.startedAt,
-                annotation: exchange.annotation))
+            end(
+                ExchangeRecord(
+                    exchangeID: exchange.id, method: context.method, target: exchange.target, status: status,
+                    bodyBytes: sentBody, durationNanoseconds: monotonicNanoseconds() &- exchange.startedAt,
+                    annotation: exchange.annotation))
         }
         if !context.keepAlive {
             connection.closeAfterOutput = true
@@ -368,14 +382,15 @@ extension EventLoop {
     }
 
     /// Answers a malformed or over-limit request with its fault and closes after writing it.
-    private func fail(_ connection: Connection, _ error: Error) {
+    private func fail(_ connection: Connection, _ error: any Error) {
         let fault = (error as? HTTPError) ?? .badRequest("Malformed request.")
         core.logger.debug("rejecting request", metadata: ["peer": "\(connection.peer)", "fault": "\(fault)"])
         connection.phase = .head
         connection.pending = nil
         connection.bodyReader = nil
         _ = chargeRequestBytes(connection)
-        var context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        var context = ResponseContext(
+            method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
         context.exchangeHeaders = core.hooks?.unparsedRequestHeaders
         writeResponse(HTTPResponse(fault), context: context, to: connection)
     }
@@ -416,7 +431,8 @@ extension EventLoop {
         outputBudgetWaiters = []
         for (index, connection) in waiting.enumerated() where !connection.closed && connection.hold == .outputBudget {
             if core.outputBudget.isExhausted {
-                outputBudgetWaiters.append(contentsOf: waiting[index...].filter { !$0.closed && $0.hold == .outputBudget })
+                outputBudgetWaiters.append(
+                    contentsOf: waiting[index...].filter { !$0.closed && $0.hold == .outputBudget })
                 return
             }
             release(connection)

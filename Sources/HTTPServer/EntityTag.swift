@@ -1,16 +1,16 @@
 // If-None-Match evaluation (RFC 9110 13.1.2), on bytes.
 
 /// Entity-tag helpers. If-None-Match uses the weak comparison: `W/"a"` matches `"a"`.
-public enum EntityTag {
+package enum EntityTag {
     /// A strong entity-tag for `opaque` (quotes added; quotes and control bytes inside are dropped).
-    public static func strong(_ opaque: String) -> String { "\"\(sanitize(opaque))\"" }
+    package static func strong(_ opaque: String) -> String { "\"\(sanitize(opaque))\"" }
 
     /// A weak entity-tag for `opaque`: `W/"opaque"`.
-    public static func weak(_ opaque: String) -> String { "W/\"\(sanitize(opaque))\"" }
+    package static func weak(_ opaque: String) -> String { "W/\"\(sanitize(opaque))\"" }
 
     /// Whether the If-None-Match field value `list` (`*`, or a comma-separated list of entity-tags)
     /// matches `etag` under the weak comparison. A malformed member ends the scan as a non-match.
-    public static func ifNoneMatch(_ list: String, matches etag: String) -> Bool {
+    package static func ifNoneMatch(_ list: String, matches etag: String) -> Bool {
         Self.list(Array(list.utf8)[...], matches: Array(etag.utf8))
     }
 

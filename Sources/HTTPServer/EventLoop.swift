@@ -7,12 +7,13 @@
 // evenly (one shared listener let the first loop to wake take every connection of a burst).
 // BENCHMARKS.md has the numbers that decided it.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import CHTTPServer
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// State every loop of one server reads; immutable apart from its atomics (the connection count
 /// and the two budgets).
@@ -214,7 +215,9 @@ final class EventLoop: @unchecked Sendable {
         guard wantRead != connection.registeredRead || wantWrite != connection.registeredWrite else { return }
         connection.registeredRead = wantRead
         connection.registeredWrite = wantWrite
-        control(EPOLL_CTL_MOD, fd: connection.fd, events: (wantRead ? epollIn | epollRdHup : 0) | (wantWrite ? epollOut : 0))
+        control(
+            EPOLL_CTL_MOD, fd: connection.fd, events: (wantRead ? epollIn | epollRdHup : 0) | (wantWrite ? epollOut : 0)
+        )
     }
 
     // MARK: accepting
@@ -283,7 +286,8 @@ final class EventLoop: @unchecked Sendable {
     /// Best-effort 503 to a connection beyond `maxConnections`, then close.
     private func refuse(_ fd: Int32) {
         var bytes: [UInt8] = []
-        var context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+        var context = ResponseContext(
+            method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
         context.exchangeHeaders = core.hooks?.unparsedRequestHeaders
         _ = ResponseEncoder.encode(
             .serviceUnavailable("The server has too many open connections."), context: context,
@@ -355,7 +359,8 @@ final class EventLoop: @unchecked Sendable {
                 && (now >= connection.writeDeadline
                     || shedStalled && connection.writeDeadline - core.writeTimeout <= stalledBefore)
             {
-                core.logger.debug("closing a connection whose client stopped reading", metadata: ["peer": "\(connection.peer)"])
+                core.logger.debug(
+                    "closing a connection whose client stopped reading", metadata: ["peer": "\(connection.peer)"])
                 // Reset rather than close: a plain close leaves the unsent responses (up to the whole
                 // send buffer) in an orphaned socket the kernel keeps for a client that never reads.
                 var reset = linger(l_onoff: 1, l_linger: 0)

@@ -1,28 +1,29 @@
 // A generic seam around every exchange: fields every response carries, and a record once it is sent.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Hooks the server runs for every request it answers, whatever produced the answer: a handler, a
 /// fault a handler threw, a deferred responder, or the router's own 404/405. A protocol layer on top
 /// of the server (e.g. OpenStack's microversion and request-id headers) lives in these closures; the
 /// server itself stays ignorant of it. Both run on an event loop thread: keep them cheap, never block.
-public struct ExchangeHooks: Sendable {
+package struct ExchangeHooks: Sendable {
     /// Runs once a request is complete, before its handler. It may annotate the request for the
     /// handler (`HTTPRequest.annotation`) and returns what every response to this request carries.
-    public var begin: @Sendable (inout HTTPRequest) -> ExchangeStart
+    package var begin: @Sendable (inout HTTPRequest) -> ExchangeStart
     /// The fields of a fault answering bytes that never became a request (malformed, over a limit,
     /// timed out), which `begin` never saw.
-    public var unparsedRequestHeaders: HTTPHeaders
+    package var unparsedRequestHeaders: HTTPHeaders
     /// Runs after each response of an exchange that `begin` saw is queued (for access logs).
-    public var end: (@Sendable (ExchangeRecord) -> Void)?
+    package var end: (@Sendable (ExchangeRecord) -> Void)?
     /// When set, every response of an exchange with an `exchangeID` also carries `<name>: <id>`
     /// (e.g. a request-id field), written by the encoder so `begin` can return shared headers.
-    public var exchangeIDField: String?
+    package var exchangeIDField: String?
 
-    public init(
-        begin: @escaping @Sendable (inout HTTPRequest) -> ExchangeStart, unparsedRequestHeaders: HTTPHeaders = HTTPHeaders(),
+    package init(
+        begin: @escaping @Sendable (inout HTTPRequest) -> ExchangeStart,
+        unparsedRequestHeaders: HTTPHeaders = HTTPHeaders(),
         exchangeIDField: String? = nil, end: (@Sendable (ExchangeRecord) -> Void)? = nil
     ) {
         self.begin = begin
@@ -33,18 +34,18 @@ public struct ExchangeHooks: Sendable {
 }
 
 /// What `ExchangeHooks.begin` decided for one request.
-public struct ExchangeStart: Sendable {
+package struct ExchangeStart: Sendable {
     /// Appended to every response of this exchange, after the handler's own fields (a value built
     /// once and shared costs no copy).
-    public var headers: HTTPHeaders
+    package var headers: HTTPHeaders
     /// When set, answered instead of running the handler (e.g. a 400 for a header every route
     /// depends on). Must not be deferred.
-    public var answer: HTTPResponse?
+    package var answer: HTTPResponse?
     /// An identifier for the exchange (e.g. a request id), handed back in its `ExchangeRecord` and
     /// written under `ExchangeHooks.exchangeIDField`.
-    public var exchangeID: String?
+    package var exchangeID: String?
 
-    public init(headers: HTTPHeaders, answer: HTTPResponse? = nil, exchangeID: String? = nil) {
+    package init(headers: HTTPHeaders, answer: HTTPResponse? = nil, exchangeID: String? = nil) {
         self.headers = headers
         self.answer = answer
         self.exchangeID = exchangeID
@@ -52,22 +53,24 @@ public struct ExchangeStart: Sendable {
 }
 
 /// One answered exchange, as `ExchangeHooks.end` sees it.
-public struct ExchangeRecord: Sendable {
-    public let exchangeID: String?
-    public let method: HTTPMethod
+package struct ExchangeRecord: Sendable {
+    package let exchangeID: String?
+    package let method: HTTPMethod
     /// The request-target as sent.
-    public let target: String
+    package let target: String
     /// The status actually sent (304 when an ETag matched).
-    public let status: HTTPStatus
+    package let status: HTTPStatus
     /// The body bytes sent (0 for HEAD, 304, 204).
-    public let bodyBytes: Int
+    package let bodyBytes: Int
     /// From the complete request to the response queued, in nanoseconds (monotonic clock).
-    public let durationNanoseconds: UInt64
+    package let durationNanoseconds: UInt64
     /// The value `begin` put in `HTTPRequest.annotation`, if any (e.g. a client's global request id).
-    public let annotation: (any Sendable)?
+    package let annotation: (any Sendable)?
 
-    public init(exchangeID: String?, method: HTTPMethod, target: String, status: HTTPStatus, bodyBytes: Int,
-                durationNanoseconds: UInt64, annotation: (any Sendable)?) {
+    package init(
+        exchangeID: String?, method: HTTPMethod, target: String, status: HTTPStatus, bodyBytes: Int,
+        durationNanoseconds: UInt64, annotation: (any Sendable)?
+    ) {
         self.exchangeID = exchangeID
         self.method = method
         self.target = target

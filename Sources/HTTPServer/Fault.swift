@@ -6,76 +6,77 @@ import JSON
 
 /// An error a handler throws to answer with an OpenStack fault; anything else a handler throws is
 /// answered `500 computeFault` (its text is logged, not sent).
-public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var status: HTTPStatus
+package struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var status: HTTPStatus
     /// The fault's key, e.g. `itemNotFound`.
-    public var faultName: String
-    public var message: String
+    package var faultName: String
+    package var message: String
     /// Extra response headers (e.g. `Allow` for 405, `WWW-Authenticate` for 401).
-    public var headers: [String: String]
+    package var headers: [String: String]
 
-    public init(status: HTTPStatus, faultName: String, message: String, headers: [String: String] = [:]) {
+    package init(status: HTTPStatus, faultName: String, message: String, headers: [String: String] = [:]) {
         self.status = status
         self.faultName = faultName
         self.message = message
         self.headers = headers
     }
 
-    public var description: String { "\(status.code) \(faultName): \(message)" }
+    package var description: String { "\(status.code) \(faultName): \(message)" }
 
-    public static func badRequest(_ message: String) -> HTTPError {
+    package static func badRequest(_ message: String) -> HTTPError {
         HTTPError(status: .badRequest, faultName: "badRequest", message: message)
     }
-    public static func unauthorized(_ message: String) -> HTTPError {
+    package static func unauthorized(_ message: String) -> HTTPError {
         HTTPError(status: .unauthorized, faultName: "unauthorized", message: message)
     }
-    public static func forbidden(_ message: String) -> HTTPError {
+    package static func forbidden(_ message: String) -> HTTPError {
         HTTPError(status: .forbidden, faultName: "forbidden", message: message)
     }
-    public static func itemNotFound(_ message: String) -> HTTPError {
+    package static func itemNotFound(_ message: String) -> HTTPError {
         HTTPError(status: .notFound, faultName: "itemNotFound", message: message)
     }
-    public static func badMethod(_ message: String, allow: [HTTPMethod]) -> HTTPError {
+    package static func badMethod(_ message: String, allow: [HTTPMethod]) -> HTTPError {
         HTTPError(
             status: .methodNotAllowed, faultName: "badMethod", message: message,
             headers: ["Allow": allow.map(\.rawValue).joined(separator: ", ")])
     }
-    public static func conflict(_ message: String) -> HTTPError {
+    package static func conflict(_ message: String) -> HTTPError {
         HTTPError(status: .conflict, faultName: "conflict", message: message)
     }
-    public static func requestTimeout(_ message: String) -> HTTPError {
+    package static func requestTimeout(_ message: String) -> HTTPError {
         HTTPError(status: .requestTimeout, faultName: "requestTimeout", message: message)
     }
-    public static func requestEntityTooLarge(_ message: String) -> HTTPError {
+    package static func requestEntityTooLarge(_ message: String) -> HTTPError {
         HTTPError(status: .contentTooLarge, faultName: "requestEntityTooLarge", message: message)
     }
-    public static func uriTooLong(_ message: String) -> HTTPError {
+    package static func uriTooLong(_ message: String) -> HTTPError {
         HTTPError(status: .uriTooLong, faultName: "uriTooLong", message: message)
     }
-    public static func expectationFailed(_ message: String) -> HTTPError {
+    package static func expectationFailed(_ message: String) -> HTTPError {
         HTTPError(status: .expectationFailed, faultName: "expectationFailed", message: message)
     }
-    public static func requestHeaderFieldsTooLarge(_ message: String) -> HTTPError {
+    package static func requestHeaderFieldsTooLarge(_ message: String) -> HTTPError {
         HTTPError(status: .requestHeaderFieldsTooLarge, faultName: "requestHeaderFieldsTooLarge", message: message)
     }
-    public static func computeFault(_ message: String) -> HTTPError {
+    package static func computeFault(_ message: String) -> HTTPError {
         HTTPError(status: .internalServerError, faultName: "computeFault", message: message)
     }
-    public static func notImplemented(_ message: String) -> HTTPError {
+    package static func notImplemented(_ message: String) -> HTTPError {
         HTTPError(status: .notImplemented, faultName: "notImplemented", message: message)
     }
-    public static func serviceUnavailable(_ message: String) -> HTTPError {
+    package static func serviceUnavailable(_ message: String) -> HTTPError {
         HTTPError(status: .serviceUnavailable, faultName: "serviceUnavailable", message: message)
     }
-    public static func httpVersionNotSupported(_ message: String) -> HTTPError {
+    package static func httpVersionNotSupported(_ message: String) -> HTTPError {
         HTTPError(status: .httpVersionNotSupported, faultName: "httpVersionNotSupported", message: message)
     }
 }
 
 extension HTTPResponse {
     /// The JSON fault for `error`: `{"<faultName>": {"code": <status>, "message": "<message>"}}`.
-    public init(_ error: HTTPError) {
-        var body = JSONWriter(style: .pythonDumps, reservingCapacity: error.message.utf8.count + error.faultName.utf8.count + 40)
+    package init(_ error: HTTPError) {
+        var body = JSONWriter(
+            style: .pythonDumps, reservingCapacity: error.message.utf8.count + error.faultName.utf8.count + 40)
         body.beginObject()
         body.key(error.faultName)
         body.beginObject()
@@ -88,28 +89,28 @@ extension HTTPResponse {
         self.init(status: error.status, headers: headers, body: body.bytes)
     }
 
-    public static func fault(_ error: HTTPError) -> HTTPResponse { HTTPResponse(error) }
+    package static func fault(_ error: HTTPError) -> HTTPResponse { HTTPResponse(error) }
 
-    public static func badRequest(_ message: String) -> HTTPResponse { HTTPResponse(.badRequest(message)) }
-    public static func unauthorized(_ message: String) -> HTTPResponse { HTTPResponse(.unauthorized(message)) }
-    public static func forbidden(_ message: String) -> HTTPResponse { HTTPResponse(.forbidden(message)) }
-    public static func itemNotFound(_ message: String) -> HTTPResponse { HTTPResponse(.itemNotFound(message)) }
-    public static func badMethod(_ message: String, allow: [HTTPMethod]) -> HTTPResponse {
+    package static func badRequest(_ message: String) -> HTTPResponse { HTTPResponse(.badRequest(message)) }
+    package static func unauthorized(_ message: String) -> HTTPResponse { HTTPResponse(.unauthorized(message)) }
+    package static func forbidden(_ message: String) -> HTTPResponse { HTTPResponse(.forbidden(message)) }
+    package static func itemNotFound(_ message: String) -> HTTPResponse { HTTPResponse(.itemNotFound(message)) }
+    package static func badMethod(_ message: String, allow: [HTTPMethod]) -> HTTPResponse {
         HTTPResponse(.badMethod(message, allow: allow))
     }
-    public static func conflict(_ message: String) -> HTTPResponse { HTTPResponse(.conflict(message)) }
-    public static func requestTimeout(_ message: String) -> HTTPResponse { HTTPResponse(.requestTimeout(message)) }
-    public static func requestEntityTooLarge(_ message: String) -> HTTPResponse {
+    package static func conflict(_ message: String) -> HTTPResponse { HTTPResponse(.conflict(message)) }
+    package static func requestTimeout(_ message: String) -> HTTPResponse { HTTPResponse(.requestTimeout(message)) }
+    package static func requestEntityTooLarge(_ message: String) -> HTTPResponse {
         HTTPResponse(.requestEntityTooLarge(message))
     }
-    public static func requestHeaderFieldsTooLarge(_ message: String) -> HTTPResponse {
+    package static func requestHeaderFieldsTooLarge(_ message: String) -> HTTPResponse {
         HTTPResponse(.requestHeaderFieldsTooLarge(message))
     }
-    public static func computeFault(_ message: String) -> HTTPResponse { HTTPResponse(.computeFault(message)) }
-    public static func serviceUnavailable(_ message: String) -> HTTPResponse {
+    package static func computeFault(_ message: String) -> HTTPResponse { HTTPResponse(.computeFault(message)) }
+    package static func serviceUnavailable(_ message: String) -> HTTPResponse {
         HTTPResponse(.serviceUnavailable(message))
     }
-    public static func httpVersionNotSupported(_ message: String) -> HTTPResponse {
+    package static func httpVersionNotSupported(_ message: String) -> HTTPResponse {
         HTTPResponse(.httpVersionNotSupported(message))
     }
 }

@@ -5,7 +5,7 @@
 /// Fields live as ranges over a single byte buffer: a parsed request keeps a copy of its head and
 /// never makes a `String` per header unless a handler asks for one, and a response appends its fields
 /// to the buffer the encoder copies from. Order and repeated names are preserved.
-public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, CustomStringConvertible {
+package struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, CustomStringConvertible {
     struct Field: Sendable {
         var nameStart: Int32
         var nameEnd: Int32
@@ -16,17 +16,17 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, C
     private(set) var storage: [UInt8]
     private(set) var fields: [Field]
 
-    public init() {
+    package init() {
         storage = []
         fields = []
     }
 
-    public init(_ pairs: [(name: String, value: String)]) {
+    package init(_ pairs: [(name: String, value: String)]) {
         self.init()
         for pair in pairs { add(name: pair.name, value: pair.value) }
     }
 
-    public init(dictionaryLiteral elements: (String, String)...) {
+    package init(dictionaryLiteral elements: (String, String)...) {
         self.init()
         for (name, value) in elements { add(name: name, value: value) }
     }
@@ -37,53 +37,54 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, C
         self.fields = fields
     }
 
-    public var count: Int { fields.count }
-    public var isEmpty: Bool { fields.isEmpty }
+    package var count: Int { fields.count }
+    package var isEmpty: Bool { fields.isEmpty }
 
     /// Appends a field. CR, LF and NUL in either part are replaced by spaces so a handler can never
     /// split a response (header injection); a name is otherwise written as given.
-    public mutating func add(name: String, value: String) {
+    package mutating func add(name: String, value: String) {
         let nameStart = storage.count
         appendSanitized(name)
         let nameEnd = storage.count
         appendSanitized(value)
-        fields.append(Field(
-            nameStart: Int32(nameStart), nameEnd: Int32(nameEnd),
-            valueStart: Int32(nameEnd), valueEnd: Int32(storage.count)))
+        fields.append(
+            Field(
+                nameStart: Int32(nameStart), nameEnd: Int32(nameEnd),
+                valueStart: Int32(nameEnd), valueEnd: Int32(storage.count)))
     }
 
     /// Removes every field called `name`, then adds one.
-    public mutating func replaceOrAdd(name: String, value: String) {
+    package mutating func replaceOrAdd(name: String, value: String) {
         remove(name: name)
         add(name: name, value: value)
     }
 
     /// Removes every field called `name` (case-insensitive).
-    public mutating func remove(name: String) {
+    package mutating func remove(name: String) {
         let key = Array(name.utf8)
         let kept = fields.filter { !nameEquals($0, key) }
         fields = kept
     }
 
     /// The first value of the field called `name` (case-insensitive), if any.
-    public subscript(name: String) -> String? {
+    package subscript(name: String) -> String? {
         let key = Array(name.utf8)
         guard let field = fields.first(where: { nameEquals($0, key) }) else { return nil }
         return value(of: field)
     }
 
     /// Every value of the fields called `name`, in order.
-    public func values(forName name: String) -> [String] {
+    package func values(forName name: String) -> [String] {
         let key = Array(name.utf8)
         return fields.filter { nameEquals($0, key) }.map(value(of:))
     }
 
-    public func contains(name: String) -> Bool {
+    package func contains(name: String) -> Bool {
         let key = Array(name.utf8)
         return fields.contains { nameEquals($0, key) }
     }
 
-    public func makeIterator() -> AnyIterator<(name: String, value: String)> {
+    package func makeIterator() -> AnyIterator<(name: String, value: String)> {
         var index = 0
         return AnyIterator {
             guard index < fields.count else { return nil }
@@ -93,14 +94,14 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, C
         }
     }
 
-    public var description: String {
+    package var description: String {
         map { "\($0.name): \($0.value)" }.joined(separator: "\n")
     }
 
     // MARK: byte-level access for the engine
 
     /// The value bytes of the first field whose name equals `lowercasedName`, without making a String.
-    public func firstValue(lowercasedName: [UInt8]) -> ArraySlice<UInt8>? {
+    package func firstValue(lowercasedName: [UInt8]) -> ArraySlice<UInt8>? {
         for field in fields where nameEquals(field, lowercasedName) {
             return storage[Int(field.valueStart)..<Int(field.valueEnd)]
         }
@@ -108,7 +109,7 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, C
     }
 
     /// Calls `body` with each value whose name equals `lowercasedName` (no allocation when none does).
-    public func forEachValue(lowercasedName: [UInt8], _ body: (ArraySlice<UInt8>) -> Void) {
+    package func forEachValue(lowercasedName: [UInt8], _ body: (ArraySlice<UInt8>) -> Void) {
         for field in fields where nameEquals(field, lowercasedName) {
             body(storage[Int(field.valueStart)..<Int(field.valueEnd)])
         }

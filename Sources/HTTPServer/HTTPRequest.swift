@@ -2,28 +2,28 @@
 
 /// A request as the router hands it to a handler. Every field has already passed the parser's limits
 /// and syntax checks, so handlers never see malformed input.
-public struct HTTPRequest: Sendable {
-    public let method: HTTPMethod
-    public let version: HTTPVersion
+package struct HTTPRequest: Sendable {
+    package let method: HTTPMethod
+    package let version: HTTPVersion
     /// The request-target exactly as sent (origin-form, e.g. `/v3/services?host=a%40b`).
-    public let target: String
+    package let target: String
     /// The path of the target, percent-decoded.
-    public let path: String
+    package let path: String
     /// Values of the route's `{name}` segments, percent-decoded.
-    public internal(set) var pathParameters: Parameters
+    package internal(set) var pathParameters: Parameters
     /// The query string's `name=value` pairs, percent-decoded with `+` as a space.
-    public let query: Parameters
-    public let headers: HTTPHeaders
+    package let query: Parameters
+    package let headers: HTTPHeaders
     /// The request body, de-chunked when it was sent chunked.
-    public let body: [UInt8]
+    package let body: [UInt8]
     /// Who sent the request.
-    public let peer: PeerAddress
+    package let peer: PeerAddress
     /// The pattern of the route that matched (e.g. `/drivers/{id}`), for logs and metrics.
-    public internal(set) var routePattern: String?
+    package internal(set) var routePattern: String?
     /// What `ExchangeHooks.begin` attached for the handler (e.g. a negotiated protocol version).
-    public var annotation: (any Sendable)?
+    package var annotation: (any Sendable)?
 
-    public init(
+    package init(
         method: HTTPMethod, target: String, version: HTTPVersion = .http1_1, headers: HTTPHeaders = [:],
         body: [UInt8] = [], peer: PeerAddress = .loopbackV4
     ) throws(HTTPError) {
@@ -51,15 +51,15 @@ public struct HTTPRequest: Sendable {
     }
 
     /// True when the peer is a loopback address (127.0.0.0/8, ::1, or ::ffff:127.x.y.z).
-    public var isFromLoopback: Bool { peer.isLoopback }
+    package var isFromLoopback: Bool { peer.isLoopback }
 
     /// The body as UTF-8 text (invalid sequences replaced).
-    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+    package var bodyText: String { String(decoding: body, as: UTF8.self) }
 
     /// True when the request's `If-None-Match` matches `etag` (weak comparison, lists and `*`), i.e.
     /// when a handler may answer `HTTPResponse.notModified(etag:)` without building a body. The server
     /// does the same check itself for every response that carries an ETag.
-    public func ifNoneMatchMatches(_ etag: String) -> Bool {
+    package func ifNoneMatchMatches(_ etag: String) -> Bool {
         var matched = false
         headers.forEachValue(lowercasedName: HeaderName.ifNoneMatch) { value in
             if !matched, EntityTag.list(value, matches: Array(etag.utf8)) { matched = true }
@@ -69,56 +69,56 @@ public struct HTTPRequest: Sendable {
 }
 
 /// Ordered name/value pairs (query or path parameters); a name may repeat.
-public struct Parameters: Sendable, Sequence, ExpressibleByDictionaryLiteral, Equatable {
-    public internal(set) var items: [(name: String, value: String)]
+package struct Parameters: Sendable, Sequence, ExpressibleByDictionaryLiteral, Equatable {
+    package internal(set) var items: [(name: String, value: String)]
 
-    public init() { items = [] }
-    public init(dictionaryLiteral elements: (String, String)...) {
+    package init() { items = [] }
+    package init(dictionaryLiteral elements: (String, String)...) {
         items = elements.map { (name: $0.0, value: $0.1) }
     }
 
-    public mutating func append(name: String, value: String) { items.append((name, value)) }
+    package mutating func append(name: String, value: String) { items.append((name, value)) }
 
     /// The first value called `name`.
-    public subscript(name: String) -> String? { items.first { $0.name == name }?.value }
+    package subscript(name: String) -> String? { items.first { $0.name == name }?.value }
 
     /// Every value called `name`, in order.
-    public func values(forName name: String) -> [String] {
+    package func values(forName name: String) -> [String] {
         items.filter { $0.name == name }.map(\.value)
     }
 
-    public var isEmpty: Bool { items.isEmpty }
-    public var count: Int { items.count }
+    package var isEmpty: Bool { items.isEmpty }
+    package var count: Int { items.count }
 
-    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
+    package func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
         items.makeIterator()
     }
 
-    public static func == (lhs: Parameters, rhs: Parameters) -> Bool {
+    package static func == (lhs: Parameters, rhs: Parameters) -> Bool {
         lhs.items.count == rhs.items.count
             && zip(lhs.items, rhs.items).allSatisfy { $0.name == $1.name && $0.value == $1.value }
     }
 }
 
 /// The address of a connected peer, kept as raw bytes so nothing is formatted unless asked for.
-public struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
-    public enum Family: Sendable, Hashable { case ipv4, ipv6 }
+package struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
+    package enum Family: Sendable, Hashable { case ipv4, ipv6 }
 
-    public let family: Family
+    package let family: Family
     /// 4 bytes for IPv4, 16 for IPv6, network order.
-    public let bytes: [UInt8]
-    public let port: Int
+    package let bytes: [UInt8]
+    package let port: Int
 
-    public init(family: Family, bytes: [UInt8], port: Int) {
+    package init(family: Family, bytes: [UInt8], port: Int) {
         self.family = family
         self.bytes = bytes
         self.port = port
     }
 
-    public static let loopbackV4 = PeerAddress(family: .ipv4, bytes: [127, 0, 0, 1], port: 0)
+    package static let loopbackV4 = PeerAddress(family: .ipv4, bytes: [127, 0, 0, 1], port: 0)
 
     /// 127.0.0.0/8, ::1, or an IPv4-mapped loopback (::ffff:127.0.0.0/104).
-    public var isLoopback: Bool {
+    package var isLoopback: Bool {
         switch family {
         case .ipv4:
             return bytes.first == 127
@@ -131,7 +131,7 @@ public struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The address without the port (`127.0.0.1`, `::1`).
-    public var host: String {
+    package var host: String {
         switch family {
         case .ipv4:
             return bytes.map(String.init).joined(separator: ".")
@@ -140,7 +140,7 @@ public struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         family == .ipv4 ? "\(host):\(port)" : "[\(host)]:\(port)"
     }
 }
@@ -149,12 +149,17 @@ public struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
 private func formatIPv6(_ bytes: [UInt8]) -> String {
     guard bytes.count == 16 else { return "?" }
     let groups = (0..<8).map { Int(bytes[2 * $0]) << 8 | Int(bytes[2 * $0 + 1]) }
-    var bestStart = -1, bestLength = 0, runStart = -1
+    var bestStart = -1
+    var bestLength = 0
+    var runStart = -1
     for index in 0...8 {
         if index < 8 && groups[index] == 0 {
             if runStart < 0 { runStart = index }
         } else if runStart >= 0 {
-            if index - runStart > bestLength { bestStart = runStart; bestLength = index - runStart }
+            if index - runStart > bestLength {
+                bestStart = runStart
+                bestLength = index - runStart
+            }
             runStart = -1
         }
     }

@@ -5,22 +5,22 @@ import Synchronization
 /// A response. The body is a `[UInt8]`, so a body encoded once and cached is shared by every response
 /// that carries it (copy-on-write: no copy per request). The server adds `Date`, `Server`,
 /// `Content-Length` and `Connection` itself; `headers` holds anything else.
-public struct HTTPResponse: Sendable {
-    public var status: HTTPStatus
+package struct HTTPResponse: Sendable {
+    package var status: HTTPStatus
     /// Written as `Content-Type`; every response carries one.
-    public var contentType: String
+    package var contentType: String
     /// A full entity-tag including its quotes, e.g. `"v42"` or `W/"v42"`. When set and the request's
     /// `If-None-Match` matches it, the server sends `304 Not Modified` with no body instead.
-    public var etag: String?
-    public var headers: HTTPHeaders
-    public var body: [UInt8]
+    package var etag: String?
+    package var headers: HTTPHeaders
+    package var body: [UInt8]
 
     /// Set only by `deferred(_:)`.
     let deferral: (@Sendable (Responder) -> Void)?
 
-    public static let jsonContentType = "application/json"
+    package static let jsonContentType = "application/json"
 
-    public init(
+    package init(
         status: HTTPStatus = .ok, contentType: String = HTTPResponse.jsonContentType, etag: String? = nil,
         headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []
     ) {
@@ -32,7 +32,7 @@ public struct HTTPResponse: Sendable {
         self.deferral = nil
     }
 
-    public init(
+    package init(
         status: HTTPStatus = .ok, contentType: String = HTTPResponse.jsonContentType, etag: String? = nil,
         headers: HTTPHeaders = HTTPHeaders(), body: String
     ) {
@@ -43,7 +43,7 @@ public struct HTTPResponse: Sendable {
     /// its event loop with a `Responder`, and `start` hands the responder to whatever will answer
     /// (e.g. a completion callback). Requests pipelined behind it wait, so answers stay in order.
     /// `start` must return promptly; it must not block.
-    public static func deferred(_ start: @escaping @Sendable (Responder) -> Void) -> HTTPResponse {
+    package static func deferred(_ start: @escaping @Sendable (Responder) -> Void) -> HTTPResponse {
         HTTPResponse(deferral: start)
     }
 
@@ -57,12 +57,12 @@ public struct HTTPResponse: Sendable {
     }
 
     /// `304 Not Modified` carrying `etag`, for handlers that checked `ifNoneMatchMatches` themselves.
-    public static func notModified(etag: String) -> HTTPResponse {
+    package static func notModified(etag: String) -> HTTPResponse {
         HTTPResponse(status: .notModified, etag: etag)
     }
 
     /// A plain-text response.
-    public static func text(_ text: String, status: HTTPStatus = .ok) -> HTTPResponse {
+    package static func text(_ text: String, status: HTTPStatus = .ok) -> HTTPResponse {
         HTTPResponse(status: status, contentType: "text/plain; charset=utf-8", body: text)
     }
 }
@@ -70,7 +70,7 @@ public struct HTTPResponse: Sendable {
 /// The answer channel of a deferred response. Thread-safe; the first `respond` wins and later ones
 /// are ignored. A responder dropped without answering answers `500 computeFault` itself, so a
 /// forgetful handler can never leave a client hanging.
-public final class Responder: Sendable {
+package final class Responder: Sendable {
     private let deliver: Mutex<(@Sendable (HTTPResponse) -> Void)?>
 
     init(deliver: @escaping @Sendable (HTTPResponse) -> Void) {
@@ -79,11 +79,13 @@ public final class Responder: Sendable {
 
     /// Sends `response` (from any thread). Returns false when an answer was already given.
     @discardableResult
-    public func respond(_ response: HTTPResponse) -> Bool {
-        guard let deliver = self.deliver.withLock({ current -> (@Sendable (HTTPResponse) -> Void)? in
-            defer { current = nil }
-            return current
-        }) else { return false }
+    package func respond(_ response: HTTPResponse) -> Bool {
+        guard
+            let deliver = self.deliver.withLock({ current -> (@Sendable (HTTPResponse) -> Void)? in
+                defer { current = nil }
+                return current
+            })
+        else { return false }
         if response.deferral != nil {
             deliver(.computeFault("A deferred response cannot answer with another deferred response."))
         } else {
@@ -93,7 +95,7 @@ public final class Responder: Sendable {
     }
 
     /// Whether an answer was already given.
-    public var hasResponded: Bool { deliver.withLock { $0 == nil } }
+    package var hasResponded: Bool { deliver.withLock { $0 == nil } }
 
     deinit {
         if let deliver = deliver.withLock({ $0 }) {

@@ -1,20 +1,21 @@
 // The server's lifecycle: bind, run the event loops, drain on shutdown.
 
-#if canImport(Glibc)
-import Glibc
-#endif
-import Dispatch
 import CHTTPServer
+import Dispatch
 import Logging
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One answered request, as the metrics hook sees it.
-public struct ResponseRecord: Sendable, Equatable {
+package struct ResponseRecord: Sendable, Equatable {
     /// The matched route pattern (`/drivers/{id}`), or nil when no route matched (404, malformed).
-    public let routePattern: String?
-    public let method: HTTPMethod
+    package let routePattern: String?
+    package let method: HTTPMethod
     /// The status actually sent (304 when an ETag matched).
-    public let status: HTTPStatus
+    package let status: HTTPStatus
 }
 
 /// An HTTP/1.1 server on POSIX sockets and a few epoll event loops of its own.
@@ -33,8 +34,8 @@ public struct ResponseRecord: Sendable, Equatable {
 ///
 /// Write that in a type or function, not in `main.swift`'s top-level code, whose closures are
 /// `@MainActor` in Swift 6 and trap when Dispatch runs them elsewhere.
-public final class HTTPServer: Sendable {
-    public let configuration: HTTPServerConfiguration
+package final class HTTPServer: Sendable {
+    package let configuration: HTTPServerConfiguration
     private let router: Router
     private let logger: Logger
     private let onResponse: (@Sendable (ResponseRecord) -> Void)?
@@ -52,7 +53,7 @@ public final class HTTPServer: Sendable {
     /// - Parameter onResponse: called on an event loop thread after each response is queued (route
     ///   pattern, method, status), e.g. to count "HTTP requests by route and code". Keep it cheap.
     /// - Parameter hooks: run around every exchange (fields every response carries, an access record).
-    public init(
+    package init(
         configuration: HTTPServerConfiguration = HTTPServerConfiguration(), router: Router,
         logger: Logger = Logger(label: "volumed.http"),
         onResponse: (@Sendable (ResponseRecord) -> Void)? = nil, hooks: ExchangeHooks? = nil
@@ -65,7 +66,7 @@ public final class HTTPServer: Sendable {
     }
 
     /// The bound port once started (the real one when the configuration asked for port 0).
-    public var localPort: Int? {
+    package var localPort: Int? {
         state.withLock {
             switch $0 {
             case .running(_, let port), .stopping(let port): return port
@@ -77,7 +78,7 @@ public final class HTTPServer: Sendable {
     /// What the server holds for its clients right now, and the most it held at once since start:
     /// unsent response bytes (within `maxBufferedOutputBytes`) and request bytes (within
     /// `maxBufferedRequestBytes`). Zeros when not running.
-    public var bufferedBytes: BufferedBytes {
+    package var bufferedBytes: BufferedBytes {
         let core = state.withLock { state -> ServerCore? in
             if case .running(let loops, _) = state { return loops.first?.core }
             return nil
@@ -88,35 +89,40 @@ public final class HTTPServer: Sendable {
             requests: core.requestBudget.current, requestsPeak: core.requestBudget.peak)
     }
 
-    public struct BufferedBytes: Sendable, Equatable {
-        public var output = 0, outputPeak = 0, requests = 0, requestsPeak = 0
+    package struct BufferedBytes: Sendable, Equatable {
+        package var output = 0, outputPeak = 0, requests = 0, requestsPeak = 0
     }
 
     /// Binds the listening socket and starts the event loops; returns once requests are being served.
-    public func start() throws(HTTPServerError) {
+    package func start() throws(HTTPServerError) {
         try state.withLock { (state: inout State) throws(HTTPServerError) in
             guard case .idle = state else { throw .alreadyStarted }
             let fileLimit = Socket.raiseOpenFileLimit(to: configuration.maxConnections + 256)
             if fileLimit < configuration.maxConnections + 64 {
-                logger.warning("open-file limit is below maxConnections", metadata: [
-                    "limit": "\(fileLimit)", "maxConnections": "\(configuration.maxConnections)",
-                ])
+                logger.warning(
+                    "open-file limit is below maxConnections",
+                    metadata: [
+                        "limit": "\(fileLimit)", "maxConnections": "\(configuration.maxConnections)",
+                    ])
             }
-            let loopCount = configuration.eventLoopCount > 0
+            let loopCount =
+                configuration.eventLoopCount > 0
                 ? configuration.eventLoopCount : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
             // One listener per loop on the same port (SO_REUSEPORT): the kernel spreads accepts.
             let (firstFD, port) = try Socket.listen(
                 host: configuration.host, port: configuration.port, backlog: configuration.listenBacklog,
                 reusePort: loopCount > 1, exclusive: true)
             var listeners = [firstFD]
-            let core = ServerCore(configuration: configuration, router: router, logger: logger, onResponse: onResponse, hooks: hooks)
+            let core = ServerCore(
+                configuration: configuration, router: router, logger: logger, onResponse: onResponse, hooks: hooks)
             var loops: [EventLoop] = []
             do throws(HTTPServerError) {
                 while listeners.count < loopCount {
-                    listeners.append(try Socket.listen(
-                        host: configuration.host, port: port, backlog: configuration.listenBacklog,
-                        reusePort: true, exclusive: false
-                    ).fd)
+                    listeners.append(
+                        try Socket.listen(
+                            host: configuration.host, port: port, backlog: configuration.listenBacklog,
+                            reusePort: true, exclusive: false
+                        ).fd)
                 }
                 for index in 0..<loopCount {
                     loops.append(try EventLoop(core: core, index: index, listenFD: listeners[index]))
@@ -136,22 +142,25 @@ public final class HTTPServer: Sendable {
                 throw error
             }
             state = .running(loops: loops, port: port)
-            logger.info("listening", metadata: [
-                "address": "\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)",
-                "eventLoops": "\(loopCount)",
-            ])
+            logger.info(
+                "listening",
+                metadata: [
+                    "address":
+                        "\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)",
+                    "eventLoops": "\(loopCount)",
+                ])
         }
     }
 
     /// Starts the server if needed and blocks until it has stopped.
-    public func run() throws(HTTPServerError) {
+    package func run() throws(HTTPServerError) {
         let needsStart = state.withLock { if case .idle = $0 { return true } else { return false } }
         if needsStart { try start() }
         waitUntilStopped()
     }
 
     /// Blocks until every event loop has finished (after `shutdown`).
-    public func waitUntilStopped() {
+    package func waitUntilStopped() {
         stopped.wait()
         state.withLock { if case .stopping = $0 { $0 = .stopped } }
     }
@@ -160,7 +169,7 @@ public final class HTTPServer: Sendable {
     /// `Connection: close`), and closes whatever is still open when `gracePeriod` ends. Returns once
     /// the loops have stopped, or shortly after the grace period. From a request handler (which runs
     /// on an event loop that this would wait for) call `beginShutdown` instead.
-    public func shutdown(gracePeriod: Duration = .seconds(10)) {
+    package func shutdown(gracePeriod: Duration = .seconds(10)) {
         beginShutdown(gracePeriod: gracePeriod)
         let millis = gracePeriod.milliseconds + 2000
         _ = stopped.wait(timeout: .now() + .milliseconds(Int(clamping: millis)))
@@ -168,7 +177,7 @@ public final class HTTPServer: Sendable {
     }
 
     /// `shutdown` without waiting, for callers that must not block.
-    public func beginShutdown(gracePeriod: Duration = .seconds(10)) {
+    package func beginShutdown(gracePeriod: Duration = .seconds(10)) {
         let loops = state.withLock { state -> [EventLoop] in
             switch state {
             case .running(let loops, let port):
@@ -198,11 +207,13 @@ private final class ThreadBody {
 private func startThread(_ body: @escaping @Sendable () -> Void) throws(HTTPServerError) {
     let box = Unmanaged.passRetained(ThreadBody(body))
     var thread = pthread_t()
-    let result = pthread_create(&thread, nil, { raw in
-        let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
-        body.run()
-        return nil
-    }, box.toOpaque())
+    let result = pthread_create(
+        &thread, nil,
+        { raw in
+            let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+            body.run()
+            return nil
+        }, box.toOpaque())
     guard result == 0 else {
         box.release()
         throw .systemCallFailed("pthread_create", errno: result)

@@ -1,9 +1,10 @@
 // Response bytes not yet sent, and the server-wide budgets that bound what all connections hold.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A connection's unsent response bytes, as segments written with one `writev`. Heads and small
 /// bodies are copied into an owned buffer; a body of `sharedBodyThreshold` bytes or more is kept by
@@ -56,7 +57,8 @@ struct OutputQueue {
         _ response: HTTPResponse, context: ResponseContext, dateLine: [UInt8], serverLine: [UInt8]
     ) -> HTTPStatus {
         let (status, writesBody) = appendOwned {
-            ResponseEncoder.encodeHead(response, context: context, dateLine: dateLine, serverLine: serverLine, into: &$0)
+            ResponseEncoder.encodeHead(
+                response, context: context, dateLine: dateLine, serverLine: serverLine, into: &$0)
         }
         guard writesBody else { return status }
         if response.body.count >= Self.sharedBodyThreshold {

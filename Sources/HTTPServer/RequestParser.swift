@@ -58,8 +58,9 @@ struct HeadScanner {
                 if index >= 3 && bytes[index - 2] == 10 && bytes[index - 3] == 13 {
                     // The LF that ends the head counts too: the limit check below comes after it.
                     guard index < limits.maxHeadBytes else {
-                        return .failed(.requestHeaderFieldsTooLarge(
-                            "The request line and header fields exceed \(limits.maxHeadBytes) bytes."))
+                        return .failed(
+                            .requestHeaderFieldsTooLarge(
+                                "The request line and header fields exceed \(limits.maxHeadBytes) bytes."))
                     }
                     offset = 0
                     requestLineSeen = false
@@ -80,8 +81,9 @@ struct HeadScanner {
                 return .failed(.uriTooLong("The request line is longer than \(limits.maxTargetBytes + 32) bytes."))
             }
             if index > limits.maxHeadBytes {
-                return .failed(.requestHeaderFieldsTooLarge(
-                    "The request line and header fields exceed \(limits.maxHeadBytes) bytes."))
+                return .failed(
+                    .requestHeaderFieldsTooLarge(
+                        "The request line and header fields exceed \(limits.maxHeadBytes) bytes."))
             }
         }
         offset = count
@@ -150,9 +152,10 @@ enum RequestParser {
                     throw .badRequest("A header field value contains a control byte.")
                 }
             }
-            fields.append(HTTPHeaders.Field(
-                nameStart: Int32(lineStart), nameEnd: Int32(colon),
-                valueStart: Int32(valueStart), valueEnd: Int32(valueEnd)))
+            fields.append(
+                HTTPHeaders.Field(
+                    nameStart: Int32(lineStart), nameEnd: Int32(colon),
+                    valueStart: Int32(valueStart), valueEnd: Int32(valueEnd)))
             guard fields.count <= limits.maxHeaderCount else {
                 throw .requestHeaderFieldsTooLarge("More than \(limits.maxHeaderCount) header fields.")
             }
@@ -225,7 +228,8 @@ enum RequestParser {
             throw .badRequest("Invalid Host header: expected host[:port] (RFC 9112 3.2, RFC 3986 3.2.2).")
         }
 
-        var sawClose = false, sawKeepAlive = false
+        var sawClose = false
+        var sawKeepAlive = false
         headers.forEachValue(lowercasedName: HeaderName.connection) { value in
             for item in value.split(separator: UInt8(ascii: ",")) {
                 let token = trimmed(item)
@@ -254,7 +258,8 @@ enum RequestParser {
         guard let dot = rest.firstIndex(of: UInt8(ascii: ".")), dot > 5, dot < bytes.count - 1,
             rest[5..<dot].allSatisfy(isDigit), rest[(dot + 1)...].allSatisfy(isDigit)
         else { throw .badRequest("Malformed HTTP version in the request line.") }
-        guard bytes.count == 8, bytes[5] == UInt8(ascii: "1"), bytes[7] == UInt8(ascii: "0") || bytes[7] == UInt8(ascii: "1")
+        guard bytes.count == 8, bytes[5] == UInt8(ascii: "1"),
+            bytes[7] == UInt8(ascii: "0") || bytes[7] == UInt8(ascii: "1")
         else {
             throw .httpVersionNotSupported("Only HTTP/1.0 and HTTP/1.1 are supported.")
         }
@@ -291,13 +296,16 @@ func isValidHost(_ value: ArraySlice<UInt8>) -> Bool {
         let literal = value[(index + 1)..<close]
         if asciiLower(literal[literal.startIndex]) == UInt8(ascii: "v") {
             // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
-            guard let dot = literal.firstIndex(of: UInt8(ascii: ".")), dot > literal.startIndex + 1, dot < literal.endIndex - 1,
+            guard let dot = literal.firstIndex(of: UInt8(ascii: ".")), dot > literal.startIndex + 1,
+                dot < literal.endIndex - 1,
                 literal[(literal.startIndex + 1)..<dot].allSatisfy({ RequestTarget.hexValue($0) != nil }),
                 literal[(dot + 1)...].allSatisfy({ isUnreservedOrSubDelim($0) || $0 == UInt8(ascii: ":") })
             else { return false }
         } else {
             guard literal.contains(UInt8(ascii: ":")),
-                literal.allSatisfy({ RequestTarget.hexValue($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+                literal.allSatisfy({
+                    RequestTarget.hexValue($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".")
+                })
             else { return false }
         }
         index = close + 1
@@ -324,9 +332,11 @@ func isValidHost(_ value: ArraySlice<UInt8>) -> Bool {
 @inline(__always)
 func isUnreservedOrSubDelim(_ byte: UInt8) -> Bool {
     switch byte {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"),
         UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"),
-        UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+        UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("),
+        UInt8(ascii: ")"),
         UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
         return true
     default:
@@ -338,7 +348,8 @@ func isUnreservedOrSubDelim(_ byte: UInt8) -> Bool {
 @inline(__always)
 func isTokenByte(_ byte: UInt8) -> Bool {
     switch byte {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"):
         return true
     case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
         UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
@@ -353,7 +364,8 @@ func isTokenByte(_ byte: UInt8) -> Bool {
 func isDigit(_ byte: UInt8) -> Bool { byte &- 48 < 10 }
 
 func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-    var start = bytes.startIndex, end = bytes.endIndex
+    var start = bytes.startIndex
+    var end = bytes.endIndex
     while start < end && (bytes[start] == 32 || bytes[start] == 9) { start += 1 }
     while end > start && (bytes[end - 1] == 32 || bytes[end - 1] == 9) { end -= 1 }
     return bytes[start..<end]

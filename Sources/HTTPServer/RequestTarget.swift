@@ -13,7 +13,8 @@ enum RequestTarget {
 
     /// Accepts origin-form (`/a/b?x=1`) and absolute-form (`http://host/a/b?x=1`); `*` becomes the path `*`.
     static func split(_ target: ArraySlice<UInt8>) throws(HTTPError) -> Split {
-        let slash = UInt8(ascii: "/"), question = UInt8(ascii: "?")
+        let slash = UInt8(ascii: "/")
+        let question = UInt8(ascii: "?")
         var pathStart = target.startIndex
         if target.first != slash {
             if target.count == 1 && target.first == UInt8(ascii: "*") {
@@ -32,7 +33,8 @@ enum RequestTarget {
         while fragmentStart < target.endIndex, target[fragmentStart] != UInt8(ascii: "#") { fragmentStart += 1 }
         let rawPath = pathStart < queryStart ? target[pathStart..<queryStart] : rootPath
         let path = try decodeComponent(rawPath, plusIsSpace: false)
-        let query = queryStart + 1 < fragmentStart
+        let query =
+            queryStart + 1 < fragmentStart
             ? try parseQuery(target[(queryStart + 1)..<fragmentStart]) : Parameters()
         return Split(path: path, query: query, rawPath: rawPath)
     }
@@ -102,7 +104,9 @@ enum RequestTarget {
     /// The index just past `scheme://`, for absolute-form targets.
     private static func schemeEnd(_ target: ArraySlice<UInt8>) -> Int? {
         guard let colon = target.firstIndex(of: UInt8(ascii: ":")), colon > target.startIndex,
-            target[target.startIndex..<colon].allSatisfy({ asciiLower($0) >= UInt8(ascii: "a") && asciiLower($0) <= UInt8(ascii: "z") }),
+            target[target.startIndex..<colon].allSatisfy({
+                asciiLower($0) >= UInt8(ascii: "a") && asciiLower($0) <= UInt8(ascii: "z")
+            }),
             target.endIndex >= colon + 3, target[colon + 1] == UInt8(ascii: "/"), target[colon + 2] == UInt8(ascii: "/")
         else { return nil }
         return colon + 3

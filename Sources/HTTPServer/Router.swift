@@ -5,10 +5,10 @@
 /// is answered 404 `itemNotFound`; a path that matches with the wrong method is answered 405
 /// `badMethod` with an `Allow` header. `HEAD` is served by the `GET` handler (the server drops the
 /// body) unless a `HEAD` handler is registered. One trailing slash is ignored (`/a/` matches `/a`).
-public struct Router: Sendable {
+package struct Router: Sendable {
     /// A handler runs on a server event loop: it must not block. Return `HTTPResponse.deferred` to
     /// answer later; throw `HTTPError` to answer with a fault.
-    public typealias Handler = @Sendable (HTTPRequest) throws -> HTTPResponse
+    package typealias Handler = @Sendable (HTTPRequest) throws -> HTTPResponse
 
     struct Route: Sendable {
         let pattern: String
@@ -36,11 +36,11 @@ public struct Router: Sendable {
 
     private var nodes: [Node] = [Node()]
 
-    public init() {}
+    package init() {}
 
     /// Registers `handler` for `method` on `pattern` (e.g. `/v3/{project_id}/os-services`).
     /// A malformed pattern or a duplicate registration is a programming error and traps.
-    public mutating func on(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping Handler) {
+    package mutating func on(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping Handler) {
         precondition(pattern.hasPrefix("/"), "route pattern must start with '/': \(pattern)")
         var node = 0
         for segment in pattern.split(separator: "/", omittingEmptySubsequences: true) {
@@ -72,12 +72,12 @@ public struct Router: Sendable {
         nodes[node].pattern = nodes[node].pattern ?? pattern
     }
 
-    public mutating func get(_ pattern: String, _ handler: @escaping Handler) { on(.get, pattern, handler) }
-    public mutating func head(_ pattern: String, _ handler: @escaping Handler) { on(.head, pattern, handler) }
-    public mutating func post(_ pattern: String, _ handler: @escaping Handler) { on(.post, pattern, handler) }
-    public mutating func put(_ pattern: String, _ handler: @escaping Handler) { on(.put, pattern, handler) }
-    public mutating func patch(_ pattern: String, _ handler: @escaping Handler) { on(.patch, pattern, handler) }
-    public mutating func delete(_ pattern: String, _ handler: @escaping Handler) { on(.delete, pattern, handler) }
+    package mutating func get(_ pattern: String, _ handler: @escaping Handler) { on(.get, pattern, handler) }
+    package mutating func head(_ pattern: String, _ handler: @escaping Handler) { on(.head, pattern, handler) }
+    package mutating func post(_ pattern: String, _ handler: @escaping Handler) { on(.post, pattern, handler) }
+    package mutating func put(_ pattern: String, _ handler: @escaping Handler) { on(.put, pattern, handler) }
+    package mutating func patch(_ pattern: String, _ handler: @escaping Handler) { on(.patch, pattern, handler) }
+    package mutating func delete(_ pattern: String, _ handler: @escaping Handler) { on(.delete, pattern, handler) }
 
     /// Finds the route for `method` and the raw (still percent-encoded) `path`.
     func match(method: HTTPMethod, rawPath: ArraySlice<UInt8>) throws(HTTPError) -> Match {

@@ -1,13 +1,14 @@
 // The few POSIX socket calls the server needs, with errno turned into typed errors.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import CHTTPServer
 import NetworkAddress
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Why the server could not start.
-public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The host is neither an IPv4 or IPv6 literal nor a host name, or the port is out of range.
     case invalidAddress(String)
     /// The host name gave no address to listen on (`reason` is the resolver's).
@@ -19,10 +20,11 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
     /// `start()` was called twice, or after `shutdown`.
     case alreadyStarted
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .invalidAddress(let text): return "invalid listen address \(text)"
-        case .cannotResolve(let host, let reason): return "cannot listen on \(host): the host name does not resolve: \(reason)"
+        case .cannotResolve(let host, let reason):
+            return "cannot listen on \(host): the host name does not resolve: \(reason)"
         case .cannotListen(let address, let code):
             return "cannot listen on \(address): \(String(cString: strerror(code)))"
         case .systemCallFailed(let call, let code): return "\(call) failed: \(String(cString: strerror(code)))"
@@ -41,7 +43,9 @@ enum Socket {
     static func listen(
         host rawHost: String, port: Int, backlog: Int32, reusePort: Bool, exclusive: Bool
     ) throws(HTTPServerError) -> (fd: Int32, port: Int) {
-        guard let host = ListenHost(rawHost) else { throw .invalidAddress(rawHost.contains(":") ? "[\(rawHost)]:\(port)" : "\(rawHost):\(port)") }
+        guard let host = ListenHost(rawHost) else {
+            throw .invalidAddress(rawHost.contains(":") ? "[\(rawHost)]:\(port)" : "\(rawHost):\(port)")
+        }
         let display = host.display(port: port)
         guard (0...65535).contains(port) else { throw .invalidAddress(display) }
         let storage: sockaddr_storage
@@ -78,12 +82,15 @@ enum Socket {
         _ address: sockaddr_storage, length: socklen_t, reusePort: Bool, display: String
     ) throws(HTTPServerError) -> Int32 {
         let family = Int32(address.ss_family)
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(
+            family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .systemCallFailed("socket", errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
-        if family == AF_INET6 { setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        if family == AF_INET6 {
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = address
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }

@@ -1,15 +1,16 @@
 /// Malformed JSON: where it went wrong and why.
-public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Byte offset into the body.
-    public let offset: Int
-    public let reason: String
+    package let offset: Int
+    package let reason: String
 
-    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+    package var description: String { "invalid JSON at byte \(offset): \(reason)" }
 
     /// Where `offset` is in `bytes` as a person reading the document counts: line and column from 1,
     /// a column per character (UTF-8 continuation bytes do not count).
-    public func lineAndColumn(in bytes: [UInt8]) -> (line: Int, column: Int) {
-        var line = 1, column = 1
+    package func lineAndColumn(in bytes: [UInt8]) -> (line: Int, column: Int) {
+        var line = 1
+        var column = 1
         for byte in bytes[..<min(offset, bytes.count)] {
             if byte == UInt8(ascii: "\n") {
                 line += 1
@@ -25,8 +26,8 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
 /// A strict RFC 8259 parser producing `JSONValue`: no trailing commas, comments or NaN; strings must be
 /// valid UTF-8; duplicate object keys are refused (so a report cannot say two things about one key);
 /// nesting is bounded so hostile input cannot exhaust the stack.
-public struct JSONParser {
-    public static let maxDepth = 64
+package struct JSONParser {
+    package static let maxDepth = 64
 
     /// Valid only during `parse`, which keeps the array alive.
     private let bytes: UnsafeBufferPointer<UInt8>
@@ -38,7 +39,7 @@ public struct JSONParser {
     }
 
     /// Parses one complete document; only whitespace may follow it.
-    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         let result: Result<JSONValue, JSONSyntaxError> = bytes.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(buffer)
             do throws(JSONSyntaxError) {
@@ -70,9 +71,15 @@ public struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
         default: throw failure("unexpected character \(Self.describe(byte))")
         }
@@ -169,8 +176,9 @@ public struct JSONParser {
     private mutating func parseNumber() throws(JSONSyntaxError) -> JSONNumber {
         let start = index
         while let byte = current,
-              (byte >= 0x30 && byte <= 0x39) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
-                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+            (byte >= 0x30 && byte <= 0x39) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
+        {
             index += 1
         }
         let literal = Array(bytes[start..<index])
@@ -272,7 +280,7 @@ public struct JSONParser {
     }
 
     /// `text` as the writer would quote it, for error messages.
-    public static func quote(_ text: String) -> String {
+    package static func quote(_ text: String) -> String {
         String(decoding: JSONWriter.encode(.string(text)), as: UTF8.self)
     }
 }

@@ -1,6 +1,6 @@
 /// A JSON document as parsed, keeping object key order and each number's literal text, so the
 /// capabilities a driver reports (including keys volumed does not know) come back out exactly as sent.
-public enum JSONValue: Sendable, Equatable {
+package enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case number(JSONNumber)
@@ -11,42 +11,42 @@ public enum JSONValue: Sendable, Equatable {
     /// The member `key` of an object (nil for other values or a missing key). Keys match by code
     /// points, as JSON defines them, not by `String ==` (canonical equivalence would make "\u00e9"
     /// and "e\u0301" one key).
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members.first { JSONMember.sameKey($0.key, key) }?.value
     }
 
-    public var stringValue: String? {
+    package var stringValue: String? {
         if case .string(let text) = self { return text }
         return nil
     }
 
-    public var numberValue: Double? {
+    package var numberValue: Double? {
         if case .number(let number) = self { return number.value }
         return nil
     }
 
-    public var boolValue: Bool? {
+    package var boolValue: Bool? {
         if case .bool(let flag) = self { return flag }
         return nil
     }
 }
 
 /// A JSON number: the literal as written, plus its value as a `Double` for checks.
-public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
+package struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     /// Valid JSON number syntax, written back unchanged when encoding.
-    public let text: String
-    public let value: Double
+    package let text: String
+    package let value: Double
 
     /// Nil when `text` is not JSON number syntax.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         guard JSONNumber.isValidSyntax(Array(text.utf8)), let value = Double(text) else { return nil }
         self.text = text
         self.value = value
     }
 
     /// A number from a finite `Double` (an integral value is written without a fraction).
-    public init?(_ value: Double) {
+    package init?(_ value: Double) {
         guard value.isFinite else { return nil }
         if Self.isWrittenAsInteger(value) {
             text = String(Int64(value))
@@ -66,7 +66,7 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
         self.value = value
     }
 
-    public var description: String { text }
+    package var description: String { text }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
     static func isValidSyntax(_ bytes: [UInt8]) -> Bool {
@@ -99,17 +99,17 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// One key and value of a JSON object.
-public struct JSONMember: Sendable, Equatable {
-    public var key: String
-    public var value: JSONValue
+package struct JSONMember: Sendable, Equatable {
+    package var key: String
+    package var value: JSONValue
 
-    public init(_ key: String, _ value: JSONValue) {
+    package init(_ key: String, _ value: JSONValue) {
         self.key = key
         self.value = value
     }
 
     /// Whether two keys are the same code points (JSON's rule), which `String ==` is not.
-    public static func sameKey(_ first: String, _ second: String) -> Bool {
+    package static func sameKey(_ first: String, _ second: String) -> Bool {
         first.utf8.elementsEqual(second.utf8)
     }
 }

@@ -7,9 +7,9 @@
 /// Two ways in: the static calls write a parsed `JSONValue` (keeping its key order and number
 /// literals); an instance writes a document member by member in the order the caller emits them,
 /// placing the commas itself.
-public struct JSONWriter {
+package struct JSONWriter {
     /// How a document looks; the values are the same either way.
-    public enum Style: Sendable {
+    package enum Style: Sendable {
         /// `{"a":1,"b":[2.5,100]}`: no spaces, and integral numbers without a fraction, as
         /// `JSONNumber` writes them. For bodies that machines exchange (capability reports).
         case compact
@@ -18,53 +18,54 @@ public struct JSONWriter {
         case pythonDumps
     }
 
-    public private(set) var bytes: [UInt8] = []
+    package private(set) var bytes: [UInt8] = []
     private let style: Style
     /// One entry per open object or array: whether it already holds a member.
     private var hasMember: [Bool] = []
     /// A key was just written: the next value completes its member and takes no comma.
     private var afterKey = false
     #if DEBUG
-    /// One entry per open container, true for an object: debug builds check that keys go only
-    /// into objects, every member of an object has a key, and each close matches its open.
-    private var isObject: [Bool] = []
+        /// One entry per open container, true for an object: debug builds check that keys go only
+        /// into objects, every member of an object has a key, and each close matches its open.
+        private var isObject: [Bool] = []
     #endif
 
-    public init(style: Style, reservingCapacity capacity: Int = 256) {
+    package init(style: Style, reservingCapacity capacity: Int = 256) {
         self.style = style
         bytes.reserveCapacity(capacity)
     }
 
     // MARK: containers
 
-    public mutating func beginObject() { open(UInt8(ascii: "{")) }
-    public mutating func endObject() { close(UInt8(ascii: "}")) }
-    public mutating func beginArray() { open(UInt8(ascii: "[")) }
-    public mutating func endArray() { close(UInt8(ascii: "]")) }
+    package mutating func beginObject() { open(UInt8(ascii: "{")) }
+    package mutating func endObject() { close(UInt8(ascii: "}")) }
+    package mutating func beginArray() { open(UInt8(ascii: "[")) }
+    package mutating func endArray() { close(UInt8(ascii: "]")) }
 
     private mutating func open(_ bracket: UInt8) {
         separate()
         bytes.append(bracket)
         hasMember.append(false)
         #if DEBUG
-        isObject.append(bracket == UInt8(ascii: "{"))
+            isObject.append(bracket == UInt8(ascii: "{"))
         #endif
     }
 
     private mutating func close(_ bracket: UInt8) {
         #if DEBUG
-        precondition(!afterKey, "JSONWriter: a key without a value before \(Character(Unicode.Scalar(bracket)))")
-        precondition(isObject.popLast() == (bracket == UInt8(ascii: "}")),
-                     "JSONWriter: \(Character(Unicode.Scalar(bracket))) does not close the open container")
+            precondition(!afterKey, "JSONWriter: a key without a value before \(Character(Unicode.Scalar(bracket)))")
+            precondition(
+                isObject.popLast() == (bracket == UInt8(ascii: "}")),
+                "JSONWriter: \(Character(Unicode.Scalar(bracket))) does not close the open container")
         #endif
         hasMember.removeLast()
         bytes.append(bracket)
     }
 
     /// Writes `"name":` inside an object; the next value call completes the member.
-    public mutating func key(_ name: String) {
+    package mutating func key(_ name: String) {
         #if DEBUG
-        precondition(isObject.last == true && !afterKey, "JSONWriter: key \(name) outside an object or after a key")
+            precondition(isObject.last == true && !afterKey, "JSONWriter: key \(name) outside an object or after a key")
         #endif
         separate(isKey: true)
         Self.appendString(name, to: &bytes)
@@ -75,32 +76,32 @@ public struct JSONWriter {
 
     // MARK: scalars
 
-    public mutating func string(_ value: String) {
+    package mutating func string(_ value: String) {
         separate()
         Self.appendString(value, to: &bytes)
     }
 
-    public mutating func string(_ value: String?) {
+    package mutating func string(_ value: String?) {
         if let value { string(value) } else { null() }
     }
 
     /// A string whose UTF-8 `appendText` appends itself: for text the caller formats straight into
     /// bytes (a cached timestamp) that holds nothing JSON would escape.
-    public mutating func preformattedString(_ appendText: (inout [UInt8]) -> Void) {
+    package mutating func preformattedString(_ appendText: (inout [UInt8]) -> Void) {
         separate()
         bytes.append(UInt8(ascii: "\""))
         appendText(&bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 
-    public mutating func int(_ value: Int) {
+    package mutating func int(_ value: Int) {
         separate()
         bytes.append(contentsOf: String(value).utf8)
     }
 
     /// A finite double in its shortest round-trip form (`1.5`, `1e-05`); an integral one as the
     /// style says (`100` or `100.0`). JSON has no infinities or NaN: those are written as null.
-    public mutating func double(_ value: Double) {
+    package mutating func double(_ value: Double) {
         guard let number = JSONNumber(value) else {
             null()
             return
@@ -112,24 +113,42 @@ public struct JSONWriter {
         }
     }
 
-    public mutating func bool(_ value: Bool) {
+    package mutating func bool(_ value: Bool) {
         separate()
         bytes.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
-    public mutating func null() {
+    package mutating func null() {
         separate()
         bytes.append(contentsOf: "null".utf8)
     }
 
     // MARK: key + value shorthands
 
-    public mutating func member(_ name: String, _ value: String) { key(name); string(value) }
-    public mutating func member(_ name: String, _ value: String?) { key(name); string(value) }
-    public mutating func member(_ name: String, _ value: Int) { key(name); int(value) }
-    public mutating func member(_ name: String, _ value: Bool) { key(name); bool(value) }
-    public mutating func member(_ name: String, _ value: Double) { key(name); double(value) }
-    public mutating func nullMember(_ name: String) { key(name); null() }
+    package mutating func member(_ name: String, _ value: String) {
+        key(name)
+        string(value)
+    }
+    package mutating func member(_ name: String, _ value: String?) {
+        key(name)
+        string(value)
+    }
+    package mutating func member(_ name: String, _ value: Int) {
+        key(name)
+        int(value)
+    }
+    package mutating func member(_ name: String, _ value: Bool) {
+        key(name)
+        bool(value)
+    }
+    package mutating func member(_ name: String, _ value: Double) {
+        key(name)
+        double(value)
+    }
+    package mutating func nullMember(_ name: String) {
+        key(name)
+        null()
+    }
 
     /// A comma before every member but the first of its container (not after a key).
     private mutating func separate(isKey: Bool = false) {
@@ -138,8 +157,8 @@ public struct JSONWriter {
             return
         }
         #if DEBUG
-        // `key` asserts its own place; any other write inside an object is a value without a key.
-        precondition(isObject.last != true || isKey, "JSONWriter: a value in an object without a key")
+            // `key` asserts its own place; any other write inside an object is a value without a key.
+            precondition(isObject.last != true || isKey, "JSONWriter: a value in an object without a key")
         #endif
         guard let last = hasMember.indices.last else { return }
         if hasMember[last] {
@@ -154,13 +173,13 @@ public struct JSONWriter {
 // MARK: whole values, compact
 
 extension JSONWriter {
-    public static func encode(_ value: JSONValue) -> [UInt8] {
+    package static func encode(_ value: JSONValue) -> [UInt8] {
         var out: [UInt8] = []
         append(value, to: &out)
         return out
     }
 
-    public static func append(_ value: JSONValue, to out: inout [UInt8]) {
+    package static func append(_ value: JSONValue, to out: inout [UInt8]) {
         switch value {
         case .null:
             out.append(contentsOf: "null".utf8)
@@ -182,7 +201,7 @@ extension JSONWriter {
         }
     }
 
-    public static func appendObject(_ members: [JSONMember], to out: inout [UInt8]) {
+    package static func appendObject(_ members: [JSONMember], to out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
         for (position, member) in members.enumerated() {
             if position > 0 { out.append(UInt8(ascii: ",")) }
@@ -198,13 +217,14 @@ extension JSONWriter {
     /// `text` as a quoted JSON string: quotes, backslashes and control characters escaped (RFC 8259,
     /// the two-character forms where there is one, as Python's `json.dumps` writes them), everything
     /// else as UTF-8. The one escaper of volumed: API faults come out of it too.
-    public static func appendString(_ text: String, to out: inout [UInt8]) {
+    package static func appendString(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { utf8 in
             // Copy runs of bytes that need no escape in one go.
             var runStart = 0
-            for (position, byte) in utf8.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x7F {
+            for (position, byte) in utf8.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x7F
+            {
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<position]))
                 appendEscape(byte, to: &out)
                 runStart = position + 1
@@ -224,7 +244,9 @@ extension JSONWriter {
         case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
         case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
         default:
-            out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]])
+            out.append(contentsOf: [
+                0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)],
+            ])
         }
     }
 }

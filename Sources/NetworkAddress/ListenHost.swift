@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The host part of a listen option (`osapi_volume_listen`, `scheduler_listen`): an IPv4 or IPv6
@@ -7,14 +7,14 @@ import Glibc
 /// `HostAddressOpt` takes it and its WSGI server binds it (the first `getaddrinfo` answer). The one
 /// rule that both the configuration check and the server apply, so a file that `check-config`
 /// accepts is one the server can bind, name resolution aside.
-public enum ListenHost: Sendable, Hashable, CustomStringConvertible {
+package enum ListenHost: Sendable, Hashable, CustomStringConvertible {
     case ipv4(String)
     case ipv6(String)
     /// An RFC 1123 host name (letters, digits, hyphens; labels of 1 to 63 characters; at most 253).
     case name(String)
 
     /// Nil when `text` is neither an address literal nor a valid host name.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         var host = text
         if host.hasPrefix("[") && host.hasSuffix("]") && host.count > 2 {
             host = String(host.dropFirst().dropLast())
@@ -41,36 +41,38 @@ public enum ListenHost: Sendable, Hashable, CustomStringConvertible {
         let labels = value.split(separator: ".", omittingEmptySubsequences: false)
         return labels.allSatisfy { label in
             !label.isEmpty && label.utf8.count <= 63 && label.first != "-" && label.last != "-"
-                && label.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
+                && label.unicodeScalars.allSatisfy {
+                    $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-")
+                }
         }
     }
 
     /// The host as written without brackets.
-    public var text: String {
+    package var text: String {
         switch self {
         case .ipv4(let text), .ipv6(let text), .name(let text): return text
         }
     }
 
     /// `host:port`, with brackets around an IPv6 literal.
-    public func display(port: Int) -> String {
+    package func display(port: Int) -> String {
         if case .ipv6(let text) = self { return "[\(text)]:\(port)" }
         return "\(text):\(port)"
     }
 
-    public var description: String { text }
+    package var description: String { text }
 
     /// Why a host name gave no address to bind.
-    public struct ResolutionFailure: Error, Sendable, Equatable, CustomStringConvertible {
-        public let host: String
-        public let reason: String
+    package struct ResolutionFailure: Error, Sendable, Equatable, CustomStringConvertible {
+        package let host: String
+        package let reason: String
 
-        public var description: String { "cannot resolve \(host): \(reason)" }
+        package var description: String { "cannot resolve \(host): \(reason)" }
     }
 
     /// The address to bind for `port`: the literal, or the first address the resolver gives for the
     /// name (`getaddrinfo` with `AF_UNSPEC`, `SOCK_STREAM`, `AI_PASSIVE`), as Cinder binds it.
-    public func socketAddress(port: Int) throws(ResolutionFailure) -> (storage: sockaddr_storage, length: socklen_t) {
+    package func socketAddress(port: Int) throws(ResolutionFailure) -> (storage: sockaddr_storage, length: socklen_t) {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

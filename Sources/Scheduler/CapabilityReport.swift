@@ -1,23 +1,24 @@
 /// Whether a volume backend's driver is working, as its volume service reports it (Cinder's
 /// `backend_state`).
 import JSON
-public enum BackendState: String, Sendable, Equatable {
+
+package enum BackendState: String, Sendable, Equatable {
     case up
     case down
 }
 
 /// Whether the operator lets the scheduler place volumes on the service (Cinder's service `status`).
-public enum ServiceStatus: String, Sendable, Equatable {
+package enum ServiceStatus: String, Sendable, Equatable {
     case enabled
     case disabled
 }
 
 /// One pool a backend reported, with the keys it sent for it (including `pool_name`).
-public struct PoolReport: Sendable, Equatable {
-    public let name: String
-    public let capabilities: [JSONMember]
+package struct PoolReport: Sendable, Equatable {
+    package let name: String
+    package let capabilities: [JSONMember]
 
-    public init(name: String, capabilities: [JSONMember]) {
+    package init(name: String, capabilities: [JSONMember]) {
         self.name = name
         self.capabilities = capabilities
     }
@@ -25,24 +26,24 @@ public struct PoolReport: Sendable, Equatable {
 
 /// One validated capability report from a volume service (Cinder's `publish_service_capabilities`
 /// payload): who sent it, when, and what its backend can do.
-public struct CapabilityReport: Sendable, Equatable {
+package struct CapabilityReport: Sendable, Equatable {
     /// `host@backend`, the key the scheduler stores reports under.
-    public let host: String
-    public let service: String
+    package let host: String
+    package let service: String
     /// When the volume service took the stats; only a newer report replaces a stored one.
-    public let timestamp: CapabilityTimestamp
-    public let backendState: BackendState
-    public let status: ServiceStatus
-    public let disabledReason: String?
+    package let timestamp: CapabilityTimestamp
+    package let backendState: BackendState
+    package let status: ServiceStatus
+    package let disabledReason: String?
     /// Cinder's `frozen` (os-services freeze): a frozen backend is skipped like a disabled one.
-    public let frozen: Bool
+    package let frozen: Bool
     /// Backend-level capabilities in the order sent, without `pools`; unknown keys kept as-is.
-    public let capabilities: [JSONMember]
+    package let capabilities: [JSONMember]
     /// The reported pools; nil when the driver reported none, in which case the backend forms one
     /// pool named after `volume_backend_name` (Cinder's rule for drivers without pools).
-    public let pools: [PoolReport]?
+    package let pools: [PoolReport]?
 
-    public init(
+    package init(
         host: String, service: String, timestamp: CapabilityTimestamp, backendState: BackendState,
         status: ServiceStatus, disabledReason: String?, capabilities: [JSONMember], pools: [PoolReport]?,
         frozen: Bool = false
@@ -59,22 +60,22 @@ public struct CapabilityReport: Sendable, Equatable {
     }
 
     /// The backend-level capability `key`, if reported.
-    public func capability(_ key: String) -> JSONValue? {
+    package func capability(_ key: String) -> JSONValue? {
         capabilities.first { $0.key == key }?.value
     }
 }
 
 /// Why a capability report body was refused, naming the exact field (e.g.
 /// `reports[3].capabilities.free_capacity_gb`) so the API can answer 400 with a fault that says it.
-public struct CapabilityReportError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct CapabilityReportError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A path into the body (`body` for the body as a whole).
-    public let field: String
-    public let problem: String
+    package let field: String
+    package let problem: String
 
-    public init(field: String, problem: String) {
+    package init(field: String, problem: String) {
         self.field = field
         self.problem = problem
     }
 
-    public var description: String { "\(field): \(problem)" }
+    package var description: String { "\(field): \(problem)" }
 }

@@ -6,9 +6,9 @@ import ServiceNames
 /// never holds a report it cannot list. In a batch each report stands alone: a bad one is refused
 /// with its reason and the others are kept, so one misconfigured backend never takes its
 /// neighbours out of `get_pools`.
-public enum CapabilityReportParser {
-    public static let defaultMaxReports = 10_000
-    public static let expectedService = "cinder-volume"
+package enum CapabilityReportParser {
+    package static let defaultMaxReports = 10_000
+    package static let expectedService = "cinder-volume"
     static let capacityKeys = ["total_capacity_gb", "free_capacity_gb"]
     static let optionalAmountKeys = ["allocated_capacity_gb", "provisioned_capacity_gb"]
     /// Lengths count Unicode code points, as Cinder's `len()` on a Python string and JSON Schema's
@@ -20,7 +20,7 @@ public enum CapabilityReportParser {
     ///   real report look older and be ignored.
     /// - Throws: when the body is not a report or a batch of reports at all, or is a single report
     ///   that is invalid (nothing to keep).
-    public static func parse(
+    package static func parse(
         _ body: [UInt8], maxReports: Int = defaultMaxReports, notAfter: CapabilityTimestamp? = nil
     ) throws(CapabilityReportError) -> ReportBatch {
         let document: JSONValue
@@ -32,7 +32,7 @@ public enum CapabilityReportParser {
         return try validate(document, maxReports: maxReports, notAfter: notAfter)
     }
 
-    public static func validate(
+    package static func validate(
         _ document: JSONValue, maxReports: Int = defaultMaxReports, notAfter: CapabilityTimestamp? = nil
     ) throws(CapabilityReportError) -> ReportBatch {
         guard case .object = document else {
@@ -40,7 +40,8 @@ public enum CapabilityReportParser {
         }
         guard let batch = document["reports"] else {
             let single = try report(document, path: "", notAfter: notAfter)
-            return ReportBatch(isBatch: false, count: 1, reports: [IndexedReport(index: 0, report: single)], refused: [])
+            return ReportBatch(
+                isBatch: false, count: 1, reports: [IndexedReport(index: 0, report: single)], refused: [])
         }
         guard case .array(let elements) = batch, !elements.isEmpty else {
             throw CapabilityReportError(field: "reports", problem: "expected a non-empty array of reports")
@@ -56,7 +57,8 @@ public enum CapabilityReportParser {
                 result.reports.append(IndexedReport(index: position, report: valid))
             } catch {
                 let host = element["host"]?.stringValue
-                result.refused.append(ReportRefusal(index: position, host: host, reason: .invalid, message: error.description))
+                result.refused.append(
+                    ReportRefusal(index: position, host: host, reason: .invalid, message: error.description))
             }
         }
         return result
@@ -65,7 +67,9 @@ public enum CapabilityReportParser {
     static func report(
         _ value: JSONValue, path: String, notAfter: CapabilityTimestamp?
     ) throws(CapabilityReportError) -> CapabilityReport {
-        guard case .object = value else { throw CapabilityReportError(field: path.isEmpty ? "body" : path, problem: "expected an object") }
+        guard case .object = value else {
+            throw CapabilityReportError(field: path.isEmpty ? "body" : path, problem: "expected an object")
+        }
         let host = try requiredString(value, "host", path)
         do {
             try ServiceName.checkHost(host)
@@ -84,7 +88,9 @@ public enum CapabilityReportParser {
         if let notAfter, timestamp > notAfter {
             throw CapabilityReportError(
                 field: join(path, "timestamp"),
-                problem: "\(timestamp) is further ahead of the scheduler's clock than the allowed skew; check the sender's clock")
+                problem:
+                    "\(timestamp) is further ahead of the scheduler's clock than the allowed skew; check the sender's clock"
+            )
         }
         let capabilitiesPath = join(path, "capabilities")
         guard let capabilities = value["capabilities"] else {
@@ -134,12 +140,15 @@ public enum CapabilityReportParser {
         // A backend that is up must describe itself; a down one may send whatever it still knows.
         func reported(_ key: String) throws(CapabilityReportError) -> JSONValue? {
             if let value = object[key] { return value }
-            if up { throw CapabilityReportError(field: join(path, key), problem: #"required when backend_state is "up""#) }
+            if up {
+                throw CapabilityReportError(field: join(path, key), problem: #"required when backend_state is "up""#)
+            }
             return nil
         }
         if let name = try reported("volume_backend_name") {
             guard case .string(let text) = name, !text.isEmpty else {
-                throw CapabilityReportError(field: join(path, "volume_backend_name"), problem: "expected a non-empty string")
+                throw CapabilityReportError(
+                    field: join(path, "volume_backend_name"), problem: "expected a non-empty string")
             }
             // Without pools it names the backend's one pool.
             if object["pools"] == nil {
@@ -147,7 +156,8 @@ public enum CapabilityReportParser {
                     try ServiceName.checkPool(text)
                 } catch {
                     throw CapabilityReportError(
-                        field: join(path, "volume_backend_name"), problem: "\(ServiceName.quoted(text)) cannot name a pool: it \(error)")
+                        field: join(path, "volume_backend_name"),
+                        problem: "\(ServiceName.quoted(text)) cannot name a pool: it \(error)")
                 }
             }
         }
@@ -157,7 +167,9 @@ public enum CapabilityReportParser {
         if let version = try reported("driver_version") {
             switch version {
             case .string, .number: break
-            default: throw CapabilityReportError(field: join(path, "driver_version"), problem: "expected a string or a number")
+            default:
+                throw CapabilityReportError(
+                    field: join(path, "driver_version"), problem: "expected a string or a number")
             }
         }
         if let proto = try reported("storage_protocol"), !isStringOrStringArray(proto) {
@@ -194,7 +206,8 @@ public enum CapabilityReportParser {
             do {
                 try ServiceName.checkPool(name)
             } catch {
-                throw CapabilityReportError(field: join(poolPath, "pool_name"), problem: "\(ServiceName.quoted(name)) \(error)")
+                throw CapabilityReportError(
+                    field: join(poolPath, "pool_name"), problem: "\(ServiceName.quoted(name)) \(error)")
             }
             guard names.insert(name).inserted else {
                 throw CapabilityReportError(
@@ -215,14 +228,18 @@ public enum CapabilityReportParser {
             switch object[key] {
             case nil:
                 if requireCapacity {
-                    throw CapabilityReportError(field: join(path, key), problem: #"required when backend_state is "up""#)
+                    throw CapabilityReportError(
+                        field: join(path, key), problem: #"required when backend_state is "up""#)
                 }
             case .number(let number):
-                if number.value < 0 { throw CapabilityReportError(field: join(path, key), problem: "must not be negative") }
+                if number.value < 0 {
+                    throw CapabilityReportError(field: join(path, key), problem: "must not be negative")
+                }
             case .string("unknown"), .string("infinite"):
                 break
             default:
-                throw CapabilityReportError(field: join(path, key), problem: #"expected a number, "unknown" or "infinite""#)
+                throw CapabilityReportError(
+                    field: join(path, key), problem: #"expected a number, "unknown" or "infinite""#)
             }
         }
         for key in optionalAmountKeys {

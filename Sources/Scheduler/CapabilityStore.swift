@@ -3,90 +3,93 @@ import JSON
 import Synchronization
 
 /// The time source of a `CapabilityStore`, injected so staleness can be tested without waiting.
-public protocol SchedulerClock: Sendable {
+package protocol SchedulerClock: Sendable {
     func now() -> Date
 }
 
 /// Wall-clock time.
-public struct SystemSchedulerClock: SchedulerClock {
-    public init() {}
-    public func now() -> Date { Date() }
+package struct SystemSchedulerClock: SchedulerClock {
+    package init() {}
+    package func now() -> Date { Date() }
 }
 
 /// The `get_pools` JSON, encoded once per store version: serve `json` as is and use `version` as the
 /// ETag.
-public struct PoolsView: Sendable, Equatable {
-    public let version: UInt64
-    public let json: [UInt8]
+package struct PoolsView: Sendable, Equatable {
+    package let version: UInt64
+    package let json: [UInt8]
 }
 
 /// What one `receive` or `update` did with its reports.
-public struct ReceiveSummary: Sendable, Equatable {
+package struct ReceiveSummary: Sendable, Equatable {
     /// Reports stored (each replacing its host's previous one, if any).
-    public var accepted: Int
+    package var accepted: Int
     /// Reports not stored, in body order, each with its reason.
-    public var refused: [ReportRefusal]
+    package var refused: [ReportRefusal]
 
-    public init(accepted: Int, refused: [ReportRefusal] = []) {
+    package init(accepted: Int, refused: [ReportRefusal] = []) {
         self.accepted = accepted
         self.refused = refused
     }
 
     /// Reports dropped because the stored report for their host is newer.
-    public var ignoredAsOlder: Int { refused.count(where: { $0.reason == .olderThanStored }) }
+    package var ignoredAsOlder: Int { refused.count(where: { $0.reason == .olderThanStored }) }
     /// Reports refused because the store is full.
-    public var refusedAsFull: Int { refused.count(where: { $0.reason == .storeFull }) }
+    package var refusedAsFull: Int { refused.count(where: { $0.reason == .storeFull }) }
     /// Reports refused as invalid.
-    public var refusedAsInvalid: Int { refused.count(where: { $0.reason == .invalid }) }
+    package var refusedAsInvalid: Int { refused.count(where: { $0.reason == .invalid }) }
 }
 
 /// How much a `CapabilityStore` holds, and for how long: what keeps it bounded whatever its
 /// publishers send.
-public struct CapabilityStoreLimits: Sendable, Equatable {
+package struct CapabilityStoreLimits: Sendable, Equatable {
     /// Backends (`host@backend`) held at most; a report naming a new one beyond it is refused.
-    public var maxBackends: Int
+    package var maxBackends: Int
     /// Pools held at most, over all backends.
-    public var maxPools: Int
+    package var maxPools: Int
     /// How far ahead of the scheduler's clock a report's timestamp may be (clocks of two hosts
     /// differ a little); a report dated later is refused, since it would make every later, real
     /// report look older.
-    public var maxClockSkew: Double
+    package var maxClockSkew: Double
     /// Backends without a report for this many `service_down_time`s are forgotten (they left
     /// `get_pools` after one).
-    public var forgetAfterDownTimes: Double
+    package var forgetAfterDownTimes: Double
 
-    public static let defaultMaxBackends = 10_000
-    public static let defaultMaxPools = 100_000
+    package static let defaultMaxBackends = 10_000
+    package static let defaultMaxPools = 100_000
 
-    public init(maxBackends: Int = defaultMaxBackends, maxPools: Int = defaultMaxPools, maxClockSkew: Double = 60,
-                forgetAfterDownTimes: Double = 10) {
+    package init(
+        maxBackends: Int = defaultMaxBackends, maxPools: Int = defaultMaxPools, maxClockSkew: Double = 60,
+        forgetAfterDownTimes: Double = 10
+    ) {
         self.maxBackends = max(1, maxBackends)
         self.maxPools = max(1, maxPools)
         self.maxClockSkew = maxClockSkew.isFinite ? max(0, maxClockSkew) : 60
-        self.forgetAfterDownTimes = forgetAfterDownTimes.isFinite && forgetAfterDownTimes >= 1 ? forgetAfterDownTimes : 10
+        self.forgetAfterDownTimes =
+            forgetAfterDownTimes.isFinite && forgetAfterDownTimes >= 1 ? forgetAfterDownTimes : 10
     }
 }
 
 /// What the scheduler knows about one backend, for the API's listings and metrics.
-public struct BackendStatus: Sendable, Equatable {
-    public let host: String
-    public let service: String
-    public let backendState: BackendState
-    public let status: ServiceStatus
-    public let disabledReason: String?
+package struct BackendStatus: Sendable, Equatable {
+    package let host: String
+    package let service: String
+    package let backendState: BackendState
+    package let status: ServiceStatus
+    package let disabledReason: String?
     /// Frozen by an operator (os-services freeze): skipped like a disabled backend.
-    public let frozen: Bool
+    package let frozen: Bool
     /// The timestamp of the stored report.
-    public let reportTimestamp: CapabilityTimestamp
+    package let reportTimestamp: CapabilityTimestamp
     /// When the scheduler received the stored report; staleness counts from here.
-    public let receivedAt: Date
+    package let receivedAt: Date
     /// No report within `service_down_time`.
-    public let isStale: Bool
+    package let isStale: Bool
     /// `host@backend#pool` for each pool the report stands for.
-    public let poolNames: [String]
+    package let poolNames: [String]
 
     /// Whether `get_pools` lists this backend's pools: up, enabled, not frozen, fresh.
-    public var isListed: Bool { backendState == .up && status == .enabled && !frozen && !isStale }
+    package var isListed: Bool { backendState == .up && status == .enabled && !frozen && !isStale }
 }
 
 /// The scheduler's view of every volume backend: the newest capability report per host, as Cinder's
@@ -97,10 +100,10 @@ public struct BackendStatus: Sendable, Equatable {
 /// bumps `version`, including a backend going stale, which is noticed on the next read (no timer),
 /// so a cached view and its ETag are never out of date. A read costs in proportion to the backends
 /// that `get_pools` lists, not to all the store holds.
-public final class CapabilityStore: Sendable {
+package final class CapabilityStore: Sendable {
     /// Cinder's `service_down_time`: seconds after the last received report at which a backend drops out.
-    public let serviceDownTime: Double
-    public let limits: CapabilityStoreLimits
+    package let serviceDownTime: Double
+    package let limits: CapabilityStoreLimits
     private let clock: any SchedulerClock
     private let state = Mutex(State())
 
@@ -154,21 +157,23 @@ public final class CapabilityStore: Sendable {
         }
     }
 
-    public init(serviceDownTime: Double = 60, limits: CapabilityStoreLimits = CapabilityStoreLimits(),
-                clock: any SchedulerClock = SystemSchedulerClock()) {
+    package init(
+        serviceDownTime: Double = 60, limits: CapabilityStoreLimits = CapabilityStoreLimits(),
+        clock: any SchedulerClock = SystemSchedulerClock()
+    ) {
         self.serviceDownTime = serviceDownTime.isFinite && serviceDownTime > 0 ? serviceDownTime : 60
         self.limits = limits
         self.clock = clock
     }
 
     /// How long a backend may stay silent before it is forgotten.
-    public var forgetAfter: Double { serviceDownTime * limits.forgetAfterDownTimes }
+    package var forgetAfter: Double { serviceDownTime * limits.forgetAfterDownTimes }
 
     /// Validates a `POST /v3/scheduler/capabilities` body and stores its valid reports; each invalid
     /// one is refused with its reason. Throws only when the body is not a report or a batch of
     /// reports (or is a single invalid report): nothing is stored then.
     @discardableResult
-    public func receive(
+    package func receive(
         _ body: [UInt8], maxReports: Int = CapabilityReportParser.defaultMaxReports
     ) throws(CapabilityReportError) -> ReceiveSummary {
         let notAfter = CapabilityTimestamp(clock.now().addingTimeInterval(limits.maxClockSkew))
@@ -184,25 +189,28 @@ public final class CapabilityStore: Sendable {
     /// report dated ahead, cannot keep a backend's real reports out. A `down` report takes its
     /// backend out of `get_pools` at once.
     @discardableResult
-    public func update(_ reports: [CapabilityReport]) -> ReceiveSummary {
+    package func update(_ reports: [CapabilityReport]) -> ReceiveSummary {
         update(reports.enumerated().map { IndexedReport(index: $0.offset, report: $0.element) })
     }
 
     @discardableResult
-    public func update(_ reports: [IndexedReport]) -> ReceiveSummary {
+    package func update(_ reports: [IndexedReport]) -> ReceiveSummary {
         let now = clock.now()
         let updated = JSONValue.string(CapabilityTimestamp(now).description)
         // Encoding happens outside the lock; only the swap happens inside.
         let prepared = reports.map { indexed in
             let report = indexed.report
             let pools = PoolEncoding.pools(of: report)
-            return (indexed.index, Entry(
-                report: report,
-                receivedAt: now,
-                poolNames: pools.map { PoolEncoding.fullName(host: report.host, pool: $0.name) },
-                summaryFragment: PoolEncoding.summaryFragment(host: report.host, pools: pools),
-                detailFragment: PoolEncoding.detailFragment(report: report, pools: pools, updated: updated)
-            ))
+            return (
+                indexed.index,
+                Entry(
+                    report: report,
+                    receivedAt: now,
+                    poolNames: pools.map { PoolEncoding.fullName(host: report.host, pool: $0.name) },
+                    summaryFragment: PoolEncoding.summaryFragment(host: report.host, pools: pools),
+                    detailFragment: PoolEncoding.detailFragment(report: report, pools: pools, updated: updated)
+                )
+            )
         }
         let reorderWindow = serviceDownTime / 2
         return state.withLock { state in
@@ -212,23 +220,33 @@ public final class CapabilityStore: Sendable {
                 let host = entry.report.host
                 let stored = state.entries[host]
                 if let stored, stored.report.timestamp > entry.report.timestamp,
-                   now.timeIntervalSince(stored.receivedAt) < reorderWindow {
-                    summary.refused.append(ReportRefusal(
-                        index: index, host: host, reason: .olderThanStored,
-                        message: "the stored report for \(host) is dated \(stored.report.timestamp), later than this one"))
+                    now.timeIntervalSince(stored.receivedAt) < reorderWindow
+                {
+                    summary.refused.append(
+                        ReportRefusal(
+                            index: index, host: host, reason: .olderThanStored,
+                            message:
+                                "the stored report for \(host) is dated \(stored.report.timestamp), later than this one"
+                        ))
                     continue
                 }
                 let pools = state.poolCount - (stored?.poolNames.count ?? 0) + entry.poolNames.count
                 if stored == nil && state.entries.count >= limits.maxBackends {
-                    summary.refused.append(ReportRefusal(
-                        index: index, host: host, reason: .storeFull,
-                        message: "the scheduler holds the most backends it may (\(limits.maxBackends)); \(host) is not stored"))
+                    summary.refused.append(
+                        ReportRefusal(
+                            index: index, host: host, reason: .storeFull,
+                            message:
+                                "the scheduler holds the most backends it may (\(limits.maxBackends)); \(host) is not stored"
+                        ))
                     continue
                 }
                 if pools > limits.maxPools && entry.poolNames.count > (stored?.poolNames.count ?? 0) {
-                    summary.refused.append(ReportRefusal(
-                        index: index, host: host, reason: .storeFull,
-                        message: "the scheduler holds the most pools it may (\(limits.maxPools)); the \(entry.poolNames.count) pool(s) of \(host) are not stored"))
+                    summary.refused.append(
+                        ReportRefusal(
+                            index: index, host: host, reason: .storeFull,
+                            message:
+                                "the scheduler holds the most pools it may (\(limits.maxPools)); the \(entry.poolNames.count) pool(s) of \(host) are not stored"
+                        ))
                     continue
                 }
                 state.entries[host] = entry
@@ -249,7 +267,7 @@ public final class CapabilityStore: Sendable {
     /// key means its host's lease ended (the host stopped or died), which is known before
     /// `service_down_time` says so. Returns how many of them were stored.
     @discardableResult
-    public func remove(_ hosts: some Sequence<String>) -> Int {
+    package func remove(_ hosts: some Sequence<String>) -> Int {
         state.withLock { state in
             var removed = 0
             for host in hosts {
@@ -264,7 +282,7 @@ public final class CapabilityStore: Sendable {
     }
 
     /// The current version (after noticing backends that went stale); equal versions mean equal views.
-    public var version: UInt64 {
+    package var version: UInt64 {
         let now = clock.now()
         return state.withLock { state in
             expire(&state, now: now)
@@ -273,7 +291,7 @@ public final class CapabilityStore: Sendable {
     }
 
     /// How many backends and pools the store holds, listed or not.
-    public var counts: (backends: Int, pools: Int) {
+    package var counts: (backends: Int, pools: Int) {
         let now = clock.now()
         return state.withLock { state in
             expire(&state, now: now)
@@ -284,15 +302,18 @@ public final class CapabilityStore: Sendable {
     /// `{"pools": [{"name": "host@backend#pool"}, ...]}`, or with `detail` each pool's `capabilities`
     /// too; pools of backends that are down, disabled or stale are left out. Pools are in host order,
     /// then in the order each backend reported them.
-    public func pools(detail: Bool) -> PoolsView {
+    package func pools(detail: Bool) -> PoolsView {
         let now = clock.now()
         return state.withLock { state in
             expire(&state, now: now)
             if let cached = detail ? state.detailView : state.summaryView { return cached }
             var json: [UInt8] = []
-            json.reserveCapacity(state.listed.reduce(16) { total, host in
-                total + 1 + (detail ? state.entries[host]!.detailFragment.count : state.entries[host]!.summaryFragment.count)
-            })
+            json.reserveCapacity(
+                state.listed.reduce(16) { total, host in
+                    total + 1
+                        + (detail
+                            ? state.entries[host]!.detailFragment.count : state.entries[host]!.summaryFragment.count)
+                })
             json.append(contentsOf: #"{"pools":["#.utf8)
             var first = true
             for host in state.listed {
@@ -309,7 +330,7 @@ public final class CapabilityStore: Sendable {
     }
 
     /// Every backend the store holds, in host order, listed or not.
-    public func backends() -> [BackendStatus] {
+    package func backends() -> [BackendStatus] {
         let now = clock.now()
         return state.withLock { state in
             expire(&state, now: now)
@@ -317,7 +338,8 @@ public final class CapabilityStore: Sendable {
                 guard let entry = state.entries[host] else { return nil }
                 return BackendStatus(
                     host: host, service: entry.report.service, backendState: entry.report.backendState,
-                    status: entry.report.status, disabledReason: entry.report.disabledReason, frozen: entry.report.frozen,
+                    status: entry.report.status, disabledReason: entry.report.disabledReason,
+                    frozen: entry.report.frozen,
                     reportTimestamp: entry.report.timestamp, receivedAt: entry.receivedAt,
                     isStale: entry.isStale, poolNames: entry.poolNames)
             }
@@ -325,7 +347,7 @@ public final class CapabilityStore: Sendable {
     }
 
     /// The stored report for `host`, if any.
-    public func report(for host: String) -> CapabilityReport? {
+    package func report(for host: String) -> CapabilityReport? {
         state.withLock { $0.entries[host]?.report }
     }
 
@@ -338,7 +360,9 @@ public final class CapabilityStore: Sendable {
             let arrival = state.arrivals[state.staleCursor]
             guard now.timeIntervalSince(arrival.receivedAt) > serviceDownTime else { break }
             state.staleCursor += 1
-            guard let entry = state.entries[arrival.host], entry.receivedAt == arrival.receivedAt, !entry.isStale else { continue }
+            guard let entry = state.entries[arrival.host], entry.receivedAt == arrival.receivedAt, !entry.isStale else {
+                continue
+            }
             state.entries[arrival.host]?.isStale = true
             state.relist(arrival.host)
             changed = true

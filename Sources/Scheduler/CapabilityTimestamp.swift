@@ -2,10 +2,10 @@ import Foundation
 
 /// A report's UTC time with microsecond precision, the unit Cinder's timestamps carry, so "newer" is an
 /// exact integer comparison and the time is written back as `2026-11-24T17:40:00.000000`.
-public struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public let microsecondsSinceEpoch: Int64
+package struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+    package let microsecondsSinceEpoch: Int64
 
-    public init(microsecondsSinceEpoch: Int64) {
+    package init(microsecondsSinceEpoch: Int64) {
         self.microsecondsSinceEpoch = microsecondsSinceEpoch
     }
 
@@ -13,7 +13,7 @@ public struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringC
     /// what is below a microsecond rather than rounding it. The fraction is taken apart from the
     /// whole seconds, so a time just under a second never rounds up into the next one. Times outside
     /// years 1 to 9999 (no clock gives them) are clamped to those ends rather than trapping.
-    public init(_ date: Date) {
+    package init(_ date: Date) {
         let since1970 = date.timeIntervalSince1970
         let whole = since1970.rounded(.down)
         guard whole.isFinite, abs(whole) < 1e15 else {
@@ -30,7 +30,7 @@ public struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringC
     /// truncated. Returns nil for anything else, including impossible dates and times that fall outside
     /// years 1 to 9999 once the offset is applied (Python's `datetime` range, so Cinder can read every
     /// time written back).
-    public init?(parsing text: String) {
+    package init?(parsing text: String) {
         let bytes = Array(text.utf8)
         var index = 0
         func number(_ width: Int) -> Int? {
@@ -49,12 +49,12 @@ public struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringC
             return true
         }
         guard let year = number(4), expect(UInt8(ascii: "-")), let month = number(2), expect(UInt8(ascii: "-")),
-              let day = number(2), expect(UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")),
-              let hour = number(2), expect(UInt8(ascii: ":")), let minute = number(2), expect(UInt8(ascii: ":")),
-              let second = number(2)
+            let day = number(2), expect(UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")),
+            let hour = number(2), expect(UInt8(ascii: ":")), let minute = number(2), expect(UInt8(ascii: ":")),
+            let second = number(2)
         else { return nil }
         guard year >= 1, (1...12).contains(month), (1...Self.daysIn(month: month, year: year)).contains(day),
-              hour < 24, minute < 60, second < 60
+            hour < 24, minute < 60, second < 60
         else { return nil }
 
         var micros = 0
@@ -80,7 +80,7 @@ public struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringC
                 let sign = bytes[index] == UInt8(ascii: "-") ? -1 : 1
                 index += 1
                 guard let offsetHours = number(2), expect(UInt8(ascii: ":")), let offsetMinutes = number(2),
-                      offsetHours < 24, offsetMinutes < 60
+                    offsetHours < 24, offsetMinutes < 60
                 else { return nil }
                 offsetSeconds = sign * (offsetHours * 3600 + offsetMinutes * 60)
             }
@@ -96,15 +96,15 @@ public struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringC
 
     /// 0001-01-01T00:00:00.000000 to 9999-12-31T23:59:59.999999, in microseconds since the epoch.
     static let representable: ClosedRange<Int64> =
-        Int64(daysSinceEpoch(year: 1, month: 1, day: 1)) * 86_400_000_000
-        ... Int64(daysSinceEpoch(year: 10_000, month: 1, day: 1)) * 86_400_000_000 - 1
+        Int64(daysSinceEpoch(year: 1, month: 1, day: 1)) * 86_400_000_000...Int64(
+            daysSinceEpoch(year: 10_000, month: 1, day: 1)) * 86_400_000_000 - 1
 
-    public var date: Date {
+    package var date: Date {
         Date(timeIntervalSince1970: Double(microsecondsSinceEpoch) / 1_000_000)
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.ffffff`, in UTC, without an offset (Cinder's format).
-    public var description: String {
+    package var description: String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(26)
         appendText(to: &bytes)
@@ -113,7 +113,7 @@ public struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringC
 
     /// Appends `description`'s UTF-8 to `out` without building a string: the one Cinder timestamp
     /// formatter of volumed (the API's `updated_at` and the tick's reports, 1,000 a second, use it).
-    public func appendText(to out: inout [UInt8]) {
+    package func appendText(to out: inout [UInt8]) {
         let micros = Int(microsecondsSinceEpoch.mod(1_000_000))
         let totalSeconds = (microsecondsSinceEpoch - Int64(micros)) / 1_000_000
         let secondOfDay = Int(totalSeconds.mod(86_400))
@@ -142,7 +142,7 @@ public struct CapabilityTimestamp: Sendable, Hashable, Comparable, CustomStringC
         digits(micros, 6)
     }
 
-    public static func < (lhs: CapabilityTimestamp, rhs: CapabilityTimestamp) -> Bool {
+    package static func < (lhs: CapabilityTimestamp, rhs: CapabilityTimestamp) -> Bool {
         lhs.microsecondsSinceEpoch < rhs.microsecondsSinceEpoch
     }
 

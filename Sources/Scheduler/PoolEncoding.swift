@@ -1,6 +1,7 @@
 /// Builds the JSON pieces of `get_pools` for one backend report, once per report, so a view of a
 /// thousand backends is a concatenation of ready bytes rather than a fresh encoding.
 import JSON
+
 enum PoolEncoding {
     /// Cinder's pool name for a backend that reports no pools and no `volume_backend_name`.
     static let defaultPoolName = "_pool0"

@@ -1,25 +1,26 @@
 /// The reports of one `POST /v3/scheduler/capabilities` body, validated one by one.
 import JSON
-public struct ReportBatch: Sendable, Equatable {
+
+package struct ReportBatch: Sendable, Equatable {
     /// False for a body that is one report rather than `{"reports": [...]}`.
-    public var isBatch: Bool
+    package var isBatch: Bool
     /// Reports in the body, valid or not.
-    public var count: Int
+    package var count: Int
     /// The valid reports, in body order, each with its position.
-    public var reports: [IndexedReport]
+    package var reports: [IndexedReport]
     /// The reports refused as invalid.
-    public var refused: [ReportRefusal]
+    package var refused: [ReportRefusal]
 
     /// The valid reports alone, in body order.
-    public var valid: [CapabilityReport] { reports.map(\.report) }
+    package var valid: [CapabilityReport] { reports.map(\.report) }
 }
 
 /// A report and its position in the body (`reports[index]`; 0 for a single-report body).
-public struct IndexedReport: Sendable, Equatable {
-    public var index: Int
-    public var report: CapabilityReport
+package struct IndexedReport: Sendable, Equatable {
+    package var index: Int
+    package var report: CapabilityReport
 
-    public init(index: Int, report: CapabilityReport) {
+    package init(index: Int, report: CapabilityReport) {
         self.index = index
         self.report = report
     }
@@ -27,8 +28,8 @@ public struct IndexedReport: Sendable, Equatable {
 
 /// A report the scheduler did not store, and why; the publisher records it in the backend's
 /// `last_publish` so an operator sees that the scheduler is ignoring this backend.
-public struct ReportRefusal: Sendable, Equatable {
-    public enum Reason: String, Sendable, CaseIterable {
+package struct ReportRefusal: Sendable, Equatable {
+    package enum Reason: String, Sendable, CaseIterable {
         /// Failed validation, including a timestamp too far ahead of the scheduler's clock.
         case invalid
         /// The stored report for the host is newer (a late, reordered delivery).
@@ -38,13 +39,13 @@ public struct ReportRefusal: Sendable, Equatable {
     }
 
     /// Position in the body's `reports` (0 for a single-report body).
-    public var index: Int
+    package var index: Int
     /// The report's `host`, when it had a readable one.
-    public var host: String?
-    public var reason: Reason
-    public var message: String
+    package var host: String?
+    package var reason: Reason
+    package var message: String
 
-    public init(index: Int, host: String?, reason: Reason, message: String) {
+    package init(index: Int, host: String?, reason: Reason, message: String) {
         self.index = index
         self.host = host
         self.reason = reason
@@ -55,8 +56,8 @@ public struct ReportRefusal: Sendable, Equatable {
 /// What the scheduler answers to a capability body it could read: 204 when every report was
 /// stored, else 200 with `{"accepted": N, "refused": [{"index", "host", "reason", "message"}]}`.
 /// Written by the scheduler and read back by the publisher, so both sides share one shape.
-public enum ReceiveAnswer {
-    public static func encode(_ summary: ReceiveSummary) -> [UInt8] {
+package enum ReceiveAnswer {
+    package static func encode(_ summary: ReceiveSummary) -> [UInt8] {
         var json = JSONWriter(style: .compact, reservingCapacity: 64 + 160 * summary.refused.count)
         json.beginObject()
         json.member("accepted", summary.accepted)
@@ -80,17 +81,20 @@ public enum ReceiveAnswer {
     static let maxMessageLength = 1000
 
     /// The refusals of a 200 answer; nil when the body is not such an answer.
-    public static func refusals(in body: [UInt8]) -> [ReportRefusal]? {
-        guard let document = try? JSONParser.parse(body), case .array(let items) = document["refused"] else { return nil }
+    package static func refusals(in body: [UInt8]) -> [ReportRefusal]? {
+        guard let document = try? JSONParser.parse(body), case .array(let items) = document["refused"] else {
+            return nil
+        }
         var refusals: [ReportRefusal] = []
         for item in items {
             guard let index = item["index"]?.numberValue, index >= 0, index < Double(Int32.max),
-                  let reasonText = item["reason"]?.stringValue
+                let reasonText = item["reason"]?.stringValue
             else { return nil }
-            refusals.append(ReportRefusal(
-                index: Int(index), host: item["host"]?.stringValue,
-                reason: ReportRefusal.Reason(rawValue: reasonText) ?? .invalid,
-                message: String((item["message"]?.stringValue ?? reasonText).prefix(maxMessageLength))))
+            refusals.append(
+                ReportRefusal(
+                    index: Int(index), host: item["host"]?.stringValue,
+                    reason: ReportRefusal.Reason(rawValue: reasonText) ?? .invalid,
+                    message: String((item["message"]?.stringValue ?? reasonText).prefix(maxMessageLength))))
         }
         return refusals
     }

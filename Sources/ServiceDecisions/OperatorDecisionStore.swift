@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Supervision
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Where operator decisions are kept so that they outlive the process: a local state file today,
 /// a cluster store later. `OperatorDecisions` calls it from one writer thread, one call at a time.
-public protocol OperatorDecisionStore: Sendable {
+package protocol OperatorDecisionStore: Sendable {
     /// Where the decisions live, as messages name it (a path, a URL).
     var location: String { get }
 
@@ -20,12 +21,13 @@ public protocol OperatorDecisionStore: Sendable {
     /// Makes `status` of `key` durable. `all` is every decision including this one (services with
     /// the default status left out). Returns only once the decision survives a crash or power loss;
     /// throws when it does not, with nothing changed unless the error says otherwise.
-    func commit(_ status: ServiceStatus, for key: ServiceKey, all: [ServiceKey: ServiceStatus]) throws(DecisionStoreError)
+    func commit(_ status: ServiceStatus, for key: ServiceKey, all: [ServiceKey: ServiceStatus])
+        throws(DecisionStoreError)
 }
 
 /// Why operator decisions could not be read or kept. Callers switch on it: a `notDurable` decision
 /// is answered 503 and not applied; any error at start-up stops it.
-public enum DecisionStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum DecisionStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A system call failed (`operation` says which, `errno` why); nothing was changed.
     case system(path: String, operation: String, errno: Int32)
     /// The new state was written but the directory entry could not be synced: it is not applied now
@@ -41,12 +43,12 @@ public enum DecisionStoreError: Error, Sendable, Equatable, CustomStringConverti
     case malformed(path: String, reason: String)
 
     /// Whether the failure left every decision as it was (so a 503 can say "nothing was changed").
-    public var nothingChanged: Bool {
+    package var nothingChanged: Bool {
         if case .unconfirmed = self { return false }
         return true
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .system(let path, let operation, let code):
             return "\(path): \(operation): \(Self.text(code))"
@@ -58,10 +60,12 @@ public enum DecisionStoreError: Error, Sendable, Equatable, CustomStringConverti
             return "\(option): \(reason)"
         case .unsupportedVersion(let path, let found, let understood):
             let versions = understood.map(String.init).joined(separator: " and ")
-            return "\(path) has \"version\": \(found), which this volumed does not understand (it reads version \(versions)); "
+            return
+                "\(path) has \"version\": \(found), which this volumed does not understand (it reads version \(versions)); "
                 + "it was written by another volumed release: run that release, or move the file away to start with every service enabled"
         case .malformed(let path, let reason):
-            return "\(path) is not a volumed state file (\(reason)); repair it, or remove it to start with every service enabled"
+            return
+                "\(path) is not a volumed state file (\(reason)); repair it, or remove it to start with every service enabled"
         }
     }
 

@@ -13,7 +13,7 @@ import Synchronization
 ///
 /// Decisions belong to services (`host@backend`, binary), not to backend sections: entries of
 /// services that are not configured now are kept, and applied when their backend appears.
-public final class OperatorDecisions: Sendable {
+package final class OperatorDecisions: Sendable {
     private let store: any OperatorDecisionStore
     private let supervisors: SupervisorSet
     private let host: String
@@ -26,8 +26,10 @@ public final class OperatorDecisions: Sendable {
 
     /// Loads the saved decisions; throws when they cannot be read (start-up must then stop rather
     /// than run with every service enabled).
-    public init(store: any OperatorDecisionStore, supervisors: SupervisorSet, host: String,
-                logger: Logger) throws(DecisionStoreError) {
+    package init(
+        store: any OperatorDecisionStore, supervisors: SupervisorSet, host: String,
+        logger: Logger
+    ) throws(DecisionStoreError) {
         self.store = store
         self.supervisors = supervisors
         self.host = host
@@ -36,20 +38,20 @@ public final class OperatorDecisions: Sendable {
     }
 
     /// Where the decisions are kept, for messages.
-    public var location: String { store.location }
+    package var location: String { store.location }
 
     /// The decided status of `key` (the default when there is no decision).
-    public func status(of key: ServiceKey) -> ServiceStatus {
+    package func status(of key: ServiceKey) -> ServiceStatus {
         decided.withLock { $0[key] } ?? ServiceStatus()
     }
 
     /// Every decision held, configured services or not.
-    public var all: [ServiceKey: ServiceStatus] { decided.withLock { $0 } }
+    package var all: [ServiceKey: ServiceStatus] { decided.withLock { $0 } }
 
     /// Adds a backend to the supervisors with the status decided for its service, in order with
     /// the decisions being recorded (so a decision never races a backend coming back). Blocks the
     /// caller while a decision is being written: call it from the start-up or reload thread.
-    public func addBackend(_ definition: BackendDefinition) throws(SupervisionError) {
+    package func addBackend(_ definition: BackendDefinition) throws(SupervisionError) {
         let key = ServiceKey.volume(host: host, backend: definition.id)
         let result: Result<Void, SupervisionError> = writer.sync {
             let status = decided.withLock { $0[key] } ?? ServiceStatus()
@@ -66,8 +68,10 @@ public final class OperatorDecisions: Sendable {
     /// Records `decision` for backend `backendID` of this node and calls `completion` (on the writer
     /// queue; it must not block) with the service's new status once it is durable and applied, or
     /// with the store's error and nothing changed. Returns at once.
-    public func record(_ decision: OperatorDecision, backendID: String,
-                       completion: @escaping @Sendable (Result<ServiceStatus, DecisionStoreError>) -> Void) {
+    package func record(
+        _ decision: OperatorDecision, backendID: String,
+        completion: @escaping @Sendable (Result<ServiceStatus, DecisionStoreError>) -> Void
+    ) {
         let key = ServiceKey.volume(host: host, backend: backendID)
         writer.async { [self] in
             completion(apply(decision, to: key, backendID: backendID))
@@ -75,8 +79,10 @@ public final class OperatorDecisions: Sendable {
     }
 
     /// The writer's part: compute, commit, apply. Runs on `writer` only.
-    private func apply(_ decision: OperatorDecision, to key: ServiceKey,
-                       backendID: String) -> Result<ServiceStatus, DecisionStoreError> {
+    private func apply(
+        _ decision: OperatorDecision, to key: ServiceKey,
+        backendID: String
+    ) -> Result<ServiceStatus, DecisionStoreError> {
         var next = decided.withLock { $0 }
         let before = next[key] ?? ServiceStatus()
         let after = decision.applied(to: before)
@@ -85,8 +91,11 @@ public final class OperatorDecisions: Sendable {
             do {
                 try store.commit(after, for: key, all: next)
             } catch {
-                logger.error("an operator decision could not be made durable; it was refused", metadata: [
-                    "service": "\(key)", "error": "\(error)"])
+                logger.error(
+                    "an operator decision could not be made durable; it was refused",
+                    metadata: [
+                        "service": "\(key)", "error": "\(error)",
+                    ])
                 return .failure(error)
             }
             decided.withLock { $0 = next }

@@ -3,34 +3,34 @@ import Supervision
 /// A service as Cinder identifies it: `host` (`<host>@<backend>` for a volume service) and `binary`.
 /// Operator decisions belong to a service, not to the lifetime of a backend section: a backend
 /// removed by one reload and added back by a later one is the same service with the same flags.
-public struct ServiceKey: Sendable, Hashable, Comparable, CustomStringConvertible {
+package struct ServiceKey: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// `<host>@<backend>` for a volume service.
-    public var host: String
+    package var host: String
     /// `cinder-volume` for a backend's service.
-    public var binary: String
+    package var binary: String
 
     /// The binary of every backend's service.
-    public static let volumeBinary = "cinder-volume"
+    package static let volumeBinary = "cinder-volume"
 
-    public init(host: String, binary: String) {
+    package init(host: String, binary: String) {
         self.host = host
         self.binary = binary
     }
 
     /// The volume service of backend `backend` on the node named `host`.
-    public static func volume(host: String, backend: String) -> ServiceKey {
+    package static func volume(host: String, backend: String) -> ServiceKey {
         ServiceKey(host: "\(host)@\(backend)", binary: volumeBinary)
     }
 
-    public static func < (lhs: ServiceKey, rhs: ServiceKey) -> Bool {
+    package static func < (lhs: ServiceKey, rhs: ServiceKey) -> Bool {
         (lhs.host, lhs.binary) < (rhs.host, rhs.binary)
     }
 
-    public var description: String { "host=\(host) binary=\(binary)" }
+    package var description: String { "host=\(host) binary=\(binary)" }
 }
 
 /// One operator decision about a service, as os-services expresses it.
-public enum OperatorDecision: Sendable, Equatable {
+package enum OperatorDecision: Sendable, Equatable {
     /// `enable`: clears `disabled` and its reason.
     case enable
     /// `disable` (reason nil) or `disable-log-reason`.
@@ -40,7 +40,7 @@ public enum OperatorDecision: Sendable, Equatable {
     case thaw
 
     /// The status a service has once this decision is applied to `status`.
-    public func applied(to status: ServiceStatus) -> ServiceStatus {
+    package func applied(to status: ServiceStatus) -> ServiceStatus {
         var next = status
         switch self {
         case .enable:

@@ -4,12 +4,12 @@
 ///
 /// Lengths count Unicode code points, as Cinder's `len()` on a Python string does; Cinder keeps a
 /// service's `host` in a 255-character column.
-public enum ServiceName {
+package enum ServiceName {
     /// The longest `host@backend` (Cinder's `services.host` column).
-    public static let maxHostLength = 255
+    package static let maxHostLength = 255
 
     /// Why a name cannot be part of `host@backend#pool`; callers switch on it or print it.
-    public enum Problem: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Problem: Error, Sendable, Equatable, CustomStringConvertible {
         case empty
         /// Longer than `limit` code points.
         case tooLong(length: Int, limit: Int)
@@ -19,7 +19,7 @@ public enum ServiceName {
         /// Not exactly one '@' between a non-empty node name and backend name.
         case notHostAtBackend
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .empty: return "must not be empty"
             case .tooLong(let length, let limit): return "is \(length) characters long, more than \(limit)"
@@ -44,7 +44,7 @@ public enum ServiceName {
     }
 
     /// A backend's full host, `node@backend`, as reports carry it and the scheduler stores it.
-    public static func checkHost(_ host: String) throws(Problem) {
+    package static func checkHost(_ host: String) throws(Problem) {
         let parts = host.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw .notHostAtBackend }
         let length = host.unicodeScalars.count
@@ -54,27 +54,27 @@ public enum ServiceName {
     }
 
     /// The node part (Cinder's `host` option).
-    public static func checkNode(_ node: String) throws(Problem) {
+    package static func checkNode(_ node: String) throws(Problem) {
         try checkPart(node, alsoForbidden: "@")
         let length = node.unicodeScalars.count
         guard length < maxHostLength - 1 else { throw .tooLong(length: length, limit: maxHostLength - 2) }
     }
 
     /// The backend part (a name in `enabled_backends`).
-    public static func checkBackend(_ backend: String) throws(Problem) {
+    package static func checkBackend(_ backend: String) throws(Problem) {
         try checkPart(backend, alsoForbidden: "@")
     }
 
     /// A pool name (`pool_name`, an NFS share, a volume group): anything but the separators' '#',
     /// whitespace and control characters.
-    public static func checkPool(_ pool: String) throws(Problem) {
+    package static func checkPool(_ pool: String) throws(Problem) {
         try checkPart(pool, alsoForbidden: nil)
     }
 
     /// `text` in double quotes for a message or log line: control characters and whitespace other
     /// than a space written as `\u{7F}`, a double quote or backslash escaped, and a long name cut to
     /// its first 64 characters with its length, so a hostile name never garbles a terminal.
-    public static func quoted(_ text: String) -> String {
+    package static func quoted(_ text: String) -> String {
         var out = "\""
         var count = 0
         for scalar in text.unicodeScalars {

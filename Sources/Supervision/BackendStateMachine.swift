@@ -89,8 +89,10 @@ struct BackendStateMachine: Sendable {
     /// Transitions ever recorded (the history keeps only the last 50), so the runtime can log new ones.
     private(set) var totalTransitions = 0
 
-    init(id: String, host: String, tickInterval: TimeInterval, volumeDriver: String, volumeBackendName: String,
-         supported: Bool, settings: BackendSettings, now: Date) {
+    init(
+        id: String, host: String, tickInterval: TimeInterval, volumeDriver: String, volumeBackendName: String,
+        supported: Bool, settings: BackendSettings, now: Date
+    ) {
         self.id = id
         self.host = host
         self.tickInterval = tickInterval
@@ -130,7 +132,9 @@ struct BackendStateMachine: Sendable {
         }
     }
 
-    mutating func initializationFinished(callID: UInt64, result: Result<Void, DriverError>, now: Date, jitter: Double) -> InitStep {
+    mutating func initializationFinished(callID: UInt64, result: Result<Void, DriverError>, now: Date, jitter: Double)
+        -> InitStep
+    {
         guard let pending = pendingCall, pending.id == callID, pending.kind == .initialization else { return .ignored }
         let duration = max(0, now.timeIntervalSince(pending.startedAt))
         counters.lastReinitDuration = duration
@@ -149,7 +153,9 @@ struct BackendStateMachine: Sendable {
         }
     }
 
-    mutating func statsFinished(callID: UInt64, result: Result<VolumeStats, DriverError>, now: Date, jitter: Double) -> StatsStep {
+    mutating func statsFinished(callID: UInt64, result: Result<VolumeStats, DriverError>, now: Date, jitter: Double)
+        -> StatsStep
+    {
         guard let pending = pendingCall, pending.id == callID, pending.kind == .stats else { return .ignored }
         pendingCall = nil
         switch result {
@@ -168,9 +174,13 @@ struct BackendStateMachine: Sendable {
     func timeoutError(for kind: CallKind) -> DriverError {
         switch kind {
         case .initialization:
-            return DriverError(.timeout, "initialization did not finish within \(Self.seconds(settings.driverInitTimeout)) (driver_init_timeout)")
+            return DriverError(
+                .timeout,
+                "initialization did not finish within \(Self.seconds(settings.driverInitTimeout)) (driver_init_timeout)"
+            )
         case .stats:
-            return DriverError(.timeout, "get_volume_stats did not finish within \(Self.seconds(settings.statsTimeout))")
+            return DriverError(
+                .timeout, "get_volume_stats did not finish within \(Self.seconds(settings.statsTimeout))")
         }
     }
 
@@ -184,8 +194,10 @@ struct BackendStateMachine: Sendable {
 
     /// The configuration of this backend changed (driver or options): start over with a fresh
     /// counter, abandoning any call in flight. History, counters and service status are kept.
-    mutating func reconfigure(volumeDriver: String, volumeBackendName: String, supported: Bool,
-                              settings: BackendSettings, now: Date) -> Command? {
+    mutating func reconfigure(
+        volumeDriver: String, volumeBackendName: String, supported: Bool,
+        settings: BackendSettings, now: Date
+    ) -> Command? {
         self.volumeDriver = volumeDriver
         self.volumeBackendName = volumeBackendName
         self.supported = supported
@@ -213,26 +225,29 @@ struct BackendStateMachine: Sendable {
     // MARK: views
 
     var snapshot: BackendSnapshot {
-        BackendSnapshot(id: id, host: host, volumeDriver: volumeDriver, volumeBackendName: volumeBackendName,
-                        state: state, initialized: initialized, reinitAttempts: reinitAttempts,
-                        reinitLimit: settings.reinitDriverCount, lastError: lastError, nextReinitAt: nextReinitAt,
-                        lastPublish: lastPublish, capabilities: capabilities, updatedAt: updatedAt,
-                        serviceStatus: serviceStatus, transitions: transitions, counters: counters)
+        BackendSnapshot(
+            id: id, host: host, volumeDriver: volumeDriver, volumeBackendName: volumeBackendName,
+            state: state, initialized: initialized, reinitAttempts: reinitAttempts,
+            reinitLimit: settings.reinitDriverCount, lastError: lastError, nextReinitAt: nextReinitAt,
+            lastPublish: lastPublish, capabilities: capabilities, updatedAt: updatedAt,
+            serviceStatus: serviceStatus, transitions: transitions, counters: counters)
     }
 
     /// The report the scheduler should get now: up with the last stats only while ready.
     func report(at now: Date) -> BackendReport? {
         if state == .ready {
             guard let capabilities else { return nil }
-            return BackendReport(backendID: id, host: host, timestamp: now, backendState: .up,
-                                 serviceStatus: serviceStatus, capabilities: capabilities)
+            return BackendReport(
+                backendID: id, host: host, timestamp: now, backendState: .up,
+                serviceStatus: serviceStatus, capabilities: capabilities)
         }
         return downReport(at: now)
     }
 
     func downReport(at now: Date) -> BackendReport {
-        BackendReport(backendID: id, host: host, timestamp: now, backendState: .down,
-                      serviceStatus: serviceStatus, capabilities: nil)
+        BackendReport(
+            backendID: id, host: host, timestamp: now, backendState: .down,
+            serviceStatus: serviceStatus, capabilities: nil)
     }
 
     var limitDescription: String {
@@ -250,9 +265,11 @@ struct BackendStateMachine: Sendable {
         move(to: .initializing, at: now, reason: reason)
         if !supported && !settings.enableUnsupportedDriver {
             pendingCall = nil
-            fail(DriverError(.driverNotSupported,
-                             "driver \(volumeDriver) is marked unsupported and enable_unsupported_driver is false"),
-                 now: now, jitter: 1)
+            fail(
+                DriverError(
+                    .driverNotSupported,
+                    "driver \(volumeDriver) is marked unsupported and enable_unsupported_driver is false"),
+                now: now, jitter: 1)
             return nil
         }
         return .runInitialization(callID: newCall(.initialization, now: now))
@@ -281,8 +298,9 @@ struct BackendStateMachine: Sendable {
             move(to: .exhausted, at: now, reason: "\(what); \(reinitAttempts) of \(limit) re-initializations used")
             return
         }
-        let delay = ReinitBackoff.delay(attemptsUsed: reinitAttempts, tickInterval: tickInterval,
-                                        cap: settings.reinitBackoffMax, jitter: jitter)
+        let delay = ReinitBackoff.delay(
+            attemptsUsed: reinitAttempts, tickInterval: tickInterval,
+            cap: settings.reinitBackoffMax, jitter: jitter)
         var anchor = now
         if let started = attemptStartedAt, now.timeIntervalSince(started) < tickInterval { anchor = started }
         nextReinitAt = anchor.addingTimeInterval(delay)

@@ -3,20 +3,22 @@ import Foundation
 /// One backend's report to the scheduler for one tick (Cinder's `publish_service_capabilities`
 /// payload, per backend). A down backend carries no capabilities, so the scheduler stops placing
 /// volumes on it at once instead of waiting for its last report to go stale.
-public struct BackendReport: Sendable, Equatable {
+package struct BackendReport: Sendable, Equatable {
     /// The backend id (section name).
-    public var backendID: String
+    package var backendID: String
     /// `<host>@<backend>`.
-    public var host: String
+    package var host: String
     /// When the report was made; the scheduler keeps only the newest per host.
-    public var timestamp: Date
-    public var backendState: BackendState
-    public var serviceStatus: ServiceStatus
+    package var timestamp: Date
+    package var backendState: BackendState
+    package var serviceStatus: ServiceStatus
     /// The driver's stats; non-nil exactly when `backendState` is `up`.
-    public var capabilities: VolumeStats?
+    package var capabilities: VolumeStats?
 
-    public init(backendID: String, host: String, timestamp: Date, backendState: BackendState,
-                serviceStatus: ServiceStatus, capabilities: VolumeStats?) {
+    package init(
+        backendID: String, host: String, timestamp: Date, backendState: BackendState,
+        serviceStatus: ServiceStatus, capabilities: VolumeStats?
+    ) {
         self.backendID = backendID
         self.host = host
         self.timestamp = timestamp
@@ -28,20 +30,20 @@ public struct BackendReport: Sendable, Equatable {
 
 /// Which reports of a publish the scheduler did not take, keyed by backend host, with why.
 /// An empty outcome means every report was accepted.
-public struct PublishOutcome: Sendable, Equatable {
+package struct PublishOutcome: Sendable, Equatable {
     /// Reports that did not reach the scheduler (their batch failed: unreachable, 5xx, ...).
-    public var rejected: [String: String]
+    package var rejected: [String: String]
     /// Reports the scheduler received and refused or ignored, with its reason (invalid, dated
     /// ahead of its clock, older than the report it holds, store full): the backend is missing
     /// from `get_pools` or shown with old data although every publish "succeeds".
-    public var refused: [String: String]
+    package var refused: [String: String]
 
-    public init(rejected: [String: String] = [:], refused: [String: String] = [:]) {
+    package init(rejected: [String: String] = [:], refused: [String: String] = [:]) {
         self.rejected = rejected
         self.refused = refused
     }
 
-    public static let allAccepted = PublishOutcome()
+    package static let allAccepted = PublishOutcome()
 }
 
 /// Where tick reports go (the libcurl client to the scheduler lives outside this module).
@@ -52,6 +54,6 @@ public struct PublishOutcome: Sendable, Equatable {
 /// backend's `lastPublish` and retried with the next tick; it never changes a driver's state. A
 /// report the scheduler refused is recorded the same way (`refused`), logged once per change of
 /// reason, and counted apart in the metrics.
-public protocol CapabilityPublisher: Sendable {
+package protocol CapabilityPublisher: Sendable {
     func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome
 }

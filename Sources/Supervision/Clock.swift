@@ -2,24 +2,24 @@ import Foundation
 
 /// The supervisor's source of wall-clock time. Injected so the state machine and its tests never
 /// depend on real time: tests drive a manual clock, the service uses `SystemClock`.
-public protocol SupervisionClock: Sendable {
+package protocol SupervisionClock: Sendable {
     func now() -> Date
 }
 
 /// Real wall-clock time.
-public struct SystemClock: SupervisionClock {
-    public init() {}
-    public func now() -> Date { Date() }
+package struct SystemClock: SupervisionClock {
+    package init() {}
+    package func now() -> Date { Date() }
 }
 
 /// The randomness behind backoff jitter, injected so tests can pin backoff times exactly.
 /// `nextUnit()` returns a value in `0...1`; values outside are clamped by the caller.
-public protocol JitterSource: Sendable {
+package protocol JitterSource: Sendable {
     func nextUnit() -> Double
 }
 
 /// Uniform jitter from the system's random number generator.
-public struct SystemJitter: JitterSource {
-    public init() {}
-    public func nextUnit() -> Double { Double.random(in: 0...1) }
+package struct SystemJitter: JitterSource {
+    package init() {}
+    package func nextUnit() -> Double { Double.random(in: 0...1) }
 }

@@ -1,12 +1,12 @@
 /// Whether the supervisor may retry an error by itself. The Cinder spec lists the unrecoverable
 /// errors and treats everything else as recoverable, so a new kind of failure defaults to a retry.
-public enum ErrorClass: String, Sendable, Codable, Equatable {
+package enum ErrorClass: String, Sendable, Codable, Equatable {
     case recoverable
     case unrecoverable
 }
 
 /// What went wrong, as reported in the API's `last_error.kind` and in metrics.
-public enum ErrorKind: String, Sendable, Codable, Equatable, CaseIterable {
+package enum ErrorKind: String, Sendable, Codable, Equatable, CaseIterable {
     case configError = "config_error"
     case driverNotSupported = "driver_not_supported"
     case missingLibrary = "missing_library"
@@ -16,7 +16,7 @@ public enum ErrorKind: String, Sendable, Codable, Equatable, CaseIterable {
 
     /// Configuration errors, unsupported drivers and missing libraries will not fix themselves by
     /// waiting; every other kind may.
-    public var errorClass: ErrorClass {
+    package var errorClass: ErrorClass {
         switch self {
         case .configError, .driverNotSupported, .missingLibrary: return .unrecoverable
         case .backendUnavailable, .timeout, .other: return .recoverable
@@ -26,20 +26,20 @@ public enum ErrorKind: String, Sendable, Codable, Equatable, CaseIterable {
 
 /// The typed error a driver throws so the supervisor classifies it without matching strings.
 /// Any other error a driver throws is treated as `ErrorKind.other` (recoverable).
-public struct DriverError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var kind: ErrorKind
-    public var message: String
+package struct DriverError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var kind: ErrorKind
+    package var message: String
 
-    public init(_ kind: ErrorKind, _ message: String) {
+    package init(_ kind: ErrorKind, _ message: String) {
         self.kind = kind
         self.message = message
     }
 
-    public var errorClass: ErrorClass { kind.errorClass }
-    public var description: String { "\(kind.rawValue): \(message)" }
+    package var errorClass: ErrorClass { kind.errorClass }
+    package var description: String { "\(kind.rawValue): \(message)" }
 
     /// Classifies anything a driver threw.
-    public static func classify(_ error: any Error) -> DriverError {
+    package static func classify(_ error: any Error) -> DriverError {
         if let typed = error as? DriverError { return typed }
         return DriverError(.other, String(describing: error))
     }

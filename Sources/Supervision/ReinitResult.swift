@@ -1,5 +1,5 @@
 /// The immediate answer to a manual re-initialization (`POST /drivers/{id}/reinit`).
-public enum ReinitResult: String, Sendable, Equatable {
+package enum ReinitResult: String, Sendable, Equatable {
     /// A new initialization began now, with the attempt counter reset.
     case started
     /// No backend has this id.
@@ -11,7 +11,7 @@ public enum ReinitResult: String, Sendable, Equatable {
 }
 
 /// How a wait for a manual re-initialization ended (`POST /drivers/{id}/reinit?wait=N`).
-public enum ReinitWaitOutcome: Sendable, Equatable {
+package enum ReinitWaitOutcome: Sendable, Equatable {
     /// The initialization finished (and, when it succeeded, the first stats collection too); the
     /// snapshot is the backend right after.
     case finished(BackendSnapshot)

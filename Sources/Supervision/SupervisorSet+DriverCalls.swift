@@ -12,16 +12,20 @@ extension SupervisorSet {
         let call: DriverCall
         switch command {
         case .runInitialization(let callID):
-            call = DriverCall(record: record, backendID: record.machine.id, driver: record.driver, epoch: record.driverEpoch,
-                              callID: callID, kind: .initialization, timeout: settings.driverInitTimeout)
+            call = DriverCall(
+                record: record, backendID: record.machine.id, driver: record.driver, epoch: record.driverEpoch,
+                callID: callID, kind: .initialization, timeout: settings.driverInitTimeout)
         case .collectStats(let callID):
-            call = DriverCall(record: record, backendID: record.machine.id, driver: record.driver, epoch: record.driverEpoch,
-                              callID: callID, kind: .stats, timeout: settings.statsTimeout)
+            call = DriverCall(
+                record: record, backendID: record.machine.id, driver: record.driver, epoch: record.driverEpoch,
+                callID: callID, kind: .stats, timeout: settings.statsTimeout)
         }
         let hung = record.abandonedCalls.count
         guard hung < Self.maxAbandonedCallsPerBackend else {
-            let error = DriverError(.timeout, "\(hung) earlier calls into the driver are still running past their timeout")
-            let result: DriverCallResult = call.kind == .initialization ? .initialization(.failure(error)) : .stats(.failure(error))
+            let error = DriverError(
+                .timeout, "\(hung) earlier calls into the driver are still running past their timeout")
+            let result: DriverCallResult =
+                call.kind == .initialization ? .initialization(.failure(error)) : .stats(.failure(error))
             effects.callbacks.append { [weak self] in self?.callReturned(call, result: result) }
             return
         }
@@ -63,8 +67,11 @@ extension SupervisorSet {
             if call.record.abandonedCalls.remove(call.callID) != nil {
                 let still = call.record.abandonedCalls.count
                 effects.logs.append { [logger] in
-                    logger.notice("late driver result ignored", metadata: [
-                        "backend": "\(call.backendID)", "call": "\(call.kind)", "hung_calls": "\(still)"])
+                    logger.notice(
+                        "late driver result ignored",
+                        metadata: [
+                            "backend": "\(call.backendID)", "call": "\(call.kind)", "hung_calls": "\(still)",
+                        ])
                 }
                 return
             }
@@ -74,15 +81,22 @@ extension SupervisorSet {
 
     func callTimedOut(_ call: DriverCall) {
         withState { effects in
-            guard isCurrent(call), let pending = call.record.machine.pendingCall, pending.id == call.callID else { return }
+            guard isCurrent(call), let pending = call.record.machine.pendingCall, pending.id == call.callID else {
+                return
+            }
             call.record.abandonedCalls.insert(call.callID)
             let error = call.record.machine.timeoutError(for: call.kind)
             let hung = call.record.abandonedCalls.count
             effects.logs.append { [logger] in
-                logger.warning("driver call timed out; its thread is abandoned", metadata: [
-                    "backend": "\(call.backendID)", "call": "\(call.kind)", "timeout": "\(call.timeout)", "hung_calls": "\(hung)"])
+                logger.warning(
+                    "driver call timed out; its thread is abandoned",
+                    metadata: [
+                        "backend": "\(call.backendID)", "call": "\(call.kind)", "timeout": "\(call.timeout)",
+                        "hung_calls": "\(hung)",
+                    ])
             }
-            let result: DriverCallResult = call.kind == .initialization ? .initialization(.failure(error)) : .stats(.failure(error))
+            let result: DriverCallResult =
+                call.kind == .initialization ? .initialization(.failure(error)) : .stats(.failure(error))
             apply(result, callID: call.callID, to: call.record, effects: &effects)
         }
     }
@@ -92,7 +106,9 @@ extension SupervisorSet {
         let now = clock.now()
         switch result {
         case .initialization(let outcome):
-            switch record.machine.initializationFinished(callID: callID, result: outcome, now: now, jitter: jitter.nextUnit()) {
+            switch record.machine.initializationFinished(
+                callID: callID, result: outcome, now: now, jitter: jitter.nextUnit())
+            {
             case .ignored:
                 return
             case .ready(let statsCallID):
@@ -101,7 +117,8 @@ extension SupervisorSet {
                 break
             }
         case .stats(let outcome):
-            let step = record.machine.statsFinished(callID: callID, result: outcome, now: now, jitter: jitter.nextUnit())
+            let step = record.machine.statsFinished(
+                callID: callID, result: outcome, now: now, jitter: jitter.nextUnit())
             if step == .ignored { return }
             let report = record.machine.report(at: now) ?? record.machine.downReport(at: now)
             if let entry = record.roundEntry, entry.callID == callID {

@@ -22,8 +22,10 @@ extension SupervisorSet {
                     record.roundEntry = (callID, round)
                     enqueue(.collectStats(callID: callID), for: record, effects: &effects)
                 case .reportUp(let stats):
-                    round.reports.append(BackendReport(backendID: id, host: record.machine.host, timestamp: now, backendState: .up,
-                                                       serviceStatus: record.machine.serviceStatus, capabilities: stats))
+                    round.reports.append(
+                        BackendReport(
+                            backendID: id, host: record.machine.host, timestamp: now, backendState: .up,
+                            serviceStatus: record.machine.serviceStatus, capabilities: stats))
                 case .noReport:
                     break
                 case .reportDown:
@@ -51,10 +53,12 @@ extension SupervisorSet {
     /// second ago (monotonic time). A wedged loop (its queue blocked, its lock held, its tick timer
     /// gone) stops calling, which is the point of systemd's watchdog: `WATCHDOG=1` sent from here
     /// stops when supervision stops working. `alive` runs on that queue and must not block.
-    public func reportLiveness(every interval: Duration, _ alive: @escaping @Sendable () -> Void) -> LivenessReports {
+    package func reportLiveness(every interval: Duration, _ alive: @escaping @Sendable () -> Void) -> LivenessReports {
         let timer = DispatchSource.makeTimerSource(flags: .strict, queue: control)
-        let nanoseconds = max(1_000_000, Int(interval.components.seconds) * 1_000_000_000
-                                + Int(interval.components.attoseconds / 1_000_000_000))
+        let nanoseconds = max(
+            1_000_000,
+            Int(interval.components.seconds) * 1_000_000_000
+                + Int(interval.components.attoseconds / 1_000_000_000))
         timer.schedule(deadline: .now(), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(1))
         timer.setEventHandler { [weak self] in
             guard let self, self.loopIsHealthy(now: DispatchTime.now().uptimeNanoseconds) else { return }
@@ -102,8 +106,11 @@ extension SupervisorSet {
         let count = reports.count
         let waiting = pendingPublish.count
         effects.logs.append { [logger] in
-            logger.debug("previous publish still running; coalescing reports into the next one", metadata: [
-                "reports": "\(count)", "queued_hosts": "\(waiting)"])
+            logger.debug(
+                "previous publish still running; coalescing reports into the next one",
+                metadata: [
+                    "reports": "\(count)", "queued_hosts": "\(waiting)",
+                ])
         }
     }
 
@@ -111,8 +118,10 @@ extension SupervisorSet {
     /// scheduler takes the backend's reports again: once per change, not once per tick. The reason
     /// is what the message says before its first ':' (the scheduler's reason code), since the rest
     /// may name each report's own timestamp.
-    private func logRefusalChange(backend id: String, from previous: PublishRecord?, to record: PublishRecord,
-                                  effects: inout Effects) {
+    private func logRefusalChange(
+        backend id: String, from previous: PublishRecord?, to record: PublishRecord,
+        effects: inout Effects
+    ) {
         func reason(_ record: PublishRecord?) -> Substring? {
             guard let record, record.refused, let error = record.error else { return nil }
             return error.prefix { $0 != ":" }
@@ -121,12 +130,14 @@ extension SupervisorSet {
         if record.refused, reason(previous) != reason(record) {
             let why = record.error ?? ""
             effects.logs.append { [logger] in
-                logger.warning("the scheduler refuses this backend's capability reports; get_pools does not show its current state",
-                               metadata: ["backend": "\(id)", "reason": "\(why)"])
+                logger.warning(
+                    "the scheduler refuses this backend's capability reports; get_pools does not show its current state",
+                    metadata: ["backend": "\(id)", "reason": "\(why)"])
             }
         } else if wasRefused, record.ok {
             effects.logs.append { [logger] in
-                logger.notice("the scheduler accepts this backend's capability reports again", metadata: ["backend": "\(id)"])
+                logger.notice(
+                    "the scheduler accepts this backend's capability reports again", metadata: ["backend": "\(id)"])
             }
         }
     }
@@ -168,17 +179,25 @@ extension SupervisorSet {
                 }
                 if !record.ok && !record.refused { failures += 1 }
                 guard let backend = records[report.backendID], backend.machine.host == report.host else { continue }
-                logRefusalChange(backend: backend.machine.id, from: backend.machine.lastPublish, to: record, effects: &effects)
+                logRefusalChange(
+                    backend: backend.machine.id, from: backend.machine.lastPublish, to: record, effects: &effects)
                 backend.machine.recordPublish(record)
                 commit(backend, effects: &effects)
             }
             if failures > 0 {
                 let detail: String
-                if case .failure(let error) = outcome { detail = String(describing: error) } else { detail = "reports rejected" }
+                if case .failure(let error) = outcome {
+                    detail = String(describing: error)
+                } else {
+                    detail = "reports rejected"
+                }
                 let total = reports.count
                 effects.logs.append { [logger] in
-                    logger.warning("publishing capabilities failed; retrying with the next tick", metadata: [
-                        "failed_reports": "\(failures)", "reports": "\(total)", "error": "\(detail)"])
+                    logger.warning(
+                        "publishing capabilities failed; retrying with the next tick",
+                        metadata: [
+                            "failed_reports": "\(failures)", "reports": "\(total)", "error": "\(detail)",
+                        ])
                 }
             }
             if pendingPublish.isEmpty {
@@ -193,7 +212,7 @@ extension SupervisorSet {
 }
 
 /// Keeps `SupervisorSet.reportLiveness` calling until cancelled or released.
-public final class LivenessReports: @unchecked Sendable {
+package final class LivenessReports: @unchecked Sendable {
     // A DispatchSource is thread-safe; it is not marked Sendable.
     private let timer: any DispatchSourceTimer
 
@@ -201,7 +220,7 @@ public final class LivenessReports: @unchecked Sendable {
         self.timer = timer
     }
 
-    public func cancel() { timer.cancel() }
+    package func cancel() { timer.cancel() }
 
     deinit { timer.cancel() }
 }

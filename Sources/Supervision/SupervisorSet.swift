@@ -9,12 +9,12 @@ import Logging
 /// concurrency's pool; reused between calls, never shared by two at once), one call per backend at
 /// a time unless a call timed out; the tick, timeouts and callbacks run on one internal serial
 /// queue that never blocks; publishes run on a thread of their own, one at a time. All state sits behind one lock held only for bookkeeping.
-public final class SupervisorSet: @unchecked Sendable {
+package final class SupervisorSet: @unchecked Sendable {
     /// Calls into one driver that may hang past their timeout at once; past it, a new
     /// initialization fails at once with `timeout` instead of spending another thread.
-    public static let maxAbandonedCallsPerBackend = 3
+    package static let maxAbandonedCallsPerBackend = 3
     /// Driver-call threads kept waiting between ticks; more are started when more calls run at once.
-    public static let maxIdleDriverThreads = 128
+    package static let maxIdleDriverThreads = 128
 
     enum Phase { case idle, running, stopped }
 
@@ -58,16 +58,19 @@ public final class SupervisorSet: @unchecked Sendable {
     /// - Parameters:
     ///   - publisher: where each tick's reports go.
     ///   - clock, jitter: injected for tests; the defaults are the real ones.
-    public init(settings: ServiceSettings, publisher: any CapabilityPublisher, clock: any SupervisionClock = SystemClock(),
-                jitter: any JitterSource = SystemJitter(), logger: Logger) throws(SupervisionError) {
+    package init(
+        settings: ServiceSettings, publisher: any CapabilityPublisher, clock: any SupervisionClock = SystemClock(),
+        jitter: any JitterSource = SystemJitter(), logger: Logger
+    ) throws(SupervisionError) {
         try settings.validate()
         self.settings = settings
         self.publisher = publisher
         self.clock = clock
         self.jitter = jitter
         self.logger = logger
-        self.driverThreads = DriverThreadPool(name: "volumed.driver", idleTimeout: max(10, 2 * settings.backendStatsPollingInterval),
-                                              maxIdleWorkers: Self.maxIdleDriverThreads)
+        self.driverThreads = DriverThreadPool(
+            name: "volumed.driver", idleTimeout: max(10, 2 * settings.backendStatsPollingInterval),
+            maxIdleWorkers: Self.maxIdleDriverThreads)
     }
 
     deinit {
@@ -79,7 +82,7 @@ public final class SupervisorSet: @unchecked Sendable {
 
     /// Starts every backend's initialization concurrently and the publish tick. Returns at once.
     /// Calling it again, or after `stop()`, does nothing.
-    public func start() {
+    package func start() {
         withState { effects in
             guard phase == .idle else { return }
             phase = .running
@@ -96,7 +99,8 @@ public final class SupervisorSet: @unchecked Sendable {
                 commit(record, effects: &effects)
             }
             let timer = DispatchSource.makeTimerSource(queue: control)
-            timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(Int(min(interval * 50, 1000))))
+            timer.schedule(
+                deadline: .now() + interval, repeating: interval, leeway: .milliseconds(Int(min(interval * 50, 1000))))
             timer.setEventHandler { [weak self] in self?.tick() }
             self.timer = timer
             timer.resume()
@@ -105,7 +109,7 @@ public final class SupervisorSet: @unchecked Sendable {
 
     /// Stops the tick and ignores any driver call still running; waiting manual re-initializations
     /// are answered `.removed`. Hung driver calls keep their threads until they return. Final.
-    public func stop() {
+    package func stop() {
         withState { effects in
             guard phase != .stopped else { return }
             phase = .stopped
@@ -122,25 +126,26 @@ public final class SupervisorSet: @unchecked Sendable {
 
     /// When the supervision loop last ticked (its start until the first tick); nil before it
     /// started. Kept out of `snapshot()` on purpose: it moves every tick, the snapshot only on change.
-    public func lastTickAt() -> Date? {
+    package func lastTickAt() -> Date? {
         lock.withLock { lastTickDate }
     }
 
     /// The current state of every backend. Cheap: the value is rebuilt at most once per change and
     /// shared by every reader until the next one.
-    public func snapshot() -> ServiceSnapshot {
+    package func snapshot() -> ServiceSnapshot {
         lock.lock()
         defer { lock.unlock() }
         if let cachedSnapshot { return cachedSnapshot }
-        let snapshot = ServiceSnapshot(version: version, host: settings.host, tickInterval: settings.backendStatsPollingInterval,
-                                       running: phase == .running, backends: ordered.map(\.published),
-                                       publishesCoalesced: publishesCoalesced)
+        let snapshot = ServiceSnapshot(
+            version: version, host: settings.host, tickInterval: settings.backendStatsPollingInterval,
+            running: phase == .running, backends: ordered.map(\.published),
+            publishesCoalesced: publishesCoalesced)
         cachedSnapshot = snapshot
         return snapshot
     }
 
     /// The version the next `snapshot()` will carry, without building it.
-    public var currentVersion: UInt64 {
+    package var currentVersion: UInt64 {
         lock.lock()
         defer { lock.unlock() }
         return version
@@ -151,7 +156,7 @@ public final class SupervisorSet: @unchecked Sendable {
     /// Starts a re-initialization now, whatever the state but `initializing`, with the attempt
     /// counter reset (also after an unrecoverable failure: the operator may have fixed the cause).
     @discardableResult
-    public func reinit(id: String) -> ReinitResult {
+    package func reinit(id: String) -> ReinitResult {
         withState { effects in manualReinit(id: id, waiter: nil, effects: &effects) }
     }
 
@@ -161,17 +166,22 @@ public final class SupervisorSet: @unchecked Sendable {
     /// backend, it was removed, or supervision is not running. `completion` runs on an internal
     /// queue and must not block. No thread waits meanwhile.
     @discardableResult
-    public func reinit(id: String, waitUpTo timeout: TimeInterval,
-                       completion: @escaping @Sendable (ReinitWaitOutcome) -> Void) -> ReinitResult {
-        withState { effects in manualReinit(id: id, waiter: (timeout, { _, outcome in completion(outcome) }), effects: &effects) }
+    package func reinit(
+        id: String, waitUpTo timeout: TimeInterval,
+        completion: @escaping @Sendable (ReinitWaitOutcome) -> Void
+    ) -> ReinitResult {
+        withState { effects in
+            manualReinit(id: id, waiter: (timeout, { _, outcome in completion(outcome) }), effects: &effects)
+        }
     }
 
     /// `reinit(id:waitUpTo:completion:)` for async callers; suspends without holding a thread.
-    public func reinit(id: String, waitUpTo timeout: TimeInterval) async -> (ReinitResult, ReinitWaitOutcome) {
+    package func reinit(id: String, waitUpTo timeout: TimeInterval) async -> (ReinitResult, ReinitWaitOutcome) {
         await withCheckedContinuation { continuation in
             withState { effects in
-                _ = manualReinit(id: id, waiter: (timeout, { result, outcome in continuation.resume(returning: (result, outcome)) }),
-                                 effects: &effects)
+                _ = manualReinit(
+                    id: id, waiter: (timeout, { result, outcome in continuation.resume(returning: (result, outcome)) }),
+                    effects: &effects)
             }
         }
     }
@@ -179,15 +189,18 @@ public final class SupervisorSet: @unchecked Sendable {
     /// Sets the service status (os-services enable / disable with a reason) and, while running,
     /// tells the scheduler at once. Returns the backend's new snapshot.
     @discardableResult
-    public func setServiceStatus(id: String, disabled: Bool, reason: String?) throws(SupervisionError) -> BackendSnapshot {
+    package func setServiceStatus(id: String, disabled: Bool, reason: String?) throws(SupervisionError)
+        -> BackendSnapshot
+    {
         let frozen = snapshot().backend(id: id)?.serviceStatus.frozen ?? false
-        return try setServiceStatus(id: id, to: ServiceStatus(disabled: disabled, disabledReason: disabled ? reason : nil, frozen: frozen))
+        return try setServiceStatus(
+            id: id, to: ServiceStatus(disabled: disabled, disabledReason: disabled ? reason : nil, frozen: frozen))
     }
 
     /// Sets the whole service status (as an operator decision store restores or records it) and,
     /// while running, tells the scheduler at once. Returns the backend's new snapshot.
     @discardableResult
-    public func setServiceStatus(id: String, to status: ServiceStatus) throws(SupervisionError) -> BackendSnapshot {
+    package func setServiceStatus(id: String, to status: ServiceStatus) throws(SupervisionError) -> BackendSnapshot {
         let result: Result<BackendSnapshot, SupervisionError> = withState { effects in
             guard let record = records[id] else { return .failure(.backendNotFound(id)) }
             record.machine.serviceStatus = status
@@ -210,7 +223,9 @@ public final class SupervisorSet: @unchecked Sendable {
     /// Adds a backend with the service status an operator decided for it (so a backend that comes
     /// back is never published, even once, without its flags); while running, its initialization
     /// starts at once.
-    public func addBackend(_ definition: BackendDefinition, serviceStatus: ServiceStatus = ServiceStatus()) throws(SupervisionError) {
+    package func addBackend(_ definition: BackendDefinition, serviceStatus: ServiceStatus = ServiceStatus())
+        throws(SupervisionError)
+    {
         try Self.validate(definition)
         let result: Result<Void, SupervisionError> = withState { effects in
             guard records[definition.id] == nil else { return .failure(.duplicateBackend(definition.id)) }
@@ -226,7 +241,9 @@ public final class SupervisorSet: @unchecked Sendable {
             }
             commit(record, effects: &effects)
             effects.logs.append { [logger] in
-                logger.info("backend added", metadata: ["backend": "\(definition.id)", "volume_driver": "\(definition.driver.volumeDriverName)"])
+                logger.info(
+                    "backend added",
+                    metadata: ["backend": "\(definition.id)", "volume_driver": "\(definition.driver.volumeDriverName)"])
             }
             return .success(())
         }
@@ -235,7 +252,7 @@ public final class SupervisorSet: @unchecked Sendable {
 
     /// Stops supervising a backend; while running, the scheduler is told it is down. A driver call
     /// still running is left to finish on its thread and its result is ignored.
-    public func removeBackend(id: String) throws(SupervisionError) {
+    package func removeBackend(id: String) throws(SupervisionError) {
         let result: Result<Void, SupervisionError> = withState { effects in
             guard let record = records.removeValue(forKey: id) else { return .failure(.backendNotFound(id)) }
             ordered.removeAll { $0 === record }
@@ -252,7 +269,7 @@ public final class SupervisorSet: @unchecked Sendable {
 
     /// Replaces a backend's driver and options and re-initializes it with a fresh attempt counter.
     /// Its history, counters and service status are kept; calls into the old driver are ignored.
-    public func replaceBackend(_ definition: BackendDefinition) throws(SupervisionError) {
+    package func replaceBackend(_ definition: BackendDefinition) throws(SupervisionError) {
         try Self.validate(definition)
         let result: Result<Void, SupervisionError> = withState { effects in
             guard let record = records[definition.id] else { return .failure(.backendNotFound(definition.id)) }
@@ -274,7 +291,9 @@ public final class SupervisorSet: @unchecked Sendable {
             }
             commit(record, effects: &effects)
             effects.logs.append { [logger] in
-                logger.info("backend reconfigured", metadata: ["backend": "\(definition.id)", "volume_driver": "\(definition.driver.volumeDriverName)"])
+                logger.info(
+                    "backend reconfigured",
+                    metadata: ["backend": "\(definition.id)", "volume_driver": "\(definition.driver.volumeDriverName)"])
             }
             return .success(())
         }
@@ -317,8 +336,10 @@ public final class SupervisorSet: @unchecked Sendable {
         }
     }
 
-    private func manualReinit(id: String, waiter: (TimeInterval, @Sendable (ReinitResult, ReinitWaitOutcome) -> Void)?,
-                              effects: inout Effects) -> ReinitResult {
+    private func manualReinit(
+        id: String, waiter: (TimeInterval, @Sendable (ReinitResult, ReinitWaitOutcome) -> Void)?,
+        effects: inout Effects
+    ) -> ReinitResult {
         guard phase == .running, let record = records[id] else {
             let result: ReinitResult = phase == .running ? .notFound : .notRunning
             if let waiter { effects.callbacks.append { waiter.1(result, .removed) } }
@@ -335,7 +356,9 @@ public final class SupervisorSet: @unchecked Sendable {
         }
         commit(record, effects: &effects)
         if let (timeout, resultCompletion) = waiter {
-            let completion: @Sendable (ReinitWaitOutcome) -> Void = { [result] outcome in resultCompletion(result, outcome) }
+            let completion: @Sendable (ReinitWaitOutcome) -> Void = { [result] outcome in
+                resultCompletion(result, outcome)
+            }
             if record.settled {
                 let snapshot = record.published
                 effects.callbacks.append { completion(.finished(snapshot)) }
@@ -343,7 +366,9 @@ public final class SupervisorSet: @unchecked Sendable {
                 lastWaiterID &+= 1
                 let waiterID = lastWaiterID
                 record.waiters[waiterID] = completion
-                effects.callbacks.append { [weak self] in self?.scheduleWaiterTimeout(record: record, waiterID: waiterID, after: timeout) }
+                effects.callbacks.append { [weak self] in
+                    self?.scheduleWaiterTimeout(record: record, waiterID: waiterID, after: timeout)
+                }
             }
         }
         return result
@@ -369,10 +394,11 @@ public final class SupervisorSet: @unchecked Sendable {
     }
 
     private func makeMachine(_ definition: BackendDefinition) -> BackendStateMachine {
-        BackendStateMachine(id: definition.id, host: "\(settings.host)@\(definition.id)",
-                            tickInterval: settings.backendStatsPollingInterval,
-                            volumeDriver: definition.driver.volumeDriverName, volumeBackendName: definition.volumeBackendName,
-                            supported: definition.driver.supported, settings: definition.settings, now: clock.now())
+        BackendStateMachine(
+            id: definition.id, host: "\(settings.host)@\(definition.id)",
+            tickInterval: settings.backendStatsPollingInterval,
+            volumeDriver: definition.driver.volumeDriverName, volumeBackendName: definition.volumeBackendName,
+            supported: definition.driver.supported, settings: definition.settings, now: clock.now())
     }
 
     private static func validate(_ definition: BackendDefinition) throws(SupervisionError) {

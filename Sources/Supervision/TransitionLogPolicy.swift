@@ -15,7 +15,9 @@ struct TransitionLogPolicy: Sendable {
     private var repeats = 0
 
     /// The level of `transition`'s line and, for a repeated failure, how many times it repeated.
-    mutating func level(for transition: StateTransition, lastError: ErrorRecord?) -> (level: Logger.Level, repeats: Int?) {
+    mutating func level(for transition: StateTransition, lastError: ErrorRecord?) -> (
+        level: Logger.Level, repeats: Int?
+    ) {
         switch transition.to {
         case .initializing:
             return (transition.from == .retrying ? .debug : .info, nil)
@@ -41,8 +43,10 @@ struct TransitionLogPolicy: Sendable {
 
     /// One log line per state transition: which backend, which change, why, which error class and
     /// kind, when the next attempt is, and what an operator can do when nothing more happens by itself.
-    static func log(_ transition: StateTransition, of snapshot: BackendSnapshot, level: Logger.Level, repeats: Int?,
-                    to logger: Logger) {
+    static func log(
+        _ transition: StateTransition, of snapshot: BackendSnapshot, level: Logger.Level, repeats: Int?,
+        to logger: Logger
+    ) {
         var metadata: Logger.Metadata = [
             "backend": "\(snapshot.id)",
             "from": "\(transition.from?.rawValue ?? "none")",
@@ -64,7 +68,8 @@ struct TransitionLogPolicy: Sendable {
                 metadata["next_attempt"] = "\(next.ISO8601Format())"
             }
             if transition.to != .retrying {
-                metadata["action"] = "fix the cause, then POST /drivers/\(snapshot.id)/reinit (or correct the configuration and send SIGHUP)"
+                metadata["action"] =
+                    "fix the cause, then POST /drivers/\(snapshot.id)/reinit (or correct the configuration and send SIGHUP)"
             }
         }
         logger.log(level: level, "driver state changed", metadata: metadata)

@@ -5,7 +5,7 @@
 /// The supervisor never calls a driver on the tick's or the HTTP server's threads: it runs each call
 /// on the backend's own queue and bounds initialization with `driver_init_timeout`, so a hung call
 /// costs one thread and never stalls another backend.
-public protocol VolumeDriver: AnyObject, Sendable {
+package protocol VolumeDriver: AnyObject, Sendable {
     /// The name operators configured (`nfs`, `lvm`, `rest`, or a Cinder class path), for display.
     var volumeDriverName: String { get }
     /// Whether the driver is supported; an unsupported one only starts with

@@ -1,11 +1,11 @@
 /// A capacity as Cinder reports it: a number of GiB, or one of the words a driver may use when it
 /// cannot tell (`"unknown"`) or has no limit (`"infinite"`).
-public enum Capacity: Sendable, Equatable, Codable, CustomStringConvertible {
+package enum Capacity: Sendable, Equatable, Codable, CustomStringConvertible {
     case gib(Double)
     case unknown
     case infinite
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let number = try? container.decode(Double.self) {
             self = .gib(number)
@@ -16,11 +16,12 @@ public enum Capacity: Sendable, Equatable, Codable, CustomStringConvertible {
         case "infinite": self = .infinite
         case let other:
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "capacity must be a number, \"unknown\" or \"infinite\", got \"\(other)\"")
+                in: container,
+                debugDescription: "capacity must be a number, \"unknown\" or \"infinite\", got \"\(other)\"")
         }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
         case .gib(let value): try container.encode(value)
@@ -29,7 +30,7 @@ public enum Capacity: Sendable, Equatable, Codable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .gib(let value): return String(value)
         case .unknown: return "unknown"
@@ -39,20 +40,22 @@ public enum Capacity: Sendable, Equatable, Codable, CustomStringConvertible {
 }
 
 /// One pool of a backend (`host@backend#pool`), with its own capacities.
-public struct PoolStats: Sendable, Equatable, Codable {
-    public var poolName: String
-    public var totalCapacityGB: Capacity
-    public var freeCapacityGB: Capacity
-    public var reservedPercentage: Int
-    public var thinProvisioningSupport: Bool
-    public var thickProvisioningSupport: Bool
-    public var maxOverSubscriptionRatio: Double
-    public var qosSupport: Bool
-    public var multiattach: Bool
+package struct PoolStats: Sendable, Equatable, Codable {
+    package var poolName: String
+    package var totalCapacityGB: Capacity
+    package var freeCapacityGB: Capacity
+    package var reservedPercentage: Int
+    package var thinProvisioningSupport: Bool
+    package var thickProvisioningSupport: Bool
+    package var maxOverSubscriptionRatio: Double
+    package var qosSupport: Bool
+    package var multiattach: Bool
 
-    public init(poolName: String, totalCapacityGB: Capacity, freeCapacityGB: Capacity, reservedPercentage: Int = 0,
-                thinProvisioningSupport: Bool = false, thickProvisioningSupport: Bool = true,
-                maxOverSubscriptionRatio: Double = 1.0, qosSupport: Bool = false, multiattach: Bool = false) {
+    package init(
+        poolName: String, totalCapacityGB: Capacity, freeCapacityGB: Capacity, reservedPercentage: Int = 0,
+        thinProvisioningSupport: Bool = false, thickProvisioningSupport: Bool = true,
+        maxOverSubscriptionRatio: Double = 1.0, qosSupport: Bool = false, multiattach: Bool = false
+    ) {
         self.poolName = poolName
         self.totalCapacityGB = totalCapacityGB
         self.freeCapacityGB = freeCapacityGB
@@ -79,18 +82,20 @@ public struct PoolStats: Sendable, Equatable, Codable {
 
 /// A backend's capabilities as `get_volume_stats` returns them in Cinder; encodes to the same keys,
 /// so the scheduler and dashboards see Cinder's capability names.
-public struct VolumeStats: Sendable, Equatable, Codable {
-    public var volumeBackendName: String
-    public var vendorName: String
-    public var driverVersion: String
-    public var storageProtocol: String
-    public var totalCapacityGB: Capacity
-    public var freeCapacityGB: Capacity
-    public var reservedPercentage: Int
-    public var pools: [PoolStats]
+package struct VolumeStats: Sendable, Equatable, Codable {
+    package var volumeBackendName: String
+    package var vendorName: String
+    package var driverVersion: String
+    package var storageProtocol: String
+    package var totalCapacityGB: Capacity
+    package var freeCapacityGB: Capacity
+    package var reservedPercentage: Int
+    package var pools: [PoolStats]
 
-    public init(volumeBackendName: String, vendorName: String, driverVersion: String, storageProtocol: String,
-                totalCapacityGB: Capacity, freeCapacityGB: Capacity, reservedPercentage: Int = 0, pools: [PoolStats] = []) {
+    package init(
+        volumeBackendName: String, vendorName: String, driverVersion: String, storageProtocol: String,
+        totalCapacityGB: Capacity, freeCapacityGB: Capacity, reservedPercentage: Int = 0, pools: [PoolStats] = []
+    ) {
         self.volumeBackendName = volumeBackendName
         self.vendorName = vendorName
         self.driverVersion = driverVersion

@@ -4,28 +4,30 @@ import Foundation
 import Supervision
 
 /// Settings of the REST API, named after the cinder.conf options they come from.
-public struct VolumeAPISettings: Sendable, Equatable {
+package struct VolumeAPISettings: Sendable, Equatable {
     /// Cinder's `host`: the scheduler's service host, and the prefix of every backend's `host@backend`.
-    public var host: String
+    package var host: String
     /// `storage_availability_zone`, shown as each service's `zone`.
-    public var availabilityZone: String
+    package var availabilityZone: String
     /// `service_down_time`: a service whose heartbeat is older than this many seconds is `down`.
-    public var serviceDownTime: TimeInterval
+    package var serviceDownTime: TimeInterval
     /// The admin token state-changing requests must carry in `X-Auth-Token`; nil or empty means
     /// none is configured, and those requests are then accepted from loopback clients only.
-    public var adminToken: String?
+    package var adminToken: String?
     /// Cinder's `auth_strategy`.
-    public var authStrategy: AuthStrategy = .adminToken
+    package var authStrategy: AuthStrategy = .adminToken
     /// Cinder's `public_endpoint`: the base of the version documents' links (else the request's `Host`).
-    public var publicEndpoint: String?
+    package var publicEndpoint: String?
     /// The `host:port` the API listens on, for links when a request names no usable `Host`.
-    public var listenAddress = "127.0.0.1:8776"
+    package var listenAddress = "127.0.0.1:8776"
 
-    public static let defaultAvailabilityZone = "nova"
-    public static let defaultServiceDownTime: TimeInterval = 60
+    package static let defaultAvailabilityZone = "nova"
+    package static let defaultServiceDownTime: TimeInterval = 60
 
-    public init(host: String, availabilityZone: String = VolumeAPISettings.defaultAvailabilityZone,
-                serviceDownTime: TimeInterval = VolumeAPISettings.defaultServiceDownTime, adminToken: String? = nil) {
+    package init(
+        host: String, availabilityZone: String = VolumeAPISettings.defaultAvailabilityZone,
+        serviceDownTime: TimeInterval = VolumeAPISettings.defaultServiceDownTime, adminToken: String? = nil
+    ) {
         self.host = host
         self.availabilityZone = availabilityZone
         self.serviceDownTime = serviceDownTime
@@ -34,7 +36,7 @@ public struct VolumeAPISettings: Sendable, Equatable {
 }
 
 /// How state-changing requests are authenticated (Cinder's `auth_strategy`).
-public enum AuthStrategy: String, Sendable, Equatable {
+package enum AuthStrategy: String, Sendable, Equatable {
     /// volumed's own rule: `X-Auth-Token` equal to the admin token, or, with none configured, a
     /// loopback client.
     case adminToken = "admin_token"

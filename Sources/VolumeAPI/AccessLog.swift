@@ -77,7 +77,8 @@ final class AccessLog: Sendable {
                 return (queue.records, queue.dropped)
             }
             if dropped > 0 {
-                logger.warning("access log lines dropped: the log could not keep up", metadata: ["dropped": "\(dropped)"])
+                logger.warning(
+                    "access log lines dropped: the log could not keep up", metadata: ["dropped": "\(dropped)"])
             }
             for record in records { write(record) }
         }

@@ -7,12 +7,12 @@ import Logging
 /// writes need `X-Auth-Token` equal to the admin token (compared in constant time so response
 /// timing does not leak how much of a guess was right), or, with no token configured, a loopback
 /// client — so a service started without a token is never open to the network by accident.
-public struct AccessPolicy: Sendable {
+package struct AccessPolicy: Sendable {
     private let adminToken: [UInt8]?
     /// `noauth`: a `user:project` token is enough (Cinder's standalone mode).
     private let strategy: AuthStrategy
 
-    public init(adminToken: String?, strategy: AuthStrategy = .adminToken) {
+    package init(adminToken: String?, strategy: AuthStrategy = .adminToken) {
         self.strategy = strategy
         if let adminToken, !adminToken.isEmpty {
             self.adminToken = Array(adminToken.utf8)
@@ -22,24 +22,28 @@ public struct AccessPolicy: Sendable {
     }
 
     /// Whether an admin token is configured.
-    public var requiresToken: Bool { adminToken != nil }
+    package var requiresToken: Bool { adminToken != nil }
 
     /// Logs, once at start-up, how state-changing requests are guarded.
-    public func logMode(to logger: Logger) {
+    package func logMode(to logger: Logger) {
         if strategy == .noauth {
-            logger.warning("auth_strategy = noauth: state-changing API requests are accepted from any client whose X-Auth-Token reads user:project")
+            logger.warning(
+                "auth_strategy = noauth: state-changing API requests are accepted from any client whose X-Auth-Token reads user:project"
+            )
         }
         if requiresToken {
             logger.info("state-changing API requests require X-Auth-Token to equal the admin token")
         } else {
-            logger.warning("no admin token configured: state-changing API requests (POST/PUT) are accepted from loopback clients only")
+            logger.warning(
+                "no admin token configured: state-changing API requests (POST/PUT) are accepted from loopback clients only"
+            )
         }
     }
 
     /// Throws the fault to answer when `request` may not change state: 403 for a request a web page
     /// made a browser send (`refuseCrossSite`), 401 without a token, 403 with a wrong one, 403 from
     /// a non-loopback client when no token is configured, then 415 for a body that is not JSON.
-    public func authorizeMutation(_ request: HTTPRequest) throws(HTTPError) {
+    package func authorizeMutation(_ request: HTTPRequest) throws(HTTPError) {
         try Self.refuseCrossSite(request)
         try authorizeCaller(request)
         try RequestInput.requireJSONBody(request)
@@ -52,14 +56,16 @@ public struct AccessPolicy: Sendable {
         }
         guard let adminToken else {
             guard request.isFromLoopback else {
-                throw .forbidden("No admin token is configured, so state-changing requests are accepted from loopback clients only.")
+                throw .forbidden(
+                    "No admin token is configured, so state-changing requests are accepted from loopback clients only.")
             }
             return
         }
         guard let presented = request.headers["X-Auth-Token"] else {
-            throw HTTPError(status: .unauthorized, faultName: "unauthorized",
-                            message: "This request requires an X-Auth-Token header carrying the admin token.",
-                            headers: ["WWW-Authenticate": "X-Auth-Token"])
+            throw HTTPError(
+                status: .unauthorized, faultName: "unauthorized",
+                message: "This request requires an X-Auth-Token header carrying the admin token.",
+                headers: ["WWW-Authenticate": "X-Auth-Token"])
         }
         guard Self.constantTimeEqual(Array(presented.utf8), adminToken) else {
             throw .forbidden("The X-Auth-Token does not match the admin token.")
@@ -121,9 +127,11 @@ public struct AccessPolicy: Sendable {
         let host = authority.prefix { $0 != ":" }
         if host == "localhost" || host.hasSuffix(".localhost") { return true }
         let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { part in
-            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber) && Int(part).map { $0 <= 255 } == true
-        }
+        return parts.count == 4
+            && parts.allSatisfy { part in
+                !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber)
+                    && Int(part).map { $0 <= 255 } == true
+            }
     }
 
     /// Compares every byte of the longer input whatever the contents, so the time taken depends only

@@ -6,7 +6,7 @@ import Supervision
 
 /// A driver's stats under Cinder's capability keys, as `get_volume_stats` returns them, in one place
 /// so what `GET /drivers` shows and what the scheduler receives never drift apart.
-public enum CapabilitiesJSON {
+package enum CapabilitiesJSON {
     /// `{"volume_backend_name": ..., "pools": [...]}`.
     static func write(_ stats: VolumeStats, to json: inout JSONWriter) {
         json.beginObject()
@@ -17,20 +17,22 @@ public enum CapabilitiesJSON {
     /// The members alone, for an object that holds more (a capability report adds `backend_state`
     /// and `status`). A capacity that is not a finite number is written as Cinder's word for it
     /// (`"unknown"` for NaN, `"infinite"` for +inf); a ratio that is not finite as null.
-    public static func writeMembers(_ stats: VolumeStats, to json: inout JSONWriter) {
+    package static func writeMembers(_ stats: VolumeStats, to json: inout JSONWriter) {
         json.member("volume_backend_name", stats.volumeBackendName)
         json.member("vendor_name", stats.vendorName)
         json.member("driver_version", stats.driverVersion)
         json.member("storage_protocol", stats.storageProtocol)
-        writeCapacities(total: stats.totalCapacityGB, free: stats.freeCapacityGB,
-                        reservedPercentage: stats.reservedPercentage, to: &json)
+        writeCapacities(
+            total: stats.totalCapacityGB, free: stats.freeCapacityGB,
+            reservedPercentage: stats.reservedPercentage, to: &json)
         json.key("pools")
         json.beginArray()
         for pool in stats.pools {
             json.beginObject()
             json.member("pool_name", pool.poolName)
-            writeCapacities(total: pool.totalCapacityGB, free: pool.freeCapacityGB,
-                            reservedPercentage: pool.reservedPercentage, to: &json)
+            writeCapacities(
+                total: pool.totalCapacityGB, free: pool.freeCapacityGB,
+                reservedPercentage: pool.reservedPercentage, to: &json)
             json.member("thin_provisioning_support", pool.thinProvisioningSupport)
             json.member("thick_provisioning_support", pool.thickProvisioningSupport)
             json.member("max_over_subscription_ratio", pool.maxOverSubscriptionRatio)

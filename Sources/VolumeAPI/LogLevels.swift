@@ -9,7 +9,7 @@ import Synchronization
 /// was set for longer prefixes under it, as Cinder's `set_log_levels` sets every logger whose name
 /// starts with the prefix. The log handler asks for its label's level on each call, so a change
 /// takes effect at once in every thread; that read is a lock and a dictionary lookup.
-public final class LogLevelRegistry: Sendable {
+package final class LogLevelRegistry: Sendable {
     private struct State {
         var startLevel: Logger.Level
         /// Levels an operator set, by prefix ("" for every logger).
@@ -23,17 +23,17 @@ public final class LogLevelRegistry: Sendable {
     private let state: Mutex<State>
     private let changes = Atomic<UInt64>(0)
 
-    public init(startLevel: Logger.Level) {
+    package init(startLevel: Logger.Level) {
         state = Mutex(State(startLevel: startLevel))
     }
 
     /// Notes a logger's label (the logging system's factory calls this).
-    public func register(label: String) {
+    package func register(label: String) {
         state.withLock { _ = $0.labels.insert(label) }
     }
 
     /// The level a logger labelled `label` logs at now.
-    public func level(for label: String) -> Logger.Level {
+    package func level(for label: String) -> Logger.Level {
         state.withLock { state in
             if let level = state.resolved[label] { return level }
             let level = Self.resolve(label, in: state)
@@ -43,7 +43,7 @@ public final class LogLevelRegistry: Sendable {
     }
 
     /// Sets `prefix` and every label under it to `level` (`""`: every logger).
-    public func set(prefix: String, level: Logger.Level) {
+    package func set(prefix: String, level: Logger.Level) {
         state.withLock { state in
             state.overrides = state.overrides.filter { !$0.key.hasPrefix(prefix) }
             state.overrides[prefix] = level
@@ -54,10 +54,10 @@ public final class LogLevelRegistry: Sendable {
 
     /// How many times a level was set: a caller may keep a level it read until this changes (the
     /// access log checks its level per request this way, without the lock).
-    public var generation: UInt64 { changes.load(ordering: .acquiring) }
+    package var generation: UInt64 { changes.load(ordering: .acquiring) }
 
     /// Each known label starting with `prefix` (or equal to it) and its level, sorted by label.
-    public func levels(prefix: String) -> [(label: String, level: Logger.Level)] {
+    package func levels(prefix: String) -> [(label: String, level: Logger.Level)] {
         state.withLock { state in
             state.labels.filter { $0.hasPrefix(prefix) }.sorted().map { ($0, Self.resolve($0, in: state)) }
         }
@@ -75,7 +75,7 @@ public final class LogLevelRegistry: Sendable {
 
     /// Cinder's level names (`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`) plus swift-log's
     /// `TRACE` and `NOTICE`, case-insensitive; nil for anything else.
-    public static func level(named name: String) -> Logger.Level? {
+    package static func level(named name: String) -> Logger.Level? {
         switch name.uppercased() {
         case "TRACE": return .trace
         case "DEBUG": return .debug
@@ -89,7 +89,7 @@ public final class LogLevelRegistry: Sendable {
     }
 
     /// The name get-log shows for `level`, as Python's logging names it.
-    public static func name(of level: Logger.Level) -> String {
+    package static func name(of level: Logger.Level) -> String {
         level.rawValue.uppercased()
     }
 }

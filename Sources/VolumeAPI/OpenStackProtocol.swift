@@ -9,20 +9,22 @@ import Logging
 /// (`HTTPRequest.annotation`) and its access-log line.
 /// (The request's own id is the exchange's id: `ExchangeRecord.exchangeID`.) Small enough to sit
 /// in an existential's inline buffer, so attaching it allocates nothing.
-public struct OpenStackExchange: Sendable {
+package struct OpenStackExchange: Sendable {
     /// The negotiated microversion.
-    public let version: APIVersion
+    package let version: APIVersion
     /// A valid `X-OpenStack-Request-ID` the client sent: the request id of the operation that
     /// caused this request (oslo's global request id).
-    public let globalRequestID: String?
+    package let globalRequestID: String?
 }
 
 extension HTTPRequest {
     /// The microversion this request was negotiated at; for a request that did not pass through the
     /// protocol hooks (a handler called directly), its header is read here.
-    public var apiVersion: APIVersion {
+    package var apiVersion: APIVersion {
         if let exchange = annotation as? OpenStackExchange { return exchange.version }
-        if case .version(let version) = MicroversionRequest.parse(headers.values(forName: MicroversionRequest.headerName)) {
+        if case .version(let version) = MicroversionRequest.parse(
+            headers.values(forName: MicroversionRequest.headerName))
+        {
             return version
         }
         return .minimum
@@ -34,33 +36,37 @@ extension HTTPRequest {
 /// `x-openstack-request-id`; a malformed version header answers 400, one outside the versions
 /// served 406, both as OpenStack faults carrying the same fields. Every exchange can also be
 /// written to the `volumed.access` log (at debug; see `AccessLog`).
-public final class OpenStackProtocol: Sendable {
-    public let minimum: APIVersion
-    public let maximum: APIVersion
+package final class OpenStackProtocol: Sendable {
+    package let minimum: APIVersion
+    package let maximum: APIVersion
     let requestIDs = RequestIDGenerator()
     let accessLog: AccessLog
     /// The two fixed fields for each minor version served, built once (index: minor - minimum.minor).
     private let versionFields: [HTTPHeaders]
 
-    public static let requestIDHeader = "x-openstack-request-id"
-    public static let globalRequestIDHeader = "X-OpenStack-Request-ID"
+    package static let requestIDHeader = "x-openstack-request-id"
+    package static let globalRequestIDHeader = "X-OpenStack-Request-ID"
 
     /// - Parameter logLevels: the run-time levels behind `accessLogger`, so the access log's level
     ///   check per request is one atomic load until a level changes.
-    public init(minimum: APIVersion = .minimum, maximum: APIVersion = .maximum,
-                accessLogger: Logger = Logger(label: "volumed.access"), logLevels: LogLevelRegistry? = nil) {
+    package init(
+        minimum: APIVersion = .minimum, maximum: APIVersion = .maximum,
+        accessLogger: Logger = Logger(label: "volumed.access"), logLevels: LogLevelRegistry? = nil
+    ) {
         precondition(minimum.major == maximum.major && minimum <= maximum)
         self.minimum = minimum
         self.maximum = maximum
         self.accessLog = AccessLog(logger: accessLogger, levels: logLevels)
         versionFields = (minimum.minor...maximum.minor).map { minor in
-            [MicroversionRequest.headerName: "\(MicroversionRequest.serviceType) \(minimum.major).\(minor)",
-             "Vary": MicroversionRequest.headerName]
+            [
+                MicroversionRequest.headerName: "\(MicroversionRequest.serviceType) \(minimum.major).\(minor)",
+                "Vary": MicroversionRequest.headerName,
+            ]
         }
     }
 
     /// Pass to `HTTPServer(hooks:)`.
-    public var hooks: ExchangeHooks {
+    package var hooks: ExchangeHooks {
         ExchangeHooks(
             begin: { [self] request in begin(&request) },
             unparsedRequestHeaders: versionFields[0], exchangeIDField: Self.requestIDHeader,
@@ -74,7 +80,9 @@ public final class OpenStackProtocol: Sendable {
     /// fields, an id from the counter; nothing else is allocated but the id itself.
     func begin(_ request: inout HTTPRequest) -> ExchangeStart {
         var values: [String] = []
-        request.headers.forEachValue(lowercasedName: Self.versionHeaderKey) { values.append(String(decoding: $0, as: UTF8.self)) }
+        request.headers.forEachValue(lowercasedName: Self.versionHeaderKey) {
+            values.append(String(decoding: $0, as: UTF8.self))
+        }
         let negotiated = MicroversionRequest.parse(values, minimum: minimum, maximum: maximum)
         let version: APIVersion
         if case .version(let served) = negotiated { version = served } else { version = minimum }
@@ -85,7 +93,8 @@ public final class OpenStackProtocol: Sendable {
         }
         request.annotation = OpenStackExchange(version: version, globalRequestID: global)
         let answer = negotiated.fault(minimum: minimum, maximum: maximum).map { HTTPResponse($0) }
-        return ExchangeStart(headers: versionFields[version.minor - minimum.minor], answer: answer,
-                             exchangeID: requestIDs.next())
+        return ExchangeStart(
+            headers: versionFields[version.minor - minimum.minor], answer: answer,
+            exchangeID: requestIDs.next())
     }
 }

@@ -3,7 +3,7 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Makes `req-<uuid4>` ids without a system call or a lock per id: a process-wide counter run
@@ -12,17 +12,17 @@ import Glibc
 /// UUID format fixes leave 122 varying ones); the keys make them unpredictable across processes.
 /// Foundation's `UUID().uuidString` costs a `getrandom` call and a `String` of 36 formatted
 /// characters per id (BENCHMARKS.md has both figures).
-public final class RequestIDGenerator: Sendable {
+package final class RequestIDGenerator: Sendable {
     private let counter = Atomic<UInt64>(0)
     private let keys: (UInt64, UInt64)
 
-    public init() {
+    package init() {
         var generator = SystemRandomNumberGenerator()
         keys = (generator.next(), generator.next())
     }
 
     /// A fresh `req-xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`.
-    public func next() -> String {
+    package func next() -> String {
         let count = counter.wrappingAdd(1, ordering: .relaxed).newValue
         let high = Self.mix(count ^ keys.0)
         let low = Self.mix(count &+ keys.1)
@@ -42,7 +42,9 @@ public final class RequestIDGenerator: Sendable {
     /// `req-` and the 128 bits as 8-4-4-4-12 lower-case hex.
     static func format(high: UInt64, low: UInt64) -> String {
         String(unsafeUninitializedCapacity: 40) { buffer in
-            buffer[0] = UInt8(ascii: "r"); buffer[1] = UInt8(ascii: "e"); buffer[2] = UInt8(ascii: "q")
+            buffer[0] = UInt8(ascii: "r")
+            buffer[1] = UInt8(ascii: "e")
+            buffer[2] = UInt8(ascii: "q")
             buffer[3] = UInt8(ascii: "-")
             var position = 4
             hexDigits.withUnsafeBufferPointer { hex in
@@ -63,7 +65,7 @@ public final class RequestIDGenerator: Sendable {
 
     /// Whether `text` is a request id a client may pass as its global id (`req-` and a lower- or
     /// upper-case UUID), as oslo.middleware's request_id accepts it.
-    public static func isValid(_ text: String) -> Bool {
+    package static func isValid(_ text: String) -> Bool {
         let bytes = text.utf8
         guard bytes.count == 40, text.hasPrefix("req-") else { return false }
         for (index, byte) in bytes.enumerated().dropFirst(4) {
@@ -71,8 +73,9 @@ public final class RequestIDGenerator: Sendable {
             if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
                 if byte != UInt8(ascii: "-") { return false }
             } else if !(byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
-                        || byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f")
-                        || byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F")) {
+                || byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f")
+                || byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F"))
+            {
                 return false
             }
         }

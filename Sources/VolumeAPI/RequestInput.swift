@@ -38,7 +38,9 @@ enum RequestInput {
         guard labels.count == 1, mediaType == "application/json" else {
             throw HTTPError(
                 status: HTTPStatus(code: 415, reasonPhrase: "Unsupported Media Type"), faultName: "badMediaType",
-                message: label.map { "Unsupported Content-Type \($0.prefix(100)): the request body must be application/json." }
+                message: label.map {
+                    "Unsupported Content-Type \($0.prefix(100)): the request body must be application/json."
+                }
                     ?? "The request body has no Content-Type: it must be application/json.")
         }
     }
@@ -73,7 +75,9 @@ enum RequestInput {
         }
         guard isPlainDecimal(text), let value = Double(text), value.isFinite, value >= 0, value <= maximum
         else {
-            throw .badRequest("Invalid query parameter '\(name)': expected a number of seconds from 0 to \(Int(maximum)), got '\(text)'.")
+            throw .badRequest(
+                "Invalid query parameter '\(name)': expected a number of seconds from 0 to \(Int(maximum)), got '\(text)'."
+            )
         }
         return value
     }

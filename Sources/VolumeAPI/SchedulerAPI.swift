@@ -10,10 +10,10 @@ import Synchronization
 /// validated reports (one, or a batch), `GET /v3/scheduler-stats/get_pools[?detail=true]` lists the
 /// pools of backends that are up, enabled and fresh. Used inside a volume service (through
 /// `VolumeAPI`) and alone in the scheduler-only role (`registerSchedulerRole`).
-public final class SchedulerAPI: Sendable {
-    public let store: CapabilityStore
+package final class SchedulerAPI: Sendable {
+    package let store: CapabilityStore
     /// Counts answered requests; pass `requestMetrics.record` as `HTTPServer(onResponse:)`.
-    public let requestMetrics: HTTPRequestMetrics
+    package let requestMetrics: HTTPRequestMetrics
 
     let access: AccessPolicy
     let views = ViewCache(capacity: 8)
@@ -30,8 +30,10 @@ public final class SchedulerAPI: Sendable {
 
     /// - Parameter adminToken: the token `POST` requests must carry (nil: loopback clients only).
     ///   Publishers must send it too.
-    public init(store: CapabilityStore, adminToken: String?, requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
-                logger: Logger? = nil) {
+    package init(
+        store: CapabilityStore, adminToken: String?, requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
+        logger: Logger? = nil
+    ) {
         self.store = store
         self.access = AccessPolicy(adminToken: adminToken)
         self.requestMetrics = requestMetrics
@@ -41,7 +43,7 @@ public final class SchedulerAPI: Sendable {
 
     /// The scheduler-only role (`volumed scheduler`): the scheduler's routes plus `/healthz` and
     /// `/metrics`.
-    public func registerSchedulerRole(on router: inout Router) {
+    package func registerSchedulerRole(on router: inout Router) {
         registerSchedulerRoutes(on: &router)
         router.get("/healthz") { _ in HealthViews.healthz.response() }
         router.get("/metrics") { [self] _ in
@@ -84,16 +86,20 @@ public final class SchedulerAPI: Sendable {
         }
         if warnFull {
             let counts = store.counts
-            logger.warning("the scheduler's store is full: reports of new backends are refused until silent ones are forgotten", metadata: [
-                "backends": "\(counts.backends)", "max_backends": "\(store.limits.maxBackends)",
-                "pools": "\(counts.pools)", "max_pools": "\(store.limits.maxPools)",
-                "forget_after_seconds": "\(Int(store.forgetAfter))"])
+            logger.warning(
+                "the scheduler's store is full: reports of new backends are refused until silent ones are forgotten",
+                metadata: [
+                    "backends": "\(counts.backends)", "max_backends": "\(store.limits.maxBackends)",
+                    "pools": "\(counts.pools)", "max_pools": "\(store.limits.maxPools)",
+                    "forget_after_seconds": "\(Int(store.forgetAfter))",
+                ])
         }
         if summary.refused.isEmpty { return HTTPResponse(status: .noContent, body: []) }
         if summary.accepted == 0 && summary.refusedAsFull > 0 {
             throw .serviceUnavailable(
                 "The scheduler holds as many backends (\(store.limits.maxBackends)) or pools (\(store.limits.maxPools)) as it may; "
-                    + "no report of this body was stored. Backends silent for \(Int(store.forgetAfter)) s are forgotten.")
+                    + "no report of this body was stored. Backends silent for \(Int(store.forgetAfter)) s are forgotten."
+            )
         }
         return HTTPResponse(status: .ok, contentType: "application/json", body: ReceiveAnswer.encode(summary))
     }
@@ -101,7 +107,8 @@ public final class SchedulerAPI: Sendable {
     func pools(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let detail = try RequestInput.flag(request, "detail")
         if let filter = try PoolFilter(request) {
-            return EncodedView(body: filter.encode(detailedView: store.pools(detail: true).json, detail: detail)).response()
+            return EncodedView(body: filter.encode(detailedView: store.pools(detail: true).json, detail: detail))
+                .response()
         }
         let pools = store.pools(detail: detail)
         return views.view(detail ? "pools\u{0}detail" : "pools", version: pools.version, now: .distantPast) {
@@ -112,24 +119,35 @@ public final class SchedulerAPI: Sendable {
     func writeMetrics(to text: inout PrometheusText) {
         let backends = store.backends()
         let listed = backends.filter(\.isListed)
-        text.family("volumed_scheduler_backends", type: "gauge",
-                    help: "Backends the scheduler holds a report for, by whether get_pools lists them.")
+        text.family(
+            "volumed_scheduler_backends", type: "gauge",
+            help: "Backends the scheduler holds a report for, by whether get_pools lists them.")
         text.sample("volumed_scheduler_backends", PrometheusText.labels(["listed": "true"]), Double(listed.count))
-        text.sample("volumed_scheduler_backends", PrometheusText.labels(["listed": "false"]), Double(backends.count - listed.count))
+        text.sample(
+            "volumed_scheduler_backends", PrometheusText.labels(["listed": "false"]),
+            Double(backends.count - listed.count))
         text.family("volumed_scheduler_pools", type: "gauge", help: "Pools get_pools lists.")
         text.sample("volumed_scheduler_pools", "", Double(listed.reduce(0) { $0 + $1.poolNames.count }))
         let counts = counters.withLock { $0 }
-        text.family("volumed_scheduler_reports_total", type: "counter",
-                    help: "Capability reports received: stored, ignored as older than the stored one, refused as invalid or because the store is full.")
-        text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "accepted"]), Double(counts.accepted))
-        text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "ignored_older"]),
-                    Double(counts.refused[.olderThanStored, default: 0]))
-        text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "invalid"]),
-                    Double(counts.refused[.invalid, default: 0]))
-        text.sample("volumed_scheduler_reports_total", PrometheusText.labels(["result": "store_full"]),
-                    Double(counts.refused[.storeFull, default: 0]))
-        text.family("volumed_scheduler_rejected_bodies_total", type: "counter",
-                    help: "Capability report bodies refused with 400.")
+        text.family(
+            "volumed_scheduler_reports_total", type: "counter",
+            help:
+                "Capability reports received: stored, ignored as older than the stored one, refused as invalid or because the store is full."
+        )
+        text.sample(
+            "volumed_scheduler_reports_total", PrometheusText.labels(["result": "accepted"]), Double(counts.accepted))
+        text.sample(
+            "volumed_scheduler_reports_total", PrometheusText.labels(["result": "ignored_older"]),
+            Double(counts.refused[.olderThanStored, default: 0]))
+        text.sample(
+            "volumed_scheduler_reports_total", PrometheusText.labels(["result": "invalid"]),
+            Double(counts.refused[.invalid, default: 0]))
+        text.sample(
+            "volumed_scheduler_reports_total", PrometheusText.labels(["result": "store_full"]),
+            Double(counts.refused[.storeFull, default: 0]))
+        text.family(
+            "volumed_scheduler_rejected_bodies_total", type: "counter",
+            help: "Capability report bodies refused with 400.")
         text.sample("volumed_scheduler_rejected_bodies_total", "", Double(counts.rejectedBodies))
     }
 }

@@ -58,7 +58,9 @@ enum VersionDocuments {
             return String(base)
         }
         if let host = request.headers["Host"], !host.isEmpty, host.utf8.count <= 255,
-           host.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-._~:[]%".unicodeScalars.contains($0)) })
+            host.unicodeScalars.allSatisfy({
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-._~:[]%".unicodeScalars.contains($0))
+            })
         {
             return "http://" + host
         }

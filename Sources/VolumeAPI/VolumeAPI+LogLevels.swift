@@ -25,7 +25,9 @@ extension VolumeAPI {
     func setLogLevels(_ body: JSONValue) throws(HTTPError) -> HTTPResponse {
         let levelName = try RequestInput.optionalString(body, "level") ?? ""
         guard let level = LogLevelRegistry.level(named: levelName) else {
-            throw .badRequest("Invalid input received: '\(levelName)' is not a valid log level (DEBUG, INFO, WARNING, ERROR, CRITICAL, or TRACE, NOTICE).")
+            throw .badRequest(
+                "Invalid input received: '\(levelName)' is not a valid log level (DEBUG, INFO, WARNING, ERROR, CRITICAL, or TRACE, NOTICE)."
+            )
         }
         let prefix = try Self.logPrefix(body)
         let targets = try logTargets(body)
@@ -34,10 +36,12 @@ extension VolumeAPI {
         }
         if !targets.isEmpty {
             logLevels.set(prefix: prefix, level: level)
-            logger.notice("log level changed through the API", metadata: [
-                "prefix": "\(prefix)", "level": "\(LogLevelRegistry.name(of: level))",
-                "services": "\(targets.map { "\($0.binary)@\($0.host)" }.joined(separator: ","))",
-            ])
+            logger.notice(
+                "log level changed through the API",
+                metadata: [
+                    "prefix": "\(prefix)", "level": "\(LogLevelRegistry.name(of: level))",
+                    "services": "\(targets.map { "\($0.binary)@\($0.host)" }.joined(separator: ","))",
+                ])
         }
         return HTTPResponse(status: .accepted, body: [])
     }
@@ -105,8 +109,10 @@ extension VolumeAPI {
         if binaries.contains(ServicesView.volumeBinary) {
             let snapshot = supervisors.snapshot()
             let now = clock.now()
-            for backend in snapshot.backends where hostMatches(backend.host)
-                && abs(now.timeIntervalSince(backend.updatedAt)) <= settings.serviceDownTime {
+            for backend in snapshot.backends
+            where hostMatches(backend.host)
+                && abs(now.timeIntervalSince(backend.updatedAt)) <= settings.serviceDownTime
+            {
                 targets.append(LogTarget(host: backend.host, binary: ServicesView.volumeBinary))
             }
         }

@@ -85,7 +85,10 @@ final class ReinitRendezvous: Sendable {
         case .timedOut(let backend):
             responder.respond(HTTPResponse(status: .accepted, body: DriversView.single(backend).body))
         case .removed:
-            responder.respond(HTTPResponse(.itemNotFound("Driver \(id) was removed, or supervision stopped, before its initialization finished.")))
+            responder.respond(
+                HTTPResponse(
+                    .itemNotFound(
+                        "Driver \(id) was removed, or supervision stopped, before its initialization finished.")))
         }
     }
 }

@@ -11,7 +11,8 @@ extension VolumeAPI {
     /// `frozen`, reported frozen to the scheduler (which skips it: it leaves get_pools), listed
     /// `frozen: true`, and the flag survives restarts with the other operator decisions. `thaw`
     /// clears it and enables the service again.
-    func freezeOrThaw(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(HTTPError) -> HTTPResponse {
+    func freezeOrThaw(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(HTTPError) -> HTTPResponse
+    {
         let host = try RequestInput.requiredString(body, "host")
         guard let backend = supervisors.snapshot().backends.first(where: { $0.host == host }) else {
             throw .itemNotFound("Service host=\(host) binary=\(ServicesView.volumeBinary) could not be found.")
@@ -37,9 +38,10 @@ extension VolumeAPI {
         let host = try RequestInput.optionalString(body, "host") ?? ""
         let cluster = action == .failover ? try RequestInput.optionalString(body, "cluster") ?? "" : ""
         guard !host.isEmpty || !cluster.isEmpty else {
-            throw .badRequest(action == .failover
-                ? "Invalid input received: host or cluster is required."
-                : "Missing required element 'host' in request body.")
+            throw .badRequest(
+                action == .failover
+                    ? "Invalid input received: host or cluster is required."
+                    : "Missing required element 'host' in request body.")
         }
         guard !cluster.isEmpty || supervisors.snapshot().backends.contains(where: { $0.host == host }) else {
             throw .itemNotFound("Service host=\(host) binary=\(ServicesView.volumeBinary) could not be found.")
@@ -47,6 +49,8 @@ extension VolumeAPI {
         if !cluster.isEmpty && host.isEmpty {
             throw .itemNotFound("Cluster \(cluster) could not be found: volumed runs no clusters.")
         }
-        throw .badRequest("Invalid input received: Host replication_status must be enabled to fail over; \(host) has no replication configured (replication_status: disabled).")
+        throw .badRequest(
+            "Invalid input received: Host replication_status must be enabled to fail over; \(host) has no replication configured (replication_status: disabled)."
+        )
     }
 }

@@ -43,7 +43,9 @@ extension VolumeAPI {
         let version = request.apiVersion
         guard let action = ServiceAction(rawValue: actionName), version >= action.introduced else {
             if let action = ServiceAction(rawValue: actionName) {
-                throw .itemNotFound("The os-services action '\(actionName)' needs microversion \(action.introduced) or later; this request is at \(version).")
+                throw .itemNotFound(
+                    "The os-services action '\(actionName)' needs microversion \(action.introduced) or later; this request is at \(version)."
+                )
             }
             throw .itemNotFound("Unknown os-services action '\(actionName)'.")
         }
@@ -63,7 +65,9 @@ extension VolumeAPI {
     }
 
     /// enable, disable, disable-log-reason.
-    func updateServiceStatus(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(HTTPError) -> HTTPResponse {
+    func updateServiceStatus(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(HTTPError)
+        -> HTTPResponse
+    {
         let host = try RequestInput.requiredString(body, "host")
         var reason: String?
         if action == .disableLogReason {
@@ -78,7 +82,8 @@ extension VolumeAPI {
         }
         guard binaryKey == ServicesView.volumeBinary else {
             if binaryKey == ServicesView.schedulerBinary && host == settings.host && runsScheduler {
-                throw .badRequest("The cinder-scheduler service of volumed cannot be disabled; only cinder-volume services can.")
+                throw .badRequest(
+                    "The cinder-scheduler service of volumed cannot be disabled; only cinder-volume services can.")
             }
             throw .itemNotFound("Service host=\(host) binary=\(binaryKey) could not be found.")
         }
@@ -93,7 +98,8 @@ extension VolumeAPI {
             decisions.record(decision, backendID: backend.id) { result in
                 switch result {
                 case .success(let status):
-                    responder.respond(Self.serviceAnswer(status, action: action, host: host, service: service, binary: binary))
+                    responder.respond(
+                        Self.serviceAnswer(status, action: action, host: host, service: service, binary: binary))
                 case .failure(let error):
                     responder.respond(HTTPResponse(Self.notDurable(error)))
                 }
@@ -102,8 +108,10 @@ extension VolumeAPI {
     }
 
     /// Cinder's answer to an os-services update.
-    static func serviceAnswer(_ status: Supervision.ServiceStatus, action: ServiceAction, host: String, service: String,
-                              binary: String) -> HTTPResponse {
+    static func serviceAnswer(
+        _ status: Supervision.ServiceStatus, action: ServiceAction, host: String, service: String,
+        binary: String
+    ) -> HTTPResponse {
         var json = JSONWriter(style: .pythonDumps)
         json.beginObject()
         json.member("disabled", status.disabled)
@@ -121,8 +129,9 @@ extension VolumeAPI {
         if error.nothingChanged {
             return .serviceUnavailable("The decision could not be made durable: \(error); nothing was changed.")
         }
-        return .serviceUnavailable("The decision could not be confirmed durable: \(error); it was not applied, "
-            + "and may or may not be in force after a restart.")
+        return .serviceUnavailable(
+            "The decision could not be confirmed durable: \(error); it was not applied, "
+                + "and may or may not be in force after a restart.")
     }
 
     /// `disabled_reason`: a string of 1 to 255 code points, not only whitespace (Unicode White_Space).

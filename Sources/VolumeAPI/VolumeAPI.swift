@@ -15,10 +15,10 @@ import Synchronization
 /// Reads are served from views encoded once per supervisor snapshot version (and, for os-services,
 /// per window in which every service's up/down state holds), each with an ETag over its bytes.
 /// Handlers never block: a re-initialization with `?wait=` answers through a deferred response.
-public final class VolumeAPI: Sendable {
-    public let settings: VolumeAPISettings
+package final class VolumeAPI: Sendable {
+    package let settings: VolumeAPISettings
     /// Counts answered requests; pass `requestMetrics.record` as `HTTPServer(onResponse:)`.
-    public let requestMetrics: HTTPRequestMetrics
+    package let requestMetrics: HTTPRequestMetrics
 
     let supervisors: SupervisorSet
     /// The in-process scheduler's routes, when this process also runs the scheduler.
@@ -31,12 +31,12 @@ public final class VolumeAPI: Sendable {
     /// volumed's own log levels, for os-services set-log/get-log (nil: the process's levels are fixed).
     let logLevels: LogLevelRegistry?
     /// Microversions, request ids, the access log: pass `openStack.hooks` as `HTTPServer(hooks:)`.
-    public let openStack: OpenStackProtocol
+    package let openStack: OpenStackProtocol
     let views = ViewCache()
     let metricsCache = Mutex<(version: UInt64, bytes: [UInt8])?>(nil)
 
     /// The longest `?wait=` a re-initialization request may ask for, in seconds.
-    public static let maxReinitWait: Double = 3600
+    package static let maxReinitWait: Double = 3600
 
     /// - Parameters:
     ///   - capabilityStore: the scheduler's store when this process also runs the scheduler; its
@@ -44,7 +44,7 @@ public final class VolumeAPI: Sendable {
     ///   - clock: decides os-services `state` (heartbeat age against `service_down_time`).
     ///   - decisions: where os-services enable/disable are recorded (durably, off the event loops)
     ///     and applied to `supervisors`.
-    public init(
+    package init(
         supervisors: SupervisorSet, decisions: OperatorDecisions, capabilityStore: CapabilityStore? = nil,
         settings: VolumeAPISettings, clock: any SupervisionClock = SystemClock(),
         requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
@@ -67,7 +67,7 @@ public final class VolumeAPI: Sendable {
     }
 
     /// Registers every route of the volume service (and of the in-process scheduler, if any).
-    public func register(on router: inout Router) {
+    package func register(on router: inout Router) {
         // A browser gets the status page; every other client Cinder's versions document.
         router.get("/") { [self] request in statusPage(request) ?? root(request) }
         router.get("/v3") { [self] request in versionV3(request) }
@@ -105,8 +105,9 @@ public final class VolumeAPI: Sendable {
 
     private func versionsDocument(_ request: HTTPRequest) -> [UInt8] {
         VersionDocuments.encode(
-            base: VersionDocuments.base(publicEndpoint: settings.publicEndpoint, request: request,
-                                        listen: settings.listenAddress),
+            base: VersionDocuments.base(
+                publicEndpoint: settings.publicEndpoint, request: request,
+                listen: settings.listenAddress),
             minimum: openStack.minimum, maximum: openStack.maximum)
     }
 
@@ -117,9 +118,11 @@ public final class VolumeAPI: Sendable {
         let snapshot = supervisors.snapshot()
         let now = clock.now()
         let fields = ServicesView.Fields(request.apiVersion)
-        let view = views.view("services\u{0}" + fields.cacheKey + filter.cacheKey, version: snapshot.version, now: now) {
-            ServicesView.encode(snapshot, settings: settings, scheduler: schedulerEntry(snapshot, now: now),
-                                filter: filter, fields: fields, now: now)
+        let view = views.view("services\u{0}" + fields.cacheKey + filter.cacheKey, version: snapshot.version, now: now)
+        {
+            ServicesView.encode(
+                snapshot, settings: settings, scheduler: schedulerEntry(snapshot, now: now),
+                filter: filter, fields: fields, now: now)
         }
         return view.response()
     }
@@ -169,8 +172,9 @@ public final class VolumeAPI: Sendable {
         var text = PrometheusText(reservingCapacity: 4096)
         // Per scrape, not in the cached bytes: it moves every tick without a new snapshot version.
         if let lastTick = supervisors.lastTickAt() {
-            text.family("volumed_supervision_last_tick_timestamp_seconds", type: "gauge",
-                        help: "Unix time of the supervision loop's last tick (its start until the first tick).")
+            text.family(
+                "volumed_supervision_last_tick_timestamp_seconds", type: "gauge",
+                help: "Unix time of the supervision loop's last tick (its start until the first tick).")
             text.sample("volumed_supervision_last_tick_timestamp_seconds", "", lastTick.timeIntervalSince1970)
         }
         scheduler?.writeMetrics(to: &text)
@@ -211,8 +215,9 @@ public final class VolumeAPI: Sendable {
         guard runsScheduler else { return nil }
         let interval = max(0.001, min(snapshot.tickInterval, settings.serviceDownTime / 2))
         let beat = (now.timeIntervalSince1970 / interval).rounded(.down) * interval
-        return ServicesView.SchedulerEntry(heartbeat: Date(timeIntervalSince1970: beat),
-                                           nextHeartbeat: Date(timeIntervalSince1970: beat + interval))
+        return ServicesView.SchedulerEntry(
+            heartbeat: Date(timeIntervalSince1970: beat),
+            nextHeartbeat: Date(timeIntervalSince1970: beat + interval))
     }
 }
 

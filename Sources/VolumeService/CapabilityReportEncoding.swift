@@ -11,21 +11,21 @@ import VolumeAPI
 /// Written straight into bytes: with 1,000 backends this runs every tick, and going through
 /// `JSONEncoder` and `JSONSerialization` (sorted keys compare through ICU) cost about three
 /// quarters of the volume service's CPU per tick (see BENCHMARKS.md, "Profile").
-public enum CapabilityReportEncoding {
-    public static let serviceBinary = "cinder-volume"
+package enum CapabilityReportEncoding {
+    package static let serviceBinary = "cinder-volume"
 
     /// Why a report cannot be written as JSON (a capacity or ratio that is not a finite number).
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Cinder's timestamp format (`2026-11-24T17:40:00.000000`, UTC, microseconds).
-    public static func cinderTimestamp(_ date: Date) -> String {
+    package static func cinderTimestamp(_ date: Date) -> String {
         CapabilityTimestamp(date).description
     }
 
     /// A batch body for `POST /v3/scheduler/capabilities`.
-    public static func batchBody(_ reports: some Collection<BackendReport>) throws(Failure) -> [UInt8] {
+    package static func batchBody(_ reports: some Collection<BackendReport>) throws(Failure) -> [UInt8] {
         var json = JSONWriter(style: .compact, reservingCapacity: 64 + reports.count * 900)
         json.beginObject()
         json.key("reports")
@@ -38,7 +38,7 @@ public enum CapabilityReportEncoding {
 
     /// One report as one object, the form a cluster keeps under `reports/<host@backend>` in etcd
     /// (the scheduler reads it with the same parser as a posted report).
-    public static func reportBody(_ report: BackendReport) throws(Failure) -> [UInt8] {
+    package static func reportBody(_ report: BackendReport) throws(Failure) -> [UInt8] {
         var json = JSONWriter(style: .compact, reservingCapacity: 900)
         try write(report, to: &json)
         return json.bytes
@@ -46,12 +46,12 @@ public enum CapabilityReportEncoding {
 
     /// Reports per request: bounds a request's size well under the scheduler's body limit (1 MiB by
     /// default) even with 1,000 backends and several pools each.
-    public static let reportsPerBatch = 200
+    package static let reportsPerBatch = 200
 
     /// Publishes `reports` in batches of `reportsPerBatch` through `send`, which returns the
     /// scheduler's refusals of its batch or throws when the batch did not reach it. Throws the last
     /// failure when no batch got through; otherwise the outcome names every report not taken.
-    public static func publishInBatches<Failure: Error>(
+    package static func publishInBatches<Failure: Error>(
         _ reports: [BackendReport], send: (ArraySlice<BackendReport>) throws(Failure) -> [ReportRefusal]
     ) throws(Failure) -> PublishOutcome {
         var outcome = PublishOutcome()
@@ -79,7 +79,8 @@ public enum CapabilityReportEncoding {
         let reports = Array(batch)
         var refused: [String: String] = [:]
         for refusal in refusals where reports.indices.contains(refusal.index) {
-            refused[reports[refusal.index].host] = "the scheduler refused the report (\(refusal.reason.rawValue)): \(refusal.message)"
+            refused[reports[refusal.index].host] =
+                "the scheduler refused the report (\(refusal.reason.rawValue)): \(refusal.message)"
         }
         return refused
     }

@@ -13,13 +13,13 @@ import Synchronization
 /// default `--max-txn-ops` is 128). The service and last-seen records of a backend are written with
 /// its first report under each lease, and last-seen again once a third of the TTL has passed, so a
 /// dead host's last-seen time is at most that far behind its death.
-public final class ClusterMembership: CapabilityPublisher {
+package final class ClusterMembership: CapabilityPublisher {
     /// Why reports did not reach the cluster.
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public static let operationsPerTransaction = 128
+    package static let operationsPerTransaction = 128
 
     private struct Registration {
         /// The lease the records below were written under.
@@ -41,7 +41,7 @@ public final class ClusterMembership: CapabilityPublisher {
     ///   - zone: Cinder's `storage_availability_zone` of this host's services.
     ///   - apiURL: where this host's own API answers, written into its service records (asked at
     ///     each write: the port is known only once the server listens).
-    public init(
+    package init(
         client: EtcdClient, layout: ClusterLayout, serviceDownTime: Double, zone: String,
         apiURL: @escaping @Sendable () -> String,
         onJoined: @escaping @Sendable (Int64) -> Void = { _ in },
@@ -57,9 +57,9 @@ public final class ClusterMembership: CapabilityPublisher {
     }
 
     /// Whether the host holds a lease now, and why not.
-    public var status: LeaseKeeper.Status { keeper.status }
+    package var status: LeaseKeeper.Status { keeper.status }
 
-    public func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome {
+    package func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome {
         guard let lease = keeper.leaseID else {
             let why: String
             if case .unleased(let error?) = keeper.status { why = error.description } else { why = "no lease yet" }
@@ -132,15 +132,17 @@ public final class ClusterMembership: CapabilityPublisher {
     /// An orderly stop: the last-seen records get the time of leaving, then the lease is revoked so
     /// the services and reports leave every scheduler at once (a crash leaves them for one TTL).
     /// When etcd does not answer, the stop is not held up twice: the lease is left to lapse.
-    public func leave() {
+    package func leave() {
         let hosts = registration.withLock { Array($0.lastSeenWritten.keys) }
         var reachable = keeper.leaseID != nil
         if reachable, !hosts.isEmpty {
             let now = CapabilityTimestamp(Date())
             let operations: [EtcdOperation] = hosts.map { host in
                 let record = ServiceRecord(
-                    host: host, binary: CapabilityReportEncoding.serviceBinary, zone: zone, apiURL: apiURL(), updatedAt: now)
-                return .put(key: layout.key(.lastSeen(host: host, binary: record.binary)), value: record.encoded(), lease: 0)
+                    host: host, binary: CapabilityReportEncoding.serviceBinary, zone: zone, apiURL: apiURL(),
+                    updatedAt: now)
+                return .put(
+                    key: layout.key(.lastSeen(host: host, binary: record.binary)), value: record.encoded(), lease: 0)
             }
             var start = 0
             while start < operations.count {
@@ -158,7 +160,7 @@ public final class ClusterMembership: CapabilityPublisher {
     }
 
     /// Stops renewing without revoking: the host's records go when the TTL runs out, as after a crash.
-    public func abandon() {
+    package func abandon() {
         keeper.stop(revoke: false)
     }
 }

@@ -15,34 +15,45 @@ struct ClusterWiring: Sendable {
     init?(_ options: ServiceOptions, logger: Logger) throws {
         guard let coordination = options.coordination else { return nil }
         do {
-            client = try EtcdClient(configuration: .init(
-                endpoints: coordination.endpoints, requestTimeout: coordination.timeout,
-                connectTimeout: min(2, coordination.timeout), caFile: coordination.caFile,
-                certificateFile: coordination.certificateFile, keyFile: coordination.keyFile))
+            client = try EtcdClient(
+                configuration: .init(
+                    endpoints: coordination.endpoints, requestTimeout: coordination.timeout,
+                    connectTimeout: min(2, coordination.timeout), caFile: coordination.caFile,
+                    certificateFile: coordination.certificateFile, keyFile: coordination.keyFile))
         } catch {
             throw StartFailure(description: "[coordination] backend_url: \(error)")
         }
         layout = ClusterLayout()!
         if let url = options.schedulerURL {
-            logger.warning("scheduler_url is not used in cluster mode: reports go into etcd, where every scheduler reads them",
-                           metadata: ["scheduler_url": "\(url)"])
+            logger.warning(
+                "scheduler_url is not used in cluster mode: reports go into etcd, where every scheduler reads them",
+                metadata: ["scheduler_url": "\(url)"])
         }
-        logger.notice("cluster mode: coordinating through etcd", metadata: [
-            "endpoints": "\(coordination.endpoints.joined(separator: ","))", "root": "\(layout.root)"])
+        logger.notice(
+            "cluster mode: coordinating through etcd",
+            metadata: [
+                "endpoints": "\(coordination.endpoints.joined(separator: ","))", "root": "\(layout.root)",
+            ])
     }
 
     /// The host's membership: its lease, its service records and reports.
-    func membership(_ options: ServiceOptions, apiURL: @escaping @Sendable () -> String, logger: Logger) -> ClusterMembership {
+    func membership(_ options: ServiceOptions, apiURL: @escaping @Sendable () -> String, logger: Logger)
+        -> ClusterMembership
+    {
         ClusterMembership(
             client: client, layout: layout, serviceDownTime: options.serviceDownTime,
             zone: options.storageAvailabilityZone, apiURL: apiURL,
             onJoined: { id in
-                logger.notice("joined the cluster: holding an etcd lease; reports go into etcd from the next tick",
-                              metadata: ["lease": "\(id)", "ttl": "\(options.serviceDownTime)"])
+                logger.notice(
+                    "joined the cluster: holding an etcd lease; reports go into etcd from the next tick",
+                    metadata: ["lease": "\(id)", "ttl": "\(options.serviceDownTime)"])
             },
             onLost: { id, error in
-                logger.error("cluster lease lost; granting a new one and registering again", metadata: [
-                    "lease": "\(id)", "reason": "\(error)"])
+                logger.error(
+                    "cluster lease lost; granting a new one and registering again",
+                    metadata: [
+                        "lease": "\(id)", "reason": "\(error)",
+                    ])
             })
     }
 

@@ -8,10 +8,10 @@ import Supervision
 ///
 /// The supervisor calls it on a thread of its own and records the outcome per backend; this type
 /// only turns transport failures and non-2xx answers into errors that say what happened.
-public final class CurlCapabilityPublisher: CapabilityPublisher {
+package final class CurlCapabilityPublisher: CapabilityPublisher {
     /// Why a batch was not accepted.
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     private let url: @Sendable () -> String
@@ -20,13 +20,13 @@ public final class CurlCapabilityPublisher: CapabilityPublisher {
 
     /// - Parameter adminToken: sent as `X-Auth-Token`; the scheduler accepts reports only with its
     ///   admin token, or from loopback when it has none.
-    public init(url: @escaping @Sendable () -> String, client: CurlClient, adminToken: String?) {
+    package init(url: @escaping @Sendable () -> String, client: CurlClient, adminToken: String?) {
         self.url = url
         self.client = client
         self.headers = adminToken.map { [CurlHeader("X-Auth-Token", $0)] } ?? []
     }
 
-    public func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome {
+    package func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome {
         try CapabilityReportEncoding.publishInBatches(reports) { (batch) throws(Failure) in try send(batch) }
     }
 
@@ -45,7 +45,8 @@ public final class CurlCapabilityPublisher: CapabilityPublisher {
             response = try client.post(url, body: body, headers: headers)
         } catch {
             // CURLE_GOT_NOTHING over prior-knowledge HTTP/2 is what an HTTP/1.1-only scheduler looks like.
-            let hint = error.code == 52 && client.configuration.httpVersion == .http2
+            let hint =
+                error.code == 52 && client.configuration.httpVersion == .http2
                 ? " (the scheduler may not speak HTTP/2 with prior knowledge: check scheduler_http_version)" : ""
             throw Failure(description: "scheduler at \(url) unreachable: \(error)\(hint)")
         }

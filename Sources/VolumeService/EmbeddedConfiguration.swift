@@ -5,24 +5,24 @@ import Foundation
 /// and one whose storage does not exist yet, so a fresh machine shows the service's purpose at
 /// once: the second backend is `retrying`, and it comes up by itself at its next re-initialization
 /// (at most `reinit_backoff_max`, 10 s) after the operator creates its directory.
-public struct EmbeddedConfiguration: Sendable {
+package struct EmbeddedConfiguration: Sendable {
     /// Where the demo's shares and state live (created if missing).
-    public let dataDirectory: String
+    package let dataDirectory: String
     /// The directory whose creation brings the `nfs-gold` backend up.
-    public var lateShare: String { dataDirectory + "/shares/gold" }
-    public var readyShare: String { dataDirectory + "/shares/silver" }
+    package var lateShare: String { dataDirectory + "/shares/gold" }
+    package var readyShare: String { dataDirectory + "/shares/silver" }
 
-    public static var defaultDataDirectory: String {
+    package static var defaultDataDirectory: String {
         let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         return base + "/volumed-demo-\(getuid())"
     }
 
-    public init(dataDirectory: String = EmbeddedConfiguration.defaultDataDirectory) {
+    package init(dataDirectory: String = EmbeddedConfiguration.defaultDataDirectory) {
         self.dataDirectory = dataDirectory
     }
 
     /// The configuration text, shaped like a cinder.conf an operator would write.
-    public func text(port: Int = 8776) -> String {
+    package func text(port: Int = 8776) -> String {
         """
         # volumed's embedded demo configuration (volumed serve with no --config).
         [DEFAULT]
@@ -56,7 +56,7 @@ public struct EmbeddedConfiguration: Sendable {
     /// Writes the shares files and the ready share. The late share is removed only when it is an
     /// empty directory (`rmdir`), so each demo run starts with that backend down and nothing the
     /// operator put there is ever deleted.
-    public func prepare() throws {
+    package func prepare() throws {
         rmdir(lateShare)
         try LocalFiles.makeDirectories(readyShare)
         try LocalFiles.makeDirectories(dataDirectory + "/state")
@@ -65,7 +65,7 @@ public struct EmbeddedConfiguration: Sendable {
     }
 
     /// What the operator reads at start-up.
-    public func banner(apiURL: String) -> String {
+    package func banner(apiURL: String) -> String {
         """
         volumed is running on its embedded demo configuration (data in \(dataDirectory)).
           Poll the services:   curl -s -H 'OpenStack-API-Version: volume 3.49' \(apiURL)/v3/services

@@ -10,19 +10,19 @@ import Supervision
 /// The reports take the same path as over HTTP: the same JSON body, in the same batches, through
 /// the store's `receive` (the intake `POST /v3/scheduler/capabilities` uses), so validation,
 /// refusals and limits behave identically.
-public final class InProcessCapabilityPublisher: CapabilityPublisher {
+package final class InProcessCapabilityPublisher: CapabilityPublisher {
     /// Why a batch was not accepted.
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     private let store: CapabilityStore
 
-    public init(store: CapabilityStore) {
+    package init(store: CapabilityStore) {
         self.store = store
     }
 
-    public func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome {
+    package func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome {
         try CapabilityReportEncoding.publishInBatches(reports) { (batch) throws(Failure) in
             do {
                 return try store.receive(try CapabilityReportEncoding.batchBody(batch)).refused

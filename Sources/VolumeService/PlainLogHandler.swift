@@ -4,22 +4,22 @@ import VolumeAPI
 
 /// One plain line per event on stderr, backend first, so `journalctl` and `grep nfs-gold` read well:
 /// `2026-11-26T14:30:00.123Z warning [nfs-gold] driver initialization failed kind=backend_unavailable ...`.
-public struct PlainLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
+package struct PlainLogHandler: LogHandler {
+    package var metadata: Logger.Metadata = [:]
     private let label: String
     /// Where the level lives when it can change at run time (`volumed serve`'s set-log).
     private let levels: LogLevelRegistry?
     private var fixedLevel: Logger.Level
     private static let lock = NSLock()
 
-    public init(label: String, level: Logger.Level) {
+    package init(label: String, level: Logger.Level) {
         self.label = label
         self.fixedLevel = level
         self.levels = nil
     }
 
     /// A handler whose level is `levels`' level for `label`, read at each log call.
-    public init(label: String, levels: LogLevelRegistry) {
+    package init(label: String, levels: LogLevelRegistry) {
         self.label = label
         self.fixedLevel = .info
         self.levels = levels
@@ -27,32 +27,35 @@ public struct PlainLogHandler: LogHandler {
     }
 
     /// With a registry, setting it sets the registry's level for this label (and labels under it).
-    public var logLevel: Logger.Level {
+    package var logLevel: Logger.Level {
         get { levels?.level(for: label) ?? fixedLevel }
         set {
             if let levels { levels.set(prefix: label, level: newValue) } else { fixedLevel = newValue }
         }
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = self.metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         if let error = event.error { merged["error"] = "\(error)" }
-        let line = Self.line(timestamp: Self.timestamp(), level: event.level, message: "\(event.message)",
-                             metadata: merged, label: label)
+        let line = Self.line(
+            timestamp: Self.timestamp(), level: event.level, message: "\(event.message)",
+            metadata: merged, label: label)
         Self.lock.lock()
         FileHandle.standardError.write(Data(line.utf8))
         Self.lock.unlock()
     }
 
     /// One event as the line written (with its newline).
-    public static func line(timestamp: String, level: Logger.Level, message: String, metadata: Logger.Metadata,
-                     label: String) -> String {
+    package static func line(
+        timestamp: String, level: Logger.Level, message: String, metadata: Logger.Metadata,
+        label: String
+    ) -> String {
         var merged = metadata
         var line = "\(timestamp) \(level.rawValue)"
         if let backend = merged.removeValue(forKey: "backend") { line += " [\(singleLine("\(backend)"))]" }
@@ -99,7 +102,8 @@ public struct PlainLogHandler: LogHandler {
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
-                      parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, Int(now.tv_nsec / 1_000_000))
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
+            parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, Int(now.tv_nsec / 1_000_000))
     }
 }

@@ -7,48 +7,50 @@ import VolumeAPI
 
 /// The scheduler role alone (`volumed scheduler`): receives capability reports from any number of
 /// volume services and serves `get_pools`, on the same HTTP server as the volume service.
-public final class SchedulerRunner: Sendable {
+package final class SchedulerRunner: Sendable {
     private let server: HTTPServer
     private let listenHost: String
     private let logger: Logger
-    public let store: CapabilityStore
+    package let store: CapabilityStore
     /// Cluster mode: every host's reports from etcd into `store` (posted reports are still taken).
     private let clusterFeed: ClusterReportFeed?
 
-    public init(options: ServiceOptions, logger: Logger) throws {
+    package init(options: ServiceOptions, logger: Logger) throws {
         self.logger = logger
         self.listenHost = options.schedulerListen
         let store = CapabilityStore(serviceDownTime: options.serviceDownTime, limits: CapabilityStoreLimits(options))
         self.store = store
         clusterFeed = try ClusterWiring(options, logger: logger)?.feed(into: store)
-        let api = SchedulerAPI(store: store, adminToken: options.adminToken.flatMap { $0.isEmpty ? nil : $0 },
-                               logger: Logger(label: "volumed.scheduler"))
+        let api = SchedulerAPI(
+            store: store, adminToken: options.adminToken.flatMap { $0.isEmpty ? nil : $0 },
+            logger: Logger(label: "volumed.scheduler"))
         var router = Router()
         api.registerSchedulerRole(on: &router)
         server = HTTPServer(
-            configuration: HTTPServerConfiguration(listen: options.schedulerListen, port: options.schedulerListenPort,
-                                                   limits: options.http),
+            configuration: HTTPServerConfiguration(
+                listen: options.schedulerListen, port: options.schedulerListenPort,
+                limits: options.http),
             router: router, logger: Logger(label: "volumed.http"), onResponse: api.requestMetrics.record,
             hooks: OpenStackProtocol().hooks)
     }
 
-    public var apiURL: String {
+    package var apiURL: String {
         let shown = listenHost.contains(":") ? "[\(listenHost)]" : (listenHost == "0.0.0.0" ? "127.0.0.1" : listenHost)
         return "http://\(shown):\(server.localPort ?? 0)"
     }
 
-    public func start() throws {
+    package func start() throws {
         try server.start()
         logger.info("scheduler started", metadata: ["api": "\(apiURL)"])
     }
 
-    public func shutdown() {
+    package func shutdown() {
         logger.notice("shutting down")
         server.shutdown()
         clusterFeed?.stop()
     }
 
-    public func waitUntilStopped() {
+    package func waitUntilStopped() {
         server.waitUntilStopped()
     }
 }

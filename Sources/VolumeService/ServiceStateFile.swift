@@ -15,28 +15,28 @@ import Synchronization
 /// `{"version": 2, "services": [{"host": "node1@gold", "binary": "cinder-volume", "disabled": true,
 /// "disabled_reason": "...", "frozen": false}]}`. Version 1 files (`"services"` keyed by backend id)
 /// are read and carried over to this node's `host@backend` keys; the next decision writes version 2.
-public final class ServiceStateFile: OperatorDecisionStore {
-    public static let fileName = "service-state.json"
+package final class ServiceStateFile: OperatorDecisionStore {
+    package static let fileName = "service-state.json"
     /// The format written.
-    public static let currentVersion = 2
+    package static let currentVersion = 2
     /// The formats read.
-    public static let understoodVersions = [1, 2]
+    package static let understoodVersions = [1, 2]
     /// A state file past this size is refused rather than read into memory (it would hold millions
     /// of services).
-    public static let maxBytes = 16 << 20
+    package static let maxBytes = 16 << 20
 
-    public let directory: String
-    public let path: String
+    package let directory: String
+    package let path: String
     /// The state directory, opened once: every file operation is relative to it, so a directory
     /// swapped afterwards cannot redirect a write, and a decision needs no descriptor for it when
     /// the process runs out of them.
     private let directoryFD: Int32
 
-    public var location: String { path }
+    package var location: String { path }
 
     /// Opens the state directory, creating it with its parents when missing, and removes temporary
     /// files a crash left behind.
-    public init(directory: String) throws(DecisionStoreError) {
+    package init(directory: String) throws(DecisionStoreError) {
         self.directory = directory
         self.path = (directory as NSString).appendingPathComponent(Self.fileName)
         do {
@@ -59,7 +59,7 @@ public final class ServiceStateFile: OperatorDecisionStore {
 
     // MARK: reading
 
-    public func load(host: String) throws(DecisionStoreError) -> [ServiceKey: Supervision.ServiceStatus] {
+    package func load(host: String) throws(DecisionStoreError) -> [ServiceKey: Supervision.ServiceStatus] {
         var info = stat()
         guard fstatat(directoryFD, Self.fileName, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
             let code = errno
@@ -70,12 +70,16 @@ public final class ServiceStateFile: OperatorDecisionStore {
         case S_IFREG:
             break
         case S_IFLNK:
-            throw .unsafeFile(path: path, reason: "it is a symbolic link\(linkTarget()); volumed never reads or writes its state "
-                + "through a link (a planted link could point it at any file): replace the link with the file itself, "
-                + "or remove it to start with every service enabled")
+            throw .unsafeFile(
+                path: path,
+                reason: "it is a symbolic link\(linkTarget()); volumed never reads or writes its state "
+                    + "through a link (a planted link could point it at any file): replace the link with the file itself, "
+                    + "or remove it to start with every service enabled")
         default:
-            throw .unsafeFile(path: path, reason: "it is not a regular file (\(Self.kind(info.st_mode))); "
-                + "move it away to start with every service enabled")
+            throw .unsafeFile(
+                path: path,
+                reason: "it is not a regular file (\(Self.kind(info.st_mode))); "
+                    + "move it away to start with every service enabled")
         }
         let bytes = try readFile()
         let document: JSONValue
@@ -132,9 +136,13 @@ public final class ServiceStateFile: OperatorDecisionStore {
         }
     }
 
-    private func decode(_ document: JSONValue, host: String) throws(DecisionStoreError) -> [ServiceKey: Supervision.ServiceStatus] {
+    private func decode(_ document: JSONValue, host: String) throws(DecisionStoreError) -> [ServiceKey: Supervision
+        .ServiceStatus]
+    {
         guard case .object = document else { throw .malformed(path: path, reason: "not a JSON object") }
-        guard let versionValue = document["version"] else { throw .malformed(path: path, reason: "no \"version\" member") }
+        guard let versionValue = document["version"] else {
+            throw .malformed(path: path, reason: "no \"version\" member")
+        }
         guard case .number(let number) = versionValue else {
             throw .malformed(path: path, reason: "\"version\" is not a number")
         }
@@ -153,18 +161,23 @@ public final class ServiceStateFile: OperatorDecisionStore {
             for (index, entry) in entries.enumerated() {
                 let at = "services[\(index)]"
                 guard let serviceHost = entry["host"]?.stringValue, !serviceHost.isEmpty,
-                      let binary = entry["binary"]?.stringValue, !binary.isEmpty else {
+                    let binary = entry["binary"]?.stringValue, !binary.isEmpty
+                else {
                     throw .malformed(path: path, reason: "\(at): \"host\" and \"binary\" must be non-empty strings")
                 }
                 let key = ServiceKey(host: serviceHost, binary: binary)
-                guard statuses[key] == nil else { throw .malformed(path: path, reason: "\(at): \(key) is listed twice") }
+                guard statuses[key] == nil else {
+                    throw .malformed(path: path, reason: "\(at): \(key) is listed twice")
+                }
                 let status = try status(entry, at: at)
                 if !status.isDefault { statuses[key] = status }
             }
         case (_, nil):
             throw .malformed(path: path, reason: "no \"services\" member")
         default:
-            throw .malformed(path: path, reason: "\"services\" must be \(version == 1 ? "an object" : "a list") in version \(version)")
+            throw .malformed(
+                path: path,
+                reason: "\"services\" must be \(version == 1 ? "an object" : "a list") in version \(version)")
         }
         return statuses
     }
@@ -190,7 +203,7 @@ public final class ServiceStateFile: OperatorDecisionStore {
 
     // MARK: writing
 
-    public func checkWritable() throws(DecisionStoreError) {
+    package func checkWritable() throws(DecisionStoreError) {
         let name = Self.temporaryName()
         let fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -201,8 +214,10 @@ public final class ServiceStateFile: OperatorDecisionStore {
         unlinkat(directoryFD, name, 0)
     }
 
-    public func commit(_ status: Supervision.ServiceStatus, for key: ServiceKey,
-                       all: [ServiceKey: Supervision.ServiceStatus]) throws(DecisionStoreError) {
+    package func commit(
+        _ status: Supervision.ServiceStatus, for key: ServiceKey,
+        all: [ServiceKey: Supervision.ServiceStatus]
+    ) throws(DecisionStoreError) {
         try replace(with: Self.encode(all))
     }
 

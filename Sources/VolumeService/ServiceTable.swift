@@ -4,16 +4,17 @@ import JSON
 
 /// `volumed services`: what `cinder service-list` shows, plus each driver's supervision state, read
 /// from a running service's own API (`GET /v3/services` and `GET /drivers`).
-public enum ServiceTable {
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+package enum ServiceTable {
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public static func fetchAndRender(baseURL: String) throws -> String {
+    package static func fetchAndRender(baseURL: String) throws -> String {
         let client = try CurlClient(configuration: .init(connectTimeout: 3, totalTimeout: 10))
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         // 3.49: the microversion that lists each volume service's backend_state.
-        let services = try fetch(client, base + "/v3/services", headers: [CurlHeader("OpenStack-API-Version", "volume 3.49")])
+        let services = try fetch(
+            client, base + "/v3/services", headers: [CurlHeader("OpenStack-API-Version", "volume 3.49")])
         let drivers = try fetch(client, base + "/drivers")
         return try render(servicesJSON: services, driversJSON: drivers)
     }
@@ -27,19 +28,22 @@ public enum ServiceTable {
             // server"); say once what failed and where to look.
             let reason = error.detail.isEmpty ? error.message : error.detail
             if error.isConnectFailure || error.isTimeout {
-                throw Failure(description: "cannot reach \(url): \(reason); is `volumed serve` running there? "
-                              + "(give its address with --url)")
+                throw Failure(
+                    description: "cannot reach \(url): \(reason); is `volumed serve` running there? "
+                        + "(give its address with --url)")
             }
             throw Failure(description: "GET \(url) failed: \(reason)")
         }
         guard response.status == 200 else {
-            throw Failure(description: "GET \(url) answered \(response.status): \(visible(String(response.bodyText.prefix(200))))")
+            throw Failure(
+                description: "GET \(url) answered \(response.status): \(visible(String(response.bodyText.prefix(200))))"
+            )
         }
         return response.body
     }
 
     /// Two tables from the two documents (kept apart from fetching so it is testable on bytes).
-    public static func render(servicesJSON: [UInt8], driversJSON: [UInt8]) throws -> String {
+    package static func render(servicesJSON: [UInt8], driversJSON: [UInt8]) throws -> String {
         guard case .array(let services)? = try document(servicesJSON, "services")["services"] else {
             throw Failure(description: "the services document has no \"services\" list")
         }
@@ -57,13 +61,18 @@ public enum ServiceTable {
             }
             let lastError = error.map { "\(text($0["kind"])): \(text($0["message"]))" } ?? "-"
             let limit = driver["reinit_limit"]?.numberValue == 0 ? "unlimited" : text(driver["reinit_limit"])
-            return [text(driver["id"]), text(driver["volume_driver"]), text(driver["state"]),
-                    "\(text(driver["reinit_attempts"]))/\(limit)", text(driver["next_reinit_at"]),
-                    cell(lastError, limit: 80)]
+            return [
+                text(driver["id"]), text(driver["volume_driver"]), text(driver["state"]),
+                "\(text(driver["reinit_attempts"]))/\(limit)", text(driver["next_reinit_at"]),
+                cell(lastError, limit: 80),
+            ]
         }
-        return table(["Binary", "Host", "Zone", "Status", "State", "Updated At", "Backend State", "Disabled Reason"], serviceRows)
+        return table(
+            ["Binary", "Host", "Zone", "Status", "State", "Updated At", "Backend State", "Disabled Reason"], serviceRows
+        )
             + "\n"
-            + table(["Driver", "Volume Driver", "State", "Reinit Attempts", "Next Reinit At", "Last Error"], driverRows)
+            + table(
+                ["Driver", "Volume Driver", "State", "Reinit Attempts", "Next Reinit At", "Last Error"], driverRows)
     }
 
     /// A table cell: one line (line breaks in a driver's message would break the frame), cut at
@@ -136,7 +145,8 @@ public enum ServiceTable {
         for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
         let rule = "+" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "+") + "+\n"
         func line(_ cells: [String]) -> String {
-            "|" + cells.enumerated().map { " " + $1 + String(repeating: " ", count: widths[$0] - $1.count) + " " }
+            "|"
+                + cells.enumerated().map { " " + $1 + String(repeating: " ", count: widths[$0] - $1.count) + " " }
                 .joined(separator: "|") + "|\n"
         }
         return rule + line(header) + rule + rows.map(line).joined() + rule

@@ -3,16 +3,16 @@ import HTTPServer
 
 /// Why the service cannot start although its configuration is valid (a state file or directory
 /// it cannot use); `volumed serve` exits 1 with this text.
-public struct StartFailure: Error, CustomStringConvertible {
-    public let description: String
+package struct StartFailure: Error, CustomStringConvertible {
+    package let description: String
 
-    public init(description: String) {
+    package init(description: String) {
         self.description = description
     }
 
     /// A start-up error as an operator should read it: a port that is taken or forbidden names the
     /// option that moves it (`portOption`), instead of a bare errno.
-    public static func explain(_ error: any Error, portOption: String) -> String {
+    package static func explain(_ error: any Error, portOption: String) -> String {
         if case .cannotResolve? = error as? HTTPServerError, portOption.hasSuffix("_port") {
             return "\(error); fix \(portOption.dropLast(5)) or this machine's resolver (/etc/hosts, DNS)"
         }
@@ -25,7 +25,8 @@ public struct StartFailure: Error, CustomStringConvertible {
                 return "cannot listen on \(address): permission denied (ports below 1024 need root or "
                     + "CAP_NET_BIND_SERVICE); choose another port with \(portOption)"
             case EADDRNOTAVAIL:
-                return "cannot listen on \(address): no interface of this machine has that address; fix the listen address"
+                return
+                    "cannot listen on \(address): no interface of this machine has that address; fix the listen address"
             default:
                 break
             }

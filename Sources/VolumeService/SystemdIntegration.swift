@@ -10,7 +10,7 @@ import Synchronization
 /// compared every 250 ms, which costs one lock; the line is rebuilt only when it moved), `RELOADING=1`/`READY=1`
 /// around a SIGHUP reload, `STOPPING=1`, and `WATCHDOG=1` from the supervision loop itself so that a
 /// wedged loop gets the process restarted.
-public final class SystemdIntegration: @unchecked Sendable {
+package final class SystemdIntegration: @unchecked Sendable {
     /// How often the status line is compared against the supervisors' snapshot version.
     static let statusPollInterval: DispatchTimeInterval = .milliseconds(250)
 
@@ -35,12 +35,13 @@ public final class SystemdIntegration: @unchecked Sendable {
 
     /// nil when no service manager listens (`NOTIFY_SOCKET` unset), or when its address is unusable
     /// (logged: the unit's `Type=notify` will then time out, and the log says why).
-    public init?(environment: SystemdEnvironment, logger: Logger) {
+    package init?(environment: SystemdEnvironment, logger: Logger) {
         guard let socket = environment.notifySocket else { return nil }
         do {
             notifier = try SystemdNotifier(address: NotifySocketAddress(socket))
         } catch {
-            logger.error("cannot speak to systemd; it will not learn that the service is ready", metadata: ["error": "\(error)"])
+            logger.error(
+                "cannot speak to systemd; it will not learn that the service is ready", metadata: ["error": "\(error)"])
             return nil
         }
         watchdogInterval = environment.watchdogInterval
@@ -63,7 +64,7 @@ public final class SystemdIntegration: @unchecked Sendable {
     /// After `VolumeServiceRunner.start()` returned: `READY=1` with the status line, then the
     /// watchdog pings (at half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3) advises) and the
     /// status updates start.
-    public func serviceStarted(_ service: VolumeServiceRunner) {
+    package func serviceStarted(_ service: VolumeServiceRunner) {
         let supervisors = service.supervisors
         let snapshot = supervisors.snapshot()
         let status = ServiceStatusLine.summary(snapshot)
@@ -74,8 +75,9 @@ public final class SystemdIntegration: @unchecked Sendable {
         let liveness = watchdogInterval.map { interval in
             supervisors.reportLiveness(every: interval / 2) { [weak self] in self?.send(.watchdog) }
         }
-        service.reloadHooks.set(began: { [weak self] in self?.reloading() },
-                                ended: { [weak self, weak service] in if let service { self?.reloaded(service) } })
+        service.reloadHooks.set(
+            began: { [weak self] in self?.reloading() },
+            ended: { [weak self, weak service] in if let service { self?.reloaded(service) } })
         withState { state in
             state.lastStatus = status
             state.lastVersion = snapshot.version
@@ -99,7 +101,7 @@ public final class SystemdIntegration: @unchecked Sendable {
 
     /// SIGTERM/SIGINT received: the last message; status updates and watchdog pings end here
     /// (systemd does not watch a stopping service).
-    public func stopping() {
+    package func stopping() {
         withState { state in
             state.statusTimer?.cancel()
             state.statusTimer = nil
@@ -139,7 +141,9 @@ public final class SystemdIntegration: @unchecked Sendable {
         }
         if outcome.recovered { logger.notice("notifying systemd works again") }
         guard let error = outcome.error else { return }
-        let metadata: Logger.Metadata = ["error": "\(error)", "message": "\(notification.datagram.split(separator: "\n")[0])"]
+        let metadata: Logger.Metadata = [
+            "error": "\(error)", "message": "\(notification.datagram.split(separator: "\n")[0])",
+        ]
         if outcome.logFailure {
             logger.warning("cannot notify systemd; retrying with the next message", metadata: metadata)
         } else {
@@ -149,8 +153,8 @@ public final class SystemdIntegration: @unchecked Sendable {
 }
 
 /// The one-line summary `systemctl status` shows: "3 backends: 2 ready, 1 retrying".
-public enum ServiceStatusLine {
-    public static func summary(_ snapshot: ServiceSnapshot) -> String {
+package enum ServiceStatusLine {
+    package static func summary(_ snapshot: ServiceSnapshot) -> String {
         let backends = snapshot.backends
         guard !backends.isEmpty else { return "no backends" }
         var counts: [DriverState: Int] = [:]
@@ -162,12 +166,12 @@ public enum ServiceStatusLine {
 
 /// What the runner tells about each reload as it runs it, for whoever set them (systemd's
 /// notifications). Both run on the reload thread and must not block.
-public final class ReloadHooks: Sendable {
+package final class ReloadHooks: Sendable {
     private let hooks = Mutex<(began: @Sendable () -> Void, ended: @Sendable () -> Void)?>(nil)
 
-    public init() {}
+    package init() {}
 
-    public func set(began: @escaping @Sendable () -> Void, ended: @escaping @Sendable () -> Void) {
+    package func set(began: @escaping @Sendable () -> Void, ended: @escaping @Sendable () -> Void) {
         hooks.withLock { $0 = (began, ended) }
     }
 

@@ -1,20 +1,21 @@
 // The sd_notify protocol without libsystemd: one datagram per message to $NOTIFY_SOCKET.
 
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why a notification could not be sent. The service logs it and runs on; if watchdog pings keep
 /// failing, systemd restarts the process, which is what a service it cannot hear from deserves.
-public enum SystemdNotifyError: Error, Equatable, CustomStringConvertible {
+package enum SystemdNotifyError: Error, Equatable, CustomStringConvertible {
     /// `$NOTIFY_SOCKET` is neither an absolute path nor an `@` abstract name (systemd 254's `vsock:`
     /// addresses are not spoken), or does not fit `sun_path`.
     case unusableAddress(String)
     case cannotOpenSocket(errno: Int32)
     case cannotSend(errno: Int32)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .unusableAddress(let value):
             return "NOTIFY_SOCKET=\(value) is not an absolute AF_UNIX path or an @abstract name of at most 107 bytes"
@@ -27,7 +28,7 @@ public enum SystemdNotifyError: Error, Equatable, CustomStringConvertible {
 }
 
 /// One sd_notify message (`sd_notify(3)`), rendered as the newline-separated assignments systemd reads.
-public enum SystemdNotification: Sendable, Equatable {
+package enum SystemdNotification: Sendable, Equatable {
     /// Start-up finished (or a reload did), with the status line to show.
     case ready(status: String)
     /// A reload began. `monotonicMicroseconds` is CLOCK_MONOTONIC, which systemd 253+ requires
@@ -39,7 +40,7 @@ public enum SystemdNotification: Sendable, Equatable {
     /// The watchdog keep-alive ping.
     case watchdog
 
-    public var datagram: String {
+    package var datagram: String {
         switch self {
         case .ready(let status): return "READY=1\nSTATUS=\(Self.oneLine(status))"
         case .reloading(let microseconds): return "RELOADING=1\nMONOTONIC_USEC=\(microseconds)"
@@ -55,7 +56,7 @@ public enum SystemdNotification: Sendable, Equatable {
     }
 
     /// CLOCK_MONOTONIC now, in microseconds, as `MONOTONIC_USEC=` wants it.
-    public static func monotonicMicroseconds() -> UInt64 {
+    package static func monotonicMicroseconds() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000
@@ -65,11 +66,11 @@ public enum SystemdNotification: Sendable, Equatable {
 /// `$NOTIFY_SOCKET` parsed into the bytes of `sun_path`: an absolute file-system path, or a name in
 /// Linux's abstract namespace written with a leading `@` (a leading NUL byte on the wire, and an
 /// address length that stops at the name's last byte, as systemd binds it).
-public struct NotifySocketAddress: Sendable, Equatable {
-    public let value: String
+package struct NotifySocketAddress: Sendable, Equatable {
+    package let value: String
     let pathBytes: [UInt8]
 
-    public init(_ value: String) throws(SystemdNotifyError) {
+    package init(_ value: String) throws(SystemdNotifyError) {
         var bytes = Array(value.utf8)
         switch bytes.first {
         case UInt8(ascii: "/"):
@@ -105,11 +106,11 @@ public struct NotifySocketAddress: Sendable, Equatable {
 /// Sends sd_notify messages to the service manager that started this process. One socket, opened
 /// once; sends never block (`MSG_DONTWAIT`: a service manager too busy to read gets an error logged,
 /// not a stalled supervision loop). Safe from any thread.
-public final class SystemdNotifier: Sendable {
-    public let address: NotifySocketAddress
+package final class SystemdNotifier: Sendable {
+    package let address: NotifySocketAddress
     private let descriptor: Int32
 
-    public init(address: NotifySocketAddress) throws(SystemdNotifyError) {
+    package init(address: NotifySocketAddress) throws(SystemdNotifyError) {
         let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw .cannotOpenSocket(errno: errno) }
         self.address = address
@@ -120,11 +121,13 @@ public final class SystemdNotifier: Sendable {
         close(descriptor)
     }
 
-    public func send(_ notification: SystemdNotification) throws(SystemdNotifyError) {
+    package func send(_ notification: SystemdNotification) throws(SystemdNotifyError) {
         let bytes = Array(notification.datagram.utf8)
         let sent = address.withSockaddr { address, length in
             bytes.withUnsafeBytes { buffer in
-                sendto(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), address, length)
+                sendto(
+                    descriptor, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), address,
+                    length)
             }
         }
         if sent < 0 { throw .cannotSend(errno: errno) }
@@ -133,23 +136,23 @@ public final class SystemdNotifier: Sendable {
 
 /// What systemd asked of this process through its environment (`sd_notify(3)`,
 /// `sd_watchdog_enabled(3)`): where to send notifications and how often to ping the watchdog.
-public struct SystemdEnvironment: Sendable, Equatable {
+package struct SystemdEnvironment: Sendable, Equatable {
     /// nil when not started by a service manager that listens (`Type=simple`, a shell).
-    public var notifySocket: String?
+    package var notifySocket: String?
     /// `WATCHDOG_USEC`, when set for this process (`WATCHDOG_PID` unset or ours).
-    public var watchdogInterval: Duration?
+    package var watchdogInterval: Duration?
 
     /// The variables the service reads, and unsets so that programs the drivers run (LVM tools)
     /// do not inherit them and talk to systemd in this service's name.
-    public static let variables = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
+    package static let variables = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
 
-    public init(notifySocket: String?, watchdogInterval: Duration?) {
+    package init(notifySocket: String?, watchdogInterval: Duration?) {
         self.notifySocket = notifySocket
         self.watchdogInterval = watchdogInterval
     }
 
     /// Reads `environment` as systemd sets it for process `pid`.
-    public init(environment: [String: String], pid: Int32) {
+    package init(environment: [String: String], pid: Int32) {
         notifySocket = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
         watchdogInterval = nil
         if let pidText = environment["WATCHDOG_PID"], Int32(pidText) != pid { return }
@@ -160,7 +163,7 @@ public struct SystemdEnvironment: Sendable, Equatable {
 
     /// Reads this process's environment and removes the variables from it. Call before any thread
     /// starts: `unsetenv` is not safe while other threads read the environment.
-    public static func takeFromProcess() -> SystemdEnvironment {
+    package static func takeFromProcess() -> SystemdEnvironment {
         let found = SystemdEnvironment(environment: ProcessInfo.processInfo.environment, pid: getpid())
         for name in variables { unsetenv(name) }
         return found

@@ -16,7 +16,7 @@ import VolumeAPI
 /// another), all served by one HTTP server. Owns the process-level duties: the operators'
 /// decisions (restored at start, applied to backends as they appear), SIGHUP reloads (on a thread of
 /// their own, never holding up a stop) and graceful shutdown.
-public final class VolumeServiceRunner: Sendable {
+package final class VolumeServiceRunner: Sendable {
     private let configPath: String?
     private let current: Mutex<ServiceConfiguration>
     private let logger: Logger
@@ -31,9 +31,9 @@ public final class VolumeServiceRunner: Sendable {
     private let shutdownStarted = Mutex(false)
     private let shutdownFinished = DispatchSemaphore(value: 0)
     /// Told around each reload the reload thread runs (systemd's RELOADING=1, then READY=1).
-    public let reloadHooks = ReloadHooks()
+    package let reloadHooks = ReloadHooks()
     /// The in-process scheduler's store; nil when `scheduler_url` points elsewhere.
-    public let schedulerStore: CapabilityStore?
+    package let schedulerStore: CapabilityStore?
     /// Cluster mode (`[coordination] backend_url`): this host's lease and records in etcd, and the
     /// feed of every host's reports into `schedulerStore`; nil in single-host mode.
     private let membership: ClusterMembership?
@@ -42,21 +42,25 @@ public final class VolumeServiceRunner: Sendable {
     private let ownURL = PublisherURL(nil)
 
     /// - Parameter logLevels: the process's run-time log levels, which the API's set-log changes.
-    public init(configuration: ServiceConfiguration, configPath: String?, logger: Logger,
-                logLevels: LogLevelRegistry? = nil) throws {
+    package init(
+        configuration: ServiceConfiguration, configPath: String?, logger: Logger,
+        logLevels: LogLevelRegistry? = nil
+    ) throws {
         let options = configuration.service
         self.configPath = configPath
         self.current = Mutex(configuration)
         self.logger = logger
 
-        let client = try CurlClient(configuration: .init(
-            connectTimeout: options.schedulerConnectTimeout, totalTimeout: options.schedulerTimeout,
-            httpVersion: options.schedulerHTTPVersion == "2" ? .http2 : .http1_1,
-            verifyTLS: !options.schedulerInsecure, caFile: options.schedulerCACertificatesFile))
+        let client = try CurlClient(
+            configuration: .init(
+                connectTimeout: options.schedulerConnectTimeout, totalTimeout: options.schedulerTimeout,
+                httpVersion: options.schedulerHTTPVersion == "2" ? .http2 : .http1_1,
+                verifyTLS: !options.schedulerInsecure, caFile: options.schedulerCACertificatesFile))
         let publisherURL = PublisherURL(options.schedulerURL)
         self.publisherURL = publisherURL
         let adminToken = options.adminToken.flatMap { $0.isEmpty ? nil : $0 }
-        let store = options.schedulerURL == nil
+        let store =
+            options.schedulerURL == nil
             ? CapabilityStore(serviceDownTime: options.serviceDownTime, limits: CapabilityStoreLimits(options)) : nil
         self.schedulerStore = store
         let cluster = try ClusterWiring(options, logger: logger)
@@ -66,11 +70,13 @@ public final class VolumeServiceRunner: Sendable {
         clusterFeed = store.flatMap { store in cluster?.feed(into: store) }
         // The in-process scheduler is fed directly, never through this process's own connection slots;
         // in cluster mode every report goes into etcd and comes back to each store through the feed.
-        let publisher: any CapabilityPublisher = membership
+        let publisher: any CapabilityPublisher =
+            membership
             ?? store.map { InProcessCapabilityPublisher(store: $0) }
             ?? CurlCapabilityPublisher(url: { publisherURL.value }, client: client, adminToken: adminToken)
-        let supervisors = try SupervisorSet(settings: ServiceSettings(options), publisher: publisher,
-                                        logger: Logger(label: "volumed.supervision"))
+        let supervisors = try SupervisorSet(
+            settings: ServiceSettings(options), publisher: publisher,
+            logger: Logger(label: "volumed.supervision"))
         self.supervisors = supervisors
 
         // Disabled services must stay disabled across restarts: a state file that cannot be read or a
@@ -78,8 +84,9 @@ public final class VolumeServiceRunner: Sendable {
         do {
             let stateFile = try ServiceStateFile(directory: options.statePath)
             try stateFile.checkWritable()
-            decisions = try OperatorDecisions(store: stateFile, supervisors: supervisors, host: options.host,
-                                              logger: Logger(label: "volumed.decisions"))
+            decisions = try OperatorDecisions(
+                store: stateFile, supervisors: supervisors, host: options.host,
+                logger: Logger(label: "volumed.decisions"))
         } catch {
             throw StartFailure(description: "\(error)")
         }
@@ -90,11 +97,13 @@ public final class VolumeServiceRunner: Sendable {
         let api = VolumeAPI(
             supervisors: supervisors, decisions: decisions, capabilityStore: store,
             settings: Self.apiSettings(options, adminToken: adminToken),
-            logger: Logger(label: "volumed.api"), logLevels: logLevels, openStack: OpenStackProtocol(logLevels: logLevels))
+            logger: Logger(label: "volumed.api"), logLevels: logLevels,
+            openStack: OpenStackProtocol(logLevels: logLevels))
         var router = Router()
         api.register(on: &router)
-        var serverConfiguration = HTTPServerConfiguration(listen: options.osapiVolumeListen,
-                                                          port: options.osapiVolumeListenPort, limits: options.http)
+        var serverConfiguration = HTTPServerConfiguration(
+            listen: options.osapiVolumeListen,
+            port: options.osapiVolumeListenPort, limits: options.http)
         serverConfiguration.eventLoopCount = options.osapiVolumeWorkers ?? 0
         self.server = HTTPServer(
             configuration: serverConfiguration,
@@ -104,24 +113,26 @@ public final class VolumeServiceRunner: Sendable {
 
     /// The API's settings from `[DEFAULT]`.
     static func apiSettings(_ options: ServiceOptions, adminToken: String?) -> VolumeAPISettings {
-        var settings = VolumeAPISettings(host: options.host, availabilityZone: options.storageAvailabilityZone,
-                                         serviceDownTime: options.serviceDownTime, adminToken: adminToken)
+        var settings = VolumeAPISettings(
+            host: options.host, availabilityZone: options.storageAvailabilityZone,
+            serviceDownTime: options.serviceDownTime, adminToken: adminToken)
         settings.authStrategy = options.authStrategy == "noauth" ? .noauth : .adminToken
         settings.publicEndpoint = options.publicEndpoint
-        let listen = options.osapiVolumeListen.contains(":") ? "[\(options.osapiVolumeListen)]" : options.osapiVolumeListen
+        let listen =
+            options.osapiVolumeListen.contains(":") ? "[\(options.osapiVolumeListen)]" : options.osapiVolumeListen
         settings.listenAddress = "\(listen):\(options.osapiVolumeListenPort)"
         return settings
     }
 
     /// The API's base URL once started.
-    public var apiURL: String {
+    package var apiURL: String {
         let host = current.withLock { $0.service.osapiVolumeListen }
         let shown = host.contains(":") ? "[\(host)]" : (host == "0.0.0.0" ? "127.0.0.1" : host)
         return "http://\(shown):\(server.localPort ?? 0)"
     }
 
     /// Serves the API, then starts supervision (so the first reports find the in-process scheduler).
-    public func start() throws {
+    package func start() throws {
         try server.start()
         ownURL.set(apiURL)
         if schedulerStore != nil {
@@ -131,15 +142,17 @@ public final class VolumeServiceRunner: Sendable {
             publisherURL.set("etcd (\(coordination.endpoints.joined(separator: ",")))")
         }
         supervisors.start()
-        logger.info("volume service started", metadata: [
-            "api": "\(apiURL)", "scheduler": "\(publisherURL.value)",
-            "backends": "\(current.withLock { $0.backends.map(\.name).joined(separator: ",") })",
-        ])
+        logger.info(
+            "volume service started",
+            metadata: [
+                "api": "\(apiURL)", "scheduler": "\(publisherURL.value)",
+                "backends": "\(current.withLock { $0.backends.map(\.name).joined(separator: ",") })",
+            ])
     }
 
     /// SIGHUP: starts a reload on the reload thread and returns at once, so the signal thread stays
     /// free for SIGTERM/SIGINT. A SIGHUP during a reload runs one more after it (several coalesce).
-    public func requestReload() {
+    package func requestReload() {
         let start = reloadState.withLock { state -> Bool in
             if state.running {
                 state.again = true
@@ -173,7 +186,7 @@ public final class VolumeServiceRunner: Sendable {
     /// Re-reads the file; changed backends are re-initialized, added ones start (with the
     /// operators' decisions for their service), removed ones stop. A file that no longer loads is
     /// rejected and the running configuration kept. Abandoned, between steps, once a shutdown began.
-    public func reload() {
+    package func reload() {
         guard let configPath else {
             logger.notice("reload requested, but the service runs on its embedded configuration: nothing to re-read")
             return
@@ -182,8 +195,11 @@ public final class VolumeServiceRunner: Sendable {
         do {
             new = try ConfigFile.load(path: configPath)
         } catch {
-            logger.error("reload rejected; the running configuration is kept", metadata: [
-                "file": "\(configPath)", "problems": "\(error.problems.map(\.description).joined(separator: "; "))"])
+            logger.error(
+                "reload rejected; the running configuration is kept",
+                metadata: [
+                    "file": "\(configPath)", "problems": "\(error.problems.map(\.description).joined(separator: "; "))",
+                ])
             return
         }
         for warning in ConfigurationCheck(configuration: new).warnings { logger.warning("\(warning)") }
@@ -196,7 +212,9 @@ public final class VolumeServiceRunner: Sendable {
         let options = new.service
         for id in diff.removedBackends {
             guard !isStopping else { break }
-            do { try supervisors.removeBackend(id: id) } catch { logger.error("cannot remove backend", metadata: ["backend": "\(id)", "error": "\(error)"]) }
+            do { try supervisors.removeBackend(id: id) } catch {
+                logger.error("cannot remove backend", metadata: ["backend": "\(id)", "error": "\(error)"])
+            }
         }
         let sections = Dictionary(new.backends.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for id in diff.addedBackends {
@@ -210,8 +228,11 @@ public final class VolumeServiceRunner: Sendable {
         for changed in diff.changedBackends {
             guard !isStopping else { break }
             guard let section = sections[changed.name] else { continue }
-            do { try supervisors.replaceBackend(DriverFactory.makeBackendDefinition(for: section, service: options)) } catch {
-                logger.error("cannot apply the changed backend", metadata: ["backend": "\(changed.name)", "error": "\(error)"])
+            do {
+                try supervisors.replaceBackend(DriverFactory.makeBackendDefinition(for: section, service: options))
+            } catch {
+                logger.error(
+                    "cannot apply the changed backend", metadata: ["backend": "\(changed.name)", "error": "\(error)"])
             }
         }
         // A failed backend whose section did not change may still be fixed by this reload's occasion
@@ -224,21 +245,29 @@ public final class VolumeServiceRunner: Sendable {
         // the others (tick, scheduler client, API settings) are read once, at start-up.
         let notApplied = diff.restartOptions + diff.liveOptions.filter { !Self.appliedThroughBackends.contains($0) }
         if !notApplied.isEmpty {
-            logger.warning("changed [DEFAULT] options take effect at the next restart", metadata: [
-                "options": "\(notApplied.joined(separator: ","))"])
+            logger.warning(
+                "changed [DEFAULT] options take effect at the next restart",
+                metadata: [
+                    "options": "\(notApplied.joined(separator: ","))"
+                ])
         }
         current.withLock { $0 = new }
-        logger.notice("configuration reloaded", metadata: [
-            "added": "\(diff.addedBackends.joined(separator: ","))", "removed": "\(diff.removedBackends.joined(separator: ","))",
-            "changed": "\(diff.changedBackends.map(\.name).joined(separator: ","))"])
+        logger.notice(
+            "configuration reloaded",
+            metadata: [
+                "added": "\(diff.addedBackends.joined(separator: ","))",
+                "removed": "\(diff.removedBackends.joined(separator: ","))",
+                "changed": "\(diff.changedBackends.map(\.name).joined(separator: ","))",
+            ])
     }
 
     /// Stops accepting, answers what is in flight, stops supervision. `signal` names the cause in the log.
-    public func shutdown(signal: String? = nil, gracePeriod: Duration = .seconds(10)) {
+    package func shutdown(signal: String? = nil, gracePeriod: Duration = .seconds(10)) {
         shutdownStarted.withLock { $0 = true }
         defer { shutdownFinished.signal() }
-        logger.notice("stopping: no new connections, requests in flight get up to \(gracePeriod.components.seconds) s",
-                      metadata: signal.map { ["signal": "\($0)"] } ?? [:])
+        logger.notice(
+            "stopping: no new connections, requests in flight get up to \(gracePeriod.components.seconds) s",
+            metadata: signal.map { ["signal": "\($0)"] } ?? [:])
         server.shutdown(gracePeriod: gracePeriod)
         supervisors.stop()
         clusterFeed?.stop()
@@ -249,7 +278,7 @@ public final class VolumeServiceRunner: Sendable {
 
     /// Returns once the server has stopped and, when `shutdown` stopped it, once supervision has too
     /// (so the process does not exit in the middle of it).
-    public func waitUntilStopped() {
+    package func waitUntilStopped() {
         server.waitUntilStopped()
         if shutdownStarted.withLock({ $0 }) {
             _ = shutdownFinished.wait(timeout: .now() + 30)

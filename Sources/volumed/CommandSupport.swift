@@ -15,24 +15,29 @@ enum CommandSupport {
         var banner: ((String) -> String)?
     }
 
-    static func loadServiceConfiguration(config: String?, dataDir: String?, port: Int?, logger: Logger,
-                                         embeddedAllowed: Bool = true) -> LoadedConfiguration {
+    static func loadServiceConfiguration(
+        config: String?, dataDir: String?, port: Int?, logger: Logger,
+        embeddedAllowed: Bool = true
+    ) -> LoadedConfiguration {
         if let config {
             let configuration = ConfigFile.inspect(path: config)
             guard configuration.problems.isEmpty else {
                 for problem in configuration.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
-                fail("volumed: \(config): the configuration has \(configuration.problems.count) fatal problem(s); "
-                     + "`volumed check-config --config \(config)` lists every problem")
+                fail(
+                    "volumed: \(config): the configuration has \(configuration.problems.count) fatal problem(s); "
+                        + "`volumed check-config --config \(config)` lists every problem")
             }
             // The same warnings check-config prints (driver options included), as log lines.
-            let warnings = embeddedAllowed ? ConfigurationCheck(configuration: configuration).warnings : configuration.warnings
+            let warnings =
+                embeddedAllowed ? ConfigurationCheck(configuration: configuration).warnings : configuration.warnings
             for warning in warnings { logger.warning("\(warning)") }
             return LoadedConfiguration(configuration: configuration, banner: nil)
         }
         guard embeddedAllowed else {
             // The scheduler role needs no backends: it runs on the built-in defaults.
-            return LoadedConfiguration(configuration: checked(ConfigFile.inspect(text: "[DEFAULT]\n", fileName: "<defaults>")),
-                                       banner: nil)
+            return LoadedConfiguration(
+                configuration: checked(ConfigFile.inspect(text: "[DEFAULT]\n", fileName: "<defaults>")),
+                banner: nil)
         }
         let embedded = EmbeddedConfiguration(dataDirectory: dataDir ?? EmbeddedConfiguration.defaultDataDirectory)
         do {
@@ -40,16 +45,20 @@ enum CommandSupport {
         } catch {
             fail("volumed: cannot prepare the embedded configuration: \(error) (choose another --data-dir)", code: 1)
         }
-        let configuration = checked(ConfigFile.inspect(text: embedded.text(port: port ?? 8776),
-                                                       fileName: "<embedded volumed.conf>",
-                                                       baseDirectory: embedded.dataDirectory))
+        let configuration = checked(
+            ConfigFile.inspect(
+                text: embedded.text(port: port ?? 8776),
+                fileName: "<embedded volumed.conf>",
+                baseDirectory: embedded.dataDirectory))
         return LoadedConfiguration(configuration: configuration, banner: { embedded.banner(apiURL: $0) })
     }
 
     /// Built-in text must load; if it does not, that is a bug worth a loud exit.
     private static func checked(_ configuration: ServiceConfiguration) -> ServiceConfiguration {
         guard configuration.allProblems.isEmpty else {
-            fail("volumed: built-in configuration rejected: \(configuration.allProblems.map(\.description).joined(separator: "; "))")
+            fail(
+                "volumed: built-in configuration rejected: \(configuration.allProblems.map(\.description).joined(separator: "; "))"
+            )
         }
         return configuration
     }

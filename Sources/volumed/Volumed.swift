@@ -23,7 +23,9 @@ struct LoggingOptions: ParsableArguments {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
-            throw ValidationError("--log-level: expected one of trace, debug, info, notice, warning, error, critical; got \"\(logLevel)\"")
+            throw ValidationError(
+                "--log-level: expected one of trace, debug, info, notice, warning, error, critical; got \"\(logLevel)\""
+            )
         }
     }
 
@@ -64,10 +66,13 @@ struct Serve: ParsableCommand {
         if config != nil {
             // Silently ignoring them would leave the operator polling a port nothing listens on.
             if port != nil {
-                throw ValidationError("--port applies to the embedded configuration only; with --config set osapi_volume_listen_port in the file")
+                throw ValidationError(
+                    "--port applies to the embedded configuration only; with --config set osapi_volume_listen_port in the file"
+                )
             }
             if dataDir != nil {
-                throw ValidationError("--data-dir applies to the embedded configuration only; with --config set state_path in the file")
+                throw ValidationError(
+                    "--data-dir applies to the embedded configuration only; with --config set state_path in the file")
             }
         }
         if let port, !(0...65535).contains(port) {
@@ -78,17 +83,24 @@ struct Serve: ParsableCommand {
     func run() throws {
         let (logger, logLevels) = logging.bootstrap()
         let systemd = SystemdIntegration(environment: .takeFromProcess(), logger: logger)
-        let loaded = CommandSupport.loadServiceConfiguration(config: config, dataDir: dataDir, port: port, logger: logger)
+        let loaded = CommandSupport.loadServiceConfiguration(
+            config: config, dataDir: dataDir, port: port, logger: logger)
         let service: VolumeServiceRunner
         do {
-            service = try VolumeServiceRunner(configuration: loaded.configuration, configPath: config, logger: logger,
-                                              logLevels: logLevels)
+            service = try VolumeServiceRunner(
+                configuration: loaded.configuration, configPath: config, logger: logger,
+                logLevels: logLevels)
             try service.start()
         } catch {
-            CommandSupport.fail("volumed: cannot start: \(StartFailure.explain(error, portOption: config == nil ? "--port" : "osapi_volume_listen_port"))",
-                                code: 1)
+            CommandSupport.fail(
+                "volumed: cannot start: \(StartFailure.explain(error, portOption: config == nil ? "--port" : "osapi_volume_listen_port"))",
+                code: 1)
         }
-        if let banner = loaded.banner { print(banner(service.apiURL)) } else { print("volumed serving \(service.apiURL)") }
+        if let banner = loaded.banner {
+            print(banner(service.apiURL))
+        } else {
+            print("volumed serving \(service.apiURL)")
+        }
         fflush(nil)
         systemd?.serviceStarted(service)
         CommandSupport.runUntilSignalled(
@@ -106,22 +118,27 @@ struct SchedulerRole: ParsableCommand {
         commandName: "scheduler",
         abstract: "Run only the scheduler role: receive capability reports and serve get_pools.")
 
-    @Option(name: .long, help: "A cinder.conf-style configuration file (scheduler_listen, scheduler_listen_port, service_down_time).")
+    @Option(
+        name: .long,
+        help: "A cinder.conf-style configuration file (scheduler_listen, scheduler_listen_port, service_down_time).")
     var config: String?
 
     @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         let (logger, _) = logging.bootstrap()
-        let configuration = CommandSupport.loadServiceConfiguration(config: config, dataDir: nil, port: nil, logger: logger,
-                                                                         embeddedAllowed: false).configuration
+        let configuration = CommandSupport.loadServiceConfiguration(
+            config: config, dataDir: nil, port: nil, logger: logger,
+            embeddedAllowed: false
+        ).configuration
         let scheduler: SchedulerRunner
         do {
             scheduler = try SchedulerRunner(options: configuration.service, logger: logger)
             try scheduler.start()
         } catch {
-            CommandSupport.fail("volumed scheduler: cannot start: \(StartFailure.explain(error, portOption: "scheduler_listen_port"))",
-                                code: 1)
+            CommandSupport.fail(
+                "volumed scheduler: cannot start: \(StartFailure.explain(error, portOption: "scheduler_listen_port"))",
+                code: 1)
         }
         print("volumed scheduler serving \(scheduler.apiURL)")
         fflush(nil)
@@ -133,7 +150,8 @@ struct SchedulerRole: ParsableCommand {
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
-        abstract: "Validate a configuration without touching storage; exit 0, or 2 listing every problem as file:line: message.",
+        abstract:
+            "Validate a configuration without touching storage; exit 0, or 2 listing every problem as file:line: message.",
         discussion: """
             Warnings (unknown or misspelt options, unused sections, repeated options) are printed but do \
             not fail the check. The last line of a failed check says whether volumed would refuse to start \
@@ -167,7 +185,8 @@ struct Services: ParsableCommand {
     func validate() throws {
         let lowered = url.lowercased()
         guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://"), url.count > 8 else {
-            throw ValidationError("--url: expected an http:// or https:// address such as http://127.0.0.1:8776, got \"\(url)\"")
+            throw ValidationError(
+                "--url: expected an http:// or https:// address such as http://127.0.0.1:8776, got \"\(url)\"")
         }
     }
 

@@ -5,6 +5,7 @@ import SharedTestSupport
 import Supervision
 import Synchronization
 import Testing
+
 @testable import VolumeService
 
 func etcdClient(_ cluster: EtcdCluster) throws -> EtcdClient {
@@ -18,8 +19,9 @@ func upReport(_ host: String) -> BackendReport {
         volumeBackendName: backend, vendorName: "Open Source", driverVersion: "1.0", storageProtocol: "nfs",
         totalCapacityGB: .gib(100), freeCapacityGB: .gib(50),
         pools: [PoolStats(poolName: backend, totalCapacityGB: .gib(100), freeCapacityGB: .gib(50))])
-    return BackendReport(backendID: "b", host: host, timestamp: Date(), backendState: .up,
-                         serviceStatus: ServiceStatus(), capabilities: stats)
+    return BackendReport(
+        backendID: "b", host: host, timestamp: Date(), backendState: .up,
+        serviceStatus: ServiceStatus(), capabilities: stats)
 }
 
 @Suite("LeaseKeeper and ClusterMembership against a real three-member etcd", .serialized)
@@ -82,7 +84,10 @@ struct ClusterMembershipTests {
         #expect(report.backendState == .up)
 
         let services = try etcd.range(layout.services).keyValues
-        #expect(services.map(\.key) == ["/test/services/node1@gold/cinder-volume", "/test/services/node1@silver/cinder-volume"])
+        #expect(
+            services.map(\.key) == [
+                "/test/services/node1@gold/cinder-volume", "/test/services/node1@silver/cinder-volume",
+            ])
         let record = try ServiceRecord.decode(services[0].value, key: services[0].key)
         #expect(record.zone == "zone-a")
         #expect(record.apiURL == "http://10.0.0.1:8776")
@@ -121,12 +126,14 @@ struct ClusterMembershipTests {
         #expect(try etcd.range(layout.services).keyValues.isEmpty)
         // The next tick either finds the new lease already or fails naming the lost one, then works.
         var published = false
-        #expect(waitUntil(seconds: 15) {
-            published = (try? membership.publishServiceCapabilities([upReport("node1@gold")])) == .allAccepted
-            return published
-        })
+        #expect(
+            waitUntil(seconds: 15) {
+                published = (try? membership.publishServiceCapabilities([upReport("node1@gold")])) == .allAccepted
+                return published
+            })
         let services = try etcd.range(layout.services).keyValues
-        #expect(services.map(\.key) == ["/test/services/node1@gold/cinder-volume"], "registered again under the new lease")
+        #expect(
+            services.map(\.key) == ["/test/services/node1@gold/cinder-volume"], "registered again under the new lease")
         #expect(services.first?.lease != first)
     }
 
@@ -140,20 +147,22 @@ struct ClusterMembershipTests {
         cluster.kill(1)
         cluster.kill(2)
         var message = ""
-        #expect(waitUntil(seconds: 30) {
-            do {
-                _ = try membership.publishServiceCapabilities([upReport("node1@gold")])
-                return false
-            } catch {
-                message = "\(error)"
-                return message.contains("no quorum")
-            }
-        })
+        #expect(
+            waitUntil(seconds: 30) {
+                do {
+                    _ = try membership.publishServiceCapabilities([upReport("node1@gold")])
+                    return false
+                } catch {
+                    message = "\(error)"
+                    return message.contains("no quorum")
+                }
+            })
         #expect(message.contains("etcd has no quorum"))
         try cluster.restart(1)
-        #expect(waitUntil(seconds: 30) {
-            (try? membership.publishServiceCapabilities([upReport("node1@gold")])) == .allAccepted
-        })
+        #expect(
+            waitUntil(seconds: 30) {
+                (try? membership.publishServiceCapabilities([upReport("node1@gold")])) == .allAccepted
+            })
         #expect(try etcd.range(layout.reports).keyValues.count == 1)
     }
 }

@@ -4,11 +4,13 @@ import JSON
 import Scheduler
 import SharedTestSupport
 import Testing
+
 @testable import VolumeService
 
 func poolNames(_ store: CapabilityStore) -> [String] {
     guard let document = try? JSONParser.parse(store.pools(detail: false).json),
-          case .array(let pools)? = document["pools"] else { return [] }
+        case .array(let pools)? = document["pools"]
+    else { return [] }
     return pools.compactMap { $0["name"]?.stringValue }
 }
 
@@ -20,23 +22,26 @@ struct ClusterReportFeedTests {
         let cluster = try EtcdCluster()
         let etcd = try etcdClient(cluster)
         // A host already publishing before the schedulers start: they begin with a snapshot.
-        let hostA = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 2, zone: "nova", apiURL: { "http://a:8776" })
+        let hostA = ClusterMembership(
+            client: etcd, layout: layout, serviceDownTime: 2, zone: "nova", apiURL: { "http://a:8776" })
         defer { hostA.abandon() }
         #expect(waitUntil(seconds: 10) { if case .held = hostA.status { true } else { false } })
         _ = try hostA.publishServiceCapabilities([upReport("a@gold")])
 
         let stores = [CapabilityStore(serviceDownTime: 60), CapabilityStore(serviceDownTime: 60)]
         let feeds = try stores.map { ClusterReportFeed(client: try etcdClient(cluster), layout: layout, store: $0) }
-        defer { feeds.forEach { $0.stop() } }
+        defer { for feed in feeds { feed.stop() } }
         #expect(waitUntil(seconds: 10) { stores.allSatisfy { poolNames($0) == ["a@gold#gold"] } })
 
         // A second host joins: both schedulers list it, from the watch.
-        let hostB = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 2, zone: "nova", apiURL: { "http://b:8776" })
+        let hostB = ClusterMembership(
+            client: etcd, layout: layout, serviceDownTime: 2, zone: "nova", apiURL: { "http://b:8776" })
         #expect(waitUntil(seconds: 10) { if case .held = hostB.status { true } else { false } })
         _ = try hostB.publishServiceCapabilities([upReport("b@silver")])
-        #expect(waitUntil(seconds: 10) {
-            stores.allSatisfy { poolNames($0) == ["a@gold#gold", "b@silver#silver"] }
-        })
+        #expect(
+            waitUntil(seconds: 10) {
+                stores.allSatisfy { poolNames($0) == ["a@gold#gold", "b@silver#silver"] }
+            })
 
         // Host B dies (its lease is no longer renewed): within its TTL its pools leave both schedulers,
         // although the stores' own service_down_time (60 s) would have kept them far longer.
@@ -50,7 +55,8 @@ struct ClusterReportFeedTests {
     @Test func aRestartedSchedulerCatchesUpFromEtcdAlone() throws {
         let cluster = try EtcdCluster()
         let etcd = try etcdClient(cluster)
-        let host = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: { "http://a:8776" })
+        let host = ClusterMembership(
+            client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: { "http://a:8776" })
         defer { host.abandon() }
         #expect(waitUntil(seconds: 10) { if case .held = host.status { true } else { false } })
         _ = try host.publishServiceCapabilities([upReport("a@gold"), upReport("a@silver")])
@@ -85,7 +91,8 @@ struct ClusterReportFeedTests {
     @Test func aLostQuorumIsReportedAndTheStoreKeepsWhatItSaw() throws {
         let cluster = try EtcdCluster()
         let etcd = try etcdClient(cluster)
-        let host = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: { "http://a:8776" })
+        let host = ClusterMembership(
+            client: etcd, layout: layout, serviceDownTime: 30, zone: "nova", apiURL: { "http://a:8776" })
         defer { host.abandon() }
         #expect(waitUntil(seconds: 10) { if case .held = host.status { true } else { false } })
         _ = try host.publishServiceCapabilities([upReport("a@gold")])
@@ -98,9 +105,10 @@ struct ClusterReportFeedTests {
         #expect(waitUntil(seconds: 30) { feed.status.interruption != nil })
         #expect(poolNames(store) == ["a@gold#gold"], "the last view stays until service_down_time says otherwise")
         try cluster.restart(1)
-        #expect(waitUntil(seconds: 30) {
-            (try? host.publishServiceCapabilities([upReport("a@gold"), upReport("a@silver")])) == .allAccepted
-        })
+        #expect(
+            waitUntil(seconds: 30) {
+                (try? host.publishServiceCapabilities([upReport("a@gold"), upReport("a@silver")])) == .allAccepted
+            })
         #expect(waitUntil(seconds: 15) { poolNames(store) == ["a@gold#gold", "a@silver#silver"] })
         #expect(waitUntil(seconds: 15) { feed.status.interruption == nil })
     }

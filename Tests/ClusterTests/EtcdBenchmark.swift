@@ -4,6 +4,7 @@ import SharedTestSupport
 import Supervision
 import Synchronization
 import Testing
+
 @testable import VolumeService
 
 /// Not a test: measures the etcd client on a real three-member cluster on loopback (request latency
@@ -25,7 +26,9 @@ struct EtcdBenchmark {
     static func percentiles(_ samples: [Double]) -> String {
         let sorted = samples.sorted()
         func at(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
-        return String(format: "p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d)", at(0.5), at(0.99), sorted.last! * 1000, sorted.count)
+        return String(
+            format: "p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d)", at(0.5), at(0.99), sorted.last! * 1000, sorted.count
+        )
     }
 
     static func time(_ count: Int, _ body: (Int) throws -> Void) rethrows -> (samples: [Double], cpuPerCall: Double) {
@@ -46,7 +49,9 @@ struct EtcdBenchmark {
         let etcd = try EtcdClient(configuration: .init(endpoints: cluster.clientURLs))
         var lines: [String] = []
         func record(_ name: String, _ result: (samples: [Double], cpuPerCall: Double)) {
-            lines.append("\(name): \(Self.percentiles(result.samples)); client CPU \(String(format: "%.3f", result.cpuPerCall * 1000)) ms per call")
+            lines.append(
+                "\(name): \(Self.percentiles(result.samples)); client CPU \(String(format: "%.3f", result.cpuPerCall * 1000)) ms per call"
+            )
         }
         let value = [UInt8](repeating: 0x61, count: 900)
         for index in 0..<50 { try etcd.put("/warm/\(index)", value: value) }
@@ -55,11 +60,14 @@ struct EtcdBenchmark {
         let lease = try etcd.grantLease(ttl: 60)
         record("lease keepalive", try Self.time(1000) { _ in try etcd.keepAlive(lease.id) })
         let operations = (0..<128).map { EtcdOperation.put(key: "/txn/\($0)", value: value, lease: lease.id) }
-        record("txn of 128 puts of 900 B", try Self.time(200) { _ in _ = try etcd.transaction(compare: [], success: operations) })
+        record(
+            "txn of 128 puts of 900 B",
+            try Self.time(200) { _ in _ = try etcd.transaction(compare: [], success: operations) })
 
         // One host with 1,000 backends publishing a tick.
         let layout = ClusterLayout(root: "/bench-cluster")!
-        let membership = ClusterMembership(client: etcd, layout: layout, serviceDownTime: 60, zone: "nova", apiURL: { "http://h:8776" })
+        let membership = ClusterMembership(
+            client: etcd, layout: layout, serviceDownTime: 60, zone: "nova", apiURL: { "http://h:8776" })
         defer { membership.abandon() }
         guard waitUntil(seconds: 10, { if case .held = membership.status { true } else { false } }) else {
             Issue.record("no lease")
@@ -67,10 +75,12 @@ struct EtcdBenchmark {
         }
         let reports = (0..<1000).map { index in
             BackendReport(
-                backendID: "b\(index)", host: String(format: "bench@b%04d", index), timestamp: Date(), backendState: .up,
+                backendID: "b\(index)", host: String(format: "bench@b%04d", index), timestamp: Date(),
+                backendState: .up,
                 serviceStatus: ServiceStatus(),
                 capabilities: VolumeStats(
-                    volumeBackendName: "b\(index)", vendorName: "Open Source", driverVersion: "1.0", storageProtocol: "nfs",
+                    volumeBackendName: "b\(index)", vendorName: "Open Source", driverVersion: "1.0",
+                    storageProtocol: "nfs",
                     totalCapacityGB: .gib(1000), freeCapacityGB: .gib(500),
                     pools: [PoolStats(poolName: "b\(index)", totalCapacityGB: .gib(1000), freeCapacityGB: .gib(500))]))
         }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Config
 
 @Suite struct BackendSectionTests {
@@ -63,54 +64,60 @@ import Testing
     }
 
     @Test func aBrokenBackendSectionFailsOnlyThatBackend() throws {
-        let configuration = try ConfigFile.parse(text: """
-            [DEFAULT]
-            enabled_backends = good, nodriver, badvalues, missing
-            [backend_defaults]
-            driver_init_timeout = never
-            [good]
-            volume_driver = nfs
-            driver_init_timeout = 5
-            [nodriver]
-            volume_backend_name = x
-            [badvalues]
-            volume_driver = lvm
-            reinit_driver_count = -2
-            enable_unsupported_driver = sure
-            not an assignment
-            """, fileName: "volumed.conf")
+        let configuration = try ConfigFile.parse(
+            text: """
+                [DEFAULT]
+                enabled_backends = good, nodriver, badvalues, missing
+                [backend_defaults]
+                driver_init_timeout = never
+                [good]
+                volume_driver = nfs
+                driver_init_timeout = 5
+                [nodriver]
+                volume_backend_name = x
+                [badvalues]
+                volume_driver = lvm
+                reinit_driver_count = -2
+                enable_unsupported_driver = sure
+                not an assignment
+                """, fileName: "volumed.conf")
         #expect(configuration.problems == [])
         #expect(configuration.backend(named: "good")?.problems == [])
         #expect(configuration.backend(named: "good")?.driverInitTimeout == 5)
-        #expect(configuration.backend(named: "nodriver")?.problems.map(\.description) == [
-            #"volumed.conf:4: backend_defaults.driver_init_timeout: expected a number of seconds > 0, got "never""#,
-            "volumed.conf:8: nodriver.volume_driver: required option is not set",
-        ])
+        #expect(
+            configuration.backend(named: "nodriver")?.problems.map(\.description) == [
+                #"volumed.conf:4: backend_defaults.driver_init_timeout: expected a number of seconds > 0, got "never""#,
+                "volumed.conf:8: nodriver.volume_driver: required option is not set",
+            ])
         let bad = try #require(configuration.backend(named: "badvalues"))
-        #expect(bad.problems.map(\.description) == [
-            #"volumed.conf:14: expected 'option = value', got "not an assignment""#,
-            #"volumed.conf:12: badvalues.reinit_driver_count: expected a whole number >= 0, got "-2""#,
-            #"volumed.conf:4: backend_defaults.driver_init_timeout: expected a number of seconds > 0, got "never""#,
-            #"volumed.conf:13: badvalues.enable_unsupported_driver: expected a boolean (true/false, yes/no, on/off, 1/0), got "sure""#,
-        ])
+        #expect(
+            bad.problems.map(\.description) == [
+                #"volumed.conf:14: expected 'option = value', got "not an assignment""#,
+                #"volumed.conf:12: badvalues.reinit_driver_count: expected a whole number >= 0, got "-2""#,
+                #"volumed.conf:4: backend_defaults.driver_init_timeout: expected a number of seconds > 0, got "never""#,
+                #"volumed.conf:13: badvalues.enable_unsupported_driver: expected a boolean (true/false, yes/no, on/off, 1/0), got "sure""#,
+            ])
         #expect(bad.reinitDriverCount == 3)
-        #expect(configuration.backend(named: "missing")?.problems.map(\.description) == [
-            #"volumed.conf:4: backend_defaults.driver_init_timeout: expected a number of seconds > 0, got "never""#,
-            #"volumed.conf:2: enabled_backends: backend "missing" has no [missing] section: add one with volume_driver, or remove missing from enabled_backends"#,
-        ])
+        #expect(
+            configuration.backend(named: "missing")?.problems.map(\.description) == [
+                #"volumed.conf:4: backend_defaults.driver_init_timeout: expected a number of seconds > 0, got "never""#,
+                #"volumed.conf:2: enabled_backends: backend "missing" has no [missing] section: add one with volume_driver, or remove missing from enabled_backends"#,
+            ])
         #expect(configuration.allProblems.count == 6)
     }
 
     @Test func checkConfigSeesBackendProblemsEvenWhenDefaultIsBroken() {
-        let configuration = ConfigFile.inspect(text: """
-            [DEFAULT]
-            enabled_backends = a
-            service_down_time = x
-            [a]
-            """, fileName: "volumed.conf")
-        #expect(configuration.allProblems.map(\.description) == [
-            #"volumed.conf:3: service_down_time: expected a number of seconds > 0, got "x""#,
-            "volumed.conf:4: a.volume_driver: required option is not set",
-        ])
+        let configuration = ConfigFile.inspect(
+            text: """
+                [DEFAULT]
+                enabled_backends = a
+                service_down_time = x
+                [a]
+                """, fileName: "volumed.conf")
+        #expect(
+            configuration.allProblems.map(\.description) == [
+                #"volumed.conf:3: service_down_time: expected a number of seconds > 0, got "x""#,
+                "volumed.conf:4: a.volume_driver: required option is not set",
+            ])
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Config
 
 @Suite struct ConfigDiffTests {
@@ -49,10 +50,11 @@ import Testing
         let diff = ConfigDiff(from: try load(base), to: try load(edited))
         #expect(diff.addedBackends == ["d"])
         #expect(diff.removedBackends == ["c"])
-        #expect(diff.changedBackends == [
-            .init(name: "a", options: ["nfs_mount_point_base", "reinit_driver_count"]),
-            .init(name: "b", options: ["nfs_mount_point_base", "reinit_driver_count"]),
-        ])
+        #expect(
+            diff.changedBackends == [
+                .init(name: "a", options: ["nfs_mount_point_base", "reinit_driver_count"]),
+                .init(name: "b", options: ["nfs_mount_point_base", "reinit_driver_count"]),
+            ])
         #expect(diff.unchangedBackends == [])
         #expect(diff.liveOptions == ["reinit_driver_count"])
         #expect(diff.restartOptions == [])

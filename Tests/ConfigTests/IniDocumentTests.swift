@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Config
 
 @Suite struct IniDocumentTests {
@@ -7,7 +8,8 @@ import Testing
     }
 
     @Test func readsSeparatorsCommentsAndQuotes() {
-        let document = parse("""
+        let document = parse(
+            """
             # a comment
             ; another comment
             [DEFAULT]
@@ -27,12 +29,16 @@ import Testing
         #expect(values["empty"]?.text == "")
         #expect(values["colon_then_equal"]?.text == "a=b")
         #expect(document.syntaxProblems.isEmpty)
-        #expect(document.sections["DEFAULT"]!.keys == ["host", "storage_availability_zone", "scheduler_url",
-                                                       "admin_token", "empty", "colon_then_equal"])
+        #expect(
+            document.sections["DEFAULT"]!.keys == [
+                "host", "storage_availability_zone", "scheduler_url",
+                "admin_token", "empty", "colon_then_equal",
+            ])
     }
 
     @Test func joinsContinuationLinesUntilABlankLine() {
-        let document = parse("""
+        let document = parse(
+            """
             [DEFAULT]
             enabled_backends = nfs-1,
                 lvm-1,
@@ -45,9 +51,10 @@ import Testing
         #expect(values["enabled_backends"]?.text == "nfs-1,\nlvm-1,\nrest-1")
         #expect(values["enabled_backends"]?.location.line == 2)
         #expect(values["host"]?.text == "a")
-        #expect(document.syntaxProblems.map(\.diagnostic.description) == [
-            "volumed.conf:7: indented line continues no option (unexpected continuation line)",
-        ])
+        #expect(
+            document.syntaxProblems.map(\.diagnostic.description) == [
+                "volumed.conf:7: indented line continues no option (unexpected continuation line)"
+            ])
         #expect(document.syntaxProblems.first?.section == "DEFAULT")
     }
 
@@ -55,10 +62,11 @@ import Testing
         let document = parse("[DEFAULT]\nhost = a\nhost = b\n[DEFAULT]\nhost = c\n")
         #expect(document.sections["DEFAULT"]!.values["host"]?.text == "c")
         #expect(document.sections["DEFAULT"]!.values["host"]?.location.line == 5)
-        #expect(document.repeatedOptions.map(\.description) == [
-            "volumed.conf:3: host: set again; this value replaces the one on line 2",
-            "volumed.conf:5: host: set again; this value replaces the one on line 3",
-        ])
+        #expect(
+            document.repeatedOptions.map(\.description) == [
+                "volumed.conf:3: host: set again; this value replaces the one on line 2",
+                "volumed.conf:5: host: set again; this value replaces the one on line 3",
+            ])
     }
 
     @Test func sectionNamesAreCaseInsensitiveExceptDefaultAndKeysAreCaseSensitive() {
@@ -77,7 +85,8 @@ import Testing
     }
 
     @Test func reportsEveryMalformedLineWithItsNumber() {
-        let document = parse("""
+        let document = parse(
+            """
             host = early
             [DEFAULT
             []
@@ -87,14 +96,15 @@ import Testing
             [lvm-1]
             also words
             """)
-        #expect(document.syntaxProblems.map(\.diagnostic.description) == [
-            "volumed.conf:1: option \"host\" appears before any [section] header; put it under [DEFAULT]",
-            "volumed.conf:2: section header is missing its closing ']'",
-            "volumed.conf:3: section header has no name",
-            "volumed.conf:5: expected 'option = value', got \"just words\"",
-            "volumed.conf:6: option name is empty in \"= value\"",
-            "volumed.conf:8: expected 'option = value', got \"also words\"",
-        ])
+        #expect(
+            document.syntaxProblems.map(\.diagnostic.description) == [
+                "volumed.conf:1: option \"host\" appears before any [section] header; put it under [DEFAULT]",
+                "volumed.conf:2: section header is missing its closing ']'",
+                "volumed.conf:3: section header has no name",
+                "volumed.conf:5: expected 'option = value', got \"just words\"",
+                "volumed.conf:6: option name is empty in \"= value\"",
+                "volumed.conf:8: expected 'option = value', got \"also words\"",
+            ])
         #expect(document.syntaxProblems.map(\.section) == [nil, nil, nil, "DEFAULT", "DEFAULT", "lvm-1"])
     }
 

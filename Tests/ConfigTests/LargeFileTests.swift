@@ -16,8 +16,14 @@ import Testing
         let unknown = configuration.warnings.filter { $0.message.hasPrefix("unknown option, ignored") }
         #expect(unknown.count == 10_001)
         #expect(unknown.first?.line == 4)
-        #expect(configuration.warnings.contains { $0.line == 10_004 && $0.message.hasSuffix("(did you mean reinit_driver_count?)") })
-        #expect(configuration.warnings.contains { $0.line == 10_005 && $0.message == "set again; this value replaces the one on line 11" })
+        #expect(
+            configuration.warnings.contains {
+                $0.line == 10_004 && $0.message.hasSuffix("(did you mean reinit_driver_count?)")
+            })
+        #expect(
+            configuration.warnings.contains {
+                $0.line == 10_005 && $0.message == "set again; this value replaces the one on line 11"
+            })
         let backend = try #require(configuration.backend(named: "big"))
         #expect(backend.driverOptions.count == 30_000)
         #expect(backend.driverOptions["driver_option_12345"]?.text == "12345")
@@ -27,7 +33,8 @@ import Testing
 
     @Test func twentyThousandBackendsAreEachResolved() throws {
         let names = (0..<20_000).map { "b\($0)" }
-        var text = "[DEFAULT]\nhost = big\nenabled_backends = \(names.joined(separator: ",")),B7\n[backend_defaults]\nreinit_driver_count = 7\n"
+        var text =
+            "[DEFAULT]\nhost = big\nenabled_backends = \(names.joined(separator: ",")),B7\n[backend_defaults]\nreinit_driver_count = 7\n"
         for name in names { text += "[\(name)]\nvolume_driver = nfs\nvolume_backend_name = pool-\(name)\n" }
         text += "[b19999]\nbroken line\n"
         let configuration = ConfigFile.inspect(text: text, fileName: "big.conf", baseDirectory: "/etc/volumed")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Config
 
 /// How the publisher talks to a remote scheduler: HTTP version and TLS trust.
@@ -25,9 +26,11 @@ import Testing
     }
 
     @Test func rejectsAnUnknownHTTPVersionWithItsLine() {
-        let configuration = ConfigFile.inspect(text: "[DEFAULT]\n\nscheduler_http_version = 3\n", fileName: "volumed.conf")
-        #expect(configuration.problems.map(\.description) == [
-            "volumed.conf:3: scheduler_http_version: expected one of 1.1, 2, got \"3\"",
-        ])
+        let configuration = ConfigFile.inspect(
+            text: "[DEFAULT]\n\nscheduler_http_version = 3\n", fileName: "volumed.conf")
+        #expect(
+            configuration.problems.map(\.description) == [
+                "volumed.conf:3: scheduler_http_version: expected one of 1.1, 2, got \"3\""
+            ])
     }
 }

@@ -1,11 +1,13 @@
 import Foundation
 import SharedTestSupport
 import Testing
+
 @testable import Config
 
 @Suite struct ServiceOptionsTests {
     @Test func defaultsMatchCinderAndTheBrief() throws {
-        let configuration = try ConfigFile.parse(text: "[DEFAULT]\n", fileName: "volumed.conf", baseDirectory: "/etc/volumed")
+        let configuration = try ConfigFile.parse(
+            text: "[DEFAULT]\n", fileName: "volumed.conf", baseDirectory: "/etc/volumed")
         let options = configuration.service
         #expect(options.host == ServiceOptions.machineHostName())
         #expect(!options.host.isEmpty)
@@ -31,9 +33,10 @@ import Testing
         #expect(options.http.headerTimeout == 10)
         #expect(options.http.keepaliveTimeout == 60)
         #expect(options.http.maxConnections == 10000)
-        #expect(configuration.warnings.map(\.description) == [
-            "volumed.conf: enabled_backends: no backend is enabled; the service will run none",
-        ])
+        #expect(
+            configuration.warnings.map(\.description) == [
+                "volumed.conf: enabled_backends: no backend is enabled; the service will run none"
+            ])
     }
 
     @Test func readsEveryOption() throws {
@@ -103,13 +106,15 @@ import Testing
 
     @Test(arguments: ["true", "TRUE", "yes", "On", "1"])
     func acceptsOsloTrueWords(_ word: String) throws {
-        let configuration = try ConfigFile.parse(text: "[DEFAULT]\nenable_unsupported_driver = \(word)\n", fileName: "v.conf")
+        let configuration = try ConfigFile.parse(
+            text: "[DEFAULT]\nenable_unsupported_driver = \(word)\n", fileName: "v.conf")
         #expect(configuration.service.enableUnsupportedDriver == true)
     }
 
     @Test(arguments: ["false", "No", "off", "0"])
     func acceptsOsloFalseWords(_ word: String) throws {
-        let configuration = try ConfigFile.parse(text: "[DEFAULT]\nenable_unsupported_driver = \(word)\n", fileName: "v.conf")
+        let configuration = try ConfigFile.parse(
+            text: "[DEFAULT]\nenable_unsupported_driver = \(word)\n", fileName: "v.conf")
         #expect(configuration.service.enableUnsupportedDriver == false)
     }
 
@@ -133,25 +138,27 @@ import Testing
             http_max_headers = 0
             """
         let configuration = ConfigFile.inspect(text: text, fileName: "volumed.conf", baseDirectory: "/")
-        #expect(configuration.problems.map(\.description) == [
-            #"volumed.conf:2: host: must not contain '@' (backends are named host@backend#pool), got "node@1""#,
-            "volumed.conf:3: storage_availability_zone: must not be empty",
-            #"volumed.conf:4: enabled_backends: "bad@name" cannot name a backend (no '@', '#', '/', brackets, spaces or control characters; not DEFAULT or backend_defaults)"#,
-            #"volumed.conf:5: reinit_driver_count: expected a whole number >= 0, got "three""#,
-            #"volumed.conf:6: reinit_backoff_max: expected a number of seconds > 0, got "-1""#,
-            #"volumed.conf:7: backend_stats_polling_interval: expected a number of seconds > 0, got "0""#,
-            #"volumed.conf:8: service_down_time: expected a number of seconds > 0, got "soon""#,
-            #"volumed.conf:9: driver_init_timeout: expected a number of seconds > 0, got "inf""#,
-            #"volumed.conf:10: enable_unsupported_driver: expected a boolean (true/false, yes/no, on/off, 1/0), got "maybe""#,
-            #"volumed.conf:11: scheduler_url: expected an http:// or https:// URL with a host and no query, got "ftp://x""#,
-            #"volumed.conf:12: osapi_volume_listen: expected an IP address or host name, got "not an address""#,
-            #"volumed.conf:13: osapi_volume_listen_port: expected a port number 0-65535, got "70000""#,
-            #"volumed.conf:14: osapi_volume_workers: expected a whole number >= 1, got "0""#,
-            #"volumed.conf:15: scheduler_listen_port: expected a port number 0-65535, got "-1""#,
-            #"volumed.conf:16: http_max_headers: expected a whole number >= 1, got "0""#,
-        ])
-        #expect(configuration.warnings.map(\.description).contains(
-            #"volumed.conf:4: enabled_backends: backend "good" is listed twice; it runs once"#))
+        #expect(
+            configuration.problems.map(\.description) == [
+                #"volumed.conf:2: host: must not contain '@' (backends are named host@backend#pool), got "node@1""#,
+                "volumed.conf:3: storage_availability_zone: must not be empty",
+                #"volumed.conf:4: enabled_backends: "bad@name" cannot name a backend (no '@', '#', '/', brackets, spaces or control characters; not DEFAULT or backend_defaults)"#,
+                #"volumed.conf:5: reinit_driver_count: expected a whole number >= 0, got "three""#,
+                #"volumed.conf:6: reinit_backoff_max: expected a number of seconds > 0, got "-1""#,
+                #"volumed.conf:7: backend_stats_polling_interval: expected a number of seconds > 0, got "0""#,
+                #"volumed.conf:8: service_down_time: expected a number of seconds > 0, got "soon""#,
+                #"volumed.conf:9: driver_init_timeout: expected a number of seconds > 0, got "inf""#,
+                #"volumed.conf:10: enable_unsupported_driver: expected a boolean (true/false, yes/no, on/off, 1/0), got "maybe""#,
+                #"volumed.conf:11: scheduler_url: expected an http:// or https:// URL with a host and no query, got "ftp://x""#,
+                #"volumed.conf:12: osapi_volume_listen: expected an IP address or host name, got "not an address""#,
+                #"volumed.conf:13: osapi_volume_listen_port: expected a port number 0-65535, got "70000""#,
+                #"volumed.conf:14: osapi_volume_workers: expected a whole number >= 1, got "0""#,
+                #"volumed.conf:15: scheduler_listen_port: expected a port number 0-65535, got "-1""#,
+                #"volumed.conf:16: http_max_headers: expected a whole number >= 1, got "0""#,
+            ])
+        #expect(
+            configuration.warnings.map(\.description).contains(
+                #"volumed.conf:4: enabled_backends: backend "good" is listed twice; it runs once"#))
         #expect(throws: ConfigError(problems: configuration.problems)) {
             try ConfigFile.parse(text: text, fileName: "volumed.conf", baseDirectory: "/")
         }
@@ -164,26 +171,29 @@ import Testing
         let error = #expect(throws: ConfigError.self) {
             try ConfigFile.parse(text: lines.joined(separator: "\n"), fileName: "volumed.conf")
         }
-        #expect(error?.description == #"volumed.conf:12: reinit_driver_count: expected a whole number >= 0, got "three""#)
+        #expect(
+            error?.description == #"volumed.conf:12: reinit_driver_count: expected a whole number >= 0, got "three""#)
     }
 
     @Test func unknownAndMisplacedOptionsAreWarningsNotErrors() throws {
-        let configuration = try ConfigFile.parse(text: """
-            [DEFAULT]
-            debug = true
-            volume_driver = nfs
-            enabled_backends =
-            [database]
-            connection = sqlite://
-            junk line
-            """, fileName: "volumed.conf")
-        #expect(configuration.warnings.map(\.description) == [
-            "volumed.conf:2: debug: unknown option, ignored",
-            "volumed.conf:3: volume_driver: not used in [DEFAULT]: set it in a backend section or [backend_defaults]",
-            "volumed.conf:4: enabled_backends: no backend is enabled; the service will run none",
-            "volumed.conf:5: section [database] is not used (not listed in enabled_backends), ignored",
-            "volumed.conf:7: expected 'option = value', got \"junk line\"",
-        ])
+        let configuration = try ConfigFile.parse(
+            text: """
+                [DEFAULT]
+                debug = true
+                volume_driver = nfs
+                enabled_backends =
+                [database]
+                connection = sqlite://
+                junk line
+                """, fileName: "volumed.conf")
+        #expect(
+            configuration.warnings.map(\.description) == [
+                "volumed.conf:2: debug: unknown option, ignored",
+                "volumed.conf:3: volume_driver: not used in [DEFAULT]: set it in a backend section or [backend_defaults]",
+                "volumed.conf:4: enabled_backends: no backend is enabled; the service will run none",
+                "volumed.conf:5: section [database] is not used (not listed in enabled_backends), ignored",
+                "volumed.conf:7: expected 'option = value', got \"junk line\"",
+            ])
     }
 
     @Test func adminTokenFileIsReadAndConflictsWithAdminToken() throws {
@@ -191,26 +201,31 @@ import Testing
         let tokenFile = directory.path + "/token"
         try "  tok-123\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         chmod(tokenFile, 0o600)
-        let good = try ConfigFile.parse(text: "[DEFAULT]\nadmin_token_file = token\n",
-                                        fileName: directory.path + "/volumed.conf")
+        let good = try ConfigFile.parse(
+            text: "[DEFAULT]\nadmin_token_file = token\n",
+            fileName: directory.path + "/volumed.conf")
         #expect(good.service.adminToken == "tok-123")
         #expect(good.service.adminTokenFile == tokenFile)
         #expect(good.warnings.filter { $0.subject == "admin_token_file" } == [])
 
         chmod(tokenFile, 0o644)
         let exposed = try ConfigFile.parse(text: "[DEFAULT]\nadmin_token_file = \(tokenFile)\n", fileName: "v.conf")
-        #expect(exposed.warnings.map(\.description).contains(
-            "v.conf:2: admin_token_file: \(tokenFile) is readable by other users (mode 644); chmod 600 it"))
+        #expect(
+            exposed.warnings.map(\.description).contains(
+                "v.conf:2: admin_token_file: \(tokenFile) is readable by other users (mode 644); chmod 600 it"))
 
-        let both = ConfigFile.inspect(text: "[DEFAULT]\nadmin_token = x\nadmin_token_file = \(tokenFile)\n", fileName: "v.conf")
-        #expect(both.problems.map(\.description) == [
-            "v.conf:3: admin_token_file: set either admin_token (line 2) or admin_token_file, not both",
-        ])
+        let both = ConfigFile.inspect(
+            text: "[DEFAULT]\nadmin_token = x\nadmin_token_file = \(tokenFile)\n", fileName: "v.conf")
+        #expect(
+            both.problems.map(\.description) == [
+                "v.conf:3: admin_token_file: set either admin_token (line 2) or admin_token_file, not both"
+            ])
 
         let missing = ConfigFile.inspect(text: "[DEFAULT]\nadmin_token_file = /nonexistent/token\n", fileName: "v.conf")
-        #expect(missing.problems.map(\.description) == [
-            "v.conf:2: admin_token_file: cannot read /nonexistent/token: No such file or directory",
-        ])
+        #expect(
+            missing.problems.map(\.description) == [
+                "v.conf:2: admin_token_file: cannot read /nonexistent/token: No such file or directory"
+            ])
     }
 
     @Test func loadsFromDiskAndReportsAnUnreadableFile() throws {
@@ -227,16 +242,24 @@ import Testing
 
         try Data([0x5B, 0xFF, 0xFE, 0x5D]).write(to: URL(fileURLWithPath: path))
         let binary = #expect(throws: ConfigError.self) { try ConfigFile.load(path: path) }
-        #expect(binary?.description == "\(path):1: the file is not UTF-8 text (byte 0xFF at column 2); save it as UTF-8")
+        #expect(
+            binary?.description == "\(path):1: the file is not UTF-8 text (byte 0xFF at column 2); save it as UTF-8")
     }
 }
 
 @Suite struct APIWorkersOptionTests {
     @Test func workersDefaultToOnePerCPUAndAreBounded() {
-        #expect(ConfigFile.inspect(text: "[DEFAULT]\n", fileName: "v.conf", baseDirectory: "/").service.osapiVolumeWorkers == nil)
-        let tooMany = ConfigFile.inspect(text: "[DEFAULT]\nosapi_volume_workers = 257\n", fileName: "v.conf", baseDirectory: "/")
-        #expect(tooMany.problems.map(\.description) == ["v.conf:2: osapi_volume_workers: expected 1 to 256 event loops, got 257"])
-        let two = ConfigFile.inspect(text: "[DEFAULT]\nosapi_volume_workers = 2\n", fileName: "v.conf", baseDirectory: "/")
+        #expect(
+            ConfigFile.inspect(text: "[DEFAULT]\n", fileName: "v.conf", baseDirectory: "/").service.osapiVolumeWorkers
+                == nil)
+        let tooMany = ConfigFile.inspect(
+            text: "[DEFAULT]\nosapi_volume_workers = 257\n", fileName: "v.conf", baseDirectory: "/")
+        #expect(
+            tooMany.problems.map(\.description) == [
+                "v.conf:2: osapi_volume_workers: expected 1 to 256 event loops, got 257"
+            ])
+        let two = ConfigFile.inspect(
+            text: "[DEFAULT]\nosapi_volume_workers = 2\n", fileName: "v.conf", baseDirectory: "/")
         #expect(two.service.osapiVolumeWorkers == 2)
         #expect(two.problems.isEmpty)
     }

@@ -1,6 +1,7 @@
-@testable import Coordination
 import Scheduler
 import Testing
+
+@testable import Coordination
 
 @Suite("Cluster key layout and records")
 struct ClusterLayoutTests {
@@ -50,16 +51,23 @@ struct ClusterLayoutTests {
         let record = ServiceRecord(
             host: "node1@gold", binary: "cinder-volume", zone: "nova", apiURL: "http://10.0.0.1:8776", updatedAt: stamp)
         let text = String(decoding: record.encoded(), as: UTF8.self)
-        #expect(text == #"{"host":"node1@gold","binary":"cinder-volume","zone":"nova","api_url":"http://10.0.0.1:8776","updated_at":"2026-12-02T06:10:00.250000"}"#)
+        #expect(
+            text
+                == #"{"host":"node1@gold","binary":"cinder-volume","zone":"nova","api_url":"http://10.0.0.1:8776","updated_at":"2026-12-02T06:10:00.250000"}"#
+        )
         #expect(try ServiceRecord.decode(record.encoded(), key: "k") == record)
-        let newer = Array(#"{"host":"h@b","binary":"cinder-volume","zone":"z","api_url":"u","updated_at":"2026-12-02T06:10:00","extra":[1]}"#.utf8)
+        let newer = Array(
+            #"{"host":"h@b","binary":"cinder-volume","zone":"z","api_url":"u","updated_at":"2026-12-02T06:10:00","extra":[1]}"#
+                .utf8)
         #expect(try ServiceRecord.decode(newer, key: "k").host == "h@b")
     }
 
     @Test func decisionRecordRoundTripsWithAndWithoutReason() throws {
         let disabled = DecisionRecord(disabled: true, disabledReason: "disk \"swap\"", frozen: false, updatedAt: stamp)
-        #expect(String(decoding: disabled.encoded(), as: UTF8.self)
-            == #"{"disabled":true,"disabled_reason":"disk \"swap\"","frozen":false,"updated_at":"2026-12-02T06:10:00.250000"}"#)
+        #expect(
+            String(decoding: disabled.encoded(), as: UTF8.self)
+                == #"{"disabled":true,"disabled_reason":"disk \"swap\"","frozen":false,"updated_at":"2026-12-02T06:10:00.250000"}"#
+        )
         #expect(try DecisionRecord.decode(disabled.encoded(), key: "k") == disabled)
         let frozen = DecisionRecord(disabled: false, disabledReason: nil, frozen: true, updatedAt: stamp)
         #expect(try DecisionRecord.decode(frozen.encoded(), key: "k") == frozen)
@@ -67,20 +75,26 @@ struct ClusterLayoutTests {
 
     @Test func damagedRecordsNameTheKeyAndTheField() {
         #expect(throws: ClusterRecordError(key: "/k", problem: "zone is missing or not a string")) {
-            try ServiceRecord.decode(Array(#"{"host":"h","binary":"b","api_url":"u","updated_at":"2026-12-02T06:10:00"}"#.utf8), key: "/k")
+            try ServiceRecord.decode(
+                Array(#"{"host":"h","binary":"b","api_url":"u","updated_at":"2026-12-02T06:10:00"}"#.utf8), key: "/k")
         }
         #expect(throws: ClusterRecordError(key: "/k", problem: "updated_at is not a timestamp: yesterday")) {
-            try DecisionRecord.decode(Array(#"{"disabled":true,"frozen":false,"updated_at":"yesterday"}"#.utf8), key: "/k")
+            try DecisionRecord.decode(
+                Array(#"{"disabled":true,"frozen":false,"updated_at":"yesterday"}"#.utf8), key: "/k")
         }
         #expect(throws: ClusterRecordError(key: "/k", problem: "disabled_reason is not a string or null")) {
-            try DecisionRecord.decode(Array(#"{"disabled":true,"disabled_reason":5,"frozen":false,"updated_at":"2026-12-02T06:10:00"}"#.utf8), key: "/k")
+            try DecisionRecord.decode(
+                Array(#"{"disabled":true,"disabled_reason":5,"frozen":false,"updated_at":"2026-12-02T06:10:00"}"#.utf8),
+                key: "/k")
         }
         #expect(throws: ClusterRecordError.self) { try ServiceRecord.decode(Array("[1]".utf8), key: "/k") }
         #expect(throws: ClusterRecordError.self) { try ServiceRecord.decode(Array("{".utf8), key: "/k") }
     }
 
     @Test func storedReportsAreReadByTheSchedulersParser() throws {
-        let body = Array(#"{"host":"node1@gold","service":"cinder-volume","timestamp":"2026-12-02T06:10:00.000000","capabilities":{"backend_state":"up","volume_backend_name":"gold","vendor_name":"Open Source","driver_version":"1.0","storage_protocol":"nfs","total_capacity_gb":10,"free_capacity_gb":5}}"#.utf8)
+        let body = Array(
+            #"{"host":"node1@gold","service":"cinder-volume","timestamp":"2026-12-02T06:10:00.000000","capabilities":{"backend_state":"up","volume_backend_name":"gold","vendor_name":"Open Source","driver_version":"1.0","storage_protocol":"nfs","total_capacity_gb":10,"free_capacity_gb":5}}"#
+                .utf8)
         let report = try StoredReport.decode(body, key: "/volumed/reports/node1@gold")
         #expect(report.host == "node1@gold")
         #expect(report.backendState == .up)

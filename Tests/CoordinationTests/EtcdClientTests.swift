@@ -1,7 +1,8 @@
-@testable import Coordination
 import Foundation
 import SharedTestSupport
 import Testing
+
+@testable import Coordination
 
 /// A client of every member of `cluster`, with short timeouts so failures show quickly.
 func client(of cluster: EtcdCluster, requestTimeout: Double = 2) throws -> EtcdClient {
@@ -76,7 +77,8 @@ struct EtcdClientTests {
         let swap = { () throws -> Bool in
             try etcd.transaction(
                 compare: [EtcdCompare(key: "/cas", .equal, .modRevision(revision))],
-                success: [.put(key: "/cas", value: bytes("v2"), lease: 0)]).succeeded
+                success: [.put(key: "/cas", value: bytes("v2"), lease: 0)]
+            ).succeeded
         }
         #expect(try swap())
         #expect(try !swap())
@@ -124,8 +126,9 @@ struct EtcdClientTests {
         let leader = try #require(cluster.leaderIndex())
         let follower = try #require(cluster.members.indices.first { $0 != leader })
         let others = cluster.members.indices.filter { $0 != follower }.map { cluster.members[$0].clientURL }
-        let etcd = try EtcdClient(configuration: .init(
-            endpoints: [cluster.members[follower].clientURL] + others, requestTimeout: 2))
+        let etcd = try EtcdClient(
+            configuration: .init(
+                endpoints: [cluster.members[follower].clientURL] + others, requestTimeout: 2))
         try etcd.put("/k", value: bytes("before"))
         #expect(etcd.currentEndpoint == cluster.members[follower].clientURL)
         cluster.kill(follower)

@@ -1,8 +1,9 @@
-@testable import Coordination
 import Foundation
 import SharedTestSupport
 import Synchronization
 import Testing
+
+@testable import Coordination
 
 /// Collects a watch's updates for the test thread to wait on.
 final class UpdateLog: Sendable {
@@ -71,9 +72,10 @@ struct EtcdWatchTests {
         let index = try #require(cluster.members.firstIndex { $0.clientURL == endpoint })
         cluster.kill(index)
         // When the killed member led, the others elect a new leader first (about a second).
-        #expect(waitUntil(seconds: 30) {
-            cluster.members.indices.contains { $0 != index && cluster.acceptsWrites(through: cluster.members[$0]) }
-        })
+        #expect(
+            waitUntil(seconds: 30) {
+                cluster.members.indices.contains { $0 != index && cluster.acceptsWrites(through: cluster.members[$0]) }
+            })
         // Written while the watch may be between streams: it must come exactly once, by resume.
         try etcd.put("/w/2", value: bytes("2"))
         try etcd.put("/w/3", value: bytes("3"))
@@ -134,12 +136,14 @@ struct WatchPositionTests {
         position.snapshotRead(at: 10)
         #expect(position.nextRevision == 11)
         #expect(position.receive(.created) == .ignore)
-        #expect(position.receive(.events([put("a", 11), put("b", 12)]))
-            == .deliver(.changes(revision: 12, events: [put("a", 11), put("b", 12)])))
+        #expect(
+            position.receive(.events([put("a", 11), put("b", 12)]))
+                == .deliver(.changes(revision: 12, events: [put("a", 11), put("b", 12)])))
         #expect(position.nextRevision == 13)
         // A resumed stream repeating revision 12 delivers only 13.
-        #expect(position.receive(.events([put("b", 12), put("c", 13)]))
-            == .deliver(.changes(revision: 13, events: [put("c", 13)])))
+        #expect(
+            position.receive(.events([put("b", 12), put("c", 13)]))
+                == .deliver(.changes(revision: 13, events: [put("c", 13)])))
         #expect(position.receive(.events([put("c", 13)])) == .ignore)
         #expect(position.receive(.progress(revision: 12)) == .ignore)
         #expect(position.receive(.progress(revision: 20)) == .deliver(.progress(revision: 20)))
@@ -152,20 +156,23 @@ struct WatchPositionTests {
         #expect(position.receive(.compacted(compactRevision: 9)) == .resynchronize)
         #expect(position.needsSnapshot)
         var failed = WatchPosition(startRevision: 5)
-        #expect(failed.receive(.failed(code: 11, message: "mvcc: required revision has been compacted"))
-            == .resynchronize)
+        #expect(
+            failed.receive(.failed(code: 11, message: "mvcc: required revision has been compacted"))
+                == .resynchronize)
     }
 
     @Test func lostLeaderReconnectsKeepingThePosition() {
         var position = WatchPosition(startRevision: 7)
-        #expect(position.receive(.failed(code: 14, message: "etcdserver: no leader"))
-            == .reconnect(.noQuorum(endpoint: "", message: "etcdserver: no leader")))
+        #expect(
+            position.receive(.failed(code: 14, message: "etcdserver: no leader"))
+                == .reconnect(.noQuorum(endpoint: "", message: "etcdserver: no leader")))
         #expect(position.nextRevision == 7)
     }
 
     @Test func readsTheGatewayStreamShapes() throws {
         let created = #"{"result":{"header":{"revision":"3"},"created":true}}"#
-        let events = #"{"result":{"header":{"revision":"5"},"events":[{"kv":{"key":"L3cvYQ==","mod_revision":"4","value":"MQ=="}},{"type":"DELETE","kv":{"key":"L3cvYg==","mod_revision":"5"}}]}}"#
+        let events =
+            #"{"result":{"header":{"revision":"5"},"events":[{"kv":{"key":"L3cvYQ==","mod_revision":"4","value":"MQ=="}},{"type":"DELETE","kv":{"key":"L3cvYg==","mod_revision":"5"}}]}}"#
         let compacted = #"{"result":{"header":{},"canceled":true,"compact_revision":"4"}}"#
         let noLeader = #"{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader"}}"#
         let progress = #"{"result":{"header":{"revision":"9"}}}"#
@@ -173,10 +180,12 @@ struct WatchPositionTests {
             try WatchPosition.message(try GatewayJSON.parse(Array(text.utf8)))
         }
         #expect(try message(created) == .created)
-        #expect(try message(events) == .events([
-            .put(EtcdKeyValue(key: "/w/a", value: Array("1".utf8), modRevision: 4)),
-            .delete(key: "/w/b", modRevision: 5),
-        ]))
+        #expect(
+            try message(events)
+                == .events([
+                    .put(EtcdKeyValue(key: "/w/a", value: Array("1".utf8), modRevision: 4)),
+                    .delete(key: "/w/b", modRevision: 5),
+                ]))
         #expect(try message(compacted) == .compacted(compactRevision: 4))
         #expect(try message(noLeader) == .failed(code: 14, message: "etcdserver: no leader"))
         #expect(try message(progress) == .progress(revision: 9))

@@ -1,5 +1,7 @@
-@testable import Coordination
+import SharedTestSupport
 import Testing
+
+@testable import Coordination
 
 @Suite("etcd gateway JSON")
 struct GatewayJSONTests {
@@ -13,12 +15,18 @@ struct GatewayJSONTests {
     }
 
     @Test func requestsUseBase64AndIntegersAsStrings() {
-        #expect(text(GatewayJSON.put(key: "/k", value: [0xFF], lease: 7)) == #"{"key":"L2s=","value":"/w==","lease":"7"}"#)
+        #expect(
+            text(GatewayJSON.put(key: "/k", value: [0xFF], lease: 7)) == #"{"key":"L2s=","value":"/w==","lease":"7"}"#)
         #expect(text(GatewayJSON.put(key: "/k", value: [], lease: 0)) == #"{"key":"L2s=","value":""}"#)
-        #expect(text(GatewayJSON.range(.prefix("/a/"), revision: 9)) == #"{"key":"L2Ev","range_end":"L2Ew","revision":"9"}"#)
-        #expect(text(GatewayJSON.transaction(
-            compare: [.absent("/k")], success: [.delete(.key("/k"))], failure: [])) ==
-            #"{"compare":[{"key":"L2s=","result":"EQUAL","target":"VERSION","version":"0"}],"success":[{"request_delete_range":{"key":"L2s="}}],"failure":[]}"#)
+        #expect(
+            text(GatewayJSON.range(.prefix("/a/"), revision: 9)) == #"{"key":"L2Ev","range_end":"L2Ew","revision":"9"}"#
+        )
+        #expect(
+            text(
+                GatewayJSON.transaction(
+                    compare: [.absent("/k")], success: [.delete(.key("/k"))], failure: []))
+                == #"{"compare":[{"key":"L2s=","result":"EQUAL","target":"VERSION","version":"0"}],"success":[{"request_delete_range":{"key":"L2s="}}],"failure":[]}"#
+        )
         #expect(text(GatewayJSON.leaseID(-5)) == #"{"ID":"-5"}"#)
     }
 
@@ -32,7 +40,8 @@ struct GatewayJSONTests {
     }
 
     @Test func errorStatusesMapToTheErrorsCallersSwitchOn() throws {
-        let call = try GatewayJSON.parse(Array(#"{"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14}"#.utf8))
+        let call = try GatewayJSON.parse(
+            Array(#"{"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14}"#.utf8))
         let status = try #require(GatewayJSON.errorStatus(call))
         #expect(status.code == 14)
         #expect(EtcdClient.classify(status) == .memberUnavailable(uncertain: false))
@@ -60,15 +69,15 @@ struct GatewayJSONTests {
     }
 
     @Test func badConfigurationsAreRefused() {
-        #expect(throws: EtcdError.badConfiguration("no endpoint")) { try EtcdClient(configuration: .init(endpoints: [])) }
+        #expect(throws: EtcdError.badConfiguration("no endpoint")) {
+            try EtcdClient(configuration: .init(endpoints: []))
+        }
         #expect(throws: EtcdError.self) { try EtcdClient(configuration: .init(endpoints: ["127.0.0.1:2379"])) }
         #expect(throws: EtcdError.self) {
             try EtcdClient(configuration: .init(endpoints: ["https://h:1"], certificateFile: "/c.pem"))
         }
     }
 }
-
-import SharedTestSupport
 
 enum SharedPorts {
     static func closed() -> String? { Loopback.reservePort().map { "http://127.0.0.1:\($0)" } }

@@ -1,5 +1,6 @@
-@testable import Coordination
 import Testing
+
+@testable import Coordination
 
 @Suite("LeaseMachine rules")
 struct LeaseMachineTests {

@@ -1,8 +1,9 @@
-@testable import CurlClient
 import Foundation
 import SharedTestSupport
 import Synchronization
 import Testing
+
+@testable import CurlClient
 
 /// The peer's JSON echo of what it received.
 struct Echo: Decodable {
@@ -278,9 +279,10 @@ struct CurlClientHTTP2Tests {
         #expect(try client.get("\(peer.baseURL)/a.txt").newConnections == 0)
     }
 
-    @Test(.enabled(
-        if: NghttpdPeer.executable != nil && TestCertificate.openssl != nil,
-        "nghttpd or openssl is not installed: skipped"))
+    @Test(
+        .enabled(
+            if: NghttpdPeer.executable != nil && TestCertificate.openssl != nil,
+            "nghttpd or openssl is not installed: skipped"))
     func alpnOverTLSWithACAFile() throws {
         let directory = URL(fileURLWithPath: temporaryDirectory("curlclient"))
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -1,7 +1,8 @@
-@testable import CurlClient
 import Foundation
 import Synchronization
 import Testing
+
+@testable import CurlClient
 
 /// Bytes a stream delivered, shared with the thread that stops it.
 final class StreamLog: Sendable {

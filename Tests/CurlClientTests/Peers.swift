@@ -1,7 +1,8 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
-import SharedTestSupport
+    import Glibc
+    import SharedTestSupport
 #endif
 
 /// Errors while starting a test peer process.
@@ -53,7 +54,6 @@ func killAndReap(_ process: Process) {
     process.waitUntilExit()
 }
 
-
 /// A python3 `http.server` peer speaking HTTP/1.1 with keep-alive on an ephemeral loopback port.
 ///
 /// Paths: `/ok` 200 with a fixed body; `/echo` 200 with a JSON echo of method, headers and body;
@@ -81,7 +81,8 @@ final class PythonPeer {
         var found: Int?
         _ = waitUntil(seconds: 30) {
             guard let text = try? String(contentsOf: portFile, encoding: .utf8),
-                  let number = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return false }
+                let number = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            else { return false }
             found = number
             return true
         }
@@ -99,84 +100,84 @@ final class PythonPeer {
     }
 
     private static let script = #"""
-    import json, os, sys, threading, time
-    from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
-    from urllib.parse import urlsplit, parse_qs
+        import json, os, sys, threading, time
+        from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+        from urllib.parse import urlsplit, parse_qs
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
 
-        def log_message(self, *args):
-            pass
+            def log_message(self, *args):
+                pass
 
-        def reply(self, status, body, content_type="text/plain", extra=()):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in extra:
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def handle_any(self):
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            if parts.path == "/ok":
-                self.reply(200, b"hello from peer")
-            elif parts.path == "/echo":
-                echo = {
-                    "method": self.command,
-                    "path": self.path,
-                    "headers": [[k, v] for k, v in self.headers.items()],
-                    "body_length": len(body),
-                    "body_hex": body.hex() if len(body) <= 4096 else "",
-                }
-                self.reply(200, json.dumps(echo).encode(), "application/json",
-                           [("X-Echo-Method", self.command)])
-            elif parts.path == "/fail":
-                self.reply(500, b"scheduler exploded")
-            elif parts.path == "/slow":
-                time.sleep(float(query.get("s", ["5"])[0]))
-                self.reply(200, b"late")
-            elif parts.path == "/drip":
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Transfer-Encoding", "chunked")
+            def reply(self, status, body, content_type="text/plain", extra=()):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in extra:
+                    self.send_header(name, value)
                 self.end_headers()
-                for i in range(int(query.get("n", ["1"])[0])):
-                    line = ("line %d\n" % i).encode()
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
-                    self.wfile.flush()
-                    time.sleep(float(query.get("gap", ["0"])[0]))
-                time.sleep(float(query.get("hold", ["0"])[0]))
-                self.wfile.write(b"0\r\n\r\n")
-            elif parts.path == "/big":
-                self.reply(200, b"x" * int(query.get("n", ["0"])[0]))
-            else:
-                self.reply(404, b"no such path")
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
+            def handle_any(self):
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if parts.path == "/ok":
+                    self.reply(200, b"hello from peer")
+                elif parts.path == "/echo":
+                    echo = {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": [[k, v] for k, v in self.headers.items()],
+                        "body_length": len(body),
+                        "body_hex": body.hex() if len(body) <= 4096 else "",
+                    }
+                    self.reply(200, json.dumps(echo).encode(), "application/json",
+                               [("X-Echo-Method", self.command)])
+                elif parts.path == "/fail":
+                    self.reply(500, b"scheduler exploded")
+                elif parts.path == "/slow":
+                    time.sleep(float(query.get("s", ["5"])[0]))
+                    self.reply(200, b"late")
+                elif parts.path == "/drip":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for i in range(int(query.get("n", ["1"])[0])):
+                        line = ("line %d\n" % i).encode()
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                        self.wfile.flush()
+                        time.sleep(float(query.get("gap", ["0"])[0]))
+                    time.sleep(float(query.get("hold", ["0"])[0]))
+                    self.wfile.write(b"0\r\n\r\n")
+                elif parts.path == "/big":
+                    self.reply(200, b"x" * int(query.get("n", ["0"])[0]))
+                else:
+                    self.reply(404, b"no such path")
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        def handle_error(self, request, client_address):
-            pass
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
 
-    def watch_parent(parent):
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            def handle_error(self, request, client_address):
+                pass
 
-    server = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
-    with open(sys.argv[1] + ".tmp", "w") as f:
-        f.write(str(server.server_address[1]))
-    os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-    server.serve_forever()
-    """#
+        def watch_parent(parent):
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(0)
+
+        server = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
+        with open(sys.argv[1] + ".tmp", "w") as f:
+            f.write(str(server.server_address[1]))
+        os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+        server.serve_forever()
+        """#
 }
 
 /// nghttp2's `nghttpd`: an HTTP/2-only server serving files, over cleartext (prior knowledge) or, given a

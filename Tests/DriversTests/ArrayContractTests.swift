@@ -10,28 +10,28 @@ import Testing
         .appendingPathComponent("../../openapi/array-api.yaml").standardizedFileURL.path
 
     static let checker = #"""
-    import importlib.util, sys, yaml, jsonschema
-    spec = yaml.safe_load(open(sys.argv[1]))
-    loader = importlib.util.spec_from_file_location("array_server", sys.argv[2])
-    server = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(server)
+        import importlib.util, sys, yaml, jsonschema
+        spec = yaml.safe_load(open(sys.argv[1]))
+        loader = importlib.util.spec_from_file_location("array_server", sys.argv[2])
+        server = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(server)
 
-    def check(name, document):
-        schema = {"$ref": "#/components/schemas/" + name, "components": spec["components"]}
-        try:
-            jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
-            return "valid"
-        except jsonschema.ValidationError as error:
-            return "invalid: " + error.message
+        def check(name, document):
+            schema = {"$ref": "#/components/schemas/" + name, "components": spec["components"]}
+            try:
+                jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+                return "valid"
+            except jsonschema.ValidationError as error:
+                return "invalid: " + error.message
 
-    paths = spec["paths"]
-    print("health", check("Health", server.HEALTH))
-    print("down", check("Health", server.DOWN))
-    print("capacity", check("Capacity", server.CAPACITY))
-    print("off-contract", check("Capacity", server.OFF_CONTRACT))
-    print("health example", check("Health", paths["/health"]["get"]["responses"]["200"]["content"]["application/json"]["example"]))
-    print("capacity example", check("Capacity", paths["/capacity"]["get"]["responses"]["200"]["content"]["application/json"]["example"]))
-    """#
+        paths = spec["paths"]
+        print("health", check("Health", server.HEALTH))
+        print("down", check("Health", server.DOWN))
+        print("capacity", check("Capacity", server.CAPACITY))
+        print("off-contract", check("Capacity", server.OFF_CONTRACT))
+        print("health example", check("Health", paths["/health"]["get"]["responses"]["200"]["content"]["application/json"]["example"]))
+        print("capacity example", check("Capacity", paths["/capacity"]["get"]["responses"]["200"]["content"]["application/json"]["example"]))
+        """#
 
     static var pythonHasSchemaTools: Bool {
         (try? run(["-c", "import yaml, jsonschema"]).status) == 0
@@ -57,14 +57,15 @@ import Testing
         let checker = try directory.write("check.py", Self.checker)
         let result = try Self.run([checker, Self.contract, server])
         #expect(result.status == 0)
-        #expect(result.output == """
-            health valid
-            down valid
-            capacity valid
-            off-contract invalid: 'lots' is not of type 'number'
-            health example valid
-            capacity example valid
+        #expect(
+            result.output == """
+                health valid
+                down valid
+                capacity valid
+                off-contract invalid: 'lots' is not of type 'number'
+                health example valid
+                capacity example valid
 
-            """)
+                """)
     }
 }

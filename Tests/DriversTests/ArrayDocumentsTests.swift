@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Drivers
 
 /// The array's documents go through the one JSON parser (module JSON, tested there); what this
@@ -21,9 +22,12 @@ import Testing
     /// as U+0FFF (it parsed hex with `UInt32(_:radix:)`, which takes a sign); both are refused now.
     @Test func refusesWhatTheFormerParserLetThrough() {
         #expect(throws: ArrayDocumentError(message: "not valid JSON: line 1, column 33: string is not valid UTF-8")) {
-            try ArrayDocuments.health(Array(#"{"status": "ok", "message": ""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8))
+            try ArrayDocuments.health(
+                Array(#"{"status": "ok", "message": ""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8))
         }
-        #expect(throws: ArrayDocumentError(message: #"not valid JSON: line 1, column 17: invalid hex digit in \u escape"#)) {
+        #expect(
+            throws: ArrayDocumentError(message: #"not valid JSON: line 1, column 17: invalid hex digit in \u escape"#)
+        ) {
             try ArrayDocuments.health(Array(#"{"status": "ok\u+fff"}"#.utf8))
         }
     }
@@ -31,9 +35,12 @@ import Testing
 
 @Suite struct ArrayDocumentsTests {
     @Test func readsHealth() throws {
-        #expect(try ArrayDocuments.health(Array(#"{"status": "degraded", "message": "rebuilding", "vendor": "Acme", "x": 1}"#.utf8))
-            == ArrayHealth(status: .degraded, message: "rebuilding", vendor: "Acme", model: nil, firmwareVersion: nil,
-                           storageProtocol: nil))
+        #expect(
+            try ArrayDocuments.health(
+                Array(#"{"status": "degraded", "message": "rebuilding", "vendor": "Acme", "x": 1}"#.utf8))
+                == ArrayHealth(
+                    status: .degraded, message: "rebuilding", vendor: "Acme", model: nil, firmwareVersion: nil,
+                    storageProtocol: nil))
         #expect(throws: ArrayDocumentError(message: #"status: expected one of ok, degraded, down, got "fine""#)) {
             try ArrayDocuments.health(Array(#"{"status": "fine"}"#.utf8))
         }
@@ -46,28 +53,44 @@ import Testing
     }
 
     @Test func readsCapacity() throws {
-        let capacity = try ArrayDocuments.capacity(Array("""
-            {"pools": [{"name": "gold", "total_capacity_gb": 100, "free_capacity_gb": 25.5,
-                        "thin_provisioning_support": true, "max_over_subscription_ratio": 10},
-                       {"name": "silver", "total_capacity_gb": 50, "free_capacity_gb": 50}]}
-            """.utf8))
-        #expect(capacity == ArrayCapacity(pools: [
-            .init(name: "gold", totalCapacityGB: 100, freeCapacityGB: 25.5, thinProvisioningSupport: true, maxOverSubscriptionRatio: 10),
-            .init(name: "silver", totalCapacityGB: 50, freeCapacityGB: 50, thinProvisioningSupport: false, maxOverSubscriptionRatio: nil),
-        ]))
+        let capacity = try ArrayDocuments.capacity(
+            Array(
+                """
+                {"pools": [{"name": "gold", "total_capacity_gb": 100, "free_capacity_gb": 25.5,
+                            "thin_provisioning_support": true, "max_over_subscription_ratio": 10},
+                           {"name": "silver", "total_capacity_gb": 50, "free_capacity_gb": 50}]}
+                """.utf8))
+        #expect(
+            capacity
+                == ArrayCapacity(pools: [
+                    .init(
+                        name: "gold", totalCapacityGB: 100, freeCapacityGB: 25.5, thinProvisioningSupport: true,
+                        maxOverSubscriptionRatio: 10),
+                    .init(
+                        name: "silver", totalCapacityGB: 50, freeCapacityGB: 50, thinProvisioningSupport: false,
+                        maxOverSubscriptionRatio: nil),
+                ]))
     }
 
     @Test(arguments: [
         (#"[]"#, "the document: expected an object, got an array"),
         (#"{"pools": []}"#, "pools: expected at least one pool, got none"),
-        (#"{"pools": [{"name": "a", "total_capacity_gb": "lots", "free_capacity_gb": 1}]}"#,
-         #"pools[0].total_capacity_gb: expected a number of GiB >= 0, got a string "lots""#),
-        (#"{"pools": [{"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 2}]}"#,
-         "pools[0].free_capacity_gb: 2.0 is more than total_capacity_gb 1.0"),
-        (#"{"pools": [{"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 1}, {"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 1}]}"#,
-         #"pools[1].name: "a" repeats pools[0]"#),
-        (#"{"pools": [{"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 1, "thin_provisioning_support": "yes"}]}"#,
-         #"pools[0].thin_provisioning_support: expected true or false, got a string "yes""#),
+        (
+            #"{"pools": [{"name": "a", "total_capacity_gb": "lots", "free_capacity_gb": 1}]}"#,
+            #"pools[0].total_capacity_gb: expected a number of GiB >= 0, got a string "lots""#
+        ),
+        (
+            #"{"pools": [{"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 2}]}"#,
+            "pools[0].free_capacity_gb: 2.0 is more than total_capacity_gb 1.0"
+        ),
+        (
+            #"{"pools": [{"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 1}, {"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 1}]}"#,
+            #"pools[1].name: "a" repeats pools[0]"#
+        ),
+        (
+            #"{"pools": [{"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 1, "thin_provisioning_support": "yes"}]}"#,
+            #"pools[0].thin_provisioning_support: expected true or false, got a string "yes""#
+        ),
     ])
     func rejectsDocumentsOffContract(_ text: String, _ message: String) {
         #expect(throws: ArrayDocumentError(message: message)) { try ArrayDocuments.capacity(Array(text.utf8)) }

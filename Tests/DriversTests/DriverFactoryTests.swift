@@ -3,6 +3,7 @@ import Foundation
 import SharedTestSupport
 import Supervision
 import Testing
+
 @testable import Drivers
 
 @Suite struct DriverFactoryTests {
@@ -23,7 +24,8 @@ import Testing
 
     @Test func buildsTypedDriversFromSections() throws {
         let directory = try TemporaryDirectory()
-        let configuration = try configuration("""
+        let configuration = try configuration(
+            """
             [DEFAULT]
             enabled_backends = nfs-1, lvm-1
             state_path = state
@@ -38,7 +40,8 @@ import Testing
             lvm_tools_path = /opt/lvm/sbin:/sbin
             lvm_tool_timeout = 2.5
             """, in: directory)
-        let nfs = try #require(DriverFactory.makeDriver(for: configuration.backends[0], service: configuration.service) as? NfsDriver)
+        let nfs = try #require(
+            DriverFactory.makeDriver(for: configuration.backends[0], service: configuration.service) as? NfsDriver)
         #expect(nfs.volumeDriverName == "cinder.volume.drivers.nfs.NfsDriver")
         #expect(nfs.supported)
         #expect(nfs.options.volumeBackendName == "gold")
@@ -46,19 +49,24 @@ import Testing
         #expect(nfs.options.mountPointBase == directory.path + "/state/mnt")
         #expect(nfs.options.pool.reservedPercentage == 5)
 
-        let lvm = try #require(DriverFactory.makeDriver(for: configuration.backends[1], service: configuration.service) as? LvmDriver)
+        let lvm = try #require(
+            DriverFactory.makeDriver(for: configuration.backends[1], service: configuration.service) as? LvmDriver)
         #expect(lvm.volumeDriverName == "lvm")
-        #expect(lvm.options == {
-            var options = LvmDriver.Options(volumeBackendName: "lvm-1", volumeGroup: "cinder-volumes",
-                                            toolSearchPath: ["/opt/lvm/sbin", "/sbin"], toolTimeout: 2.5)
-            options.pool = CommonPoolOptions()
-            return options
-        }())
+        #expect(
+            lvm.options
+                == {
+                    var options = LvmDriver.Options(
+                        volumeBackendName: "lvm-1", volumeGroup: "cinder-volumes",
+                        toolSearchPath: ["/opt/lvm/sbin", "/sbin"], toolTimeout: 2.5)
+                    options.pool = CommonPoolOptions()
+                    return options
+                }())
     }
 
     @Test func lvmTypeSelectsThinOrThick() throws {
         let directory = try TemporaryDirectory()
-        let configuration = try configuration("""
+        let configuration = try configuration(
+            """
             [DEFAULT]
             enabled_backends = thin, thick, auto
             [backend_defaults]
@@ -72,24 +80,34 @@ import Testing
             lvm_type = auto
             """, in: directory)
         let service = configuration.service
-        #expect((DriverFactory.makeDriver(for: configuration.backends[0], service: service) as? LvmDriver)?.options.thin == true)
-        #expect((DriverFactory.makeDriver(for: configuration.backends[1], service: service) as? LvmDriver)?.options.thin == false)
-        #expect((DriverFactory.makeDriver(for: configuration.backends[2], service: service) as? InvalidBackendDriver)?.error
-            == DriverError(.configError, "\(directory.path)/volumed.conf:11: auto.lvm_type: auto is not supported by volumed: "
-                + "choose default (thick) or thin"))
+        #expect(
+            (DriverFactory.makeDriver(for: configuration.backends[0], service: service) as? LvmDriver)?.options.thin
+                == true)
+        #expect(
+            (DriverFactory.makeDriver(for: configuration.backends[1], service: service) as? LvmDriver)?.options.thin
+                == false)
+        #expect(
+            (DriverFactory.makeDriver(for: configuration.backends[2], service: service) as? InvalidBackendDriver)?.error
+                == DriverError(
+                    .configError,
+                    "\(directory.path)/volumed.conf:11: auto.lvm_type: auto is not supported by volumed: "
+                        + "choose default (thick) or thin"))
     }
 
     @Test func unknownDriverIsDriverNotSupported() throws {
         let directory = try TemporaryDirectory()
-        let configuration = try configuration("""
+        let configuration = try configuration(
+            """
             [DEFAULT]
             enabled_backends = odd
             [odd]
             volume_driver = cinder.volume.drivers.netapp.common.NetAppDriver
             """, in: directory)
-        let driver = try #require(DriverFactory.makeDriver(for: configuration.backends[0], service: configuration.service)
-            as? InvalidBackendDriver)
-        let expected = "\(directory.path)/volumed.conf:4: odd.volume_driver: unknown driver "
+        let driver = try #require(
+            DriverFactory.makeDriver(for: configuration.backends[0], service: configuration.service)
+                as? InvalidBackendDriver)
+        let expected =
+            "\(directory.path)/volumed.conf:4: odd.volume_driver: unknown driver "
             + "\"cinder.volume.drivers.netapp.common.NetAppDriver\"; volumed knows nfs, cinder.volume.drivers.nfs.NfsDriver, "
             + "volumed.drivers.nfs.NfsDriver, lvm, cinder.volume.drivers.lvm.LVMVolumeDriver, volumed.drivers.lvm.LVMVolumeDriver"
             + DriverKind.allCases.dropFirst(2).map { ", " + $0.acceptedNames.joined(separator: ", ") }.joined()
@@ -102,7 +120,8 @@ import Testing
 
     @Test func missingAndBadOptionsAreConfigErrorsNamingTheLine() throws {
         let directory = try TemporaryDirectory()
-        let configuration = try configuration("""
+        let configuration = try configuration(
+            """
             [DEFAULT]
             enabled_backends = nfs-1, lvm-1, broken
             [nfs-1]
@@ -120,27 +139,41 @@ import Testing
         let file = directory.path + "/volumed.conf"
         let service = configuration.service
 
-        let nfs = try #require(DriverFactory.makeDriver(for: configuration.backends[0], service: service) as? InvalidBackendDriver)
-        #expect(nfs.error == DriverError(.configError,
-            "\(file):3: nfs-1.nfs_shares_config: required option is not set; "
-                + "\(file):5: nfs-1.nfs_sparsed_volumes: expected a boolean (true/false, yes/no, on/off, 1/0), got \"perhaps\""))
+        let nfs = try #require(
+            DriverFactory.makeDriver(for: configuration.backends[0], service: service) as? InvalidBackendDriver)
+        #expect(
+            nfs.error
+                == DriverError(
+                    .configError,
+                    "\(file):3: nfs-1.nfs_shares_config: required option is not set; "
+                        + "\(file):5: nfs-1.nfs_sparsed_volumes: expected a boolean (true/false, yes/no, on/off, 1/0), got \"perhaps\""
+                ))
         #expect(nfs.volumeDriverName == "nfs")
 
-        let lvm = try #require(DriverFactory.makeDriver(for: configuration.backends[1], service: service) as? InvalidBackendDriver)
-        #expect(lvm.error == DriverError(.configError,
-            "\(file):8: lvm-1.volume_group: expected a volume group name (letters, digits, + _ . -), got \"-bad\"; "
-                + "\(file):9: lvm-1.lvm_tools_path: expected absolute directories separated by ':', got \"relative/bin\"; "
-                + "\(file):10: lvm-1.reserved_percentage: expected a whole number in 0-100, got \"101\""))
+        let lvm = try #require(
+            DriverFactory.makeDriver(for: configuration.backends[1], service: service) as? InvalidBackendDriver)
+        #expect(
+            lvm.error
+                == DriverError(
+                    .configError,
+                    "\(file):8: lvm-1.volume_group: expected a volume group name (letters, digits, + _ . -), got \"-bad\"; "
+                        + "\(file):9: lvm-1.lvm_tools_path: expected absolute directories separated by ':', got \"relative/bin\"; "
+                        + "\(file):10: lvm-1.reserved_percentage: expected a whole number in 0-100, got \"101\""))
 
-        let broken = try #require(DriverFactory.makeDriver(for: configuration.backends[2], service: service) as? InvalidBackendDriver)
-        #expect(broken.error == DriverError(.configError,
-            "\(file):13: broken.reinit_driver_count: expected a whole number >= 0, got \"many\""))
+        let broken = try #require(
+            DriverFactory.makeDriver(for: configuration.backends[2], service: service) as? InvalidBackendDriver)
+        #expect(
+            broken.error
+                == DriverError(
+                    .configError,
+                    "\(file):13: broken.reinit_driver_count: expected a whole number >= 0, got \"many\""))
     }
 
     @Test func validateListsEveryProblemWithoutTouchingStorage() throws {
         let directory = try TemporaryDirectory()
         let shares = try directory.write("shares", "not a share\n")
-        let configuration = try configuration("""
+        let configuration = try configuration(
+            """
             [DEFAULT]
             enabled_backends = nfs-1, lvm-1
             [backend_defaults]
@@ -157,22 +190,32 @@ import Testing
             """, in: directory)
         let file = directory.path + "/volumed.conf"
         let results = DriverFactory.validate(configuration)
-        #expect(results["nfs-1"] == BackendValidation(
-            errors: [ConfigDiagnostic(fileName: file, line: 8, subject: "nfs-1.nfs_shares_config",
-                                      message: "\(shares):1: \"not a share\" is neither host:/export nor an absolute path")],
-            warnings: [ConfigDiagnostic(fileName: file, line: 9, subject: "nfs-1.target_helper",
-                                        message: "unknown option for the nfs driver, ignored")]))
+        #expect(
+            results["nfs-1"]
+                == BackendValidation(
+                    errors: [
+                        ConfigDiagnostic(
+                            fileName: file, line: 8, subject: "nfs-1.nfs_shares_config",
+                            message: "\(shares):1: \"not a share\" is neither host:/export nor an absolute path")
+                    ],
+                    warnings: [
+                        ConfigDiagnostic(
+                            fileName: file, line: 9, subject: "nfs-1.target_helper",
+                            message: "unknown option for the nfs driver, ignored")
+                    ]))
         #expect(results["lvm-1"] == BackendValidation(errors: [], warnings: []))
-        #expect(DriverFactory.unknownSharedOptions(in: configuration).map(\.description) == [
-            "\(file):4: backend_defaults.volume_clear: unknown option for every driver, ignored",
-        ])
+        #expect(
+            DriverFactory.unknownSharedOptions(in: configuration).map(\.description) == [
+                "\(file):4: backend_defaults.volume_clear: unknown option for every driver, ignored"
+            ])
     }
 
     @Test func aFixedSectionProducesARealDriver() throws {
         let directory = try TemporaryDirectory()
         let broken = try configuration("[DEFAULT]\nenabled_backends = a\n[a]\nvolume_driver = lvm\n", in: directory)
         #expect(DriverFactory.makeDriver(for: broken.backends[0], service: broken.service) is InvalidBackendDriver)
-        let fixed = try configuration("[DEFAULT]\nenabled_backends = a\n[a]\nvolume_driver = lvm\nvolume_group = vg0\n", in: directory)
+        let fixed = try configuration(
+            "[DEFAULT]\nenabled_backends = a\n[a]\nvolume_driver = lvm\nvolume_group = vg0\n", in: directory)
         #expect(DriverFactory.makeDriver(for: fixed.backends[0], service: fixed.service) is LvmDriver)
         #expect(ConfigDiff(from: broken, to: fixed).changedBackends == [.init(name: "a", options: ["volume_group"])])
     }
@@ -181,7 +224,9 @@ import Testing
 @Suite struct ConfigurationCheckTests {
     @Test func listsEveryProblemOfTheFileOnce() throws {
         let directory = try TemporaryDirectory()
-        let path = try directory.write("volumed.conf", """
+        let path = try directory.write(
+            "volumed.conf",
+            """
             [DEFAULT]
             enabled_backends = nfs-1, lvm-1, lvm-2
             service_down_time = soon
@@ -198,20 +243,25 @@ import Testing
             """)
         let check = ConfigurationCheck(path: path)
         #expect(check.isValid == false)
-        #expect(check.errors.map(\.description).dropLast() == [
-            "\(path):3: service_down_time: expected a number of seconds > 0, got \"soon\"",
-            "\(path):6: backend_defaults.reinit_driver_count: expected a whole number >= 0, got \"x\"",
-            "\(path):7: nfs-1.nfs_shares_config: required option is not set",
-        ])
-        #expect(check.errors.last?.description.hasPrefix(
-            "\(path):13: lvm-2.volume_driver: unknown driver \"lvm2\"; did you mean lvm? volumed knows nfs,") == true)
+        #expect(
+            check.errors.map(\.description).dropLast() == [
+                "\(path):3: service_down_time: expected a number of seconds > 0, got \"soon\"",
+                "\(path):6: backend_defaults.reinit_driver_count: expected a whole number >= 0, got \"x\"",
+                "\(path):7: nfs-1.nfs_shares_config: required option is not set",
+            ])
+        #expect(
+            check.errors.last?.description.hasPrefix(
+                "\(path):13: lvm-2.volume_driver: unknown driver \"lvm2\"; did you mean lvm? volumed knows nfs,")
+                == true)
         #expect(check.warnings.map(\.description) == ["\(path):4: debug: unknown option, ignored"])
     }
 
     @Test func aGoodFileHasNoErrors() throws {
         let directory = try TemporaryDirectory()
         _ = try directory.write("shares", "/srv/share\n")
-        let path = try directory.write("volumed.conf", """
+        let path = try directory.write(
+            "volumed.conf",
+            """
             [DEFAULT]
             enabled_backends = nfs-1, lvm-1
             [nfs-1]
@@ -231,7 +281,8 @@ import Testing
 @Suite struct SupervisionMappingTests {
     @Test func sectionsBecomeBackendDefinitions() throws {
         let directory = try TemporaryDirectory()
-        let configuration = try configuration("""
+        let configuration = try configuration(
+            """
             [DEFAULT]
             host = node9
             enabled_backends = lvm-1, broken
@@ -253,14 +304,20 @@ import Testing
         #expect(lvm.id == "lvm-1")
         #expect(lvm.volumeBackendName == "fast")
         #expect(lvm.driver is LvmDriver)
-        #expect(lvm.settings == BackendSettings(reinitDriverCount: 0, driverInitTimeout: 9, statsTimeout: 7,
-                                                enableUnsupportedDriver: true, reinitBackoffMax: 40))
+        #expect(
+            lvm.settings
+                == BackendSettings(
+                    reinitDriverCount: 0, driverInitTimeout: 9, statsTimeout: 7,
+                    enableUnsupportedDriver: true, reinitBackoffMax: 40))
         #expect(throws: Never.self) { try lvm.settings.validate() }
 
         let broken = DriverFactory.makeBackendDefinition(for: configuration.backends[1], service: configuration.service)
         #expect(broken.driver is InvalidBackendDriver)
-        #expect(broken.settings == BackendSettings(reinitDriverCount: 3, driverInitTimeout: 60, statsTimeout: 7,
-                                                   enableUnsupportedDriver: false, reinitBackoffMax: 40))
+        #expect(
+            broken.settings
+                == BackendSettings(
+                    reinitDriverCount: 3, driverInitTimeout: 60, statsTimeout: 7,
+                    enableUnsupportedDriver: false, reinitBackoffMax: 40))
 
         let service = ServiceSettings(configuration.service)
         #expect(service == ServiceSettings(host: "node9", backendStatsPollingInterval: 2.5))
@@ -271,7 +328,8 @@ import Testing
     @Test func mountOptionsAreAcceptedButWarnedAbout() throws {
         let directory = try TemporaryDirectory()
         _ = try directory.write("shares", "host:/export\n")
-        let configuration = try configuration("""
+        let configuration = try configuration(
+            """
             [DEFAULT]
             enabled_backends = n
             [n]
@@ -281,9 +339,10 @@ import Testing
             """, in: directory)
         let validation = DriverFactory.validate(configuration.backends[0], service: configuration.service)
         #expect(validation.errors == [])
-        #expect(validation.warnings.map(\.description) == [
-            "\(directory.path)/volumed.conf:6: n.nfs_mount_options: ignored: volumed never mounts shares (mount them with systemd or autofs)",
-        ])
+        #expect(
+            validation.warnings.map(\.description) == [
+                "\(directory.path)/volumed.conf:6: n.nfs_mount_options: ignored: volumed never mounts shares (mount them with systemd or autofs)"
+            ])
         #expect(DriverFactory.makeDriver(for: configuration.backends[0], service: configuration.service) is NfsDriver)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SharedTestSupport
 import Testing
+
 @testable import Drivers
 
 /// Regression (found while writing the fault matrix's TCP-table reader): Foundation's
@@ -11,8 +12,10 @@ import Testing
 @Suite struct MountTableReadTests {
     /// A mount namespace of its own with 80 extra tmpfs mounts gives a mountinfo well over 4 KiB
     /// without touching the host's mounts (needs root and `unshare`).
-    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
-                   "needs root and /usr/bin/unshare for a private mount namespace: skipped"))
+    @Test(
+        .enabled(
+            if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
+            "needs root and /usr/bin/unshare for a private mount namespace: skipped"))
     func largeProcMountinfoIsReadWhole() throws {
         let base = NSTemporaryDirectory() + "volumed-mountns-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
@@ -20,7 +23,9 @@ import Testing
         let count = 80
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        process.arguments = ["--mount", "--propagation", "private", "/bin/sh", "-c", """
+        process.arguments = [
+            "--mount", "--propagation", "private", "/bin/sh", "-c",
+            """
             i=0
             while [ $i -lt \(count) ]; do
                 mkdir -p "$0/m$i" && mount -t tmpfs -o size=64k tmpfs "$0/m$i" || exit 3
@@ -28,7 +33,8 @@ import Testing
             done
             touch "$0/ready"
             exec sleep 60
-            """, base]
+            """, base,
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -3,6 +3,7 @@ import Foundation
 import SharedTestSupport
 import Supervision
 import Testing
+
 @testable import Drivers
 
 @Suite struct NfsDriverTests {
@@ -15,7 +16,9 @@ import Testing
 
     @Test func parsesSharesLikeCinder() throws {
         let directory = try TemporaryDirectory()
-        let file = try directory.write("shares", """
+        let file = try directory.write(
+            "shares",
+            """
             # gold tier
             192.168.1.10:/export/gold -o vers=4.1
 
@@ -23,29 +26,43 @@ import Testing
             192.168.1.10:/export/gold
             """)
         let shares = try NfsSharesFile.read(path: file, mountPointBase: "/mnt/base/")
-        #expect(shares == [
-            NfsShare(address: "192.168.1.10:/export/gold", mountOptions: nil,
-                     mountPoint: "/mnt/base/1553699286b8e9c06ae957392f9aaebc", isRemote: true),
-            NfsShare(address: "/srv/local-share", mountOptions: nil, mountPoint: "/srv/local-share", isRemote: false),
-        ])
+        #expect(
+            shares == [
+                NfsShare(
+                    address: "192.168.1.10:/export/gold", mountOptions: nil,
+                    mountPoint: "/mnt/base/1553699286b8e9c06ae957392f9aaebc", isRemote: true),
+                NfsShare(
+                    address: "/srv/local-share", mountOptions: nil, mountPoint: "/srv/local-share", isRemote: false),
+            ])
     }
 
     @Test func sharesFileProblemsAreConfigErrors() throws {
         let directory = try TemporaryDirectory()
-        let missing = NfsDriver(options: .init(volumeBackendName: "n", sharesConfig: directory.path + "/absent",
-                                               mountPointBase: directory.path))
-        #expect(driverError { try missing.doSetup() } == DriverError(
-            .configError, "nfs_shares_config \(directory.path)/absent: cannot read: No such file or directory"))
+        let missing = NfsDriver(
+            options: .init(
+                volumeBackendName: "n", sharesConfig: directory.path + "/absent",
+                mountPointBase: directory.path))
+        #expect(
+            driverError { try missing.doSetup() }
+                == DriverError(
+                    .configError, "nfs_shares_config \(directory.path)/absent: cannot read: No such file or directory"))
 
         let empty = try directory.write("empty", "# nothing yet\n\n")
-        let emptyDriver = NfsDriver(options: .init(volumeBackendName: "n", sharesConfig: empty, mountPointBase: directory.path))
-        #expect(driverError { try emptyDriver.doSetup() } == DriverError(.configError, "nfs_shares_config \(empty): lists no share"))
+        let emptyDriver = NfsDriver(
+            options: .init(volumeBackendName: "n", sharesConfig: empty, mountPointBase: directory.path))
+        #expect(
+            driverError { try emptyDriver.doSetup() }
+                == DriverError(.configError, "nfs_shares_config \(empty): lists no share"))
 
         let bad = try directory.write("bad", "server:/ok\nrelative/path\nhost-without-export\n")
-        let badDriver = NfsDriver(options: .init(volumeBackendName: "n", sharesConfig: bad, mountPointBase: directory.path))
-        #expect(driverError { try badDriver.doSetup() } == DriverError(.configError,
-            "\(bad):2: \"relative/path\" is neither host:/export nor an absolute path; "
-                + "\(bad):3: \"host-without-export\" is neither host:/export nor an absolute path"))
+        let badDriver = NfsDriver(
+            options: .init(volumeBackendName: "n", sharesConfig: bad, mountPointBase: directory.path))
+        #expect(
+            driverError { try badDriver.doSetup() }
+                == DriverError(
+                    .configError,
+                    "\(bad):2: \"relative/path\" is neither host:/export nor an absolute path; "
+                        + "\(bad):3: \"host-without-export\" is neither host:/export nor an absolute path"))
         #expect(DriverError(.configError, "").errorClass == .unrecoverable)
     }
 
@@ -53,11 +70,15 @@ import Testing
         let directory = try TemporaryDirectory()
         let sharePath = directory.path + "/volumes"
         let shares = try directory.write("shares", sharePath + "\n")
-        let driver = NfsDriver(options: .init(volumeBackendName: "gold", sharesConfig: shares, mountPointBase: directory.path))
+        let driver = NfsDriver(
+            options: .init(volumeBackendName: "gold", sharesConfig: shares, mountPointBase: directory.path))
         try driver.doSetup()
         let failure = driverError { try driver.checkForSetupError() }
-        #expect(failure == DriverError(.backendUnavailable,
-                                       "no usable share: \(sharePath): mount point \(sharePath) does not exist"))
+        #expect(
+            failure
+                == DriverError(
+                    .backendUnavailable,
+                    "no usable share: \(sharePath): mount point \(sharePath) does not exist"))
         #expect(failure?.errorClass == .recoverable)
         #expect(driverError { _ = try driver.getVolumeStats() }?.kind == .backendUnavailable)
 
@@ -72,7 +93,10 @@ import Testing
         #expect(stats.vendorName == "Open Source")
         #expect(stats.storageProtocol == "nfs")
         #expect(stats.totalCapacityGB == .gib(expectedTotal))
-        guard case .gib(let free) = stats.freeCapacityGB else { Issue.record("free is not a number"); return }
+        guard case .gib(let free) = stats.freeCapacityGB else {
+            Issue.record("free is not a number")
+            return
+        }
         #expect(abs(free - expectedFree) < 1.0)  // other processes write to the same disk meanwhile
         #expect(stats.pools.map(\.poolName) == [sharePath])
         #expect(stats.pools.first?.totalCapacityGB == .gib(expectedTotal))
@@ -93,20 +117,31 @@ import Testing
         let driver = NfsDriver(options: options)
         try driver.doSetup()
 
-        #expect(driverError { try driver.checkForSetupError() } == DriverError(.backendUnavailable,
-            "no usable share: \(share): mount point \(mountPoint) does not exist"))
+        #expect(
+            driverError { try driver.checkForSetupError() }
+                == DriverError(
+                    .backendUnavailable,
+                    "no usable share: \(share): mount point \(mountPoint) does not exist"))
 
         _ = try directory.write("mnt/" + MD5.hexDigest(share), "a file, not a directory")
-        #expect(driverError { try driver.checkForSetupError() } == DriverError(.backendUnavailable,
-            "no usable share: \(share): mount point \(mountPoint) is not a directory"))
+        #expect(
+            driverError { try driver.checkForSetupError() }
+                == DriverError(
+                    .backendUnavailable,
+                    "no usable share: \(share): mount point \(mountPoint) is not a directory"))
 
         try FileManager.default.removeItem(atPath: mountPoint)
         _ = try directory.makeDirectory("mnt/" + MD5.hexDigest(share))
-        #expect(driverError { try driver.checkForSetupError() } == DriverError(.backendUnavailable,
-            "no usable share: \(share): nothing is mounted at \(mountPoint) (volumed does not mount shares)"))
+        #expect(
+            driverError { try driver.checkForSetupError() }
+                == DriverError(
+                    .backendUnavailable,
+                    "no usable share: \(share): nothing is mounted at \(mountPoint) (volumed does not mount shares)"))
 
-        _ = try directory.write("mountinfo", "22 1 0:21 / /proc rw - proc proc rw\n"
-            + "95 22 0:50 / \(mountPoint) rw,relatime - nfs4 \(share) rw,vers=4.1\n")
+        _ = try directory.write(
+            "mountinfo",
+            "22 1 0:21 / /proc rw - proc proc rw\n"
+                + "95 22 0:50 / \(mountPoint) rw,relatime - nfs4 \(share) rw,vers=4.1\n")
         try driver.checkForSetupError()
         #expect(try driver.getVolumeStats().pools.map(\.poolName) == [share])
     }
@@ -121,8 +156,10 @@ import Testing
         let ready = try directory.makeDirectory("ready")
         let absent = directory.path + "/absent"
         let shares = try directory.write("shares", "\(absent)\n\(ready)\n")
-        let driver = NfsDriver(options: .init(volumeBackendName: "mixed", sharesConfig: shares,
-                                              mountPointBase: directory.path, sparsedVolumes: false))
+        let driver = NfsDriver(
+            options: .init(
+                volumeBackendName: "mixed", sharesConfig: shares,
+                mountPointBase: directory.path, sparsedVolumes: false))
         try driver.doSetup()
         try driver.checkForSetupError()
         let stats = try driver.getVolumeStats()
@@ -136,7 +173,8 @@ import Testing
         let first = try directory.makeDirectory("a")
         let second = try directory.makeDirectory("b")
         let shares = try directory.write("shares", "\(first)\n\(second)\n")
-        let driver = NfsDriver(options: .init(volumeBackendName: "two", sharesConfig: shares, mountPointBase: directory.path))
+        let driver = NfsDriver(
+            options: .init(volumeBackendName: "two", sharesConfig: shares, mountPointBase: directory.path))
         try driver.doSetup()
         let stats = try driver.getVolumeStats()
         #expect(stats.pools.count == 2)
@@ -150,9 +188,13 @@ import Testing
         chmod(share, 0o555)
         defer { chmod(share, 0o755) }
         let shares = try directory.write("shares", share + "\n")
-        let driver = NfsDriver(options: .init(volumeBackendName: "ro", sharesConfig: shares, mountPointBase: directory.path))
+        let driver = NfsDriver(
+            options: .init(volumeBackendName: "ro", sharesConfig: shares, mountPointBase: directory.path))
         try driver.doSetup()
-        #expect(driverError { try driver.checkForSetupError() } == DriverError(.backendUnavailable,
-            "no usable share: \(share): mount point \(share) is not writable: Permission denied"))
+        #expect(
+            driverError { try driver.checkForSetupError() }
+                == DriverError(
+                    .backendUnavailable,
+                    "no usable share: \(share): mount point \(share) is not writable: Permission denied"))
     }
 }

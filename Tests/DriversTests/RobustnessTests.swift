@@ -3,6 +3,7 @@ import Foundation
 import SharedTestSupport
 import Supervision
 import Testing
+
 @testable import Drivers
 
 /// Bad input never crashes: random and mangled inputs go through every parser, each a bounded,
@@ -40,7 +41,9 @@ import Testing
         var bytes = seed
         for _ in 0..<Int.random(in: 1...8, using: &generator) {
             let position = Int.random(in: 0...bytes.count, using: &generator)
-            let byte = Bool.random(using: &generator) ? alphabet.randomElement(using: &generator)! : UInt8.random(in: 0...255, using: &generator)
+            let byte =
+                Bool.random(using: &generator)
+                ? alphabet.randomElement(using: &generator)! : UInt8.random(in: 0...255, using: &generator)
             switch Int.random(in: 0..<3, using: &generator) {
             case 0 where position < bytes.count: bytes[position] = byte
             case 1: bytes.insert(byte, at: position)
@@ -55,7 +58,9 @@ import Testing
         let alphabet = Array("[]=:#; \t\n\r,\"'abc".utf8)
         var fatal = 0
         for _ in 0..<1500 {
-            let text = String(decoding: Self.mangle(Array(Self.configSeed.utf8), alphabet: alphabet, using: &generator), as: UTF8.self)
+            let text = String(
+                decoding: Self.mangle(Array(Self.configSeed.utf8), alphabet: alphabet, using: &generator), as: UTF8.self
+            )
             let configuration = ConfigFile.inspect(text: text, fileName: "fuzz.conf", baseDirectory: "/tmp")
             if !configuration.problems.isEmpty { fatal += 1 }
             for problem in configuration.allProblems + configuration.warnings {
@@ -75,7 +80,9 @@ import Testing
 
     @Test func mangledDocumentsNeverCrashTheJSONReader() {
         var generator = SeededGenerator(state: 42)
-        let seed = Array(#"{"pools": [{"name": "gold", "total_capacity_gb": 1.5e3, "free_capacity_gb": 12, "x": [null, true, "\u00e9"]}]}"#.utf8)
+        let seed = Array(
+            #"{"pools": [{"name": "gold", "total_capacity_gb": 1.5e3, "free_capacity_gb": 12, "x": [null, true, "\u00e9"]}]}"#
+                .utf8)
         let alphabet = Array(#"{}[]":,.-+eE0123456789\u"#.utf8)
         var accepted = 0
         for _ in 0..<3000 {
@@ -95,7 +102,8 @@ import Testing
         let error = driverError { try driver.checkForSetupError() }
         #expect(error?.kind == .other)
         #expect(error?.message.hasSuffix(String(repeating: "x", count: 200) + "\"") == true)
-        let result = try CommandRunner.run(tools + "/vgs", arguments: [], environment: ["PATH=/usr/bin:/bin"], timeout: 20)
+        let result = try CommandRunner.run(
+            tools + "/vgs", arguments: [], environment: ["PATH=/usr/bin:/bin"], timeout: 20)
         #expect(result.ending == .exited(0))
         #expect(result.standardOutput.utf8.count == CommandRunner.outputLimit)
     }

@@ -4,6 +4,7 @@ import Logging
 import SharedTestSupport
 import Supervision
 import Testing
+
 @testable import Drivers
 
 /// Drivers built from a configuration file, run by the real supervisor: the path the service takes.
@@ -16,7 +17,8 @@ import Testing
         let directory = try TemporaryDirectory()
         let share = directory.path + "/share"
         _ = try directory.write("shares", share + "\n")
-        let configuration = try configuration("""
+        let configuration = try configuration(
+            """
             [DEFAULT]
             host = testnode
             enabled_backends = nfs-1, lvm-1, rest-1
@@ -33,8 +35,9 @@ import Testing
             volume_driver = rest
             san_api_url = http://127.0.0.1:9/api
             """, in: directory)
-        let set = try SupervisorSet(settings: ServiceSettings(configuration.service), publisher: AcceptingPublisher(),
-                                    logger: Logger(label: "test"))
+        let set = try SupervisorSet(
+            settings: ServiceSettings(configuration.service), publisher: AcceptingPublisher(),
+            logger: Logger(label: "test"))
         for backend in configuration.backends {
             try set.addBackend(DriverFactory.makeBackendDefinition(for: backend, service: configuration.service))
         }
@@ -49,8 +52,9 @@ import Testing
 
         #expect(waitUntil { set.snapshot().backend(id: "lvm-1")?.state == .failed })
         #expect(set.snapshot().backend(id: "lvm-1")?.lastError?.kind == .configError)
-        #expect(set.snapshot().backend(id: "lvm-1")?.lastError?.message
-            == "\(directory.path)/volumed.conf:11: lvm-1.volume_group: required option is not set")
+        #expect(
+            set.snapshot().backend(id: "lvm-1")?.lastError?.message
+                == "\(directory.path)/volumed.conf:11: lvm-1.volume_group: required option is not set")
         #expect(waitUntil { set.snapshot().backend(id: "rest-1")?.state == .failed })
         #expect(set.snapshot().backend(id: "rest-1")?.lastError?.kind == .driverNotSupported)
 

@@ -3,6 +3,7 @@
 import Foundation
 import SharedTestSupport
 import Testing
+
 @testable import HTTPServer
 
 @Suite struct CurlTests {
@@ -15,7 +16,10 @@ import Testing
             #expect(result.output.contains("Content-Type: application/json\r\n"))
             #expect(result.output.contains("Server: volumed\r\n"))
             #expect(result.output.contains("ETag: \"v7\"\r\n"))
-            #expect(result.output.range(of: #"Date: [A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\r\n"#, options: .regularExpression) != nil)
+            #expect(
+                result.output.range(
+                    of: #"Date: [A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\r\n"#,
+                    options: .regularExpression) != nil)
             try expectServes(port)
         }
     }
@@ -58,7 +62,9 @@ import Testing
         try withServer { _, port in
             let missing = try curl(["http://127.0.0.1:\(port)/nothing/here"])
             #expect(missing.status == 404)
-            #expect(curlBody(missing.output) == #"{"itemNotFound": {"code": 404, "message": "The resource could not be found."}}"#)
+            #expect(
+                curlBody(missing.output)
+                    == #"{"itemNotFound": {"code": 404, "message": "The resource could not be found."}}"#)
             let wrong = try curl(["-X", "PATCH", "http://127.0.0.1:\(port)/drivers/abc"])
             #expect(wrong.status == 405)
             #expect(wrong.output.contains("Allow: DELETE, GET, HEAD\r\n"))
@@ -117,7 +123,10 @@ import Testing
             #expect(curlBody(immediate.output) == "at once")
             let forgotten = try curl(["http://127.0.0.1:\(port)/forgetful"])
             #expect(forgotten.status == 500)
-            #expect(curlBody(forgotten.output) == #"{"computeFault": {"code": 500, "message": "The request handler finished without answering."}}"#)
+            #expect(
+                curlBody(forgotten.output)
+                    == #"{"computeFault": {"code": 500, "message": "The request handler finished without answering."}}"#
+            )
             try expectServes(port)
         }
     }
@@ -145,11 +154,12 @@ import Testing
             try curl(["http://127.0.0.1:\(port)/nowhere"])
             try curl(["-X", "POST", "http://127.0.0.1:\(port)/drivers/x"])
             #expect(waitUntil { records.count == 3 })
-            #expect(records.all == [
-                ResponseRecord(routePattern: "/drivers/{id}", method: .get, status: .ok),
-                ResponseRecord(routePattern: nil, method: .get, status: .notFound),
-                ResponseRecord(routePattern: "/drivers/{id}", method: .post, status: .methodNotAllowed),
-            ])
+            #expect(
+                records.all == [
+                    ResponseRecord(routePattern: "/drivers/{id}", method: .get, status: .ok),
+                    ResponseRecord(routePattern: nil, method: .get, status: .notFound),
+                    ResponseRecord(routePattern: "/drivers/{id}", method: .post, status: .methodNotAllowed),
+                ])
         }
     }
 
@@ -170,8 +180,9 @@ import Testing
     @Test func twoServersRacingForOnePortNeverShareIt() throws {
         var exactlyOne = 0
         for _ in 0..<100 {
-            let probe = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), router: Router(),
-                                   logger: quietLogger)
+            let probe = HTTPServer(
+                configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), router: Router(),
+                logger: quietLogger)
             try probe.start()
             let port = try #require(probe.localPort)
             probe.shutdown(gracePeriod: .seconds(1))
@@ -194,7 +205,8 @@ import Testing
     }
 
     @Test func badAddressIsATypedError() {
-        let server = HTTPServer(configuration: HTTPServerConfiguration(host: "not an address", port: 0), router: Router())
+        let server = HTTPServer(
+            configuration: HTTPServerConfiguration(host: "not an address", port: 0), router: Router())
         #expect(throws: HTTPServerError.invalidAddress("not an address:0")) { try server.start() }
     }
 
@@ -204,7 +216,8 @@ import Testing
         try server.start()
         #expect(server.localPort != nil)
         server.shutdown(gracePeriod: .seconds(1))
-        let unresolved = HTTPServer(configuration: HTTPServerConfiguration(host: "no-such-host.invalid", port: 0), router: Router())
+        let unresolved = HTTPServer(
+            configuration: HTTPServerConfiguration(host: "no-such-host.invalid", port: 0), router: Router())
         let error = #expect(throws: HTTPServerError.self) { try unresolved.start() }
         guard case .cannotResolve(host: "no-such-host.invalid", _)? = error else {
             Issue.record("expected cannotResolve, got \(String(describing: error))")

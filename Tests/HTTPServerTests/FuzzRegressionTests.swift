@@ -1,6 +1,7 @@
 // Inputs the libFuzzer harness (scripts/fuzz) found, kept as regression tests of the parser.
 
 import Testing
+
 @testable import HTTPServer
 
 @Suite struct FuzzRegressionTests {
@@ -62,7 +63,8 @@ import Testing
     /// the bytes came one at a time.
     @Test func fuzzerFoundRequestLineInputIsTheSameVerdictHoweverSplit() {
         let harnessLimits = ParserLimits(maxHeadBytes: 256, maxTargetBytes: 96, maxHeaderCount: 12, maxBodyBytes: 300)
-        let input: [UInt8] = Array(("P" + String(repeating: "|", count: 18)).utf8) + [0x81]
+        let input: [UInt8] =
+            Array(("P" + String(repeating: "|", count: 18)).utf8) + [0x81]
             + Array((String(repeating: "|", count: 88) + "GET /healthz HTTP/1O\r.0\r\nConnU__\n\r_").utf8)
         #expect(input.count == 143)
         #expect(input[128] == 13)
@@ -86,7 +88,8 @@ import Testing
     @Test func headOneByteOverTheLimitIs431HoweverSplit() {
         func head(length: Int) -> [UInt8] {
             let start = Array("GET / HTTP/1.1\r\nHost: a\r\nX: ".utf8)
-            return start + [UInt8](repeating: UInt8(ascii: "v"), count: length - start.count - 4) + Array("\r\n\r\n".utf8)
+            return start + [UInt8](repeating: UInt8(ascii: "v"), count: length - start.count - 4)
+                + Array("\r\n\r\n".utf8)
         }
         let fits = head(length: limits.maxHeadBytes)
         let over = head(length: limits.maxHeadBytes + 1)

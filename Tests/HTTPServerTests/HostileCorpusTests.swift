@@ -6,10 +6,11 @@ import Foundation
 import SharedTestSupport
 import Synchronization
 import Testing
+
 @testable import HTTPServer
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A thread-safe list of what the server answered, filled from `onResponse`.
@@ -50,9 +51,12 @@ private func hasInput(_ fd: Int32) -> Bool {
     @Test(.serialized, arguments: hostileCorpus)
     func hostileStreamGetsItsStatusesAndIsClosed(_ hostile: HostileCase) throws {
         let log = ResponseLog()
-        try withServer(router: hostileRouter(), onResponse: { log.append($0) }, {
-            $0.maxBodyBytes = HostileLimits.maxBodyBytes
-        }) { _, port in
+        try withServer(
+            router: hostileRouter(), onResponse: { log.append($0) },
+            {
+                $0.maxBodyBytes = HostileLimits.maxBodyBytes
+            }
+        ) { _, port in
             let client = try RawClient(port: port)
             try client.send(hostile.bytes)
             var last: RawResponse?
@@ -145,11 +149,14 @@ private func hasInput(_ fd: Int32) -> Bool {
     /// buffers and its bounded queue hold), drop it after the write timeout, and serve others meanwhile.
     @Test func pipeliningClientThatNeverReadsIsCappedAndDropped() throws {
         let log = ResponseLog()
-        try withServer(router: hostileRouter(), onResponse: { log.append($0) }, {
-            $0.writeTimeout = .milliseconds(500)
-            $0.maxQueuedResponseBytes = 256 * 1024
-            $0.maxPipelinedRequests = 16
-        }) { _, port in
+        try withServer(
+            router: hostileRouter(), onResponse: { log.append($0) },
+            {
+                $0.writeTimeout = .milliseconds(500)
+                $0.maxQueuedResponseBytes = 256 * 1024
+                $0.maxPipelinedRequests = 16
+            }
+        ) { _, port in
             let hog = try RawClient(port: port, receiveTimeout: 5)
             // A small, fixed receive window: the kernel cannot absorb the flood on the hog's behalf.
             var receiveBuffer: Int32 = 16 * 1024

@@ -3,10 +3,11 @@
 import Foundation
 import SharedTestSupport
 import Testing
+
 @testable import HTTPServer
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite struct LifecycleTests {
@@ -18,7 +19,9 @@ import Glibc
             try client.send("X-Slow: 1\r\n")
             let response = try client.readResponse()
             #expect(response.status == 408)
-            #expect(response.text == #"{"requestTimeout": {"code": 408, "message": "The request was not received in time."}}"#)
+            #expect(
+                response.text
+                    == #"{"requestTimeout": {"code": 408, "message": "The request was not received in time."}}"#)
             #expect(client.isClosedByServer())
             try expectServes(port)
         }
@@ -56,7 +59,10 @@ import Glibc
             let extra = try RawClient(port: port)
             let refused = try extra.readResponse()
             #expect(refused.status == 503)
-            #expect(refused.text == #"{"serviceUnavailable": {"code": 503, "message": "The server has too many open connections."}}"#)
+            #expect(
+                refused.text
+                    == #"{"serviceUnavailable": {"code": 503, "message": "The server has too many open connections."}}"#
+            )
             #expect(extra.isClosedByServer())
             held.removeLast()
             // The server notices the close asynchronously; then a new client is served.

@@ -4,10 +4,11 @@
 import Foundation
 import SharedTestSupport
 import Testing
+
 @testable import HTTPServer
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A 256 KiB body encoded once and shared by every response (like get_pools' cached view).
@@ -43,17 +44,21 @@ private func closedByPeer(_ fd: Int32) -> Bool {
     /// counts before the next is produced, so the connection holds its limit plus one answer.
     @Test func neverReadingPipelinerHoldsItsQueueLimitPlusOneResponse() throws {
         let log = ResponseLog()
-        try withServer(router: memoryRouter(), onResponse: { log.append($0) }, {
-            $0.eventLoopCount = 1
-            $0.maxQueuedResponseBytes = 512 * 1024
-        }) { server, port in
+        try withServer(
+            router: memoryRouter(), onResponse: { log.append($0) },
+            {
+                $0.eventLoopCount = 1
+                $0.maxQueuedResponseBytes = 512 * 1024
+            }
+        ) { server, port in
             let hog = try neverReadingClient(port: port)
             try hog.send(pipelined64)
             // Held: answers produced, the kernel's buffers full, output queued and waiting.
             #expect(waitUntil { server.bufferedBytes.output > 0 })
             let buffered = server.bufferedBytes
-            #expect(buffered.outputPeak <= 512 * 1024 + bigBody.count + headAllowance,
-                    "peak \(buffered.outputPeak) bytes queued for one connection")
+            #expect(
+                buffered.outputPeak <= 512 * 1024 + bigBody.count + headAllowance,
+                "peak \(buffered.outputPeak) bytes queued for one connection")
             #expect(log.count(route: "/pools") < 64, "every pipelined request was answered into the buffers")
             try expectServes(port)
         }
@@ -64,12 +69,15 @@ private func closedByPeer(_ fd: Int32) -> Bool {
     /// given back, and the server serves again.
     @Test func fortyNeverReadingPipelinersStayWithinTheServerBudget() throws {
         let budget = 4 * 1024 * 1024
-        try withServer(router: memoryRouter(), {
-            $0.eventLoopCount = 2
-            $0.maxQueuedResponseBytes = 1024 * 1024
-            $0.maxBufferedOutputBytes = budget
-            $0.writeTimeout = .milliseconds(300)
-        }) { server, port in
+        try withServer(
+            router: memoryRouter(),
+            {
+                $0.eventLoopCount = 2
+                $0.maxQueuedResponseBytes = 1024 * 1024
+                $0.maxBufferedOutputBytes = budget
+                $0.writeTimeout = .milliseconds(300)
+            }
+        ) { server, port in
             var hogs: [RawClient] = []
             for _ in 0..<40 {
                 let hog = try neverReadingClient(port: port)
@@ -81,8 +89,9 @@ private func closedByPeer(_ fd: Int32) -> Bool {
             // The budget, exceeded by at most the answer each loop produced when it ran out.
             #expect(peak <= budget + 2 * (bigBody.count + headAllowance), "peak \(peak) bytes queued in all")
             #expect(waitUntil(seconds: 30) { hogs.allSatisfy { closedByPeer($0.fd) } }, "hogs not dropped")
-            #expect(waitUntil { server.bufferedBytes.output == 0 && server.bufferedBytes.requests == 0 },
-                    "bytes still counted after every hog was closed: \(server.bufferedBytes)")
+            #expect(
+                waitUntil { server.bufferedBytes.output == 0 && server.bufferedBytes.requests == 0 },
+                "bytes still counted after every hog was closed: \(server.bufferedBytes)")
             try expectServes(port)
         }
     }
@@ -91,12 +100,15 @@ private func closedByPeer(_ fd: Int32) -> Bool {
     /// clients are reset once they have read nothing for a second, not after the 30 s write
     /// timeout, so a fresh client waits seconds, not half a minute.
     @Test func stalledReadersAreShedWhileTheOutputBudgetIsUsedUp() throws {
-        try withServer(router: memoryRouter(), {
-            $0.eventLoopCount = 1
-            $0.maxQueuedResponseBytes = 512 * 1024
-            $0.maxBufferedOutputBytes = 1024 * 1024
-            $0.writeTimeout = .seconds(30)
-        }) { server, port in
+        try withServer(
+            router: memoryRouter(),
+            {
+                $0.eventLoopCount = 1
+                $0.maxQueuedResponseBytes = 512 * 1024
+                $0.maxBufferedOutputBytes = 1024 * 1024
+                $0.writeTimeout = .seconds(30)
+            }
+        ) { server, port in
             var hogs: [RawClient] = []
             for _ in 0..<8 {
                 let hog = try neverReadingClient(port: port)
@@ -136,7 +148,8 @@ private func closedByPeer(_ fd: Int32) -> Bool {
             #expect(refused.text.contains("serviceUnavailable"))
 
             let expecting = try RawClient(port: port)
-            try expecting.send("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10000\r\n\r\n")
+            try expecting.send(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10000\r\n\r\n")
             #expect(try expecting.readResponse().status == 503, "100 Continue granted over the budget")
 
             let chunked = try RawClient(port: port)
@@ -188,7 +201,8 @@ private func closedByPeer(_ fd: Int32) -> Bool {
                     + "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
                     + "GET /drivers/a HTTP/1.1\r\nHost: x\r\n\r\n"
                     + "GET /immediate HTTP/1.1\r\nHost: x\r\n\r\n"
-                    + "GET /drivers/b HTTP/1.1\r\nHost: x\r\n\r\nGET /ping HTTP/1.1\r\nHo")  // the last one never completes
+                    // The last request never completes.
+                    + "GET /drivers/b HTTP/1.1\r\nHost: x\r\n\r\nGET /ping HTTP/1.1\r\nHo")
             shutdown(client.fd, Int32(SHUT_WR))
             #expect(try client.readResponse().text == "slow done")
             #expect(try client.readResponse().text == "{\"pong\": true}")
@@ -226,15 +240,21 @@ private func closedByPeer(_ fd: Int32) -> Bool {
     /// A large body is queued by reference, not copied per response; small ones are copied.
     @Test func outputQueueSharesLargeBodiesAndKeepsOrder() {
         var queue = OutputQueue()
-        let context = ResponseContext(method: .get, version: .http1_1, keepAlive: true, routePattern: nil, ifNoneMatch: nil)
-        let date = Array("Date: x\r\n".utf8), server = Array("Server: t\r\n".utf8)
-        for _ in 0..<64 { queue.append(HTTPResponse(body: bigBody), context: context, dateLine: date, serverLine: server) }
+        let context = ResponseContext(
+            method: .get, version: .http1_1, keepAlive: true, routePattern: nil, ifNoneMatch: nil)
+        let date = Array("Date: x\r\n".utf8)
+        let server = Array("Server: t\r\n".utf8)
+        for _ in 0..<64 {
+            queue.append(HTTPResponse(body: bigBody), context: context, dateLine: date, serverLine: server)
+        }
         queue.append(HTTPResponse(body: "small"), context: context, dateLine: date, serverLine: server)
         var expected: [UInt8] = []
         for _ in 0..<64 {
-            _ = ResponseEncoder.encode(HTTPResponse(body: bigBody), context: context, dateLine: date, serverLine: server, into: &expected)
+            _ = ResponseEncoder.encode(
+                HTTPResponse(body: bigBody), context: context, dateLine: date, serverLine: server, into: &expected)
         }
-        _ = ResponseEncoder.encode(HTTPResponse(body: "small"), context: context, dateLine: date, serverLine: server, into: &expected)
+        _ = ResponseEncoder.encode(
+            HTTPResponse(body: "small"), context: context, dateLine: date, serverLine: server, into: &expected)
         #expect(queue.count == expected.count)
         #expect(queue.bytes == expected)
         #expect(queue.sharedBytes == 64 * bigBody.count, "large bodies were copied")
@@ -244,17 +264,24 @@ private func closedByPeer(_ fd: Int32) -> Bool {
     @Test func outputQueueWritesInOrderThroughPartialWrites() throws {
         var pair: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
-        defer { close(pair[0]); close(pair[1]) }
+        defer {
+            close(pair[0])
+            close(pair[1])
+        }
         var small: Int32 = 4096
         setsockopt(pair[0], SOL_SOCKET, SO_SNDBUF, &small, socklen_t(MemoryLayout<Int32>.size))
         _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
         var queue = OutputQueue()
-        let context = ResponseContext(method: .get, version: .http1_1, keepAlive: true, routePattern: nil, ifNoneMatch: nil)
-        let date = Array("Date: x\r\n".utf8), server = Array("Server: t\r\n".utf8)
+        let context = ResponseContext(
+            method: .get, version: .http1_1, keepAlive: true, routePattern: nil, ifNoneMatch: nil)
+        let date = Array("Date: x\r\n".utf8)
+        let server = Array("Server: t\r\n".utf8)
         let bodies: [[UInt8]] = (0..<20).map { index in
             [UInt8](repeating: UInt8(65 + index), count: index % 2 == 0 ? 40_000 : 100)
         }
-        for body in bodies { queue.append(HTTPResponse(body: body), context: context, dateLine: date, serverLine: server) }
+        for body in bodies {
+            queue.append(HTTPResponse(body: body), context: context, dateLine: date, serverLine: server)
+        }
         let expected = queue.bytes
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 8192)

@@ -2,10 +2,12 @@
 
 import Foundation
 import Testing
-#if canImport(Glibc)
-import Glibc
-#endif
+
 @testable import HTTPServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite struct ProtocolTests {
     @Test func pipelinedRequestsAreAnsweredInOrder() throws {
@@ -35,8 +37,9 @@ import Glibc
         try withServer { _, port in
             let client = try RawClient(port: port)
             let count = 2000  // about 70 KB, more than the server buffers while the answer is pending
-            try client.send("GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n"
-                + String(repeating: "GET /drivers/n HTTP/1.1\r\nHost: x\r\n\r\n", count: count))
+            try client.send(
+                "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + String(repeating: "GET /drivers/n HTTP/1.1\r\nHost: x\r\n\r\n", count: count))
             #expect(try client.readResponse().text == "slow done")
             var answered = 0
             for _ in 0..<count where try client.readResponse().text == "driver:n" { answered += 1 }
@@ -48,7 +51,8 @@ import Glibc
     @Test func oneByteAtATime() throws {
         try withServer { _, port in
             let client = try RawClient(port: port)
-            let request = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            let request =
+                "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + "4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nChecksum: abc\r\n\r\n"
             for byte in request.utf8 { try client.send([byte]) }
             let response = try client.readResponse()
@@ -131,7 +135,10 @@ import Glibc
             try client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n")
             let response = try client.readResponse()
             #expect(response.status == 413)
-            #expect(response.text == #"{"requestEntityTooLarge": {"code": 413, "message": "The request body of 1001 bytes exceeds 1000 bytes."}}"#)
+            #expect(
+                response.text
+                    == #"{"requestEntityTooLarge": {"code": 413, "message": "The request body of 1001 bytes exceeds 1000 bytes."}}"#
+            )
             #expect(client.isClosedByServer())
 
             let chunked = try RawClient(port: port)
@@ -195,16 +202,25 @@ import Glibc
         ("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\nabc", 400),
         ("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3x\r\n\r\nabc", 400),
         ("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
-        ("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400),
+        (
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            400
+        ),
         ("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
         ("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400),
-        ("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        (
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400
+        ),
         ("POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
         ("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400),
         ("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\n", 400),
         ("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", 400),
         ("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400),
-        ("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nBad Trailer\r\n\r\n", 400),
+        (
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nBad Trailer\r\n\r\n",
+            400
+        ),
         ("GET /ping HTTP/2.0\r\nHost: x\r\n\r\n", 505),
         ("GET /ping HTTP/1.2\r\nHost: x\r\n\r\n", 505),
         ("GET /ping HTTP/0.9\r\nHost: x\r\n\r\n", 505),
@@ -254,12 +270,17 @@ import Glibc
     @Test func mutatedRequestsNeverBreakTheServer() throws {
         let seeds: [[UInt8]] = [
             Array("GET /drivers/a?x=1 HTTP/1.1\r\nHost: x\r\nIf-None-Match: W/\"a\", \"b\"\r\n\r\n".utf8),
-            Array("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: v\r\n\r\n".utf8),
+            Array(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: v\r\n\r\n"
+                    .utf8),
             Array("PUT /echo HTTP/1.0\r\nContent-Length: 4\r\nConnection: keep-alive\r\n\r\nbody".utf8),
         ]
         var random = SplitMix64(seed: 0x5EED)
         let interesting: [UInt8] = [0, 9, 10, 13, 32, 34, 37, 44, 47, 58, 59, 63, 127, 255, 48, 70, 102]
-        try withServer({ $0.headerReadTimeout = .milliseconds(500); $0.bodyReadTimeout = .milliseconds(500) }) { _, port in
+        try withServer({
+            $0.headerReadTimeout = .milliseconds(500)
+            $0.bodyReadTimeout = .milliseconds(500)
+        }) { _, port in
             for round in 0..<150 {
                 var bytes = seeds[round % seeds.count]
                 for _ in 0..<(1 + Int(random.next() % 4)) {

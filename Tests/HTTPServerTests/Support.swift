@@ -3,10 +3,11 @@
 import Foundation
 import Logging
 import Testing
+
 @testable import HTTPServer
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Tests log only warnings and errors.
@@ -85,7 +86,11 @@ struct RawResponse {
     var text: String { String(decoding: body, as: UTF8.self) }
 }
 
-enum ClientError: Error { case connectFailed(Int32), closed, timedOut, malformed(String) }
+enum ClientError: Error {
+    case connectFailed(Int32)
+    case closed, timedOut
+    case malformed(String)
+}
 
 /// A blocking TCP client with a receive timeout, for byte-exact requests.
 final class RawClient {
@@ -95,7 +100,8 @@ final class RawClient {
     init(port: Int, host: String = "127.0.0.1", receiveTimeout: Double = 10) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var timeout = timeval(tv_sec: Int(receiveTimeout), tv_usec: Int((receiveTimeout - Double(Int(receiveTimeout))) * 1_000_000))
+        var timeout = timeval(
+            tv_sec: Int(receiveTimeout), tv_usec: Int((receiveTimeout - Double(Int(receiveTimeout))) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let result: Int32
@@ -105,7 +111,9 @@ final class RawClient {
             address.sin6_port = in_port_t(UInt16(port).bigEndian)
             inet_pton(AF_INET6, host, &address.sin6_addr)
             result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
             }
         } else {
             var address = sockaddr_in()
@@ -113,7 +121,9 @@ final class RawClient {
             address.sin_port = in_port_t(UInt16(port).bigEndian)
             inet_pton(AF_INET, host, &address.sin_addr)
             result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
         }
         guard result == 0 else {
@@ -131,7 +141,9 @@ final class RawClient {
     func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            let written = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            }
             guard written > 0 else { throw ClientError.closed }
             offset += written
         }
@@ -153,7 +165,10 @@ final class RawClient {
     func readResponse(bodyless: Bool = false) throws -> RawResponse {
         var headEnd: Int?
         while headEnd == nil {
-            if let range = findHeadEnd() { headEnd = range; break }
+            if let range = findHeadEnd() {
+                headEnd = range
+                break
+            }
             guard try fill() else { throw ClientError.closed }
         }
         let head = String(decoding: buffer[0..<headEnd!], as: UTF8.self)
@@ -202,7 +217,8 @@ func curl(_ arguments: [String]) throws -> (status: Int, output: String, errors:
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
     process.arguments = ["-sS", "--max-time", "20", "-i"] + arguments
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     try process.run()

@@ -1,6 +1,7 @@
 // Pure pieces: router matching, entity-tags, faults, targets, dates.
 
 import Testing
+
 @testable import HTTPServer
 
 @Suite struct UnitTests {
@@ -66,8 +67,9 @@ import Testing
     @Test func faultBodiesAreEscapedJSON() {
         let response = HTTPResponse.itemNotFound("Driver \"x\\y\"\n\u{01}é not found")
         #expect(response.status == .notFound)
-        #expect(String(decoding: response.body, as: UTF8.self)
-            == #"{"itemNotFound": {"code": 404, "message": "Driver \"x\\y\"\n\u0001é not found"}}"#)
+        #expect(
+            String(decoding: response.body, as: UTF8.self)
+                == #"{"itemNotFound": {"code": 404, "message": "Driver \"x\\y\"\n\u0001é not found"}}"#)
         let method = HTTPResponse.badMethod("no", allow: [.get, .head])
         #expect(method.headers["allow"] == "GET, HEAD")
         #expect(HTTPResponse.requestHeaderFieldsTooLarge("x").status.code == 431)
@@ -100,11 +102,13 @@ import Testing
     }
 
     @Test func peerAddressesFormat() {
-        let v6 = PeerAddress(family: .ipv6, bytes: [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1], port: 80)
+        let v6 = PeerAddress(
+            family: .ipv6, bytes: [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1], port: 80)
         #expect(v6.host == "2001:db8::1")
         #expect(v6.description == "[2001:db8::1]:80")
         #expect(!v6.isLoopback)
-        let mapped = PeerAddress(family: .ipv6, bytes: [UInt8](repeating: 0, count: 10) + [0xff, 0xff, 127, 0, 0, 1], port: 1)
+        let mapped = PeerAddress(
+            family: .ipv6, bytes: [UInt8](repeating: 0, count: 10) + [0xff, 0xff, 127, 0, 0, 1], port: 1)
         #expect(mapped.isLoopback)
         #expect(!PeerAddress(family: .ipv4, bytes: [10, 0, 0, 1], port: 1).isLoopback)
     }

@@ -73,12 +73,15 @@ struct JSONTests {
         let large = "{" + (0..<40).map { #""k\#($0)": 0, "# }.joined() + #""\u00e9": 1, "e\u0301": 2}"#
         let members = try JSONParser.parse(Array(large.utf8))
         #expect(members["e\u{301}"]?.numberValue == 2)
-        let duplicate = #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(#"{"e\u0301": 1, "e\u0301": 2}"#.utf8)) }
+        let duplicate = #expect(throws: JSONSyntaxError.self) {
+            try JSONParser.parse(Array(#"{"e\u0301": 1, "e\u0301": 2}"#.utf8))
+        }
         #expect(duplicate?.reason.hasPrefix("duplicate key") == true)
     }
 
     @Test func boundsNesting() throws {
-        let deepest = String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth)
+        let deepest =
+            String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth)
         #expect(try roundTrip(deepest) == deepest)
         let tooDeep = String(repeating: "[", count: 100_000)
         let error = #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(tooDeep.utf8)) }
@@ -88,29 +91,30 @@ struct JSONTests {
     /// Backspace and form feed take their two-character escapes, as Python's `json.dumps` writes
     /// them (and as the API's faults always did).
     @Test func writesShortEscapesForBackspaceAndFormFeed() {
-        #expect(String(decoding: JSONWriter.encode(.string("a\u{8}b\u{c}c\u{1}")), as: UTF8.self) == #""a\bb\fc\u0001""#)
+        #expect(
+            String(decoding: JSONWriter.encode(.string("a\u{8}b\u{c}c\u{1}")), as: UTF8.self) == #""a\bb\fc\u0001""#)
     }
 
     #if DEBUG
-    /// Debug builds stop a writer whose containers do not nest (a close that does not match its
-    /// open, a value in an object without a key) before it writes a document that does not parse.
-    @Test func debugBuildsCheckNesting() async {
-        await #expect(processExitsWith: .failure) {
-            var json = JSONWriter(style: .compact)
-            json.beginObject()
-            json.endArray()
+        /// Debug builds stop a writer whose containers do not nest (a close that does not match its
+        /// open, a value in an object without a key) before it writes a document that does not parse.
+        @Test func debugBuildsCheckNesting() async {
+            await #expect(processExitsWith: .failure) {
+                var json = JSONWriter(style: .compact)
+                json.beginObject()
+                json.endArray()
+            }
+            await #expect(processExitsWith: .failure) {
+                var json = JSONWriter(style: .compact)
+                json.beginObject()
+                json.int(1)
+            }
+            await #expect(processExitsWith: .failure) {
+                var json = JSONWriter(style: .compact)
+                json.beginArray()
+                json.key("a")
+            }
         }
-        await #expect(processExitsWith: .failure) {
-            var json = JSONWriter(style: .compact)
-            json.beginObject()
-            json.int(1)
-        }
-        await #expect(processExitsWith: .failure) {
-            var json = JSONWriter(style: .compact)
-            json.beginArray()
-            json.key("a")
-        }
-    }
     #endif
 
     @Test func writesEscapes() {

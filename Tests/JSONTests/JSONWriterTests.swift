@@ -36,9 +36,10 @@ struct JSONWriterTests {
     @Test("python style: spaced separators, floats keep a fraction, explicit nulls")
     func pythonDumps() throws {
         let text = sample(.pythonDumps)
-        #expect(text == #"{"a": "x\"y\\z\n\u0001é", "b": 3, "c": 1.5, "d": 100.0, "e": null, "f": true, "g": null, "#
-            + #""h": [1, {}, [], 0.0, 1e-05, null], "j": "2026-11-26T17:40:00.250000", "#
-            + #""k": null}"#)
+        #expect(
+            text == #"{"a": "x\"y\\z\n\u0001é", "b": 3, "c": 1.5, "d": 100.0, "e": null, "f": true, "g": null, "#
+                + #""h": [1, {}, [], 0.0, 1e-05, null], "j": "2026-11-26T17:40:00.250000", "#
+                + #""k": null}"#)
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect(parsed["a"] as? String == "x\"y\\z\n\u{1}é")
     }
@@ -46,8 +47,9 @@ struct JSONWriterTests {
     @Test("compact style: no spaces, integral numbers without a fraction")
     func compact() throws {
         let text = sample(.compact)
-        #expect(text == #"{"a":"x\"y\\z\n\u0001é","b":3,"c":1.5,"d":100,"e":null,"f":true,"g":null,"#
-            + #""h":[1,{},[],0,1e-05,null],"j":"2026-11-26T17:40:00.250000","k":null}"#)
+        #expect(
+            text == #"{"a":"x\"y\\z\n\u0001é","b":3,"c":1.5,"d":100,"e":null,"f":true,"g":null,"#
+                + #""h":[1,{},[],0,1e-05,null],"j":"2026-11-26T17:40:00.250000","k":null}"#)
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect(parsed["d"] as? Int == 100)
     }

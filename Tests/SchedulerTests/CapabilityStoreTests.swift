@@ -29,7 +29,8 @@ func poolNames(_ view: PoolsView) throws -> [String] {
     return pools.compactMap { $0["name"]?.stringValue }
 }
 
-let poolCapabilities = #""backend_state": "up", "volume_backend_name": "lvm", "vendor_name": "Open Source", "driver_version": "3.0", "storage_protocol": "iSCSI", "thin_provisioning_support": true, "reserved_percentage": 0, "pools": [{"pool_name": "fast", "total_capacity_gb": 100, "free_capacity_gb": 40, "reserved_percentage": 10}, {"pool_name": "slow", "total_capacity_gb": "infinite", "free_capacity_gb": "unknown", "custom": "kept"}]"#
+let poolCapabilities =
+    #""backend_state": "up", "volume_backend_name": "lvm", "vendor_name": "Open Source", "driver_version": "3.0", "storage_protocol": "iSCSI", "thin_provisioning_support": true, "reserved_percentage": 0, "pools": [{"pool_name": "fast", "total_capacity_gb": 100, "free_capacity_gb": 40, "reserved_percentage": 10}, {"pool_name": "slow", "total_capacity_gb": "infinite", "free_capacity_gb": "unknown", "custom": "kept"}]"#
 
 @Suite("Capability store")
 struct CapabilityStoreTests {
@@ -38,31 +39,42 @@ struct CapabilityStoreTests {
         let store = CapabilityStore(clock: clock)
         try store.receive(bytes(reportText(host: "node2@nfs-gold")))
         try store.receive(bytes(reportText(host: "node1@lvm", capabilities: poolCapabilities)))
-        #expect(text(store.pools(detail: false))
-            == #"{"pools":[{"name":"node1@lvm#fast"},{"name":"node1@lvm#slow"},{"name":"node2@nfs-gold#gold"}]}"#)
+        #expect(
+            text(store.pools(detail: false))
+                == #"{"pools":[{"name":"node1@lvm#fast"},{"name":"node1@lvm#slow"},{"name":"node2@nfs-gold#gold"}]}"#)
     }
 
     @Test func detailMergesBackendAndPoolKeys() throws {
         let clock = ManualClock()
         let store = CapabilityStore(clock: clock)
-        try store.receive(bytes(reportText(
-            host: "node1@lvm", timestamp: "2026-11-24T17:39:59.5", capabilities: poolCapabilities)))
-        let expected = #"{"pools":[{"name":"node1@lvm#fast","capabilities":{"backend_state":"up","volume_backend_name":"lvm","vendor_name":"Open Source","driver_version":"3.0","storage_protocol":"iSCSI","thin_provisioning_support":true,"reserved_percentage":10,"pool_name":"fast","total_capacity_gb":100,"free_capacity_gb":40,"timestamp":"2026-11-24T17:39:59.500000","updated":"2026-11-24T17:40:00.000000"}},{"name":"node1@lvm#slow","capabilities":{"backend_state":"up","volume_backend_name":"lvm","vendor_name":"Open Source","driver_version":"3.0","storage_protocol":"iSCSI","thin_provisioning_support":true,"reserved_percentage":0,"pool_name":"slow","total_capacity_gb":"infinite","free_capacity_gb":"unknown","custom":"kept","timestamp":"2026-11-24T17:39:59.500000","updated":"2026-11-24T17:40:00.000000"}}]}"#
+        try store.receive(
+            bytes(
+                reportText(
+                    host: "node1@lvm", timestamp: "2026-11-24T17:39:59.5", capabilities: poolCapabilities)))
+        let expected =
+            #"{"pools":[{"name":"node1@lvm#fast","capabilities":{"backend_state":"up","volume_backend_name":"lvm","vendor_name":"Open Source","driver_version":"3.0","storage_protocol":"iSCSI","thin_provisioning_support":true,"reserved_percentage":10,"pool_name":"fast","total_capacity_gb":100,"free_capacity_gb":40,"timestamp":"2026-11-24T17:39:59.500000","updated":"2026-11-24T17:40:00.000000"}},{"name":"node1@lvm#slow","capabilities":{"backend_state":"up","volume_backend_name":"lvm","vendor_name":"Open Source","driver_version":"3.0","storage_protocol":"iSCSI","thin_provisioning_support":true,"reserved_percentage":0,"pool_name":"slow","total_capacity_gb":"infinite","free_capacity_gb":"unknown","custom":"kept","timestamp":"2026-11-24T17:39:59.500000","updated":"2026-11-24T17:40:00.000000"}}]}"#
         #expect(text(store.pools(detail: true)) == expected)
     }
 
     @Test func detailOfADriverWithoutPoolsKeepsUnknownKeys() throws {
         let store = CapabilityStore(clock: ManualClock())
-        try store.receive(bytes(reportText(
-            capabilities: upCapabilities + #", "status": "enabled", "QoS_support": false, "extra": {"a": [1, 2.50]}"#)))
-        let expected = #"{"pools":[{"name":"node1@nfs-gold#gold","capabilities":{"backend_state":"up","volume_backend_name":"gold","vendor_name":"Open Source","driver_version":"1.4.0","storage_protocol":"nfs","total_capacity_gb":1024,"free_capacity_gb":512.5,"reserved_percentage":5,"QoS_support":false,"extra":{"a":[1,2.50]},"timestamp":"2026-11-24T17:40:00.000000","updated":"2026-11-24T17:40:00.000000"}}]}"#
+        try store.receive(
+            bytes(
+                reportText(
+                    capabilities: upCapabilities
+                        + #", "status": "enabled", "QoS_support": false, "extra": {"a": [1, 2.50]}"#)))
+        let expected =
+            #"{"pools":[{"name":"node1@nfs-gold#gold","capabilities":{"backend_state":"up","volume_backend_name":"gold","vendor_name":"Open Source","driver_version":"1.4.0","storage_protocol":"nfs","total_capacity_gb":1024,"free_capacity_gb":512.5,"reserved_percentage":5,"QoS_support":false,"extra":{"a":[1,2.50]},"timestamp":"2026-11-24T17:40:00.000000","updated":"2026-11-24T17:40:00.000000"}}]}"#
         #expect(text(store.pools(detail: true)) == expected)
     }
 
     @Test func newestReportWinsAndOlderOnesAreIgnored() throws {
         let store = CapabilityStore(clock: ManualClock())
-        let newer = reportText(timestamp: "2026-11-24T17:40:10", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "100"))
-        let older = reportText(timestamp: "2026-11-24T17:40:05", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "7"))
+        let newer = reportText(
+            timestamp: "2026-11-24T17:40:10",
+            capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "100"))
+        let older = reportText(
+            timestamp: "2026-11-24T17:40:05", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "7"))
         #expect(try store.receive(bytes(newer)) == ReceiveSummary(accepted: 1))
         let version = store.version
         let ignored = try store.receive(bytes(older))
@@ -72,7 +84,9 @@ struct CapabilityStoreTests {
         #expect(store.report(for: "node1@nfs-gold")?.capability("free_capacity_gb") == .number(JSONNumber("100")!))
 
         // The same timestamp again replaces (Cinder only skips strictly older reports).
-        let same = reportText(timestamp: "2026-11-24T17:40:10", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "99"))
+        let same = reportText(
+            timestamp: "2026-11-24T17:40:10", capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "99")
+        )
         #expect(try store.receive(bytes(same)) == ReceiveSummary(accepted: 1))
         #expect(store.report(for: "node1@nfs-gold")?.capability("free_capacity_gb") == .number(JSONNumber("99")!))
         #expect(store.version == version + 1)
@@ -80,7 +94,8 @@ struct CapabilityStoreTests {
 
     @Test func batchAppliesInOrderPerHost() throws {
         let store = CapabilityStore(clock: ManualClock())
-        let body = #"{"reports": [\#(reportText(host: "a@x", timestamp: "2026-11-24T17:40:02")), \#(reportText(host: "a@x", timestamp: "2026-11-24T17:40:01")), \#(reportText(host: "b@x"))]}"#
+        let body =
+            #"{"reports": [\#(reportText(host: "a@x", timestamp: "2026-11-24T17:40:02")), \#(reportText(host: "a@x", timestamp: "2026-11-24T17:40:01")), \#(reportText(host: "b@x"))]}"#
         let summary = try store.receive(bytes(body))
         #expect(summary.accepted == 2 && summary.ignoredAsOlder == 1)
         #expect(summary.refused.map(\.index) == [1])
@@ -92,7 +107,8 @@ struct CapabilityStoreTests {
         let store = CapabilityStore(clock: ManualClock())
         try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:00")))
         try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:40:00")))
-        try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:01", capabilities: #""backend_state": "down""#)))
+        try store.receive(
+            bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:01", capabilities: #""backend_state": "down""#)))
         #expect(try poolNames(store.pools(detail: false)) == ["b@x#gold"])
         let backends = store.backends()
         #expect(backends.map(\.host) == ["a@x", "b@x"])
@@ -135,7 +151,11 @@ struct CapabilityStoreTests {
 
     @Test func disabledServicesAreNotListed() throws {
         let store = CapabilityStore(clock: ManualClock())
-        try store.receive(bytes(reportText(host: "a@x", capabilities: upCapabilities + #", "status": "disabled", "disabled_reason": "frozen""#)))
+        try store.receive(
+            bytes(
+                reportText(
+                    host: "a@x", capabilities: upCapabilities + #", "status": "disabled", "disabled_reason": "frozen""#)
+            ))
         try store.receive(bytes(reportText(host: "b@x")))
         #expect(try poolNames(store.pools(detail: true)) == ["b@x#gold"])
         let disabled = try #require(store.backends().first)
@@ -155,7 +175,8 @@ struct CapabilityStoreTests {
         #expect(frozen.frozen && !frozen.isListed)
         #expect(!text(store.pools(detail: true)).contains("frozen"))
         #expect(throws: CapabilityReportError(field: "capabilities.frozen", problem: "expected true or false")) {
-            try CapabilityReportParser.parse(bytes(reportText(host: "c@x", capabilities: upCapabilities + #", "frozen": "yes""#)))
+            try CapabilityReportParser.parse(
+                bytes(reportText(host: "c@x", capabilities: upCapabilities + #", "frozen": "yes""#)))
         }
     }
 
@@ -177,9 +198,14 @@ struct CapabilityStoreTests {
 
         // A batch with one bad report: the good one is stored, the bad one refused by position.
         let partial = try store.receive(bytes(#"{"reports": [\#(reportText(host: "c@x")), {"host": 1}]}"#))
-        #expect(partial == ReceiveSummary(accepted: 1, refused: [
-            ReportRefusal(index: 1, host: nil, reason: .invalid, message: "reports[1].host: expected a string"),
-        ]))
+        #expect(
+            partial
+                == ReceiveSummary(
+                    accepted: 1,
+                    refused: [
+                        ReportRefusal(
+                            index: 1, host: nil, reason: .invalid, message: "reports[1].host: expected a string")
+                    ]))
         #expect(store.version == first.version + 1)
         #expect(store.report(for: "c@x") != nil)
 
@@ -196,10 +222,16 @@ struct CapabilityStoreTests {
         let store = CapabilityStore(serviceDownTime: 60, clock: clock)
         try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:00")))
         let poisoned = #expect(throws: CapabilityReportError.self) {
-            try store.receive(bytes(reportText(host: "a@x", timestamp: "9999-12-31T23:59:59", capabilities: #""backend_state": "down""#)))
+            try store.receive(
+                bytes(
+                    reportText(host: "a@x", timestamp: "9999-12-31T23:59:59", capabilities: #""backend_state": "down""#)
+                ))
         }
         #expect(poisoned?.field == "timestamp")
-        let inBatch = try store.receive(bytes(#"{"reports": [\#(reportText(host: "a@x", timestamp: "9999-12-31T23:59:59", capabilities: #""backend_state": "down""#))]}"#))
+        let inBatch = try store.receive(
+            bytes(
+                #"{"reports": [\#(reportText(host: "a@x", timestamp: "9999-12-31T23:59:59", capabilities: #""backend_state": "down""#))]}"#
+            ))
         #expect(inBatch.accepted == 0 && inBatch.refusedAsInvalid == 1)
         #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold"])
         for minute in 1...3 {
@@ -209,7 +241,9 @@ struct CapabilityStoreTests {
             #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold"])
         }
         // Within the allowed skew (60 s) a report is taken as it is.
-        #expect(try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:44:00"))) == ReceiveSummary(accepted: 1))
+        #expect(
+            try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:44:00")))
+                == ReceiveSummary(accepted: 1))
     }
 
     /// A report dated ahead within the skew, or a sender whose clock stepped back, holds the
@@ -221,7 +255,9 @@ struct CapabilityStoreTests {
         clock.advance(10)
         let late = try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:10")))
         #expect(late.ignoredAsOlder == 1)
-        #expect(late.refused.first?.message == "the stored report for a@x is dated 2026-11-24T17:40:59.000000, later than this one")
+        #expect(
+            late.refused.first?.message
+                == "the stored report for a@x is dated 2026-11-24T17:40:59.000000, later than this one")
         clock.advance(20)  // the stored report arrived 30 s ago: half of service_down_time
         let next = try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:30")))
         #expect(next == ReceiveSummary(accepted: 1))
@@ -234,7 +270,8 @@ struct CapabilityStoreTests {
     @Test func forgetsSilentBackendsAndStaysWithinItsLimits() throws {
         let clock = ManualClock()
         let store = CapabilityStore(
-            serviceDownTime: 60, limits: CapabilityStoreLimits(maxBackends: 2, maxPools: 3, forgetAfterDownTimes: 10), clock: clock)
+            serviceDownTime: 60, limits: CapabilityStoreLimits(maxBackends: 2, maxPools: 3, forgetAfterDownTimes: 10),
+            clock: clock)
         try store.receive(bytes(reportText(host: "a@x")))
         clock.advance(1)
         try store.receive(bytes(reportText(host: "b@x")))
@@ -244,11 +281,15 @@ struct CapabilityStoreTests {
         #expect(store.counts == (2, 2))
         // A known backend still reports, and may not grow past the pool limit.
         clock.advance(1)
-        let grown = try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:40:02", capabilities: poolCapabilities)))
+        let grown = try store.receive(
+            bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:40:02", capabilities: poolCapabilities)))
         #expect(grown == ReceiveSummary(accepted: 1))
         #expect(store.counts == (2, 3))
-        let tooMany = #""backend_state": "up", "volume_backend_name": "lvm", "vendor_name": "v", "driver_version": "1", "storage_protocol": "iSCSI", "pools": [{"pool_name": "p1", "total_capacity_gb": 1, "free_capacity_gb": 1}, {"pool_name": "p2", "total_capacity_gb": 1, "free_capacity_gb": 1}]"#
-        #expect(try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:03", capabilities: tooMany))).refusedAsFull == 1)
+        let tooMany =
+            #""backend_state": "up", "volume_backend_name": "lvm", "vendor_name": "v", "driver_version": "1", "storage_protocol": "iSCSI", "pools": [{"pool_name": "p1", "total_capacity_gb": 1, "free_capacity_gb": 1}, {"pool_name": "p2", "total_capacity_gb": 1, "free_capacity_gb": 1}]"#
+        #expect(
+            try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:03", capabilities: tooMany)))
+                .refusedAsFull == 1)
 
         // a@x stays silent: stale after 60 s, forgotten after 600 s; b@x keeps reporting.
         for minute in 1...9 {
@@ -262,7 +303,9 @@ struct CapabilityStoreTests {
         try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:50:02")))
         #expect(store.backends().map(\.host) == ["b@x"])
         #expect(store.counts == (1, 1))
-        #expect(try store.receive(bytes(reportText(host: "c@x", timestamp: "2026-11-24T17:50:03"))) == ReceiveSummary(accepted: 1))
+        #expect(
+            try store.receive(bytes(reportText(host: "c@x", timestamp: "2026-11-24T17:50:03")))
+                == ReceiveSummary(accepted: 1))
         #expect(try poolNames(store.pools(detail: false)) == ["b@x#gold", "c@x#gold"])
     }
 

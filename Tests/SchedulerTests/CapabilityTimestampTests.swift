@@ -38,8 +38,12 @@ struct CapabilityTimestampTests {
 
     /// Python's datetime (and so Cinder) holds years 1 to 9999 only; the edges still parse and write back.
     @Test func keepsTheEdgesOfPythonsRange() throws {
-        #expect(try #require(CapabilityTimestamp(parsing: "0001-01-01T01:00:00+01:00")).description == "0001-01-01T00:00:00.000000")
-        #expect(try #require(CapabilityTimestamp(parsing: "9999-12-31T22:59:59.999999-01:00")).description == "9999-12-31T23:59:59.999999")
+        #expect(
+            try #require(CapabilityTimestamp(parsing: "0001-01-01T01:00:00+01:00")).description
+                == "0001-01-01T00:00:00.000000")
+        #expect(
+            try #require(CapabilityTimestamp(parsing: "9999-12-31T22:59:59.999999-01:00")).description
+                == "9999-12-31T23:59:59.999999")
     }
 
     @Test func ordersAndConvertsDates() throws {

@@ -1,43 +1,45 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real etcd cluster on loopback for one test: Debian's `etcd` binary (package `etcd-server`,
 /// installed by `scripts/setup --test`), one process per member, each with its own free ports and a
 /// temporary data directory. Members are stopped by PID, never by name; `stop()` (or deinit) ends
 /// every member this cluster started and removes its directories.
-public final class EtcdCluster: @unchecked Sendable {
+package final class EtcdCluster: @unchecked Sendable {
     /// One member: its ports stay fixed across restarts, so the cluster's peer list stays true.
-    public struct Member: Sendable {
-        public let name: String
-        public let clientPort: Int
-        public let peerPort: Int
-        public let dataDirectory: String
+    package struct Member: Sendable {
+        package let name: String
+        package let clientPort: Int
+        package let peerPort: Int
+        package let dataDirectory: String
 
         /// `http://127.0.0.1:PORT`: the member's client URL (the JSON gateway lives under it).
-        public var clientURL: String { "http://127.0.0.1:\(clientPort)" }
+        package var clientURL: String { "http://127.0.0.1:\(clientPort)" }
         var peerURL: String { "http://127.0.0.1:\(peerPort)" }
     }
 
-    public struct StartError: Error, CustomStringConvertible {
-        public let description: String
+    package struct StartError: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Where Debian installs etcd; the suite fails loudly (never skips) when it is missing.
-    public static let executable = "/usr/bin/etcd"
+    package static let executable = "/usr/bin/etcd"
 
     /// Fixed once `init` returns.
-    public private(set) var members: [Member] = []
+    package private(set) var members: [Member] = []
     private var root = ""
     private let lock = NSLock()
     private var processes: [Process?] = []
 
     /// Starts `size` members and waits until the cluster has a leader and takes writes. Retries with
     /// new ports when a member lost the race for a port it was given.
-    public init(size: Int = 3) throws {
+    package init(size: Int = 3) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
-            throw StartError(description: "\(Self.executable) is missing: run scripts/setup --test (installs etcd-server)")
+            throw StartError(
+                description: "\(Self.executable) is missing: run scripts/setup --test (installs etcd-server)")
         }
         var lastError = StartError(description: "etcd cluster did not start")
         for _ in 0..<3 {
@@ -47,8 +49,9 @@ public final class EtcdCluster: @unchecked Sendable {
                 guard let client = Loopback.reservePort(), let peer = Loopback.reservePort() else {
                     throw StartError(description: "no free loopback port")
                 }
-                members.append(Member(
-                    name: "e\(index)", clientPort: client, peerPort: peer, dataDirectory: "\(root)/e\(index)"))
+                members.append(
+                    Member(
+                        name: "e\(index)", clientPort: client, peerPort: peer, dataDirectory: "\(root)/e\(index)"))
             }
             self.members = members
             self.root = root
@@ -71,20 +74,20 @@ public final class EtcdCluster: @unchecked Sendable {
     deinit { stopAll(removeFiles: true) }
 
     /// The client URLs of every member, for a client configuration.
-    public var clientURLs: [String] { members.map(\.clientURL) }
+    package var clientURLs: [String] { members.map(\.clientURL) }
 
     /// Cinder's spelling of the cluster: `etcd3+http://127.0.0.1:P1,127.0.0.1:P2,...`.
-    public var backendURL: String {
+    package var backendURL: String {
         "etcd3+http://" + members.map { "127.0.0.1:\($0.clientPort)" }.joined(separator: ",")
     }
 
     /// The PID of a running member, nil when it is stopped.
-    public func pid(of index: Int) -> Int32? {
+    package func pid(of index: Int) -> Int32? {
         lock.withLock { processes[index].map(\.processIdentifier) }
     }
 
     /// Ends member `index` with SIGKILL (a crash: no goodbye to its peers) and reaps it.
-    public func kill(_ index: Int) {
+    package func kill(_ index: Int) {
         let process: Process? = lock.withLock {
             let process = processes[index]
             processes[index] = nil
@@ -96,7 +99,7 @@ public final class EtcdCluster: @unchecked Sendable {
     }
 
     /// Starts member `index` again on its own ports and data directory (it rejoins with its state).
-    public func restart(_ index: Int) throws {
+    package func restart(_ index: Int) throws {
         kill(index)
         try start(index)
         guard waitUntil(seconds: 30, { Loopback.isListening(port: self.members[index].clientPort) }) else {
@@ -105,20 +108,23 @@ public final class EtcdCluster: @unchecked Sendable {
     }
 
     /// True when a linearizable write through `member` succeeds: the cluster has a leader and quorum.
-    public func acceptsWrites(through member: Member) -> Bool {
+    package func acceptsWrites(through member: Member) -> Bool {
         let body = #"{"key":"X19maXh0dXJlX18=","value":"b2s="}"#
         guard let answer = Self.post(port: member.clientPort, path: "/v3/kv/put", body: body) else { return false }
         return answer.hasPrefix("HTTP/1.1 200") && answer.contains(#""revision""#)
     }
 
     /// The index of the member that leads now, nil when no running member names a leader it knows.
-    public func leaderIndex() -> Int? {
+    package func leaderIndex() -> Int? {
         for index in members.indices where pid(of: index) != nil {
             guard let answer = Self.post(port: members[index].clientPort, path: "/v3/maintenance/status", body: "{}"),
-                  let leader = Self.field("leader", in: answer), leader != "0" else { continue }
+                let leader = Self.field("leader", in: answer), leader != "0"
+            else { continue }
             for candidate in members.indices where pid(of: candidate) != nil {
-                if let status = Self.post(port: members[candidate].clientPort, path: "/v3/maintenance/status", body: "{}"),
-                   Self.field("member_id", in: status) == leader {
+                if let status = Self.post(
+                    port: members[candidate].clientPort, path: "/v3/maintenance/status", body: "{}"),
+                    Self.field("member_id", in: status) == leader
+                {
                     return candidate
                 }
             }
@@ -135,7 +141,7 @@ public final class EtcdCluster: @unchecked Sendable {
     }
 
     /// Ends every member and removes the data directories.
-    public func stop() { stopAll(removeFiles: true) }
+    package func stop() { stopAll(removeFiles: true) }
 
     private func start(_ index: Int) throws {
         let member = members[index]
@@ -198,7 +204,8 @@ public final class EtcdCluster: @unchecked Sendable {
             }
         }
         guard connected else { return nil }
-        let request = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nGrpc-Metadata-hasleader: true\r\n"
+        let request =
+            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nGrpc-Metadata-hasleader: true\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
         let bytes = Array(request.utf8)
         let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -215,9 +222,9 @@ public final class EtcdCluster: @unchecked Sendable {
 }
 
 /// Loopback sockets and bounded waits for tests that run real peers.
-public enum Loopback {
+package enum Loopback {
     /// A loopback port that was free a moment ago (bound to port 0, read back, closed).
-    public static func reservePort() -> Int? {
+    package static func reservePort() -> Int? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -232,7 +239,7 @@ public enum Loopback {
     }
 
     /// True when something accepts TCP connections on 127.0.0.1:`port`.
-    public static func isListening(port: Int) -> Bool {
+    package static func isListening(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

@@ -3,20 +3,20 @@ import Foundation
 /// A one-shot gate a driver call waits on until the test opens it, for tests that need a call to
 /// hang (a slow `doSetup`, a hung `getVolumeStats`). Waits are bounded (60 s) so a forgotten gate
 /// never keeps a thread forever.
-public final class Gate: @unchecked Sendable {
+package final class Gate: @unchecked Sendable {
     private let condition = NSCondition()
     private var open = false
 
-    public init() {}
+    package init() {}
 
-    public func release() {
+    package func release() {
         condition.lock()
         open = true
         condition.broadcast()
         condition.unlock()
     }
 
-    public func wait() {
+    package func wait() {
         condition.lock()
         defer { condition.unlock() }
         let deadline = Date().addingTimeInterval(60)

@@ -3,7 +3,7 @@ import Foundation
 /// Polls `condition` every 20 ms until it holds or `seconds` pass; returns whether it held. The one
 /// bounded wait of the test targets: tests await a condition instead of sleeping a fixed time. The
 /// deadline is on the monotonic clock, so a step of the wall clock neither cuts nor stretches it.
-public func waitUntil(seconds: Double = 20, _ condition: () throws -> Bool) rethrows -> Bool {
+package func waitUntil(seconds: Double = 20, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
     while ContinuousClock.now < deadline {
         if try condition() { return true }
@@ -16,13 +16,14 @@ public func waitUntil(seconds: Double = 20, _ condition: () throws -> Bool) reth
 /// `.enabled(if: Tool.python3 != nil, "python3 is not installed; scripts/setup --test installs it")`,
 /// so a machine without it shows the test as skipped with the reason, never as passed;
 /// `scripts/setup --test` installs every one.
-public enum Tool {
-    public static let python3 = path("python3")
-    public static let curl = path("curl")
+package enum Tool {
+    package static let python3 = path("python3")
+    package static let curl = path("curl")
 
     /// The executable `name` on `PATH` (or in /usr/bin, /bin), or nil.
-    public static func path(_ name: String) -> String? {
-        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+    package static func path(_ name: String) -> String? {
+        let directories =
+            (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
             + ["/usr/local/bin", "/usr/bin", "/bin"]
         return directories.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Supervision
 
 /// Where a backoff is counted from: a failure within one tick of its attempt's start counts from
@@ -10,16 +11,22 @@ struct BackoffAnchorTests {
     let t0 = Date(timeIntervalSince1970: 1_700_000_000)
 
     func machine() -> BackendStateMachine {
-        BackendStateMachine(id: "nfs-1", host: "node1@nfs-1", tickInterval: 10, volumeDriver: "nfs", volumeBackendName: "nfs",
-                            supported: true, settings: BackendSettings(reinitDriverCount: 0), now: t0)
+        BackendStateMachine(
+            id: "nfs-1", host: "node1@nfs-1", tickInterval: 10, volumeDriver: "nfs", volumeBackendName: "nfs",
+            supported: true, settings: BackendSettings(reinitDriverCount: 0), now: t0)
     }
 
     /// Starts the machine at `t0` and fails its first initialization `seconds` later with `kind`.
-    func machineWithFailedStart(after seconds: TimeInterval, _ kind: ErrorKind = .backendUnavailable) throws -> BackendStateMachine {
+    func machineWithFailedStart(after seconds: TimeInterval, _ kind: ErrorKind = .backendUnavailable) throws
+        -> BackendStateMachine
+    {
         var machine = machine()
-        guard case .runInitialization(let id)? = machine.start(now: t0) else { throw DriverError(.other, "no initialization started") }
-        _ = machine.initializationFinished(callID: id, result: .failure(DriverError(kind, "not yet")),
-                                           now: t0.addingTimeInterval(seconds), jitter: 1)
+        guard case .runInitialization(let id)? = machine.start(now: t0) else {
+            throw DriverError(.other, "no initialization started")
+        }
+        _ = machine.initializationFinished(
+            callID: id, result: .failure(DriverError(kind, "not yet")),
+            now: t0.addingTimeInterval(seconds), jitter: 1)
         return machine
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import SharedTestSupport
 import Testing
+
 @testable import Supervision
 
 /// The driver-call pool reuses threads between calls but never makes one call wait for another.
@@ -50,7 +51,10 @@ import Testing
         let done = Counter()
         pool.run { done.increment() }
         #expect(waitUntil(seconds: 30) { done.value == 1 })
-        #expect(waitUntil(seconds: 30) { pool.currentStatistics.idleWorkers == 0 && pool.currentStatistics.busyWorkers == 0 })
+        #expect(
+            waitUntil(seconds: 30) {
+                pool.currentStatistics.idleWorkers == 0 && pool.currentStatistics.busyWorkers == 0
+            })
         // A later call starts a fresh thread.
         pool.run { done.increment() }
         #expect(waitUntil(seconds: 30) { done.value == 2 })
@@ -83,7 +87,10 @@ import Testing
         #expect(waitUntil(seconds: 30) { pool.currentStatistics.idleWorkers == 0 })
         pool.run { done.increment() }
         #expect(waitUntil(seconds: 30) { done.value == 2 })
-        #expect(waitUntil(seconds: 30) { pool.currentStatistics.busyWorkers == 0 && pool.currentStatistics.idleWorkers == 0 })
+        #expect(
+            waitUntil(seconds: 30) {
+                pool.currentStatistics.busyWorkers == 0 && pool.currentStatistics.idleWorkers == 0
+            })
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import SharedTestSupport
 import Synchronization
 import Testing
+
 @testable import Supervision
 
 /// `reportLiveness` (what systemd's `WATCHDOG=1` is sent from) calls only while the supervision
@@ -28,8 +29,9 @@ import Testing
         }
         wedged.wait()
         let atWedge = reports.load(ordering: .relaxed)
-        #expect(!(await eventually(within: 0.5) { reports.load(ordering: .relaxed) > atWedge }),
-                "a wedged loop must stop reporting")
+        #expect(
+            !(await eventually(within: 0.5) { reports.load(ordering: .relaxed) > atWedge }),
+            "a wedged loop must stop reporting")
         gate.release()
         #expect(await eventually { reports.load(ordering: .relaxed) > atWedge + 2 }, "reports resume with the loop")
 
@@ -44,7 +46,8 @@ import Testing
         let now = DispatchTime.now().uptimeNanoseconds
         #expect(set.loopIsHealthy(now: now))
         #expect(set.loopIsHealthy(now: now + 20_000_000_000), "two intervals late is still within the allowance")
-        #expect(!set.loopIsHealthy(now: now + 22_000_000_000), "a tick timer that stopped firing must read as unhealthy")
+        #expect(
+            !set.loopIsHealthy(now: now + 22_000_000_000), "a tick timer that stopped firing must read as unhealthy")
     }
 
     /// The last tick moves every tick, but a tick that changed nothing must keep the snapshot's

@@ -1,12 +1,14 @@
 import Foundation
 import SharedTestSupport
 import Testing
+
 @testable import Supervision
 
 /// Settings short enough for tests on a loaded machine, with waits that stay generous.
 func fastSettings(limit: Int = 3, initTimeout: TimeInterval = 30, statsTimeout: TimeInterval = 30) -> BackendSettings {
-    BackendSettings(reinitDriverCount: limit, driverInitTimeout: initTimeout, statsTimeout: statsTimeout,
-                    enableUnsupportedDriver: false, reinitBackoffMax: 0.1)
+    BackendSettings(
+        reinitDriverCount: limit, driverInitTimeout: initTimeout, statsTimeout: statsTimeout,
+        enableUnsupportedDriver: false, reinitBackoffMax: 0.1)
 }
 
 /// For a driver held on a gate that the test itself releases: its init timeout must never fire first.
@@ -28,8 +30,10 @@ struct RuntimeTests {
         let hung = ScriptedDriver(name: "lvm", initSteps: [.hang(gate)])
         let flaky = ScriptedDriver.failing(2)
         let set = try makeSet(tick: 0.05)
-        try set.addBackend(BackendDefinition(id: "hung", volumeBackendName: "lvm", driver: hung, settings: hangSettings()))
-        try set.addBackend(BackendDefinition(id: "flaky", volumeBackendName: "nfs", driver: flaky, settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(id: "hung", volumeBackendName: "lvm", driver: hung, settings: hangSettings()))
+        try set.addBackend(
+            BackendDefinition(id: "flaky", volumeBackendName: "nfs", driver: flaky, settings: fastSettings()))
         set.start()
         defer { set.stop() }
 
@@ -38,7 +42,10 @@ struct RuntimeTests {
         #expect(snapshot.state("hung") == .initializing)
         #expect(hung.returned == 0, "the hung call is still hung while the other backend recovered")
         #expect(flaky.initCalls == 3)
-        #expect(snapshot.backend(id: "flaky")?.transitions.map(\.to) == [.initializing, .retrying, .initializing, .retrying, .initializing, .ready])
+        #expect(
+            snapshot.backend(id: "flaky")?.transitions.map(\.to) == [
+                .initializing, .retrying, .initializing, .retrying, .initializing, .ready,
+            ])
 
         gate.release()
         #expect(await eventually { set.snapshot().state("hung") == .ready })
@@ -49,10 +56,13 @@ struct RuntimeTests {
     func initTimeoutAndLateResult() async throws {
         let gate = Gate()
         defer { gate.release() }
-        let driver = ScriptedDriver(initSteps: [.hang(gate)], thenInit: .fail(DriverError(.backendUnavailable, "no route")))
+        let driver = ScriptedDriver(
+            initSteps: [.hang(gate)], thenInit: .fail(DriverError(.backendUnavailable, "no route")))
         let set = try makeSet(tick: 0.05)
-        try set.addBackend(BackendDefinition(id: "slow", volumeBackendName: "nfs", driver: driver,
-                                             settings: fastSettings(limit: 1, initTimeout: 1.0)))
+        try set.addBackend(
+            BackendDefinition(
+                id: "slow", volumeBackendName: "nfs", driver: driver,
+                settings: fastSettings(limit: 1, initTimeout: 1.0)))
         set.start()
         defer { set.stop() }
 
@@ -74,34 +84,47 @@ struct RuntimeTests {
         let gate = Gate()
         defer { gate.release() }
         let hanging = ScriptedDriver(statsSteps: [.succeed, .hang(gate)])
-        let throwing = ScriptedDriver(statsSteps: [.succeed, .fail(DriverError(.backendUnavailable, "export vanished"))])
+        let throwing = ScriptedDriver(statsSteps: [
+            .succeed, .fail(DriverError(.backendUnavailable, "export vanished")),
+        ])
         let set = try makeSet(tick: 0.05)
-        try set.addBackend(BackendDefinition(id: "hang", volumeBackendName: "nfs", driver: hanging,
-                                             settings: fastSettings(limit: 0, statsTimeout: 1.5)))
-        try set.addBackend(BackendDefinition(id: "throw", volumeBackendName: "nfs", driver: throwing, settings: fastSettings(limit: 0)))
+        try set.addBackend(
+            BackendDefinition(
+                id: "hang", volumeBackendName: "nfs", driver: hanging,
+                settings: fastSettings(limit: 0, statsTimeout: 1.5)))
+        try set.addBackend(
+            BackendDefinition(id: "throw", volumeBackendName: "nfs", driver: throwing, settings: fastSettings(limit: 0))
+        )
         set.start()
         defer { set.stop() }
 
         for id in ["hang", "throw"] {
-            #expect(await eventually {
-                (set.snapshot().backend(id: id)?.transitions.map(\.to) ?? []).starts(with: [.initializing, .ready, .retrying, .initializing, .ready])
-            })
+            #expect(
+                await eventually {
+                    (set.snapshot().backend(id: id)?.transitions.map(\.to) ?? []).starts(with: [
+                        .initializing, .ready, .retrying, .initializing, .ready,
+                    ])
+                })
         }
         let snapshot = set.snapshot()
         #expect(snapshot.backend(id: "hang")?.counters.failuresByKind == [.timeout: 1])
         #expect(snapshot.backend(id: "hang")?.lastError?.message == "get_volume_stats did not finish within 1.5s")
         #expect(snapshot.backend(id: "throw")?.counters.failuresByKind == [.backendUnavailable: 1])
-        #expect(snapshot.backend(id: "throw")?.transitions[2].reason
+        #expect(
+            snapshot.backend(id: "throw")?.transitions[2].reason
                 == "recoverable backend_unavailable: export vanished; next attempt in 0.05s")
     }
 
     @Test("a driver recovers once the file it needs appears")
     func fileAppears() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("volumed-sup-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("volumed-sup-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let driver = FileGatedDriver(path: path)
         let set = try makeSet(tick: 0.05)
-        try set.addBackend(BackendDefinition(id: "gated", volumeBackendName: "gated", driver: driver, settings: fastSettings(limit: 0)))
+        try set.addBackend(
+            BackendDefinition(id: "gated", volumeBackendName: "gated", driver: driver, settings: fastSettings(limit: 0))
+        )
         set.start()
         defer { set.stop() }
 
@@ -117,19 +140,28 @@ struct RuntimeTests {
     func reportsPerState() async throws {
         let publisher = RecordingPublisher()
         let set = try makeSet(tick: 0.05, publisher: publisher)
-        try set.addBackend(BackendDefinition(id: "ok", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
-        try set.addBackend(BackendDefinition(id: "bad", volumeBackendName: "nfs",
-                                             driver: ScriptedDriver.failing(1, with: DriverError(.configError, "nfs_shares_config missing")),
-                                             settings: fastSettings()))
-        try set.addBackend(BackendDefinition(id: "gone", volumeBackendName: "nfs", driver: ScriptedDriver.failing(100), settings: fastSettings(limit: 1)))
+        try set.addBackend(
+            BackendDefinition(id: "ok", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(
+                id: "bad", volumeBackendName: "nfs",
+                driver: ScriptedDriver.failing(1, with: DriverError(.configError, "nfs_shares_config missing")),
+                settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(
+                id: "gone", volumeBackendName: "nfs", driver: ScriptedDriver.failing(100),
+                settings: fastSettings(limit: 1)))
         set.start()
         defer { set.stop() }
 
-        #expect(await eventually {
-            publisher.batches.contains { batch in Set(batch.map(\.host)) == ["node1@ok", "node1@bad", "node1@gone"]
-                && batch.first { $0.host == "node1@gone" }?.backendState == .down
-                && set.snapshot().state("gone") == .exhausted }
-        })
+        #expect(
+            await eventually {
+                publisher.batches.contains { batch in
+                    Set(batch.map(\.host)) == ["node1@ok", "node1@bad", "node1@gone"]
+                        && batch.first { $0.host == "node1@gone" }?.backendState == .down
+                        && set.snapshot().state("gone") == .exhausted
+                }
+            })
         let ok = try #require(publisher.lastReport(host: "node1@ok"))
         #expect(ok.backendState == .up)
         #expect(ok.capabilities == sampleStats())
@@ -145,7 +177,8 @@ struct RuntimeTests {
         let publisher = RecordingPublisher(.fail)
         let driver = ScriptedDriver()
         let set = try makeSet(tick: 0.05, publisher: publisher)
-        try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: driver, settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(id: "a", volumeBackendName: "nfs", driver: driver, settings: fastSettings()))
         set.start()
         defer { set.stop() }
 
@@ -170,9 +203,13 @@ struct RuntimeTests {
         defer { gate.release() }
         let publisher = RecordingPublisher(.block(gate))
         let set = try makeSet(tick: 0.05, publisher: publisher)
-        try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
-        try set.addBackend(BackendDefinition(id: "b", volumeBackendName: "nfs", driver: ScriptedDriver.failing(1, with: DriverError(.missingLibrary, "no lvm2")),
-                                             settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(
+                id: "b", volumeBackendName: "nfs",
+                driver: ScriptedDriver.failing(1, with: DriverError(.missingLibrary, "no lvm2")),
+                settings: fastSettings()))
         set.start()
         defer { set.stop() }
 
@@ -196,9 +233,14 @@ struct RuntimeTests {
         let gate = Gate()
         defer { gate.release() }
         let set = try makeSet(tick: 0.05)
-        try set.addBackend(BackendDefinition(id: "ex", volumeBackendName: "nfs", driver: ScriptedDriver.failing(2), settings: fastSettings(limit: 1)))
-        try set.addBackend(BackendDefinition(id: "hung", volumeBackendName: "nfs", driver: ScriptedDriver(initSteps: [.hang(gate)]),
-                                             settings: hangSettings()))
+        try set.addBackend(
+            BackendDefinition(
+                id: "ex", volumeBackendName: "nfs", driver: ScriptedDriver.failing(2), settings: fastSettings(limit: 1))
+        )
+        try set.addBackend(
+            BackendDefinition(
+                id: "hung", volumeBackendName: "nfs", driver: ScriptedDriver(initSteps: [.hang(gate)]),
+                settings: hangSettings()))
         #expect(set.reinit(id: "ex") == .notRunning)
         set.start()
         defer { set.stop() }
@@ -232,7 +274,8 @@ struct RuntimeTests {
     func setManagement() async throws {
         let publisher = RecordingPublisher()
         let set = try makeSet(tick: 0.05, publisher: publisher)
-        try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
         #expect(throws: SupervisionError.duplicateBackend("a")) {
             try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver()))
         }
@@ -244,19 +287,23 @@ struct RuntimeTests {
         }
         set.start()
         defer { set.stop() }
-        try set.addBackend(BackendDefinition(id: "b", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(id: "b", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
         #expect(await eventually { set.snapshot().state("a") == .ready && set.snapshot().state("b") == .ready })
         #expect(set.snapshot().backends.map(\.id) == ["a", "b"])
 
         let replacement = ScriptedDriver.failing(100, name: "lvm")
-        try set.replaceBackend(BackendDefinition(id: "b", volumeBackendName: "lvm-1", driver: replacement, settings: fastSettings(limit: 1)))
+        try set.replaceBackend(
+            BackendDefinition(
+                id: "b", volumeBackendName: "lvm-1", driver: replacement, settings: fastSettings(limit: 1)))
         #expect(await eventually { set.snapshot().state("b") == .exhausted })
         let b = try #require(set.snapshot().backend(id: "b"))
         #expect(b.volumeDriver == "lvm")
         #expect(b.volumeBackendName == "lvm-1")
         #expect(b.reinitLimit == 1)
         #expect(replacement.initCalls == 2)
-        #expect(b.transitions.map(\.to) == [.initializing, .ready, .initializing, .retrying, .initializing, .exhausted])
+        #expect(
+            b.transitions.map(\.to) == [.initializing, .ready, .initializing, .retrying, .initializing, .exhausted])
         #expect(b.transitions[2].reason == "configuration changed")
 
         try set.removeBackend(id: "a")
@@ -270,22 +317,28 @@ struct RuntimeTests {
         let disabled = try set.setServiceStatus(id: "b", disabled: true, reason: "maintenance")
         #expect(disabled.serviceStatus == ServiceStatus(disabled: true, disabledReason: "maintenance"))
         #expect(await eventually { publisher.lastReport(host: "node1@b")?.serviceStatus.disabled == true })
-        #expect(throws: SupervisionError.backendNotFound("a")) { try set.setServiceStatus(id: "a", disabled: false, reason: nil) }
+        #expect(throws: SupervisionError.backendNotFound("a")) {
+            try set.setServiceStatus(id: "a", disabled: false, reason: nil)
+        }
     }
 
     @Test("reports the scheduler rejected are recorded per backend")
     func partialRejection() async throws {
         let publisher = RecordingPublisher(.reject(["node1@b": "stale timestamp"]))
         let set = try makeSet(tick: 0.05, publisher: publisher)
-        try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
-        try set.addBackend(BackendDefinition(id: "b", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(id: "b", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
         set.start()
         defer { set.stop() }
 
-        #expect(await eventually {
-            let snapshot = set.snapshot()
-            return (snapshot.backend(id: "a")?.counters.publishesOK ?? 0) >= 2 && (snapshot.backend(id: "b")?.counters.publishesFailed ?? 0) >= 2
-        })
+        #expect(
+            await eventually {
+                let snapshot = set.snapshot()
+                return (snapshot.backend(id: "a")?.counters.publishesOK ?? 0) >= 2
+                    && (snapshot.backend(id: "b")?.counters.publishesFailed ?? 0) >= 2
+            })
         let snapshot = set.snapshot()
         #expect(snapshot.backend(id: "a")?.lastPublish?.ok == true)
         #expect(snapshot.backend(id: "a")?.counters.publishesFailed == 0)
@@ -302,14 +355,18 @@ struct RuntimeTests {
         let bound = SupervisorSet.maxAbandonedCallsPerBackend
         let driver = ScriptedDriver(initSteps: Array(repeating: .hang(gate), count: bound))
         let set = try makeSet(tick: 0.05)
-        try set.addBackend(BackendDefinition(id: "stuck", volumeBackendName: "nfs", driver: driver,
-                                             settings: fastSettings(limit: 0, initTimeout: 0.1)))
+        try set.addBackend(
+            BackendDefinition(
+                id: "stuck", volumeBackendName: "nfs", driver: driver,
+                settings: fastSettings(limit: 0, initTimeout: 0.1)))
         set.start()
         defer { set.stop() }
 
-        #expect(await eventually {
-            set.snapshot().backend(id: "stuck")?.lastError?.message == "\(bound) earlier calls into the driver are still running past their timeout"
-        })
+        #expect(
+            await eventually {
+                set.snapshot().backend(id: "stuck")?.lastError?.message
+                    == "\(bound) earlier calls into the driver are still running past their timeout"
+            })
         // A call is abandoned 0.1 s after it was handed to a driver thread, which on a loaded machine
         // may be before that thread entered the driver: the driver's own count can lag behind.
         #expect(await eventually { driver.initCalls == bound })

@@ -1,6 +1,7 @@
 import Foundation
 import SharedTestSupport
 import Testing
+
 @testable import Supervision
 
 /// A counter several threads bump.
@@ -39,8 +40,10 @@ struct SnapshotVersionTests {
         let first = set.snapshot()
         let second = set.snapshot()
         #expect(first.version == second.version)
-        #expect(first.backends.withUnsafeBufferPointer { $0.baseAddress } == second.backends.withUnsafeBufferPointer { $0.baseAddress },
-                "reads between changes share one immutable value")
+        #expect(
+            first.backends.withUnsafeBufferPointer { $0.baseAddress }
+                == second.backends.withUnsafeBufferPointer { $0.baseAddress },
+            "reads between changes share one immutable value")
         try set.setServiceStatus(id: "a", disabled: false, reason: "ignored when enabling")
         #expect(set.snapshot().version == 3)
         #expect(set.snapshot().backend(id: "a")?.serviceStatus == ServiceStatus(disabled: false, disabledReason: nil))
@@ -76,9 +79,13 @@ struct SnapshotVersionTests {
     func concurrentReads() async throws {
         let set = try makeSet(tick: 0.01)
         for n in 0..<20 {
-            let driver = n % 3 == 0 ? ScriptedDriver.failing(1_000) : ScriptedDriver(stats: sampleStats("b\(n)", free: Double(n)))
-            try set.addBackend(BackendDefinition(id: String(format: "b%02d", n), volumeBackendName: "nfs", driver: driver,
-                                                 settings: fastSettings(limit: 0)))
+            let driver =
+                n % 3 == 0
+                ? ScriptedDriver.failing(1_000) : ScriptedDriver(stats: sampleStats("b\(n)", free: Double(n)))
+            try set.addBackend(
+                BackendDefinition(
+                    id: String(format: "b%02d", n), volumeBackendName: "nfs", driver: driver,
+                    settings: fastSettings(limit: 0)))
         }
         let ids = (0..<20).map { String(format: "b%02d", $0) }
         set.start()
@@ -96,7 +103,9 @@ struct SnapshotVersionTests {
                     let snapshot = set.snapshot()
                     if snapshot.backends.map(\.id) != ids { problems.add("ids \(snapshot.backends.map(\.id))") }
                     if let last {
-                        if snapshot.version < last.version { problems.add("version went back \(last.version) -> \(snapshot.version)") }
+                        if snapshot.version < last.version {
+                            problems.add("version went back \(last.version) -> \(snapshot.version)")
+                        }
                         if snapshot.version == last.version && snapshot.backends != last.backends {
                             problems.add("content changed without a version bump at \(snapshot.version)")
                         }
@@ -125,9 +134,12 @@ struct TickRoundTests {
         let clock = ManualClock()
         let publisher = RecordingPublisher()
         let set = try makeSet(tick: 3600, publisher: publisher, clock: clock)
-        try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
+        try set.addBackend(
+            BackendDefinition(id: "a", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
         let hanging = ScriptedDriver(statsSteps: [.succeed, .hang(gate)])
-        try set.addBackend(BackendDefinition(id: "h", volumeBackendName: "nfs", driver: hanging, settings: fastSettings(statsTimeout: 3600)))
+        try set.addBackend(
+            BackendDefinition(
+                id: "h", volumeBackendName: "nfs", driver: hanging, settings: fastSettings(statsTimeout: 3600)))
         set.start()
         defer { set.stop() }
         #expect(await eventually { publisher.batches.count == 2 && !set.isPublishing })
@@ -137,17 +149,23 @@ struct TickRoundTests {
         set.tick()
         #expect(await eventually { hanging.statsCallCount == 2 })
         try set.removeBackend(id: "h")
-        #expect(await eventually(within: 10) {
-            publisher.batches.contains { $0.map(\.host) == ["node1@a"] && $0.first?.timestamp == tickTime }
-        })
+        #expect(
+            await eventually(within: 10) {
+                publisher.batches.contains { $0.map(\.host) == ["node1@a"] && $0.first?.timestamp == tickTime }
+            })
         #expect(await eventually { publisher.lastReport(host: "node1@h")?.backendState == .down })
     }
 
-    @Test("service settings are validated", arguments: [
-        (ServiceSettings(host: ""), "host must be non-empty with no '@', '#' or whitespace, got \"\""),
-        (ServiceSettings(host: "a@b"), "host must be non-empty with no '@', '#' or whitespace, got \"a@b\""),
-        (ServiceSettings(host: "node1", backendStatsPollingInterval: 0), "backend_stats_polling_interval must be a positive number of seconds, got 0.0"),
-    ])
+    @Test(
+        "service settings are validated",
+        arguments: [
+            (ServiceSettings(host: ""), "host must be non-empty with no '@', '#' or whitespace, got \"\""),
+            (ServiceSettings(host: "a@b"), "host must be non-empty with no '@', '#' or whitespace, got \"a@b\""),
+            (
+                ServiceSettings(host: "node1", backendStatsPollingInterval: 0),
+                "backend_stats_polling_interval must be a positive number of seconds, got 0.0"
+            ),
+        ])
     func serviceSettings(settings: ServiceSettings, message: String) {
         #expect(throws: SupervisionError.invalidSettings(message)) {
             _ = try SupervisorSet(settings: settings, publisher: RecordingPublisher(), logger: quietLogger)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Supervision
 
 /// Drives a state machine with a scripted driver called synchronously and a hand-moved clock:
@@ -15,8 +16,9 @@ struct MachineHarness {
         self.driver = driver
         var backend = settings ?? BackendSettings()
         if settings == nil { backend.reinitDriverCount = limit }
-        machine = BackendStateMachine(id: "nfs-1", host: "node1@nfs-1", tickInterval: tick, volumeDriver: driver.volumeDriverName,
-                                      volumeBackendName: "nfs", supported: driver.supported, settings: backend, now: now)
+        machine = BackendStateMachine(
+            id: "nfs-1", host: "node1@nfs-1", tickInterval: tick, volumeDriver: driver.volumeDriverName,
+            volumeBackendName: "nfs", supported: driver.supported, settings: backend, now: now)
     }
 
     var states: [DriverState] { machine.transitions.map(\.to) }
@@ -46,12 +48,16 @@ struct MachineHarness {
             } catch {
                 result = .failure(DriverError.classify(error))
             }
-            if case .ready(let statsID) = machine.initializationFinished(callID: id, result: result, now: now, jitter: jitter) {
+            if case .ready(let statsID) = machine.initializationFinished(
+                callID: id, result: result, now: now, jitter: jitter)
+            {
                 run(.collectStats(callID: statsID))
             }
         case .collectStats(let id):
             let result: Result<VolumeStats, DriverError>
-            do { result = .success(try driver.getVolumeStats()) } catch { result = .failure(DriverError.classify(error)) }
+            do { result = .success(try driver.getVolumeStats()) } catch {
+                result = .failure(DriverError.classify(error))
+            }
             _ = machine.statsFinished(callID: id, result: result, now: now, jitter: jitter)
         }
     }
@@ -78,8 +84,9 @@ struct StateMachineTests {
         RetryCase(failures: 4, limit: 3, states: [i, rt, i, rt, i, rt, i, .exhausted], initCalls: 4, attempts: 3),
         RetryCase(failures: 1, limit: 1, states: [i, rt, i, .ready], initCalls: 2, attempts: 1),
         RetryCase(failures: 2, limit: 1, states: [i, rt, i, .exhausted], initCalls: 2, attempts: 1),
-        RetryCase(failures: 12, limit: 0, states: [i] + Array(repeating: [rt, i], count: 12).flatMap { $0 } + [.ready],
-                  initCalls: 13, attempts: 12),
+        RetryCase(
+            failures: 12, limit: 0, states: [i] + Array(repeating: [rt, i], count: 12).flatMap { $0 } + [.ready],
+            initCalls: 13, attempts: 12),
     ]
 
     @Test("fail N times then succeed: exact states, calls and attempts", arguments: retryCases)
@@ -108,8 +115,9 @@ struct StateMachineTests {
         #expect(harness.machine.reinitAttempts == 30)
     }
 
-    @Test("unrecoverable kinds are tried exactly once",
-          arguments: [ErrorKind.configError, .driverNotSupported, .missingLibrary], [0, 1, 3])
+    @Test(
+        "unrecoverable kinds are tried exactly once",
+        arguments: [ErrorKind.configError, .driverNotSupported, .missingLibrary], [0, 1, 3])
     func unrecoverableTriedOnce(kind: ErrorKind, limit: Int) {
         var harness = MachineHarness(driver: .failing(1_000, with: DriverError(kind, "broken")), limit: limit)
         harness.start()
@@ -123,16 +131,21 @@ struct StateMachineTests {
         #expect(harness.machine.counters.failuresByKind == [kind: 1])
     }
 
-    @Test("recoverable kinds retry; an unclassified error is `other`",
-          arguments: [(Step.fail(DriverError(.backendUnavailable, "down")), ErrorKind.backendUnavailable, "down"),
-                      (Step.fail(DriverError(.timeout, "slow")), .timeout, "slow"),
-                      (Step.fail(DriverError(.other, "odd")), .other, "odd"),
-                      (Step.failUntyped, .other, "socket reset")])
+    @Test(
+        "recoverable kinds retry; an unclassified error is `other`",
+        arguments: [
+            (Step.fail(DriverError(.backendUnavailable, "down")), ErrorKind.backendUnavailable, "down"),
+            (Step.fail(DriverError(.timeout, "slow")), .timeout, "slow"),
+            (Step.fail(DriverError(.other, "odd")), .other, "odd"),
+            (Step.failUntyped, .other, "socket reset"),
+        ])
     func recoverableKinds(step: Step, kind: ErrorKind, message: String) {
         var harness = MachineHarness(driver: ScriptedDriver(initSteps: [step]), limit: 3)
         harness.start()
         #expect(harness.states == [i, rt])
-        #expect(harness.machine.lastError == ErrorRecord(errorClass: .recoverable, kind: kind, message: message, at: harness.now))
+        #expect(
+            harness.machine.lastError
+                == ErrorRecord(errorClass: .recoverable, kind: kind, message: message, at: harness.now))
         #expect(harness.machine.nextReinitAt == harness.now.addingTimeInterval(60))
         harness.tick()
         #expect(harness.states == [i, rt, i, .ready])
@@ -183,7 +196,8 @@ struct StateMachineTests {
 
     @Test("manual reinit retries an unrecoverable failure once the cause is fixed")
     func manualReinitFromFailed() {
-        var harness = MachineHarness(driver: .failing(1, with: DriverError(.missingLibrary, "nfs-common not installed")))
+        var harness = MachineHarness(
+            driver: .failing(1, with: DriverError(.missingLibrary, "nfs-common not installed")))
         harness.start()
         for _ in 0..<3 { harness.tick() }
         #expect(harness.states == [i, .failed])
@@ -217,25 +231,29 @@ struct StateMachineTests {
         var testDescription: String { "attempts \(attempts) tick \(tick) cap \(cap) jitter \(jitter)" }
     }
 
-    @Test("backoff: exponential on the tick, capped, equal jitter, never below a tick", arguments: [
-        BackoffCase(attempts: 0, tick: 60, cap: 300, jitter: 1, expected: 60),
-        BackoffCase(attempts: 1, tick: 60, cap: 300, jitter: 1, expected: 120),
-        BackoffCase(attempts: 2, tick: 60, cap: 300, jitter: 1, expected: 240),
-        BackoffCase(attempts: 3, tick: 60, cap: 300, jitter: 1, expected: 300),
-        BackoffCase(attempts: 10, tick: 60, cap: 300, jitter: 1, expected: 300),
-        BackoffCase(attempts: 2, tick: 60, cap: 300, jitter: 0, expected: 120),
-        BackoffCase(attempts: 0, tick: 60, cap: 300, jitter: 0, expected: 60),
-        BackoffCase(attempts: 3, tick: 60, cap: 300, jitter: 0.5, expected: 225),
-        BackoffCase(attempts: 5, tick: 1, cap: 300, jitter: 1, expected: 32),
-        BackoffCase(attempts: 20, tick: 1, cap: 300, jitter: 1, expected: 300),
-        BackoffCase(attempts: 4, tick: 60, cap: 30, jitter: 1, expected: 60),
-        BackoffCase(attempts: 1_000_000, tick: 0.25, cap: 5, jitter: 1, expected: 5),
-        BackoffCase(attempts: 0, tick: 10, cap: 300, jitter: .nan, expected: 10),
-        BackoffCase(attempts: 1, tick: 10, cap: 300, jitter: 7, expected: 20),
-    ])
+    @Test(
+        "backoff: exponential on the tick, capped, equal jitter, never below a tick",
+        arguments: [
+            BackoffCase(attempts: 0, tick: 60, cap: 300, jitter: 1, expected: 60),
+            BackoffCase(attempts: 1, tick: 60, cap: 300, jitter: 1, expected: 120),
+            BackoffCase(attempts: 2, tick: 60, cap: 300, jitter: 1, expected: 240),
+            BackoffCase(attempts: 3, tick: 60, cap: 300, jitter: 1, expected: 300),
+            BackoffCase(attempts: 10, tick: 60, cap: 300, jitter: 1, expected: 300),
+            BackoffCase(attempts: 2, tick: 60, cap: 300, jitter: 0, expected: 120),
+            BackoffCase(attempts: 0, tick: 60, cap: 300, jitter: 0, expected: 60),
+            BackoffCase(attempts: 3, tick: 60, cap: 300, jitter: 0.5, expected: 225),
+            BackoffCase(attempts: 5, tick: 1, cap: 300, jitter: 1, expected: 32),
+            BackoffCase(attempts: 20, tick: 1, cap: 300, jitter: 1, expected: 300),
+            BackoffCase(attempts: 4, tick: 60, cap: 30, jitter: 1, expected: 60),
+            BackoffCase(attempts: 1_000_000, tick: 0.25, cap: 5, jitter: 1, expected: 5),
+            BackoffCase(attempts: 0, tick: 10, cap: 300, jitter: .nan, expected: 10),
+            BackoffCase(attempts: 1, tick: 10, cap: 300, jitter: 7, expected: 20),
+        ])
     func backoff(_ testCase: BackoffCase) {
-        #expect(ReinitBackoff.delay(attemptsUsed: testCase.attempts, tickInterval: testCase.tick, cap: testCase.cap,
-                                    jitter: testCase.jitter) == testCase.expected)
+        #expect(
+            ReinitBackoff.delay(
+                attemptsUsed: testCase.attempts, tickInterval: testCase.tick, cap: testCase.cap,
+                jitter: testCase.jitter) == testCase.expected)
     }
 
     @Test("re-initialization waits for the backoff and happens on the first tick after it")
@@ -259,11 +277,15 @@ struct StateMachineTests {
         #expect(harness.machine.nextReinitAt == t0.addingTimeInterval(30 + 30))
     }
 
-    @Test("stats failures take a ready driver out: recoverable to retrying with a fresh budget, unrecoverable to failed",
-          arguments: [(DriverError(.backendUnavailable, "share gone"), DriverState.retrying),
-                      (DriverError(.configError, "bad export"), .failed)])
+    @Test(
+        "stats failures take a ready driver out: recoverable to retrying with a fresh budget, unrecoverable to failed",
+        arguments: [
+            (DriverError(.backendUnavailable, "share gone"), DriverState.retrying),
+            (DriverError(.configError, "bad export"), .failed),
+        ])
     func statsFailure(error: DriverError, expected: DriverState) {
-        let driver = ScriptedDriver(initSteps: [.fail(DriverError(.timeout, "slow"))], statsSteps: [.succeed, .succeed, .fail(error)])
+        let driver = ScriptedDriver(
+            initSteps: [.fail(DriverError(.timeout, "slow"))], statsSteps: [.succeed, .succeed, .fail(error)])
         var harness = MachineHarness(driver: driver, limit: 1)
         harness.start()
         harness.tick()
@@ -296,7 +318,9 @@ struct StateMachineTests {
             return
         }
         #expect(harness.machine.tick(now: harness.now, jitter: 1) == .reportUp(sampleStats()))
-        #expect(harness.machine.statsFinished(callID: id, result: .success(sampleStats(free: 5)), now: harness.now, jitter: 1)
+        #expect(
+            harness.machine.statsFinished(
+                callID: id, result: .success(sampleStats(free: 5)), now: harness.now, jitter: 1)
                 == .up(sampleStats(free: 5)))
     }
 
@@ -309,9 +333,13 @@ struct StateMachineTests {
         }
         let timeout = harness.machine.timeoutError(for: .initialization)
         #expect(timeout.kind == .timeout)
-        #expect(harness.machine.initializationFinished(callID: first, result: .failure(timeout), now: harness.now, jitter: 1) == .failed)
+        #expect(
+            harness.machine.initializationFinished(
+                callID: first, result: .failure(timeout), now: harness.now, jitter: 1) == .failed)
         #expect(harness.machine.state == .retrying)
-        #expect(harness.machine.initializationFinished(callID: first, result: .success(()), now: harness.now, jitter: 1) == .ignored)
+        #expect(
+            harness.machine.initializationFinished(callID: first, result: .success(()), now: harness.now, jitter: 1)
+                == .ignored)
         #expect(harness.machine.state == .retrying)
 
         guard case .started(.runInitialization(let second)?) = harness.machine.manualReinit(now: harness.now) else {
@@ -319,7 +347,10 @@ struct StateMachineTests {
             return
         }
         #expect(second != first)
-        guard case .ready(let statsID) = harness.machine.initializationFinished(callID: second, result: .success(()), now: harness.now, jitter: 1) else {
+        guard
+            case .ready(let statsID) = harness.machine.initializationFinished(
+                callID: second, result: .success(()), now: harness.now, jitter: 1)
+        else {
             Issue.record("expected ready")
             return
         }
@@ -327,7 +358,9 @@ struct StateMachineTests {
             Issue.record("expected a manual initialization")
             return
         }
-        #expect(harness.machine.statsFinished(callID: statsID, result: .success(sampleStats()), now: harness.now, jitter: 1) == .ignored)
+        #expect(
+            harness.machine.statsFinished(callID: statsID, result: .success(sampleStats()), now: harness.now, jitter: 1)
+                == .ignored)
         #expect(harness.machine.capabilities == nil)
         #expect(harness.machine.state == .initializing)
     }
@@ -348,7 +381,9 @@ struct StateMachineTests {
         var harness = MachineHarness(driver: ScriptedDriver())
         #expect(harness.machine.transitions.isEmpty)
         harness.start()
-        #expect(harness.machine.transitions.first == StateTransition(at: harness.now, from: nil, to: .initializing, reason: "start-up"))
+        #expect(
+            harness.machine.transitions.first
+                == StateTransition(at: harness.now, from: nil, to: .initializing, reason: "start-up"))
         #expect(harness.machine.transitions.last?.from == .initializing)
         #expect(harness.machine.transitions.last?.to == .ready)
     }
@@ -361,8 +396,9 @@ struct StateMachineTests {
         #expect(harness.machine.state == .exhausted)
         var settings = BackendSettings()
         settings.reinitDriverCount = 5
-        let command = harness.machine.reconfigure(volumeDriver: "lvm", volumeBackendName: "lvm", supported: true,
-                                                  settings: settings, now: harness.now)
+        let command = harness.machine.reconfigure(
+            volumeDriver: "lvm", volumeBackendName: "lvm", supported: true,
+            settings: settings, now: harness.now)
         #expect(command != nil)
         #expect(harness.machine.state == .initializing)
         #expect(harness.machine.reinitAttempts == 0)
@@ -379,24 +415,37 @@ struct StateMachineTests {
         #expect(ready.machine.report(at: ready.now)?.backendState == .down, "initializing is down")
         ready.start()
         let up = ready.machine.report(at: ready.now)
-        #expect(up == BackendReport(backendID: "nfs-1", host: "node1@nfs-1", timestamp: ready.now, backendState: .up,
-                                    serviceStatus: ServiceStatus(disabled: true, disabledReason: "maintenance"),
-                                    capabilities: sampleStats()))
+        #expect(
+            up
+                == BackendReport(
+                    backendID: "nfs-1", host: "node1@nfs-1", timestamp: ready.now, backendState: .up,
+                    serviceStatus: ServiceStatus(disabled: true, disabledReason: "maintenance"),
+                    capabilities: sampleStats()))
 
         var failed = MachineHarness(driver: .failing(1, with: DriverError(.configError, "no nfs_shares_config")))
         failed.start()
-        #expect(failed.machine.report(at: failed.now) == BackendReport(
-            backendID: "nfs-1", host: "node1@nfs-1", timestamp: failed.now, backendState: .down,
-            serviceStatus: ServiceStatus(), capabilities: nil))
+        #expect(
+            failed.machine.report(at: failed.now)
+                == BackendReport(
+                    backendID: "nfs-1", host: "node1@nfs-1", timestamp: failed.now, backendState: .down,
+                    serviceStatus: ServiceStatus(), capabilities: nil))
         #expect(failed.machine.snapshot.backendState == .down)
     }
 
-    @Test("settings validation gives typed errors", arguments: [
-        (BackendSettings(reinitDriverCount: -1), "reinit_driver_count must be 0 (unlimited) or more, got -1"),
-        (BackendSettings(driverInitTimeout: 0), "driver_init_timeout must be a positive number of seconds, got 0.0"),
-        (BackendSettings(statsTimeout: .infinity), "stats_timeout must be a positive number of seconds, got inf"),
-        (BackendSettings(reinitBackoffMax: -3), "reinit_backoff_max must be a positive number of seconds, got -3.0"),
-    ])
+    @Test(
+        "settings validation gives typed errors",
+        arguments: [
+            (BackendSettings(reinitDriverCount: -1), "reinit_driver_count must be 0 (unlimited) or more, got -1"),
+            (
+                BackendSettings(driverInitTimeout: 0),
+                "driver_init_timeout must be a positive number of seconds, got 0.0"
+            ),
+            (BackendSettings(statsTimeout: .infinity), "stats_timeout must be a positive number of seconds, got inf"),
+            (
+                BackendSettings(reinitBackoffMax: -3),
+                "reinit_backoff_max must be a positive number of seconds, got -3.0"
+            ),
+        ])
     func settingsValidation(settings: BackendSettings, message: String) {
         #expect(throws: SupervisionError.invalidSettings(message)) { try settings.validate() }
     }

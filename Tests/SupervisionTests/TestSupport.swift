@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SharedTestSupport
+
 @testable import Supervision
 
 /// A clock the test moves by hand.
@@ -33,9 +34,10 @@ enum Step: Sendable {
 }
 
 func sampleStats(_ name: String = "backend", free: Double = 80) -> VolumeStats {
-    VolumeStats(volumeBackendName: name, vendorName: "Open Source", driverVersion: "1.0", storageProtocol: "nfs",
-                totalCapacityGB: .gib(100), freeCapacityGB: .gib(free), reservedPercentage: 0,
-                pools: [PoolStats(poolName: "_pool0", totalCapacityGB: .gib(100), freeCapacityGB: .gib(free))])
+    VolumeStats(
+        volumeBackendName: name, vendorName: "Open Source", driverVersion: "1.0", storageProtocol: "nfs",
+        totalCapacityGB: .gib(100), freeCapacityGB: .gib(free), reservedPercentage: 0,
+        pools: [PoolStats(poolName: "_pool0", totalCapacityGB: .gib(100), freeCapacityGB: .gib(free))])
 }
 
 /// A driver that follows a script: the nth initialization does `initSteps[n]` (then `thenInit`),
@@ -54,8 +56,10 @@ final class ScriptedDriver: VolumeDriver, @unchecked Sendable {
     private(set) var statsCalls = 0
     private(set) var returnedCalls = 0
 
-    init(name: String = "nfs", supported: Bool = true, initSteps: [Step] = [], thenInit: Step = .succeed,
-         statsSteps: [Step] = [], thenStats: Step = .succeed, stats: VolumeStats = sampleStats()) {
+    init(
+        name: String = "nfs", supported: Bool = true, initSteps: [Step] = [], thenInit: Step = .succeed,
+        statsSteps: [Step] = [], thenStats: Step = .succeed, stats: VolumeStats = sampleStats()
+    ) {
         self.volumeDriverName = name
         self.supported = supported
         self.initSteps = initSteps
@@ -66,8 +70,10 @@ final class ScriptedDriver: VolumeDriver, @unchecked Sendable {
     }
 
     /// Fails `count` times with `error`, then succeeds.
-    static func failing(_ count: Int, with error: DriverError = DriverError(.backendUnavailable, "array unreachable"),
-                        name: String = "nfs") -> ScriptedDriver {
+    static func failing(
+        _ count: Int, with error: DriverError = DriverError(.backendUnavailable, "array unreachable"),
+        name: String = "nfs"
+    ) -> ScriptedDriver {
         ScriptedDriver(name: name, initSteps: Array(repeating: .fail(error), count: count))
     }
 
@@ -133,7 +139,11 @@ final class FileGatedDriver: VolumeDriver, @unchecked Sendable {
 
 /// Records every batch; optionally fails, or blocks until released.
 final class RecordingPublisher: CapabilityPublisher, @unchecked Sendable {
-    enum Mode { case accept, fail, block(Gate), reject([String: String]) }
+    enum Mode {
+        case accept, fail
+        case block(Gate)
+        case reject([String: String])
+    }
     private let lock = NSLock()
     private var mode: Mode
     private var recorded: [[BackendReport]] = []
@@ -192,10 +202,13 @@ func eventually(within seconds: Double = 20, _ condition: () -> Bool) async -> B
     return condition()
 }
 
-func makeSet(tick: TimeInterval, publisher: RecordingPublisher = RecordingPublisher(),
-             clock: any SupervisionClock = SystemClock(), jitter: Double = 1) throws -> SupervisorSet {
-    try SupervisorSet(settings: ServiceSettings(host: "node1", backendStatsPollingInterval: tick), publisher: publisher,
-                      clock: clock, jitter: FixedJitter(value: jitter), logger: quietLogger)
+func makeSet(
+    tick: TimeInterval, publisher: RecordingPublisher = RecordingPublisher(),
+    clock: any SupervisionClock = SystemClock(), jitter: Double = 1
+) throws -> SupervisorSet {
+    try SupervisorSet(
+        settings: ServiceSettings(host: "node1", backendStatsPollingInterval: tick), publisher: publisher,
+        clock: clock, jitter: FixedJitter(value: jitter), logger: quietLogger)
 }
 
 extension ServiceSnapshot {

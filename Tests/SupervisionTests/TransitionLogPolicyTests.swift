@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+
 @testable import Supervision
 
 @Suite("transition log levels")
@@ -39,19 +40,36 @@ struct TransitionLogPolicyTests {
         let missing = error(.backendUnavailable, "share missing")
         #expect(policy.level(for: transition(.initializing, .retrying), lastError: missing) == (.warning, nil))
         #expect(policy.level(for: transition(.initializing, .retrying), lastError: missing) == (.debug, 1))
-        #expect(policy.level(for: transition(.initializing, .retrying), lastError: error(.backendUnavailable, "stale handle"))
+        #expect(
+            policy.level(
+                for: transition(.initializing, .retrying), lastError: error(.backendUnavailable, "stale handle"))
                 == (.warning, nil))
-        #expect(policy.level(for: transition(.initializing, .retrying), lastError: error(.timeout, "stale handle")) == (.warning, nil))
+        #expect(
+            policy.level(for: transition(.initializing, .retrying), lastError: error(.timeout, "stale handle")) == (
+                .warning, nil
+            ))
         #expect(policy.level(for: transition(.initializing, .ready), lastError: nil) == (.info, nil))
-        #expect(policy.level(for: transition(.ready, .retrying), lastError: error(.timeout, "stale handle")) == (.warning, nil))
+        #expect(
+            policy.level(for: transition(.ready, .retrying), lastError: error(.timeout, "stale handle")) == (
+                .warning, nil
+            ))
     }
 
     @Test("exhausted and failed are errors; a first or manual initialization is info")
     func terminalStatesAreErrors() {
         var policy = TransitionLogPolicy()
-        #expect(policy.level(for: transition(.initializing, .exhausted), lastError: error(.timeout, "slow")) == (.error, nil))
-        #expect(policy.level(for: transition(.initializing, .failed), lastError: error(.configError, "bad")) == (.error, nil))
+        #expect(
+            policy.level(for: transition(.initializing, .exhausted), lastError: error(.timeout, "slow")) == (
+                .error, nil
+            ))
+        #expect(
+            policy.level(for: transition(.initializing, .failed), lastError: error(.configError, "bad")) == (
+                .error, nil
+            ))
         #expect(policy.level(for: transition(.exhausted, .initializing), lastError: nil) == (.info, nil))
-        #expect(policy.level(for: transition(.initializing, .retrying), lastError: error(.timeout, "slow")) == (.warning, nil))
+        #expect(
+            policy.level(for: transition(.initializing, .retrying), lastError: error(.timeout, "slow")) == (
+                .warning, nil
+            ))
     }
 }

@@ -5,8 +5,9 @@ import Scheduler
 import ServiceDecisions
 import SharedTestSupport
 import Supervision
-@testable import VolumeAPI
 import VolumeService
+
+@testable import VolumeAPI
 
 /// The system clock shifted by an offset the test sets, to age heartbeats without waiting.
 final class OffsetClock: SupervisionClock, @unchecked Sendable {
@@ -55,8 +56,9 @@ struct TestBackend {
     init(_ id: String, storagePresent: Bool = true, misconfigured: Bool = false, reinitDriverCount: Int = 3) {
         self.id = id
         self.driver = TestDriver(backendName: id, storagePresent: storagePresent, misconfigured: misconfigured)
-        self.settings = BackendSettings(reinitDriverCount: reinitDriverCount, driverInitTimeout: 30, statsTimeout: 30,
-                                        reinitBackoffMax: 0.4)
+        self.settings = BackendSettings(
+            reinitDriverCount: reinitDriverCount, driverInitTimeout: 30, statsTimeout: 30,
+            reinitBackoffMax: 0.4)
     }
 }
 
@@ -80,38 +82,48 @@ final class APIHarness: @unchecked Sendable {
 
     /// - Parameter withScheduler: run the scheduler in process; unless `publisher` is given, reports
     ///   go into its store through an `InProcessPublisher`.
-    init(_ backends: [TestBackend], tick: TimeInterval = 0.2, adminToken: String? = nil, serviceDownTime: TimeInterval = 60,
-         withScheduler: Bool = false, publisher: (any CapabilityPublisher)? = nil, startSupervision: Bool = true,
-         decisionStore: ((ServiceStateFile) -> any OperatorDecisionStore)? = nil,
-         authStrategy: AuthStrategy = .adminToken, publicEndpoint: String? = nil, logLevels: LogLevelRegistry? = nil) throws {
+    init(
+        _ backends: [TestBackend], tick: TimeInterval = 0.2, adminToken: String? = nil,
+        serviceDownTime: TimeInterval = 60,
+        withScheduler: Bool = false, publisher: (any CapabilityPublisher)? = nil, startSupervision: Bool = true,
+        decisionStore: ((ServiceStateFile) -> any OperatorDecisionStore)? = nil,
+        authStrategy: AuthStrategy = .adminToken, publicEndpoint: String? = nil, logLevels: LogLevelRegistry? = nil
+    ) throws {
         let store = withScheduler ? CapabilityStore(serviceDownTime: serviceDownTime) : nil
         self.store = store
         let publisher = publisher ?? store.map { InProcessPublisher(store: $0) } ?? RecordingPublisher()
-        supervisors = try SupervisorSet(settings: ServiceSettings(host: Self.host, backendStatsPollingInterval: tick),
-                                        publisher: publisher, logger: quietLogger)
+        supervisors = try SupervisorSet(
+            settings: ServiceSettings(host: Self.host, backendStatsPollingInterval: tick),
+            publisher: publisher, logger: quietLogger)
         stateDirectory = NSTemporaryDirectory() + "volumed-api-\(UUID().uuidString)"
         stateFile = try ServiceStateFile(directory: stateDirectory)
-        decisions = try OperatorDecisions(store: decisionStore?(stateFile) ?? stateFile, supervisors: supervisors, host: Self.host,
-                                          logger: quietLogger)
+        decisions = try OperatorDecisions(
+            store: decisionStore?(stateFile) ?? stateFile, supervisors: supervisors, host: Self.host,
+            logger: quietLogger)
         for backend in backends {
-            try decisions.addBackend(BackendDefinition(id: backend.id, volumeBackendName: backend.id,
-                                                       driver: backend.driver, settings: backend.settings))
+            try decisions.addBackend(
+                BackendDefinition(
+                    id: backend.id, volumeBackendName: backend.id,
+                    driver: backend.driver, settings: backend.settings))
         }
         drivers = Dictionary(uniqueKeysWithValues: backends.map { ($0.id, $0.driver) })
-        var settings = VolumeAPISettings(host: Self.host, availabilityZone: "az1", serviceDownTime: serviceDownTime,
-                                         adminToken: adminToken)
+        var settings = VolumeAPISettings(
+            host: Self.host, availabilityZone: "az1", serviceDownTime: serviceDownTime,
+            adminToken: adminToken)
         settings.authStrategy = authStrategy
         settings.publicEndpoint = publicEndpoint
-        api = VolumeAPI(supervisors: supervisors, decisions: decisions, capabilityStore: store, settings: settings,
-                        clock: clock, logger: quietLogger,
-                        logLevels: logLevels, openStack: OpenStackProtocol(accessLogger: quietLogger))
+        api = VolumeAPI(
+            supervisors: supervisors, decisions: decisions, capabilityStore: store, settings: settings,
+            clock: clock, logger: quietLogger,
+            logLevels: logLevels, openStack: OpenStackProtocol(accessLogger: quietLogger))
         var router = Router()
         api.register(on: &router)
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.eventLoopCount = 1
         let metrics = api.requestMetrics
-        server = HTTPServer(configuration: configuration, router: router, logger: quietLogger,
-                            onResponse: { metrics.record($0) }, hooks: api.openStack.hooks)
+        server = HTTPServer(
+            configuration: configuration, router: router, logger: quietLogger,
+            onResponse: { metrics.record($0) }, hooks: api.openStack.hooks)
         try server.start()
         port = server.localPort ?? 0
         if startSupervision { supervisors.start() }
@@ -138,18 +150,23 @@ final class APIHarness: @unchecked Sendable {
         try TestHTTPClient.request(port: port, method: "GET", path: path, headers: headers)
     }
 
-    func send(_ method: String, _ path: String, json: String? = nil, token: String? = nil,
-              headers: [(String, String)] = []) throws -> TestResponse {
+    func send(
+        _ method: String, _ path: String, json: String? = nil, token: String? = nil,
+        headers: [(String, String)] = []
+    ) throws -> TestResponse {
         var all = headers
         if let token { all.append(("X-Auth-Token", token)) }
         if json != nil { all.append(("Content-Type", "application/json")) }
-        return try TestHTTPClient.request(port: port, method: method, path: path, headers: all,
-                                          body: json.map { Array($0.utf8) } ?? (method == "GET" ? nil : []))
+        return try TestHTTPClient.request(
+            port: port, method: method, path: path, headers: all,
+            body: json.map { Array($0.utf8) } ?? (method == "GET" ? nil : []))
     }
 
     /// The pool names of `GET /v3/scheduler-stats/get_pools`.
     func poolNames() throws -> [String] {
-        (try get("/v3/scheduler-stats/get_pools").json["pools"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        (try get("/v3/scheduler-stats/get_pools").json["pools"] as? [[String: Any]] ?? []).compactMap {
+            $0["name"] as? String
+        }
     }
 
     /// The driver object of `GET /drivers/{id}`.
@@ -175,7 +192,7 @@ func services(_ response: TestResponse) -> [[String: Any]] {
 /// `{"<fault>": {"code", "message"}}` split into its parts.
 func fault(_ response: TestResponse) -> (name: String, code: Int, message: String)? {
     guard let (name, value) = response.json.first, response.json.count == 1,
-          let inner = value as? [String: Any], let code = inner["code"] as? Int, let message = inner["message"] as? String
+        let inner = value as? [String: Any], let code = inner["code"] as? Int, let message = inner["message"] as? String
     else { return nil }
     return (name, code, message)
 }

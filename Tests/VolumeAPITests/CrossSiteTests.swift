@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import Testing
+
 @testable import VolumeAPI
 
 /// Issue 11, point 8: with the default (no token, loopback-only writes) a web page open in a
@@ -10,7 +11,8 @@ import Testing
 /// another site (403), while cinderclient, openstacksdk and curl keep working.
 @Suite("cross-site requests")
 struct CrossSiteTests {
-    static let report = #"{"host": "node9@nfs-gold", "service": "cinder-volume", "timestamp": "2026-11-24T17:40:00.000000", "capabilities": {"backend_state": "up", "volume_backend_name": "gold", "vendor_name": "x", "driver_version": "1", "storage_protocol": "nfs", "total_capacity_gb": 100, "free_capacity_gb": 50}}"#
+    static let report =
+        #"{"host": "node9@nfs-gold", "service": "cinder-volume", "timestamp": "2026-11-24T17:40:00.000000", "capabilities": {"backend_state": "up", "volume_backend_name": "gold", "vendor_name": "x", "driver_version": "1", "storage_protocol": "nfs", "total_capacity_gb": 100, "free_capacity_gb": 50}}"#
     static let disable = #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#
 
     /// The routes that change state, each with a body it would accept.
@@ -28,18 +30,23 @@ struct CrossSiteTests {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30, withScheduler: true)
         defer { harness.stop() }
         for mutation in Self.mutations {
-            for contentType in ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
-                                "multipart/form-data; boundary=x", "application/jsonp", nil] {
+            for contentType in [
+                "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x", "application/jsonp", nil,
+            ] {
                 var headers: [(String, String)] = []
                 if let contentType { headers.append(("Content-Type", contentType)) }
-                let response = try TestHTTPClient.request(port: harness.port, method: mutation.method, path: mutation.path,
-                                                          headers: headers, body: Array(mutation.body.utf8))
-                #expect(response.status == 415, "\(mutation.path) \(contentType ?? "no Content-Type"): \(response.text)")
+                let response = try TestHTTPClient.request(
+                    port: harness.port, method: mutation.method, path: mutation.path,
+                    headers: headers, body: Array(mutation.body.utf8))
+                #expect(
+                    response.status == 415, "\(mutation.path) \(contentType ?? "no Content-Type"): \(response.text)")
                 #expect(fault(response)?.name == "badMediaType", "\(response.text)")
             }
             let twoLabels = try TestHTTPClient.request(
                 port: harness.port, method: mutation.method, path: mutation.path,
-                headers: [("Content-Type", "application/json"), ("Content-Type", "text/plain")], body: Array(mutation.body.utf8))
+                headers: [("Content-Type", "application/json"), ("Content-Type", "text/plain")],
+                body: Array(mutation.body.utf8))
             #expect(twoLabels.status == 415, "\(mutation.path) two Content-Types: \(twoLabels.text)")
         }
         #expect(try !harness.poolNames().contains("node9@nfs-gold#gold"))
@@ -58,14 +65,18 @@ struct CrossSiteTests {
             [("Origin", "http://127.0.0.1:\(harness.port + 1)")],  // same site, another port: another origin
             [("Origin", "http://127.0.0.1:\(harness.port)"), ("Sec-Fetch-Site", "cross-site")],
             [("Sec-Fetch-Site", "same-site")],
-            [("Origin", "http://127.0.0.1:\(harness.port)"), ("Origin", "http://evil.example")],  // only one is the truth
+            // Only one of the two is the truth.
+            [("Origin", "http://127.0.0.1:\(harness.port)"), ("Origin", "http://evil.example")],
         ]
         // DNS rebinding: the browser sends the attacker's name as both Host and Origin.
         for mutation in Self.mutations {
             let response = try TestHTTPClient.request(
                 port: harness.port, method: mutation.method, path: mutation.path,
-                headers: [("Host", "rebound.evil.example:\(harness.port)"), ("Origin", "http://rebound.evil.example:\(harness.port)"),
-                          ("Content-Type", "application/json")], body: Array(mutation.body.utf8))
+                headers: [
+                    ("Host", "rebound.evil.example:\(harness.port)"),
+                    ("Origin", "http://rebound.evil.example:\(harness.port)"),
+                    ("Content-Type", "application/json"),
+                ], body: Array(mutation.body.utf8))
             #expect(response.status == 403, "\(mutation.path) rebinding: \(response.text)")
         }
         for mutation in Self.mutations {
@@ -78,8 +89,9 @@ struct CrossSiteTests {
             }
         }
         // The text/plain form from another origin: refused too, whichever check comes first.
-        let form = try TestHTTPClient.request(port: harness.port, method: "POST", path: "/drivers/nfs-gold/reinit",
-                                              headers: [("Origin", "http://evil.example"), ("Content-Type", "text/plain")], body: Array("x".utf8))
+        let form = try TestHTTPClient.request(
+            port: harness.port, method: "POST", path: "/drivers/nfs-gold/reinit",
+            headers: [("Origin", "http://evil.example"), ("Content-Type", "text/plain")], body: Array("x".utf8))
         #expect(form.status == 403)
         #expect(try !harness.poolNames().contains("node9@nfs-gold#gold"))
         #expect(harness.decisions.all.isEmpty && harness.savedState.isEmpty)
@@ -93,17 +105,29 @@ struct CrossSiteTests {
         defer { harness.stop() }
         let json = [("Content-Type", "application/json")]
         func send(_ method: String, _ path: String, _ headers: [(String, String)], _ body: String?) throws -> Int {
-            try TestHTTPClient.request(port: harness.port, method: method, path: path, headers: headers,
-                                       body: body.map { Array($0.utf8) } ?? []).status
+            try TestHTTPClient.request(
+                port: harness.port, method: method, path: path, headers: headers,
+                body: body.map { Array($0.utf8) } ?? []
+            ).status
         }
         #expect(try send("POST", "/v3/scheduler/capabilities", json, Self.report) == 204)
-        #expect(try send("POST", "/v3/scheduler/capabilities", [("Content-Type", "Application/JSON; charset=utf-8")], Self.report) == 204)
+        #expect(
+            try send(
+                "POST", "/v3/scheduler/capabilities", [("Content-Type", "Application/JSON; charset=utf-8")], Self.report
+            ) == 204)
         #expect(try send("PUT", "/v3/os-services/disable", json, Self.disable) == 200)
-        #expect(try send("PUT", "/v3/os-services/enable", json + [("Origin", "http://127.0.0.1:\(harness.port)"),
-                                                                   ("Sec-Fetch-Site", "same-origin")], Self.disable) == 200)
+        #expect(
+            try send(
+                "PUT", "/v3/os-services/enable",
+                json + [
+                    ("Origin", "http://127.0.0.1:\(harness.port)"),
+                    ("Sec-Fetch-Site", "same-origin"),
+                ], Self.disable) == 200)
         #expect(try send("POST", "/drivers/nfs-gold/reinit", [], nil) == 202)  // curl -X POST, no body
         #expect(try harness.waitForState("nfs-gold", "ready"))
-        #expect(try send("POST", "/drivers/nfs-gold/reinit", [("Content-Type", "application/x-www-form-urlencoded")], nil) == 202)
+        #expect(
+            try send("POST", "/drivers/nfs-gold/reinit", [("Content-Type", "application/x-www-form-urlencoded")], nil)
+                == 202)
     }
 
     @Test("own origin: http(s)://Host with an IP address or localhost, default ports equal to none")

@@ -42,16 +42,20 @@ struct CurlTests {
         #expect(list.output.contains(#""status": "disabled""#))
         let etag = try #require(list.output.split(separator: "\r\n").first { $0.lowercased().hasPrefix("etag:") })
             .dropFirst(5).trimmingCharacters(in: .whitespaces)
-        let cached = try Self.run(["-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: \(etag)",
-                                   "\(base)/v3/os-services?binary=cinder-volume"])
+        let cached = try Self.run([
+            "-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: \(etag)",
+            "\(base)/v3/os-services?binary=cinder-volume",
+        ])
         #expect(cached.output == "304")
 
         let unauthorized = try Self.run(["-X", "POST", "-w", "\n%{http_code}", "\(base)/drivers/nfs-gold/reinit"])
         #expect(unauthorized.output.hasSuffix("\n401"))
 
         backend.driver.misconfigured = false
-        let reinit = try Self.run(["-X", "POST", "-H", "X-Auth-Token: admin-secret", "-w", "\n%{http_code}",
-                                   "\(base)/drivers/nfs-gold/reinit?wait=30"])
+        let reinit = try Self.run([
+            "-X", "POST", "-H", "X-Auth-Token: admin-secret", "-w", "\n%{http_code}",
+            "\(base)/drivers/nfs-gold/reinit?wait=30",
+        ])
         #expect(reinit.output.hasSuffix("\n200"))
         #expect(reinit.output.contains(#""state": "ready""#))
 

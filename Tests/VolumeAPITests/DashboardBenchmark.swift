@@ -9,8 +9,11 @@ import Testing
 struct DashboardBenchmark {
     static let environment = ProcessInfo.processInfo.environment
 
-    @Test("serve 1,000 backends for wrk", .enabled(if: environment["VOLUMED_API_BENCH_SECONDS"] != nil
-                                                 && environment["VOLUMED_API_BENCH_PORT_FILE"] != nil))
+    @Test(
+        "serve 1,000 backends for wrk",
+        .enabled(
+            if: environment["VOLUMED_API_BENCH_SECONDS"] != nil
+                && environment["VOLUMED_API_BENCH_PORT_FILE"] != nil))
     func serve() throws {
         let seconds = Double(Self.environment["VOLUMED_API_BENCH_SECONDS"] ?? "") ?? 30
         let backends = (0..<1000).map { index in
@@ -19,7 +22,8 @@ struct DashboardBenchmark {
         let harness = try APIHarness(backends, tick: 1, withScheduler: true)
         defer { harness.stop() }
         #expect(try waitUntil(seconds: 60) { try harness.poolNames().count == 900 })
-        try "\(harness.port)".write(toFile: Self.environment["VOLUMED_API_BENCH_PORT_FILE"]!, atomically: true, encoding: .utf8)
+        try "\(harness.port)".write(
+            toFile: Self.environment["VOLUMED_API_BENCH_PORT_FILE"]!, atomically: true, encoding: .utf8)
         usleep(useconds_t(min(seconds, 600) * 1_000_000))
     }
 }

@@ -18,9 +18,12 @@ struct DriversTests {
         #expect(drivers.map { $0["id"] as? String } == ["nfs-gold", "nfs-silver"])
 
         let gold = try harness.driver("nfs-gold")
-        #expect(Set(gold.keys) == ["id", "host", "volume_driver", "volume_backend_name", "state", "initialized",
-                                   "reinit_attempts", "reinit_limit", "last_error", "next_reinit_at", "last_publish",
-                                   "capabilities"])
+        #expect(
+            Set(gold.keys) == [
+                "id", "host", "volume_driver", "volume_backend_name", "state", "initialized",
+                "reinit_attempts", "reinit_limit", "last_error", "next_reinit_at", "last_publish",
+                "capabilities",
+            ])
         #expect(gold["host"] as? String == "node1@nfs-gold")
         #expect(gold["volume_driver"] as? String == "cinder.volume.drivers.nfs.NfsDriver")
         #expect(gold["volume_backend_name"] as? String == "nfs-gold")

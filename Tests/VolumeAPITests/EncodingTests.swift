@@ -1,8 +1,9 @@
 import Foundation
 import Supervision
 import Testing
-@testable import VolumeAPI
 import VolumeService
+
+@testable import VolumeAPI
 
 @Suite("encoding")
 struct EncodingTests {
@@ -48,16 +49,18 @@ struct EncodingTests {
         func get(_ key: String, _ version: UInt64, _ now: Date) -> String {
             let view = cache.view(key, version: version, now: now) {
                 builds += 1
-                return (EncodedView(body: Array("\(key)\(version)#\(builds)".utf8)),
-                        ViewValidity(version: version, validFrom: now, validBefore: now.addingTimeInterval(10)))
+                return (
+                    EncodedView(body: Array("\(key)\(version)#\(builds)".utf8)),
+                    ViewValidity(version: version, validFrom: now, validBefore: now.addingTimeInterval(10))
+                )
             }
             return String(decoding: view.body, as: UTF8.self)
         }
         #expect(get("a", 1, t0) == "a1#1")
         #expect(get("a", 1, t0.addingTimeInterval(5)) == "a1#1")
         #expect(get("a", 1, t0.addingTimeInterval(10)) == "a1#2")  // window ended
-        #expect(get("a", 1, t0.addingTimeInterval(9)) == "a1#3")   // clock went back before the window
-        #expect(get("a", 2, t0.addingTimeInterval(9)) == "a2#4")   // new version
+        #expect(get("a", 1, t0.addingTimeInterval(9)) == "a1#3")  // clock went back before the window
+        #expect(get("a", 2, t0.addingTimeInterval(9)) == "a2#4")  // new version
         #expect(get("b", 2, t0) == "b2#5")
         #expect(get("c", 2, t0) == "c2#6")
         #expect(cache.count == 3)
@@ -77,14 +80,22 @@ struct EncodingTests {
         let settings = VolumeAPISettings(host: "h", serviceDownTime: 60)
         let now = Date(timeIntervalSince1970: 10_000)
         var validity = ViewValidity(version: 1, validFrom: now)
-        #expect(ServicesView.isUp(heartbeat: now.addingTimeInterval(-60), now: now, settings: settings, validity: &validity))
+        #expect(
+            ServicesView.isUp(heartbeat: now.addingTimeInterval(-60), now: now, settings: settings, validity: &validity)
+        )
         #expect(validity.validBefore == now)
         validity = ViewValidity(version: 1, validFrom: now)
-        #expect(ServicesView.isUp(heartbeat: now.addingTimeInterval(-10), now: now, settings: settings, validity: &validity))
+        #expect(
+            ServicesView.isUp(heartbeat: now.addingTimeInterval(-10), now: now, settings: settings, validity: &validity)
+        )
         #expect(validity.validBefore == now.addingTimeInterval(50))
-        #expect(!ServicesView.isUp(heartbeat: now.addingTimeInterval(-61), now: now, settings: settings, validity: &validity))
+        #expect(
+            !ServicesView.isUp(
+                heartbeat: now.addingTimeInterval(-61), now: now, settings: settings, validity: &validity))
         #expect(validity.validBefore == now.addingTimeInterval(50))
-        #expect(!ServicesView.isUp(heartbeat: now.addingTimeInterval(70), now: now, settings: settings, validity: &validity))
+        #expect(
+            !ServicesView.isUp(heartbeat: now.addingTimeInterval(70), now: now, settings: settings, validity: &validity)
+        )
         #expect(validity.validBefore == now.addingTimeInterval(10))
     }
 }

@@ -56,7 +56,9 @@ struct HealthAndMetricsTests {
         defer { harness.stop() }
         #expect(try harness.waitForState("nfs-gold", "ready"))
         #expect(try harness.waitForState("nfs-silver", "failed"))
-        #expect(try waitUntil { (try harness.driver("nfs-gold")["last_publish"] as? [String: Any])?["ok"] as? Bool == true })
+        #expect(
+            try waitUntil { (try harness.driver("nfs-gold")["last_publish"] as? [String: Any])?["ok"] as? Bool == true }
+        )
         _ = try harness.get("/drivers/nope")
         _ = try harness.get("/no/such/path")
         let response = try harness.get("/metrics")
@@ -84,11 +86,20 @@ struct HealthAndMetricsTests {
             #"volumed_http_requests_total{route="unmatched",method="GET",code="404"} 1"#,
         ]
         for line in expected { #expect(lines.contains(line), "missing: \(line)") }
-        #expect(lines.contains { $0.hasPrefix(#"volumed_backend_publishes_total{backend="nfs-gold",host="node1@nfs-gold",result="ok"} "#) && !$0.hasSuffix(" 0") })
-        #expect(lines.contains { $0.hasPrefix(#"volumed_http_requests_total{route="/drivers/{id}",method="GET",code="200"} "#) })
+        #expect(
+            lines.contains {
+                $0.hasPrefix(#"volumed_backend_publishes_total{backend="nfs-gold",host="node1@nfs-gold",result="ok"} "#)
+                    && !$0.hasSuffix(" 0")
+            })
+        #expect(
+            lines.contains {
+                $0.hasPrefix(#"volumed_http_requests_total{route="/drivers/{id}",method="GET",code="200"} "#)
+            })
         // Every sample line is `name{labels} value` or `name value`.
         for line in lines where !line.hasPrefix("#") {
-            #expect(line.wholeMatch(of: /[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? [-+0-9.eInfNa]+/) != nil, "bad line: \(line)")
+            #expect(
+                line.wholeMatch(of: /[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? [-+0-9.eInfNa]+/) != nil,
+                "bad line: \(line)")
         }
     }
 

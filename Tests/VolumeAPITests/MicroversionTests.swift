@@ -3,6 +3,7 @@ import HTTPServer
 import Logging
 import SharedTestSupport
 import Testing
+
 @testable import VolumeAPI
 
 @Suite("OpenStack-API-Version parsing")
@@ -41,7 +42,9 @@ struct MicroversionParserTests {
 
     @Test("malformed versions are 400s")
     func malformed() {
-        for text in ["3.x", "3", "3.", ".3", "03.1", "3.01", "-3.1", "3.1.1", "three", "", "3.1 extra", "LATEST", "0.1"] {
+        for text in [
+            "3.x", "3", "3.", ".3", "03.1", "3.01", "-3.1", "3.1.1", "three", "", "3.1 extra", "LATEST", "0.1",
+        ] {
             #expect(parse(["volume \(text)"]) == .malformed(text), "volume \(text)")
         }
         #expect(parse(["volume 3.x"]).fault()?.status == .badRequest)
@@ -99,7 +102,9 @@ struct LogLevelRegistryTests {
     @Test("a prefix sets every label under it; a shorter prefix later replaces longer ones")
     func prefixes() {
         let registry = LogLevelRegistry(startLevel: .info)
-        for label in ["volumed", "volumed.api", "volumed.access", "volumed.supervision"] { registry.register(label: label) }
+        for label in ["volumed", "volumed.api", "volumed.access", "volumed.supervision"] {
+            registry.register(label: label)
+        }
         #expect(registry.level(for: "volumed.api") == .info)
         registry.set(prefix: "volumed.a", level: .debug)
         #expect(registry.level(for: "volumed.api") == .debug)
@@ -142,7 +147,10 @@ struct OpenStackProtocolTests {
         #expect(v3["version"] as? String == "3.49")
         #expect(v3["min_version"] as? String == "3.0")
         let links = try #require(v3["links"] as? [[String: Any]])
-        #expect(links.contains { $0["rel"] as? String == "self" && $0["href"] as? String == "http://volume.example:8776/v3/" })
+        #expect(
+            links.contains {
+                $0["rel"] as? String == "self" && $0["href"] as? String == "http://volume.example:8776/v3/"
+            })
         let media = try #require(v3["media-types"] as? [[String: Any]])
         #expect(media.first?["type"] as? String == "application/vnd.openstack.volume+json;version=3")
         for path in ["/v3", "/v3/"] {
@@ -154,10 +162,15 @@ struct OpenStackProtocolTests {
 
     @Test("links use public_endpoint when set")
     func publicEndpoint() throws {
-        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30, publicEndpoint: "https://cloud.example/volume/")
+        let harness = try APIHarness(
+            [TestBackend("nfs-gold")], tick: 30, publicEndpoint: "https://cloud.example/volume/")
         defer { harness.stop() }
-        let links = (try harness.get("/").json["versions"] as? [[String: Any]])?.first?["links"] as? [[String: Any]] ?? []
-        #expect(links.contains { $0["rel"] as? String == "self" && $0["href"] as? String == "https://cloud.example/volume/v3/" })
+        let links =
+            (try harness.get("/").json["versions"] as? [[String: Any]])?.first?["links"] as? [[String: Any]] ?? []
+        #expect(
+            links.contains {
+                $0["rel"] as? String == "self" && $0["href"] as? String == "https://cloud.example/volume/v3/"
+            })
     }
 
     @Test("every response carries the version, Vary and a request id: handlers, faults, the router's 404 and 405")
@@ -167,7 +180,10 @@ struct OpenStackProtocolTests {
         let cases: [(TestResponse, Int, String)] = [
             (try harness.get("/v3/services", headers: []), 200, "volume 3.0"),
             (try harness.get("/v3/services", headers: [("OpenStack-API-Version", "volume 3.7")]), 200, "volume 3.7"),
-            (try harness.get("/v3/services", headers: [("OpenStack-API-Version", "volume latest")]), 200, "volume 3.49"),
+            (
+                try harness.get("/v3/services", headers: [("OpenStack-API-Version", "volume latest")]), 200,
+                "volume 3.49"
+            ),
             (try harness.get("/v3/services", headers: [("OpenStack-API-Version", "compute 2.1")]), 200, "volume 3.0"),
             (try harness.get("/nothing-here", headers: [("OpenStack-API-Version", "volume 3.32")]), 404, "volume 3.32"),
             (try harness.send("DELETE", "/v3/services"), 405, "volume 3.0"),
@@ -196,7 +212,9 @@ struct OpenStackProtocolTests {
         defer { harness.stop() }
         #expect(try harness.waitForState("nfs-gold", "ready"))
         func listed(_ version: String?) throws -> [[String: Any]] {
-            services(try harness.get("/v3/os-services", headers: version.map { [("OpenStack-API-Version", "volume \($0)")] } ?? []))
+            services(
+                try harness.get(
+                    "/v3/os-services", headers: version.map { [("OpenStack-API-Version", "volume \($0)")] } ?? []))
         }
         for version in [nil, "3.0", "3.6"] {
             let all = try listed(version)
@@ -226,19 +244,26 @@ struct OpenStackProtocolTests {
         }
     }
 
-    @Test("actions: unknown ones are 404, log levels need 3.32, failover needs 3.26, failovers are 400 without replication")
+    @Test(
+        "actions: unknown ones are 404, log levels need 3.32, failover needs 3.26, failovers are 400 without replication"
+    )
     func actions() throws {
-        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30, logLevels: LogLevelRegistry(startLevel: .info))
+        let harness = try APIHarness(
+            [TestBackend("nfs-gold")], tick: 30, logLevels: LogLevelRegistry(startLevel: .info))
         defer { harness.stop() }
         let host = #"{"host": "node1@nfs-gold"}"#
         #expect(try harness.send("PUT", "/v3/os-services/explode", json: host).status == 404)
         #expect(try harness.send("PUT", "/v3/os-services/set-log", json: #"{"level": "DEBUG"}"#).status == 404)
         #expect(try harness.send("PUT", "/v3/os-services/get-log", json: "{}").status == 404)
-        #expect(try harness.send("PUT", "/v3/os-services/failover", json: host,
-                                 headers: [("OpenStack-API-Version", "volume 3.25")]).status == 404)
+        #expect(
+            try harness.send(
+                "PUT", "/v3/os-services/failover", json: host,
+                headers: [("OpenStack-API-Version", "volume 3.25")]
+            ).status == 404)
         for (action, version) in [("failover_host", "3.0"), ("failover", "3.26")] {
-            let answer = try harness.send("PUT", "/v3/os-services/\(action)", json: host,
-                                          headers: [("OpenStack-API-Version", "volume \(version)")])
+            let answer = try harness.send(
+                "PUT", "/v3/os-services/\(action)", json: host,
+                headers: [("OpenStack-API-Version", "volume \(version)")])
             #expect(answer.status == 400, "\(action)")
             #expect(fault(answer)?.message.contains("no replication configured") == true)
         }
@@ -254,8 +279,9 @@ struct OpenStackProtocolTests {
         defer { harness.stop() }
         #expect(try harness.waitForState("nfs-gold", "ready"))
         let v332 = [("OpenStack-API-Version", "volume 3.32")]
-        let set = try harness.send("PUT", "/v3/os-services/set-log",
-                                   json: #"{"level": "debug", "binary": "cinder-volume", "prefix": "volumed.access"}"#, headers: v332)
+        let set = try harness.send(
+            "PUT", "/v3/os-services/set-log",
+            json: #"{"level": "debug", "binary": "cinder-volume", "prefix": "volumed.access"}"#, headers: v332)
         #expect(set.status == 202)
         #expect(registry.level(for: "volumed.access") == .debug)
         #expect(registry.level(for: "volumed.api") == .info)
@@ -263,27 +289,36 @@ struct OpenStackProtocolTests {
         let all = try harness.send("PUT", "/v3/os-services/get-log", json: #"{"prefix": "volumed.a"}"#, headers: v332)
         #expect(all.status == 200)
         let entries = try #require(all.json["log_levels"] as? [[String: Any]])
-        #expect(entries.map { "\($0["binary"]!)@\($0["host"]!)" } == ["cinder-api@node1", "cinder-scheduler@node1", "cinder-volume@node1@nfs-gold"])
+        #expect(
+            entries.map { "\($0["binary"]!)@\($0["host"]!)" } == [
+                "cinder-api@node1", "cinder-scheduler@node1", "cinder-volume@node1@nfs-gold",
+            ])
         for entry in entries {
             #expect(entry["levels"] as? [String: String] == ["volumed.access": "DEBUG", "volumed.api": "INFO"])
         }
-        let byServer = try harness.send("PUT", "/v3/os-services/get-log",
-                                        json: #"{"binary": "cinder-volume", "server": "node1"}"#, headers: v332)
+        let byServer = try harness.send(
+            "PUT", "/v3/os-services/get-log",
+            json: #"{"binary": "cinder-volume", "server": "node1"}"#, headers: v332)
         #expect((byServer.json["log_levels"] as? [[String: Any]])?.map { $0["host"] as? String } == ["node1@nfs-gold"])
 
         let badLevel = try harness.send("PUT", "/v3/os-services/set-log", json: #"{"level": "LOUD"}"#, headers: v332)
         #expect(badLevel.status == 400)
-        let badBinary = try harness.send("PUT", "/v3/os-services/get-log", json: #"{"binary": "nova-compute"}"#, headers: v332)
+        let badBinary = try harness.send(
+            "PUT", "/v3/os-services/get-log", json: #"{"binary": "nova-compute"}"#, headers: v332)
         #expect(badBinary.status == 400)
         // A server that names no service changes nothing.
-        #expect(try harness.send("PUT", "/v3/os-services/set-log", json: #"{"level": "ERROR", "server": "elsewhere"}"#,
-                                 headers: v332).status == 202)
+        #expect(
+            try harness.send(
+                "PUT", "/v3/os-services/set-log", json: #"{"level": "ERROR", "server": "elsewhere"}"#,
+                headers: v332
+            ).status == 202)
         #expect(registry.level(for: "volumed.api") == .info)
     }
 
     @Test("freeze keeps the driver supervised, lists frozen and disabled, leaves get_pools, is stored; thaw undoes it")
     func freezeAndThaw() throws {
-        let harness = try APIHarness([TestBackend("nfs-gold"), TestBackend("nfs-silver")], tick: 0.2, withScheduler: true)
+        let harness = try APIHarness(
+            [TestBackend("nfs-gold"), TestBackend("nfs-silver")], tick: 0.2, withScheduler: true)
         defer { harness.stop() }
         #expect(try waitUntil { try harness.poolNames().count == 2 })
         #expect(try harness.send("PUT", "/v3/os-services/freeze", json: "{}").status == 400)
@@ -292,7 +327,10 @@ struct OpenStackProtocolTests {
         let frozen = try harness.send("PUT", "/v3/os-services/freeze", json: #"{"host": "node1@nfs-gold"}"#)
         #expect(frozen.status == 200)
         #expect(frozen.body.isEmpty)
-        let gold = try #require(services(try harness.get("/v3/os-services", headers: [])).first { $0["host"] as? String == "node1@nfs-gold" })
+        let gold = try #require(
+            services(try harness.get("/v3/os-services", headers: [])).first {
+                $0["host"] as? String == "node1@nfs-gold"
+            })
         #expect(gold["frozen"] as? Bool == true)
         #expect(gold["status"] as? String == "disabled")
         #expect(gold["disabled_reason"] as? String == "frozen")
@@ -304,7 +342,8 @@ struct OpenStackProtocolTests {
         #expect(report.frozen)
 
         #expect(try harness.send("PUT", "/v3/os-services/thaw", json: #"{"host": "node1@nfs-gold"}"#).status == 200)
-        let thawed = try #require(services(try harness.get("/v3/os-services")).first { $0["host"] as? String == "node1@nfs-gold" })
+        let thawed = try #require(
+            services(try harness.get("/v3/os-services")).first { $0["host"] as? String == "node1@nfs-gold" })
         #expect(thawed["frozen"] as? Bool == false)
         #expect(thawed["status"] as? String == "enabled")
         #expect(try waitUntil { try harness.poolNames().count == 2 })
@@ -312,12 +351,14 @@ struct OpenStackProtocolTests {
 
     @Test("get_pools filters apply from 3.28 (name, capabilities), are ignored below; volume_type is 404 from 3.35")
     func poolFilters() throws {
-        let harness = try APIHarness([TestBackend("nfs-gold"), TestBackend("nfs-silver")], tick: 0.2, withScheduler: true)
+        let harness = try APIHarness(
+            [TestBackend("nfs-gold"), TestBackend("nfs-silver")], tick: 0.2, withScheduler: true)
         defer { harness.stop() }
         #expect(try waitUntil { try harness.poolNames().count == 2 })
         let names = try harness.poolNames()
         func pools(_ query: String, _ version: String) throws -> [String] {
-            let answer = try harness.get("/v3/scheduler-stats/get_pools\(query)", headers: [("OpenStack-API-Version", "volume \(version)")])
+            let answer = try harness.get(
+                "/v3/scheduler-stats/get_pools\(query)", headers: [("OpenStack-API-Version", "volume \(version)")])
             return (answer.json["pools"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         }
         let gold = try #require(names.first { $0.contains("@nfs-gold#") })
@@ -328,33 +369,43 @@ struct OpenStackProtocolTests {
         #expect(try pools("?volume_backend_name=nfs-silver", "3.28").first?.contains("@nfs-silver#") == true)
         #expect(try pools("?volume_backend_name=nothing", "3.28") == [])
         #expect(try pools("?thin_provisioning_support=true&volume_backend_name=nfs-gold", "3.28").count <= 1)
-        let detail = try harness.get("/v3/scheduler-stats/get_pools?detail=true&volume_backend_name=nfs-gold",
-                                     headers: [("OpenStack-API-Version", "volume 3.28")])
+        let detail = try harness.get(
+            "/v3/scheduler-stats/get_pools?detail=true&volume_backend_name=nfs-gold",
+            headers: [("OpenStack-API-Version", "volume 3.28")])
         let pool = try #require((detail.json["pools"] as? [[String: Any]])?.first)
         #expect((pool["capabilities"] as? [String: Any])?["volume_backend_name"] as? String == "nfs-gold")
-        #expect(try harness.get("/v3/scheduler-stats/get_pools?volume_type=gold",
-                                headers: [("OpenStack-API-Version", "volume 3.35")]).status == 404)
+        #expect(
+            try harness.get(
+                "/v3/scheduler-stats/get_pools?volume_type=gold",
+                headers: [("OpenStack-API-Version", "volume 3.35")]
+            ).status == 404)
         #expect(try pools("?volume_type=gold", "3.34") == [])
     }
 
     @Test("auth_strategy noauth accepts user:project tokens from any client; the admin token still works")
     func noauth() throws {
-        let request = try HTTPRequest(method: .put, target: "/v3/os-services/enable", headers: ["X-Auth-Token": "admin:admin"],
-                                      peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
+        let request = try HTTPRequest(
+            method: .put, target: "/v3/os-services/enable", headers: ["X-Auth-Token": "admin:admin"],
+            peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
         let noauth = AccessPolicy(adminToken: "s3cret", strategy: .noauth)
         #expect(throws: Never.self) { try noauth.authorizeMutation(request) }
         let tokenOnly = AccessPolicy(adminToken: "s3cret")
         #expect(throws: HTTPError.self) { try tokenOnly.authorizeMutation(request) }
-        let admin = try HTTPRequest(method: .put, target: "/", headers: ["X-Auth-Token": "s3cret"],
-                                    peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
+        let admin = try HTTPRequest(
+            method: .put, target: "/", headers: ["X-Auth-Token": "s3cret"],
+            peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
         #expect(throws: Never.self) { try noauth.authorizeMutation(admin) }
         for bad in ["admin", ":admin", "admin:", "a:b:c"] {
-            let attempt = try HTTPRequest(method: .put, target: "/", headers: ["X-Auth-Token": bad],
-                                          peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
+            let attempt = try HTTPRequest(
+                method: .put, target: "/", headers: ["X-Auth-Token": bad],
+                peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
             #expect(throws: HTTPError.self) { try noauth.authorizeMutation(attempt) }
         }
         // Without a token and without noauth, a remote client still cannot write.
-        let remote = try HTTPRequest(method: .put, target: "/", peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
-        #expect(throws: HTTPError.self) { try AccessPolicy(adminToken: nil, strategy: .noauth).authorizeMutation(remote) }
+        let remote = try HTTPRequest(
+            method: .put, target: "/", peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
+        #expect(throws: HTTPError.self) {
+            try AccessPolicy(adminToken: nil, strategy: .noauth).authorizeMutation(remote)
+        }
     }
 }

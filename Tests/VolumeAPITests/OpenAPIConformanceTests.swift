@@ -3,7 +3,9 @@ import SharedTestSupport
 import Testing
 
 /// Runs `scripts/openapi-check` against a live server, so the spec and the server cannot drift.
-@Suite("OpenAPI conformance", .enabled(if: Tool.python3 != nil, "python3 is not installed; scripts/setup --test installs it"))
+@Suite(
+    "OpenAPI conformance",
+    .enabled(if: Tool.python3 != nil, "python3 is not installed; scripts/setup --test installs it"))
 struct OpenAPIConformanceTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -28,12 +30,15 @@ struct OpenAPIConformanceTests {
 
     /// Runs the checker against a live one-backend server with a copy of the spec in which `original`
     /// (which must occur) is replaced by `edited`.
-    static func checkAgainstEditedSpec(replacing original: String, with edited: String) throws -> (status: Int32, output: String) {
+    static func checkAgainstEditedSpec(replacing original: String, with edited: String) throws -> (
+        status: Int32, output: String
+    ) {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }
         let spec = try String(contentsOf: packageRoot.appendingPathComponent("openapi/openapi.yaml"), encoding: .utf8)
         try #require(spec.contains(original), "the spec no longer contains \(original)")
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("openapi-edited-\(UUID().uuidString).yaml")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "openapi-edited-\(UUID().uuidString).yaml")
         try spec.replacingOccurrences(of: original, with: edited).write(to: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: path) }
         return try runPython(["scripts/openapi-check", harness.baseURL, "--spec", path.path])
@@ -47,20 +52,23 @@ struct OpenAPIConformanceTests {
 
     @Test("a volume service with an in-process scheduler and backends in every state matches the spec")
     func liveServerMatchesSpec() throws {
-        let harness = try APIHarness([
-            TestBackend("nfs-gold"),
-            TestBackend("nfs-silver", storagePresent: false, reinitDriverCount: 0),
-            TestBackend("lvm-1", misconfigured: true),
-            TestBackend("lvm-2", storagePresent: false, reinitDriverCount: 1),
-        ], tick: 0.2, adminToken: "openapi-token", withScheduler: true)
+        let harness = try APIHarness(
+            [
+                TestBackend("nfs-gold"),
+                TestBackend("nfs-silver", storagePresent: false, reinitDriverCount: 0),
+                TestBackend("lvm-1", misconfigured: true),
+                TestBackend("lvm-2", storagePresent: false, reinitDriverCount: 1),
+            ], tick: 0.2, adminToken: "openapi-token", withScheduler: true)
         defer { harness.stop() }
         #expect(try harness.waitForState("nfs-gold", "ready"))
         #expect(try harness.waitForState("lvm-1", "failed"))
         #expect(try harness.waitForState("lvm-2", "exhausted"))
         #expect(try waitUntil { try harness.poolNames() == ["node1@nfs-gold#nfs-gold"] })
 
-        let result = try Self.runPython(["scripts/openapi-check", harness.baseURL, "--token", "openapi-token",
-                                         "--reinit", "lvm-2", "--post-report"])
+        let result = try Self.runPython([
+            "scripts/openapi-check", harness.baseURL, "--token", "openapi-token",
+            "--reinit", "lvm-2", "--post-report",
+        ])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("all match"))
     }
@@ -78,7 +86,8 @@ struct OpenAPIConformanceTests {
     func checkerCatchesDrift() throws {
         // A copy of the spec whose driver schema demands a field the server never sends.
         let result = try Self.checkAgainstEditedSpec(
-            replacing: "required: [id, host, volume_driver,", with: "required: [serial_number, id, host, volume_driver,")
+            replacing: "required: [id, host, volume_driver,", with: "required: [serial_number, id, host, volume_driver,"
+        )
         #expect(result.status == 1)
         #expect(result.output.contains("'serial_number' is a required property"))
     }

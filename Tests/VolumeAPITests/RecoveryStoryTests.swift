@@ -14,10 +14,11 @@ struct RecoveryStoryTests {
         // One document both satisfies the wait and is inspected: with a 0.2 s tick the driver is
         // re-initializing every tick, so a second read may catch it `initializing`.
         var retrying: [String: Any] = [:]
-        #expect(try waitUntil {
-            retrying = try harness.driver("nfs-gold")
-            return retrying["state"] as? String == "retrying" && retrying["reinit_attempts"] as? Int ?? 0 >= 1
-        })
+        #expect(
+            try waitUntil {
+                retrying = try harness.driver("nfs-gold")
+                return retrying["state"] as? String == "retrying" && retrying["reinit_attempts"] as? Int ?? 0 >= 1
+            })
         let error = try #require(retrying["last_error"] as? [String: Any])
         #expect(error["class"] as? String == "recoverable")
         #expect(error["kind"] as? String == "backend_unavailable")
@@ -30,34 +31,43 @@ struct RecoveryStoryTests {
 
         backend.driver.storagePresent = true
         #expect(try harness.waitForState("nfs-gold", "ready"))
-        #expect(try waitUntil { try harness.poolNames() == ["node1@nfs-gold#nfs-gold", "node1@nfs-silver#nfs-silver"] })
+        #expect(
+            try waitUntil { try harness.poolNames() == ["node1@nfs-gold#nfs-gold", "node1@nfs-silver#nfs-silver"] })
         let ready = try harness.driver("nfs-gold")
         #expect(ready["initialized"] as? Bool == true)
         // The attempts of the episode that just ended stay visible: one per automatic re-initialization event.
         let events = try #require(try harness.get("/drivers/nfs-gold/events").json["events"] as? [[String: Any]])
-        let automatic = events.filter { ($0["reason"] as? String)?.hasPrefix("automatic re-initialization") == true }.count
+        let automatic = events.filter { ($0["reason"] as? String)?.hasPrefix("automatic re-initialization") == true }
+            .count
         #expect(automatic >= 1)
         #expect(ready["reinit_attempts"] as? Int == automatic)
         #expect(ready["next_reinit_at"] is NSNull)
         #expect((ready["last_error"] as? [String: Any])?["kind"] as? String == "backend_unavailable")
-        #expect(services(try harness.get("/v3/os-services?host=node1%40nfs-gold")).first?["backend_state"] as? String == "up")
+        #expect(
+            services(try harness.get("/v3/os-services?host=node1%40nfs-gold")).first?["backend_state"] as? String
+                == "up")
         #expect(try harness.get("/readyz").status == 200)
     }
 
     @Test("a disabled backend stays ready but leaves get_pools, and returns when enabled")
     func disabledLeavesPools() throws {
-        let harness = try APIHarness([TestBackend("nfs-gold"), TestBackend("nfs-silver")], tick: 0.2, withScheduler: true)
+        let harness = try APIHarness(
+            [TestBackend("nfs-gold"), TestBackend("nfs-silver")], tick: 0.2, withScheduler: true)
         defer { harness.stop() }
         #expect(try waitUntil { try harness.poolNames().count == 2 })
-        let disable = try harness.send("PUT", "/v3/os-services/disable-log-reason",
-                                       json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "maintenance"}"#)
+        let disable = try harness.send(
+            "PUT", "/v3/os-services/disable-log-reason",
+            json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "maintenance"}"#)
         #expect(disable.status == 200)
         #expect(try waitUntil { try harness.poolNames() == ["node1@nfs-silver#nfs-silver"] })
         #expect(try harness.driverState("nfs-gold") == "ready")
         let listed = services(try harness.get("/v3/os-services?host=node1%40nfs-gold")).first
         #expect(listed?["status"] as? String == "disabled")
         #expect(listed?["disabled_reason"] as? String == "maintenance")
-        #expect(try harness.send("PUT", "/v3/os-services/enable", json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#).status == 200)
+        #expect(
+            try harness.send(
+                "PUT", "/v3/os-services/enable", json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#
+            ).status == 200)
         #expect(try waitUntil { try harness.poolNames().count == 2 })
     }
 

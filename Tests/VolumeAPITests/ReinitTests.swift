@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import Testing
+
 @testable import VolumeAPI
 
 @Suite("manual re-initialization")
@@ -65,7 +66,9 @@ struct ReinitTests {
         #expect((response.json["driver"] as? [String: Any])?["state"] as? String == "initializing")
     }
 
-    @Test("bad ?wait values answer 400 naming the parameter", arguments: ["abc", "-1", "3601", "nan", "inf", "", "0x10", "1e1", "+5", "%205", "5.", ".5", "0x1p4"])
+    @Test(
+        "bad ?wait values answer 400 naming the parameter",
+        arguments: ["abc", "-1", "3601", "nan", "inf", "", "0x10", "1e1", "+5", "%205", "5.", ".5", "0x1p4"])
     func badWait(value: String) throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }
@@ -131,17 +134,23 @@ struct AccessTests {
         // A peer that is not loopback cannot be produced over loopback-only sockets: hand the
         // handler a request as the server would build it for such a peer.
         let remote = PeerAddress(family: .ipv4, bytes: [10, 0, 0, 7], port: 40000)
-        let request = try HTTPRequest(method: .put, target: "/v3/os-services/enable",
-                                      headers: ["Content-Type": "application/json"], body: Array(body.utf8), peer: remote)
-        #expect(throws: HTTPError.forbidden("No admin token is configured, so state-changing requests are accepted from loopback clients only.")) {
+        let request = try HTTPRequest(
+            method: .put, target: "/v3/os-services/enable",
+            headers: ["Content-Type": "application/json"], body: Array(body.utf8), peer: remote)
+        #expect(
+            throws: HTTPError.forbidden(
+                "No admin token is configured, so state-changing requests are accepted from loopback clients only.")
+        ) {
             try AccessPolicy(adminToken: nil).authorizeMutation(request)
         }
-        let mappedLoopback = PeerAddress(family: .ipv6, bytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1], port: 1)
+        let mappedLoopback = PeerAddress(
+            family: .ipv6, bytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1], port: 1)
         let local = try HTTPRequest(method: .put, target: "/v3/os-services/enable", peer: mappedLoopback)
         try AccessPolicy(adminToken: nil).authorizeMutation(local)
         try AccessPolicy(adminToken: "").authorizeMutation(local)
         // With a token, a remote peer with the right token passes.
-        let withToken = try HTTPRequest(method: .put, target: "/v3/os-services/enable", headers: ["X-Auth-Token": "t"], peer: remote)
+        let withToken = try HTTPRequest(
+            method: .put, target: "/v3/os-services/enable", headers: ["X-Auth-Token": "t"], peer: remote)
         try AccessPolicy(adminToken: "t").authorizeMutation(withToken)
     }
 

@@ -1,8 +1,8 @@
 import Foundation
-import SharedTestSupport
-import Synchronization
 import ServiceDecisions
+import SharedTestSupport
 import Supervision
+import Synchronization
 import Testing
 import VolumeAPI
 import VolumeService
@@ -16,8 +16,9 @@ struct ServiceStatusTests {
         defer { harness.stop() }
         #expect(try harness.waitForState("nfs-gold", "ready"))
 
-        let disabled = try harness.send("PUT", "/v3/os-services/disable",
-                                        json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#)
+        let disabled = try harness.send(
+            "PUT", "/v3/os-services/disable",
+            json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#)
         #expect(disabled.status == 200)
         #expect(disabled.json.count == 5)
         #expect(disabled.json["disabled"] as? Bool == true)
@@ -26,8 +27,10 @@ struct ServiceStatusTests {
         #expect(disabled.json["binary"] as? String == "cinder-volume")
         #expect(disabled.json["service"] as? String == "")
 
-        let reason = try harness.send("PUT", "/v3/os-services/disable-log-reason",
-                                      json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "array firmware upgrade"}"#)
+        let reason = try harness.send(
+            "PUT", "/v3/os-services/disable-log-reason",
+            json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "array firmware upgrade"}"#
+        )
         #expect(reason.status == 200)
         #expect(reason.json.count == 6)
         #expect(reason.json["disabled_reason"] as? String == "array firmware upgrade")
@@ -38,8 +41,9 @@ struct ServiceStatusTests {
         #expect(try harness.driverState("nfs-gold") == "ready")
         #expect(waitUntil { recorder.reports.last?.serviceStatus.disabled == true })
 
-        let enabled = try harness.send("PUT", "/v3/8c0e/os-services/enable",
-                                       json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#)
+        let enabled = try harness.send(
+            "PUT", "/v3/8c0e/os-services/enable",
+            json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#)
         #expect(enabled.status == 200)
         #expect(enabled.json["disabled"] as? Bool == false)
         #expect(enabled.json["status"] as? String == "enabled")
@@ -56,40 +60,63 @@ struct ServiceStatusTests {
     func durableBeforeAnswer() throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }
-        let reason = try harness.send("PUT", "/v3/os-services/disable-log-reason",
-                                      json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "firmware"}"#)
+        let reason = try harness.send(
+            "PUT", "/v3/os-services/disable-log-reason",
+            json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "firmware"}"#)
         #expect(reason.status == 200)
         let saved = harness.savedState
-        #expect(saved.contains(#""host": "node1@nfs-gold""#) && saved.contains(#""disabled_reason": "firmware""#), "\(saved)")
-        #expect(try ServiceStateFile(directory: harness.stateDirectory).load(host: "node1")
-            == [ServiceKey.volume(host: "node1", backend: "nfs-gold"): ServiceStatus(disabled: true, disabledReason: "firmware")])
+        #expect(
+            saved.contains(#""host": "node1@nfs-gold""#) && saved.contains(#""disabled_reason": "firmware""#),
+            "\(saved)")
+        #expect(
+            try ServiceStateFile(directory: harness.stateDirectory).load(host: "node1")
+                == [
+                    ServiceKey.volume(host: "node1", backend: "nfs-gold"): ServiceStatus(
+                        disabled: true, disabledReason: "firmware")
+                ])
     }
 
     @Test("the deprecated 'service' key names the binary when 'binary' is absent, and is echoed")
     func serviceKey() throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }
-        let response = try harness.send("PUT", "/v3/os-services/disable", json: #"{"host": "node1@nfs-gold", "service": "cinder-volume"}"#)
+        let response = try harness.send(
+            "PUT", "/v3/os-services/disable", json: #"{"host": "node1@nfs-gold", "service": "cinder-volume"}"#)
         #expect(response.status == 200)
         #expect(response.json["service"] as? String == "cinder-volume")
         #expect(response.json["binary"] as? String == "")
     }
 
-    @Test("bad requests answer 400 naming the problem", arguments: [
-        ("disable", #"{"binary": "cinder-volume"}"#, "Missing required element 'host' in request body."),
-        ("disable", #"{"host": 5, "binary": "cinder-volume"}"#, "Invalid element 'host': a string is required, got a number."),
-        ("disable", #"{"host": "node1@nfs-gold"}"#, "Missing required element 'binary' in request body."),
-        ("disable-log-reason", #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#,
-         "Missing required element 'disabled_reason' in request body."),
-        ("disable-log-reason", #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": ""}"#,
-         "Invalid element 'disabled_reason': it must be 1 to 255 characters long, got 0."),
-        ("disable-log-reason", #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "   "}"#,
-         "Invalid element 'disabled_reason': it must not be only spaces."),
-        ("disable-log-reason", #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": true}"#,
-         "Invalid element 'disabled_reason': a string is required, got a boolean."),
-        ("disable", #"["host"]"#, "Malformed request body: a JSON object is required, got an array."),
-        ("disable", "", "The request body is empty; a JSON object is required."),
-    ])
+    @Test(
+        "bad requests answer 400 naming the problem",
+        arguments: [
+            ("disable", #"{"binary": "cinder-volume"}"#, "Missing required element 'host' in request body."),
+            (
+                "disable", #"{"host": 5, "binary": "cinder-volume"}"#,
+                "Invalid element 'host': a string is required, got a number."
+            ),
+            ("disable", #"{"host": "node1@nfs-gold"}"#, "Missing required element 'binary' in request body."),
+            (
+                "disable-log-reason", #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#,
+                "Missing required element 'disabled_reason' in request body."
+            ),
+            (
+                "disable-log-reason", #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": ""}"#,
+                "Invalid element 'disabled_reason': it must be 1 to 255 characters long, got 0."
+            ),
+            (
+                "disable-log-reason",
+                #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "   "}"#,
+                "Invalid element 'disabled_reason': it must not be only spaces."
+            ),
+            (
+                "disable-log-reason",
+                #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": true}"#,
+                "Invalid element 'disabled_reason': a string is required, got a boolean."
+            ),
+            ("disable", #"["host"]"#, "Malformed request body: a JSON object is required, got an array."),
+            ("disable", "", "The request body is empty; a JSON object is required."),
+        ])
     func badRequests(action: String, body: String, message: String) throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }
@@ -115,37 +142,46 @@ struct ServiceStatusTests {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }
         let longest = String(repeating: "é", count: 255)
-        let ok = try harness.send("PUT", "/v3/os-services/disable-log-reason",
-                                  json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\#(longest)"}"#)
+        let ok = try harness.send(
+            "PUT", "/v3/os-services/disable-log-reason",
+            json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\#(longest)"}"#)
         #expect(ok.status == 200)
         #expect(ok.json["disabled_reason"] as? String == longest)
-        let tooLong = try harness.send("PUT", "/v3/os-services/disable-log-reason",
-                                       json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\#(longest)x"}"#)
+        let tooLong = try harness.send(
+            "PUT", "/v3/os-services/disable-log-reason",
+            json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\#(longest)x"}"#)
         #expect(tooLong.status == 400)
-        #expect(fault(tooLong)?.message == "Invalid element 'disabled_reason': it must be 1 to 255 characters long, got 256.")
+        #expect(
+            fault(tooLong)?.message
+                == "Invalid element 'disabled_reason': it must be 1 to 255 characters long, got 256.")
     }
 
-    @Test("'only spaces' is judged per code point: a space with a combining mark is a reason, ideographic spaces are not")
+    @Test(
+        "'only spaces' is judged per code point: a space with a combining mark is a reason, ideographic spaces are not")
     func reasonWhitespacePerCodePoint() throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }
         // One Swift Character that Character.isWhitespace calls whitespace, but U+0301 is not White_Space.
         let marked = " \u{301}"
-        let ok = try harness.send("PUT", "/v3/os-services/disable-log-reason",
-                                  json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\#(marked)"}"#)
+        let ok = try harness.send(
+            "PUT", "/v3/os-services/disable-log-reason",
+            json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\#(marked)"}"#)
         #expect(ok.status == 200)
         #expect(ok.json["disabled_reason"] as? String == marked)
-        let spaces = try harness.send("PUT", "/v3/os-services/disable-log-reason",
-                                      json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\u3000\u2028\t\u0085"}"#)
+        let spaces = try harness.send(
+            "PUT", "/v3/os-services/disable-log-reason",
+            json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume", "disabled_reason": "\u3000\u2028\t\u0085"}"#)
         #expect(spaces.status == 400)
         #expect(fault(spaces)?.message == "Invalid element 'disabled_reason': it must not be only spaces.")
     }
 
-    @Test("unknown services answer 404", arguments: [
-        #"{"host": "node1@ghost", "binary": "cinder-volume"}"#,
-        #"{"host": "node1@nfs-gold", "binary": "cinder-backup"}"#,
-        #"{"host": "nfs-gold", "binary": "cinder-volume"}"#,
-    ])
+    @Test(
+        "unknown services answer 404",
+        arguments: [
+            #"{"host": "node1@ghost", "binary": "cinder-volume"}"#,
+            #"{"host": "node1@nfs-gold", "binary": "cinder-backup"}"#,
+            #"{"host": "nfs-gold", "binary": "cinder-volume"}"#,
+        ])
     func unknownService(body: String) throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }
@@ -169,7 +205,9 @@ final class SlowDisk: OperatorDecisionStore, @unchecked Sendable {
     var location: String { file.location }
     func load(host: String) throws(DecisionStoreError) -> [ServiceKey: ServiceStatus] { try file.load(host: host) }
     func checkWritable() throws(DecisionStoreError) { try file.checkWritable() }
-    func commit(_ status: ServiceStatus, for key: ServiceKey, all: [ServiceKey: ServiceStatus]) throws(DecisionStoreError) {
+    func commit(_ status: ServiceStatus, for key: ServiceKey, all: [ServiceKey: ServiceStatus])
+        throws(DecisionStoreError)
+    {
         commits.append(key)
         gate.wait()
         try file.commit(status, for: key, all: all)
@@ -184,18 +222,21 @@ struct DecisionWriterTests {
     @Test("a slow state-file write holds up only its own answer")
     func slowDiskDoesNotBlockTheLoop() throws {
         let disk = Mutex<SlowDisk?>(nil)
-        let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30, decisionStore: { file in
-            let slow = SlowDisk(file)
-            disk.withLock { $0 = slow }
-            return slow
-        })
+        let harness = try APIHarness(
+            [TestBackend("nfs-gold")], tick: 30,
+            decisionStore: { file in
+                let slow = SlowDisk(file)
+                disk.withLock { $0 = slow }
+                return slow
+            })
         defer { harness.stop() }
         let slow = try #require(disk.withLock { $0 })
         defer { slow.gate.release() }
         let answer = Mutex<TestResponse?>(nil)
         let done = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
-            let response = try? harness.send("PUT", "/v3/os-services/disable", json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#)
+            let response = try? harness.send(
+                "PUT", "/v3/os-services/disable", json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#)
             answer.withLock { $0 = response }
             done.signal()
         }

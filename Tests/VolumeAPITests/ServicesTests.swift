@@ -17,8 +17,11 @@ struct ServicesTests {
         let list = services(response)
         #expect(list.map { $0["host"] as? String } == ["node1@lvm-1", "node1@nfs-gold"])
         let gold = try #require(list.last)
-        #expect(Set(gold.keys) == ["binary", "host", "zone", "status", "state", "updated_at", "disabled_reason",
-                                   "backend_state", "cluster", "replication_status", "active_backend_id", "frozen"])
+        #expect(
+            Set(gold.keys) == [
+                "binary", "host", "zone", "status", "state", "updated_at", "disabled_reason",
+                "backend_state", "cluster", "replication_status", "active_backend_id", "frozen",
+            ])
         #expect(gold["binary"] as? String == "cinder-volume")
         #expect(gold["zone"] as? String == "az1")
         #expect(gold["status"] as? String == "enabled")
@@ -51,8 +54,9 @@ struct ServicesTests {
         #expect(plain.status == 200 && short.status == 200 && scoped.status == 200)
         #expect(plain.body == short.body)
         #expect(plain.body == scoped.body)
-        let head = try TestHTTPClient.request(port: harness.port, method: "HEAD", path: "/v3/os-services",
-                                              headers: APIHarness.newest)
+        let head = try TestHTTPClient.request(
+            port: harness.port, method: "HEAD", path: "/v3/os-services",
+            headers: APIHarness.newest)
         #expect(head.status == 200)
         #expect(head.body.isEmpty)
         #expect(head.header("etag") == plain.header("etag"))
@@ -71,7 +75,8 @@ struct ServicesTests {
         // Empty values do not filter, as in Cinder.
         #expect(services(try harness.get("/v3/os-services?host=&binary=")).count == 2)
         // The filtered answer has an ETag of its own.
-        #expect(try harness.get("/v3/os-services?host=node1%40nfs-silver").header("etag")
+        #expect(
+            try harness.get("/v3/os-services?host=node1%40nfs-silver").header("etag")
                 != harness.get("/v3/os-services").header("etag"))
     }
 
@@ -89,10 +94,13 @@ struct ServicesTests {
         #expect(notModified.status == 304)
         #expect(notModified.body.isEmpty)
         #expect(notModified.header("etag") == etag)
-        #expect(try harness.get("/v3/os-services", headers: APIHarness.newest + [("If-None-Match", "\"other\"")]).status == 200)
+        #expect(
+            try harness.get("/v3/os-services", headers: APIHarness.newest + [("If-None-Match", "\"other\"")]).status
+                == 200)
 
-        let disabled = try harness.send("PUT", "/v3/os-services/disable", json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#,
-                                        token: "secret")
+        let disabled = try harness.send(
+            "PUT", "/v3/os-services/disable", json: #"{"host": "node1@nfs-gold", "binary": "cinder-volume"}"#,
+            token: "secret")
         #expect(disabled.status == 200)
         let changed = try harness.get("/v3/os-services", headers: APIHarness.newest + [("If-None-Match", etag)])
         #expect(changed.status == 200)
@@ -107,7 +115,8 @@ struct ServicesTests {
         let before = try harness.get("/v3/os-services")
         #expect(services(before).first?["state"] as? String == "up")
         harness.clock.shift(by: 61)
-        let after = try harness.get("/v3/os-services", headers: APIHarness.newest + [("If-None-Match", before.header("etag") ?? "")])
+        let after = try harness.get(
+            "/v3/os-services", headers: APIHarness.newest + [("If-None-Match", before.header("etag") ?? "")])
         #expect(after.status == 200)
         #expect(services(after).first?["state"] as? String == "down")
         #expect(after.header("etag") != before.header("etag"))

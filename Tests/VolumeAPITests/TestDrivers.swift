@@ -3,10 +3,14 @@ import SharedTestSupport
 import Supervision
 
 func sampleStats(_ name: String, total: Double = 100, free: Double = 80) -> VolumeStats {
-    VolumeStats(volumeBackendName: name, vendorName: "Open Source", driverVersion: "1.0", storageProtocol: "nfs",
-                totalCapacityGB: .gib(total), freeCapacityGB: .gib(free), reservedPercentage: 0,
-                pools: [PoolStats(poolName: name, totalCapacityGB: .gib(total), freeCapacityGB: .gib(free),
-                                  thinProvisioningSupport: true, maxOverSubscriptionRatio: 20)])
+    VolumeStats(
+        volumeBackendName: name, vendorName: "Open Source", driverVersion: "1.0", storageProtocol: "nfs",
+        totalCapacityGB: .gib(total), freeCapacityGB: .gib(free), reservedPercentage: 0,
+        pools: [
+            PoolStats(
+                poolName: name, totalCapacityGB: .gib(total), freeCapacityGB: .gib(free),
+                thinProvisioningSupport: true, maxOverSubscriptionRatio: 20)
+        ])
 }
 
 /// A driver whose storage comes and goes under the test's control, like an NFS share that is not
@@ -23,8 +27,10 @@ final class TestDriver: VolumeDriver, @unchecked Sendable {
     private var gate: Gate?
     private var setups = 0
 
-    init(backendName: String, storagePresent: Bool = true, misconfigured: Bool = false,
-         volumeDriverName: String = "cinder.volume.drivers.nfs.NfsDriver", supported: Bool = true) {
+    init(
+        backendName: String, storagePresent: Bool = true, misconfigured: Bool = false,
+        volumeDriverName: String = "cinder.volume.drivers.nfs.NfsDriver", supported: Bool = true
+    ) {
         self.backendName = backendName
         self.present = storagePresent
         self.misconfiguredFlag = misconfigured

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What the test client got back.
@@ -68,7 +69,8 @@ enum TestHTTPClient {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count == 0 { break }
             guard count > 0 else {
-                throw TestClientError(description: "recv() failed: \(errno) after \(received.count) bytes, for \(method) \(path)")
+                throw TestClientError(
+                    description: "recv() failed: \(errno) after \(received.count) bytes, for \(method) \(path)")
             }
             received += buffer[0..<count]
         }
@@ -88,7 +90,8 @@ enum TestHTTPClient {
         var headers: [String: String] = [:]
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         var body = Array(bytes[(end + 4)...])
         if let length = headers["content-length"].flatMap(Int.init), length <= body.count {

@@ -9,24 +9,28 @@ import VolumeService
     static let timestamp = Date(timeIntervalSince1970: 1_795_714_800.25)  // 2026-11-26T17:40:00.250000
 
     @Test func downReportIsExact() throws {
-        let report = BackendReport(backendID: "b", host: "node1@b", timestamp: Self.timestamp, backendState: .down,
-                                   serviceStatus: ServiceStatus(disabled: true, disabledReason: "say \"no\"\n\\"),
-                                   capabilities: nil)
+        let report = BackendReport(
+            backendID: "b", host: "node1@b", timestamp: Self.timestamp, backendState: .down,
+            serviceStatus: ServiceStatus(disabled: true, disabledReason: "say \"no\"\n\\"),
+            capabilities: nil)
         let body = try CapabilityReportEncoding.batchBody([report])
-        #expect(String(decoding: body, as: UTF8.self) == #"{"reports":[{"host":"node1@b","service":"cinder-volume","#
-            + #""timestamp":"2026-11-26T17:40:00.250000","capabilities":{"backend_state":"down","status":"disabled","#
-            + #""disabled_reason":"say \"no\"\n\\"}}]}"#)
+        #expect(
+            String(decoding: body, as: UTF8.self) == #"{"reports":[{"host":"node1@b","service":"cinder-volume","#
+                + #""timestamp":"2026-11-26T17:40:00.250000","capabilities":{"backend_state":"down","status":"disabled","#
+                + #""disabled_reason":"say \"no\"\n\\"}}]}"#)
     }
 
     @Test("a frozen backend's report says so, so the scheduler skips it")
     func frozenReportSaysSo() throws {
-        let report = BackendReport(backendID: "b", host: "node1@b", timestamp: Self.timestamp, backendState: .down,
-                                   serviceStatus: ServiceStatus(disabled: true, disabledReason: "frozen", frozen: true),
-                                   capabilities: nil)
+        let report = BackendReport(
+            backendID: "b", host: "node1@b", timestamp: Self.timestamp, backendState: .down,
+            serviceStatus: ServiceStatus(disabled: true, disabledReason: "frozen", frozen: true),
+            capabilities: nil)
         let body = try CapabilityReportEncoding.batchBody([report])
-        #expect(String(decoding: body, as: UTF8.self) == #"{"reports":[{"host":"node1@b","service":"cinder-volume","#
-            + #""timestamp":"2026-11-26T17:40:00.250000","capabilities":{"backend_state":"down","status":"disabled","#
-            + #""disabled_reason":"frozen","frozen":true}}]}"#)
+        #expect(
+            String(decoding: body, as: UTF8.self) == #"{"reports":[{"host":"node1@b","service":"cinder-volume","#
+                + #""timestamp":"2026-11-26T17:40:00.250000","capabilities":{"backend_state":"down","status":"disabled","#
+                + #""disabled_reason":"frozen","frozen":true}}]}"#)
     }
 
     @Test func upReportsCarryCinderCapabilities() throws {
@@ -34,16 +38,19 @@ import VolumeService
             volumeBackendName: "gold", vendorName: "Open Source", driverVersion: "1.0.0", storageProtocol: "nfs",
             totalCapacityGB: .gib(251.97), freeCapacityGB: .unknown, reservedPercentage: 5,
             pools: [
-                PoolStats(poolName: "/srv/a", totalCapacityGB: .gib(100), freeCapacityGB: .gib(12.5), reservedPercentage: 5,
-                          thinProvisioningSupport: true, thickProvisioningSupport: false, maxOverSubscriptionRatio: 20,
-                          qosSupport: false, multiattach: true),
+                PoolStats(
+                    poolName: "/srv/a", totalCapacityGB: .gib(100), freeCapacityGB: .gib(12.5), reservedPercentage: 5,
+                    thinProvisioningSupport: true, thickProvisioningSupport: false, maxOverSubscriptionRatio: 20,
+                    qosSupport: false, multiattach: true),
                 PoolStats(poolName: "host:/export", totalCapacityGB: .infinite, freeCapacityGB: .gib(0.01)),
             ])
         let reports = [
-            BackendReport(backendID: "gold", host: "node1@gold", timestamp: Self.timestamp, backendState: .up,
-                          serviceStatus: ServiceStatus(), capabilities: stats),
-            BackendReport(backendID: "silver", host: "node1@silver", timestamp: Self.timestamp, backendState: .down,
-                          serviceStatus: ServiceStatus(), capabilities: nil),
+            BackendReport(
+                backendID: "gold", host: "node1@gold", timestamp: Self.timestamp, backendState: .up,
+                serviceStatus: ServiceStatus(), capabilities: stats),
+            BackendReport(
+                backendID: "silver", host: "node1@silver", timestamp: Self.timestamp, backendState: .down,
+                serviceStatus: ServiceStatus(), capabilities: nil),
         ]
         let body = try CapabilityReportEncoding.batchBody(reports)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
@@ -81,30 +88,37 @@ import VolumeService
     }
 
     @Test func timestampsAreCindersFormatAcrossSeconds() throws {
-        #expect(CapabilityReportEncoding.cinderTimestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000000")
-        #expect(CapabilityReportEncoding.cinderTimestamp(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500000")
-        #expect(CapabilityReportEncoding.cinderTimestamp(Date(timeIntervalSince1970: 1_795_714_799.999999))
-            == "2026-11-26T17:39:59.999999")
+        #expect(
+            CapabilityReportEncoding.cinderTimestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000000")
+        #expect(
+            CapabilityReportEncoding.cinderTimestamp(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500000")
+        #expect(
+            CapabilityReportEncoding.cinderTimestamp(Date(timeIntervalSince1970: 1_795_714_799.999999))
+                == "2026-11-26T17:39:59.999999")
         // One batch whose reports fall in three different seconds (the formatter caches a second).
         let dates = [1_795_714_800.25, 1_795_714_800.75, 1_795_714_801.0, 1_795_714_800.5]
         let reports = dates.enumerated().map { index, seconds in
-            BackendReport(backendID: "b\(index)", host: "n@b\(index)", timestamp: Date(timeIntervalSince1970: seconds),
-                          backendState: .down, serviceStatus: ServiceStatus(), capabilities: nil)
+            BackendReport(
+                backendID: "b\(index)", host: "n@b\(index)", timestamp: Date(timeIntervalSince1970: seconds),
+                backendState: .down, serviceStatus: ServiceStatus(), capabilities: nil)
         }
         let body = try CapabilityReportEncoding.batchBody(reports)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
         let sent = try #require(document["reports"] as? [[String: Any]])
-        #expect(sent.map { $0["timestamp"] as? String } == [
-            "2026-11-26T17:40:00.250000", "2026-11-26T17:40:00.750000", "2026-11-26T17:40:01.000000",
-            "2026-11-26T17:40:00.500000",
-        ])
+        #expect(
+            sent.map { $0["timestamp"] as? String } == [
+                "2026-11-26T17:40:00.250000", "2026-11-26T17:40:00.750000", "2026-11-26T17:40:01.000000",
+                "2026-11-26T17:40:00.500000",
+            ])
     }
 
     @Test func nonFiniteCapacityIsATypedError() {
-        let stats = VolumeStats(volumeBackendName: "x", vendorName: "v", driverVersion: "1", storageProtocol: "nfs",
-                                totalCapacityGB: .gib(.nan), freeCapacityGB: .gib(1))
-        let report = BackendReport(backendID: "x", host: "n@x", timestamp: Self.timestamp, backendState: .up,
-                                   serviceStatus: ServiceStatus(), capabilities: stats)
+        let stats = VolumeStats(
+            volumeBackendName: "x", vendorName: "v", driverVersion: "1", storageProtocol: "nfs",
+            totalCapacityGB: .gib(.nan), freeCapacityGB: .gib(1))
+        let report = BackendReport(
+            backendID: "x", host: "n@x", timestamp: Self.timestamp, backendState: .up,
+            serviceStatus: ServiceStatus(), capabilities: stats)
         #expect(throws: CapabilityReportEncoding.Failure.self) { try CapabilityReportEncoding.batchBody([report]) }
     }
 }

@@ -42,8 +42,9 @@ struct ClusterModeTests {
         let api = JSONClient()
         // Both schedulers, and the host's own get_pools, list gold: none was posted a report.
         for base in [firstBase, secondBase, hostBase] {
-            #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) { listsBackend("gold", $0) } != nil,
-                    "\(base); host stderr: \(host.stderr)")
+            #expect(
+                api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) { listsBackend("gold", $0) } != nil,
+                "\(base); host stderr: \(host.stderr)")
         }
         #expect(host.stderr.contains("cluster mode"))
 
@@ -51,7 +52,8 @@ struct ClusterModeTests {
         _ = host.waitForExit(timeout: 10)
         let killed = Date()
         for base in [firstBase, secondBase] {
-            #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) { !listsBackend("gold", $0) } != nil)
+            #expect(
+                api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) { !listsBackend("gold", $0) } != nil)
         }
         // The lease lapses within its TTL (service_down_time) plus etcd's expiry check and the watch.
         #expect(Date().timeIntervalSince(killed) < Self.downTime + 3)
@@ -66,18 +68,24 @@ struct ClusterModeTests {
         defer { host.stop() }
         let api = JSONClient()
         // No crash: the host serves its own API and supervises its driver without etcd.
-        #expect(api.waitFor(hostBase + "/v3/os-services", timeout: 30) { document in
-            ((document["services"] as? [[String: Any]]) ?? []).contains { ($0["host"] as? String) == hostOf("gold") }
-        } != nil)
-        #expect(host.waitForOutput(timeout: 30) { _, stderr in stderr.contains("not in the cluster") },
-                "stderr: \(host.stderr)")
+        #expect(
+            api.waitFor(hostBase + "/v3/os-services", timeout: 30) { document in
+                ((document["services"] as? [[String: Any]]) ?? []).contains {
+                    ($0["host"] as? String) == hostOf("gold")
+                }
+            } != nil)
+        #expect(
+            host.waitForOutput(timeout: 30) { _, stderr in stderr.contains("not in the cluster") },
+            "stderr: \(host.stderr)")
         #expect(host.process.isRunning)
         for member in cluster.members.indices { try cluster.restart(member) }
         let (scheduler, schedulerBase) = try startScheduler(
             directory: dir, extra: "service_down_time = \(Self.downTime)\n" + coordination(cluster))
         defer { scheduler.stop() }
-        #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools", timeout: 60) { listsBackend("gold", $0) } != nil,
-                "host stderr: \(host.stderr)")
+        #expect(
+            api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools", timeout: 60) { listsBackend("gold", $0) }
+                != nil,
+            "host stderr: \(host.stderr)")
     }
 
     @Test func anOrderlyStopLeavesTheClusterAtOnce() throws {
@@ -96,9 +104,13 @@ struct ClusterModeTests {
         defer { host.stop() }
         #expect(host.waitForURL() != nil)
         let api = JSONClient()
-        #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools", timeout: 30) { listsBackend("gold", $0) } != nil)
+        #expect(
+            api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools", timeout: 30) { listsBackend("gold", $0) }
+                != nil)
         host.signal(SIGTERM)
         #expect(host.waitForExit(timeout: 30) == 0, "stderr: \(host.stderr)")
-        #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools", timeout: 10) { !listsBackend("gold", $0) } != nil)
+        #expect(
+            api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools", timeout: 10) { !listsBackend("gold", $0) }
+                != nil)
     }
 }

@@ -22,7 +22,8 @@ import Testing
         let check = try VolumedProcess(["check-config", "--config", path])
         #expect(check.waitForExit() == 2)
         let err = check.stderr
-        #expect(err.contains("volumed.conf:3: reinit_driver_count: expected a whole number >= 0, got \"three\""), "\(err)")
+        #expect(
+            err.contains("volumed.conf:3: reinit_driver_count: expected a whole number >= 0, got \"three\""), "\(err)")
         #expect(err.contains("nfs_shares_config"), "\(err)")
         #expect(err.contains("volumed.conf:9:"), "\(err)")
     }

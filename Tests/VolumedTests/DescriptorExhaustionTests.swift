@@ -3,7 +3,7 @@ import SharedTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Issue 11, point 11: out of file descriptors, the accept loop pauses 100 ms at a time and used to
@@ -33,11 +33,15 @@ import Glibc
             address.sin_port = in_port_t(UInt16(port).bigEndian)
             inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
             _ = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             sockets.append(fd)
         }
-        #expect(scheduler.waitForOutput(timeout: 30) { _, err in err.contains("accept failed") }, "stderr: \(scheduler.stderr)")
+        #expect(
+            scheduler.waitForOutput(timeout: 30) { _, err in err.contains("accept failed") },
+            "stderr: \(scheduler.stderr)")
         // The condition lasts (the connections stay open): 2 s is twenty 100 ms pauses.
         let deadline = Date().addingTimeInterval(2)
         while Date() < deadline {

@@ -18,17 +18,21 @@ final class HeadlessChromium: @unchecked Sendable {
         let chromium = try ExternalTool("chromium", package: "chromium")
         let profile = temporaryDirectory("chromium-profile")
         self.profile = profile
-        let browser = try VolumedProcess([
-            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-            "--disable-extensions", "--disable-background-networking", "--disable-dev-shm-usage",
-            "--user-data-dir=\(profile)", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-            "--window-size=1400,900", "about:blank",
-        ], executable: URL(fileURLWithPath: chromium.path))
+        let browser = try VolumedProcess(
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+                "--disable-extensions", "--disable-background-networking", "--disable-dev-shm-usage",
+                "--user-data-dir=\(profile)", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+                "--window-size=1400,900", "about:blank",
+            ], executable: URL(fileURLWithPath: chromium.path))
         self.browser = browser
         var port: Int?
         _ = SharedTestSupport.waitUntil(seconds: 60) {
             let text = browser.stderr
-            guard let range = text.range(of: #"DevTools listening on ws://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
+            guard
+                let range = text.range(
+                    of: #"DevTools listening on ws://127\.0\.0\.1:[0-9]+"#, options: .regularExpression)
+            else {
                 return false
             }
             port = Int(text[range].split(separator: ":").last ?? "")
@@ -42,7 +46,8 @@ final class HeadlessChromium: @unchecked Sendable {
         var pageURL: String?
         _ = SharedTestSupport.waitUntil(seconds: 30) {
             let response = try? JSONClient().client.get("http://127.0.0.1:\(port)/json/list")
-            let targets = (response.flatMap { try? JSONSerialization.jsonObject(with: Data($0.body)) } as? [[String: Any]]) ?? []
+            let targets =
+                (response.flatMap { try? JSONSerialization.jsonObject(with: Data($0.body)) } as? [[String: Any]]) ?? []
             pageURL = targets.first { $0["type"] as? String == "page" }?["webSocketDebuggerUrl"] as? String
             return pageURL != nil
         }
@@ -67,7 +72,9 @@ final class HeadlessChromium: @unchecked Sendable {
 
     private func readLoop() {
         while let text = try? socket.receive() {
-            guard let message = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else { continue }
+            guard let message = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+                continue
+            }
             lock.withLock {
                 if let id = message["id"] as? Int {
                     answers[id] = message
@@ -75,7 +82,8 @@ final class HeadlessChromium: @unchecked Sendable {
                 }
                 let params = message["params"] as? [String: Any] ?? [:]
                 switch message["method"] as? String {
-                case "Runtime.consoleAPICalled" where params["type"] as? String == "error" || params["type"] as? String == "assert":
+                case "Runtime.consoleAPICalled"
+                where params["type"] as? String == "error" || params["type"] as? String == "assert":
                     problems.append("console.\(params["type"] ?? ""): \(params["args"] ?? "")")
                 case "Runtime.exceptionThrown":
                     problems.append("exception: \(params["exceptionDetails"] ?? "")")
@@ -131,7 +139,8 @@ final class HeadlessChromium: @unchecked Sendable {
         guard let encoded = result["data"] as? String, let data = Data(base64Encoded: encoded) else {
             throw FaultTestError("Page.captureScreenshot returned no image")
         }
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try data.write(to: URL(fileURLWithPath: path))
     }
 
@@ -151,25 +160,31 @@ final class WebSocketConnection: @unchecked Sendable {
 
     init(url: String) throws {
         guard let components = URLComponents(string: url), components.scheme == "ws", let host = components.host,
-              let port = components.port else { throw FaultTestError("not a ws:// URL: \(url)") }
+            let port = components.port
+        else { throw FaultTestError("not a ws:// URL: \(url)") }
         descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr(host)
         address.sin_port = UInt16(port).bigEndian
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw FaultTestError("connect \(url): errno \(errno)") }
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-        let request = "GET \(components.path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let request =
+            "GET \(components.path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
         try write(Array(request.utf8))
         while true {
             if let end = buffer.firstRange(of: [13, 10, 13, 10]) {
                 let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
                 buffer.removeSubrange(..<end.upperBound)
-                guard head.hasPrefix("HTTP/1.1 101") else { throw FaultTestError("WebSocket handshake refused: \(head)") }
+                guard head.hasPrefix("HTTP/1.1 101") else {
+                    throw FaultTestError("WebSocket handshake refused: \(head)")
+                }
                 return
             }
             try fill()
@@ -179,7 +194,9 @@ final class WebSocketConnection: @unchecked Sendable {
     private func write(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let written = bytes[offset...].withUnsafeBytes {
+                Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             guard written > 0 else { throw FaultTestError("WebSocket write: errno \(errno)") }
             offset += written
         }

@@ -45,7 +45,9 @@ import Testing
         var (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
-        #expect(try api.send("PUT", base + Self.disableWithReason, json: Self.body("a", reason: "before the disk filled")).status == 200)
+        #expect(
+            try api.send("PUT", base + Self.disableWithReason, json: Self.body("a", reason: "before the disk filled"))
+                .status == 200)
 
         try fill(state + "/filler")
         let refused = try api.send("PUT", base + Self.disable, json: Self.body("b"))
@@ -59,7 +61,9 @@ import Testing
         // Memory unchanged: the listing and the scheduler still see what was last acknowledged.
         #expect(try Self.status("a", base) == ("disabled", "before the disk filled"))
         #expect(try Self.status("b", base) == ("enabled", nil))
-        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("b", $0) && !listsBackend("a", $0) } != nil)
+        #expect(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("b", $0) && !listsBackend("a", $0) }
+                != nil)
         // No temporary file is left to eat the space.
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: state).filter { $0.hasSuffix(".tmp") }
         #expect(leftovers.isEmpty, "\(leftovers)")
@@ -67,7 +71,9 @@ import Testing
         volumed.signal(SIGKILL)
         _ = volumed.waitForExit()
         (volumed, base) = try startService(config)
-        #expect(api.waitFor(base + "/v3/services") { service(hostOf("b"), in: $0) != nil } != nil, "stderr: \(volumed.stderr)")
+        #expect(
+            api.waitFor(base + "/v3/services") { service(hostOf("b"), in: $0) != nil } != nil,
+            "stderr: \(volumed.stderr)")
         #expect(try Self.status("a", base) == ("disabled", "before the disk filled"))
         #expect(try Self.status("b", base) == ("enabled", nil))
 
@@ -77,7 +83,9 @@ import Testing
         volumed.signal(SIGKILL)
         _ = volumed.waitForExit()
         (volumed, base) = try startService(config)
-        #expect(api.waitFor(base + "/v3/services") { service(hostOf("b"), in: $0)?["status"] as? String == "disabled" } != nil)
+        #expect(
+            api.waitFor(base + "/v3/services") { service(hostOf("b"), in: $0)?["status"] as? String == "disabled" }
+                != nil)
     }
 
     /// Writes zeros to `path` until the file system refuses with ENOSPC.
@@ -89,7 +97,9 @@ import Testing
         while true {
             let written = block.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             if written < 0 {
-                guard errno == ENOSPC else { throw FaultTestError("filling \(path): \(String(cString: strerror(errno)))") }
+                guard errno == ENOSPC else {
+                    throw FaultTestError("filling \(path): \(String(cString: strerror(errno)))")
+                }
                 break
             }
         }
@@ -111,22 +121,29 @@ import Testing
         var (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
-        #expect(try api.send("PUT", base + Self.disableWithReason, json: Self.body("b", reason: "disk swap")).status == 200)
+        #expect(
+            try api.send("PUT", base + Self.disableWithReason, json: Self.body("b", reason: "disk swap")).status == 200)
 
         let withB = config
         config.backends.removeAll { $0.name == "b" }
         try config.write()
         volumed.signal(SIGHUP)
-        #expect(api.waitFor(base + "/v3/services") { service(hostOf("b"), in: $0) == nil } != nil, "stderr: \(volumed.stderr)")
+        #expect(
+            api.waitFor(base + "/v3/services") { service(hostOf("b"), in: $0) == nil } != nil,
+            "stderr: \(volumed.stderr)")
         #expect(try api.send("PUT", base + Self.disable, json: Self.body("a")).status == 200)
         #expect(try api.send("PUT", base + Self.enable, json: Self.body("a")).status == 200)
 
         try withB.write()
         volumed.signal(SIGHUP)
-        #expect(api.waitFor(base + "/v3/services") { service(hostOf("b"), in: $0) != nil } != nil, "stderr: \(volumed.stderr)")
+        #expect(
+            api.waitFor(base + "/v3/services") { service(hostOf("b"), in: $0) != nil } != nil,
+            "stderr: \(volumed.stderr)")
         #expect(try Self.status("b", base) == ("disabled", "disk swap"))
-        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("a", $0) && !listsBackend("b", $0) } != nil,
-                "the scheduler never sees b enabled")
+        #expect(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("a", $0) && !listsBackend("b", $0) }
+                != nil,
+            "the scheduler never sees b enabled")
 
         // And across a restart that happens while b is not configured.
         try config.write()
@@ -175,7 +192,8 @@ import Testing
                         let expected = disable ? "disabled|\(reason)" : "enabled|"
                         known.withLock { $0[name]!.inFlight = expected }
                         let path = disable ? Self.disableWithReason : Self.enable
-                        let answer = try? client.send("PUT", base + path, json: Self.body(name, reason: disable ? reason : nil))
+                        let answer = try? client.send(
+                            "PUT", base + path, json: Self.body(name, reason: disable ? reason : nil))
                         if answer?.status == 200 {
                             known.withLock { $0[name] = (acked: expected, inFlight: nil) }
                             count.add(1, ordering: .relaxed)
@@ -193,15 +211,18 @@ import Testing
             acknowledged += count.load(ordering: .relaxed)
 
             (volumed, base) = try startService(config)
-            let services = try #require(JSONClient().waitFor(base + "/v3/services") { document in
-                names.allSatisfy { service(hostOf($0), in: document) != nil }
-            }, "stderr: \(volumed.stderr)")
+            let services = try #require(
+                JSONClient().waitFor(base + "/v3/services") { document in
+                    names.allSatisfy { service(hostOf($0), in: document) != nil }
+                }, "stderr: \(volumed.stderr)")
             for name in names {
                 let entry = service(hostOf(name), in: services)
                 let shown = "\(entry?["status"] as? String ?? "?")|\(entry?["disabled_reason"] as? String ?? "")"
                 let expectation = known.withLock { $0[name]! }
-                #expect(shown == expectation.acked || shown == expectation.inFlight,
-                        "round \(round), \(name): shows \(shown), acknowledged \(expectation.acked), in flight \(expectation.inFlight ?? "-")")
+                #expect(
+                    shown == expectation.acked || shown == expectation.inFlight,
+                    "round \(round), \(name): shows \(shown), acknowledged \(expectation.acked), in flight \(expectation.inFlight ?? "-")"
+                )
                 // What it shows is now the acknowledged state the next round starts from.
                 known.withLock { $0[name] = (acked: shown, inFlight: nil) }
             }
@@ -219,25 +240,35 @@ import Testing
         try config.addNfs("a")
         let path = try config.write()
 
-        try FileManager.default.createSymbolicLink(atPath: dir + "/state/service-state.json", withDestinationPath: dir + "/gone.json")
+        try FileManager.default.createSymbolicLink(
+            atPath: dir + "/state/service-state.json", withDestinationPath: dir + "/gone.json")
         let dangling = try VolumedProcess(["serve", "--config", path])
         #expect(dangling.waitForExit() == 1, "stdout: \(dangling.stdout)")
-        #expect(dangling.stderr.contains("volumed: cannot start: \(dir)/state/service-state.json: it is a symbolic link to \(dir)/gone.json, which does not exist"),
-                "\(dangling.stderr)")
+        #expect(
+            dangling.stderr.contains(
+                "volumed: cannot start: \(dir)/state/service-state.json: it is a symbolic link to \(dir)/gone.json, which does not exist"
+            ),
+            "\(dangling.stderr)")
 
         unlink(dir + "/state/service-state.json")
-        try #"{"version": 99, "services": []}"#.write(toFile: dir + "/state/service-state.json", atomically: true, encoding: .utf8)
+        try #"{"version": 99, "services": []}"#.write(
+            toFile: dir + "/state/service-state.json", atomically: true, encoding: .utf8)
         let future = try VolumedProcess(["serve", "--config", path])
         #expect(future.waitForExit() == 1, "stdout: \(future.stdout)")
-        #expect(future.stderr.contains("has \"version\": 99, which this volumed does not understand (it reads version 1 and 2)"),
-                "\(future.stderr)")
+        #expect(
+            future.stderr.contains(
+                "has \"version\": 99, which this volumed does not understand (it reads version 1 and 2)"),
+            "\(future.stderr)")
 
         // A directory in its place used to read "cannot read: Success" (errno read after the fact).
         unlink(dir + "/state/service-state.json")
-        try FileManager.default.createDirectory(atPath: dir + "/state/service-state.json", withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(
+            atPath: dir + "/state/service-state.json", withIntermediateDirectories: false)
         let directory = try VolumedProcess(["serve", "--config", path])
         #expect(directory.waitForExit() == 1, "stdout: \(directory.stdout)")
-        #expect(directory.stderr.contains("service-state.json: it is not a regular file (a directory)"), "\(directory.stderr)")
+        #expect(
+            directory.stderr.contains("service-state.json: it is not a regular file (a directory)"),
+            "\(directory.stderr)")
         #expect(!directory.stderr.contains("Success"), "\(directory.stderr)")
     }
 
@@ -252,8 +283,9 @@ import Testing
         defer { volumed.stop() }
         let victim = dir + "/victim"
         try "precious\n".write(toFile: victim, atomically: true, encoding: .utf8)
-        try FileManager.default.createSymbolicLink(atPath: dir + "/state/service-state.json.tmp.\(volumed.process.processIdentifier)",
-                                                   withDestinationPath: victim)
+        try FileManager.default.createSymbolicLink(
+            atPath: dir + "/state/service-state.json.tmp.\(volumed.process.processIdentifier)",
+            withDestinationPath: victim)
         #expect(try JSONClient().send("PUT", base + Self.disable, json: Self.body("a")).status == 200)
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
         #expect(try String(contentsOfFile: dir + "/state/service-state.json", encoding: .utf8).contains(hostOf("a")))
@@ -358,15 +390,18 @@ import Testing
         #expect(connection.readSome().hasPrefix("HTTP/1.1 200"))
         try Self.prlimit(pid, soft: 3)
         let body = #"{"host": "\#(hostOf("a"))", "binary": "cinder-volume"}"#
-        connection.send("PUT /v3/os-services/disable HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                        + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+        connection.send(
+            "PUT /v3/os-services/disable HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
         let answer = connection.readUntilClosed()
         #expect(answer.hasPrefix("HTTP/1.1 503"), "\(answer)")
         #expect(answer.contains(": cannot create: Too many open files; nothing was changed."), "\(answer)")
         try Self.prlimit(pid, soft: 4096)
         #expect(try DurableDecisionTests.status("a", base) == ("enabled", nil))
         // Descriptors again: the same decision is acknowledged and kept.
-        #expect(try JSONClient().send("PUT", base + DurableDecisionTests.disable, json: DurableDecisionTests.body("a")).status == 200)
+        #expect(
+            try JSONClient().send("PUT", base + DurableDecisionTests.disable, json: DurableDecisionTests.body("a"))
+                .status == 200)
         #expect(try DurableDecisionTests.status("a", base) == ("disabled", nil))
     }
 }

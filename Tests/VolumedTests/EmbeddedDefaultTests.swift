@@ -30,11 +30,15 @@ import Testing
         }
         #expect(recovered != nil, "nfs-gold never came up; stderr: \(volumed.stderr)")
         let services = try api.get(base + "/v3/services")
-        let gold2 = (services.json["services"] as? [[String: Any]])?.first { ($0["host"] as? String)?.hasSuffix("@nfs-gold") == true }
+        let gold2 = (services.json["services"] as? [[String: Any]])?.first {
+            ($0["host"] as? String)?.hasSuffix("@nfs-gold") == true
+        }
         #expect(gold2?["backend_state"] as? String == "up")
         // The in-process scheduler heard about it through the real libcurl publisher.
         let pools = api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) { document in
-            ((document["pools"] as? [[String: Any]]) ?? []).contains { ($0["name"] as? String)?.contains("@nfs-gold#") == true }
+            ((document["pools"] as? [[String: Any]]) ?? []).contains {
+                ($0["name"] as? String)?.contains("@nfs-gold#") == true
+            }
         }
         #expect(pools != nil)
 

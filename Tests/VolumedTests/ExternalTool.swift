@@ -9,16 +9,20 @@ struct ExternalTool {
 
     /// Finds `name` on the usual Debian paths, or throws.
     init(_ name: String, package: String) throws {
-        guard let found = ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin"].map({ "\($0)/\(name)" })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw FaultTestError("\(name) is not installed; `scripts/setup --test` installs it (Debian package \(package))")
+        guard
+            let found = ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin"].map({ "\($0)/\(name)" })
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else {
+            throw FaultTestError(
+                "\(name) is not installed; `scripts/setup --test` installs it (Debian package \(package))")
         }
         path = found
     }
 
     /// Runs the tool to its end (killed after `timeout` seconds); both outputs captured.
     func run(_ arguments: [String], input: String? = nil, timeout: Double = 120, directory: String? = nil) throws
-        -> (status: Int32, stdout: String, stderr: String) {
+        -> (status: Int32, stdout: String, stderr: String)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments

@@ -7,7 +7,8 @@ import Testing
 /// heartbeat go on, and no driver state ever changes because of it.
 @Suite struct FaultMatrixSchedulerTests {
     static func config(_ dir: String, schedulerURL: String, extra: [String: String] = [:]) throws -> FaultConfig {
-        var config = FaultConfig(directory: dir, defaults: ["scheduler_url": schedulerURL].merging(extra) { _, new in new })
+        var config = FaultConfig(
+            directory: dir, defaults: ["scheduler_url": schedulerURL].merging(extra) { _, new in new })
         try config.addNfs("gold")
         try config.addNfs("silver")
         return config
@@ -27,7 +28,8 @@ import Testing
         }
         let gold = try #require(failing.flatMap { driver("gold", in: $0) }, "stderr: \(volumed.stderr)")
         #expect(gold["state"] as? String == "ready")
-        #expect(((gold["last_publish"] as? [String: Any])?["error"] as? String)?.contains("unreachable") == true, "\(gold)")
+        #expect(
+            ((gold["last_publish"] as? [String: Any])?["error"] as? String)?.contains("unreachable") == true, "\(gold)")
         #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("publishing capabilities failed") })
 
         let (scheduler, schedulerBase) = try startScheduler(directory: dir, port: port)
@@ -36,10 +38,14 @@ import Testing
             lastPublishOK("gold", document) == true && lastPublishOK("silver", document) == true
         }
         #expect(publishing != nil, "stderr: \(volumed.stderr)")
-        #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("gold", $0) && listsBackend("silver", $0) } != nil,
-                "scheduler stderr: \(scheduler.stderr)")
+        #expect(
+            api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") {
+                listsBackend("gold", $0) && listsBackend("silver", $0)
+            } != nil,
+            "scheduler stderr: \(scheduler.stderr)")
         for id in ["gold", "silver"] {
-            #expect(api.transitions(base, id) == ["initializing", "ready"], "\(id): publishing never touches driver state")
+            #expect(
+                api.transitions(base, id) == ["initializing", "ready"], "\(id): publishing never touches driver state")
         }
     }
 
@@ -54,22 +60,32 @@ import Testing
         defer { volumed.stop() }
         let api = JSONClient()
 
-        #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("gold", $0) && listsBackend("silver", $0) } != nil,
-                "stderr: \(volumed.stderr)")
+        #expect(
+            api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") {
+                listsBackend("gold", $0) && listsBackend("silver", $0)
+            } != nil,
+            "stderr: \(volumed.stderr)")
         #expect(api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == true } != nil)
 
         // The scheduler dies: publishes fail and are logged.
         scheduler.signal(SIGKILL)
         #expect(scheduler.waitForExit(timeout: 30) != 0)
-        let failing = api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == false && lastPublishOK("silver", $0) == false }
+        let failing = api.waitFor(base + "/drivers") {
+            lastPublishOK("gold", $0) == false && lastPublishOK("silver", $0) == false
+        }
         #expect(failing != nil, "stderr: \(volumed.stderr)")
         #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("publishing capabilities failed") })
 
         // It comes back on the same port, empty: the next ticks fill it again.
         (scheduler, schedulerBase) = try startScheduler(directory: dir, port: port)
-        #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("gold", $0) && listsBackend("silver", $0) } != nil,
-                "scheduler stderr: \(scheduler.stderr)")
-        #expect(api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == true && lastPublishOK("silver", $0) == true } != nil)
+        #expect(
+            api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") {
+                listsBackend("gold", $0) && listsBackend("silver", $0)
+            } != nil,
+            "scheduler stderr: \(scheduler.stderr)")
+        #expect(
+            api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == true && lastPublishOK("silver", $0) == true }
+                != nil)
         for id in ["gold", "silver"] {
             #expect(api.transitions(base, id) == ["initializing", "ready"], "\(id)")
         }
@@ -83,18 +99,24 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let peer = try SchedulerStandIn(status: 204, delay: 5)
         defer { peer.stop() }
-        let config = try Self.config(dir, schedulerURL: peer.capabilitiesURL,
-                                     extra: ["scheduler_timeout": "0.5", "scheduler_connect_timeout": "0.5"])
+        let config = try Self.config(
+            dir, schedulerURL: peer.capabilitiesURL,
+            extra: ["scheduler_timeout": "0.5", "scheduler_connect_timeout": "0.5"])
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
 
         let failing = api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == false }
         let error = (driver("gold", in: failing ?? [:])?["last_publish"] as? [String: Any])?["error"] as? String
-        #expect(error?.lowercased().contains("timed out") == true, "\(String(describing: error)); stderr: \(volumed.stderr)")
+        #expect(
+            error?.lowercased().contains("timed out") == true, "\(String(describing: error)); stderr: \(volumed.stderr)"
+        )
 
-        let firstBeat = try #require(service(hostOf("gold"), in: try api.get(base + "/v3/services").json)?["updated_at"] as? String)
-        #expect(waitUntil(seconds: 60) { peer.posts(using: api) >= 4 }, "the tick stopped publishing: \(peer.posts(using: api)) posts")
+        let firstBeat = try #require(
+            service(hostOf("gold"), in: try api.get(base + "/v3/services").json)?["updated_at"] as? String)
+        #expect(
+            waitUntil(seconds: 60) { peer.posts(using: api) >= 4 },
+            "the tick stopped publishing: \(peer.posts(using: api)) posts")
         let advanced = api.waitFor(base + "/v3/services") { document in
             (service(hostOf("gold"), in: document)?["updated_at"] as? String ?? "") > firstBeat
         }
@@ -117,7 +139,9 @@ import Testing
         defer { volumed.stop() }
         let api = JSONClient()
 
-        let failing = api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == false && lastPublishOK("silver", $0) == false }
+        let failing = api.waitFor(base + "/drivers") {
+            lastPublishOK("gold", $0) == false && lastPublishOK("silver", $0) == false
+        }
         let error = (driver("gold", in: failing ?? [:])?["last_publish"] as? [String: Any])?["error"] as? String
         #expect(error?.contains("answered 500") == true, "\(String(describing: error)); stderr: \(volumed.stderr)")
         #expect(error?.contains("scheduler stand-in failure") == true, "the scheduler's own words reach the operator")

@@ -12,11 +12,13 @@ import Testing
     @Test func sighupDuringAnInitialization() throws {
         let dir = temporaryDirectory("hup-init")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let stuck = try VgsStandIn(directory: dir + "/stuck", script: """
-            wait_gate
-            touch "$d/finished"
-            echo 'garbage from a call nobody waits for'
-            """)
+        let stuck = try VgsStandIn(
+            directory: dir + "/stuck",
+            script: """
+                wait_gate
+                touch "$d/finished"
+                echo 'garbage from a call nobody waits for'
+                """)
         stuck.closeGate()
         defer { stuck.release() }
         let working = try VgsStandIn.healthy(directory: dir + "/working", group: "vg-lvm")
@@ -27,7 +29,9 @@ import Testing
         defer { volumed.stop() }
         let api = JSONClient()
 
-        let initializing = api.waitFor(base + "/drivers") { state("lvm", $0) == "initializing" && state("steady", $0) == "ready" }
+        let initializing = api.waitFor(base + "/drivers") {
+            state("lvm", $0) == "initializing" && state("steady", $0) == "ready"
+        }
         #expect(initializing != nil, "stderr: \(volumed.stderr)")
         #expect(waitUntil(seconds: 30) { stuck.calls == 1 }, "vgs is running")
 
@@ -38,7 +42,8 @@ import Testing
         try config.write()
         volumed.signal(SIGHUP)
         let reloaded = api.waitFor(base + "/drivers") { document in
-            state("lvm", document) == "ready" && state("added", document) == "ready" && state("steady", document) == "ready"
+            state("lvm", document) == "ready" && state("added", document) == "ready"
+                && state("steady", document) == "ready"
         }
         #expect(reloaded != nil, "stderr: \(volumed.stderr)")
         #expect(lastError("lvm", reloaded ?? [:]) == nil, "never failed")
@@ -54,7 +59,9 @@ import Testing
         #expect(lastError("lvm", after) == nil)
         #expect(api.transitions(base, "lvm") == ["initializing", "initializing", "ready"])
         #expect(api.transitions(base, "steady") == ["initializing", "ready"], "an unchanged backend is left alone")
-        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("lvm", $0) && listsBackend("added", $0) } != nil)
+        #expect(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("lvm", $0) && listsBackend("added", $0) }
+                != nil)
     }
 
     /// Three `?wait=10` re-initializations held open by a gated `vgs`, and two GETs whose heads are
@@ -74,8 +81,9 @@ import Testing
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
-        #expect(api.waitFor(base + "/drivers") { document in ids.allSatisfy { state($0, document) == "ready" } } != nil,
-                "stderr: \(volumed.stderr)")
+        #expect(
+            api.waitFor(base + "/drivers") { document in ids.allSatisfy { state($0, document) == "ready" } } != nil,
+            "stderr: \(volumed.stderr)")
 
         for vgs in tools { vgs.closeGate() }
         let answers = Locked<[String: (status: Int, state: String?)]>([:])
@@ -94,7 +102,9 @@ import Testing
                 answers.withLock { $0[id] = outcome }
             }
         }
-        #expect(api.waitFor(base + "/drivers") { document in ids.allSatisfy { state($0, document) == "initializing" } } != nil)
+        #expect(
+            api.waitFor(base + "/drivers") { document in ids.allSatisfy { state($0, document) == "initializing" } }
+                != nil)
         let port = try #require(portOf(base))
         let halfSent = (0..<2).compactMap { _ in RawConnection(port: port) }
         #expect(halfSent.count == 2)
@@ -132,14 +142,19 @@ import Testing
         var (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
-        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { document in ["a", "b", "c"].allSatisfy { listsBackend($0, document) } } != nil,
-                "stderr: \(volumed.stderr)")
+        #expect(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") { document in
+                ["a", "b", "c"].allSatisfy { listsBackend($0, document) }
+            } != nil,
+            "stderr: \(volumed.stderr)")
 
-        let disable = try api.send("PUT", base + "/v3/os-services/disable", json: ["host": hostOf("b"), "binary": "cinder-volume"])
+        let disable = try api.send(
+            "PUT", base + "/v3/os-services/disable", json: ["host": hostOf("b"), "binary": "cinder-volume"])
         #expect(disable.status == 200, "\(disable.json)")
         #expect(disable.json["status"] as? String == "disabled")
-        let reasoned = try api.send("PUT", base + "/v3/os-services/disable-log-reason",
-                                    json: ["host": hostOf("c"), "binary": "cinder-volume", "disabled_reason": "array firmware upgrade"])
+        let reasoned = try api.send(
+            "PUT", base + "/v3/os-services/disable-log-reason",
+            json: ["host": hostOf("c"), "binary": "cinder-volume", "disabled_reason": "array firmware upgrade"])
         #expect(reasoned.status == 200, "\(reasoned.json)")
 
         func checkFlags(_ stage: String) throws {
@@ -148,7 +163,9 @@ import Testing
             #expect(service(hostOf("b"), in: services)?["status"] as? String == "disabled", "\(stage)")
             #expect(service(hostOf("b"), in: services)?["disabled_reason"] is NSNull, "\(stage)")
             #expect(service(hostOf("c"), in: services)?["status"] as? String == "disabled", "\(stage)")
-            #expect(service(hostOf("c"), in: services)?["disabled_reason"] as? String == "array firmware upgrade", "\(stage)")
+            #expect(
+                service(hostOf("c"), in: services)?["disabled_reason"] as? String == "array firmware upgrade",
+                "\(stage)")
             let pools = api.waitFor(base + "/v3/scheduler-stats/get_pools") { document in
                 listsBackend("a", document) && !listsBackend("b", document) && !listsBackend("c", document)
             }
@@ -160,13 +177,19 @@ import Testing
             volumed.signal(SIGKILL)
             #expect(volumed.waitForExit(timeout: 30) != 0)
             (volumed, base) = try startService(config)
-            #expect(api.waitFor(base + "/drivers") { document in ["a", "b", "c"].allSatisfy { state($0, document) == "ready" } } != nil,
-                    "round \(round); stderr: \(volumed.stderr)")
+            #expect(
+                api.waitFor(base + "/drivers") { document in
+                    ["a", "b", "c"].allSatisfy { state($0, document) == "ready" }
+                } != nil,
+                "round \(round); stderr: \(volumed.stderr)")
             try checkFlags("after restart \(round)")
         }
 
         // Enabling is persisted too.
-        #expect(try api.send("PUT", base + "/v3/os-services/enable", json: ["host": hostOf("b"), "binary": "cinder-volume"]).status == 200)
+        #expect(
+            try api.send(
+                "PUT", base + "/v3/os-services/enable", json: ["host": hostOf("b"), "binary": "cinder-volume"]
+            ).status == 200)
         volumed.signal(SIGKILL)
         _ = volumed.waitForExit(timeout: 30)
         (volumed, base) = try startService(config)

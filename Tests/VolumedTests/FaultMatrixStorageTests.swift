@@ -15,11 +15,14 @@ import Testing
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
-        #expect(volumed.stderr.contains("eventLoops=1"), "osapi_volume_workers sets the API's event loops: \(volumed.stderr)")
+        #expect(
+            volumed.stderr.contains("eventLoops=1"),
+            "osapi_volume_workers sets the API's event loops: \(volumed.stderr)")
 
         // Retrying while the storage is missing: several automatic attempts, never listed.
         let retrying = api.waitFor(base + "/drivers") { document in
-            state("late", document) == "retrying" && (driver("late", in: document)?["reinit_attempts"] as? Int ?? 0) >= 2
+            state("late", document) == "retrying"
+                && (driver("late", in: document)?["reinit_attempts"] as? Int ?? 0) >= 2
                 && state("steady", document) == "ready"
         }
         let late = try #require(retrying.flatMap { driver("late", in: $0) }, "stderr: \(volumed.stderr)")
@@ -32,14 +35,22 @@ import Testing
         #expect(pools.map { listsBackend("late", $0) } == false)
         let services = try api.get(base + "/v3/services").json
         #expect(service(hostOf("late"), in: services)?["backend_state"] as? String == "down")
-        #expect(service(hostOf("late"), in: services)?["state"] as? String == "up", "the process is alive: heartbeat goes on")
+        #expect(
+            service(hostOf("late"), in: services)?["state"] as? String == "up",
+            "the process is alive: heartbeat goes on")
         #expect(service(hostOf("steady"), in: services)?["backend_state"] as? String == "up")
 
-        try FileManager.default.createDirectory(atPath: config.shareDirectory("late"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: config.shareDirectory("late"), withIntermediateDirectories: true)
         let ready = api.waitFor(base + "/drivers") { state("late", $0) == "ready" }
         #expect(driver("late", in: ready ?? [:])?["initialized"] as? Bool == true, "stderr: \(volumed.stderr)")
-        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("late", $0) && listsBackend("steady", $0) } != nil)
-        #expect(api.waitFor(base + "/v3/services") { service(hostOf("late"), in: $0)?["backend_state"] as? String == "up" } != nil)
+        #expect(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") {
+                listsBackend("late", $0) && listsBackend("steady", $0)
+            } != nil)
+        #expect(
+            api.waitFor(base + "/v3/services") { service(hostOf("late"), in: $0)?["backend_state"] as? String == "up" }
+                != nil)
         let history = api.transitions(base, "late")
         #expect(history.first == "initializing" && history.last == "ready", "\(history)")
         #expect(history.filter { $0 == "retrying" }.count >= 2, "\(history)")
@@ -57,23 +68,34 @@ import Testing
         let api = JSONClient()
         let share = config.shareDirectory("flappy")
 
-        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("flappy", $0) && listsBackend("steady", $0) } != nil,
-                "stderr: \(volumed.stderr)")
+        #expect(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") {
+                listsBackend("flappy", $0) && listsBackend("steady", $0)
+            } != nil,
+            "stderr: \(volumed.stderr)")
         for cycle in 1...2 {
             // Down: the share disappears; the stats call fails, the backend leaves the pools.
             #expect(rmdir(share) == 0, "rmdir \(share): \(String(cString: strerror(errno)))")
             let down = api.waitFor(base + "/drivers") { state("flappy", $0) == "retrying" }
             #expect(lastError("flappy", down ?? [:])?["kind"] as? String == "backend_unavailable", "cycle \(cycle)")
             #expect(state("steady", down ?? [:]) == "ready")
-            #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { !listsBackend("flappy", $0) && listsBackend("steady", $0) } != nil,
-                    "cycle \(cycle): get_pools still lists flappy")
-            #expect(api.waitFor(base + "/v3/services") { service(hostOf("flappy"), in: $0)?["backend_state"] as? String == "down" } != nil)
+            #expect(
+                api.waitFor(base + "/v3/scheduler-stats/get_pools") {
+                    !listsBackend("flappy", $0) && listsBackend("steady", $0)
+                } != nil,
+                "cycle \(cycle): get_pools still lists flappy")
+            #expect(
+                api.waitFor(base + "/v3/services") {
+                    service(hostOf("flappy"), in: $0)?["backend_state"] as? String == "down"
+                } != nil)
 
             // Up again: recreated, re-initialized by itself, listed again.
             try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true)
             let up = api.waitFor(base + "/drivers") { state("flappy", $0) == "ready" }
             #expect(up != nil, "cycle \(cycle): never ready again; stderr: \(volumed.stderr)")
-            #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("flappy", $0) } != nil, "cycle \(cycle)")
+            #expect(
+                api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("flappy", $0) } != nil,
+                "cycle \(cycle)")
         }
         let history = api.transitions(base, "flappy")
         #expect(history.filter { $0 == "ready" }.count == 3, "\(history)")
@@ -114,7 +136,10 @@ import Testing
         for _ in 0..<20 {
             #expect(try api.get(base + "/v3/services").status == 200)
         }
-        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("steady", $0) && !listsBackend("stuck", $0) } != nil)
+        #expect(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") {
+                listsBackend("steady", $0) && !listsBackend("stuck", $0)
+            } != nil)
         #expect(api.transitions(base, "steady") == ["initializing", "ready"])
 
         volumed.signal(SIGTERM)
@@ -129,22 +154,32 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let vgs = try VgsStandIn.gated(directory: dir + "/tools", group: "vg-lvm")
         defer { vgs.release() }
-        var config = FaultConfig(directory: dir, defaults: ["driver_stats_timeout": "1", "reinit_driver_count": "0",
-                                                            "driver_init_timeout": "1"])
+        var config = FaultConfig(
+            directory: dir,
+            defaults: [
+                "driver_stats_timeout": "1", "reinit_driver_count": "0",
+                "driver_init_timeout": "1",
+            ])
         config.addLvm("lvm", toolsDirectory: vgs.directory, toolTimeout: 120)
         try config.addNfs("steady")
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
-        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("lvm", $0) && listsBackend("steady", $0) } != nil,
-                "stderr: \(volumed.stderr)")
+        #expect(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") {
+                listsBackend("lvm", $0) && listsBackend("steady", $0)
+            } != nil,
+            "stderr: \(volumed.stderr)")
 
         vgs.closeGate()
         let hung = api.waitFor(base + "/drivers") { state("lvm", $0) == "retrying" }
         let error = try #require(hung.flatMap { lastError("lvm", $0) }, "stderr: \(volumed.stderr)")
         #expect(error["kind"] as? String == "timeout")
         #expect((error["message"] as? String)?.contains("get_volume_stats") == true, "\(error)")
-        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { !listsBackend("lvm", $0) && listsBackend("steady", $0) } != nil)
+        #expect(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") {
+                !listsBackend("lvm", $0) && listsBackend("steady", $0)
+            } != nil)
         // The healthy backend's publishes keep advancing while the calls into lvm hang.
         let published = { (document: [String: Any]) in
             (driver("steady", in: document)?["last_publish"] as? [String: Any])?["at"] as? String ?? ""
@@ -174,18 +209,24 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
         config.addLvm("nolvm", toolsDirectory: dir + "/empty")
         // backend_unavailable, timeout, other: the first vgs call fails so, later calls answer.
-        let unavailable = try VgsStandIn(directory: dir + "/t-unavailable", script: """
-            if [ "$n" = 0 ]; then echo '  Volume group "vg-unavailable" not found' >&2; exit 5; fi
-            echo '\(VgsStandIn.report("vg-unavailable"))'
-            """)
-        let slow = try VgsStandIn(directory: dir + "/t-slow", script: """
-            if [ "$n" = 0 ]; then sleep 20; fi
-            echo '\(VgsStandIn.report("vg-slow"))'
-            """)
-        let garbled = try VgsStandIn(directory: dir + "/t-garbled", script: """
-            if [ "$n" = 0 ]; then echo 'this is not a vgs report'; exit 0; fi
-            echo '\(VgsStandIn.report("vg-garbled"))'
-            """)
+        let unavailable = try VgsStandIn(
+            directory: dir + "/t-unavailable",
+            script: """
+                if [ "$n" = 0 ]; then echo '  Volume group "vg-unavailable" not found' >&2; exit 5; fi
+                echo '\(VgsStandIn.report("vg-unavailable"))'
+                """)
+        let slow = try VgsStandIn(
+            directory: dir + "/t-slow",
+            script: """
+                if [ "$n" = 0 ]; then sleep 20; fi
+                echo '\(VgsStandIn.report("vg-slow"))'
+                """)
+        let garbled = try VgsStandIn(
+            directory: dir + "/t-garbled",
+            script: """
+                if [ "$n" = 0 ]; then echo 'this is not a vgs report'; exit 0; fi
+                echo '\(VgsStandIn.report("vg-garbled"))'
+                """)
         config.addLvm("unavailable", toolsDirectory: unavailable.directory)
         config.addLvm("slow", toolsDirectory: slow.directory, toolTimeout: 0.5)
         config.addLvm("garbled", toolsDirectory: garbled.directory)
@@ -200,16 +241,19 @@ import Testing
             ("garbled", "other", "recoverable"),
         ]
         let settled = api.waitFor(base + "/drivers") { document in
-            expectations.allSatisfy { state($0.id, document) == ($0.errorClass == "unrecoverable" ? "failed" : "ready") }
+            expectations.allSatisfy {
+                state($0.id, document) == ($0.errorClass == "unrecoverable" ? "failed" : "ready")
+            }
         }
         let document = try #require(settled, "stderr: \(volumed.stderr)")
         // Several more ticks: nothing retries an unrecoverable error by itself.
         let startedAt = Date()
         _ = waitUntil(seconds: 3) { Date().timeIntervalSince(startedAt) >= 1.5 }
         let later = try api.get(base + "/drivers").json
-        let pools = try #require(api.waitFor(base + "/v3/scheduler-stats/get_pools") { document in
-            ["unavailable", "slow", "garbled"].allSatisfy { listsBackend($0, document) }
-        })
+        let pools = try #require(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") { document in
+                ["unavailable", "slow", "garbled"].allSatisfy { listsBackend($0, document) }
+            })
         for (id, kind, errorClass) in expectations {
             let error = lastError(id, document)
             #expect(error?["kind"] as? String == kind, "\(id): \(String(describing: error))")
@@ -223,11 +267,13 @@ import Testing
                 #expect(!listsBackend(id, pools), "\(id)")
             } else {
                 #expect(state(id, later) == "ready", "\(id)")
-                #expect(driver(id, in: later)?["reinit_attempts"] as? Int == 1, "\(id): one automatic re-initialization")
+                #expect(
+                    driver(id, in: later)?["reinit_attempts"] as? Int == 1, "\(id): one automatic re-initialization")
                 #expect(history == ["initializing", "retrying", "initializing", "ready"], "\(id): \(history)")
             }
         }
-        #expect((lastError("unsupported", document)?["message"] as? String)?.contains("enable_unsupported_driver") == true)
+        #expect(
+            (lastError("unsupported", document)?["message"] as? String)?.contains("enable_unsupported_driver") == true)
         #expect((lastError("slow", document)?["message"] as? String)?.contains("was killed") == true)
         for stand in [unavailable, slow, garbled] { #expect(stand.calls >= 2) }
     }
@@ -249,10 +295,14 @@ import Testing
         #expect(gold["reinit_limit"] as? Int == 2)
         #expect(gold["next_reinit_at"] is NSNull)
         #expect(lastError("gold", exhausted!)?["kind"] as? String == "backend_unavailable")
-        #expect(api.transitions(base, "gold") == ["initializing", "retrying", "initializing", "retrying", "initializing", "exhausted"])
+        #expect(
+            api.transitions(base, "gold") == [
+                "initializing", "retrying", "initializing", "retrying", "initializing", "exhausted",
+            ])
 
         // Storage fixed: still exhausted after many ticks (no automatic attempt is left).
-        try FileManager.default.createDirectory(atPath: config.shareDirectory("gold"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: config.shareDirectory("gold"), withIntermediateDirectories: true)
         let fixedAt = Date()
         _ = waitUntil(seconds: 3) { Date().timeIntervalSince(fixedAt) >= 1.5 }
         let still = try api.get(base + "/drivers").json

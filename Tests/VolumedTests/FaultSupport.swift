@@ -16,7 +16,9 @@ func startService(_ config: FaultConfig) throws -> (process: VolumedProcess, bas
 }
 
 /// Starts `volumed scheduler`, on `port` (0: any), and waits for its URL.
-func startScheduler(directory: String, port: Int = 0, extra: String = "") throws -> (process: VolumedProcess, base: String) {
+func startScheduler(directory: String, port: Int = 0, extra: String = "") throws -> (
+    process: VolumedProcess, base: String
+) {
     let path = directory + "/scheduler-\(UUID().uuidString.prefix(6)).conf"
     try "[DEFAULT]\nscheduler_listen_port = \(port)\n\(extra)".write(toFile: path, atomically: true, encoding: .utf8)
     let scheduler = try VolumedProcess(["scheduler", "--config", path])
@@ -71,26 +73,34 @@ struct FaultConfig {
         let share = shareDirectory(name)
         if present { try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true) }
         try "\(share)\n".write(toFile: "\(directory)/\(name).shares", atomically: true, encoding: .utf8)
-        backends.append((name, """
-            volume_driver = cinder.volume.drivers.nfs.NfsDriver
-            volume_backend_name = \(name)
-            nfs_shares_config = \(directory)/\(name).shares
-            nfs_mount_point_base = \(directory)/mnt
-            """))
+        backends.append(
+            (
+                name,
+                """
+                volume_driver = cinder.volume.drivers.nfs.NfsDriver
+                volume_backend_name = \(name)
+                nfs_shares_config = \(directory)/\(name).shares
+                nfs_mount_point_base = \(directory)/mnt
+                """
+            ))
     }
 
     func shareDirectory(_ name: String) -> String { "\(directory)/\(name).share" }
 
     /// An LVM backend whose tools are looked up only in `toolsDirectory`.
     mutating func addLvm(_ name: String, toolsDirectory: String, toolTimeout: Double = 20, extra: String = "") {
-        backends.append((name, """
-            volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
-            volume_backend_name = \(name)
-            volume_group = vg-\(name)
-            lvm_tools_path = \(toolsDirectory)
-            lvm_tool_timeout = \(toolTimeout)
-            \(extra)
-            """))
+        backends.append(
+            (
+                name,
+                """
+                volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
+                volume_backend_name = \(name)
+                volume_group = vg-\(name)
+                lvm_tools_path = \(toolsDirectory)
+                lvm_tool_timeout = \(toolTimeout)
+                \(extra)
+                """
+            ))
     }
 
     mutating func add(_ name: String, _ body: String) {
@@ -142,7 +152,9 @@ struct VgsStandIn {
     func release() { unlink(gate) }
 
     var calls: Int {
-        Int((try? String(contentsOfFile: callCounter, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        Int(
+            (try? String(contentsOfFile: callCounter, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? "") ?? 0
     }
 }
 
@@ -155,7 +167,9 @@ struct FaultTestError: Error, CustomStringConvertible {
 
 /// The volume service entry for `host` in a `GET /v3/services` document.
 func service(_ host: String, in document: [String: Any]) -> [String: Any]? {
-    (document["services"] as? [[String: Any]])?.first { $0["host"] as? String == host && $0["binary"] as? String == "cinder-volume" }
+    (document["services"] as? [[String: Any]])?.first {
+        $0["host"] as? String == host && $0["binary"] as? String == "cinder-volume"
+    }
 }
 
 /// The pool names of a `get_pools` document.

@@ -8,8 +8,9 @@ import VolumeService
 /// HTTP publisher would be, report by report, and says so in its outcome.
 @Suite struct InProcessPublisherTests {
     static func report(_ host: String, at date: Date) -> BackendReport {
-        BackendReport(backendID: String(host.split(separator: "@").last ?? ""), host: host, timestamp: date,
-                      backendState: .down, serviceStatus: ServiceStatus(), capabilities: nil)
+        BackendReport(
+            backendID: String(host.split(separator: "@").last ?? ""), host: host, timestamp: date,
+            backendState: .down, serviceStatus: ServiceStatus(), capabilities: nil)
     }
 
     @Test func refusalsReachTheOutcomeOneByOne() throws {
@@ -17,7 +18,9 @@ import VolumeService
         let publisher = InProcessCapabilityPublisher(store: store)
         let now = Date()
         // A report of node1@gold dated a little ahead is stored; the backend's real ones are older.
-        #expect(try publisher.publishServiceCapabilities([Self.report("node1@gold", at: now.addingTimeInterval(30))]) == .allAccepted)
+        #expect(
+            try publisher.publishServiceCapabilities([Self.report("node1@gold", at: now.addingTimeInterval(30))])
+                == .allAccepted)
         let outcome = try publisher.publishServiceCapabilities([
             Self.report("node1@gold", at: now),
             Self.report("node1@silver", at: now),
@@ -26,7 +29,8 @@ import VolumeService
         ])
         #expect(outcome.rejected.isEmpty)
         #expect(Set(outcome.refused.keys) == ["node1@gold", "node1@bad\u{7F}", "node1@future"])
-        #expect(outcome.refused["node1@gold"]?.hasPrefix("the scheduler refused the report (older_than_stored): ") == true)
+        #expect(
+            outcome.refused["node1@gold"]?.hasPrefix("the scheduler refused the report (older_than_stored): ") == true)
         #expect(outcome.refused["node1@bad\u{7F}"]?.contains("(invalid): reports[2].host:") == true)
         #expect(outcome.refused["node1@future"]?.contains("(invalid): reports[3].timestamp:") == true)
         #expect(store.report(for: "node1@silver") != nil)
@@ -37,7 +41,9 @@ import VolumeService
         let publisher = InProcessCapabilityPublisher(store: store)
         let now = Date()
         #expect(try publisher.publishServiceCapabilities([Self.report("node1@a", at: now)]) == .allAccepted)
-        let outcome = try publisher.publishServiceCapabilities([Self.report("node1@a", at: now), Self.report("node1@b", at: now)])
+        let outcome = try publisher.publishServiceCapabilities([
+            Self.report("node1@a", at: now), Self.report("node1@b", at: now),
+        ])
         #expect(outcome.refused.keys.sorted() == ["node1@b"])
         #expect(outcome.refused["node1@b"]?.contains("(store_full)") == true)
     }

@@ -114,8 +114,9 @@ enum LoopbackTCPTable {
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").dropFirst().compactMap { line in
             let fields = line.split(separator: " ")
             guard fields.count > 9,
-                  let local = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }),
-                  let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) else { return nil }
+                let local = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }),
+                let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) })
+            else { return nil }
             return Entry(localPort: local, remotePort: remote, state: String(fields[3]), inode: String(fields[9]))
         }
     }
@@ -126,7 +127,8 @@ enum LoopbackTCPTable {
         var inodes = Set<String>()
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + name),
-                  target.hasPrefix("socket:[") else { continue }
+                target.hasPrefix("socket:[")
+            else { continue }
             inodes.insert(String(target.dropFirst(8).dropLast()))
         }
         return inodes
@@ -135,7 +137,9 @@ enum LoopbackTCPTable {
     /// Local ports of the established connections `pid` holds to `port`.
     static func connections(of pid: Int32, to port: Int) -> Set<Int> {
         let inodes = socketInodes(of: pid)
-        return Set(entries().filter { $0.remotePort == port && $0.state == "01" && inodes.contains($0.inode) }.map(\.localPort))
+        return Set(
+            entries().filter { $0.remotePort == port && $0.state == "01" && inodes.contains($0.inode) }.map(\.localPort)
+        )
     }
 
     /// Connections to or from `port` closed within the last minute or so.

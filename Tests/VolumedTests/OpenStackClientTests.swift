@@ -37,17 +37,20 @@ enum OpenStackClients {
     static let bin = packageRoot.appendingPathComponent(".venv-clients/bin").path
 
     static func requireInstalled() throws {
-        for tool in ["cinder", "openstack", "python"] where !FileManager.default.isExecutableFile(atPath: "\(bin)/\(tool)") {
-            throw FaultTestError("\(bin)/\(tool) is missing: run scripts/setup --test (it installs requirements/openstack-clients.txt)")
+        for tool in ["cinder", "openstack", "python"]
+        where !FileManager.default.isExecutableFile(atPath: "\(bin)/\(tool)") {
+            throw FaultTestError(
+                "\(bin)/\(tool) is missing: run scripts/setup --test (it installs requirements/openstack-clients.txt)")
         }
     }
 
     /// Runs `bin/<tool> arguments` with its output in files (no pipe to drain), killed after 120 s.
     static func run(_ tool: String, _ arguments: [String], directory: String) throws -> ClientRun {
         let tag = UUID().uuidString.prefix(8)
-        let outPath = "\(directory)/\(tool)-\(tag).out", errPath = "\(directory)/\(tool)-\(tag).err"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let outPath = "\(directory)/\(tool)-\(tag).out"
+        let errPath = "\(directory)/\(tool)-\(tag).err"
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "\(bin)/\(tool)")
         process.arguments = arguments
@@ -64,13 +67,16 @@ enum OpenStackClients {
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()
-        return ClientRun(status: process.terminationStatus,
-                         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-                         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+        return ClientRun(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
     }
 
     /// A service with an admin token and `auth_strategy = noauth`, two NFS backends, `gold` and `silver`.
-    static func startService(_ name: String, authStrategy: String? = "noauth") throws -> (VolumedProcess, String, FaultConfig) {
+    static func startService(_ name: String, authStrategy: String? = "noauth") throws -> (
+        VolumedProcess, String, FaultConfig
+    ) {
         var config = FaultConfig(directory: temporaryDirectory(name), defaults: ["admin_token": token])
         if let authStrategy { config.defaults["auth_strategy"] = authStrategy }
         try config.addNfs("gold")
@@ -88,7 +94,8 @@ enum VolumeClientTestsSupport {
         let (process, base) = try startService(config)
         // The backends up and listed before any client looks.
         let client = JSONClient()
-        guard client.waitFor(base + "/v3/scheduler-stats/get_pools", { poolNames($0).count == waitForPools }) != nil else {
+        guard client.waitFor(base + "/v3/scheduler-stats/get_pools", { poolNames($0).count == waitForPools }) != nil
+        else {
             process.stop()
             throw FaultTestError("the pools never appeared; stderr: \(process.stderr)")
         }
@@ -101,8 +108,12 @@ struct OpenStackClientTests {
     let gold = hostOf("gold")
 
     func cinder(_ base: String, _ directory: String, _ arguments: [String]) throws -> ClientRun {
-        try OpenStackClients.run("cinder", ["--os-auth-type", "noauth", "--os-user-id", "admin", "--os-project-id", "admin",
-                                            "--os-endpoint", base + "/v3"] + arguments, directory: directory)
+        try OpenStackClients.run(
+            "cinder",
+            [
+                "--os-auth-type", "noauth", "--os-user-id", "admin", "--os-project-id", "admin",
+                "--os-endpoint", base + "/v3",
+            ] + arguments, directory: directory)
     }
 
     @Test("cinder: service-list at the negotiated version, 3.0, 3.49; disable/enable; get-pools; log levels")
@@ -116,8 +127,11 @@ struct OpenStackClientTests {
         let negotiated = try cinder(base, directory, ["service-list"])
         #expect(negotiated.status == 0, "\(negotiated)")
         #expect(negotiated.stderr.contains("downgrading to 3.49 based on server support"), "\(negotiated)")
-        #expect(negotiated.header == ["Binary", "Host", "Zone", "Status", "State", "Updated_at", "Cluster", "Disabled Reason",
-                                      "Backend State"], "\(negotiated)")
+        #expect(
+            negotiated.header == [
+                "Binary", "Host", "Zone", "Status", "State", "Updated_at", "Cluster", "Disabled Reason",
+                "Backend State",
+            ], "\(negotiated)")
         #expect(negotiated.rows(startingWith: ["cinder-volume", gold]).first?.last == "up", "\(negotiated)")
         #expect(negotiated.rows(startingWith: ["cinder-scheduler", FaultConfig.host]).count == 1, "\(negotiated)")
 
@@ -134,14 +148,20 @@ struct OpenStackClientTests {
         // cinderclient's own maximum: the shell reads volumed's from GET / and comes down to it.
         let maximum = try cinder(base, directory, ["--os-volume-api-version", "3.71", "service-list"])
         #expect(maximum.status == 0, "\(maximum)")
-        #expect(maximum.stderr.contains("API version 3.71 requested") && maximum.stderr.contains("downgrading to 3.49"), "\(maximum)")
+        #expect(
+            maximum.stderr.contains("API version 3.71 requested") && maximum.stderr.contains("downgrading to 3.49"),
+            "\(maximum)")
         #expect(maximum.header.last == "Backend State", "\(maximum)")
 
         // noauth: cinder's "admin:admin" token may change state although an admin token is configured.
-        let disabled = try cinder(base, directory, ["service-disable", "--reason", "array firmware upgrade", gold, "cinder-volume"])
+        let disabled = try cinder(
+            base, directory, ["service-disable", "--reason", "array firmware upgrade", gold, "cinder-volume"])
         #expect(disabled.status == 0, "\(disabled)")
-        #expect(disabled.rows(startingWith: [gold, "cinder-volume"]).first == [gold, "cinder-volume", "disabled", "array firmware upgrade"],
-                "\(disabled)")
+        #expect(
+            disabled.rows(startingWith: [gold, "cinder-volume"]).first == [
+                gold, "cinder-volume", "disabled", "array firmware upgrade",
+            ],
+            "\(disabled)")
         let listed = try cinder(base, directory, ["service-list"])
         #expect(listed.rows(startingWith: ["cinder-volume", gold]).first?[3] == "disabled", "\(listed)")
         #expect(listed.rows(startingWith: ["cinder-volume", gold]).first?[7] == "array firmware upgrade", "\(listed)")
@@ -149,24 +169,36 @@ struct OpenStackClientTests {
         #expect(!pools.stdout.contains(gold) && pools.stdout.contains(hostOf("silver")), "\(pools)")
         let enabled = try cinder(base, directory, ["service-enable", gold, "cinder-volume"])
         #expect(enabled.status == 0, "\(enabled)")
-        #expect(enabled.rows(startingWith: [gold, "cinder-volume"]).first == [gold, "cinder-volume", "enabled"], "\(enabled)")
+        #expect(
+            enabled.rows(startingWith: [gold, "cinder-volume"]).first == [gold, "cinder-volume", "enabled"],
+            "\(enabled)")
 
         let detail = try cinder(base, directory, ["get-pools", "--detail"])
         #expect(detail.status == 0, "\(detail)")
-        #expect(detail.rows(startingWith: ["volume_backend_name"]).map { $0[1] }.sorted() == ["gold", "silver"], "\(detail)")
+        #expect(
+            detail.rows(startingWith: ["volume_backend_name"]).map { $0[1] }.sorted() == ["gold", "silver"], "\(detail)"
+        )
         #expect(detail.rows(startingWith: ["storage_protocol"]).allSatisfy { $0[1] == "nfs" }, "\(detail)")
 
         // Log levels: the access log is off, set-log turns it on at once, get-log reads it back.
-        let before = try cinder(base, directory, ["service-get-log", "--binary", "cinder-api", "--prefix", "volumed.access"])
-        #expect(before.rows(startingWith: ["cinder-api", FaultConfig.host, "volumed.access"]).first?.last == "INFO", "\(before)")
+        let before = try cinder(
+            base, directory, ["service-get-log", "--binary", "cinder-api", "--prefix", "volumed.access"])
+        #expect(
+            before.rows(startingWith: ["cinder-api", FaultConfig.host, "volumed.access"]).first?.last == "INFO",
+            "\(before)")
         let set = try cinder(base, directory, ["service-set-log", "--prefix", "volumed.access", "debug"])
         #expect(set.status == 0, "\(set)")
         let after = try cinder(base, directory, ["service-get-log", "--prefix", "volumed.access"])
         #expect(after.rows(startingWith: ["cinder-volume", gold, "volumed.access"]).first?.last == "DEBUG", "\(after)")
-        #expect(after.rows(startingWith: ["cinder-api", FaultConfig.host, "volumed.access"]).first?.last == "DEBUG", "\(after)")
-        #expect(volumed.waitForOutput(timeout: 20) { _, err in
-            err.split(separator: "\n").contains { $0.contains(" debug PUT /v3/os-services/get-log ") && $0.hasSuffix("(volumed.access)") }
-        }, "\(volumed.stderr.suffix(2000))")
+        #expect(
+            after.rows(startingWith: ["cinder-api", FaultConfig.host, "volumed.access"]).first?.last == "DEBUG",
+            "\(after)")
+        #expect(
+            volumed.waitForOutput(timeout: 20) { _, err in
+                err.split(separator: "\n").contains {
+                    $0.contains(" debug PUT /v3/os-services/get-log ") && $0.hasSuffix("(volumed.access)")
+                }
+            }, "\(volumed.stderr.suffix(2000))")
 
         // A client's own X-OpenStack-Request-ID is logged as the global request id; the answer
         // carries the service's own id.
@@ -175,12 +207,13 @@ struct OpenStackClientTests {
             .get(base + "/v3/services?host=traced", headers: [CurlHeader("X-OpenStack-Request-ID", global)])
         let own = try #require(traced.headers.first { $0.name.lowercased() == "x-openstack-request-id" }?.value)
         #expect(own.hasPrefix("req-") && own != global)
-        #expect(volumed.waitForOutput(timeout: 20) { _, err in
-            err.split(separator: "\n").contains {
-                $0.contains("GET /v3/services?host=traced") && $0.contains("global_request_id=\(global)")
-                    && $0.contains("request_id=\(own)")
-            }
-        }, "\(volumed.stderr.suffix(2000))")
+        #expect(
+            volumed.waitForOutput(timeout: 20) { _, err in
+                err.split(separator: "\n").contains {
+                    $0.contains("GET /v3/services?host=traced") && $0.contains("global_request_id=\(global)")
+                        && $0.contains("request_id=\(own)")
+                }
+            }, "\(volumed.stderr.suffix(2000))")
 
         // freeze-host: listed frozen and disabled, out of get-pools, still supervised; survives a restart.
         let freeze = try cinder(base, directory, ["freeze-host", gold])
@@ -189,7 +222,9 @@ struct OpenStackClientTests {
         #expect(frozenList.rows(startingWith: ["cinder-volume", gold]).first?[3] == "disabled", "\(frozenList)")
         #expect(frozenList.rows(startingWith: ["cinder-volume", gold]).first?[7] == "frozen", "\(frozenList)")
         let frozenPools = try cinder(base, directory, ["get-pools"])
-        #expect(!frozenPools.stdout.contains(gold + "#") && frozenPools.stdout.contains(hostOf("silver") + "#"), "\(frozenPools)")
+        #expect(
+            !frozenPools.stdout.contains(gold + "#") && frozenPools.stdout.contains(hostOf("silver") + "#"),
+            "\(frozenPools)")
         let api = JSONClient()
         #expect(service(gold, in: try api.get(base + "/v3/services").json)?["frozen"] as? Bool == true)
         #expect(state("gold", try api.get(base + "/drivers").json) == "ready")
@@ -204,8 +239,10 @@ struct OpenStackClientTests {
         #expect(service(gold, in: try api.get(newBase + "/v3/services").json)?["frozen"] as? Bool == false)
 
         let failover = try cinder(newBase, directory, ["failover-host", gold])
-        #expect(failover.status != 0 && failover.stderr.contains("no replication configured") && failover.stderr.contains("HTTP 400"),
-                "\(failover)")
+        #expect(
+            failover.status != 0 && failover.stderr.contains("no replication configured")
+                && failover.stderr.contains("HTTP 400"),
+            "\(failover)")
     }
 
     @Test("without auth_strategy = noauth, cinder's noauth token is refused when an admin token is set")
@@ -224,7 +261,9 @@ struct OpenStackClientTests {
         try OpenStackClients.requireInstalled()
         let (volumed, base, config) = try OpenStackClients.startService("openstack")
         defer { volumed.stop() }
-        let common = ["--os-auth-type", "admin_token", "--os-token", OpenStackClients.token, "--os-endpoint", base + "/v3"]
+        let common = [
+            "--os-auth-type", "admin_token", "--os-token", OpenStackClients.token, "--os-endpoint", base + "/v3",
+        ]
         func openstack(_ arguments: [String]) throws -> ClientRun {
             try OpenStackClients.run("openstack", common + arguments, directory: config.directory)
         }
@@ -233,7 +272,9 @@ struct OpenStackClientTests {
         #expect(list.header.starts(with: ["Binary", "Host", "Zone", "Status", "State", "Updated At"]), "\(list)")
         #expect(list.rows(startingWith: ["cinder-volume", gold]).first?[3] == "enabled", "\(list)")
 
-        let disable = try openstack(["volume", "service", "set", "--disable", "--disable-reason", "rack move", gold, "cinder-volume"])
+        let disable = try openstack([
+            "volume", "service", "set", "--disable", "--disable-reason", "rack move", gold, "cinder-volume",
+        ])
         #expect(disable.status == 0, "\(disable)")
         let after = try openstack(["volume", "service", "list", "--long"])
         let row = try #require(after.rows(startingWith: ["cinder-volume", gold]).first, "\(after)")
@@ -279,7 +320,9 @@ struct OpenStackClientTests {
         #expect(lines.contains("service cinder-scheduler \(FaultConfig.host) enabled up"), "\(run)")
         #expect(lines.contains("service cinder-volume \(gold) enabled up"), "\(run)")
         #expect(lines.contains("service cinder-volume \(hostOf("silver")) enabled up"), "\(run)")
-        #expect(lines.filter { $0.hasPrefix("pool ") }.map { $0.split(separator: " ").last! } == ["gold", "silver"], "\(run)")
+        #expect(
+            lines.filter { $0.hasPrefix("pool ") }.map { $0.split(separator: " ").last! } == ["gold", "silver"],
+            "\(run)")
         #expect(lines.contains("disabled disabled sdk maintenance"), "\(run)")
         #expect(lines.contains("listed disabled"), "\(run)")
         #expect(lines.contains("enabled enabled"), "\(run)")

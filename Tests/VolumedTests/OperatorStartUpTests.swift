@@ -21,9 +21,10 @@ import Testing
         let path = try second.write()
         let volumed = try VolumedProcess(["serve", "--config", path])
         #expect(volumed.waitForExit() == 1)
-        #expect(volumed.stderr.contains(
-            "volumed: cannot start: 127.0.0.1:\(port) is already in use by another process (another volumed?); "
-                + "stop it or choose another port with osapi_volume_listen_port"), "\(volumed.stderr)")
+        #expect(
+            volumed.stderr.contains(
+                "volumed: cannot start: 127.0.0.1:\(port) is already in use by another process (another volumed?); "
+                    + "stop it or choose another port with osapi_volume_listen_port"), "\(volumed.stderr)")
         #expect(volumed.stdout.isEmpty)
         // The first one still answers.
         #expect((try? JSONClient().get(base + "/healthz").status) == 200)
@@ -39,9 +40,10 @@ import Testing
         try config.addNfs("a")
         let volumed = try VolumedProcess(["serve", "--config", try config.write()])
         #expect(volumed.waitForExit() == 1)
-        #expect(volumed.stderr.contains(
-            "volumed: cannot start: state_path: cannot create \(dir)/file/state: \(dir)/file is not a directory"),
-                "\(volumed.stderr)")
+        #expect(
+            volumed.stderr.contains(
+                "volumed: cannot start: state_path: cannot create \(dir)/file/state: \(dir)/file is not a directory"),
+            "\(volumed.stderr)")
         #expect(!volumed.stderr.contains("NSCocoaErrorDomain"))
     }
 
@@ -55,9 +57,12 @@ import Testing
         try config.addNfs("a")
         let volumed = try VolumedProcess(["serve", "--config", try config.write()])
         #expect(volumed.waitForExit() == 1)
-        #expect(volumed.stderr.contains("volumed: cannot start: \(dir)/state/service-state.json is not a volumed state file ("),
-                "\(volumed.stderr)")
-        #expect(volumed.stderr.contains("repair it, or remove it to start with every service enabled"), "\(volumed.stderr)")
+        #expect(
+            volumed.stderr.contains(
+                "volumed: cannot start: \(dir)/state/service-state.json is not a volumed state file ("),
+            "\(volumed.stderr)")
+        #expect(
+            volumed.stderr.contains("repair it, or remove it to start with every service enabled"), "\(volumed.stderr)")
     }
 
     /// `--port` and `--data-dir` only shape the embedded configuration; with `--config` they would
@@ -70,8 +75,11 @@ import Testing
         let path = try config.write()
         let withPort = try VolumedProcess(["serve", "--config", path, "--port", "9999"])
         #expect(withPort.waitForExit() == 64)
-        #expect(withPort.stderr.contains("--port applies to the embedded configuration only; with --config set osapi_volume_listen_port in the file"),
-                "\(withPort.stderr)")
+        #expect(
+            withPort.stderr.contains(
+                "--port applies to the embedded configuration only; with --config set osapi_volume_listen_port in the file"
+            ),
+            "\(withPort.stderr)")
         let badPort = try VolumedProcess(["serve", "--port", "99999"])
         #expect(badPort.waitForExit() == 64)
         #expect(badPort.stderr.contains("--port: expected a port number 0-65535, got 99999"), "\(badPort.stderr)")
@@ -93,16 +101,25 @@ import Testing
         #expect(volumed.waitForOutput { _, err in err.contains("volume service started") }, "\(volumed.stderr)")
         let lines = volumed.stderr.split(separator: "\n")
         let typo = lines.first { $0.contains("reinit_drivr_count") }
-        #expect(typo?.contains(" warning ") == true && typo?.hasSuffix("unknown option, ignored (did you mean reinit_driver_count?) (volumed)") == true,
-                "\(volumed.stderr)")
-        #expect(lines.contains { $0.contains(" warning ") && $0.contains("a.nfs_sparsed_volume: unknown option for the nfs driver, ignored (did you mean nfs_sparsed_volumes?)") },
-                "\(volumed.stderr)")
+        #expect(
+            typo?.contains(" warning ") == true
+                && typo?.hasSuffix("unknown option, ignored (did you mean reinit_driver_count?) (volumed)") == true,
+            "\(volumed.stderr)")
+        #expect(
+            lines.contains {
+                $0.contains(" warning ")
+                    && $0.contains(
+                        "a.nfs_sparsed_volume: unknown option for the nfs driver, ignored (did you mean nfs_sparsed_volumes?)"
+                    )
+            },
+            "\(volumed.stderr)")
         #expect(!lines.contains { $0.hasPrefix("warning: ") }, "every line is a log line: \(volumed.stderr)")
 
         volumed.signal(SIGTERM)
         #expect(volumed.waitForExit() == 0)
         let tail = volumed.stderr.split(separator: "\n")
-        #expect(tail.contains { $0.contains(" notice stopping: ") && $0.contains("signal=SIGTERM") }, "\(volumed.stderr)")
+        #expect(
+            tail.contains { $0.contains(" notice stopping: ") && $0.contains("signal=SIGTERM") }, "\(volumed.stderr)")
         #expect(tail.contains { $0.contains(" notice volume service stopped") }, "\(volumed.stderr)")
     }
 
@@ -113,10 +130,11 @@ import Testing
         try "".write(toFile: path, atomically: true, encoding: .utf8)
         let check = try VolumedProcess(["check-config", "--config", path])
         #expect(check.waitForExit() == 2)
-        #expect(check.stderr == """
-            \(path): the file has no [section] (it is empty or only comments); write a [DEFAULT] section with enabled_backends
-            \(path): 1 problem(s); volumed would not start (exit 2)
+        #expect(
+            check.stderr == """
+                \(path): the file has no [section] (it is empty or only comments); write a [DEFAULT] section with enabled_backends
+                \(path): 1 problem(s); volumed would not start (exit 2)
 
-            """)
+                """)
     }
 }

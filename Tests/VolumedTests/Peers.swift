@@ -124,7 +124,8 @@ final class NghttpdStandIn {
     init() throws {
         guard let executable = Self.executable else { throw FaultTestError("nghttpd is not installed") }
         directory = temporaryDirectory("nghttpd")
-        try FileManager.default.createDirectory(atPath: directory + "/root/v3/scheduler", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: directory + "/root/v3/scheduler", withIntermediateDirectories: true)
         try "{}".write(toFile: directory + "/root/v3/scheduler/capabilities", atomically: true, encoding: .utf8)
         // A reserved port can be taken before nghttpd binds it: try a few.
         for _ in 0..<3 {
@@ -137,7 +138,9 @@ final class NghttpdStandIn {
             process.standardError = FileHandle.nullDevice
             process.standardInput = FileHandle.nullDevice
             try process.run()
-            if waitUntil(seconds: 20, { RawConnection(port: candidate) != nil || !process.isRunning }), process.isRunning {
+            if waitUntil(seconds: 20, { RawConnection(port: candidate) != nil || !process.isRunning }),
+                process.isRunning
+            {
                 self.process = process
                 port = candidate
                 return

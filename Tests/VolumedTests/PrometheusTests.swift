@@ -59,15 +59,22 @@ import Testing
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
-        #expect(api.waitFor(base + "/drivers") { state("gold", $0) == "ready" && state("tin", $0) == "failed"
-            && state("silver", $0) == "retrying" } != nil, "stderr: \(volumed.stderr)")
+        #expect(
+            api.waitFor(base + "/drivers") {
+                state("gold", $0) == "ready" && state("tin", $0) == "failed"
+                    && state("silver", $0) == "retrying"
+            } != nil, "stderr: \(volumed.stderr)")
         _ = try api.get(base + "/v3/scheduler-stats/get_pools")
         let metrics = try CurlClientText.get(base + "/metrics")
         #expect(metrics.contains("volumed_supervision_last_tick_timestamp_seconds "))
-        #expect(metrics.contains(#"volumed_backend_last_error_info{backend="tin",host="faulthost@tin",kind="config_error",class="unrecoverable"} 1"#))
+        #expect(
+            metrics.contains(
+                #"volumed_backend_last_error_info{backend="tin",host="faulthost@tin",kind="config_error",class="unrecoverable"} 1"#
+            ))
         let result = try promtool.run(["check", "metrics"], input: metrics)
-        #expect(result.status == 0 && result.stdout.isEmpty && result.stderr.isEmpty,
-                "promtool check metrics: \(result.stdout)\(result.stderr)")
+        #expect(
+            result.status == 0 && result.stdout.isEmpty && result.stderr.isEmpty,
+            "promtool check metrics: \(result.stdout)\(result.stderr)")
     }
 
     /// Debian's prometheus on loopback scrapes a live volumed every second with the repository's
@@ -89,19 +96,20 @@ import Testing
         let target = String(base.dropFirst("http://".count))
         let port = try freeLoopbackPort()
         try """
-            global:
-              scrape_interval: 1s
-              evaluation_interval: 1s
-            rule_files: ["\(Self.rules)"]
-            scrape_configs:
-              - job_name: volumed
-                static_configs:
-                  - targets: ["\(target)"]
-            """.write(toFile: dir + "/prometheus.yml", atomically: true, encoding: .utf8)
-        let prometheus = try VolumedProcess([
-            "--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/tsdb",
-            "--web.listen-address=127.0.0.1:\(port)",
-        ], executable: URL(fileURLWithPath: prometheusTool.path))
+        global:
+          scrape_interval: 1s
+          evaluation_interval: 1s
+        rule_files: ["\(Self.rules)"]
+        scrape_configs:
+          - job_name: volumed
+            static_configs:
+              - targets: ["\(target)"]
+        """.write(toFile: dir + "/prometheus.yml", atomically: true, encoding: .utf8)
+        let prometheus = try VolumedProcess(
+            [
+                "--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/tsdb",
+                "--web.listen-address=127.0.0.1:\(port)",
+            ], executable: URL(fileURLWithPath: prometheusTool.path))
         defer { prometheus.stop() }
         let prometheusURL = "http://127.0.0.1:\(port)"
 
@@ -111,8 +119,9 @@ import Testing
             return active.contains { $0["health"] as? String == "up" }
         }
         #expect(scraped != nil, "prometheus never scraped volumed: \(prometheus.stderr.suffix(2000))")
-        let failed = try #require(Self.waitForAlert(prometheusURL, "VolumedDriverFailed", backend: "tin"),
-                                  "prometheus: \(prometheus.stderr.suffix(2000))")
+        let failed = try #require(
+            Self.waitForAlert(prometheusURL, "VolumedDriverFailed", backend: "tin"),
+            "prometheus: \(prometheus.stderr.suffix(2000))")
         #expect(failed["kind"] as? String == "config_error")
         #expect(try Self.firingAlerts(prometheusURL).allSatisfy { $0["backend"] as? String != "gold" })
 
@@ -156,7 +165,9 @@ func freeLoopbackPort() throws -> Int {
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+        }
     }
     guard bound else { throw FaultTestError("cannot find a free port: errno \(errno)") }
     return Int(UInt16(bigEndian: address.sin_port))

@@ -43,28 +43,35 @@ import Testing
         let listed = api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("gold", $0) }
         #expect(listed != nil, "scheduler: \(scheduler.stderr)\nservice: \(volumed.stderr)")
 
-        let poisoned = try api.send("POST", capabilitiesURL, json: SchedulerRoleTests.report(
-            host: hostOf("gold"), timestamp: "9999-12-31T23:59:59.999999", capabilities: ["backend_state": "down"]))
+        let poisoned = try api.send(
+            "POST", capabilitiesURL,
+            json: SchedulerRoleTests.report(
+                host: hostOf("gold"), timestamp: "9999-12-31T23:59:59.999999", capabilities: ["backend_state": "down"]))
         #expect(poisoned.status == 400, "\(poisoned.json)")
-        #expect(((poisoned.json["badRequest"] as? [String: Any])?["message"] as? String)?.contains("'timestamp'") == true)
+        #expect(
+            ((poisoned.json["badRequest"] as? [String: Any])?["message"] as? String)?.contains("'timestamp'") == true)
         // The backend's own reports keep being stored, and it stays listed.
         func accepted() -> Double {
-            Self.metric((try? api.client.get(schedulerBase + "/metrics").bodyText) ?? "",
-                        #"volumed_scheduler_reports_total{result="accepted"}"#) ?? 0
+            Self.metric(
+                (try? api.client.get(schedulerBase + "/metrics").bodyText) ?? "",
+                #"volumed_scheduler_reports_total{result="accepted"}"#) ?? 0
         }
         let before = accepted()
         #expect(waitUntil(seconds: 30) { accepted() >= before + 3 }, "scheduler: \(scheduler.stderr)")
         #expect(listsBackend("gold", try api.get(schedulerBase + "/v3/scheduler-stats/get_pools").json))
 
         // Within the skew: stored, and the service's next reports are refused as older ...
-        let ahead = try api.send("POST", capabilitiesURL, json: SchedulerRoleTests.report(
-            host: hostOf("gold"), timestamp: Self.cinderTime(Date().addingTimeInterval(30))))
+        let ahead = try api.send(
+            "POST", capabilitiesURL,
+            json: SchedulerRoleTests.report(
+                host: hostOf("gold"), timestamp: Self.cinderTime(Date().addingTimeInterval(30))))
         #expect(ahead.status == 204, "\(ahead.json)")
         var refusal: [String: Any]?
         let refused = waitUntil(seconds: 30) {
             guard let document = try? api.get(base + "/drivers").json,
-                  let publish = driver("gold", in: document)?["last_publish"] as? [String: Any],
-                  publish["refused"] as? Bool == true else { return false }
+                let publish = driver("gold", in: document)?["last_publish"] as? [String: Any],
+                publish["refused"] as? Bool == true
+            else { return false }
             refusal = publish
             return true
         }
@@ -74,12 +81,17 @@ import Testing
         // ... until the stored one is half a service_down_time old; then the backend's own reports win.
         #expect(api.waitFor(base + "/drivers", timeout: 30) { lastPublishOK("gold", $0) == true } != nil)
         let metrics = try api.client.get(base + "/metrics").bodyText
-        let refusedCount = Self.metric(metrics, #"volumed_backend_publishes_total{backend="gold",host="\#(hostOf("gold"))",result="refused"}"#)
+        let refusedCount = Self.metric(
+            metrics, #"volumed_backend_publishes_total{backend="gold",host="\#(hostOf("gold"))",result="refused"}"#)
         #expect((refusedCount ?? 0) >= 1, "\(metrics)")
-        #expect(Self.metric(metrics, #"volumed_backend_publish_refused{backend="gold",host="\#(hostOf("gold"))"}"#) == 0)
+        #expect(
+            Self.metric(metrics, #"volumed_backend_publish_refused{backend="gold",host="\#(hostOf("gold"))"}"#) == 0)
         let log = volumed.stderr
-        #expect(log.components(separatedBy: "the scheduler refuses this backend's capability reports").count == 2, "\(log)")
-        #expect(log.components(separatedBy: "the scheduler accepts this backend's capability reports again").count == 2, "\(log)")
+        #expect(
+            log.components(separatedBy: "the scheduler refuses this backend's capability reports").count == 2, "\(log)")
+        #expect(
+            log.components(separatedBy: "the scheduler accepts this backend's capability reports again").count == 2,
+            "\(log)")
     }
 
     /// Point 5: names the scheduler refuses (a host over 255 characters, a DEL, an NFS share with
@@ -106,7 +118,9 @@ import Testing
         #expect(longStatus == 2)
         #expect(longErr.contains("host: is 300 characters long, more than 253"), "\(longErr)")
         #expect(longErr.contains(#"share "\#(dir)/gold#1" cannot name a pool: it must not contain '#'"#), "\(longErr)")
-        #expect(longErr.contains(#"share "127.0.0.1:/export\u{9}data" cannot name a pool: it must not contain a tab"#), "\(longErr)")
+        #expect(
+            longErr.contains(#"share "127.0.0.1:/export\u{9}data" cannot name a pool: it must not contain a tab"#),
+            "\(longErr)")
         let (delStatus, delErr) = try check(host: "node\u{7F}1")
         #expect(delStatus == 2)
         #expect(delErr.contains("host: must not contain a control character (U+007F)"), "\(delErr)")
@@ -123,19 +137,24 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Ticks longer than the keep-alive timeout: a loopback publisher would need a new connection
         // for every publish, as after any idle spell.
-        var config = FaultConfig(directory: dir, defaults: [
-            "http_max_connections": "4", "http_header_timeout": "60", "http_keepalive_timeout": "0.3",
-            "backend_stats_polling_interval": "1",
-        ])
+        var config = FaultConfig(
+            directory: dir,
+            defaults: [
+                "http_max_connections": "4", "http_header_timeout": "60", "http_keepalive_timeout": "0.3",
+                "backend_stats_polling_interval": "1",
+            ])
         try config.addNfs("gold")
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
-        #expect(api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("gold", $0) } != nil, "\(volumed.stderr)")
+        #expect(
+            api.waitFor(base + "/v3/scheduler-stats/get_pools") { listsBackend("gold", $0) } != nil, "\(volumed.stderr)"
+        )
         let port = UInt16(base.split(separator: ":").last ?? "") ?? 0
         func publishes(_ result: String) -> Double {
-            Self.metric((try? api.client.get(base + "/metrics").bodyText) ?? "",
-                        #"volumed_backend_publishes_total{backend="gold",host="\#(hostOf("gold"))",result="\#(result)"}"#) ?? -1
+            Self.metric(
+                (try? api.client.get(base + "/metrics").bodyText) ?? "",
+                #"volumed_backend_publishes_total{backend="gold",host="\#(hostOf("gold"))",result="\#(result)"}"#) ?? -1
         }
         let okBefore = publishes("ok")
         let failedBefore = publishes("failed")
@@ -150,7 +169,11 @@ import Testing
         #expect(flood.count >= 100)
         for socket in flood { close(socket) }
         var okAfter = 0.0
-        #expect(waitUntil(seconds: 30) { okAfter = publishes("ok"); return okAfter >= 0 })
+        #expect(
+            waitUntil(seconds: 30) {
+                okAfter = publishes("ok")
+                return okAfter >= 0
+            })
         #expect(okAfter - okBefore >= 3, "publishes went on during the flood: \(okBefore) -> \(okAfter)")
         #expect(publishes("failed") == failedBefore, "\(volumed.stderr)")
         #expect(!volumed.stderr.contains("publishing capabilities failed"), "\(volumed.stderr)")
@@ -165,7 +188,9 @@ import Testing
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         // Half a request: the connection is busy (header timeout), not idle (keep-alive timeout).
         let partial = Array("GET /healthz HTTP/1.1\r\nHost: x\r\n".utf8)
@@ -187,9 +212,13 @@ import Testing
         let capabilitiesURL = schedulerBase + "/v3/scheduler/capabilities"
         let api = JSONClient()
         let now = Self.cinderTime(Date())
-        let first = try api.send("POST", capabilitiesURL, json: ["reports": (1...2).map { SchedulerRoleTests.report(host: "n\($0)@b", timestamp: now) }])
+        let first = try api.send(
+            "POST", capabilitiesURL,
+            json: ["reports": (1...2).map { SchedulerRoleTests.report(host: "n\($0)@b", timestamp: now) }])
         #expect(first.status == 204, "\(first.json)")
-        let partial = try api.send("POST", capabilitiesURL, json: ["reports": (3...5).map { SchedulerRoleTests.report(host: "n\($0)@b", timestamp: now) }])
+        let partial = try api.send(
+            "POST", capabilitiesURL,
+            json: ["reports": (3...5).map { SchedulerRoleTests.report(host: "n\($0)@b", timestamp: now) }])
         #expect(partial.status == 200, "\(partial.json)")
         #expect(partial.json["accepted"] as? Int == 1)
         let refused = partial.json["refused"] as? [[String: Any]] ?? []
@@ -199,9 +228,12 @@ import Testing
         #expect(full.status == 503, "\(full.json)")
         #expect(full.json["serviceUnavailable"] != nil)
         // Known backends still report.
-        #expect(try api.send("POST", capabilitiesURL, json: SchedulerRoleTests.report(host: "n1@b", timestamp: now)).status == 204)
+        #expect(
+            try api.send("POST", capabilitiesURL, json: SchedulerRoleTests.report(host: "n1@b", timestamp: now)).status
+                == 204)
         #expect(poolNames(try api.get(schedulerBase + "/v3/scheduler-stats/get_pools").json).count == 3)
         #expect(scheduler.waitForOutput(timeout: 10) { _, err in err.contains("the scheduler's store is full") })
-        #expect(scheduler.stderr.components(separatedBy: "the scheduler's store is full").count == 2, "\(scheduler.stderr)")
+        #expect(
+            scheduler.stderr.components(separatedBy: "the scheduler's store is full").count == 2, "\(scheduler.stderr)")
     }
 }

@@ -6,13 +6,17 @@ import Testing
 /// `volumed scheduler` as its own process with a volume service reporting to it (issue 5): the
 /// pools it lists, and bad report bodies that get 400 or 413 and leave the stored pools as they were.
 @Suite struct SchedulerRoleTests {
-    static func report(host: String, timestamp: String = "2026-11-24T17:40:00.000000",
-                       capabilities: [String: Any]? = nil) -> [String: Any] {
-        ["host": host, "service": "cinder-volume", "timestamp": timestamp,
-         "capabilities": capabilities ?? [
-            "backend_state": "up", "volume_backend_name": "manual", "vendor_name": "Test", "driver_version": "1.0",
-            "storage_protocol": "iSCSI", "total_capacity_gb": 100, "free_capacity_gb": 40,
-         ]]
+    static func report(
+        host: String, timestamp: String = "2026-11-24T17:40:00.000000",
+        capabilities: [String: Any]? = nil
+    ) -> [String: Any] {
+        [
+            "host": host, "service": "cinder-volume", "timestamp": timestamp,
+            "capabilities": capabilities ?? [
+                "backend_state": "up", "volume_backend_name": "manual", "vendor_name": "Test", "driver_version": "1.0",
+                "storage_protocol": "iSCSI", "total_capacity_gb": 100, "free_capacity_gb": 40,
+            ],
+        ]
     }
 
     @Test func volumeServiceReportsToASchedulerProcess() throws {
@@ -20,17 +24,23 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (scheduler, schedulerBase) = try startScheduler(directory: dir, extra: "http_max_body_bytes = 65536\n")
         defer { scheduler.stop() }
-        var config = FaultConfig(directory: dir, defaults: ["scheduler_url": schedulerBase + "/v3/scheduler/capabilities"])
+        var config = FaultConfig(
+            directory: dir, defaults: ["scheduler_url": schedulerBase + "/v3/scheduler/capabilities"])
         try config.addNfs("gold")
         try config.addNfs("silver", present: false)
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
 
-        let pools = api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools?detail=true") { listsBackend("gold", $0) }
+        let pools = api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools?detail=true") {
+            listsBackend("gold", $0)
+        }
         let document = try #require(pools, "scheduler stderr: \(scheduler.stderr); volume stderr: \(volumed.stderr)")
         #expect(!listsBackend("silver", document), "a backend that is down is not listed")
-        let gold = try #require((document["pools"] as? [[String: Any]])?.first { ($0["name"] as? String)?.hasPrefix(hostOf("gold") + "#") == true })
+        let gold = try #require(
+            (document["pools"] as? [[String: Any]])?.first {
+                ($0["name"] as? String)?.hasPrefix(hostOf("gold") + "#") == true
+            })
         #expect(gold["name"] as? String == hostOf("gold") + "#" + config.shareDirectory("gold"))
         let capabilities = try #require(gold["capabilities"] as? [String: Any])
         #expect(capabilities["volume_backend_name"] as? String == "gold")
@@ -43,12 +53,19 @@ import Testing
         #expect(try api.get(base + "/v3/scheduler-stats/get_pools").status == 404)
 
         // The storage of silver appears: the scheduler process lists it after the next ticks.
-        try FileManager.default.createDirectory(atPath: config.shareDirectory("silver"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: config.shareDirectory("silver"), withIntermediateDirectories: true)
         #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("silver", $0) } != nil)
 
         // Disabling a service reaches the scheduler too.
-        #expect(try api.send("PUT", base + "/v3/os-services/disable", json: ["host": hostOf("silver"), "binary": "cinder-volume"]).status == 200)
-        #expect(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { !listsBackend("silver", $0) && listsBackend("gold", $0) } != nil)
+        #expect(
+            try api.send(
+                "PUT", base + "/v3/os-services/disable", json: ["host": hostOf("silver"), "binary": "cinder-volume"]
+            ).status == 200)
+        #expect(
+            api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") {
+                !listsBackend("silver", $0) && listsBackend("gold", $0)
+            } != nil)
 
         volumed.signal(SIGTERM)
         #expect(volumed.waitForExit(timeout: 30) == 0)
@@ -77,14 +94,19 @@ import Testing
         for (name, url, version) in cases {
             let serviceDir = dir + "/" + name
             try FileManager.default.createDirectory(atPath: serviceDir, withIntermediateDirectories: true)
-            var config = FaultConfig(directory: serviceDir, defaults: ["scheduler_url": url, "scheduler_http_version": version])
+            var config = FaultConfig(
+                directory: serviceDir, defaults: ["scheduler_url": url, "scheduler_http_version": version])
             try config.addNfs(name)
             services[name] = try startService(config)
         }
         let api = JSONClient()
         let h2 = try #require(services["h2"])
-        #expect(api.waitFor(h2.base + "/drivers") { lastPublishOK("h2", $0) == true } != nil, "stderr: \(h2.process.stderr)")
-        #expect(waitUntil(seconds: 60) { peer.log.components(separatedBy: ":method: POST").count > 3 }, "\(peer.log.suffix(2000))")
+        #expect(
+            api.waitFor(h2.base + "/drivers") { lastPublishOK("h2", $0) == true } != nil, "stderr: \(h2.process.stderr)"
+        )
+        #expect(
+            waitUntil(seconds: 60) { peer.log.components(separatedBy: ":method: POST").count > 3 },
+            "\(peer.log.suffix(2000))")
         let posts = peer.log.split(separator: "\n").filter { $0.contains(":method: POST") }
         let connections = Set(posts.map { $0.prefix { $0 != " " } })
         #expect(connections.count == 1, "one connection for every report: \(posts)")
@@ -112,8 +134,11 @@ import Testing
         for (name, token) in [("trusted", "alpha-token"), ("intruder", "beta-token")] {
             let serviceDir = dir + "/" + name
             try FileManager.default.createDirectory(atPath: serviceDir, withIntermediateDirectories: true)
-            var config = FaultConfig(directory: serviceDir, defaults: [
-                "scheduler_url": schedulerBase + "/v3/scheduler/capabilities", "admin_token": token])
+            var config = FaultConfig(
+                directory: serviceDir,
+                defaults: [
+                    "scheduler_url": schedulerBase + "/v3/scheduler/capabilities", "admin_token": token,
+                ])
             try config.addNfs(name)
             services.append(try startService(config))
         }
@@ -123,10 +148,13 @@ import Testing
         let error = (driver("intruder", in: refused ?? [:])?["last_publish"] as? [String: Any])?["error"] as? String
         #expect(error?.contains("answered 403") == true, "\(String(describing: error))")
         #expect(state("intruder", refused ?? [:]) == "ready")
-        let pools = try #require(api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("trusted", $0) })
+        let pools = try #require(
+            api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools") { listsBackend("trusted", $0) })
         #expect(!listsBackend("intruder", pools))
         // Nor may anyone else post without the token.
-        #expect(try api.send("POST", schedulerBase + "/v3/scheduler/capabilities", json: Self.report(host: "node9@x")).status == 401)
+        #expect(
+            try api.send("POST", schedulerBase + "/v3/scheduler/capabilities", json: Self.report(host: "node9@x"))
+                .status == 401)
     }
 
     /// Keep-alive between ticks: over 15 ticks of publishing to the scheduler process, the volume
@@ -138,12 +166,14 @@ import Testing
         let (scheduler, schedulerBase) = try startScheduler(directory: dir)
         defer { scheduler.stop() }
         let port = try #require(portOf(schedulerBase))
-        var config = FaultConfig(directory: dir, defaults: ["scheduler_url": schedulerBase + "/v3/scheduler/capabilities"])
+        var config = FaultConfig(
+            directory: dir, defaults: ["scheduler_url": schedulerBase + "/v3/scheduler/capabilities"])
         try config.addNfs("gold")
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
-        #expect(api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == true } != nil, "stderr: \(volumed.stderr)")
+        #expect(
+            api.waitFor(base + "/drivers") { lastPublishOK("gold", $0) == true } != nil, "stderr: \(volumed.stderr)")
 
         let pid = volumed.process.processIdentifier
         let before = LoopbackTCPTable.connections(of: pid, to: port)
@@ -174,33 +204,51 @@ import Testing
         let client = try CurlClient(configuration: .init(connectTimeout: 5, totalTimeout: 20))
         let before = try client.get(detailURL)
         #expect(before.status == 200)
-        let beforeNames = poolNames((try? JSONSerialization.jsonObject(with: Data(before.body))) as? [String: Any] ?? [:])
+        let beforeNames = poolNames(
+            (try? JSONSerialization.jsonObject(with: Data(before.body))) as? [String: Any] ?? [:])
         #expect(beforeNames == ["node1@kept#manual"])
 
         var good = Self.report(host: "node2@smuggled", timestamp: "2026-11-24T17:41:00.000000")
-        good["capabilities"] = (good["capabilities"] as! [String: Any]).merging(["free_capacity_gb": 10]) { _, new in new }
+        good["capabilities"] = (good["capabilities"] as! [String: Any]).merging(["free_capacity_gb": 10]) { _, new in
+            new
+        }
         var upWithoutStats = Self.report(host: "node1@kept", timestamp: "2026-11-24T17:42:00.000000")
         upWithoutStats["capabilities"] = ["backend_state": "up"]
         let cases: [(name: String, body: [UInt8], field: String)] = [
             ("not JSON", Array(#"{"host": "node1@kept", "#.utf8), "body"),
             ("empty body", [], "body"),
             ("an array", Array("[1, 2]".utf8), "body"),
-            ("no capabilities", json(["host": "node1@kept", "service": "cinder-volume", "timestamp": "2026-11-24T17:42:00.000000"]),
-             "capabilities"),
+            (
+                "no capabilities",
+                json(["host": "node1@kept", "service": "cinder-volume", "timestamp": "2026-11-24T17:42:00.000000"]),
+                "capabilities"
+            ),
             ("host without backend", json(Self.report(host: "node1")), "host"),
-            ("wrong service", json(Self.report(host: "node1@kept").merging(["service": "cinder-backup"]) { _, new in new }), "service"),
+            (
+                "wrong service",
+                json(Self.report(host: "node1@kept").merging(["service": "cinder-backup"]) { _, new in new }), "service"
+            ),
             ("bad timestamp", json(Self.report(host: "node1@kept", timestamp: "yesterday")), "timestamp"),
             ("up without stats", json(upWithoutStats), "capabilities.volume_backend_name"),
-            ("negative capacity", json(Self.report(host: "node1@kept", timestamp: "2026-11-24T17:43:00.000000", capabilities: [
-                "backend_state": "up", "volume_backend_name": "manual", "vendor_name": "Test", "driver_version": "1.0",
-                "storage_protocol": "iSCSI", "total_capacity_gb": -1, "free_capacity_gb": 40,
-            ])), "capabilities.total_capacity_gb"),
+            (
+                "negative capacity",
+                json(
+                    Self.report(
+                        host: "node1@kept", timestamp: "2026-11-24T17:43:00.000000",
+                        capabilities: [
+                            "backend_state": "up", "volume_backend_name": "manual", "vendor_name": "Test",
+                            "driver_version": "1.0",
+                            "storage_protocol": "iSCSI", "total_capacity_gb": -1, "free_capacity_gb": 40,
+                        ])), "capabilities.total_capacity_gb"
+            ),
             ("an empty batch", json(["reports": []]), "reports"),
         ]
         for (name, body, field) in cases {
             let response = try client.post(capabilitiesURL, body: body)
             #expect(response.status == 400, "\(name): \(response.status) \(response.bodyText)")
-            let fault = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["badRequest"] as? [String: Any]
+            let fault =
+                ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["badRequest"]
+                as? [String: Any]
             #expect(fault?["code"] as? Int == 400, "\(name): \(response.bodyText)")
             #expect((fault?["message"] as? String)?.contains("'\(field)'") == true, "\(name): \(response.bodyText)")
         }
@@ -213,12 +261,14 @@ import Testing
         #expect(after.header("ETag") == before.header("ETag"))
         // A batch with one bad report: the good one is stored, the bad one refused by position (200).
         let partial = try client.post(
-            capabilitiesURL, body: json(["reports": [good, Self.report(host: "node3@x", capabilities: ["backend_state": "sideways"])]]))
+            capabilitiesURL,
+            body: json(["reports": [good, Self.report(host: "node3@x", capabilities: ["backend_state": "sideways"])]]))
         #expect(partial.status == 200, "\(partial.status) \(partial.bodyText)")
         let answer = (try? JSONSerialization.jsonObject(with: Data(partial.body))) as? [String: Any] ?? [:]
         #expect(answer["accepted"] as? Int == 1)
         let refused = answer["refused"] as? [[String: Any]] ?? []
-        #expect(refused.count == 1 && refused.first?["index"] as? Int == 1 && refused.first?["host"] as? String == "node3@x"
+        #expect(
+            refused.count == 1 && refused.first?["index"] as? Int == 1 && refused.first?["host"] as? String == "node3@x"
                 && refused.first?["reason"] as? String == "invalid", "\(partial.bodyText)")
         #expect((refused.first?["message"] as? String)?.hasPrefix("reports[1].capabilities.backend_state: ") == true)
         // Still accepting good reports afterwards.

@@ -17,10 +17,14 @@ import VolumeService
 
     @Test func versionOneFilesAreCarriedOverToServiceKeys() throws {
         try withDirectory { dir in
-            try #"{"version": 1, "services": {"gold": {"disabled": true, "disabled_reason": "firmware"}, "silver": {"disabled": false}}}"#
+            try
+                #"{"version": 1, "services": {"gold": {"disabled": true, "disabled_reason": "firmware"}, "silver": {"disabled": false}}}"#
                 .write(toFile: dir + "/service-state.json", atomically: true, encoding: .utf8)
             let loaded = try ServiceStateFile(directory: dir).load(host: Self.host)
-            #expect(loaded == [.volume(host: Self.host, backend: "gold"): ServiceStatus(disabled: true, disabledReason: "firmware")])
+            #expect(
+                loaded == [
+                    .volume(host: Self.host, backend: "gold"): ServiceStatus(disabled: true, disabledReason: "firmware")
+                ])
         }
     }
 
@@ -28,49 +32,71 @@ import VolumeService
         try withDirectory { dir in
             let file = try ServiceStateFile(directory: dir)
             let all: [ServiceKey: ServiceStatus] = [
-                .volume(host: "node1", backend: "gold"): ServiceStatus(disabled: true, disabledReason: "a \"quoted\"\nreason"),
+                .volume(host: "node1", backend: "gold"): ServiceStatus(
+                    disabled: true, disabledReason: "a \"quoted\"\nreason"),
                 .volume(host: "other", backend: "gone"): ServiceStatus(disabled: false, frozen: true),
             ]
             try file.commit(all.first!.value, for: all.first!.key, all: all)
             #expect(try ServiceStateFile(directory: dir).load(host: Self.host) == all)
             let text = try String(contentsOfFile: dir + "/service-state.json", encoding: .utf8)
-            #expect(text.hasPrefix(#"{"version": 2, "services": [{"host": "node1@gold", "binary": "cinder-volume""#), "\(text)")
+            #expect(
+                text.hasPrefix(#"{"version": 2, "services": [{"host": "node1@gold", "binary": "cinder-volume""#),
+                "\(text)")
         }
     }
 
     @Test(arguments: ["99", "1.5", "-1", "0"])
     func anUnknownVersionIsRefusedNamingTheVersionsUnderstood(version: String) throws {
         try withDirectory { dir in
-            try #"{"version": \#(version), "services": []}"#.write(toFile: dir + "/service-state.json", atomically: true, encoding: .utf8)
-            let error = #expect(throws: DecisionStoreError.self) { try ServiceStateFile(directory: dir).load(host: Self.host) }
-            #expect(error == .unsupportedVersion(path: dir + "/service-state.json", found: version, understood: [1, 2]))
-            #expect(error?.description.contains("has \"version\": \(version), which this volumed does not understand (it reads version 1 and 2)") == true,
-                    "\(String(describing: error))")
+            try #"{"version": \#(version), "services": []}"#.write(
+                toFile: dir + "/service-state.json", atomically: true, encoding: .utf8)
+            let error = #expect(throws: DecisionStoreError.self) {
+                try ServiceStateFile(directory: dir).load(host: Self.host)
+            }
+            #expect(
+                error == .unsupportedVersion(path: dir + "/service-state.json", found: version, understood: [1, 2]))
+            #expect(
+                error?.description.contains(
+                    "has \"version\": \(version), which this volumed does not understand (it reads version 1 and 2)")
+                    == true,
+                "\(String(describing: error))")
         }
     }
 
     @Test func aDanglingSymlinkIsRefused() throws {
         try withDirectory { dir in
-            try FileManager.default.createSymbolicLink(atPath: dir + "/service-state.json", withDestinationPath: dir + "/nowhere.json")
-            let error = #expect(throws: DecisionStoreError.self) { try ServiceStateFile(directory: dir).load(host: Self.host) }
+            try FileManager.default.createSymbolicLink(
+                atPath: dir + "/service-state.json", withDestinationPath: dir + "/nowhere.json")
+            let error = #expect(throws: DecisionStoreError.self) {
+                try ServiceStateFile(directory: dir).load(host: Self.host)
+            }
             let text = error?.description ?? ""
-            #expect(text.contains("service-state.json: it is a symbolic link to \(dir)/nowhere.json, which does not exist"), "\(text)")
+            #expect(
+                text.contains("service-state.json: it is a symbolic link to \(dir)/nowhere.json, which does not exist"),
+                "\(text)")
         }
     }
 
     @Test func aSymlinkToAValidFileIsRefusedToo() throws {
         try withDirectory { dir in
-            try #"{"version": 2, "services": []}"#.write(toFile: dir + "/elsewhere.json", atomically: true, encoding: .utf8)
-            try FileManager.default.createSymbolicLink(atPath: dir + "/service-state.json", withDestinationPath: dir + "/elsewhere.json")
-            let error = #expect(throws: DecisionStoreError.self) { try ServiceStateFile(directory: dir).load(host: Self.host) }
+            try #"{"version": 2, "services": []}"#.write(
+                toFile: dir + "/elsewhere.json", atomically: true, encoding: .utf8)
+            try FileManager.default.createSymbolicLink(
+                atPath: dir + "/service-state.json", withDestinationPath: dir + "/elsewhere.json")
+            let error = #expect(throws: DecisionStoreError.self) {
+                try ServiceStateFile(directory: dir).load(host: Self.host)
+            }
             #expect(error?.description.contains("never reads or writes its state through a link") == true)
         }
     }
 
     @Test func aDirectoryInPlaceOfTheFileIsRefused() throws {
         try withDirectory { dir in
-            try FileManager.default.createDirectory(atPath: dir + "/service-state.json", withIntermediateDirectories: false)
-            let error = #expect(throws: DecisionStoreError.self) { try ServiceStateFile(directory: dir).load(host: Self.host) }
+            try FileManager.default.createDirectory(
+                atPath: dir + "/service-state.json", withIntermediateDirectories: false)
+            let error = #expect(throws: DecisionStoreError.self) {
+                try ServiceStateFile(directory: dir).load(host: Self.host)
+            }
             #expect(error?.description.contains("it is not a regular file (a directory)") == true)
         }
     }
@@ -81,7 +107,8 @@ import VolumeService
         try withDirectory { dir in
             let victim = dir + "/victim"
             try "precious\n".write(toFile: victim, atomically: true, encoding: .utf8)
-            try FileManager.default.createSymbolicLink(atPath: dir + "/service-state.json.tmp.\(getpid())", withDestinationPath: victim)
+            try FileManager.default.createSymbolicLink(
+                atPath: dir + "/service-state.json.tmp.\(getpid())", withDestinationPath: victim)
             let file = try ServiceStateFile(directory: dir)
             let key = ServiceKey.volume(host: Self.host, backend: "gold")
             try file.commit(ServiceStatus(disabled: true), for: key, all: [key: ServiceStatus(disabled: true)])
@@ -95,9 +122,14 @@ import VolumeService
 
     @Test func aFileThatIsNotJSONSaysWhereItBroke() throws {
         try withDirectory { dir in
-            try "{\"version\": 2, \"services\": [".write(toFile: dir + "/service-state.json", atomically: true, encoding: .utf8)
-            let error = #expect(throws: DecisionStoreError.self) { try ServiceStateFile(directory: dir).load(host: Self.host) }
-            #expect(error?.description.contains("is not a volumed state file (invalid JSON at byte") == true, "\(String(describing: error))")
+            try "{\"version\": 2, \"services\": [".write(
+                toFile: dir + "/service-state.json", atomically: true, encoding: .utf8)
+            let error = #expect(throws: DecisionStoreError.self) {
+                try ServiceStateFile(directory: dir).load(host: Self.host)
+            }
+            #expect(
+                error?.description.contains("is not a volumed state file (invalid JSON at byte") == true,
+                "\(String(describing: error))")
         }
     }
 }

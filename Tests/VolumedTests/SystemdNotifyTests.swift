@@ -23,7 +23,8 @@ final class NotifyListener: @unchecked Sendable {
         var sockaddr = sockaddr_un()
         sockaddr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &sockaddr.sun_path) { $0.copyBytes(from: bytes) }
-        let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + (bytes.first == 0 ? 0 : 1))
+        let length = socklen_t(
+            MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + (bytes.first == 0 ? 0 : 1))
         let bound = withUnsafePointer(to: &sockaddr) {
             $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
         }
@@ -41,7 +42,9 @@ final class NotifyListener: @unchecked Sendable {
         while !lock.withLock({ closed }) {
             var pfd = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
             guard poll(&pfd, 1, 100) > 0 else { continue }
-            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            let count = buffer.withUnsafeMutableBytes {
+                recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT))
+            }
             if count > 0 {
                 let message = String(decoding: buffer[0..<count], as: UTF8.self)
                 lock.withLock { received.append(message) }
@@ -91,8 +94,9 @@ final class NotifyListener: @unchecked Sendable {
 
         let listener = try NotifyListener(address: dir + "/notify.sock")
         defer { listener.close() }
-        let volumed = try VolumedProcess(["serve", "--config", path],
-                                         environment: ["NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "400000"])
+        let volumed = try VolumedProcess(
+            ["serve", "--config", path],
+            environment: ["NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "400000"])
         defer { volumed.stop() }
 
         let ready = try #require(listener.waitFor { $0.hasPrefix("READY=1\n") }, "stderr: \(volumed.stderr)")
@@ -105,23 +109,27 @@ final class NotifyListener: @unchecked Sendable {
         #expect(waitUntil(seconds: 30) { vgs.calls >= 1 }, "slow's initialization started")
         #expect(try state("slow", api.get(base + "/drivers").json) == "initializing")
 
-        #expect(listener.waitFor { $0 == "STATUS=3 backends: 1 initializing, 1 ready, 1 retrying" } != nil,
-                "\(listener.messages)")
-        #expect(listener.waitFor(timeout: 30) { _ in listener.messages.filter { $0 == "WATCHDOG=1" }.count >= 3 } != nil,
-                "watchdog pings at half of WATCHDOG_USEC: \(listener.messages)")
+        #expect(
+            listener.waitFor { $0 == "STATUS=3 backends: 1 initializing, 1 ready, 1 retrying" } != nil,
+            "\(listener.messages)")
+        #expect(
+            listener.waitFor(timeout: 30) { _ in listener.messages.filter { $0 == "WATCHDOG=1" }.count >= 3 } != nil,
+            "watchdog pings at half of WATCHDOG_USEC: \(listener.messages)")
         vgs.release()
         #expect(listener.waitFor { $0 == "STATUS=3 backends: 2 ready, 1 retrying" } != nil, "\(listener.messages)")
 
         volumed.signal(SIGHUP)
         let reloading = try #require(listener.waitFor { $0.hasPrefix("RELOADING=1\n") }, "\(listener.messages)")
         let reloadingMessage = listener.messages[reloading]
-        #expect(reloadingMessage.range(of: #"^RELOADING=1\nMONOTONIC_USEC=[0-9]+$"#, options: .regularExpression) != nil,
-                "\(reloadingMessage)")
+        #expect(
+            reloadingMessage.range(of: #"^RELOADING=1\nMONOTONIC_USEC=[0-9]+$"#, options: .regularExpression) != nil,
+            "\(reloadingMessage)")
         #expect(listener.waitFor(after: reloading) { $0.hasPrefix("READY=1\n") } != nil, "\(listener.messages)")
 
         volumed.signal(SIGTERM)
         #expect(volumed.waitForExit() == 0, "stderr: \(volumed.stderr)")
-        let stopping = try #require(listener.waitFor(timeout: 10) { $0.hasPrefix("STOPPING=1") }, "\(listener.messages)")
+        let stopping = try #require(
+            listener.waitFor(timeout: 10) { $0.hasPrefix("STOPPING=1") }, "\(listener.messages)")
         #expect(stopping == listener.messages.count - 1, "nothing follows STOPPING=1: \(listener.messages)")
         #expect(listener.messages[ready...].filter { $0.hasPrefix("READY=1") }.count == 2)
     }
@@ -136,9 +144,11 @@ final class NotifyListener: @unchecked Sendable {
         let path = try config.write()
         let listener = try NotifyListener(address: "@volumed-test-\(UUID().uuidString)")
         defer { listener.close() }
-        let volumed = try VolumedProcess(["serve", "--config", path], environment: [
-            "NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "100000", "WATCHDOG_PID": "1",
-        ])
+        let volumed = try VolumedProcess(
+            ["serve", "--config", path],
+            environment: [
+                "NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "100000", "WATCHDOG_PID": "1",
+            ])
         defer { volumed.stop() }
         #expect(listener.waitFor { $0.hasPrefix("READY=1\n") } == 0, "stderr: \(volumed.stderr)")
         #expect(listener.waitFor { $0.hasSuffix("STATUS=1 backend: 1 ready") } != nil, "\(listener.messages)")
@@ -151,16 +161,26 @@ final class NotifyListener: @unchecked Sendable {
 
     @Test func environmentParsing() throws {
         let pid: Int32 = 4242
-        #expect(SystemdEnvironment(environment: [:], pid: pid) == SystemdEnvironment(notifySocket: nil, watchdogInterval: nil))
-        #expect(SystemdEnvironment(environment: ["NOTIFY_SOCKET": "/run/systemd/notify", "WATCHDOG_USEC": "30000000"], pid: pid)
+        #expect(
+            SystemdEnvironment(environment: [:], pid: pid)
+                == SystemdEnvironment(notifySocket: nil, watchdogInterval: nil))
+        #expect(
+            SystemdEnvironment(
+                environment: ["NOTIFY_SOCKET": "/run/systemd/notify", "WATCHDOG_USEC": "30000000"], pid: pid)
                 == SystemdEnvironment(notifySocket: "/run/systemd/notify", watchdogInterval: .seconds(30)))
-        #expect(SystemdEnvironment(environment: ["WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "4242"], pid: pid).watchdogInterval
+        #expect(
+            SystemdEnvironment(environment: ["WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "4242"], pid: pid)
+                .watchdogInterval
                 == .seconds(30))
-        #expect(SystemdEnvironment(environment: ["WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"], pid: pid).watchdogInterval == nil)
+        #expect(
+            SystemdEnvironment(environment: ["WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"], pid: pid)
+                .watchdogInterval == nil)
         #expect(SystemdEnvironment(environment: ["WATCHDOG_USEC": "0"], pid: pid).watchdogInterval == nil)
         #expect(SystemdEnvironment(environment: ["WATCHDOG_USEC": "soon"], pid: pid).watchdogInterval == nil)
 
-        #expect(throws: SystemdNotifyError.unusableAddress("relative/path")) { try NotifySocketAddress("relative/path") }
+        #expect(throws: SystemdNotifyError.unusableAddress("relative/path")) {
+            try NotifySocketAddress("relative/path")
+        }
         #expect(throws: SystemdNotifyError.unusableAddress("@")) { try NotifySocketAddress("@") }
         #expect(throws: SystemdNotifyError.unusableAddress("vsock:2:1234")) { try NotifySocketAddress("vsock:2:1234") }
         let long = "/" + String(repeating: "x", count: 110)

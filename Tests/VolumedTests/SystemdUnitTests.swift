@@ -25,7 +25,9 @@ import Testing
         // --man=no: the container has no man pages; /bin/kill is checked like any other command.
         let result = try analyze.run(["verify", "--man=no", unit.path], directory: unit.directory)
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.isEmpty && result.stderr.isEmpty, "systemd-analyze verify complained:\n\(result.stdout)\(result.stderr)")
+        #expect(
+            result.stdout.isEmpty && result.stderr.isEmpty,
+            "systemd-analyze verify complained:\n\(result.stdout)\(result.stderr)")
     }
 
     /// The check above is only worth something if verify speaks up about a mistake here.
@@ -40,9 +42,11 @@ import Testing
     @Test func theUnitSaysWhatTheServiceNeeds() throws {
         let text = try String(contentsOfFile: Self.unitPath, encoding: .utf8)
         let settings = Set(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init))
-        for line in ["Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID", "WatchdogSec=30s",
-                     "Restart=on-failure", "User=volumed", "StateDirectory=volumed", "ProtectSystem=strict",
-                     "NoNewPrivileges=yes", "ExecStart=/usr/local/bin/volumed serve --config /etc/volumed/volumed.conf"] {
+        for line in [
+            "Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID", "WatchdogSec=30s",
+            "Restart=on-failure", "User=volumed", "StateDirectory=volumed", "ProtectSystem=strict",
+            "NoNewPrivileges=yes", "ExecStart=/usr/local/bin/volumed serve --config /etc/volumed/volumed.conf",
+        ] {
             #expect(settings.contains(line), "missing \(line)")
         }
         // state_path of the example configuration is the unit's StateDirectory.

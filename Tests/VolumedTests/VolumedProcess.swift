@@ -68,7 +68,9 @@ final class VolumedProcess: @unchecked Sendable {
     }
 
     /// `executable`: another long-running program to drive the same way (prometheus in PrometheusTests).
-    init(_ arguments: [String], environment: [String: String] = [:], executable: URL = VolumedProcess.executableURL) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], executable: URL = VolumedProcess.executableURL)
+        throws
+    {
         process.executableURL = executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
@@ -105,7 +107,9 @@ final class VolumedProcess: @unchecked Sendable {
         var found: String?
         _ = waitUntil(seconds: timeout) {
             let text = stdout
-            guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else { return false }
+            guard let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
+                return false
+            }
             found = String(text[range])
             return true
         }
@@ -156,7 +160,9 @@ struct JSONClient {
         return (response.status, object)
     }
 
-    func send(_ method: String, _ url: String, json: Any? = nil, token: String? = nil) throws -> (status: Int, json: [String: Any]) {
+    func send(_ method: String, _ url: String, json: Any? = nil, token: String? = nil) throws -> (
+        status: Int, json: [String: Any]
+    ) {
         var headers: [CurlHeader] = []
         var body: [UInt8]?
         if let json {
@@ -164,7 +170,8 @@ struct JSONClient {
             headers.append(CurlHeader("Content-Type", "application/json"))
         }
         if let token { headers.append(CurlHeader("X-Auth-Token", token)) }
-        let response = try client.send(CurlRequest(method: method, url: url, headers: headers, body: body ?? (method == "GET" ? nil : [])))
+        let response = try client.send(
+            CurlRequest(method: method, url: url, headers: headers, body: body ?? (method == "GET" ? nil : [])))
         let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
         return (response.status, object)
     }
@@ -185,4 +192,3 @@ struct JSONClient {
 func driver(_ id: String, in document: [String: Any]) -> [String: Any]? {
     (document["drivers"] as? [[String: Any]])?.first { $0["id"] as? String == id }
 }
-
