@@ -108,7 +108,7 @@ extension VolumeAPI {
         }
         if binaries.contains(ServicesView.volumeBinary) {
             let snapshot = supervisors.snapshot()
-            let now = clock.now()
+            let now = clock.now().wall
             for backend in snapshot.backends
             where hostMatches(backend.host)
                 && abs(now.timeIntervalSince(backend.updatedAt)) <= settings.serviceDownTime

@@ -1,5 +1,6 @@
 // The volume service's REST API: what operators, dashboards and cinderclient see.
 
+import Clocks
 import Foundation
 import HTTPServer
 import Logging
@@ -23,7 +24,7 @@ package final class VolumeAPI: Sendable {
     let supervisors: SupervisorSet
     /// The in-process scheduler's routes, when this process also runs the scheduler.
     let scheduler: SchedulerAPI?
-    let clock: any SupervisionClock
+    let clock: any ServiceClock
     let access: AccessPolicy
     /// Records os-services decisions durably before they are answered.
     let decisions: OperatorDecisions
@@ -46,7 +47,7 @@ package final class VolumeAPI: Sendable {
     ///     and applied to `supervisors`.
     package init(
         supervisors: SupervisorSet, decisions: OperatorDecisions, capabilityStore: CapabilityStore? = nil,
-        settings: VolumeAPISettings, clock: any SupervisionClock = SystemClock(),
+        settings: VolumeAPISettings, clock: any ServiceClock = SystemClock(),
         requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
         logger: Logger = Logger(label: "volumed.api"), logLevels: LogLevelRegistry? = nil,
         openStack: OpenStackProtocol = OpenStackProtocol()
@@ -116,7 +117,7 @@ package final class VolumeAPI: Sendable {
             host: nonEmpty(request.query["host"]),
             binary: nonEmpty(request.query["binary"]) ?? nonEmpty(request.query["service"]))
         let snapshot = supervisors.snapshot()
-        let now = clock.now()
+        let now = clock.now().wall
         let fields = ServicesView.Fields(request.apiVersion)
         let view = views.view("services\u{0}" + fields.cacheKey + filter.cacheKey, version: snapshot.version, now: now)
         {
@@ -129,28 +130,28 @@ package final class VolumeAPI: Sendable {
 
     func drivers() -> HTTPResponse {
         let snapshot = supervisors.snapshot()
-        return views.view("drivers", version: snapshot.version, now: clock.now()) {
+        return views.view("drivers", version: snapshot.version, now: clock.now().wall) {
             (DriversView.list(snapshot), ViewValidity(version: snapshot.version))
         }.response()
     }
 
     func driver(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let (snapshot, backend) = try backend(request)
-        return views.view("driver\u{0}" + backend.id, version: snapshot.version, now: clock.now()) {
+        return views.view("driver\u{0}" + backend.id, version: snapshot.version, now: clock.now().wall) {
             (DriversView.single(backend), ViewValidity(version: snapshot.version))
         }.response()
     }
 
     func events(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let (snapshot, backend) = try backend(request)
-        return views.view("events\u{0}" + backend.id, version: snapshot.version, now: clock.now()) {
+        return views.view("events\u{0}" + backend.id, version: snapshot.version, now: clock.now().wall) {
             (DriversView.events(backend), ViewValidity(version: snapshot.version))
         }.response()
     }
 
     func readyz() -> HTTPResponse {
         let snapshot = supervisors.snapshot()
-        return views.view("readyz", version: snapshot.version, now: clock.now()) {
+        return views.view("readyz", version: snapshot.version, now: clock.now().wall) {
             (HealthViews.readyz(snapshot), ViewValidity(version: snapshot.version))
         }.response()
     }
