@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "NetworkAddress"),
         .target(
             name: "HTTPServer",
-            dependencies: ["CHTTPServer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The one JSON of volumed: a strict parser that keeps member order and number text, and the
         // writer every body comes out of. A leaf: every module that reads or writes JSON imports it.
