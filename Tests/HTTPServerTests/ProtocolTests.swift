@@ -237,7 +237,7 @@ import Testing
             let response = try client.readResponse()
             #expect(response.status == status)
             #expect(response.header("Connection") == "close")
-            #expect(response.header("Content-Type") == "application/json")
+            #expect(response.header("Content-Type") == "text/plain; charset=utf-8")
             #expect(client.isClosedByServer())
             try expectServes(port)
         }

@@ -1,8 +1,13 @@
 // Pure pieces: router matching, entity-tags, faults, targets, dates.
 
+import NetworkAddress
 import Testing
 
 @testable import HTTPServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite struct UnitTests {
     private func match(_ router: Router, _ method: HTTPMethod, _ path: String) throws -> Router.Match {
@@ -86,6 +91,20 @@ import Testing
             #expect(error.message == "x")
         }
         #expect(HTTPError.uriTooLong("long").description == "414 URI Too Long: long")
+    }
+
+    @Test("a listen name that does not resolve carries the resolver's code and its text")
+    func resolutionFailureIsCodeBacked() throws {
+        let host = try #require(ListenHost("no-such-host.invalid"))
+        let failure = #expect(throws: ListenHost.ResolutionFailure.self) { try host.socketAddress(port: 0) }
+        guard case .resolver(let status)? = failure?.code else {
+            Issue.record("expected a resolver code, got \(String(describing: failure))")
+            return
+        }
+        #expect(failure?.host == "no-such-host.invalid")
+        #expect(failure?.description == "cannot resolve no-such-host.invalid: \(String(cString: gai_strerror(status)))")
+        let system = ListenHost.ResolutionFailure(host: "h", code: .system(errno: ENOMEM))
+        #expect(system.reason == "Cannot allocate memory")
     }
 
     @Test func targetsDecode() throws {
