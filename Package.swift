@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "NetworkAddress"),
         .target(
             name: "HTTPServer",
-            dependencies: ["CHTTPServer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
         // The one time source: a monotonic clock for deadlines and durations, the wall clock for what is
         // shown or sent. A leaf, so every module that reads the time takes the same injectable clock.
         .target(name: "Clocks"),

@@ -112,7 +112,7 @@ package final class VolumeAPI: Sendable {
             minimum: openStack.minimum, maximum: openStack.maximum)
     }
 
-    func services(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func services(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let filter = ServicesView.Filter(
             host: nonEmpty(request.query["host"]),
             binary: nonEmpty(request.query["binary"]) ?? nonEmpty(request.query["service"]))
@@ -135,14 +135,14 @@ package final class VolumeAPI: Sendable {
         }.response()
     }
 
-    func driver(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func driver(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let (snapshot, backend) = try backend(request)
         return views.view("driver\u{0}" + backend.id, version: snapshot.version, now: clock.now().wall) {
             (DriversView.single(backend), ViewValidity(version: snapshot.version))
         }.response()
     }
 
-    func events(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func events(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let (snapshot, backend) = try backend(request)
         return views.view("events\u{0}" + backend.id, version: snapshot.version, now: clock.now().wall) {
             (DriversView.events(backend), ViewValidity(version: snapshot.version))
@@ -200,7 +200,7 @@ package final class VolumeAPI: Sendable {
     var runsScheduler: Bool { scheduler != nil }
 
     /// The backend named by the `{id}` path segment, or 404.
-    func backend(_ request: HTTPRequest) throws(HTTPError) -> (ServiceSnapshot, BackendSnapshot) {
+    func backend(_ request: HTTPRequest) throws(OpenStackFault) -> (ServiceSnapshot, BackendSnapshot) {
         let id = request.pathParameters["id"] ?? ""
         let snapshot = supervisors.snapshot()
         guard let backend = snapshot.backend(id: id) else {

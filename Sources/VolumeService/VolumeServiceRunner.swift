@@ -88,7 +88,7 @@ package final class VolumeServiceRunner: Sendable {
                 store: stateFile, supervisors: supervisors, host: options.host,
                 logger: Logger(label: "volumed.decisions"))
         } catch {
-            throw StartFailure(description: "\(error)")
+            throw StartFailure.stateUnusable(error)
         }
         for section in configuration.backends {
             try decisions.addBackend(DriverFactory.makeBackendDefinition(for: section, service: options))

@@ -121,6 +121,7 @@ final class APIHarness: @unchecked Sendable {
         api.register(on: &router)
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.eventLoopCount = 1
+        configuration.renderError = OpenStackFault.render
         let metrics = api.requestMetrics
         server = HTTPServer(
             configuration: configuration, router: router, logger: quietLogger,
