@@ -147,7 +147,7 @@ import Testing
         #expect(busy.isClosedByServer())
         #expect(idle.isClosedByServer())
         #expect(finished.wait(timeout: .now() + 10) == .success)
-        #expect(throws: ClientError.self) { _ = try RawClient(port: port) }
+        #expect(throws: RawClientError.self) { _ = try RawClient(port: port) }
     }
 
     @Test func shutdownIsBoundedByTheGracePeriod() throws {

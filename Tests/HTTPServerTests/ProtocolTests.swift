@@ -1,6 +1,7 @@
 // Byte-exact requests over raw sockets: pipelining, split writes, limits and malformed input.
 
 import Foundation
+import SharedTestSupport
 import Testing
 
 @testable import HTTPServer

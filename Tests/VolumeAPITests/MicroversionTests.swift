@@ -177,7 +177,7 @@ struct OpenStackProtocolTests {
     func headersEverywhere() throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }
-        let cases: [(TestResponse, Int, String)] = [
+        let cases: [(RawResponse, Int, String)] = [
             (try harness.get("/v3/services", headers: []), 200, "volume 3.0"),
             (try harness.get("/v3/services", headers: [("OpenStack-API-Version", "volume 3.7")]), 200, "volume 3.7"),
             (

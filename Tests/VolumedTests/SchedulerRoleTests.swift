@@ -82,11 +82,11 @@ import Testing
     /// out as HTTP/2 POSTs, all streams of one connection; the same peer refuses HTTP/1.1, and
     /// volumed's own scheduler (HTTP/1.1 only) refuses the HTTP/2 preface, each seen in
     /// `last_publish` with the drivers untouched.
-    @Test(.enabled(if: NghttpdStandIn.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    @Test(.enabled(if: NghttpdServer.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
     func publishesOverHTTP2PriorKnowledge() throws {
         let dir = temporaryDirectory("role-h2")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let peer = try NghttpdStandIn()
+        let peer = try NghttpdServer.schedulerStandIn()
         defer { peer.stop() }
         let (scheduler, schedulerBase) = try startScheduler(directory: dir)
         defer { scheduler.stop() }
@@ -170,7 +170,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (scheduler, schedulerBase) = try startScheduler(directory: dir)
         defer { scheduler.stop() }
-        let port = try #require(portOf(schedulerBase))
+        let port = try #require(Loopback.port(of: schedulerBase))
         var config = FaultConfig(
             directory: dir, defaults: ["scheduler_url": schedulerBase + "/v3/scheduler/capabilities"])
         try config.addNfs("gold")

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 import VolumeService
 
@@ -79,7 +80,7 @@ import VolumeService
     }
 
     @Test func servicesSaysWhereItLookedWhenNothingAnswers() throws {
-        let port = try #require(reserveLoopbackPort())
+        let port = try #require(Loopback.reservePort())
         let services = try VolumedProcess(["services", "--url", "http://127.0.0.1:\(port)"])
         #expect(services.waitForExit() == 1)
         #expect(
