@@ -46,8 +46,10 @@ let package = Package(
         .target(
             name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         // The etcd v3 client (JSON gateway over CurlClient) and the cluster's key layout; Scheduler for
-        // the capability reports and timestamps it stores.
-        .target(name: "Coordination", dependencies: ["CurlClient", "JSON", "Scheduler"]),
+        // the capability reports and timestamps it stores, ServiceDecisions for the operator decisions
+        // it keeps.
+        .target(
+            name: "Coordination", dependencies: ["CurlClient", "JSON", "Scheduler", "ServiceDecisions", "Supervision"]),
         .target(
             name: "VolumeAPI",
             dependencies: [
@@ -92,7 +94,8 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "SharedTestSupport",
+                "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "ServiceDecisions",
+                "SharedTestSupport",
             ]),
         .testTarget(
             name: "VolumedTests",

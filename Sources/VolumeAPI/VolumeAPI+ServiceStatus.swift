@@ -68,18 +68,10 @@ extension VolumeAPI {
     func updateServiceStatus(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(OpenStackFault)
         -> HTTPResponse
     {
-        let host = try RequestInput.requiredString(body, "host")
-        var reason: String?
-        if action == .disableLogReason {
-            reason = try Self.disabledReason(body)
-        }
-        // Cinder: `binary` wins, the deprecated `service` is its fallback, and both are echoed.
-        let service = try RequestInput.optionalString(body, "service") ?? ""
-        let binary = try RequestInput.optionalString(body, "binary") ?? ""
-        let binaryKey = binary.isEmpty ? service : binary
-        guard !binaryKey.isEmpty else {
-            throw .badRequest("Missing required element 'binary' in request body.")
-        }
+        let update = try ServiceUpdate(body, action: action)
+        let (host, reason, service, binary, binaryKey) = (
+            update.host, update.reason, update.service, update.binary, update.binaryKey
+        )
         guard binaryKey == ServicesView.volumeBinary else {
             if binaryKey == ServicesView.schedulerBinary && host == settings.host && runsScheduler {
                 throw .badRequest(
@@ -103,6 +95,29 @@ extension VolumeAPI {
                 case .failure(let error):
                     responder.respond(Self.notDurable(error).response())
                 }
+            }
+        }
+    }
+
+    /// The body of enable, disable and disable-log-reason, as Cinder reads it.
+    struct ServiceUpdate {
+        var host: String
+        /// disable-log-reason's `disabled_reason`.
+        var reason: String?
+        /// Both as sent (empty when absent): Cinder echoes them.
+        var service: String
+        var binary: String
+        /// Cinder: `binary` wins, the deprecated `service` is its fallback.
+        var binaryKey: String
+
+        init(_ body: JSONValue, action: ServiceAction) throws(HTTPError) {
+            host = try RequestInput.requiredString(body, "host")
+            reason = action == .disableLogReason ? try VolumeAPI.disabledReason(body) : nil
+            service = try RequestInput.optionalString(body, "service") ?? ""
+            binary = try RequestInput.optionalString(body, "binary") ?? ""
+            binaryKey = binary.isEmpty ? service : binary
+            guard !binaryKey.isEmpty else {
+                throw .badRequest("Missing required element 'binary' in request body.")
             }
         }
     }

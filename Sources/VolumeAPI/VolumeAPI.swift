@@ -45,12 +45,13 @@ package final class VolumeAPI: Sendable {
     ///   - clock: decides os-services `state` (heartbeat age against `service_down_time`).
     ///   - decisions: where os-services enable/disable are recorded (durably, off the event loops)
     ///     and applied to `supervisors`.
+    ///   - cluster: cluster mode's view of the cluster, for the in-process scheduler's stale marker.
     package init(
         supervisors: SupervisorSet, decisions: OperatorDecisions, capabilityStore: CapabilityStore? = nil,
         settings: VolumeAPISettings, clock: any ServiceClock = SystemClock(),
         requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
         logger: Logger = Logger(label: "volumed.api"), logLevels: LogLevelRegistry? = nil,
-        openStack: OpenStackProtocol = OpenStackProtocol()
+        openStack: OpenStackProtocol = OpenStackProtocol(), cluster: (any ClusterView)? = nil
     ) {
         self.supervisors = supervisors
         self.settings = settings
@@ -58,7 +59,8 @@ package final class VolumeAPI: Sendable {
         self.requestMetrics = requestMetrics
         self.access = AccessPolicy(adminToken: settings.adminToken, strategy: settings.authStrategy)
         self.scheduler = capabilityStore.map {
-            SchedulerAPI(store: $0, adminToken: settings.adminToken, requestMetrics: requestMetrics)
+            SchedulerAPI(
+                store: $0, adminToken: settings.adminToken, requestMetrics: requestMetrics, cluster: cluster)
         }
         self.decisions = decisions
         self.logger = logger
