@@ -127,7 +127,7 @@ struct RequestStream {
         let split = try RequestTarget.split(parsed.target)
         let match = try router.match(method: parsed.method, rawPath: split.rawPath)
         if case .contentLength(let length) = parsed.framing, length > limits.maxBodyBytes {
-            throw .requestEntityTooLarge("too large")
+            throw .contentTooLarge("too large")
         }
         head = parsed
         self.split = split
