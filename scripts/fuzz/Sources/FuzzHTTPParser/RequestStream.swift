@@ -151,7 +151,7 @@ struct RequestStream {
         let split = try RequestTarget.split(parsed.target)
         let match = try router.match(method: parsed.method, rawPath: split.rawPath)
         if case .contentLength(let length) = parsed.framing, length > limits.maxBodyBytes {
-            throw .requestEntityTooLarge("too large")
+            throw .contentTooLarge("too large")
         }
         head = parsed
         self.split = split
@@ -192,18 +192,18 @@ struct RequestStream {
         var route: String?
         switch match {
         case .notFound:
-            response = .itemNotFound("not found")
+            response = HTTPError.notFound("not found").response()
         case .methodNotAllowed(let pattern, let allow):
             route = pattern
-            response = .badMethod("not allowed", allow: allow)
+            response = HTTPError.methodNotAllowed("not allowed", allow: allow).response()
         case .found(let found, let parameters):
             route = found.pattern
             request.pathParameters = parameters
             request.routePattern = found.pattern
             do {
                 response = try found.handler(request)
-            } catch let error as HTTPError {
-                response = HTTPResponse(error)
+            } catch let error as any HTTPResponseError {
+                response = error.response()
             } catch {
                 Invariants.fail("a harness handler threw \(error)")
             }
@@ -234,7 +234,7 @@ struct RequestStream {
             let context = ResponseContext(
                 method: method ?? .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
             let status = ResponseEncoder.encode(
-                HTTPResponse(fault), context: context, dateLine: harnessDateLine, serverLine: harnessServerLine, into: &encoded)
+                fault.response(), context: context, dateLine: harnessDateLine, serverLine: harnessServerLine, into: &encoded)
             Invariants.checkEncodedResponse(encoded, status: status, method: method ?? .get, keepAlive: false)
         }
         outcomes.append(.rejected(status: fault.status.code, method: method?.rawValue))
