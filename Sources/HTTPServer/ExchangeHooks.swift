@@ -34,28 +34,37 @@ package struct ExchangeHooks: Sendable {
     }
 }
 
-/// What `ExchangeHooks.begin` decided for one request.
+/// What `ExchangeHooks.begin` decided for one request. Small and cheap to move (the rare early
+/// answer is boxed): it crosses from the hooks to the server on every request.
 package struct ExchangeStart: Sendable {
     /// Appended to every response of this exchange, after the handler's own fields (encoded once
     /// and shared: appending them is one copy of their bytes).
     package var headers: EncodedFields
     /// When set, answered instead of running the handler (e.g. a 400 for a header every route
     /// depends on). Must not be deferred.
-    package var answer: HTTPResponse?
+    package var answer: HTTPResponse? {
+        get { boxedAnswer?.response }
+        set { boxedAnswer = newValue.map(AnswerBox.init) }
+    }
     /// An identifier for the exchange (e.g. a request id), handed back in its `ExchangeRecord` and
     /// written under `ExchangeHooks.exchangeIDField`.
     package var exchangeID: ExchangeID?
     /// Whether `ExchangeHooks.end` wants this exchange's record (e.g. only while an access log is
     /// on). When false the server neither times the exchange nor keeps what the record would hold.
     package var recordsExchange: Bool
+    private var boxedAnswer: AnswerBox?
 
-    @inlinable
+    private final class AnswerBox: Sendable {
+        let response: HTTPResponse
+        init(_ response: HTTPResponse) { self.response = response }
+    }
+
     package init(
         headers: EncodedFields, answer: HTTPResponse? = nil, exchangeID: ExchangeID? = nil,
         recordsExchange: Bool = true
     ) {
         self.headers = headers
-        self.answer = answer
+        if let answer { boxedAnswer = AnswerBox(answer) } else { boxedAnswer = nil }
         self.exchangeID = exchangeID
         self.recordsExchange = recordsExchange
     }
@@ -79,14 +88,12 @@ package struct EncodedFields: Sendable, Equatable {
 /// An exchange's identifier, at most 40 bytes held inline (`req-<uuid>` is exactly 40), so making,
 /// copying and writing one allocates and reference-counts nothing. CR, LF and NUL are replaced by
 /// spaces as they are written in, so an id can never split a response.
-/// (Its hot members are `@inlinable` so a hook in another module writes an id in place.)
 package struct ExchangeID: Sendable, Equatable, CustomStringConvertible {
     package static var capacity: Int { 40 }
-    @usableFromInline var storage: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
-    @usableFromInline var length: UInt8 = 0
+    private var storage: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+    private var length: UInt8 = 0
 
     /// Lets `initializer` write the id into `capacity` bytes; it returns how many it wrote.
-    @inlinable
     package init(unsafeUninitializedCapacity initializer: (UnsafeMutableRawBufferPointer) -> Int) {
         let written = withUnsafeMutableBytes(of: &storage) { raw in
             min(max(initializer(raw), 0), Self.capacity)
@@ -103,8 +110,7 @@ package struct ExchangeID: Sendable, Equatable, CustomStringConvertible {
 
     /// False when no byte of the storage is below 14 (CR is 13), tested a word at a time; the
     /// unused tail is zeros, so it is true for an id shorter than `capacity`.
-    @inlinable
-    var mayHoldControlBytes: Bool {
+    private var mayHoldControlBytes: Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         // A byte b < 14 makes (b - 14) borrow into its high bit while b's own high bit is clear.
@@ -125,15 +131,22 @@ package struct ExchangeID: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    @inlinable
     package var count: Int { Int(length) }
 
-    @inlinable
     package func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         try Swift.withUnsafeBytes(of: storage) { raw in try body(UnsafeRawBufferPointer(rebasing: raw[..<count])) }
     }
 
     package var description: String { withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
+
+    /// Appends the id and CRLF with one copy.
+    func appendLine(to buffer: inout [UInt8]) {
+        var line = (storage.0, storage.1, storage.2, storage.3, storage.4, UInt64(0))
+        Swift.withUnsafeMutableBytes(of: &line) { raw in
+            raw.storeBytes(of: UInt16(0x0d0a).bigEndian, toByteOffset: count, as: UInt16.self)
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<(count + 2)]))
+        }
+    }
 
     package static func == (lhs: ExchangeID, rhs: ExchangeID) -> Bool {
         lhs.withUnsafeBytes { left in rhs.withUnsafeBytes { right in left.elementsEqual(right) } }

@@ -94,8 +94,7 @@ enum ResponseEncoder {
         if let extra = context.exchangeHeaders { buffer.append(contentsOf: extra.bytes) }
         if let field = context.exchangeIDField, let id = context.exchangeID {
             buffer.append(contentsOf: field)
-            id.withUnsafeBytes { buffer.append(contentsOf: $0) }
-            buffer.append(contentsOf: crlf)
+            id.appendLine(to: &buffer)
         }
         if !context.keepAlive {
             buffer.append(contentsOf: connectionClose)
