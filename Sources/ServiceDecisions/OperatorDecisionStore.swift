@@ -12,7 +12,7 @@ package protocol OperatorDecisionStore: Sendable {
 
     /// Every saved decision, read once at start-up; services with no entry have the default
     /// status. `host` is this node's `host`, for stores written before decisions had service keys.
-    func load(host: String) throws(DecisionStoreError) -> [ServiceKey: ServiceStatus]
+    func load(host: String) throws(DecisionStoreError) -> [ServiceKey: AdminState]
 
     /// Start-up's check that a later decision can be kept, so a problem stops start-up instead of
     /// failing the first `disable`.
@@ -21,7 +21,7 @@ package protocol OperatorDecisionStore: Sendable {
     /// Makes `status` of `key` durable. `all` is every decision including this one (services with
     /// the default status left out). Returns only once the decision survives a crash or power loss;
     /// throws when it does not, with nothing changed unless the error says otherwise.
-    func commit(_ status: ServiceStatus, for key: ServiceKey, all: [ServiceKey: ServiceStatus])
+    func commit(_ status: AdminState, for key: ServiceKey, all: [ServiceKey: AdminState])
         throws(DecisionStoreError)
 }
 
