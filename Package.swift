@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "NetworkAddress"),
         .target(
             name: "HTTPServer",
-            dependencies: ["CHTTPServer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
         // The one time source: a monotonic clock for deadlines and durations, the wall clock for what is
         // shown or sent. A leaf, so every module that reads the time takes the same injectable clock.
         .target(name: "Clocks"),
@@ -50,8 +50,10 @@ let package = Package(
         .target(
             name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         // The etcd v3 client (JSON gateway over CurlClient) and the cluster's key layout; Scheduler for
-        // the capability reports and timestamps it stores.
-        .target(name: "Coordination", dependencies: ["Clocks", "CurlClient", "JSON", "Scheduler"]),
+        // the capability reports and timestamps it stores, ServiceDecisions for the operator decisions
+        // it keeps.
+        .target(
+            name: "Coordination", dependencies: ["Clocks", "CurlClient", "JSON", "Scheduler", "ServiceDecisions", "Supervision"]),
         .target(
             name: "VolumeAPI",
             dependencies: [
@@ -96,7 +98,8 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "SharedTestSupport",
+                "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "ServiceDecisions",
+                "SharedTestSupport",
             ]),
         .testTarget(
             name: "VolumedTests",

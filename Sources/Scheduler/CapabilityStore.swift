@@ -135,6 +135,9 @@ package final class CapabilityStore: Sendable {
         var version: UInt64 = 1
         var summaryView: PoolsView?
         var detailView: PoolsView?
+        /// Backends an operator took out of scheduling in the cluster's decisions, kept out of
+        /// `get_pools` whatever their reports say (until their host reports the decision itself).
+        var withheld: Set<String> = []
 
         mutating func changed() {
             version &+= 1
@@ -144,7 +147,7 @@ package final class CapabilityStore: Sendable {
 
         /// Keeps `listed` in step with `host`'s entry.
         mutating func relist(_ host: String) {
-            let shouldList = entries[host]?.isListed ?? false
+            let shouldList = (entries[host]?.isListed ?? false) && !withheld.contains(host)
             let position = listed.partitionPoint { $0 >= host }
             let present = position < listed.count && listed[position] == host
             if shouldList && !present { listed.insert(host, at: position) }
@@ -273,6 +276,18 @@ package final class CapabilityStore: Sendable {
             }
             if removed > 0 { state.changed() }
             return removed
+        }
+    }
+
+    /// Keeps `hosts` out of `get_pools` (a store fed from a cluster, whose operators disabled or froze
+    /// them in etcd: every scheduler leaves them out at once, not one report later).
+    package func withhold(_ hosts: Set<String>) {
+        state.withLock { state in
+            guard state.withheld != hosts else { return }
+            let touched = state.withheld.symmetricDifference(hosts)
+            state.withheld = hosts
+            for host in touched { state.relist(host) }
+            state.changed()
         }
     }
 

@@ -45,12 +45,13 @@ package final class VolumeAPI: Sendable {
     ///   - clock: decides os-services `state` (heartbeat age against `service_down_time`).
     ///   - decisions: where os-services enable/disable are recorded (durably, off the event loops)
     ///     and applied to `supervisors`.
+    ///   - cluster: cluster mode's view of the cluster, for the in-process scheduler's stale marker.
     package init(
         supervisors: SupervisorSet, decisions: OperatorDecisions, capabilityStore: CapabilityStore? = nil,
         settings: VolumeAPISettings, clock: any ServiceClock = SystemClock(),
         requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
         logger: Logger = Logger(label: "volumed.api"), logLevels: LogLevelRegistry? = nil,
-        openStack: OpenStackProtocol = OpenStackProtocol()
+        openStack: OpenStackProtocol = OpenStackProtocol(), cluster: (any ClusterView)? = nil
     ) {
         self.supervisors = supervisors
         self.settings = settings
@@ -58,7 +59,8 @@ package final class VolumeAPI: Sendable {
         self.requestMetrics = requestMetrics
         self.access = AccessPolicy(adminToken: settings.adminToken, strategy: settings.authStrategy)
         self.scheduler = capabilityStore.map {
-            SchedulerAPI(store: $0, adminToken: settings.adminToken, requestMetrics: requestMetrics)
+            SchedulerAPI(
+                store: $0, adminToken: settings.adminToken, requestMetrics: requestMetrics, cluster: cluster)
         }
         self.decisions = decisions
         self.logger = logger
@@ -112,7 +114,7 @@ package final class VolumeAPI: Sendable {
             minimum: openStack.minimum, maximum: openStack.maximum)
     }
 
-    func services(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func services(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let filter = ServicesView.Filter(
             host: nonEmpty(request.query["host"]),
             binary: nonEmpty(request.query["binary"]) ?? nonEmpty(request.query["service"]))
@@ -135,14 +137,14 @@ package final class VolumeAPI: Sendable {
         }.response()
     }
 
-    func driver(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func driver(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let (snapshot, backend) = try backend(request)
         return views.view("driver\u{0}" + backend.id, version: snapshot.version, now: clock.now().wall) {
             (DriversView.single(backend), ViewValidity(version: snapshot.version))
         }.response()
     }
 
-    func events(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func events(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let (snapshot, backend) = try backend(request)
         return views.view("events\u{0}" + backend.id, version: snapshot.version, now: clock.now().wall) {
             (DriversView.events(backend), ViewValidity(version: snapshot.version))
@@ -200,7 +202,7 @@ package final class VolumeAPI: Sendable {
     var runsScheduler: Bool { scheduler != nil }
 
     /// The backend named by the `{id}` path segment, or 404.
-    func backend(_ request: HTTPRequest) throws(HTTPError) -> (ServiceSnapshot, BackendSnapshot) {
+    func backend(_ request: HTTPRequest) throws(OpenStackFault) -> (ServiceSnapshot, BackendSnapshot) {
         let id = request.pathParameters["id"] ?? ""
         let snapshot = supervisors.snapshot()
         guard let backend = snapshot.backend(id: id) else {

@@ -182,16 +182,6 @@ let quietLogger: Logger = {
     return logger
 }()
 
-/// Polls `condition` every 10 ms until it holds or `seconds` pass; never sleeps a fixed time.
-func eventually(within seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        try? await Task.sleep(nanoseconds: 10_000_000)
-    }
-    return condition()
-}
-
 func makeSet(
     tick: TimeInterval, publisher: RecordingPublisher = RecordingPublisher(),
     clock: any ServiceClock = SystemClock(), jitter: Double = 1
