@@ -30,7 +30,7 @@ final class InProcessPublisher: CapabilityPublisher, @unchecked Sendable {
                 capabilities = try JSONSerialization.jsonObject(with: encoded) as? [String: Any] ?? [:]
             }
             capabilities["backend_state"] = report.backendState.rawValue
-            capabilities["status"] = report.adminState.status
+            capabilities["status"] = report.adminState.status.rawValue
             capabilities["disabled_reason"] = report.adminState.disabledReason ?? NSNull()
             if report.adminState.frozen { capabilities["frozen"] = true }
             entries.append([
