@@ -77,7 +77,7 @@ package final class SchedulerAPI: Sendable {
     /// not stored and why (invalid, older than the stored one, store full), the others being
     /// stored; 400 when the body is not a report or a batch of reports, or is one invalid report;
     /// 503 when the store is full and nothing could be stored.
-    func receiveCapabilities(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func receiveCapabilities(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         try access.authorizeMutation(request)
         let summary: ReceiveSummary
         do {
@@ -115,7 +115,7 @@ package final class SchedulerAPI: Sendable {
         return HTTPResponse(status: .ok, contentType: "application/json", body: ReceiveAnswer.encode(summary))
     }
 
-    func pools(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func pools(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let detail = try RequestInput.flag(request, "detail")
         if let filter = try PoolFilter(request) {
             return markingStaleness(

@@ -22,7 +22,7 @@ struct ClusterWiring: Sendable {
                     connectTimeout: min(2, coordination.timeout), caFile: coordination.caFile,
                     certificateFile: coordination.certificateFile, keyFile: coordination.keyFile))
         } catch {
-            throw StartFailure(description: "[coordination] backend_url: \(error)")
+            throw StartFailure.coordinationUnusable(error)
         }
         layout = ClusterLayout()!
         if let url = options.schedulerURL {

@@ -98,7 +98,7 @@ package final class VolumeServiceRunner: Sendable {
                 store: clusterDecisions ?? stateFile, supervisors: supervisors, host: options.host,
                 logger: Logger(label: "volumed.decisions"))
         } catch {
-            throw StartFailure(description: "\(error)")
+            throw StartFailure.stateUnusable(error)
         }
         self.clusterDecisions = clusterDecisions
         for section in configuration.backends {
