@@ -10,7 +10,8 @@ package enum EtcdWatchUpdate: Sendable, Equatable {
     case snapshot(revision: Int64, keyValues: [EtcdKeyValue])
     /// Changes up to and including `revision`, in order, none seen before.
     case changes(revision: Int64, events: [EtcdEvent])
-    /// Nothing changed up to `revision` (etcd's progress notification).
+    /// Nothing undelivered up to `revision`: etcd's progress notification, or a stream that opened
+    /// right after it (the handler's view is current again).
     case progress(revision: Int64)
     /// The stream broke or the cluster cannot serve; the watch retries by itself (resuming from the
     /// last revision it delivered) and the handler may mark what it knows as stale.
@@ -50,7 +51,9 @@ struct WatchPosition: Equatable {
     mutating func receive(_ message: Message) -> Step {
         switch message {
         case .created:
-            return .ignore
+            // Open from `nextRevision`: everything before it was delivered, and what follows comes.
+            guard nextRevision > 0 else { return .ignore }
+            return .deliver(.progress(revision: nextRevision - 1))
         case .events(let events):
             // After a resume, a member may send again what another one already sent: drop it.
             let fresh = events.filter { $0.modRevision >= nextRevision }

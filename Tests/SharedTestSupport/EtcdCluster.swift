@@ -177,8 +177,7 @@ package final class EtcdCluster: @unchecked Sendable {
             return process
         }
         guard let process else { return }
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        killAndReap(process)
     }
 
     /// Freezes member `index` with SIGSTOP: a hung member, whose sockets still accept connections
@@ -205,19 +204,19 @@ package final class EtcdCluster: @unchecked Sendable {
     package func acceptsWrites(through member: Member) -> Bool {
         let body = #"{"key":"X19maXh0dXJlX18=","value":"b2s="}"#
         guard let answer = Self.post(port: member.clientPort, path: "/v3/kv/put", body: body) else { return false }
-        return answer.hasPrefix("HTTP/1.1 200") && answer.contains(#""revision""#)
+        return answer.status == 200 && answer.text.contains(#""revision""#)
     }
 
     /// The index of the member that leads now, nil when no running member names a leader it knows.
     package func leaderIndex() -> Int? {
         for index in members.indices where pid(of: index) != nil {
             guard let answer = Self.post(port: members[index].clientPort, path: "/v3/maintenance/status", body: "{}"),
-                let leader = Self.field("leader", in: answer), leader != "0"
+                let leader = Self.field("leader", in: answer.text), leader != "0"
             else { continue }
             for candidate in members.indices where pid(of: candidate) != nil {
                 if let status = Self.post(
                     port: members[candidate].clientPort, path: "/v3/maintenance/status", body: "{}"),
-                    Self.field("member_id", in: status) == leader
+                    Self.field("member_id", in: status.text) == leader
                 {
                     return candidate
                 }
@@ -290,72 +289,11 @@ package final class EtcdCluster: @unchecked Sendable {
     }
 
     /// One HTTP/1.1 POST over a plain socket (no client library: the fixture checks the cluster the
-    /// code under test talks to). Returns the raw answer, nil when the member is not reachable.
-    static func post(port: Int, path: String, body: String) -> String? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = Loopback.address(port: port)
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard connected else { return nil }
-        let request =
-            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nGrpc-Metadata-hasleader: true\r\n"
-            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-        let bytes = Array(request.utf8)
-        let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard sent == bytes.count else { return nil }
-        var received: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while received.count < 1 << 20 {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            received += chunk[0..<n]
-        }
-        return String(decoding: received, as: UTF8.self)
-    }
-}
-
-/// Loopback sockets and bounded waits for tests that run real peers.
-package enum Loopback {
-    /// A loopback port that was free a moment ago (bound to port 0, read back, closed).
-    package static func reservePort() -> Int? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var address = Self.address(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
-            }
-        }
-        return ok ? Int(UInt16(bigEndian: address.sin_port)) : nil
-    }
-
-    /// True when something accepts TCP connections on 127.0.0.1:`port`.
-    package static func isListening(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = Self.address(port: port)
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
-
-    static func address(port: Int) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return address
+    /// code under test talks to). Returns the answer, nil when the member is not reachable.
+    static func post(port: Int, path: String, body: String) -> RawResponse? {
+        try? RawClient.request(
+            port: port, method: "POST", path: path,
+            headers: [("Grpc-Metadata-hasleader", "true"), ("Content-Type", "application/json")],
+            body: Array(body.utf8), receiveTimeout: 2)
     }
 }
