@@ -82,7 +82,7 @@ extension SchedulerAPI {
     /// enable, disable, disable-log-reason, freeze and thaw for any service of the cluster, with the
     /// host API's bodies and answers; stored in etcd before the answer (503, nothing changed, when
     /// etcd cannot take it). The host applies it through its watch of the decisions.
-    func updateClusterService(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func updateClusterService(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         try access.authorizeMutation(request)
         let actionName = request.pathParameters["action"] ?? ""
         let version = request.apiVersion
@@ -141,7 +141,7 @@ extension SchedulerAPI {
                     logger.error(
                         "an operator decision could not be stored in the cluster; it was refused",
                         metadata: ["service": "\(key)", "error": "\(error)"])
-                    responder.respond(HTTPResponse(VolumeAPI.notDurable(error)))
+                    responder.respond(VolumeAPI.notDurable(error).response())
                 }
             }
         }

@@ -110,7 +110,7 @@ extension VolumeAPI {
         /// Cinder: `binary` wins, the deprecated `service` is its fallback.
         var binaryKey: String
 
-        init(_ body: JSONValue, action: ServiceAction) throws(HTTPError) {
+        init(_ body: JSONValue, action: ServiceAction) throws(OpenStackFault) {
             host = try RequestInput.requiredString(body, "host")
             reason = action == .disableLogReason ? try VolumeAPI.disabledReason(body) : nil
             service = try RequestInput.optionalString(body, "service") ?? ""

@@ -1,6 +1,7 @@
 // The server writes no error body of its own choosing: every refusal goes through the configured
 // renderer, and a handler's own `HTTPResponseError` renders itself.
 
+import SharedTestSupport
 import Synchronization
 import Testing
 

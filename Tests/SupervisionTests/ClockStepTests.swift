@@ -17,14 +17,14 @@ struct ClockStepTests {
         try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: driver))
         set.start()
         defer { set.stop() }
-        #expect(await eventually { set.snapshot().state("a") == .retrying })
+        #expect(await waitUntil { set.snapshot().state("a") == .retrying })
         let shownDue = try #require(set.snapshot().backend(id: "a")?.nextReinitAt)
         #expect(shownDue == clock.wall.addingTimeInterval(3600))
 
         clock.advance(by: 3600)
         clock.stepWall(by: -3600)
         set.tick()
-        #expect(await eventually { set.snapshot().state("a") == .ready })
+        #expect(await waitUntil { set.snapshot().state("a") == .ready })
         #expect(driver.initCalls == 2)
         #expect(set.snapshot().backend(id: "a")?.transitions.last?.at == clock.wall, "history shows wall time")
     }
@@ -37,12 +37,12 @@ struct ClockStepTests {
         try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: driver))
         set.start()
         defer { set.stop() }
-        #expect(await eventually { set.snapshot().state("a") == .retrying })
+        #expect(await waitUntil { set.snapshot().state("a") == .retrying })
 
         clock.stepWall(by: 3600)
         let before = set.snapshot().version
         set.tick()
-        #expect(await eventually { set.snapshot().version > before })
+        #expect(await waitUntil { set.snapshot().version > before })
         #expect(set.snapshot().state("a") == .retrying)
         #expect(driver.initCalls == 1)
     }

@@ -4,6 +4,7 @@
 
 import Foundation
 import HTTPServer
+import SharedTestSupport
 import Testing
 
 @testable import VolumeAPI
@@ -171,7 +172,9 @@ import Testing
                 ),
             ]
             for (request, code, body) in cases {
-                let response = try RawExchange(port: port).send(request).readToEnd()
+                let client = try RawClient(port: port)
+                try client.send(request)
+                let response = try client.readResponse()
                 #expect(response.status == code, "\(request.prefix(40))")
                 #expect(response.header("Content-Type") == "application/json", "\(request.prefix(40))")
                 #expect(response.text == body, "\(request.prefix(40))")
@@ -186,61 +189,14 @@ import Testing
             $0.headerReadTimeout = .milliseconds(300)
             $0.maxConnections = 1
         }) { port in
-            let slow = try RawExchange(port: port).send("GET /ping HTTP/1.1\r\nHost: x\r\n")
-            let refused = try RawExchange(port: port).readToEnd()
+            let slow = try RawClient(port: port)
+            try slow.send("GET /ping HTTP/1.1\r\nHost: x\r\n")
+            let refused = try RawClient(port: port).readResponse()
             #expect(refused.status == 503)
             #expect(refused.text == Self.fault("serviceUnavailable", 503, "The server has too many open connections."))
-            let timedOut = try slow.readToEnd()
+            let timedOut = try slow.readResponse()
             #expect(timedOut.status == 408)
             #expect(timedOut.text == Self.fault("requestTimeout", 408, "The request was not received in time."))
         }
-    }
-}
-
-/// One connection that sends raw bytes and reads until the server closes (every refusal closes).
-private final class RawExchange {
-    private let fd: Int32
-
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw TestClientError(description: "connect() failed: \(errno)") }
-    }
-
-    deinit { close(fd) }
-
-    func send(_ text: String) throws -> RawExchange {
-        let bytes = Array(text.utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let count = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard count > 0 else { throw TestClientError(description: "send() failed: \(errno)") }
-            sent += count
-        }
-        return self
-    }
-
-    func readToEnd() throws -> TestResponse {
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count == 0 { break }
-            guard count > 0 else {
-                throw TestClientError(description: "recv() failed: \(errno) after \(received.count) bytes")
-            }
-            received += buffer[0..<count]
-        }
-        return try TestHTTPClient.parse(received, method: "GET")
     }
 }

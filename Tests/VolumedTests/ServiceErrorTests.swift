@@ -56,7 +56,7 @@ import Testing
 
     @Test("a scheduler that does not answer is an unreachable failure naming its URL")
     func curlPublisherUnreachable() throws {
-        let port = try #require(reserveLoopbackPort())
+        let port = try #require(Loopback.reservePort())
         let url = "http://127.0.0.1:\(port)/v3/scheduler/capabilities"
         let publisher = CurlCapabilityPublisher(
             url: { url }, client: try CurlClient(configuration: .init(connectTimeout: 2, totalTimeout: 5)),
