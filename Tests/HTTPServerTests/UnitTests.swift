@@ -4,7 +4,7 @@ import Testing
 
 @testable import HTTPServer
 
-@Suite struct UnitTests {
+@Suite(.offCooperativePool) struct UnitTests {
     private func match(_ router: Router, _ method: HTTPMethod, _ path: String) throws -> Router.Match {
         try router.match(method: method, rawPath: Array(path.utf8)[...])
     }
