@@ -138,6 +138,10 @@ import Testing
                     Self.fault("requestHeaderFieldsTooLarge", 431, "More than 10 header fields.")
                 ),
                 (
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: bananas\r\nContent-Length: 1\r\n\r\nx", 417,
+                    Self.fault("expectationFailed", 417, "Only 'Expect: 100-continue' is supported.")
+                ),
+                (
                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
                     Self.fault("notImplemented", 501, "Only the 'chunked' transfer coding is supported.")
                 ),
