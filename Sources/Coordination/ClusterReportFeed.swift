@@ -13,7 +13,8 @@ import Synchronization
 /// withheld from `get_pools` at once.
 ///
 /// While the watch is broken (etcd unreachable, no quorum) the store and directory keep what they
-/// last saw and `staleness` says for how long; it clears as soon as a stream is open again.
+/// last saw (the store's staleness clock held from the watch's last delivery) and `staleness` says
+/// for how long; it clears as soon as a stream is open again.
 package final class ClusterReportFeed: Sendable {
     /// Where the feed stands, for `/healthz`-style answers and logs.
     package struct Status: Sendable, Equatable {
@@ -33,6 +34,8 @@ package final class ClusterReportFeed: Sendable {
     private let store: CapabilityStore
     private let state = Mutex(Status())
     private let watch = Mutex<EtcdWatch?>(nil)
+    /// When the watch last delivered anything: the view was current at least until then.
+    private let lastDelivery = Mutex(ContinuousClock.now)
     /// The cluster's services and decisions as the watch last saw them.
     package let directory = ClusterDirectory()
 
@@ -111,6 +114,10 @@ package final class ClusterReportFeed: Sendable {
         case .progress(let revision):
             synced(at: revision)
         case .interrupted(let error):
+            // Nothing could arrive since the watch last delivered: silence is no sign of a dead
+            // backend (its lease says that).
+            let silence = lastDelivery.withLock { ContinuousClock.now - $0 }.components
+            store.holdExpiry(since: Double(silence.seconds) + Double(silence.attoseconds) / 1e18)
             state.withLock { state in
                 state.interruption = error
                 if state.staleSince == nil { state.staleSince = Date() }
@@ -119,6 +126,8 @@ package final class ClusterReportFeed: Sendable {
     }
 
     private func synced(at revision: Int64) {
+        lastDelivery.withLock { $0 = ContinuousClock.now }
+        store.resumeExpiry()
         state.withLock {
             $0.revision = revision
             $0.interruption = nil
