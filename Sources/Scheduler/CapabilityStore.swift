@@ -1,6 +1,7 @@
 import Clocks
 import Foundation
 import JSON
+import ServiceVocabulary
 import Synchronization
 
 /// The `get_pools` JSON, encoded once per store version: serve `json` as is and use `version` as the
