@@ -30,6 +30,7 @@ package final class ClusterReportFeed: Sendable {
         package var staleSince: Date? = Date()
     }
 
+    private let client: EtcdClient
     private let layout: ClusterLayout
     private let store: CapabilityStore
     private let state = Mutex(Status())
@@ -41,6 +42,7 @@ package final class ClusterReportFeed: Sendable {
 
     /// Starts following the reports of `layout` into `store`, and its records into `directory`.
     package init(client: EtcdClient, layout: ClusterLayout, store: CapabilityStore, retry: EtcdWatch.Retry = .init()) {
+        self.client = client
         self.layout = layout
         self.store = store
         let watch = EtcdWatch(client: client, keys: layout.everything, retry: retry) { [self] update in
@@ -112,6 +114,16 @@ package final class ClusterReportFeed: Sendable {
             store.update(puts)
             synced(at: revision)
         case .progress(let revision):
+            // A stream that opened (or a progress note) after a break proves only that one member
+            // answers: one cut off from its quorum still does for a few seconds. A read through the
+            // leader proves the view current; changes (committed by a quorum) prove it too.
+            if state.withLock({ $0.staleSince != nil }) {
+                do {
+                    _ = try client.get(layout.root + "/")
+                } catch {
+                    return
+                }
+            }
             synced(at: revision)
         case .interrupted(let error):
             // Nothing could arrive since the watch last delivered: silence is no sign of a dead

@@ -183,6 +183,9 @@ struct DecisionsClusterModeTests {
         cluster.kill(1)
         #expect(waitUntil(seconds: 30) { stale(pools) != nil }, "scheduler stderr: \(first.stderr)")
         #expect(stale(a + "/v3/os-services") != nil)
+        let metrics = String(decoding: try JSONClient().client.get(a + "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains("volumed_scheduler_cluster_stale_seconds "))
+        #expect(!metrics.contains("volumed_scheduler_cluster_stale_seconds 0\n"), "\(metrics)")
         // What it last saw is still answered, also past a service_down_time of silence.
         #expect(listsBackend("gold", try api.get(pools).json))
         let quickPools = q + "/v3/scheduler-stats/get_pools"
