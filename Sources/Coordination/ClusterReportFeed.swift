@@ -13,7 +13,8 @@ import Synchronization
 /// withheld from `get_pools` at once.
 ///
 /// While the watch is broken (etcd unreachable, no quorum) the store and directory keep what they
-/// last saw and `staleness` says for how long; it clears as soon as a stream is open again.
+/// last saw (the store's staleness clock held from the watch's last delivery) and `staleness` says
+/// for how long; it clears as soon as a stream is open again.
 package final class ClusterReportFeed: Sendable {
     /// Where the feed stands, for `/healthz`-style answers and logs.
     package struct Status: Sendable, Equatable {
@@ -29,15 +30,19 @@ package final class ClusterReportFeed: Sendable {
         package var staleSince: Date? = Date()
     }
 
+    private let client: EtcdClient
     private let layout: ClusterLayout
     private let store: CapabilityStore
     private let state = Mutex(Status())
     private let watch = Mutex<EtcdWatch?>(nil)
+    /// When the watch last delivered anything: the view was current at least until then.
+    private let lastDelivery = Mutex(ContinuousClock.now)
     /// The cluster's services and decisions as the watch last saw them.
     package let directory = ClusterDirectory()
 
     /// Starts following the reports of `layout` into `store`, and its records into `directory`.
     package init(client: EtcdClient, layout: ClusterLayout, store: CapabilityStore, retry: EtcdWatch.Retry = .init()) {
+        self.client = client
         self.layout = layout
         self.store = store
         let watch = EtcdWatch(client: client, keys: layout.everything, retry: retry) { [self] update in
@@ -109,8 +114,22 @@ package final class ClusterReportFeed: Sendable {
             store.update(puts)
             synced(at: revision)
         case .progress(let revision):
+            // A stream that opened (or a progress note) after a break proves only that one member
+            // answers: one cut off from its quorum still does for a few seconds. A read through the
+            // leader proves the view current; changes (committed by a quorum) prove it too.
+            if state.withLock({ $0.staleSince != nil }) {
+                do {
+                    _ = try client.get(layout.root + "/")
+                } catch {
+                    return
+                }
+            }
             synced(at: revision)
         case .interrupted(let error):
+            // Nothing could arrive since the watch last delivered: silence is no sign of a dead
+            // backend (its lease says that).
+            let silence = lastDelivery.withLock { ContinuousClock.now - $0 }.components
+            store.holdExpiry(since: Double(silence.seconds) + Double(silence.attoseconds) / 1e18)
             state.withLock { state in
                 state.interruption = error
                 if state.staleSince == nil { state.staleSince = Date() }
@@ -119,6 +138,8 @@ package final class ClusterReportFeed: Sendable {
     }
 
     private func synced(at revision: Int64) {
+        lastDelivery.withLock { $0 = ContinuousClock.now }
+        store.resumeExpiry()
         state.withLock {
             $0.revision = revision
             $0.interruption = nil
