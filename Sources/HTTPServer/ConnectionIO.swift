@@ -319,13 +319,15 @@ extension EventLoop {
             keepAlive: head.keepAlive && !forceClose && !draining, routePattern: nil,
             ifNoneMatch: wantsConditional ? head.headers : nil)
         var early: HTTPResponse?
-        if let hooks = core.hooks {
-            let startedAt = monotonicNanoseconds()
-            let start = hooks.begin(&request)
+        if let begin = core.hooks?.begin {
+            let start = begin(&request)
             context.exchangeHeaders = start.headers
+            context.exchangeID = start.exchangeID
             context.exchangeIDField = core.exchangeIDField
-            context.exchange = ExchangeInFlight(
-                id: start.exchangeID, target: request.target, startedAt: startedAt, annotation: request.annotation)
+            if start.recordsExchange && core.hooks?.end != nil {
+                context.exchange = ExchangeInFlight(
+                    target: request.target, startedAt: monotonicNanoseconds(), annotation: request.annotation)
+            }
             if let answer = start.answer, answer.deferral == nil { early = answer }
         }
         let response: HTTPResponse
@@ -396,7 +398,7 @@ extension EventLoop {
             let sentBody = code == 304 || code == 204 || code < 200 || context.method == .head ? 0 : response.body.count
             end(
                 ExchangeRecord(
-                    exchangeID: exchange.id, method: context.method, target: exchange.target, status: status,
+                    exchangeID: context.exchangeID, method: context.method, target: exchange.target, status: status,
                     bodyBytes: sentBody, durationNanoseconds: monotonicNanoseconds() &- exchange.startedAt,
                     annotation: exchange.annotation))
         }
