@@ -1,5 +1,6 @@
 // The exchange hooks' pieces byte for byte, and the server running them.
 
+import SharedTestSupport
 import Synchronization
 import Testing
 

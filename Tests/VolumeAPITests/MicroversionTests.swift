@@ -6,7 +6,7 @@ import Testing
 
 @testable import VolumeAPI
 
-@Suite("OpenStack-API-Version parsing")
+@Suite("OpenStack-API-Version parsing", .offCooperativePool)
 struct MicroversionParserTests {
     func parse(_ values: [String]) -> MicroversionRequest { MicroversionRequest.parse(values) }
 
@@ -69,7 +69,7 @@ struct MicroversionParserTests {
     }
 }
 
-@Suite("Request ids")
+@Suite("Request ids", .offCooperativePool)
 struct RequestIDTests {
     @Test("req- and a version-4 UUID, never repeated")
     func format() {
@@ -129,7 +129,7 @@ struct RequestIDTests {
     }
 }
 
-@Suite("Run-time log levels")
+@Suite("Run-time log levels", .offCooperativePool)
 struct LogLevelRegistryTests {
     @Test("a prefix sets every label under it; a shorter prefix later replaces longer ones")
     func prefixes() {
@@ -163,7 +163,7 @@ struct LogLevelRegistryTests {
     }
 }
 
-@Suite("The OpenStack protocol on a live API")
+@Suite("The OpenStack protocol on a live API", .offCooperativePool)
 struct OpenStackProtocolTests {
     @Test("GET / answers 300 with the versions document; /v3 and /v3/ answer 200; links follow Host")
     func discovery() throws {
