@@ -104,8 +104,10 @@ package final class OpenStackProtocol: Sendable {
             if RequestIDGenerator.isValid(text) { global = text }
         }
         request.annotation = OpenStackExchange(version: version, globalRequestID: global)
-        return ExchangeStart(
-            headers: versionFields[version.minor - minimum.minor], answer: answer,
-            exchangeID: requestIDs.next(), recordsExchange: accessLog.isEnabled || !Self.isRead(request.method))
+        var start = ExchangeStart(
+            headers: versionFields[version.minor - minimum.minor], exchangeID: requestIDs.next(),
+            recordsExchange: accessLog.isEnabled || !Self.isRead(request.method))
+        if let answer { start.answer = answer }
+        return start
     }
 }
