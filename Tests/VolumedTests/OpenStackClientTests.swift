@@ -199,6 +199,11 @@ struct OpenStackClientTests {
                     $0.contains(" debug PUT /v3/os-services/get-log ") && $0.hasSuffix("(volumed.access)")
                 }
             }, "\(volumed.stderr.suffix(2000))")
+        // The set-log that turned the log on has its own line: the level at the end of an exchange decides.
+        #expect(
+            volumed.stderr.split(separator: "\n").contains {
+                $0.contains(" debug PUT /v3/os-services/set-log ") && $0.hasSuffix("(volumed.access)")
+            }, "\(volumed.stderr.suffix(2000))")
 
         // A client's own X-OpenStack-Request-ID is logged as the global request id; the answer
         // carries the service's own id.
