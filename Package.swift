@@ -53,7 +53,8 @@ let package = Package(
         // the capability reports and timestamps it stores, ServiceDecisions for the operator decisions
         // it keeps.
         .target(
-            name: "Coordination", dependencies: ["Clocks", "CurlClient", "JSON", "Scheduler", "ServiceDecisions", "Supervision"]),
+            name: "Coordination",
+            dependencies: ["Clocks", "CurlClient", "JSON", "Scheduler", "ServiceDecisions", "Supervision"]),
         .target(
             name: "VolumeAPI",
             dependencies: [
@@ -63,9 +64,8 @@ let package = Package(
         .target(
             name: "VolumeService",
             dependencies: [
-                "HTTPServer", "JSON", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI",
-                "ServiceDecisions",
-                "Coordination",
+                "Clocks", "HTTPServer", "JSON", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient",
+                "VolumeAPI", "ServiceDecisions", "Coordination",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
