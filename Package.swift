@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "VolumedTests",
             dependencies: [
-                "VolumeService", "CurlClient", "ServiceDecisions", "Supervision", "SharedTestSupport",
+                "VolumeService", "CurlClient", "ServiceDecisions", "Supervision", "Coordination", "SharedTestSupport",
             ]),
     ]
 )

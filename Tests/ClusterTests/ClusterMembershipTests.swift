@@ -24,7 +24,7 @@ func upReport(_ host: String) -> BackendReport {
         adminState: AdminState(), capabilities: stats)
 }
 
-@Suite("LeaseKeeper and ClusterMembership against a real three-member etcd", .serialized)
+@Suite("LeaseKeeper and ClusterMembership against a real three-member etcd", .offCooperativePool, .serialized)
 struct ClusterMembershipTests {
     let layout = ClusterLayout(root: "/test")!
 
@@ -41,7 +41,7 @@ struct ClusterMembershipTests {
         let end = Date().addingTimeInterval(6)
         while Date() < end {
             #expect(try etcd.get("/held") != nil)
-            usleep(250_000)
+            usleep(250_000)  // the scenario: time passes (three TTLs) while the keeper renews
         }
         try etcd.revokeLease(first)
         #expect(waitUntil(seconds: 10) { keeper.leaseID != nil && keeper.leaseID != first })

@@ -21,7 +21,7 @@ extension SupervisorSet {
     var isPublishing: Bool { withState { _ in publishInFlight } }
 }
 
-@Suite("Supervisor set at run time")
+@Suite("Supervisor set at run time", .offCooperativePool)
 struct RuntimeTests {
     @Test("a hung driver does not delay another backend's recovery")
     func hungDriverDoesNotBlockOthers() async throws {

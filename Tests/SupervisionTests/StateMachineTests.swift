@@ -71,7 +71,7 @@ struct MachineHarness {
 private let i = DriverState.initializing
 private let rt = DriverState.retrying
 
-@Suite("Backend state machine")
+@Suite("Backend state machine", .offCooperativePool)
 struct StateMachineTests {
     struct RetryCase: CustomTestStringConvertible, Sendable {
         var failures: Int

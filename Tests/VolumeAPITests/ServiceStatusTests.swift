@@ -7,7 +7,7 @@ import Testing
 import VolumeAPI
 import VolumeService
 
-@Suite("os-services enable / disable")
+@Suite("os-services enable / disable", .offCooperativePool)
 struct ServiceStatusTests {
     @Test("disable, disable-log-reason and enable answer like Cinder and change the listing")
     func roundTrip() throws {
@@ -214,7 +214,7 @@ final class SlowDisk: OperatorDecisionStore, @unchecked Sendable {
     }
 }
 
-@Suite("os-services decisions and the event loop")
+@Suite("os-services decisions and the event loop", .offCooperativePool)
 struct DecisionWriterTests {
     /// With one event loop, a decision whose disk write hangs must not hold up other requests: the
     /// write runs on the decisions' writer and the PUT is answered through a deferred response

@@ -5,7 +5,7 @@ import VolumeService
 
 /// The publisher's wire form, written by hand for speed: it must stay valid JSON with Cinder's
 /// capability names and the exact values, escapes included.
-@Suite struct CapabilityReportEncodingTests {
+@Suite(.offCooperativePool) struct CapabilityReportEncodingTests {
     static let timestamp = Date(timeIntervalSince1970: 1_795_714_800.25)  // 2026-11-26T17:40:00.250000
 
     @Test func downReportIsExact() throws {

@@ -6,7 +6,7 @@ import VolumeService
 
 /// The in-process publisher goes through the store's own intake, so it is refused exactly as an
 /// HTTP publisher would be, report by report, and says so in its outcome.
-@Suite struct InProcessPublisherTests {
+@Suite(.offCooperativePool) struct InProcessPublisherTests {
     static func report(_ host: String, at date: Date) -> BackendReport {
         BackendReport(
             backendID: String(host.split(separator: "@").last ?? ""), host: host, timestamp: date,

@@ -6,7 +6,7 @@ import Testing
 import VolumeService
 
 /// The state file on its own: the formats it reads, the files it refuses, and how it writes.
-@Suite struct ServiceStateFileTests {
+@Suite(.offCooperativePool) struct ServiceStateFileTests {
     static let host = "node1"
 
     private func withDirectory(_ body: (String) throws -> Void) throws {
