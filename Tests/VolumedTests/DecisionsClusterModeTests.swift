@@ -217,7 +217,7 @@ struct DecisionsClusterModeTests {
         // The cluster already decided about silver: enabled.
         let etcd = try EtcdClient(configuration: .init(endpoints: cluster.clientURLs))
         try ClusterDecisions(client: etcd, layout: ClusterLayout()!)
-            .store(ServiceStatus(), for: ServiceKey(host: Self.silver, binary: "cinder-volume"))
+            .store(AdminState(), for: ServiceKey(host: Self.silver, binary: "cinder-volume"))
 
         let (first, a) = try scheduler(cluster, directory: dir)
         defer { first.stop() }
