@@ -300,7 +300,7 @@ struct BackendStateMachine: Sendable {
     var snapshot: BackendSnapshot {
         BackendSnapshot(
             id: id, host: host, volumeDriver: volumeDriver, volumeBackendName: volumeBackendName,
-            state: state, initialized: initialized, reinitAttempts: reinitAttempts,
+            state: state, reinitAttempts: reinitAttempts,
             reinitLimit: settings.reinitDriverCount, lastError: lastError, nextReinitAt: nextReinitAt,
             lastPublish: lastPublish, capabilities: capabilities, updatedAt: updatedAt,
             adminState: adminState, transitions: transitions, counters: counters)
