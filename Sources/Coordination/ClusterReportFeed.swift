@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Scheduler
 import ServiceDecisions
@@ -26,8 +27,9 @@ package final class ClusterReportFeed: Sendable {
         package var skipped = 0
         package var lastSkipped: ClusterRecordError?
         /// Since when the view may be out of date: the watch broke then (or the feed started then and
-        /// has not read etcd yet); nil while a stream is open.
-        package var staleSince: Date? = Date()
+        /// has not read etcd yet); nil while a stream is open. Monotonic: a step of the clock does
+        /// not change how long the view has been out of date.
+        package var staleSince: MonotonicInstant? = .now()
     }
 
     private let client: EtcdClient
@@ -54,8 +56,8 @@ package final class ClusterReportFeed: Sendable {
     package var status: Status { state.withLock { $0 } }
 
     /// Seconds since the view was last known to be current, nil while it is (a stream is open).
-    package func staleness(at now: Date = Date()) -> Double? {
-        state.withLock { $0.staleSince }.map { max(0, now.timeIntervalSince($0)) }
+    package func staleness(at now: MonotonicInstant = .now()) -> Double? {
+        state.withLock { $0.staleSince }.map { max(0, now.seconds(since: $0)) }
     }
 
     package func stop() {
@@ -132,7 +134,7 @@ package final class ClusterReportFeed: Sendable {
             store.holdExpiry(since: Double(silence.seconds) + Double(silence.attoseconds) / 1e18)
             state.withLock { state in
                 state.interruption = error
-                if state.staleSince == nil { state.staleSince = Date() }
+                if state.staleSince == nil { state.staleSince = .now() }
             }
         }
     }
