@@ -5,7 +5,7 @@ import Testing
 @testable import Supervision
 
 /// The driver-call pool reuses threads between calls but never makes one call wait for another.
-@Suite struct DriverThreadPoolTests {
+@Suite(.offCooperativePool) struct DriverThreadPoolTests {
 
     @Test func sequentialCallsReuseOneThread() {
         let pool = DriverThreadPool(name: "test.pool", idleTimeout: 60, maxIdleWorkers: 4)
