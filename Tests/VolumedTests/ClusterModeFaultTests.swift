@@ -6,7 +6,7 @@ import Testing
 /// three-member etcd, one fault each (a member killed, quorum lost, a member hung, a scheduler
 /// killed). What an operator sees is read where an operator reads it: each scheduler's `get_pools`
 /// and the host's own API. (A host killed, and etcd absent at start-up, are in ClusterModeTests.)
-@Suite("Cluster mode: faults of etcd and of schedulers", .serialized)
+@Suite("Cluster mode: faults of etcd and of schedulers", .offCooperativePool, .serialized)
 struct ClusterModeFaultTests {
     /// The hosts' lease TTL: short, so a lost lease would show within a test.
     static let hostDownTime = 3.0
