@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Logging
 
@@ -120,7 +121,7 @@ extension SupervisorSet {
             let step = record.machine.statsFinished(
                 callID: callID, result: outcome, now: now, jitter: jitter.nextUnit())
             if step == .ignored { return }
-            let report = record.machine.report(at: now) ?? record.machine.downReport(at: now)
+            let report = record.machine.report(at: now.wall) ?? record.machine.downReport(at: now.wall)
             if let entry = record.roundEntry, entry.callID == callID {
                 record.roundEntry = nil
                 entry.round.reports.append(report)

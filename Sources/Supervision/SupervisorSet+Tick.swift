@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Logging
 
@@ -24,14 +25,14 @@ extension SupervisorSet {
                 case .reportUp(let stats):
                     round.reports.append(
                         BackendReport(
-                            backendID: id, host: record.machine.host, timestamp: now, backendState: .up,
+                            backendID: id, host: record.machine.host, timestamp: now.wall, backendState: .up,
                             serviceStatus: record.machine.serviceStatus, capabilities: stats))
                 case .noReport:
                     break
                 case .reportDown:
-                    round.reports.append(record.machine.downReport(at: now))
+                    round.reports.append(record.machine.downReport(at: now.wall))
                 case .reinitialize(let callID):
-                    round.reports.append(record.machine.downReport(at: now))
+                    round.reports.append(record.machine.downReport(at: now.wall))
                     enqueue(.runInitialization(callID: callID), for: record, effects: &effects)
                 }
                 commit(record, effects: &effects)
@@ -44,7 +45,7 @@ extension SupervisorSet {
     /// nothing must keep the snapshot's version (and every view's ETag), so dashboards polling
     /// with `If-None-Match` keep getting 304; `/metrics` reads the time per scrape instead.
     func noteLoopTurn() {
-        lastTickDate = clock.now()
+        lastTickDate = clock.now().wall
         lastTickUptime = DispatchTime.now().uptimeNanoseconds
     }
 
@@ -161,7 +162,7 @@ extension SupervisorSet {
     /// coalesced publish, if any.
     private func publishFinished(_ reports: [BackendReport], outcome: Result<PublishOutcome, any Error>) {
         withState { effects in
-            let now = clock.now()
+            let now = clock.now().wall
             var failures = 0
             for report in reports {
                 let record: PublishRecord

@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Logging
 
@@ -28,7 +29,7 @@ package final class SupervisorSet: @unchecked Sendable {
 
     let settings: ServiceSettings
     let publisher: any CapabilityPublisher
-    let clock: any SupervisionClock
+    let clock: any ServiceClock
     let jitter: any JitterSource
     let logger: Logger
     /// Runs the tick, timeouts and callbacks; never blocks.
@@ -59,7 +60,7 @@ package final class SupervisorSet: @unchecked Sendable {
     ///   - publisher: where each tick's reports go.
     ///   - clock, jitter: injected for tests; the defaults are the real ones.
     package init(
-        settings: ServiceSettings, publisher: any CapabilityPublisher, clock: any SupervisionClock = SystemClock(),
+        settings: ServiceSettings, publisher: any CapabilityPublisher, clock: any ServiceClock = SystemClock(),
         jitter: any JitterSource = SystemJitter(), logger: Logger
     ) throws(SupervisionError) {
         try settings.validate()
@@ -205,7 +206,7 @@ package final class SupervisorSet: @unchecked Sendable {
             guard let record = records[id] else { return .failure(.backendNotFound(id)) }
             record.machine.serviceStatus = status
             commit(record, effects: &effects)
-            if phase == .running, let report = record.machine.report(at: clock.now()) {
+            if phase == .running, let report = record.machine.report(at: clock.now().wall) {
                 submitPublish([report], effects: &effects)
             }
             let status = record.machine.serviceStatus
@@ -257,7 +258,7 @@ package final class SupervisorSet: @unchecked Sendable {
             guard let record = records.removeValue(forKey: id) else { return .failure(.backendNotFound(id)) }
             ordered.removeAll { $0 === record }
             changed = true
-            let now = clock.now()
+            let now = clock.now().wall
             settleRoundEntry(of: record, now: now, removing: true, effects: &effects)
             releaseWaiters(of: record, effects: &effects)
             if phase == .running { submitPublish([record.machine.downReport(at: now)], effects: &effects) }
@@ -281,7 +282,7 @@ package final class SupervisorSet: @unchecked Sendable {
                 let command = record.machine.reconfigure(
                     volumeDriver: definition.driver.volumeDriverName, volumeBackendName: definition.volumeBackendName,
                     supported: definition.driver.supported, settings: definition.settings, now: now)
-                settleRoundEntry(of: record, now: now, effects: &effects)
+                settleRoundEntry(of: record, now: now.wall, effects: &effects)
                 if let command { enqueue(command, for: record, effects: &effects) }
             } else {
                 let status = record.machine.serviceStatus
@@ -351,7 +352,7 @@ package final class SupervisorSet: @unchecked Sendable {
             result = .alreadyRunning
         case .started(let command):
             result = .started
-            settleRoundEntry(of: record, now: clock.now(), effects: &effects)
+            settleRoundEntry(of: record, now: clock.now().wall, effects: &effects)
             if let command { enqueue(command, for: record, effects: &effects) }
         }
         commit(record, effects: &effects)

@@ -42,7 +42,7 @@ func testRouter() -> Router {
         HTTPResponse.text("\(request.pathParameters["a"] ?? "")+\(request.pathParameters["b"] ?? "")")
     }
     router.get("/big") { _ in HTTPResponse(body: [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)) }
-    router.get("/fail") { _ in throw HTTPError.conflict("busy \"now\"") }
+    router.get("/fail") { _ in throw Busy(reason: "busy \"now\"") }
     router.get("/crash") { _ in throw CocoaError(.fileNoSuchFile) }
     router.get("/peer") { request in HTTPResponse.text("\(request.isFromLoopback) \(request.peer.host)") }
     router.get("/slow") { request in
@@ -56,6 +56,17 @@ func testRouter() -> Router {
     router.get("/forgetful") { _ in .deferred { _ in } }
     router.get("/immediate") { _ in .deferred { responder in responder.respond(.text("at once")) } }
     return router
+}
+
+/// A handler's own error: it renders itself, whatever the server's `renderError` is.
+struct Busy: HTTPResponseError {
+    var reason: String
+    var status: HTTPStatus { .conflict }
+    var headers: HTTPHeaders { ["Retry-After": "1"] }
+    func response() -> HTTPResponse {
+        HTTPResponse(
+            status: status, contentType: "application/x-busy", headers: headers, body: "<busy>\(reason)</busy>")
+    }
 }
 
 let servicesBody = Array(String(repeating: "{\"binary\": \"cinder-volume\"}", count: 30).utf8)

@@ -15,10 +15,63 @@ package final class EtcdCluster: @unchecked Sendable {
         package let clientPort: Int
         package let peerPort: Int
         package let dataDirectory: String
+        /// With TLS, the member's second client port, served over https with client certificates
+        /// required (the plain `clientPort` stays for the fixture's own checks).
+        package let tlsClientPort: Int?
 
         /// `http://127.0.0.1:PORT`: the member's client URL (the JSON gateway lives under it).
         package var clientURL: String { "http://127.0.0.1:\(clientPort)" }
         var peerURL: String { "http://127.0.0.1:\(peerPort)" }
+        var clientURLs: String {
+            clientURL + (tlsClientPort.map { ",https://127.0.0.1:\($0)" } ?? "")
+        }
+    }
+
+    /// A CA, a server certificate for 127.0.0.1 and a client certificate it signed, and a second,
+    /// unrelated CA (for a client that trusts the wrong one), made with `openssl` for one test.
+    package struct TLSMaterial: Sendable {
+        package let caFile: String
+        package let serverCertificate: String
+        package let serverKey: String
+        package let clientCertificate: String
+        package let clientKey: String
+        package let otherCAFile: String
+
+        /// Writes the files into `directory` (P-256 keys, valid for a day).
+        package static func generate(in directory: String) throws -> TLSMaterial {
+            let openssl = try ExternalTool("openssl", package: "openssl")
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            func run(_ arguments: [String]) throws {
+                let result = try openssl.run(arguments, directory: directory)
+                guard result.status == 0 else {
+                    throw StartError(description: "openssl \(arguments.first ?? "") failed: \(result.stderr)")
+                }
+            }
+            let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+            for ca in ["ca", "other-ca"] {
+                try run(
+                    ["req", "-x509"] + key + [
+                        "-keyout", "\(ca).key", "-out", "\(ca).pem", "-days", "1", "-subj", "/CN=volumed test \(ca)",
+                    ])
+            }
+            let uses = [
+                "server": "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+                "client": "extendedKeyUsage=clientAuth\n",
+            ]
+            for (name, extensions) in uses {
+                try extensions.write(toFile: "\(directory)/\(name).ext", atomically: true, encoding: .utf8)
+                try run(
+                    ["req"] + key + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=volumed-\(name)"])
+                try run([
+                    "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                    "-out", "\(name).pem", "-days", "1", "-extfile", "\(name).ext",
+                ])
+            }
+            return TLSMaterial(
+                caFile: "\(directory)/ca.pem", serverCertificate: "\(directory)/server.pem",
+                serverKey: "\(directory)/server.key", clientCertificate: "\(directory)/client.pem",
+                clientKey: "\(directory)/client.key", otherCAFile: "\(directory)/other-ca.pem")
+        }
     }
 
     package struct StartError: Error, CustomStringConvertible {
@@ -33,10 +86,15 @@ package final class EtcdCluster: @unchecked Sendable {
     private var root = ""
     private let lock = NSLock()
     private var processes: [Process?] = []
+    /// Set: every member also serves https on `tlsClientPort`, requiring client certificates.
+    package let tls: TLSMaterial?
 
     /// Starts `size` members and waits until the cluster has a leader and takes writes. Retries with
-    /// new ports when a member lost the race for a port it was given.
-    package init(size: Int = 3) throws {
+    /// new ports when a member lost the race for a port it was given. With `tls`, each member also
+    /// serves its clients over https with the server certificate and requires a client certificate
+    /// signed by the CA.
+    package init(size: Int = 3, tls: TLSMaterial? = nil) throws {
+        self.tls = tls
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
             throw StartError(
                 description: "\(Self.executable) is missing: run scripts/setup --test (installs etcd-server)")
@@ -46,12 +104,15 @@ package final class EtcdCluster: @unchecked Sendable {
             let root = NSTemporaryDirectory() + "volumed-etcd-" + UUID().uuidString
             var members: [Member] = []
             for index in 1...size {
-                guard let client = Loopback.reservePort(), let peer = Loopback.reservePort() else {
+                guard let client = Loopback.reservePort(), let peer = Loopback.reservePort(),
+                    let secure = Loopback.reservePort()
+                else {
                     throw StartError(description: "no free loopback port")
                 }
                 members.append(
                     Member(
-                        name: "e\(index)", clientPort: client, peerPort: peer, dataDirectory: "\(root)/e\(index)"))
+                        name: "e\(index)", clientPort: client, peerPort: peer, dataDirectory: "\(root)/e\(index)",
+                        tlsClientPort: tls == nil ? nil : secure))
             }
             self.members = members
             self.root = root
@@ -81,6 +142,17 @@ package final class EtcdCluster: @unchecked Sendable {
         "etcd3+http://" + members.map { "127.0.0.1:\($0.clientPort)" }.joined(separator: ",")
     }
 
+    /// `etcd3+https://` to every member's https port, with tooz's options for the CA (`caFile`,
+    /// the right one unless given) and, unless `clientCertificate` is false, the client certificate.
+    package func tlsBackendURL(caFile: String? = nil, clientCertificate: Bool = true) -> String {
+        guard let tls else { return backendURL }
+        var query = ["ca_cert=\(caFile ?? tls.caFile)"]
+        if clientCertificate { query += ["cert_cert=\(tls.clientCertificate)", "cert_key=\(tls.clientKey)"] }
+        return "etcd3+https://"
+            + members.compactMap { $0.tlsClientPort.map { "127.0.0.1:\($0)" } }.joined(separator: ",") + "?"
+            + query.joined(separator: "&")
+    }
+
     /// The PID of a running member, nil when it is stopped.
     package func pid(of index: Int) -> Int32? {
         lock.withLock { processes[index].map(\.processIdentifier) }
@@ -95,6 +167,17 @@ package final class EtcdCluster: @unchecked Sendable {
         }
         guard let process else { return }
         killAndReap(process)
+    }
+
+    /// Freezes member `index` with SIGSTOP: a hung member, whose sockets still accept connections
+    /// and hold them open without a word. `resume` (or `kill`) ends the hang.
+    package func pause(_ index: Int) {
+        if let pid = pid(of: index) { Glibc.kill(pid, SIGSTOP) }
+    }
+
+    /// Lets a paused member run again (SIGCONT).
+    package func resume(_ index: Int) {
+        if let pid = pid(of: index) { Glibc.kill(pid, SIGCONT) }
     }
 
     /// Starts member `index` again on its own ports and data directory (it rejoins with its state).
@@ -150,8 +233,8 @@ package final class EtcdCluster: @unchecked Sendable {
         process.arguments = [
             "--name", member.name,
             "--data-dir", member.dataDirectory,
-            "--listen-client-urls", member.clientURL,
-            "--advertise-client-urls", member.clientURL,
+            "--listen-client-urls", member.clientURLs,
+            "--advertise-client-urls", member.clientURLs,
             "--listen-peer-urls", member.peerURL,
             "--initial-advertise-peer-urls", member.peerURL,
             "--initial-cluster", cluster,
@@ -159,6 +242,12 @@ package final class EtcdCluster: @unchecked Sendable {
             "--initial-cluster-token", URL(fileURLWithPath: root).lastPathComponent,
             "--log-level", "warn",
         ]
+        if let tls {
+            process.arguments! += [
+                "--cert-file", tls.serverCertificate, "--key-file", tls.serverKey,
+                "--trusted-ca-file", tls.caFile, "--client-cert-auth",
+            ]
+        }
         let logPath = "\(root)/\(member.name).log"
         if !FileManager.default.fileExists(atPath: logPath) {
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)

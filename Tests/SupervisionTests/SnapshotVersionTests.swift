@@ -66,7 +66,7 @@ struct SnapshotVersionTests {
         set.tick()
         #expect(await waitUntil { publisher.calls == 2 && !set.isPublishing })
         #expect(set.currentVersion == 9, "same instant, same state: only the publish outcome changed")
-        #expect(set.snapshot().backend(id: "a")?.updatedAt == clock.now())
+        #expect(set.snapshot().backend(id: "a")?.updatedAt == clock.wall)
 
         set.stop()
         #expect(set.currentVersion == 10)
@@ -145,7 +145,7 @@ struct TickRoundTests {
         #expect(await waitUntil { publisher.batches.count == 2 && !set.isPublishing })
 
         clock.advance(by: 10)
-        let tickTime = clock.now()
+        let tickTime = clock.wall
         set.tick()
         #expect(await waitUntil { hanging.statsCallCount == 2 })
         try set.removeBackend(id: "h")

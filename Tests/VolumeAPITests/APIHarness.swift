@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import HTTPServer
 import Logging
@@ -9,12 +10,12 @@ import VolumeService
 
 @testable import VolumeAPI
 
-/// The system clock shifted by an offset the test sets, to age heartbeats without waiting.
-final class OffsetClock: SupervisionClock, @unchecked Sendable {
+/// The system clocks shifted by an offset the test sets, to age heartbeats without waiting.
+final class OffsetClock: ServiceClock, @unchecked Sendable {
     private let lock = NSLock()
     private var offset: TimeInterval = 0
 
-    func now() -> Date { Date().addingTimeInterval(lock.withLock { offset }) }
+    func now() -> ClockReading { SystemClock().now().advanced(by: lock.withLock { offset }) }
     func shift(by seconds: TimeInterval) { lock.withLock { offset += seconds } }
 }
 
@@ -120,6 +121,7 @@ final class APIHarness: @unchecked Sendable {
         api.register(on: &router)
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.eventLoopCount = 1
+        configuration.renderError = OpenStackFault.render
         let metrics = api.requestMetrics
         server = HTTPServer(
             configuration: configuration, router: router, logger: quietLogger,

@@ -164,6 +164,7 @@ struct SchedulerRouteTests {
         api.registerSchedulerRole(on: &router)
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.eventLoopCount = 1
+        configuration.renderError = OpenStackFault.render
         let metrics = api.requestMetrics
         let server = HTTPServer(
             configuration: configuration, router: router, logger: quietLogger, onResponse: { metrics.record($0) })

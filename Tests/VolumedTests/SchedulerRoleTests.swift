@@ -50,7 +50,12 @@ import Testing
         #expect(capabilities["timestamp"] is String)
         #expect(capabilities["updated"] is String)
         // The volume service itself runs no scheduler routes when it reports elsewhere.
-        #expect(try api.get(base + "/v3/scheduler-stats/get_pools").status == 404)
+        // The server's own 404 is an OpenStack fault, on both roles' listeners (Cinder's clients parse it).
+        let notServed = try api.client.get(base + "/v3/scheduler-stats/get_pools")
+        #expect(notServed.status == 404)
+        let notFoundFault = #"{"itemNotFound": {"code": 404, "message": "The resource could not be found."}}"#
+        #expect(notServed.bodyText == notFoundFault)
+        #expect(try api.client.get(schedulerBase + "/no/such/path").bodyText == notFoundFault)
 
         // The storage of silver appears: the scheduler process lists it after the next ticks.
         try FileManager.default.createDirectory(
