@@ -191,12 +191,16 @@ struct RequestStream {
         var encoded: [UInt8] = []
         let status = ResponseEncoder.encode(
             response, context: context, dateLine: harnessDateLine, serverLine: harnessServerLine, into: &encoded)
-        if verify { Invariants.checkEncodedResponse(encoded, status: status, method: head.method, keepAlive: keepAlive) }
-        outcomes.append(.served(ServedRequest(
-            method: head.method.rawValue, version: head.version.description, target: Array(head.target),
-            path: split.path, query: split.query.map { "\($0.name)=\($0.value)" },
-            headers: request.headers.map { "\($0.name): \($0.value)" }, route: route, body: body,
-            responseStatus: status.code), close: !keepAlive))
+        if verify {
+            Invariants.checkEncodedResponse(encoded, status: status, method: head.method, keepAlive: keepAlive)
+        }
+        outcomes.append(
+            .served(
+                ServedRequest(
+                    method: head.method.rawValue, version: head.version.description, target: Array(head.target),
+                    path: split.path, query: split.query.map { "\($0.name)=\($0.value)" },
+                    headers: request.headers.map { "\($0.name): \($0.value)" }, route: route, body: body,
+                    responseStatus: status.code), close: !keepAlive))
         phase = keepAlive ? .head : .closed
     }
 
@@ -204,12 +208,15 @@ struct RequestStream {
         guard let fault = error as? HTTPError else {
             Invariants.fail("the parser threw a non-HTTPError: \(error)")
         }
-        Invariants.require(fault.status.code >= 400 && fault.status.code < 600, "a fault with status \(fault.status.code)")
+        Invariants.require(
+            fault.status.code >= 400 && fault.status.code < 600, "a fault with status \(fault.status.code)")
         if verify {
             var encoded: [UInt8] = []
-            let context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+            let context = ResponseContext(
+                method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
             let status = ResponseEncoder.encode(
-                fault.response(), context: context, dateLine: harnessDateLine, serverLine: harnessServerLine, into: &encoded)
+                fault.response(), context: context, dateLine: harnessDateLine, serverLine: harnessServerLine,
+                into: &encoded)
             Invariants.checkEncodedResponse(encoded, status: status, method: .get, keepAlive: false)
         }
         outcomes.append(.rejected(status: fault.status.code))
