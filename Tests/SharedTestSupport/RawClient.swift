@@ -120,15 +120,20 @@ package final class RawClient {
             let written = bytes[offset...].withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
             }
+            if written < 0 && errno == EINTR { continue }
             guard written > 0 else { throw .closed }
             offset += written
         }
     }
 
-    /// Reads more bytes into the buffer; false on EOF or reset.
+    /// Reads more bytes into the buffer; false on EOF or reset. A signal (a child of another test
+    /// exiting: SIGCHLD) interrupts a receive with a timeout even under SA_RESTART; it is retried.
     private func fill() throws(RawClientError) -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
-        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        var count = 0
+        repeat {
+            count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        } while count < 0 && errno == EINTR
         if count > 0 {
             buffer.append(contentsOf: chunk[0..<count])
             return true
