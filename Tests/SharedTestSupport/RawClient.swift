@@ -71,6 +71,8 @@ package enum RawClientError: Error, CustomStringConvertible {
 package final class RawClient {
     package private(set) var fd: Int32
     private var buffer: [UInt8] = []
+    /// How the last read that got no bytes ended: "end of stream", or the error.
+    private var lastEnd = ""
 
     package init(port: Int, host: String = "127.0.0.1", receiveTimeout: Double = 10) throws(RawClientError) {
         let v6 = host.contains(":")
@@ -138,7 +140,9 @@ package final class RawClient {
             buffer.append(contentsOf: chunk[0..<count])
             return true
         }
-        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { throw .timedOut }
+        let code = errno
+        if count < 0 && (code == EAGAIN || code == EWOULDBLOCK) { throw .timedOut }
+        lastEnd = count == 0 ? "end of stream" : String(cString: strerror(code))
         return false
     }
 
@@ -238,7 +242,8 @@ package final class RawClient {
         while try client.fill() {}
         received = client.buffer
         guard let end = headEnd(in: received) else {
-            throw .malformed("no complete response head in \(received.count) bytes, for \(method) \(path)")
+            throw .malformed(
+                "no complete response head in \(received.count) bytes (then \(client.lastEnd)), for \(method) \(path)")
         }
         var response = try RawResponse.parseHead(String(decoding: received[0..<end], as: UTF8.self))
         var rest = Array(received[(end + 4)...])
