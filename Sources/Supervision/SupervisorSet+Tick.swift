@@ -26,7 +26,7 @@ extension SupervisorSet {
                     round.reports.append(
                         BackendReport(
                             backendID: id, host: record.machine.host, timestamp: now.wall, backendState: .up,
-                            serviceStatus: record.machine.serviceStatus, capabilities: stats))
+                            adminState: record.machine.adminState, capabilities: stats))
                 case .noReport:
                     break
                 case .reportDown:

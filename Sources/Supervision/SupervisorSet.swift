@@ -193,23 +193,23 @@ package final class SupervisorSet: @unchecked Sendable {
     package func setServiceStatus(id: String, disabled: Bool, reason: String?) throws(SupervisionError)
         -> BackendSnapshot
     {
-        let frozen = snapshot().backend(id: id)?.serviceStatus.frozen ?? false
+        let frozen = snapshot().backend(id: id)?.adminState.frozen ?? false
         return try setServiceStatus(
-            id: id, to: ServiceStatus(disabled: disabled, disabledReason: disabled ? reason : nil, frozen: frozen))
+            id: id, to: AdminState(disabled: disabled, disabledReason: disabled ? reason : nil, frozen: frozen))
     }
 
     /// Sets the whole service status (as an operator decision store restores or records it) and,
     /// while running, tells the scheduler at once. Returns the backend's new snapshot.
     @discardableResult
-    package func setServiceStatus(id: String, to status: ServiceStatus) throws(SupervisionError) -> BackendSnapshot {
+    package func setServiceStatus(id: String, to status: AdminState) throws(SupervisionError) -> BackendSnapshot {
         let result: Result<BackendSnapshot, SupervisionError> = withState { effects in
             guard let record = records[id] else { return .failure(.backendNotFound(id)) }
-            record.machine.serviceStatus = status
+            record.machine.adminState = status
             commit(record, effects: &effects)
             if phase == .running, let report = record.machine.report(at: clock.now().wall) {
                 submitPublish([report], effects: &effects)
             }
-            let status = record.machine.serviceStatus
+            let status = record.machine.adminState
             let message: Logger.Message = phase == .running ? "service status changed" : "service status set"
             var metadata: Logger.Metadata = ["backend": "\(id)", "status": "\(status.status)"]
             if let reason = status.disabledReason { metadata["disabled_reason"] = "\(reason)" }
@@ -224,14 +224,14 @@ package final class SupervisorSet: @unchecked Sendable {
     /// Adds a backend with the service status an operator decided for it (so a backend that comes
     /// back is never published, even once, without its flags); while running, its initialization
     /// starts at once.
-    package func addBackend(_ definition: BackendDefinition, serviceStatus: ServiceStatus = ServiceStatus())
+    package func addBackend(_ definition: BackendDefinition, adminState: AdminState = AdminState())
         throws(SupervisionError)
     {
         try Self.validate(definition)
         let result: Result<Void, SupervisionError> = withState { effects in
             guard records[definition.id] == nil else { return .failure(.duplicateBackend(definition.id)) }
             var machine = makeMachine(definition)
-            machine.serviceStatus = serviceStatus
+            machine.adminState = adminState
             let record = BackendRecord(machine: machine, driver: definition.driver)
             records[definition.id] = record
             let index = ordered.firstIndex { $0.machine.id > definition.id } ?? ordered.endIndex
@@ -285,9 +285,9 @@ package final class SupervisorSet: @unchecked Sendable {
                 settleRoundEntry(of: record, now: now.wall, effects: &effects)
                 if let command { enqueue(command, for: record, effects: &effects) }
             } else {
-                let status = record.machine.serviceStatus
+                let status = record.machine.adminState
                 record.machine = makeMachine(definition)
-                record.machine.serviceStatus = status
+                record.machine.adminState = status
                 record.loggedTransitions = 0
             }
             commit(record, effects: &effects)

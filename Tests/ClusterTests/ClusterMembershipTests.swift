@@ -21,7 +21,7 @@ func upReport(_ host: String) -> BackendReport {
         pools: [PoolStats(poolName: backend, totalCapacityGB: .gib(100), freeCapacityGB: .gib(50))])
     return BackendReport(
         backendID: "b", host: host, timestamp: Date(), backendState: .up,
-        serviceStatus: ServiceStatus(), capabilities: stats)
+        adminState: AdminState(), capabilities: stats)
 }
 
 @Suite("LeaseKeeper and ClusterMembership against a real three-member etcd", .offCooperativePool, .serialized)

@@ -77,7 +77,7 @@ struct EtcdBenchmark {
             BackendReport(
                 backendID: "b\(index)", host: String(format: "bench@b%04d", index), timestamp: Date(),
                 backendState: .up,
-                serviceStatus: ServiceStatus(),
+                adminState: AdminState(),
                 capabilities: VolumeStats(
                     volumeBackendName: "b\(index)", vendorName: "Open Source", driverVersion: "1.0",
                     storageProtocol: "nfs",

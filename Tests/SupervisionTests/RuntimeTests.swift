@@ -315,8 +315,8 @@ struct RuntimeTests {
         }
 
         let disabled = try set.setServiceStatus(id: "b", disabled: true, reason: "maintenance")
-        #expect(disabled.serviceStatus == ServiceStatus(disabled: true, disabledReason: "maintenance"))
-        #expect(await waitUntil { publisher.lastReport(host: "node1@b")?.serviceStatus.disabled == true })
+        #expect(disabled.adminState == AdminState(disabled: true, disabledReason: "maintenance"))
+        #expect(await waitUntil { publisher.lastReport(host: "node1@b")?.adminState.disabled == true })
         #expect(throws: SupervisionError.backendNotFound("a")) {
             try set.setServiceStatus(id: "a", disabled: false, reason: nil)
         }

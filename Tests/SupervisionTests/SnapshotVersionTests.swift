@@ -46,7 +46,7 @@ struct SnapshotVersionTests {
             "reads between changes share one immutable value")
         try set.setServiceStatus(id: "a", disabled: false, reason: "ignored when enabling")
         #expect(set.snapshot().version == 3)
-        #expect(set.snapshot().backend(id: "a")?.serviceStatus == ServiceStatus(disabled: false, disabledReason: nil))
+        #expect(set.snapshot().backend(id: "a")?.adminState == AdminState(disabled: false, disabledReason: nil))
         try set.replaceBackend(BackendDefinition(id: "a", volumeBackendName: "lvm", driver: broken))
         #expect(set.snapshot().version == 4)
         #expect(throws: SupervisionError.backendNotFound("nope")) { try set.removeBackend(id: "nope") }

@@ -10,7 +10,7 @@ import VolumeService
     static func report(_ host: String, at date: Date) -> BackendReport {
         BackendReport(
             backendID: String(host.split(separator: "@").last ?? ""), host: host, timestamp: date,
-            backendState: .down, serviceStatus: ServiceStatus(), capabilities: nil)
+            backendState: .down, adminState: AdminState(), capabilities: nil)
     }
 
     @Test func refusalsReachTheOutcomeOneByOne() throws {

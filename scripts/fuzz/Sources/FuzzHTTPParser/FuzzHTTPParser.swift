@@ -65,7 +65,7 @@ struct SplitSequence: Sequence, IteratorProtocol {
     let maxPiece: UInt64
 
     mutating func next() -> Int? {
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        state = state &* 6364136223846793005 &+ 1442695040888963407
         return Int((state >> 33) % maxPiece) + 1
     }
 }
@@ -78,8 +78,7 @@ func fnv1a(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
 
 func compare(_ reference: RequestStream, _ other: RequestStream, split: String) {
     guard reference.outcomes == other.outcomes, reference.leftover == other.leftover else {
-        Invariants.fail(
-            """
+        Invariants.fail("""
             the outcome depends on how the input is split (\(split)):
               whole: \(reference.outcomes) leftover \(reference.leftover)
               split: \(other.outcomes) leftover \(other.leftover)
@@ -94,11 +93,8 @@ public func fuzzHTTPParser(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 
     let whole = runStream(bytes, pieces: CollectionOfOne(size), verify: true)
     compare(whole, runStream(bytes, pieces: repeatElement(1, count: size)), split: "byte by byte")
     let seed = fnv1a(bytes)
-    compare(
-        whole, runStream(bytes, pieces: SplitSequence(state: seed, maxPiece: 7)), split: "pieces of 1-7, seed \(seed)")
-    compare(
-        whole, runStream(bytes, pieces: SplitSequence(state: ~seed, maxPiece: 97)),
-        split: "pieces of 1-97, seed \(~seed)")
+    compare(whole, runStream(bytes, pieces: SplitSequence(state: seed, maxPiece: 7)), split: "pieces of 1-7, seed \(seed)")
+    compare(whole, runStream(bytes, pieces: SplitSequence(state: ~seed, maxPiece: 97)), split: "pieces of 1-97, seed \(~seed)")
     // One input in four also goes through the real connection code (its socket calls cost about
     // six times the parser runs), with a peer behaving as the hash says.
     if seed & 3 == 0 {
