@@ -6,7 +6,7 @@ import Testing
 
 /// Deadlines live on the monotonic clock: an operator or NTP setting the system clock moves what is
 /// shown, never when a retry is due.
-@Suite("Wall-clock steps")
+@Suite("Wall-clock steps", .offCooperativePool)
 struct ClockStepTests {
     let clock = ManualClock()
     /// Fails its first initialization, then works.

@@ -9,7 +9,7 @@ import Testing
 
 @testable import VolumeAPI
 
-@Suite struct OpenStackFaultTests {
+@Suite(.offCooperativePool) struct OpenStackFaultTests {
     /// The body volumed sent before the shape moved out of HTTPServer, for a fault named `name`.
     private static func fault(_ name: String, _ code: Int, _ message: String) -> String {
         #"{"\#(name)": {"code": \#(code), "message": "\#(message)"}}"#

@@ -88,7 +88,7 @@ struct ClusterModeFaultTests {
             guard let (status, services) = try? api.get(host + "/v3/os-services"), status == 200,
                 service(hostOf("gold"), in: services)?["state"] as? String == "up"
             else { return "the host's os-services did not answer with gold up" }
-            usleep(100_000)
+            usleep(100_000)  // the scenario: the cluster holds steady for a while; sampled every 100 ms
         }
         return nil
     }

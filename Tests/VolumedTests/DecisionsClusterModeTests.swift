@@ -11,7 +11,7 @@ import Testing
 /// force on every scheduler and on the host; it outlives the host's process and its local file;
 /// without quorum it is refused with nothing changed, and schedulers say their view is stale; a
 /// host's existing state file is carried over where etcd has no decision.
-@Suite("Cluster mode: operator decisions in etcd", .serialized)
+@Suite("Cluster mode: operator decisions in etcd", .serialized, .offCooperativePool)
 struct DecisionsClusterModeTests {
     static let gold = hostOf("gold")
     static let silver = hostOf("silver")
