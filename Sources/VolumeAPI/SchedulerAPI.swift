@@ -169,7 +169,7 @@ package final class SchedulerAPI: Sendable {
                 help:
                     "Cluster mode: seconds since this scheduler's view of etcd was last current (0 while its watch is open)."
             )
-            text.sample("volumed_scheduler_cluster_stale_seconds", "", cluster.staleness(at: Date()) ?? 0)
+            text.sample("volumed_scheduler_cluster_stale_seconds", "", cluster.staleness(at: .now()) ?? 0)
         }
     }
 }
