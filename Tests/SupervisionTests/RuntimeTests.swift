@@ -17,8 +17,8 @@ func fastSettings(limit: Int = 3, initTimeout: TimeInterval = 30, statsTimeout: 
 func hangSettings() -> BackendSettings { fastSettings(initTimeout: 3600) }
 
 extension SupervisorSet {
-    func abandonedCalls(_ id: String) -> Int { withState { _ in records[id]?.abandonedCalls.count ?? -1 } }
-    var isPublishing: Bool { withState { _ in publishInFlight } }
+    func abandonedCalls(_ id: String) -> Int { withState { state, _ in state.record(id)?.abandonedCalls.count ?? -1 } }
+    var isPublishing: Bool { withState { state, _ in state.publishInFlight } }
 }
 
 @Suite("Supervisor set at run time")
@@ -377,5 +377,37 @@ struct RuntimeTests {
         #expect(await eventually { set.snapshot().state("stuck") == .ready })
         #expect(driver.initCalls == bound + 1)
         #expect(await eventually { set.abandonedCalls("stuck") == 0 })
+    }
+}
+
+@Suite("The driver pool under hung drivers")
+struct DriverPoolBoundTests {
+    @Test("many hung drivers never take the driver pool past its cap; it serves again once they return")
+    func manyHungDriversStayUnderThePoolCap() async throws {
+        let gate = Gate()
+        defer { gate.release() }
+        let set = try makeSet(tick: 0.05)
+        let count = 40
+        for index in 0..<count {
+            try set.addBackend(
+                BackendDefinition(
+                    id: "hung-\(index)", volumeBackendName: "nfs", driver: ScriptedDriver(initSteps: [.hang(gate)]),
+                    settings: hangSettings()))
+        }
+        set.start()
+        defer { set.stop() }
+
+        let cap = SupervisorSet.maxDriverThreads
+        #expect(cap < 32)
+        // The watchdog reached the cap and kept asking for more workers, in vain.
+        #expect(await eventually { set.driverThreads.currentStatistics.growthRefusedAtCap >= 3 })
+        let atCap = set.driverThreads.currentStatistics
+        #expect(atCap.threads == cap)
+        #expect(atCap.peakThreads == cap)
+        #expect(atCap.queuedJobs == count - cap)
+
+        gate.release()
+        #expect(await eventually { (0..<count).allSatisfy { set.snapshot().state("hung-\($0)") == .ready } })
+        #expect(set.driverThreads.currentStatistics.peakThreads == cap)
     }
 }
