@@ -16,7 +16,9 @@ import Synchronization
 /// Why a hung driver still cannot starve the others: a watchdog thread starts another worker
 /// whenever the oldest queued job has waited `growAfter` (so a worker stuck in a driver is
 /// replaced within that delay), up to `maxThreads`; at the cap it logs once, loudly, and queued
-/// jobs wait for a worker to come back. The watchdog also enforces each job's timeout: a job still
+/// jobs wait for a worker to come back. A job without a timeout (a publish) goes ahead of those
+/// with one and may take one worker over the cap, which leaves once it is done: hung drivers
+/// never hold back the reports that tell the scheduler they are down. The watchdog also enforces each job's timeout: a job still
 /// running past it is reported (`timedOut(true)`: its worker is abandoned to it, and replaced as
 /// above), a job still queued past it is dropped without running (`timedOut(false)`). Workers
 /// idle for `idleTimeout` exit; `coreThreads` are started at once when jobs arrive.
@@ -48,7 +50,8 @@ final class DriverThreadPool: Sendable {
     struct Limits: Sendable, Equatable {
         /// Workers started at once when jobs arrive (more only through the watchdog).
         var coreThreads: Int
-        /// Workers never exceed this, hung ones included. The watchdog thread is one more.
+        /// Workers never exceed this, hung ones included, but for one running a job without a
+        /// timeout while all others are busy. The watchdog thread is one more.
         var maxThreads: Int
         /// How long the oldest queued job may wait before the watchdog starts another worker.
         var growAfter: TimeInterval
@@ -202,7 +205,7 @@ final class DriverThreadPool: Sendable {
                     lastAfterClose =
                         state.closed && state.watchdogRunning && state.running.isEmpty && state.queue.isEmpty
                 }
-                return (state.take(worker: id, parking: parking), lastAfterClose)
+                return (state.take(worker: id, parking: parking, limits: limits), lastAfterClose)
             }
             finishedOne = false
             // A closed pool's watchdog waits for the last running job before it exits.
@@ -308,7 +311,12 @@ final class DriverThreadPool: Sendable {
 
         /// The next queued job for worker `id`, now running; `.some(nil)` when the worker should
         /// exit (the pool closed and nothing is queued); nil when it parked itself to wait.
-        mutating func take(worker id: ObjectIdentifier, parking: DispatchSemaphore) -> Queued?? {
+        mutating func take(worker id: ObjectIdentifier, parking: DispatchSemaphore, limits: Limits) -> Queued?? {
+            // The one worker allowed over the cap is for a job without a timeout; it leaves after.
+            if statistics.threads > limits.maxThreads, queue.first?.deadline != nil || queue.isEmpty {
+                statistics.threads -= 1
+                return .some(nil)
+            }
             if let next = queue.popFirst() {
                 running[id] = Running(deadline: next.deadline, timedOut: next.job.timedOut)
                 return .some(next)
@@ -359,7 +367,10 @@ final class DriverThreadPool: Sendable {
                 if due <= now {
                     let step = min(queue.count, max(1, statistics.threads / 2))
                     round.wake = unpark(count: step)
-                    round.start = min(step - round.wake.count, limits.maxThreads - statistics.threads)
+                    // A job without a timeout (a publish: it bounds its own time) may take one
+                    // worker over the cap, so hung drivers never hold back the reports.
+                    let cap = limits.maxThreads + (oldest.deadline == nil ? 1 : 0)
+                    round.start = max(0, min(step - round.wake.count, cap - statistics.threads))
                 }
                 if due > now {
                     wake(at: due)
@@ -391,19 +402,25 @@ final class DriverThreadPool: Sendable {
     }
 
     /// A FIFO of queued jobs: an array and the index of its head, compacted as it drains.
+    /// The queued jobs: those without a timeout (publishes) first, then the others, each in the
+    /// order they came. An array and the index of its head, compacted as it drains.
     private struct JobQueue {
+        private var unbounded: [Queued] = []
         private var items: [Queued] = []
         private var head = 0
 
-        var isEmpty: Bool { head == items.count }
-        var count: Int { items.count - head }
-        var first: Queued? { isEmpty ? nil : items[head] }
+        var isEmpty: Bool { unbounded.isEmpty && head == items.count }
+        var count: Int { unbounded.count + items.count - head }
+        var first: Queued? { unbounded.first ?? (head == items.count ? nil : items[head]) }
         var earliestDeadline: UInt64? { items[head...].lazy.compactMap(\.deadline).min() }
 
-        mutating func append(_ item: Queued) { items.append(item) }
+        mutating func append(_ item: Queued) {
+            if item.deadline == nil { unbounded.append(item) } else { items.append(item) }
+        }
 
         mutating func popFirst() -> Queued? {
-            guard !isEmpty else { return nil }
+            if !unbounded.isEmpty { return unbounded.removeFirst() }
+            guard head < items.count else { return nil }
             let item = items[head]
             head += 1
             if head == items.count {
@@ -416,7 +433,8 @@ final class DriverThreadPool: Sendable {
             return item
         }
 
-        /// Removes and returns the queued items matching `shouldRemove`, keeping the others' order.
+        /// Removes and returns the jobs with a timeout matching `shouldRemove`, keeping the
+        /// others' order.
         mutating func removeAll(where shouldRemove: (Queued) -> Bool) -> [Queued] {
             guard items[head...].contains(where: shouldRemove) else { return [] }
             var kept: [Queued] = []

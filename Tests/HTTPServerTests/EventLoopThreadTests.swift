@@ -1,5 +1,6 @@
 // An event loop's state belongs to the thread that runs it; debug builds check it.
 
+import CHTTPServer
 import Foundation
 import Logging
 import Synchronization
@@ -56,7 +57,10 @@ import Testing
                 let loop = try EventLoopThreadTests.makeLoop()
                 let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(EventLoop.maxEvents))
                 loop.poll(events, timeout: 0)
-                EventLoopThreadTests.onAnotherThread { loop.poll(events, timeout: 0) }
+                EventLoopThreadTests.onAnotherThread {
+                    let elsewhere = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(EventLoop.maxEvents))
+                    loop.poll(elsewhere, timeout: 0)
+                }
             }
         }
     #endif

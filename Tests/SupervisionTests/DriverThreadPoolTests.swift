@@ -74,7 +74,7 @@ import Testing
         let done = Counter()
         pool.submit(
             (0..<50).map { _ in
-                .init {
+                .init(timeout: 3600) {
                     gate.wait()
                     done.increment()
                 }
@@ -90,6 +90,33 @@ import Testing
         #expect(waitUntil(seconds: 30) { done.value == 50 })
         #expect(pool.currentStatistics.peakThreads == cap)
         #expect(pool.currentStatistics.threadsStarted == cap)
+    }
+
+    @Test func aJobWithoutATimeoutGetsAWorkerOverTheCapWhichThenLeaves() {
+        let cap = 2
+        let pool = pool(core: 2, max: cap, growAfter: 0.01)
+        defer { pool.close() }
+        let gate = Gate()
+        let hungDone = Counter()
+        pool.submit(
+            (0..<4).map { _ in
+                .init(timeout: 3600) {
+                    gate.wait()
+                    hungDone.increment()
+                }
+            })
+        #expect(waitUntil(seconds: 30) { pool.currentStatistics.busyWorkers == cap })
+        // A publish (no timeout) jumps the queue and gets one worker over the cap.
+        let published = Counter()
+        pool.submit([.init { published.increment() }])
+        #expect(waitUntil(seconds: 30) { published.value == 1 })
+        #expect(pool.currentStatistics.peakThreads == cap + 1)
+        // That worker leaves instead of taking a queued call: the calls still wait for the cap.
+        #expect(waitUntil(seconds: 30) { pool.currentStatistics.threads == cap })
+        #expect(pool.currentStatistics.queuedJobs == 2)
+        gate.release()
+        #expect(waitUntil(seconds: 30) { hungDone.value == 4 })
+        #expect(pool.currentStatistics.peakThreads == cap + 1)
     }
 
     @Test func aCallPastItsTimeoutIsReportedAndAQueuedOneNeverRuns() {
