@@ -29,26 +29,31 @@ let package = Package(
         .target(name: "NetworkAddress"),
         .target(
             name: "HTTPServer",
-            dependencies: ["CHTTPServer", "JSON", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Supervision", dependencies: [.product(name: "Logging", package: "swift-log")]),
+            dependencies: ["CHTTPServer", "NetworkAddress", .product(name: "Logging", package: "swift-log")]),
+        // The one time source: a monotonic clock for deadlines and durations, the wall clock for what is
+        // shown or sent. A leaf, so every module that reads the time takes the same injectable clock.
+        .target(name: "Clocks"),
+        .target(name: "Supervision", dependencies: ["Clocks", .product(name: "Logging", package: "swift-log")]),
         // The one JSON of volumed: a strict parser that keeps member order and number text, and the
         // writer every body comes out of. A leaf: every module that reads or writes JSON imports it.
         .target(name: "JSON"),
         // The one rule for the names in `host@backend#pool`, shared by Config, Drivers and Scheduler.
         .target(name: "ServiceNames"),
         .target(name: "Config", dependencies: ["ServiceNames", "NetworkAddress"]),
-        .target(name: "Scheduler", dependencies: ["JSON", "ServiceNames"]),
+        .target(name: "Scheduler", dependencies: ["Clocks", "JSON", "ServiceNames"]),
         .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "JSON", "ServiceNames"]),
         // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
         .target(
             name: "ServiceDecisions", dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")]),
         // The etcd v3 client (JSON gateway over CurlClient) and the cluster's key layout; Scheduler for
-        // the capability reports and timestamps it stores.
-        .target(name: "Coordination", dependencies: ["CurlClient", "JSON", "Scheduler"]),
+        // the capability reports and timestamps it stores, ServiceDecisions for the operator decisions
+        // it keeps.
+        .target(
+            name: "Coordination", dependencies: ["CurlClient", "JSON", "Scheduler", "ServiceDecisions", "Supervision"]),
         .target(
             name: "VolumeAPI",
             dependencies: [
-                "HTTPServer", "JSON", "Supervision", "Scheduler", "ServiceDecisions",
+                "Clocks", "HTTPServer", "JSON", "Supervision", "Scheduler", "ServiceDecisions",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -69,19 +74,19 @@ let package = Package(
 
         // Helpers more than one test target uses. A plain target so test targets can import it; no
         // product depends on it, so none of it reaches the volumed binary.
-        .target(name: "SharedTestSupport", path: "Tests/SharedTestSupport"),
+        .target(name: "SharedTestSupport", dependencies: ["Clocks"], path: "Tests/SharedTestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SharedTestSupport"]),
-        .testTarget(name: "SupervisionTests", dependencies: ["Supervision", "SharedTestSupport"]),
+        .testTarget(name: "SupervisionTests", dependencies: ["Clocks", "Supervision", "SharedTestSupport"]),
         .testTarget(name: "CurlClientTests", dependencies: ["CurlClient", "HTTPServer", "SharedTestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SharedTestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "SchedulerTests", dependencies: ["JSON", "Scheduler"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Clocks", "JSON", "Scheduler", "SharedTestSupport"]),
         .testTarget(name: "DriversTests", dependencies: ["Drivers", "Supervision", "HTTPServer", "SharedTestSupport"]),
         .testTarget(
             name: "VolumeAPITests",
             dependencies: [
-                "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport", "ServiceDecisions",
-                "VolumeService",
+                "Clocks", "VolumeAPI", "HTTPServer", "Supervision", "Scheduler", "SharedTestSupport",
+                "ServiceDecisions", "VolumeService",
             ]),
         .testTarget(
             name: "CoordinationTests", dependencies: ["Coordination", "JSON", "Scheduler", "SharedTestSupport"]),
@@ -89,7 +94,8 @@ let package = Package(
         .testTarget(
             name: "ClusterTests",
             dependencies: [
-                "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "SharedTestSupport",
+                "VolumeService", "Coordination", "JSON", "Supervision", "Scheduler", "ServiceDecisions",
+                "SharedTestSupport",
             ]),
         .testTarget(
             name: "VolumedTests",

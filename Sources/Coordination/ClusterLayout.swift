@@ -50,6 +50,8 @@ package struct ClusterLayout: Sendable, Equatable {
     package var lastSeen: EtcdKeys { .prefix(root + "/last-seen/") }
     package var reports: EtcdKeys { .prefix(root + "/reports/") }
     package var decisions: EtcdKeys { .prefix(root + "/decisions/") }
+    /// The decisions about the services of node `host` (every `host@backend`).
+    package func decisions(ofNode host: String) -> EtcdKeys { .prefix(root + "/decisions/" + Self.segment(host) + "@") }
 
     /// The entry a key names; nil for a key this layout did not write (another root, an unknown
     /// kind, a malformed segment), which a reader skips.

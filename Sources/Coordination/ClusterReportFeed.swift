@@ -1,12 +1,19 @@
+import Foundation
 import Scheduler
+import ServiceDecisions
 import Synchronization
 
 /// Keeps a scheduler's `CapabilityStore` in step with the capability reports a cluster keeps in etcd,
-/// through one `EtcdWatch` on the reports' prefix: so `get_pools` reads the same store, with the same
-/// rules, whether reports were posted to this scheduler or written to etcd by any host. A snapshot
-/// (at start, or after a compaction) replaces the store's contents; a put stores the report; a
-/// delete (the host's lease ended) removes its backend at once. A value that is not a valid report
-/// is skipped and counted, never stored.
+/// and its `ClusterDirectory` with the service records and operator decisions, through one
+/// `EtcdWatch` on the cluster's prefix: so `get_pools` reads the same store, with the same rules,
+/// whether reports were posted to this scheduler or written to etcd by any host. A snapshot (at
+/// start, or after a compaction) replaces the store's contents; a put stores the report; a delete
+/// (the host's lease ended) removes its backend at once. A value that is not a valid report or
+/// record is skipped and counted, never stored. Backends an operator disabled or froze in etcd are
+/// withheld from `get_pools` at once.
+///
+/// While the watch is broken (etcd unreachable, no quorum) the store and directory keep what they
+/// last saw and `staleness` says for how long; it clears as soon as a stream is open again.
 package final class ClusterReportFeed: Sendable {
     /// Where the feed stands, for `/healthz`-style answers and logs.
     package struct Status: Sendable, Equatable {
@@ -17,24 +24,34 @@ package final class ClusterReportFeed: Sendable {
         /// Values under the reports' prefix that were not valid reports, and the last one's problem.
         package var skipped = 0
         package var lastSkipped: ClusterRecordError?
+        /// Since when the view may be out of date: the watch broke then (or the feed started then and
+        /// has not read etcd yet); nil while a stream is open.
+        package var staleSince: Date? = Date()
     }
 
     private let layout: ClusterLayout
     private let store: CapabilityStore
     private let state = Mutex(Status())
     private let watch = Mutex<EtcdWatch?>(nil)
+    /// The cluster's services and decisions as the watch last saw them.
+    package let directory = ClusterDirectory()
 
-    /// Starts following the reports of `layout` into `store`.
+    /// Starts following the reports of `layout` into `store`, and its records into `directory`.
     package init(client: EtcdClient, layout: ClusterLayout, store: CapabilityStore, retry: EtcdWatch.Retry = .init()) {
         self.layout = layout
         self.store = store
-        let watch = EtcdWatch(client: client, keys: layout.reports, retry: retry) { [self] update in
+        let watch = EtcdWatch(client: client, keys: layout.everything, retry: retry) { [self] update in
             apply(update)
         }
         self.watch.withLock { $0 = watch }
     }
 
     package var status: Status { state.withLock { $0 } }
+
+    /// Seconds since the view was last known to be current, nil while it is (a stream is open).
+    package func staleness(at now: Date = Date()) -> Double? {
+        state.withLock { $0.staleSince }.map { max(0, now.timeIntervalSince($0)) }
+    }
 
     package func stop() {
         let running = watch.withLock { watch in
@@ -47,40 +64,105 @@ package final class ClusterReportFeed: Sendable {
     private func apply(_ update: EtcdWatchUpdate) {
         switch update {
         case .snapshot(let revision, let keyValues):
-            let reports = keyValues.compactMap(report)
+            var reports: [CapabilityReport] = []
+            var records: [ClusterDirectory.Change] = []
+            for keyValue in keyValues {
+                if case .report? = layout.entry(of: keyValue.key) {
+                    if let report = report(keyValue) { reports.append(report) }
+                } else if let change = change(keyValue.key, keyValue.value) {
+                    records.append(change)
+                }
+            }
             let present = Set(reports.map(\.host))
+            directory.replace(with: records)
+            store.withhold(withheld())
             store.remove(store.backends().map(\.host).filter { !present.contains($0) })
             store.update(reports)
-            state.withLock {
-                $0.revision = revision
-                $0.interruption = nil
-            }
+            synced(at: revision)
         case .changes(let revision, let events):
             var puts: [CapabilityReport] = []
             var deleted: [String] = []
+            var records: [ClusterDirectory.Change] = []
             for event in events {
                 switch event {
                 case .put(let keyValue):
-                    if let report = report(keyValue) { puts.append(report) }
+                    if case .report? = layout.entry(of: keyValue.key) {
+                        if let report = report(keyValue) { puts.append(report) }
+                    } else if let change = change(keyValue.key, keyValue.value) {
+                        records.append(change)
+                    }
                 case .delete(let key, _):
-                    if case .report(let host)? = layout.entry(of: key) { deleted.append(host) }
+                    if case .report(let host)? = layout.entry(of: key) {
+                        deleted.append(host)
+                    } else if let change = change(key, nil) {
+                        records.append(change)
+                    }
                 }
+            }
+            directory.apply(records)
+            if records.contains(where: { if case .decision = $0 { true } else { false } }) {
+                store.withhold(withheld())
             }
             // Events are in revision order; a host deleted then written again in one batch is back.
             let rewritten = Set(puts.map(\.host))
             store.remove(deleted.filter { !rewritten.contains($0) })
             store.update(puts)
-            state.withLock {
-                $0.revision = revision
-                $0.interruption = nil
-            }
+            synced(at: revision)
         case .progress(let revision):
-            state.withLock {
-                $0.revision = revision
-                $0.interruption = nil
-            }
+            synced(at: revision)
         case .interrupted(let error):
-            state.withLock { $0.interruption = error }
+            state.withLock { state in
+                state.interruption = error
+                if state.staleSince == nil { state.staleSince = Date() }
+            }
+        }
+    }
+
+    private func synced(at revision: Int64) {
+        state.withLock {
+            $0.revision = revision
+            $0.interruption = nil
+            $0.staleSince = nil
+        }
+    }
+
+    /// The backends whose volume service an operator disabled or froze.
+    private func withheld() -> Set<String> {
+        Set(
+            directory.services().compactMap { service in
+                guard service.key.binary == ServiceKey.volumeBinary, let decision = service.decision,
+                    decision.disabled || decision.frozen
+                else { return nil }
+                return service.key.host
+            })
+    }
+
+    /// The directory's change for a service, last-seen or decision key (`value` nil: deleted); nil
+    /// for other keys, and for values that are not records (counted).
+    private func change(_ key: String, _ value: [UInt8]?) -> ClusterDirectory.Change? {
+        do throws(ClusterRecordError) {
+            switch layout.entry(of: key) {
+            case .service(let host, let binary)?:
+                return .alive(
+                    ServiceKey(host: host, binary: binary),
+                    try value.map { bytes throws(ClusterRecordError) in try ServiceRecord.decode(bytes, key: key) })
+            case .lastSeen(let host, let binary)?:
+                return .lastSeen(
+                    ServiceKey(host: host, binary: binary),
+                    try value.map { bytes throws(ClusterRecordError) in try ServiceRecord.decode(bytes, key: key) })
+            case .decision(let host, let binary)?:
+                return .decision(
+                    ServiceKey(host: host, binary: binary),
+                    try value.map { bytes throws(ClusterRecordError) in try DecisionRecord.decode(bytes, key: key) })
+            case .report?, nil:
+                return nil
+            }
+        } catch {
+            state.withLock {
+                $0.skipped += 1
+                $0.lastSkipped = error
+            }
+            return nil
         }
     }
 

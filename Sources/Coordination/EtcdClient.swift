@@ -181,10 +181,11 @@ package final class EtcdClient: Sendable {
 
     /// Opens a streaming call (the watch) on the current endpoint, moving to the next one while
     /// endpoints refuse the connection. Returns how the stream ended and the endpoint it used; a
-    /// stream that broke moves the next call to another endpoint.
+    /// stream that broke moves the next call to another endpoint. `shouldContinue` is asked about
+    /// once a second (and with every chunk) with the endpoint the stream is on.
     func stream(
         _ path: String, body: [UInt8],
-        shouldContinue: @escaping @Sendable () -> Bool,
+        shouldContinue: @escaping @Sendable (String) -> Bool,
         receive: @escaping (String, UnsafeRawBufferPointer) -> Bool
     ) throws(EtcdError) -> (end: CurlStreamEnd, endpoint: String) {
         let count = configuration.endpoints.count
@@ -195,7 +196,9 @@ package final class EtcdClient: Sendable {
             let endpoint = configuration.endpoints[index]
             let request = CurlRequest(method: "POST", url: endpoint + path, headers: Self.headers, body: body)
             do {
-                let end = try curl.stream(request, shouldContinue: shouldContinue) { receive(endpoint, $0) }
+                let end = try curl.stream(request, shouldContinue: { shouldContinue(endpoint) }) {
+                    receive(endpoint, $0)
+                }
                 return (end, endpoint)
             } catch {
                 failures.append(Self.failure(endpoint, error))
@@ -205,6 +208,35 @@ package final class EtcdClient: Sendable {
             }
         }
         throw .unavailable(failures)
+    }
+
+    /// Asks `endpoint` alone (no failover) for its status, bounded by the request timeout: fails
+    /// when the member does not answer (hung, gone) or has no leader. A quiet watch stream uses it
+    /// to tell a quiet cluster from a member that stopped answering (a stopped process still
+    /// accepts connections and keeps a stream open, silently).
+    package func probe(_ endpoint: String) throws(EtcdError) {
+        let response: CurlResponse
+        do {
+            response = try curl.send(
+                CurlRequest(
+                    method: "POST", url: endpoint + "/v3/maintenance/status", headers: Self.headers,
+                    body: Array("{}".utf8)
+                ))
+        } catch {
+            throw .unavailable([Self.failure(endpoint, error)])
+        }
+        let value: JSONValue
+        do {
+            value = try GatewayJSON.parse(response.body)
+        } catch {
+            throw .invalidResponse(endpoint: endpoint, reason: "status \(response.status): \(error.reason)")
+        }
+        if let status = GatewayJSON.errorStatus(value) {
+            throw .noQuorum(endpoint: endpoint, message: status.message)
+        }
+        guard response.status == 200 else {
+            throw .invalidResponse(endpoint: endpoint, reason: "status \(response.status) without an error")
+        }
     }
 
     /// Moves the next call off `endpoint` (a stream on it reported that it lost its leader).

@@ -10,7 +10,8 @@ package enum EtcdWatchUpdate: Sendable, Equatable {
     case snapshot(revision: Int64, keyValues: [EtcdKeyValue])
     /// Changes up to and including `revision`, in order, none seen before.
     case changes(revision: Int64, events: [EtcdEvent])
-    /// Nothing changed up to `revision` (etcd's progress notification).
+    /// Nothing undelivered up to `revision`: etcd's progress notification, or a stream that opened
+    /// right after it (the handler's view is current again).
     case progress(revision: Int64)
     /// The stream broke or the cluster cannot serve; the watch retries by itself (resuming from the
     /// last revision it delivered) and the handler may mark what it knows as stale.
@@ -50,7 +51,9 @@ struct WatchPosition: Equatable {
     mutating func receive(_ message: Message) -> Step {
         switch message {
         case .created:
-            return .ignore
+            // Open from `nextRevision`: everything before it was delivered, and what follows comes.
+            guard nextRevision > 0 else { return .ignore }
+            return .deliver(.progress(revision: nextRevision - 1))
         case .events(let events):
             // After a resume, a member may send again what another one already sent: drop it.
             let fresh = events.filter { $0.modRevision >= nextRevision }
@@ -100,6 +103,76 @@ struct WatchPosition: Equatable {
     }
 }
 
+/// Whether the member a watch stream reads is still there. etcd sends nothing on a watch while
+/// nothing changes, and a member that hangs (a stopped process, a frozen machine) keeps the
+/// connection open just as silently, so silence alone proves nothing: after `quietInterval` seconds
+/// without a byte the member is probed once (asked for its status, bounded by the request timeout);
+/// an answer restarts the quiet clock, a failed probe ends the stream so the watch resumes on
+/// another member from the revision it reached. Pure, so its rules are tested without a cluster.
+struct QuietProbe: Equatable {
+    enum State: Equatable {
+        /// Bytes arrived or the member answered a probe at `since`.
+        case listening(since: Double)
+        /// A probe is out since `startedAt`.
+        case probing(startedAt: Double)
+        /// The member did not answer: the stream is to end.
+        case dead(EtcdError)
+    }
+
+    enum Action: Equatable {
+        case none
+        case startProbe
+        case endStream(EtcdError)
+    }
+
+    let quietInterval: Double
+    private(set) var state: State
+
+    init(quietInterval: Double, now: Double) {
+        self.quietInterval = quietInterval
+        state = .listening(since: now)
+    }
+
+    /// Bytes arrived on the stream: the member is alive (a probe still out is answered by them).
+    mutating func received(now: Double) {
+        if case .dead = state { return }
+        state = .listening(since: now)
+    }
+
+    /// Asked about once a second while the stream is open.
+    mutating func check(now: Double) -> Action {
+        switch state {
+        case .listening(let since):
+            guard now - since >= quietInterval else { return .none }
+            state = .probing(startedAt: now)
+            return .startProbe
+        case .probing:
+            return .none
+        case .dead(let error):
+            return .endStream(error)
+        }
+    }
+
+    mutating func probeAnswered(now: Double) {
+        guard case .probing = state else { return }
+        state = .listening(since: now)
+    }
+
+    mutating func probeFailed(_ error: EtcdError) {
+        guard case .probing = state else { return }
+        state = .dead(error)
+    }
+}
+
+/// A `QuietProbe` shared by a stream's reader and its probe's thread.
+final class SharedQuietProbe: Sendable {
+    private let probe: Mutex<QuietProbe>
+
+    init(_ probe: QuietProbe) { self.probe = Mutex(probe) }
+
+    func withLock<T>(_ body: (inout QuietProbe) -> T) -> T { probe.withLock { body(&$0) } }
+}
+
 /// Splits the watch stream into its newline-terminated JSON documents, holding at most `limit`
 /// bytes of an unfinished one.
 struct LineSplitter {
@@ -133,7 +206,9 @@ struct LineSplitter {
 /// One streaming watch on a range of keys, on its own thread: it reads the range in full, then
 /// follows every change; when the stream breaks it resumes from the last revision it delivered on
 /// the next endpoint (after a short, growing pause), and when etcd compacted that history away it
-/// reads the range in full again. The handler runs on the watch's thread, one update at a time.
+/// reads the range in full again. A stream quiet for `quietProbeInterval` has its member probed
+/// (`QuietProbe`), so a hung member holds the watch for at most that plus one request timeout.
+/// The handler runs on the watch's thread, one update at a time.
 package final class EtcdWatch: Sendable {
     package struct Retry: Sendable, Equatable {
         /// Pause after the first failure; doubled after each further one up to `maxDelay`.
@@ -153,20 +228,24 @@ package final class EtcdWatch: Sendable {
     private let client: EtcdClient
     private let keys: EtcdKeys
     private let retry: Retry
+    private let quietProbeInterval: Double
     private let handler: @Sendable (EtcdWatchUpdate) -> Void
     private let stopped = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private let endpointInUse = Mutex<String?>(nil)
 
     /// Starts watching `keys`. `startRevision` 0 begins with a full read; a later revision resumes
-    /// from it (a snapshot comes only if it was compacted).
+    /// from it (a snapshot comes only if it was compacted). `quietProbeInterval`: seconds of silence
+    /// on the stream before its member is asked whether it still answers.
     package init(
         client: EtcdClient, keys: EtcdKeys, startRevision: Int64 = 0, retry: Retry = Retry(),
+        quietProbeInterval: Double = 3,
         handler: @escaping @Sendable (EtcdWatchUpdate) -> Void
     ) {
         self.client = client
         self.keys = keys
         self.retry = retry
+        self.quietProbeInterval = quietProbeInterval
         self.handler = handler
         let thread = Thread { [self] in
             run(position: WatchPosition(startRevision: startRevision))
@@ -255,10 +334,35 @@ package final class EtcdWatch: Sendable {
             return true
         }
         var lastEndpoint: String?
+        let liveness = SharedQuietProbe(QuietProbe(quietInterval: quietProbeInterval, now: Self.now()))
+        let probe: @Sendable (String) -> Void = { [client] endpoint in
+            let thread = Thread {
+                do throws(EtcdError) {
+                    try client.probe(endpoint)
+                    liveness.withLock { $0.probeAnswered(now: Self.now()) }
+                } catch {
+                    liveness.withLock { $0.probeFailed(error) }
+                }
+            }
+            thread.name = "etcd-watch-probe"
+            thread.stackSize = 1 << 19
+            thread.start()
+        }
         do {
             let (end, endpoint) = try client.stream(
-                "/v3/watch", body: body, shouldContinue: { [self] in !isStopped }
+                "/v3/watch", body: body,
+                shouldContinue: { [self] endpoint in
+                    guard !isStopped else { return false }
+                    switch liveness.withLock({ $0.check(now: Self.now()) }) {
+                    case .none: return true
+                    case .startProbe:
+                        probe(endpoint)
+                        return true
+                    case .endStream: return false
+                    }
+                }
             ) { endpoint, bytes in
+                liveness.withLock { $0.received(now: Self.now()) }
                 if lastEndpoint == nil {
                     lastEndpoint = endpoint
                     self.endpointInUse.withLock { $0 = endpoint }
@@ -273,6 +377,11 @@ package final class EtcdWatch: Sendable {
                 return true
             }
             if verdict == nil, let rest = splitter.finish() { _ = handle(endpoint, rest) }
+            if verdict == nil, !isStopped, case .dead(let error) = liveness.withLock({ $0.state }) {
+                // The member stopped answering: the next stream goes elsewhere.
+                client.avoid(endpoint)
+                verdict = .broken(error, endpoint: endpoint)
+            }
             if verdict == nil {
                 verdict =
                     end.stoppedByCaller
@@ -293,6 +402,8 @@ package final class EtcdWatch: Sendable {
         if isStopped { return .stopped }
         return verdict ?? .stopped
     }
+
+    private static func now() -> Double { Date.timeIntervalSinceReferenceDate }
 
     /// Waits `delay` seconds (in slices, so `stop` is not held up), then doubles it up to the cap.
     private func pause(_ delay: inout Double) {

@@ -34,7 +34,51 @@ struct ArrayCapacity: Sendable, Equatable {
 
 /// A document that does not match the contract, with the member at fault.
 struct ArrayDocumentError: Error, Sendable, Equatable, CustomStringConvertible {
-    var message: String
+    enum Problem: Sendable, Equatable {
+        /// The body is not JSON; where it broke.
+        case notJSON(line: Int, column: Int, reason: String)
+        /// The member is missing or of another kind: what the contract wants, and what came
+        /// (`nothing`, `a string "x"`, ...).
+        case expected(String, got: String)
+        /// A health status outside the contract's list.
+        case unknownStatus(String)
+        /// A capacity document with an empty `pools` list.
+        case noPools
+        /// A pool with an empty name.
+        case emptyName
+        /// A pool name given twice; `firstIndex` is the pool that had it first.
+        case repeatedName(String, firstIndex: Int)
+        /// A pool with more free than total capacity.
+        case freeExceedsTotal(free: Double, total: Double)
+    }
+
+    /// Where in the document, e.g. `pools[0].name` or `the document`; nil when the body is not JSON.
+    var member: String?
+    var problem: Problem
+
+    init(_ member: String?, _ problem: Problem) {
+        self.member = member
+        self.problem = problem
+    }
+
+    /// `member: problem`, e.g. `pools[1].name: "a" repeats pools[0]`.
+    var message: String {
+        let text: String
+        switch problem {
+        case .notJSON(let line, let column, let reason):
+            text = "not valid JSON: line \(line), column \(column): \(reason)"
+        case .expected(let wanted, let got): text = "expected \(wanted), got \(got)"
+        case .unknownStatus(let status):
+            let choices = ArrayHealth.Status.allCases.map(\.rawValue).joined(separator: ", ")
+            text = "expected one of \(choices), got \"\(status)\""
+        case .noPools: text = "expected at least one pool, got none"
+        case .emptyName: text = "must not be empty"
+        case .repeatedName(let name, let first): text = "\"\(name)\" repeats pools[\(first)]"
+        case .freeExceedsTotal(let free, let total): text = "\(free) is more than total_capacity_gb \(total)"
+        }
+        return member.map { "\($0): \(text)" } ?? text
+    }
+
     var description: String { message }
 }
 
@@ -45,8 +89,7 @@ enum ArrayDocuments {
         let root = try object(parse(body), at: "the document")
         let statusText = try string(root["status"], at: "status")
         guard let status = ArrayHealth.Status(rawValue: statusText) else {
-            let choices = ArrayHealth.Status.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ArrayDocumentError(message: "status: expected one of \(choices), got \"\(statusText)\"")
+            throw ArrayDocumentError("status", .unknownStatus(statusText))
         }
         return ArrayHealth(
             status: status, message: try optionalString(root["message"], at: "message"),
@@ -59,24 +102,22 @@ enum ArrayDocuments {
     static func capacity(_ body: [UInt8]) throws(ArrayDocumentError) -> ArrayCapacity {
         let root = try object(parse(body), at: "the document")
         guard case .array(let entries)? = root["pools"] else {
-            throw ArrayDocumentError(
-                message: "pools: expected an array, got \(root["pools"]?.kindDescription ?? "nothing")")
+            throw ArrayDocumentError("pools", .expected("an array", got: root["pools"]?.kindDescription ?? "nothing"))
         }
-        guard !entries.isEmpty else { throw ArrayDocumentError(message: "pools: expected at least one pool, got none") }
+        guard !entries.isEmpty else { throw ArrayDocumentError("pools", .noPools) }
         var pools: [ArrayCapacity.Pool] = []
         for (index, entry) in entries.enumerated() {
             let path = "pools[\(index)]"
             let pool = try object(entry, at: path)
             let name = try string(pool["name"], at: path + ".name")
-            guard !name.isEmpty else { throw ArrayDocumentError(message: "\(path).name: must not be empty") }
+            guard !name.isEmpty else { throw ArrayDocumentError(path + ".name", .emptyName) }
             if let first = pools.firstIndex(where: { $0.name == name }) {
-                throw ArrayDocumentError(message: "\(path).name: \"\(name)\" repeats pools[\(first)]")
+                throw ArrayDocumentError(path + ".name", .repeatedName(name, firstIndex: first))
             }
             let total = try capacity(pool["total_capacity_gb"], at: path + ".total_capacity_gb")
             let free = try capacity(pool["free_capacity_gb"], at: path + ".free_capacity_gb")
             guard free <= total else {
-                throw ArrayDocumentError(
-                    message: "\(path).free_capacity_gb: \(free) is more than total_capacity_gb \(total)")
+                throw ArrayDocumentError(path + ".free_capacity_gb", .freeExceedsTotal(free: free, total: total))
             }
             var thin = false
             switch pool["thin_provisioning_support"] {
@@ -84,14 +125,13 @@ enum ArrayDocuments {
             case .bool(let value)?: thin = value
             case let other?:
                 throw ArrayDocumentError(
-                    message: "\(path).thin_provisioning_support: expected true or false, got \(other.kindDescription)")
+                    path + ".thin_provisioning_support", .expected("true or false", got: other.kindDescription))
             }
             var ratio: Double?
             if let value = pool["max_over_subscription_ratio"] {
                 guard let number = value.numberValue, number >= 1 else {
                     throw ArrayDocumentError(
-                        message:
-                            "\(path).max_over_subscription_ratio: expected a number >= 1, got \(value.kindDescription)")
+                        path + ".max_over_subscription_ratio", .expected("a number >= 1", got: value.kindDescription))
                 }
                 ratio = number
             }
@@ -110,20 +150,20 @@ enum ArrayDocuments {
             return try JSONParser.parse(body)
         } catch {
             let (line, column) = error.lineAndColumn(in: body)
-            throw ArrayDocumentError(message: "not valid JSON: line \(line), column \(column): \(error.reason)")
+            throw ArrayDocumentError(nil, .notJSON(line: line, column: column, reason: error.reason))
         }
     }
 
     private static func object(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> JSONValue {
         guard let value, case .object = value else {
-            throw ArrayDocumentError(message: "\(path): expected an object, got \(value?.kindDescription ?? "nothing")")
+            throw ArrayDocumentError(path, .expected("an object", got: value?.kindDescription ?? "nothing"))
         }
         return value
     }
 
     private static func string(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> String {
         guard case .string(let text)? = value else {
-            throw ArrayDocumentError(message: "\(path): expected a string, got \(value?.kindDescription ?? "nothing")")
+            throw ArrayDocumentError(path, .expected("a string", got: value?.kindDescription ?? "nothing"))
         }
         return text
     }
@@ -135,8 +175,7 @@ enum ArrayDocuments {
 
     private static func capacity(_ value: JSONValue?, at path: String) throws(ArrayDocumentError) -> Double {
         guard let number = value?.numberValue, number >= 0 else {
-            throw ArrayDocumentError(
-                message: "\(path): expected a number of GiB >= 0, got \(value?.kindDescription ?? "nothing")")
+            throw ArrayDocumentError(path, .expected("a number of GiB >= 0", got: value?.kindDescription ?? "nothing"))
         }
         return number
     }

@@ -91,7 +91,7 @@ struct BodyReader {
                     state = .trailerLine
                 } else {
                     guard value <= limits.maxBodyBytes - body.count else {
-                        throw .requestEntityTooLarge("The request body exceeds \(limits.maxBodyBytes) bytes.")
+                        throw .contentTooLarge("The request body exceeds \(limits.maxBodyBytes) bytes.")
                     }
                     state = .chunkData(remaining: value)
                 }

@@ -234,7 +234,7 @@ extension EventLoop {
             return
         }
         if case .contentLength(let length) = head.framing, length > core.limits.maxBodyBytes {
-            throw .requestEntityTooLarge(
+            throw .contentTooLarge(
                 "The request body of \(length) bytes exceeds \(core.limits.maxBodyBytes) bytes.")
         }
         if head.expectContinue {
@@ -302,10 +302,11 @@ extension EventLoop {
         } else {
             switch pending.match {
             case .notFound:
-                response = .itemNotFound("The resource could not be found.")
+                response = core.configuration.renderError(.notFound("The resource could not be found."))
             case .methodNotAllowed(let pattern, let allow):
                 context.routePattern = pattern
-                response = .badMethod("The method \(head.method) is not allowed for this resource.", allow: allow)
+                response = core.configuration.renderError(
+                    .methodNotAllowed("The method \(head.method) is not allowed for this resource.", allow: allow))
             case .found(let route, let parameters):
                 context.routePattern = route.pattern
                 request.pathParameters = parameters
@@ -313,15 +314,18 @@ extension EventLoop {
                 do {
                     response = try route.handler(request)
                 } catch let error as HTTPError {
-                    response = HTTPResponse(error)
+                    response = core.configuration.renderError(error)
+                } catch let error as any HTTPResponseError {
+                    response = error.response()
                 } catch {
                     core.logger.error(
                         "request handler failed",
                         metadata: [
                             "route": "\(route.pattern)", "method": "\(head.method)", "error": "\(error)",
                         ])
-                    response = .computeFault(
-                        "The server has either erred or is incapable of performing the requested operation.")
+                    response = core.configuration.renderError(
+                        .internalServerError(
+                            "The server has either erred or is incapable of performing the requested operation."))
                 }
             }
         }
@@ -333,7 +337,7 @@ extension EventLoop {
             let connectionID = connection.id
             let fd = connection.fd
             start(
-                Responder { [weak loop] answer in
+                Responder(renderError: core.configuration.renderError) { [weak loop] answer in
                     loop?.post(.deliver(connectionID: connectionID, fd: fd, response: answer))
                 })
             return
@@ -392,7 +396,7 @@ extension EventLoop {
         var context = ResponseContext(
             method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
         context.exchangeHeaders = core.hooks?.unparsedRequestHeaders
-        writeResponse(HTTPResponse(fault), context: context, to: connection)
+        writeResponse(core.configuration.renderError(fault), context: context, to: connection)
     }
 
     func inputDeadlinePassed(_ connection: Connection) {

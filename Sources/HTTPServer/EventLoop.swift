@@ -318,7 +318,8 @@ final class EventLoop: @unchecked Sendable {
             method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
         context.exchangeHeaders = core.hooks?.unparsedRequestHeaders
         _ = ResponseEncoder.encode(
-            .serviceUnavailable("The server has too many open connections."), context: context,
+            core.configuration.renderError(.serviceUnavailable("The server has too many open connections.")),
+            context: context,
             dateLine: dateCache.line, serverLine: core.serverLine, into: &bytes)
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         close(fd)

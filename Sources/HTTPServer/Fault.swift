@@ -1,116 +1,87 @@
-// OpenStack's JSON fault shape, e.g. {"itemNotFound": {"code": 404, "message": "..."}}. Written by
-// the one JSON writer, so a fault escapes strings as every other body does. (Issue 13 point 3 would
-// move this shape into VolumeAPI behind a rendering protocol; HTTPServer imports JSON until then.)
+// How an error becomes a response. An error that knows its answer conforms to `HTTPResponseError`
+// and renders itself. The server's own refusals (`HTTPError`: a malformed or over-limit request, no
+// route, a handler that failed without saying how) go through `HTTPServerConfiguration.renderError`,
+// so their body shape belongs to whoever runs the server (volumed's is OpenStack's fault JSON,
+// `VolumeAPI.OpenStackFault`); the server itself knows only a plain-text default.
 
-import JSON
-
-/// An error a handler throws to answer with an OpenStack fault; anything else a handler throws is
-/// answered `500 computeFault` (its text is logged, not sent).
-package struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
-    package var status: HTTPStatus
-    /// The fault's key, e.g. `itemNotFound`.
-    package var faultName: String
-    package var message: String
-    /// Extra response headers (e.g. `Allow` for 405, `WWW-Authenticate` for 401).
-    package var headers: [String: String]
-
-    package init(status: HTTPStatus, faultName: String, message: String, headers: [String: String] = [:]) {
-        self.status = status
-        self.faultName = faultName
-        self.message = message
-        self.headers = headers
-    }
-
-    package var description: String { "\(status.code) \(faultName): \(message)" }
-
-    package static func badRequest(_ message: String) -> HTTPError {
-        HTTPError(status: .badRequest, faultName: "badRequest", message: message)
-    }
-    package static func unauthorized(_ message: String) -> HTTPError {
-        HTTPError(status: .unauthorized, faultName: "unauthorized", message: message)
-    }
-    package static func forbidden(_ message: String) -> HTTPError {
-        HTTPError(status: .forbidden, faultName: "forbidden", message: message)
-    }
-    package static func itemNotFound(_ message: String) -> HTTPError {
-        HTTPError(status: .notFound, faultName: "itemNotFound", message: message)
-    }
-    package static func badMethod(_ message: String, allow: [HTTPMethod]) -> HTTPError {
-        HTTPError(
-            status: .methodNotAllowed, faultName: "badMethod", message: message,
-            headers: ["Allow": allow.map(\.rawValue).joined(separator: ", ")])
-    }
-    package static func conflict(_ message: String) -> HTTPError {
-        HTTPError(status: .conflict, faultName: "conflict", message: message)
-    }
-    package static func requestTimeout(_ message: String) -> HTTPError {
-        HTTPError(status: .requestTimeout, faultName: "requestTimeout", message: message)
-    }
-    package static func requestEntityTooLarge(_ message: String) -> HTTPError {
-        HTTPError(status: .contentTooLarge, faultName: "requestEntityTooLarge", message: message)
-    }
-    package static func uriTooLong(_ message: String) -> HTTPError {
-        HTTPError(status: .uriTooLong, faultName: "uriTooLong", message: message)
-    }
-    package static func expectationFailed(_ message: String) -> HTTPError {
-        HTTPError(status: .expectationFailed, faultName: "expectationFailed", message: message)
-    }
-    package static func requestHeaderFieldsTooLarge(_ message: String) -> HTTPError {
-        HTTPError(status: .requestHeaderFieldsTooLarge, faultName: "requestHeaderFieldsTooLarge", message: message)
-    }
-    package static func computeFault(_ message: String) -> HTTPError {
-        HTTPError(status: .internalServerError, faultName: "computeFault", message: message)
-    }
-    package static func notImplemented(_ message: String) -> HTTPError {
-        HTTPError(status: .notImplemented, faultName: "notImplemented", message: message)
-    }
-    package static func serviceUnavailable(_ message: String) -> HTTPError {
-        HTTPError(status: .serviceUnavailable, faultName: "serviceUnavailable", message: message)
-    }
-    package static func httpVersionNotSupported(_ message: String) -> HTTPError {
-        HTTPError(status: .httpVersionNotSupported, faultName: "httpVersionNotSupported", message: message)
-    }
+/// An error that answers the request with a response of its own. A handler throws one to refuse a
+/// request; anything else a handler throws is answered `HTTPError.internalServerError` (its text is
+/// logged, not sent).
+package protocol HTTPResponseError: Error, Sendable {
+    var status: HTTPStatus { get }
+    /// Fields the answer must carry (e.g. `Allow` for 405, `WWW-Authenticate` for 401).
+    var headers: HTTPHeaders { get }
+    /// The whole answer: `status`, `headers` and a body in whatever shape the error's protocol uses.
+    func response() -> HTTPResponse
 }
 
-extension HTTPResponse {
-    /// The JSON fault for `error`: `{"<faultName>": {"code": <status>, "message": "<message>"}}`.
-    package init(_ error: HTTPError) {
-        var body = JSONWriter(
-            style: .pythonDumps, reservingCapacity: error.message.utf8.count + error.faultName.utf8.count + 40)
-        body.beginObject()
-        body.key(error.faultName)
-        body.beginObject()
-        body.member("code", error.status.code)
-        body.member("message", error.message)
-        body.endObject()
-        body.endObject()
-        var headers = HTTPHeaders()
-        for (name, value) in error.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
-        self.init(status: error.status, headers: headers, body: body.bytes)
+/// Why the server itself refused a request or could not answer it. The server never writes these
+/// with `response()` directly but through `HTTPServerConfiguration.renderError`, whose default is
+/// that plain-text rendering; a protocol layer installs its own to give them its body shape.
+package enum HTTPError: HTTPResponseError, Equatable, CustomStringConvertible {
+    /// A malformed request head, target, body framing or chunk.
+    case badRequest(String)
+    /// No route matches the path.
+    case notFound(String)
+    /// A route matches the path but not the method; `allow` lists the methods it has.
+    case methodNotAllowed(String, allow: [HTTPMethod])
+    /// The head or body did not arrive within its timeout.
+    case requestTimeout(String)
+    /// The body is larger than `maxBodyBytes`.
+    case contentTooLarge(String)
+    /// The request-target is longer than `maxTargetBytes`.
+    case uriTooLong(String)
+    /// An `Expect` other than `100-continue`.
+    case expectationFailed(String)
+    /// The head (or trailer section) is larger than `maxHeadBytes`, or has too many fields.
+    case requestHeaderFieldsTooLarge(String)
+    /// A handler threw an error that is not an `HTTPResponseError`, or a deferred answer went wrong.
+    case internalServerError(String)
+    /// A transfer coding other than `chunked`.
+    case notImplemented(String)
+    /// Too many connections, or the request bytes do not fit in `maxBufferedRequestBytes`.
+    case serviceUnavailable(String)
+    /// An HTTP version other than 1.0 and 1.1.
+    case httpVersionNotSupported(String)
+
+    package var status: HTTPStatus {
+        switch self {
+        case .badRequest: .badRequest
+        case .notFound: .notFound
+        case .methodNotAllowed: .methodNotAllowed
+        case .requestTimeout: .requestTimeout
+        case .contentTooLarge: .contentTooLarge
+        case .uriTooLong: .uriTooLong
+        case .expectationFailed: .expectationFailed
+        case .requestHeaderFieldsTooLarge: .requestHeaderFieldsTooLarge
+        case .internalServerError: .internalServerError
+        case .notImplemented: .notImplemented
+        case .serviceUnavailable: .serviceUnavailable
+        case .httpVersionNotSupported: .httpVersionNotSupported
+        }
     }
 
-    package static func fault(_ error: HTTPError) -> HTTPResponse { HTTPResponse(error) }
+    /// What went wrong, in a sentence a client can show.
+    package var message: String {
+        switch self {
+        case .badRequest(let message), .notFound(let message), .methodNotAllowed(let message, _),
+            .requestTimeout(let message), .contentTooLarge(let message), .uriTooLong(let message),
+            .expectationFailed(let message), .requestHeaderFieldsTooLarge(let message),
+            .internalServerError(let message), .notImplemented(let message), .serviceUnavailable(let message),
+            .httpVersionNotSupported(let message):
+            message
+        }
+    }
 
-    package static func badRequest(_ message: String) -> HTTPResponse { HTTPResponse(.badRequest(message)) }
-    package static func unauthorized(_ message: String) -> HTTPResponse { HTTPResponse(.unauthorized(message)) }
-    package static func forbidden(_ message: String) -> HTTPResponse { HTTPResponse(.forbidden(message)) }
-    package static func itemNotFound(_ message: String) -> HTTPResponse { HTTPResponse(.itemNotFound(message)) }
-    package static func badMethod(_ message: String, allow: [HTTPMethod]) -> HTTPResponse {
-        HTTPResponse(.badMethod(message, allow: allow))
+    package var headers: HTTPHeaders {
+        guard case .methodNotAllowed(_, let allow) = self else { return HTTPHeaders() }
+        return ["Allow": allow.map(\.rawValue).joined(separator: ", ")]
     }
-    package static func conflict(_ message: String) -> HTTPResponse { HTTPResponse(.conflict(message)) }
-    package static func requestTimeout(_ message: String) -> HTTPResponse { HTTPResponse(.requestTimeout(message)) }
-    package static func requestEntityTooLarge(_ message: String) -> HTTPResponse {
-        HTTPResponse(.requestEntityTooLarge(message))
+
+    /// The plain-text default: the message as the body.
+    package func response() -> HTTPResponse {
+        HTTPResponse(status: status, contentType: "text/plain; charset=utf-8", headers: headers, body: message)
     }
-    package static func requestHeaderFieldsTooLarge(_ message: String) -> HTTPResponse {
-        HTTPResponse(.requestHeaderFieldsTooLarge(message))
-    }
-    package static func computeFault(_ message: String) -> HTTPResponse { HTTPResponse(.computeFault(message)) }
-    package static func serviceUnavailable(_ message: String) -> HTTPResponse {
-        HTTPResponse(.serviceUnavailable(message))
-    }
-    package static func httpVersionNotSupported(_ message: String) -> HTTPResponse {
-        HTTPResponse(.httpVersionNotSupported(message))
-    }
+
+    package var description: String { "\(status.code) \(status.reasonPhrase): \(message)" }
 }

@@ -68,13 +68,19 @@ package struct HTTPResponse: Sendable {
 }
 
 /// The answer channel of a deferred response. Thread-safe; the first `respond` wins and later ones
-/// are ignored. A responder dropped without answering answers `500 computeFault` itself, so a
-/// forgetful handler can never leave a client hanging.
+/// are ignored. A responder dropped without answering answers `500` itself, so a forgetful handler
+/// can never leave a client hanging.
 package final class Responder: Sendable {
     private let deliver: Mutex<(@Sendable (HTTPResponse) -> Void)?>
+    /// The server's `renderError`, for the 500s of a misused responder.
+    private let renderError: @Sendable (HTTPError) -> HTTPResponse
 
-    init(deliver: @escaping @Sendable (HTTPResponse) -> Void) {
+    init(
+        renderError: @escaping @Sendable (HTTPError) -> HTTPResponse,
+        deliver: @escaping @Sendable (HTTPResponse) -> Void
+    ) {
         self.deliver = Mutex(deliver)
+        self.renderError = renderError
     }
 
     /// Sends `response` (from any thread). Returns false when an answer was already given.
@@ -87,7 +93,8 @@ package final class Responder: Sendable {
             })
         else { return false }
         if response.deferral != nil {
-            deliver(.computeFault("A deferred response cannot answer with another deferred response."))
+            deliver(
+                renderError(.internalServerError("A deferred response cannot answer with another deferred response.")))
         } else {
             deliver(response)
         }
@@ -99,7 +106,7 @@ package final class Responder: Sendable {
 
     deinit {
         if let deliver = deliver.withLock({ $0 }) {
-            deliver(.computeFault("The request handler finished without answering."))
+            deliver(renderError(.internalServerError("The request handler finished without answering.")))
         }
     }
 }

@@ -65,6 +65,12 @@ package struct HTTPServerConfiguration: Sendable {
     /// Written as the `Server` header.
     package var serverName: String = "volumed"
 
+    /// How the server's own refusals (malformed or over-limit requests, no route, a failed handler)
+    /// are written: a protocol layer gives them its body shape here. Default: the plain-text
+    /// `HTTPError.response()`. Called on event loop threads and wherever a deferred responder is
+    /// dropped: keep it cheap, never block.
+    package var renderError: @Sendable (HTTPError) -> HTTPResponse = { $0.response() }
+
     package init() {}
 
     package init(host: String, port: Int) {

@@ -2,12 +2,12 @@
 
 /// Maps method and path to handlers. Build it before the server starts; it is a value, so the server
 /// keeps an immutable copy. Literal segments win over `{name}` segments. A path that matches no pattern
-/// is answered 404 `itemNotFound`; a path that matches with the wrong method is answered 405
-/// `badMethod` with an `Allow` header. `HEAD` is served by the `GET` handler (the server drops the
+/// is answered 404 (`HTTPError.notFound`); a path that matches with the wrong method is answered 405
+/// (`HTTPError.methodNotAllowed`) with an `Allow` header. `HEAD` is served by the `GET` handler (the server drops the
 /// body) unless a `HEAD` handler is registered. One trailing slash is ignored (`/a/` matches `/a`).
 package struct Router: Sendable {
     /// A handler runs on a server event loop: it must not block. Return `HTTPResponse.deferred` to
-    /// answer later; throw `HTTPError` to answer with a fault.
+    /// answer later; throw an `HTTPResponseError` to answer with the response it renders.
     package typealias Handler = @Sendable (HTTPRequest) throws -> HTTPResponse
 
     struct Route: Sendable {

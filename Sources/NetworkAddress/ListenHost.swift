@@ -64,8 +64,29 @@ package enum ListenHost: Sendable, Hashable, CustomStringConvertible {
 
     /// Why a host name gave no address to bind.
     package struct ResolutionFailure: Error, Sendable, Equatable, CustomStringConvertible {
+        /// What `getaddrinfo` said.
+        package enum Code: Sendable, Equatable {
+            /// Its own error, an `EAI_*` value (`EAI_NONAME`: no such name).
+            case resolver(Int32)
+            /// `EAI_SYSTEM`: a system call failed with this `errno`.
+            case system(errno: Int32)
+        }
+
         package let host: String
-        package let reason: String
+        package let code: Code
+
+        package init(host: String, code: Code) {
+            self.host = host
+            self.code = code
+        }
+
+        /// The system's text for `code`, e.g. `Name or service not known`.
+        package var reason: String {
+            switch code {
+            case .resolver(let status): String(cString: gai_strerror(status))
+            case .system(let number): String(cString: strerror(number))
+            }
+        }
 
         package var description: String { "cannot resolve \(host): \(reason)" }
     }
@@ -80,8 +101,8 @@ package enum ListenHost: Sendable, Hashable, CustomStringConvertible {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(text, String(port), &hints, &list)
         guard status == 0, let first = list else {
-            let reason = status == EAI_SYSTEM ? String(cString: strerror(errno)) : String(cString: gai_strerror(status))
-            throw ResolutionFailure(host: text, reason: reason)
+            let code: ResolutionFailure.Code = status == EAI_SYSTEM ? .system(errno: errno) : .resolver(status)
+            throw ResolutionFailure(host: text, code: code)
         }
         defer { freeaddrinfo(list) }
         var storage = sockaddr_storage()

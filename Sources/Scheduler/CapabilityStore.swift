@@ -1,17 +1,7 @@
+import Clocks
 import Foundation
 import JSON
 import Synchronization
-
-/// The time source of a `CapabilityStore`, injected so staleness can be tested without waiting.
-package protocol SchedulerClock: Sendable {
-    func now() -> Date
-}
-
-/// Wall-clock time.
-package struct SystemSchedulerClock: SchedulerClock {
-    package init() {}
-    package func now() -> Date { Date() }
-}
 
 /// The `get_pools` JSON, encoded once per store version: serve `json` as is and use `version` as the
 /// ETag.
@@ -81,7 +71,8 @@ package struct BackendStatus: Sendable, Equatable {
     package let frozen: Bool
     /// The timestamp of the stored report.
     package let reportTimestamp: CapabilityTimestamp
-    /// When the scheduler received the stored report; staleness counts from here.
+    /// When the scheduler received the stored report, as shown (staleness counts from the same
+    /// arrival on the monotonic clock).
     package let receivedAt: Date
     /// No report within `service_down_time`.
     package let isStale: Bool
@@ -104,12 +95,15 @@ package final class CapabilityStore: Sendable {
     /// Cinder's `service_down_time`: seconds after the last received report at which a backend drops out.
     package let serviceDownTime: Double
     package let limits: CapabilityStoreLimits
-    private let clock: any SchedulerClock
+    /// Wall time dates reports and checks how far ahead another host's timestamp is; monotonic time
+    /// measures how long ago a report arrived, so a step of this host's clock neither revives nor
+    /// expires a backend.
+    private let clock: any ServiceClock
     private let state = Mutex(State())
 
     private struct Entry {
         var report: CapabilityReport
-        var receivedAt: Date
+        var receivedAt: ClockReading
         var isStale = false
         var poolNames: [String]
         var summaryFragment: [UInt8]
@@ -123,7 +117,7 @@ package final class CapabilityStore: Sendable {
     /// One stored report's arrival; superseded when its host's entry has a later `receivedAt`.
     private struct Arrival {
         var host: String
-        var receivedAt: Date
+        var receivedAt: MonotonicInstant
     }
 
     private struct State {
@@ -140,6 +134,9 @@ package final class CapabilityStore: Sendable {
         var version: UInt64 = 1
         var summaryView: PoolsView?
         var detailView: PoolsView?
+        /// Backends an operator took out of scheduling in the cluster's decisions, kept out of
+        /// `get_pools` whatever their reports say (until their host reports the decision itself).
+        var withheld: Set<String> = []
 
         mutating func changed() {
             version &+= 1
@@ -149,7 +146,7 @@ package final class CapabilityStore: Sendable {
 
         /// Keeps `listed` in step with `host`'s entry.
         mutating func relist(_ host: String) {
-            let shouldList = entries[host]?.isListed ?? false
+            let shouldList = (entries[host]?.isListed ?? false) && !withheld.contains(host)
             let position = listed.partitionPoint { $0 >= host }
             let present = position < listed.count && listed[position] == host
             if shouldList && !present { listed.insert(host, at: position) }
@@ -159,7 +156,7 @@ package final class CapabilityStore: Sendable {
 
     package init(
         serviceDownTime: Double = 60, limits: CapabilityStoreLimits = CapabilityStoreLimits(),
-        clock: any SchedulerClock = SystemSchedulerClock()
+        clock: any ServiceClock = SystemClock()
     ) {
         self.serviceDownTime = serviceDownTime.isFinite && serviceDownTime > 0 ? serviceDownTime : 60
         self.limits = limits
@@ -176,7 +173,7 @@ package final class CapabilityStore: Sendable {
     package func receive(
         _ body: [UInt8], maxReports: Int = CapabilityReportParser.defaultMaxReports
     ) throws(CapabilityReportError) -> ReceiveSummary {
-        let notAfter = CapabilityTimestamp(clock.now().addingTimeInterval(limits.maxClockSkew))
+        let notAfter = CapabilityTimestamp(clock.now().wall.addingTimeInterval(limits.maxClockSkew))
         let batch = try CapabilityReportParser.parse(body, maxReports: maxReports, notAfter: notAfter)
         var summary = update(batch.reports)
         summary.refused = (summary.refused + batch.refused).sorted { $0.index < $1.index }
@@ -196,7 +193,7 @@ package final class CapabilityStore: Sendable {
     @discardableResult
     package func update(_ reports: [IndexedReport]) -> ReceiveSummary {
         let now = clock.now()
-        let updated = JSONValue.string(CapabilityTimestamp(now).description)
+        let updated = JSONValue.string(CapabilityTimestamp(now.wall).description)
         // Encoding happens outside the lock; only the swap happens inside.
         let prepared = reports.map { indexed in
             let report = indexed.report
@@ -214,13 +211,13 @@ package final class CapabilityStore: Sendable {
         }
         let reorderWindow = serviceDownTime / 2
         return state.withLock { state in
-            expire(&state, now: now)
+            expire(&state, now: now.monotonic)
             var summary = ReceiveSummary(accepted: 0)
             for (index, entry) in prepared {
                 let host = entry.report.host
                 let stored = state.entries[host]
                 if let stored, stored.report.timestamp > entry.report.timestamp,
-                    now.timeIntervalSince(stored.receivedAt) < reorderWindow
+                    now.seconds(since: stored.receivedAt) < reorderWindow
                 {
                     summary.refused.append(
                         ReportRefusal(
@@ -251,12 +248,12 @@ package final class CapabilityStore: Sendable {
                 }
                 state.entries[host] = entry
                 state.poolCount = pools
-                state.arrivals.append(Arrival(host: host, receivedAt: now))
+                state.arrivals.append(Arrival(host: host, receivedAt: now.monotonic))
                 state.relist(host)
                 summary.accepted += 1
             }
             if summary.accepted > 0 {
-                compactArrivals(&state, now: now)
+                compactArrivals(&state, now: now.monotonic)
                 state.changed()
             }
             return summary
@@ -281,9 +278,21 @@ package final class CapabilityStore: Sendable {
         }
     }
 
+    /// Keeps `hosts` out of `get_pools` (a store fed from a cluster, whose operators disabled or froze
+    /// them in etcd: every scheduler leaves them out at once, not one report later).
+    package func withhold(_ hosts: Set<String>) {
+        state.withLock { state in
+            guard state.withheld != hosts else { return }
+            let touched = state.withheld.symmetricDifference(hosts)
+            state.withheld = hosts
+            for host in touched { state.relist(host) }
+            state.changed()
+        }
+    }
+
     /// The current version (after noticing backends that went stale); equal versions mean equal views.
     package var version: UInt64 {
-        let now = clock.now()
+        let now = clock.now().monotonic
         return state.withLock { state in
             expire(&state, now: now)
             return state.version
@@ -292,7 +301,7 @@ package final class CapabilityStore: Sendable {
 
     /// How many backends and pools the store holds, listed or not.
     package var counts: (backends: Int, pools: Int) {
-        let now = clock.now()
+        let now = clock.now().monotonic
         return state.withLock { state in
             expire(&state, now: now)
             return (state.entries.count, state.poolCount)
@@ -303,7 +312,7 @@ package final class CapabilityStore: Sendable {
     /// too; pools of backends that are down, disabled or stale are left out. Pools are in host order,
     /// then in the order each backend reported them.
     package func pools(detail: Bool) -> PoolsView {
-        let now = clock.now()
+        let now = clock.now().monotonic
         return state.withLock { state in
             expire(&state, now: now)
             if let cached = detail ? state.detailView : state.summaryView { return cached }
@@ -331,7 +340,7 @@ package final class CapabilityStore: Sendable {
 
     /// Every backend the store holds, in host order, listed or not.
     package func backends() -> [BackendStatus] {
-        let now = clock.now()
+        let now = clock.now().monotonic
         return state.withLock { state in
             expire(&state, now: now)
             return state.entries.keys.sorted().compactMap { host in
@@ -340,7 +349,7 @@ package final class CapabilityStore: Sendable {
                     host: host, service: entry.report.service, backendState: entry.report.backendState,
                     status: entry.report.status, disabledReason: entry.report.disabledReason,
                     frozen: entry.report.frozen,
-                    reportTimestamp: entry.report.timestamp, receivedAt: entry.receivedAt,
+                    reportTimestamp: entry.report.timestamp, receivedAt: entry.receivedAt.wall,
                     isStale: entry.isStale, poolNames: entry.poolNames)
             }
         }
@@ -354,13 +363,15 @@ package final class CapabilityStore: Sendable {
     /// Marks backends whose last report is older than `serviceDownTime` as stale (Cinder: up while
     /// `now - updated <= service_down_time`) and forgets those older than `forgetAfter`. Walks the
     /// arrivals from where it stopped last time, so it costs in proportion to what expired.
-    private func expire(_ state: inout State, now: Date) {
+    private func expire(_ state: inout State, now: MonotonicInstant) {
         var changed = false
         while state.staleCursor < state.arrivals.count {
             let arrival = state.arrivals[state.staleCursor]
-            guard now.timeIntervalSince(arrival.receivedAt) > serviceDownTime else { break }
+            guard now.seconds(since: arrival.receivedAt) > serviceDownTime else { break }
             state.staleCursor += 1
-            guard let entry = state.entries[arrival.host], entry.receivedAt == arrival.receivedAt, !entry.isStale else {
+            guard let entry = state.entries[arrival.host], entry.receivedAt.monotonic == arrival.receivedAt,
+                !entry.isStale
+            else {
                 continue
             }
             state.entries[arrival.host]?.isStale = true
@@ -370,9 +381,11 @@ package final class CapabilityStore: Sendable {
         let forgetAfter = self.forgetAfter
         while state.forgetCursor < state.staleCursor {
             let arrival = state.arrivals[state.forgetCursor]
-            guard now.timeIntervalSince(arrival.receivedAt) > forgetAfter else { break }
+            guard now.seconds(since: arrival.receivedAt) > forgetAfter else { break }
             state.forgetCursor += 1
-            guard let entry = state.entries[arrival.host], entry.receivedAt == arrival.receivedAt else { continue }
+            guard let entry = state.entries[arrival.host], entry.receivedAt.monotonic == arrival.receivedAt else {
+                continue
+            }
             state.entries[arrival.host] = nil
             state.poolCount -= entry.poolNames.count
             changed = true
@@ -387,12 +400,12 @@ package final class CapabilityStore: Sendable {
 
     /// Superseded arrivals pile up when hosts report faster than they expire: once they outnumber
     /// the entries, the list is rebuilt from the entries (amortized over as many updates).
-    private func compactArrivals(_ state: inout State, now: Date) {
+    private func compactArrivals(_ state: inout State, now: MonotonicInstant) {
         guard state.arrivals.count - state.forgetCursor > 2 * state.entries.count + 1024 else { return }
-        state.arrivals = state.entries.map { Arrival(host: $0.key, receivedAt: $0.value.receivedAt) }
+        state.arrivals = state.entries.map { Arrival(host: $0.key, receivedAt: $0.value.receivedAt.monotonic) }
             .sorted { $0.receivedAt < $1.receivedAt }
         state.forgetCursor = 0
-        state.staleCursor = state.arrivals.partitionPoint { now.timeIntervalSince($0.receivedAt) <= serviceDownTime }
+        state.staleCursor = state.arrivals.partitionPoint { now.seconds(since: $0.receivedAt) <= serviceDownTime }
     }
 }
 

@@ -4,8 +4,9 @@ import Supervision
     import Glibc
 #endif
 
-/// Where operator decisions are kept so that they outlive the process: a local state file today,
-/// a cluster store later. `OperatorDecisions` calls it from one writer thread, one call at a time.
+/// Where operator decisions are kept so that they outlive the process: a local state file in
+/// single-host mode, etcd in cluster mode. `OperatorDecisions` calls it from one writer thread, one
+/// call at a time.
 package protocol OperatorDecisionStore: Sendable {
     /// Where the decisions live, as messages name it (a path, a URL).
     var location: String { get }
@@ -23,6 +24,28 @@ package protocol OperatorDecisionStore: Sendable {
     /// throws when it does not, with nothing changed unless the error says otherwise.
     func commit(_ status: ServiceStatus, for key: ServiceKey, all: [ServiceKey: ServiceStatus])
         throws(DecisionStoreError)
+
+    /// Makes `decision` about `key` durable and returns the status in force once it is. `decided` is
+    /// every decision this node holds. A store that is the only writer applies the decision to
+    /// `decided[key]` (the default); a store other processes also write (etcd) applies it to what it
+    /// holds itself, atomically.
+    func record(_ decision: OperatorDecision, for key: ServiceKey, decided: [ServiceKey: ServiceStatus])
+        throws(DecisionStoreError) -> ServiceStatus
+}
+
+extension OperatorDecisionStore {
+    /// The only writer's way: apply to `decided[key]`, and commit only when that changes something.
+    package func record(_ decision: OperatorDecision, for key: ServiceKey, decided: [ServiceKey: ServiceStatus])
+        throws(DecisionStoreError) -> ServiceStatus
+    {
+        let before = decided[key] ?? ServiceStatus()
+        let after = decision.applied(to: before)
+        guard after != before else { return after }
+        var next = decided
+        next[key] = after.isDefault ? nil : after
+        try commit(after, for: key, all: next)
+        return after
+    }
 }
 
 /// Why operator decisions could not be read or kept. Callers switch on it: a `notDurable` decision
@@ -41,11 +64,19 @@ package enum DecisionStoreError: Error, Sendable, Equatable, CustomStringConvert
     case unsupportedVersion(path: String, found: String, understood: [Int])
     /// The file is not a state file volumed could have written.
     case malformed(path: String, reason: String)
+    /// The cluster's store (etcd) did not take the decision: unreachable, without quorum, or
+    /// written by others faster than this decision could be applied. Nothing was changed.
+    case clusterRefused(reason: String)
+    /// The cluster's store got the write but no answer came back, and reading it back did not tell:
+    /// it may or may not be in force.
+    case clusterUncertain(reason: String)
 
     /// Whether the failure left every decision as it was (so a 503 can say "nothing was changed").
     package var nothingChanged: Bool {
-        if case .unconfirmed = self { return false }
-        return true
+        switch self {
+        case .unconfirmed, .clusterUncertain: return false
+        default: return true
+        }
     }
 
     package var description: String {
@@ -66,6 +97,10 @@ package enum DecisionStoreError: Error, Sendable, Equatable, CustomStringConvert
         case .malformed(let path, let reason):
             return
                 "\(path) is not a volumed state file (\(reason)); repair it, or remove it to start with every service enabled"
+        case .clusterRefused(let reason):
+            return "etcd did not store it: \(reason)"
+        case .clusterUncertain(let reason):
+            return "etcd got it but did not confirm it: \(reason)"
         }
     }
 

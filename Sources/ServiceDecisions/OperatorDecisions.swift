@@ -78,28 +78,40 @@ package final class OperatorDecisions: Sendable {
         }
     }
 
+    /// Takes `statuses` as every decision in force for this node's services (cluster mode: what etcd
+    /// holds, as the watch of the decision keys delivers it, whoever took them) and applies them to
+    /// the configured backends. Queued on the writer, in order with the decisions recorded here.
+    package func adopt(_ statuses: [ServiceKey: ServiceStatus]) {
+        writer.async { [self] in
+            let next = statuses.filter { !$0.value.isDefault }
+            decided.withLock { $0 = next }
+            for backend in supervisors.snapshot().backends {
+                let status = next[.volume(host: host, backend: backend.id)] ?? ServiceStatus()
+                guard backend.serviceStatus != status else { continue }
+                // A backend removed by a reload meanwhile gets the decision when it comes back.
+                _ = try? supervisors.setServiceStatus(id: backend.id, to: status)
+            }
+        }
+    }
+
     /// The writer's part: compute, commit, apply. Runs on `writer` only.
     private func apply(
         _ decision: OperatorDecision, to key: ServiceKey,
         backendID: String
     ) -> Result<ServiceStatus, DecisionStoreError> {
-        var next = decided.withLock { $0 }
-        let before = next[key] ?? ServiceStatus()
-        let after = decision.applied(to: before)
-        if after != before {
-            next[key] = after.isDefault ? nil : after
-            do {
-                try store.commit(after, for: key, all: next)
-            } catch {
-                logger.error(
-                    "an operator decision could not be made durable; it was refused",
-                    metadata: [
-                        "service": "\(key)", "error": "\(error)",
-                    ])
-                return .failure(error)
-            }
-            decided.withLock { $0 = next }
+        let current = decided.withLock { $0 }
+        let after: ServiceStatus
+        do {
+            after = try store.record(decision, for: key, decided: current)
+        } catch {
+            logger.error(
+                "an operator decision could not be made durable; it was refused",
+                metadata: [
+                    "service": "\(key)", "error": "\(error)",
+                ])
+            return .failure(error)
         }
+        decided.withLock { $0[key] = after.isDefault ? nil : after }
         if supervisors.snapshot().backend(id: backendID)?.serviceStatus != after {
             // A backend removed by a reload meanwhile gets the decision when it comes back.
             _ = try? supervisors.setServiceStatus(id: backendID, to: after)

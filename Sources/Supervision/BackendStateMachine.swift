@@ -1,8 +1,10 @@
+import Clocks
 import Foundation
 
 /// The supervision policy of one backend as a pure value: events go in (with the time they happen),
 /// the new state is kept, and commands for the runtime come out. It never calls a driver, sleeps or
-/// reads a clock, so every rule of the Cinder spec is testable with plain values.
+/// reads a clock, so every rule of the Cinder spec is testable with plain values. Deadlines and
+/// durations are reckoned on the monotonic clock; the wall clock only dates what operators see.
 ///
 /// Every driver call the machine asks for carries a call id; a result whose id is not the pending
 /// call's (a call that timed out, or was overtaken by a manual re-initialization or a
@@ -16,7 +18,7 @@ struct BackendStateMachine: Sendable {
     struct PendingCall: Sendable, Equatable {
         var id: UInt64
         var kind: CallKind
-        var startedAt: Date
+        var startedAt: ClockReading
     }
 
     /// A driver call the runtime must make.
@@ -63,6 +65,53 @@ struct BackendStateMachine: Sendable {
         case started(Command?)
     }
 
+    /// Where the driver stands, each case carrying exactly the data that is valid in it: a pending
+    /// initialization only while initializing, capabilities and the stats call only while ready,
+    /// the deadline only while retrying, the failure only while failed. The combinations that made
+    /// no sense with separate fields (ready with a due retry, failed without an error) cannot be
+    /// built.
+    enum State: Sendable, Equatable {
+        /// Supervision has not started; shown as `initializing`.
+        case notStarted
+        /// `doSetup` + `checkForSetupError` are running as `call`.
+        case initializing(call: Call)
+        /// Initialized. `capabilities` are the last stats collected (nil until the first call
+        /// succeeds); `statsCall` is the stats call still running, if any.
+        case ready(capabilities: VolumeStats?, statsCall: Call?)
+        /// A recoverable failure; the next automatic re-initialization is due at `due` (decided on
+        /// its monotonic part, shown by its wall part).
+        case retrying(ErrorRecord, due: ClockReading)
+        /// A recoverable failure with the re-initialization budget used up.
+        case exhausted(ErrorRecord)
+        /// An unrecoverable failure, never retried automatically.
+        case failed(ErrorRecord)
+
+        /// The state as the API names it.
+        var driverState: DriverState {
+            switch self {
+            case .notStarted, .initializing: .initializing
+            case .ready: .ready
+            case .retrying: .retrying
+            case .exhausted: .exhausted
+            case .failed: .failed
+            }
+        }
+
+        /// The failure that put the driver in this state, if it is a failed one.
+        var failure: ErrorRecord? {
+            switch self {
+            case .retrying(let failure, _), .exhausted(let failure), .failed(let failure): failure
+            case .notStarted, .initializing, .ready: nil
+            }
+        }
+    }
+
+    /// A driver call in flight: its id and when it began.
+    struct Call: Sendable, Equatable {
+        var id: UInt64
+        var startedAt: ClockReading
+    }
+
     let id: String
     let host: String
     let tickInterval: TimeInterval
@@ -71,27 +120,24 @@ struct BackendStateMachine: Sendable {
     private(set) var supported: Bool
     private(set) var settings: BackendSettings
 
-    private(set) var state: DriverState = .initializing
-    private(set) var initialized = false
+    private(set) var current: State = .notStarted
+    /// Automatic re-initializations used in the current failure episode; kept after a recovery so
+    /// operators see what it took.
     private(set) var reinitAttempts = 0
-    private(set) var lastError: ErrorRecord?
-    private(set) var nextReinitAt: Date?
-    private(set) var capabilities: VolumeStats?
+    /// The failure of the last failed state left, which operators still see after a recovery.
+    private var earlierFailure: ErrorRecord?
     private(set) var transitions: [StateTransition] = []
     private(set) var counters = BackendCounters()
-    private(set) var pendingCall: PendingCall?
     private(set) var updatedAt: Date
     private(set) var lastPublish: PublishRecord?
     var serviceStatus = ServiceStatus()
     private var lastCallID: UInt64 = 0
-    /// Whether supervision has begun; the first transition has no `from`.
-    private var started = false
     /// Transitions ever recorded (the history keeps only the last 50), so the runtime can log new ones.
     private(set) var totalTransitions = 0
 
     init(
         id: String, host: String, tickInterval: TimeInterval, volumeDriver: String, volumeBackendName: String,
-        supported: Bool, settings: BackendSettings, now: Date
+        supported: Bool, settings: BackendSettings, now: ClockReading
     ) {
         self.id = id
         self.host = host
@@ -100,72 +146,106 @@ struct BackendStateMachine: Sendable {
         self.volumeBackendName = volumeBackendName
         self.supported = supported
         self.settings = settings
-        self.updatedAt = now
+        self.updatedAt = now.wall
+    }
+
+    var state: DriverState { current.driverState }
+
+    /// Whether the driver has completed initialization and not failed since.
+    var initialized: Bool {
+        if case .ready = current { return true }
+        return false
+    }
+
+    /// The last stats collected; only while ready.
+    var capabilities: VolumeStats? {
+        if case .ready(let capabilities, _) = current { return capabilities }
+        return nil
+    }
+
+    /// When the next automatic re-initialization is due, as shown; only while retrying.
+    var nextReinitAt: Date? {
+        if case .retrying(_, let due) = current { return due.wall }
+        return nil
+    }
+
+    /// The most recent failure: the current one while failed, else the one last recovered from.
+    var lastError: ErrorRecord? { current.failure ?? earlierFailure }
+
+    /// The driver call whose result the machine waits for, if any.
+    var pendingCall: PendingCall? {
+        switch current {
+        case .initializing(let call): PendingCall(id: call.id, kind: .initialization, startedAt: call.startedAt)
+        case .ready(_, let call?): PendingCall(id: call.id, kind: .stats, startedAt: call.startedAt)
+        case .notStarted, .ready, .retrying, .exhausted, .failed: nil
+        }
     }
 
     // MARK: events
 
     /// The first initialization, when supervision starts.
-    mutating func start(now: Date) -> Command? {
+    mutating func start(now: ClockReading) -> Command? {
         begin(now: now, reason: "start-up")
     }
 
-    mutating func tick(now: Date, jitter: Double) -> TickStep {
-        updatedAt = now
-        switch state {
-        case .ready:
-            if let pending = pendingCall, pending.kind == .stats {
+    mutating func tick(now: ClockReading, jitter: Double) -> TickStep {
+        updatedAt = now.wall
+        switch current {
+        case .ready(let capabilities, let statsCall):
+            if statsCall != nil {
                 if let capabilities { return .reportUp(capabilities) }
                 return .noReport
             }
-            return .collectStats(callID: newCall(.stats, now: now))
-        case .retrying:
+            let call = newCall(now: now)
+            current = .ready(capabilities: capabilities, statsCall: call)
+            return .collectStats(callID: call.id)
+        case .retrying(_, let due):
             // A hair of slack (2% of a tick) absorbs timer jitter between an attempt's tick and the
             // tick its backoff lands on; attempts still start only on ticks, at most one per tick.
-            guard let due = nextReinitAt, due <= now.addingTimeInterval(tickInterval * 0.02) else { return .reportDown }
+            // Monotonic: a step of the wall clock neither postpones nor hastens a retry.
+            guard due.monotonic <= now.monotonic.advanced(by: tickInterval * 0.02) else { return .reportDown }
             reinitAttempts += 1
             let reason = "automatic re-initialization \(reinitAttempts) of \(limitDescription)"
             guard case .runInitialization(let callID)? = begin(now: now, reason: reason) else { return .reportDown }
             return .reinitialize(callID: callID)
-        case .initializing, .exhausted, .failed:
+        case .notStarted, .initializing, .exhausted, .failed:
             return .reportDown
         }
     }
 
-    mutating func initializationFinished(callID: UInt64, result: Result<Void, DriverError>, now: Date, jitter: Double)
-        -> InitStep
-    {
-        guard let pending = pendingCall, pending.id == callID, pending.kind == .initialization else { return .ignored }
-        let duration = max(0, now.timeIntervalSince(pending.startedAt))
+    mutating func initializationFinished(
+        callID: UInt64, result: Result<Void, DriverError>, now: ClockReading, jitter: Double
+    ) -> InitStep {
+        guard case .initializing(let call) = current, call.id == callID else { return .ignored }
+        let duration = max(0, now.seconds(since: call.startedAt))
         counters.lastReinitDuration = duration
         counters.reinitDurationSum += duration
         counters.reinitDurationCount += 1
-        pendingCall = nil
         switch result {
         case .success:
-            initialized = true
-            nextReinitAt = nil
-            move(to: .ready, at: now, reason: "initialized in \(Self.seconds(duration))")
-            return .ready(collectStats: newCall(.stats, now: now))
+            let stats = newCall(now: now)
+            move(
+                to: .ready(capabilities: nil, statsCall: stats), at: now,
+                reason: "initialized in \(Self.seconds(duration))")
+            return .ready(collectStats: stats.id)
         case .failure(let error):
-            fail(error, now: now, jitter: jitter, attemptStartedAt: pending.startedAt)
+            fail(error, now: now, jitter: jitter, attemptStartedAt: call.startedAt)
             return .failed
         }
     }
 
-    mutating func statsFinished(callID: UInt64, result: Result<VolumeStats, DriverError>, now: Date, jitter: Double)
-        -> StatsStep
-    {
-        guard let pending = pendingCall, pending.id == callID, pending.kind == .stats else { return .ignored }
-        pendingCall = nil
+    mutating func statsFinished(
+        callID: UInt64, result: Result<VolumeStats, DriverError>, now: ClockReading, jitter: Double
+    ) -> StatsStep {
+        guard case .ready(_, let call?) = current, call.id == callID else { return .ignored }
         switch result {
         case .success(let stats):
-            capabilities = stats
+            current = .ready(capabilities: stats, statsCall: nil)
             return .up(stats)
         case .failure(let error):
             // A new failure episode: the budget counts re-initializations since this failure.
             reinitAttempts = 0
-            fail(error, now: now, jitter: jitter, attemptStartedAt: pending.startedAt)
+            fail(error, now: now, jitter: jitter, attemptStartedAt: call.startedAt)
             return .down
         }
     }
@@ -186,7 +266,7 @@ struct BackendStateMachine: Sendable {
 
     /// An operator asked for a re-initialization: any state but `initializing`, counter reset
     /// whatever the error class was.
-    mutating func manualReinit(now: Date) -> ManualStep {
+    mutating func manualReinit(now: ClockReading) -> ManualStep {
         if state == .initializing { return .alreadyRunning }
         reinitAttempts = 0
         return .started(begin(now: now, reason: "manual re-initialization"))
@@ -196,19 +276,18 @@ struct BackendStateMachine: Sendable {
     /// counter, abandoning any call in flight. History, counters and service status are kept.
     mutating func reconfigure(
         volumeDriver: String, volumeBackendName: String, supported: Bool,
-        settings: BackendSettings, now: Date
+        settings: BackendSettings, now: ClockReading
     ) -> Command? {
         self.volumeDriver = volumeDriver
         self.volumeBackendName = volumeBackendName
         self.supported = supported
         self.settings = settings
         reinitAttempts = 0
-        pendingCall = nil
         return begin(now: now, reason: "configuration changed")
     }
 
-    mutating func heartbeat(now: Date) {
-        updatedAt = now
+    mutating func heartbeat(now: ClockReading) {
+        updatedAt = now.wall
     }
 
     mutating func recordPublish(_ record: PublishRecord) {
@@ -258,13 +337,10 @@ struct BackendStateMachine: Sendable {
 
     /// Moves to `initializing` and asks for an initialization call, unless the driver is
     /// unsupported and not enabled: then it fails unrecoverably without being called.
-    private mutating func begin(now: Date, reason: String) -> Command? {
-        initialized = false
-        capabilities = nil
-        nextReinitAt = nil
-        move(to: .initializing, at: now, reason: reason)
+    private mutating func begin(now: ClockReading, reason: String) -> Command? {
+        let call = newCall(now: now)
+        move(to: .initializing(call: call), at: now, reason: reason)
         if !supported && !settings.enableUnsupportedDriver {
-            pendingCall = nil
             fail(
                 DriverError(
                     .driverNotSupported,
@@ -272,7 +348,7 @@ struct BackendStateMachine: Sendable {
                 now: now, jitter: 1)
             return nil
         }
-        return .runInitialization(callID: newCall(.initialization, now: now))
+        return .runInitialization(callID: call.id)
     }
 
     /// - Parameter attemptStartedAt: when the failed call began. An attempt that failed within one
@@ -280,38 +356,40 @@ struct BackendStateMachine: Sendable {
     ///   tick instead of just after one, which would cost almost a whole extra tick of recovery. A
     ///   longer attempt (a hang until its timeout) counts from its end, so backoff still spaces out
     ///   attempts against a dead array.
-    private mutating func fail(_ error: DriverError, now: Date, jitter: Double, attemptStartedAt: Date? = nil) {
-        lastError = ErrorRecord(error, at: now)
+    private mutating func fail(
+        _ error: DriverError, now: ClockReading, jitter: Double, attemptStartedAt: ClockReading? = nil
+    ) {
+        let failure = ErrorRecord(error, at: now.wall)
         counters.failuresByKind[error.kind, default: 0] += 1
-        initialized = false
-        capabilities = nil
-        pendingCall = nil
         let what = "\(error.errorClass.rawValue) \(error.kind.rawValue): \(error.message)"
         if error.errorClass == .unrecoverable {
-            nextReinitAt = nil
-            move(to: .failed, at: now, reason: what)
+            move(to: .failed(failure), at: now, reason: what)
             return
         }
         let limit = settings.reinitDriverCount
         if limit > 0 && reinitAttempts >= limit {
-            nextReinitAt = nil
-            move(to: .exhausted, at: now, reason: "\(what); \(reinitAttempts) of \(limit) re-initializations used")
+            move(
+                to: .exhausted(failure), at: now,
+                reason: "\(what); \(reinitAttempts) of \(limit) re-initializations used")
             return
         }
         let delay = ReinitBackoff.delay(
             attemptsUsed: reinitAttempts, tickInterval: tickInterval,
             cap: settings.reinitBackoffMax, jitter: jitter)
         var anchor = now
-        if let started = attemptStartedAt, now.timeIntervalSince(started) < tickInterval { anchor = started }
-        nextReinitAt = anchor.addingTimeInterval(delay)
-        move(to: .retrying, at: now, reason: "\(what); next attempt in \(Self.seconds(delay))")
+        if let started = attemptStartedAt, now.seconds(since: started) < tickInterval { anchor = started }
+        move(
+            to: .retrying(failure, due: anchor.advanced(by: delay)), at: now,
+            reason: "\(what); next attempt in \(Self.seconds(delay))")
     }
 
-    private mutating func move(to newState: DriverState, at now: Date, reason: String) {
-        let from: DriverState? = started ? state : nil
-        started = true
-        state = newState
-        record(StateTransition(at: now, from: from, to: newState, reason: reason))
+    /// Enters `newState` and records the transition; the failure of a failed state left behind
+    /// stays visible as `lastError`.
+    private mutating func move(to newState: State, at now: ClockReading, reason: String) {
+        if let failure = current.failure { earlierFailure = failure }
+        let from: DriverState? = current == .notStarted ? nil : current.driverState
+        current = newState
+        record(StateTransition(at: now.wall, from: from, to: newState.driverState, reason: reason))
     }
 
     private mutating func record(_ transition: StateTransition) {
@@ -322,10 +400,9 @@ struct BackendStateMachine: Sendable {
         }
     }
 
-    private mutating func newCall(_ kind: CallKind, now: Date) -> UInt64 {
+    private mutating func newCall(now: ClockReading) -> Call {
         lastCallID += 1
-        pendingCall = PendingCall(id: lastCallID, kind: kind, startedAt: now)
-        return lastCallID
+        return Call(id: lastCallID, startedAt: now)
     }
 
     static func seconds(_ value: TimeInterval) -> String {

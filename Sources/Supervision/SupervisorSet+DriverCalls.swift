@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Logging
 
@@ -150,7 +151,8 @@ extension SupervisorSet.State {
             let step = backends[index].machine.statsFinished(
                 callID: callID, result: outcome, now: now, jitter: jitterUnit)
             if step == .ignored { return }
-            let report = backends[index].machine.report(at: now) ?? backends[index].machine.downReport(at: now)
+            let report =
+                backends[index].machine.report(at: now.wall) ?? backends[index].machine.downReport(at: now.wall)
             if let entry = backends[index].roundEntry, entry.callID == callID {
                 answerRound(of: index, with: report, effects: &effects)
             } else {

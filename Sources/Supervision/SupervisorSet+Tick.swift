@@ -1,3 +1,4 @@
+import Clocks
 import Dispatch
 import Foundation
 import Logging
@@ -80,14 +81,14 @@ extension SupervisorSet.State {
                 let machine = backends[index].machine
                 round.reports.append(
                     BackendReport(
-                        backendID: machine.id, host: machine.host, timestamp: now, backendState: .up,
+                        backendID: machine.id, host: machine.host, timestamp: now.wall, backendState: .up,
                         serviceStatus: machine.serviceStatus, capabilities: stats))
             case .noReport:
                 break
             case .reportDown:
-                round.reports.append(backends[index].machine.downReport(at: now))
+                round.reports.append(backends[index].machine.downReport(at: now.wall))
             case .reinitialize(let callID):
-                round.reports.append(backends[index].machine.downReport(at: now))
+                round.reports.append(backends[index].machine.downReport(at: now.wall))
                 enqueue(.runInitialization(callID: callID), at: index, effects: &effects)
             }
             commit(index, effects: &effects)
@@ -103,7 +104,7 @@ extension SupervisorSet.State {
     /// the snapshot's version (and every view's ETag), so dashboards polling with `If-None-Match`
     /// keep getting 304; `/metrics` reads the time per scrape instead.
     mutating func noteLoopTurn() {
-        lastTickDate = clock.now()
+        lastTickDate = clock.now().wall
         lastTickUptime = DispatchTime.now().uptimeNanoseconds
     }
 
@@ -192,7 +193,7 @@ extension SupervisorSet.State {
     mutating func publishFinished(
         _ reports: [BackendReport], outcome: Result<PublishOutcome, any Error>, effects: inout SupervisorSet.Effects
     ) {
-        let now = clock.now()
+        let now = clock.now().wall
         var failures = 0
         for report in reports {
             let record: PublishRecord

@@ -1,3 +1,4 @@
+import Clocks
 import Dispatch
 import Foundation
 import Logging
@@ -51,7 +52,7 @@ package final class SupervisorSet: Sendable {
     ///   - publisher: where each tick's reports go.
     ///   - clock, jitter: injected for tests; the defaults are the real ones.
     package init(
-        settings: ServiceSettings, publisher: any CapabilityPublisher, clock: any SupervisionClock = SystemClock(),
+        settings: ServiceSettings, publisher: any CapabilityPublisher, clock: any ServiceClock = SystemClock(),
         jitter: any JitterSource = SystemJitter(), logger: Logger
     ) throws(SupervisionError) {
         try settings.validate()
@@ -205,7 +206,7 @@ package final class SupervisorSet: Sendable {
             guard let index = state.positions[id] else { return .failure(.backendNotFound(id)) }
             state.backends[index].machine.serviceStatus = status
             state.commit(index, effects: &effects)
-            if state.phase == .running, let report = state.backends[index].machine.report(at: state.clock.now()) {
+            if state.phase == .running, let report = state.backends[index].machine.report(at: state.clock.now().wall) {
                 state.submitPublish([report], effects: &effects)
             }
             let status = state.backends[index].machine.serviceStatus
@@ -324,7 +325,7 @@ extension SupervisorSet {
     /// methods do the bookkeeping of one event each and say what to do next through `Effects`.
     struct State {
         let settings: ServiceSettings
-        let clock: any SupervisionClock
+        let clock: any ServiceClock
         let jitter: any JitterSource
         let logger: Logger
 
@@ -350,7 +351,7 @@ extension SupervisorSet {
         var lastTickDate: Date?
         var lastTickUptime: UInt64 = 0
 
-        init(settings: ServiceSettings, clock: any SupervisionClock, jitter: any JitterSource, logger: Logger) {
+        init(settings: ServiceSettings, clock: any ServiceClock, jitter: any JitterSource, logger: Logger) {
             self.settings = settings
             self.clock = clock
             self.jitter = jitter
@@ -403,7 +404,7 @@ extension SupervisorSet {
         }
 
         mutating func remove(at index: Int, effects: inout Effects) {
-            let now = clock.now()
+            let now = clock.now().wall
             settleRoundEntry(of: index, now: now, removing: true, effects: &effects)
             releaseWaiters(of: index, effects: &effects)
             let record = backends.remove(at: index)
@@ -422,7 +423,7 @@ extension SupervisorSet {
                 let command = backends[index].machine.reconfigure(
                     volumeDriver: definition.driver.volumeDriverName, volumeBackendName: definition.volumeBackendName,
                     supported: definition.driver.supported, settings: definition.settings, now: now)
-                settleRoundEntry(of: index, now: now, effects: &effects)
+                settleRoundEntry(of: index, now: now.wall, effects: &effects)
                 if let command { enqueue(command, at: index, effects: &effects) }
             } else {
                 let status = backends[index].machine.serviceStatus
@@ -453,7 +454,7 @@ extension SupervisorSet {
                 result = .alreadyRunning
             case .started(let command):
                 result = .started
-                settleRoundEntry(of: index, now: clock.now(), effects: &effects)
+                settleRoundEntry(of: index, now: clock.now().wall, effects: &effects)
                 if let command { enqueue(command, at: index, effects: &effects) }
             }
             commit(index, effects: &effects)

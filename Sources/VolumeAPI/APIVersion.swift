@@ -101,7 +101,7 @@ package enum MicroversionRequest: Sendable, Equatable {
     }
 
     /// The OpenStack fault for a request that cannot be served (nil for `.version`).
-    package func fault(minimum: APIVersion = .minimum, maximum: APIVersion = .maximum) -> HTTPError? {
+    package func fault(minimum: APIVersion = .minimum, maximum: APIVersion = .maximum) -> OpenStackFault? {
         switch self {
         case .version:
             return nil
@@ -109,10 +109,8 @@ package enum MicroversionRequest: Sendable, Equatable {
             return .badRequest(
                 "API Version String '\(text)' is of invalid format. Must be of format MajorNum.MinorNum or 'latest'.")
         case .unsupported(let version):
-            return HTTPError(
-                status: .notAcceptable, faultName: "notAcceptable",
-                message:
-                    "Version \(version) is not supported by the API. Minimum is \(minimum) and maximum is \(maximum).")
+            return .notAcceptable(
+                "Version \(version) is not supported by the API. Minimum is \(minimum) and maximum is \(maximum).")
         }
     }
 }

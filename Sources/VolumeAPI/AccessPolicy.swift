@@ -43,14 +43,14 @@ package struct AccessPolicy: Sendable {
     /// Throws the fault to answer when `request` may not change state: 403 for a request a web page
     /// made a browser send (`refuseCrossSite`), 401 without a token, 403 with a wrong one, 403 from
     /// a non-loopback client when no token is configured, then 415 for a body that is not JSON.
-    package func authorizeMutation(_ request: HTTPRequest) throws(HTTPError) {
+    package func authorizeMutation(_ request: HTTPRequest) throws(OpenStackFault) {
         try Self.refuseCrossSite(request)
         try authorizeCaller(request)
         try RequestInput.requireJSONBody(request)
     }
 
     /// Who is asking: the token, or loopback when none is configured.
-    private func authorizeCaller(_ request: HTTPRequest) throws(HTTPError) {
+    private func authorizeCaller(_ request: HTTPRequest) throws(OpenStackFault) {
         if strategy == .noauth, let presented = request.headers["X-Auth-Token"], Self.isNoauthToken(presented) {
             return
         }
@@ -62,10 +62,8 @@ package struct AccessPolicy: Sendable {
             return
         }
         guard let presented = request.headers["X-Auth-Token"] else {
-            throw HTTPError(
-                status: .unauthorized, faultName: "unauthorized",
-                message: "This request requires an X-Auth-Token header carrying the admin token.",
-                headers: ["WWW-Authenticate": "X-Auth-Token"])
+            throw .unauthorized(
+                "This request requires an X-Auth-Token header carrying the admin token.", challenge: "X-Auth-Token")
         }
         guard Self.constantTimeEqual(Array(presented.utf8), adminToken) else {
             throw .forbidden("The X-Auth-Token does not match the admin token.")
@@ -86,7 +84,7 @@ package struct AccessPolicy: Sendable {
     /// resolve to this machine (DNS rebinding) is "same-origin" to the browser, but volumed serves
     /// no pages, so no legitimate origin is a DNS name. cinderclient, openstacksdk and curl send
     /// neither header, and are unaffected.
-    static func refuseCrossSite(_ request: HTTPRequest) throws(HTTPError) {
+    static func refuseCrossSite(_ request: HTTPRequest) throws(OpenStackFault) {
         if let site = request.headers["Sec-Fetch-Site"]?.lowercased(), site != "same-origin", site != "none" {
             throw .forbidden("Cross-site state-changing requests are refused (Sec-Fetch-Site: \(site)).")
         }

@@ -92,7 +92,7 @@ package final class OpenStackProtocol: Sendable {
             if RequestIDGenerator.isValid(text) { global = text }
         }
         request.annotation = OpenStackExchange(version: version, globalRequestID: global)
-        let answer = negotiated.fault(minimum: minimum, maximum: maximum).map { HTTPResponse($0) }
+        let answer = negotiated.fault(minimum: minimum, maximum: maximum).map { $0.response() }
         return ExchangeStart(
             headers: versionFields[version.minor - minimum.minor], answer: answer,
             exchangeID: requestIDs.next())

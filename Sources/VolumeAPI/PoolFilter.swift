@@ -20,7 +20,7 @@ struct PoolFilter: Sendable, Equatable {
     }
 
     /// The request's filters, or nil when it has none (or is below 3.28).
-    init?(_ request: HTTPRequest) throws(HTTPError) {
+    init?(_ request: HTTPRequest) throws(OpenStackFault) {
         let version = request.apiVersion
         guard version >= .poolFilter else { return nil }
         var name: String?

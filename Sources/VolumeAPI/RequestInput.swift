@@ -4,12 +4,12 @@ import Foundation
 import HTTPServer
 import JSON
 
-/// Parses what clients send. Every failure is an `HTTPError` 400 `badRequest` naming the problem
+/// Parses what clients send. Every failure is an `OpenStackFault` 400 `badRequest` naming the problem
 /// (the field, the parameter, or where the JSON broke), never a crash or a 500.
 enum RequestInput {
     /// The body as a JSON object (`.object`), read by the one JSON parser: booleans stay apart
     /// from numbers, and a key given twice is refused as the scheduler refuses it.
-    static func jsonObject(_ request: HTTPRequest) throws(HTTPError) -> JSONValue {
+    static func jsonObject(_ request: HTTPRequest) throws(OpenStackFault) -> JSONValue {
         guard !request.body.isEmpty else {
             throw .badRequest("The request body is empty; a JSON object is required.")
         }
@@ -29,16 +29,15 @@ enum RequestInput {
     /// (parameters such as `charset` allowed). A browser sends `text/plain` and form bodies across
     /// origins without asking first, but never `application/json`; an empty body needs no label,
     /// so `curl -X POST .../reinit` keeps working.
-    static func requireJSONBody(_ request: HTTPRequest) throws(HTTPError) {
+    static func requireJSONBody(_ request: HTTPRequest) throws(OpenStackFault) {
         guard !request.body.isEmpty else { return }
         let labels = request.headers.values(forName: "Content-Type")
         let label = labels.first
         let mediaType = label?.split(separator: ";", maxSplits: 1).first?
             .trimmingCharacters(in: .whitespaces).lowercased()
         guard labels.count == 1, mediaType == "application/json" else {
-            throw HTTPError(
-                status: HTTPStatus(code: 415, reasonPhrase: "Unsupported Media Type"), faultName: "badMediaType",
-                message: label.map {
+            throw .badMediaType(
+                label.map {
                     "Unsupported Content-Type \($0.prefix(100)): the request body must be application/json."
                 }
                     ?? "The request body has no Content-Type: it must be application/json.")
@@ -46,7 +45,7 @@ enum RequestInput {
     }
 
     /// A string member that must be present.
-    static func requiredString(_ object: JSONValue, _ name: String) throws(HTTPError) -> String {
+    static func requiredString(_ object: JSONValue, _ name: String) throws(OpenStackFault) -> String {
         guard let value = object[name], value != .null else {
             throw .badRequest("Missing required element '\(name)' in request body.")
         }
@@ -57,7 +56,7 @@ enum RequestInput {
     }
 
     /// A string member that may be absent or null (nil then).
-    static func optionalString(_ object: JSONValue, _ name: String) throws(HTTPError) -> String? {
+    static func optionalString(_ object: JSONValue, _ name: String) throws(OpenStackFault) -> String? {
         guard let value = object[name], value != .null else { return nil }
         guard case .string(let text) = value else {
             throw .badRequest("Invalid element '\(name)': a string is required, got \(jsonTypeName(value)).")
@@ -67,7 +66,7 @@ enum RequestInput {
 
     /// `?name=` as a number of seconds in `0...maximum`; nil when absent. Only plain decimal text
     /// (`5`, `2.5`): `Double(_:)` alone would also read `0x10` as 16, `1e3`, `inf` or ` 5`.
-    static func seconds(_ request: HTTPRequest, _ name: String, maximum: Double) throws(HTTPError) -> Double? {
+    static func seconds(_ request: HTTPRequest, _ name: String, maximum: Double) throws(OpenStackFault) -> Double? {
         let values = request.query.values(forName: name)
         guard let text = values.first else { return nil }
         guard values.count == 1 else {
@@ -90,7 +89,7 @@ enum RequestInput {
     }
 
     /// `?name=true|false` (also 1/0, yes/no, on/off as oslo's `bool_from_string` accepts); false when absent.
-    static func flag(_ request: HTTPRequest, _ name: String) throws(HTTPError) -> Bool {
+    static func flag(_ request: HTTPRequest, _ name: String) throws(OpenStackFault) -> Bool {
         guard let text = request.query[name] else { return false }
         switch text.lowercased() {
         case "true", "1", "yes", "y", "on", "t": return true

@@ -1,5 +1,6 @@
 // The scheduler's routes: capability reports in, get_pools out.
 
+import Dispatch
 import Foundation
 import HTTPServer
 import Logging
@@ -19,6 +20,10 @@ package final class SchedulerAPI: Sendable {
     let views = ViewCache(capacity: 8)
     let counters = Mutex(ReportCounters())
     let logger: Logger
+    /// Cluster mode: the cluster's services and decisions, and whether this view is current.
+    let cluster: (any ClusterView)?
+    /// Stores os-services decisions in the cluster, one at a time, off the event loops.
+    let decisionWriter = DispatchQueue(label: "volumed.scheduler.decisions")
 
     struct ReportCounters {
         var accepted = 0
@@ -28,13 +33,18 @@ package final class SchedulerAPI: Sendable {
         var lastFullWarning: Date?
     }
 
-    /// - Parameter adminToken: the token `POST` requests must carry (nil: loopback clients only).
-    ///   Publishers must send it too.
+    /// - Parameters:
+    ///   - adminToken: the token `POST` and `PUT` requests must carry (nil: loopback clients only).
+    ///     Publishers must send it too.
+    ///   - cluster: cluster mode's view of every host (nil in single-host mode): answers carry the
+    ///     stale marker while it is out of date, and the scheduler-only role serves the cluster's
+    ///     os-services.
     package init(
         store: CapabilityStore, adminToken: String?, requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
-        logger: Logger? = nil
+        logger: Logger? = nil, cluster: (any ClusterView)? = nil
     ) {
         self.store = store
+        self.cluster = cluster
         self.access = AccessPolicy(adminToken: adminToken)
         self.requestMetrics = requestMetrics
         self.logger = logger ?? Logger(label: "volumed.scheduler")
@@ -42,9 +52,10 @@ package final class SchedulerAPI: Sendable {
     }
 
     /// The scheduler-only role (`volumed scheduler`): the scheduler's routes plus `/healthz` and
-    /// `/metrics`.
+    /// `/metrics`, and in cluster mode the cluster's os-services.
     package func registerSchedulerRole(on router: inout Router) {
         registerSchedulerRoutes(on: &router)
+        if cluster != nil { registerClusterServiceRoutes(on: &router) }
         router.get("/healthz") { _ in HealthViews.healthz.response() }
         router.get("/metrics") { [self] _ in
             var text = PrometheusText()
@@ -66,7 +77,7 @@ package final class SchedulerAPI: Sendable {
     /// not stored and why (invalid, older than the stored one, store full), the others being
     /// stored; 400 when the body is not a report or a batch of reports, or is one invalid report;
     /// 503 when the store is full and nothing could be stored.
-    func receiveCapabilities(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func receiveCapabilities(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         try access.authorizeMutation(request)
         let summary: ReceiveSummary
         do {
@@ -104,16 +115,18 @@ package final class SchedulerAPI: Sendable {
         return HTTPResponse(status: .ok, contentType: "application/json", body: ReceiveAnswer.encode(summary))
     }
 
-    func pools(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func pools(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let detail = try RequestInput.flag(request, "detail")
         if let filter = try PoolFilter(request) {
-            return EncodedView(body: filter.encode(detailedView: store.pools(detail: true).json, detail: detail))
-                .response()
+            return markingStaleness(
+                EncodedView(body: filter.encode(detailedView: store.pools(detail: true).json, detail: detail))
+                    .response())
         }
         let pools = store.pools(detail: detail)
-        return views.view(detail ? "pools\u{0}detail" : "pools", version: pools.version, now: .distantPast) {
-            (EncodedView(body: pools.json), ViewValidity(version: pools.version))
-        }.response()
+        return markingStaleness(
+            views.view(detail ? "pools\u{0}detail" : "pools", version: pools.version, now: .distantPast) {
+                (EncodedView(body: pools.json), ViewValidity(version: pools.version))
+            }.response())
     }
 
     func writeMetrics(to text: inout PrometheusText) {

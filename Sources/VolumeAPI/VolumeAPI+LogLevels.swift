@@ -22,7 +22,7 @@ extension VolumeAPI {
     /// (the API, the scheduler, each backend's volume service) lives in this one process and shares
     /// its loggers, so a change for any selected service is a change of the process's levels for
     /// `prefix`; nothing changes when the filters select no service.
-    func setLogLevels(_ body: JSONValue) throws(HTTPError) -> HTTPResponse {
+    func setLogLevels(_ body: JSONValue) throws(OpenStackFault) -> HTTPResponse {
         let levelName = try RequestInput.optionalString(body, "level") ?? ""
         guard let level = LogLevelRegistry.level(named: levelName) else {
             throw .badRequest(
@@ -48,7 +48,7 @@ extension VolumeAPI {
 
     /// `get-log`: `{"binary"?, "server"?, "prefix"?}` -> 200
     /// `{"log_levels": [{"host", "binary", "levels": {"<logger>": "<LEVEL>"}}]}`.
-    func logLevels(_ body: JSONValue) throws(HTTPError) -> HTTPResponse {
+    func logLevels(_ body: JSONValue) throws(OpenStackFault) -> HTTPResponse {
         let prefix = try Self.logPrefix(body)
         let targets = try logTargets(body)
         let levels = logLevels?.levels(prefix: prefix) ?? []
@@ -72,7 +72,7 @@ extension VolumeAPI {
     }
 
     /// `prefix`: a logger-name prefix, absent or empty for every logger (at most 255 characters).
-    static func logPrefix(_ body: JSONValue) throws(HTTPError) -> String {
+    static func logPrefix(_ body: JSONValue) throws(OpenStackFault) -> String {
         let prefix = try RequestInput.optionalString(body, "prefix") ?? ""
         guard prefix.unicodeScalars.count <= 255 else {
             throw .badRequest("Invalid input received: 'prefix' must be at most 255 characters long.")
@@ -84,7 +84,7 @@ extension VolumeAPI {
     /// absent, empty or `*` means all; `cinder-api` means only the API (listed only without a
     /// `server`); `server` selects services by host (`node1` also matches `node1@backend`); only
     /// services that are up count.
-    func logTargets(_ body: JSONValue) throws(HTTPError) -> [LogTarget] {
+    func logTargets(_ body: JSONValue) throws(OpenStackFault) -> [LogTarget] {
         let binary = try RequestInput.optionalString(body, "binary") ?? ""
         let server = try RequestInput.optionalString(body, "server") ?? ""
         let binaries: [String]
@@ -108,7 +108,7 @@ extension VolumeAPI {
         }
         if binaries.contains(ServicesView.volumeBinary) {
             let snapshot = supervisors.snapshot()
-            let now = clock.now()
+            let now = clock.now().wall
             for backend in snapshot.backends
             where hostMatches(backend.host)
                 && abs(now.timeIntervalSince(backend.updatedAt)) <= settings.serviceDownTime

@@ -10,7 +10,7 @@ extension VolumeAPI {
     /// an unknown id, 409 while one is running, 503 when supervision is not running. With
     /// `?wait=SECONDS` the answer waits (without holding a thread) until the initialization
     /// finished — 200 with the driver as it ended — or the wait ran out — 202 as it stands.
-    func reinit(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func reinit(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         try access.authorizeMutation(request)
         let id = request.pathParameters["id"] ?? ""
         let wait = try RequestInput.seconds(request, "wait", maximum: Self.maxReinitWait) ?? 0
@@ -32,7 +32,7 @@ extension VolumeAPI {
     }
 
     /// The fault for every result but `started`.
-    static func refusal(_ result: ReinitResult, id: String) -> HTTPError? {
+    static func refusal(_ result: ReinitResult, id: String) -> OpenStackFault? {
         switch result {
         case .started:
             return nil
@@ -60,7 +60,7 @@ final class ReinitRendezvous: Sendable {
 
     func started(_ result: ReinitResult) {
         if let refusal = VolumeAPI.refusal(result, id: id) {
-            responder.respond(HTTPResponse(refusal))
+            responder.respond(refusal.response())
             return
         }
         let outcome = state.withLock { state -> ReinitWaitOutcome? in
@@ -86,9 +86,9 @@ final class ReinitRendezvous: Sendable {
             responder.respond(HTTPResponse(status: .accepted, body: DriversView.single(backend).body))
         case .removed:
             responder.respond(
-                HTTPResponse(
-                    .itemNotFound(
-                        "Driver \(id) was removed, or supervision stopped, before its initialization finished.")))
+                OpenStackFault.itemNotFound(
+                    "Driver \(id) was removed, or supervision stopped, before its initialization finished."
+                ).response())
         }
     }
 }

@@ -11,7 +11,8 @@ extension VolumeAPI {
     /// `frozen`, reported frozen to the scheduler (which skips it: it leaves get_pools), listed
     /// `frozen: true`, and the flag survives restarts with the other operator decisions. `thaw`
     /// clears it and enables the service again.
-    func freezeOrThaw(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(HTTPError) -> HTTPResponse
+    func freezeOrThaw(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(OpenStackFault)
+        -> HTTPResponse
     {
         let host = try RequestInput.requiredString(body, "host")
         guard let backend = supervisors.snapshot().backends.first(where: { $0.host == host }) else {
@@ -25,7 +26,7 @@ extension VolumeAPI {
                 case .success:
                     responder.respond(HTTPResponse(status: .ok, body: []))
                 case .failure(let error):
-                    responder.respond(HTTPResponse(Self.notDurable(error)))
+                    responder.respond(Self.notDurable(error).response())
                 }
             }
         }
@@ -34,7 +35,7 @@ extension VolumeAPI {
     /// volumed's drivers replicate nothing (`replication_status` is always `disabled`), so a failover
     /// is refused as Cinder refuses it for a backend without replication: 400, after the service is
     /// found (404 when it is not).
-    func failover(_ body: JSONValue, action: ServiceAction) throws(HTTPError) -> HTTPResponse {
+    func failover(_ body: JSONValue, action: ServiceAction) throws(OpenStackFault) -> HTTPResponse {
         let host = try RequestInput.optionalString(body, "host") ?? ""
         let cluster = action == .failover ? try RequestInput.optionalString(body, "cluster") ?? "" : ""
         guard !host.isEmpty || !cluster.isEmpty else {

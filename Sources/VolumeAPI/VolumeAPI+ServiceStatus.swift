@@ -37,7 +37,7 @@ extension VolumeAPI {
     /// Enables or disables a backend's service with Cinder's body and answer. A disabled backend
     /// stays supervised; the scheduler is told at once and leaves it out of `get_pools`. The answer
     /// is 200 only once the decision is durable; 503 (nothing changed) when it cannot be.
-    func updateService(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func updateService(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         try access.authorizeMutation(request)
         let actionName = request.pathParameters["action"] ?? ""
         let version = request.apiVersion
@@ -65,21 +65,13 @@ extension VolumeAPI {
     }
 
     /// enable, disable, disable-log-reason.
-    func updateServiceStatus(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(HTTPError)
+    func updateServiceStatus(_ request: HTTPRequest, action: ServiceAction, body: JSONValue) throws(OpenStackFault)
         -> HTTPResponse
     {
-        let host = try RequestInput.requiredString(body, "host")
-        var reason: String?
-        if action == .disableLogReason {
-            reason = try Self.disabledReason(body)
-        }
-        // Cinder: `binary` wins, the deprecated `service` is its fallback, and both are echoed.
-        let service = try RequestInput.optionalString(body, "service") ?? ""
-        let binary = try RequestInput.optionalString(body, "binary") ?? ""
-        let binaryKey = binary.isEmpty ? service : binary
-        guard !binaryKey.isEmpty else {
-            throw .badRequest("Missing required element 'binary' in request body.")
-        }
+        let update = try ServiceUpdate(body, action: action)
+        let (host, reason, service, binary, binaryKey) = (
+            update.host, update.reason, update.service, update.binary, update.binaryKey
+        )
         guard binaryKey == ServicesView.volumeBinary else {
             if binaryKey == ServicesView.schedulerBinary && host == settings.host && runsScheduler {
                 throw .badRequest(
@@ -101,8 +93,31 @@ extension VolumeAPI {
                     responder.respond(
                         Self.serviceAnswer(status, action: action, host: host, service: service, binary: binary))
                 case .failure(let error):
-                    responder.respond(HTTPResponse(Self.notDurable(error)))
+                    responder.respond(Self.notDurable(error).response())
                 }
+            }
+        }
+    }
+
+    /// The body of enable, disable and disable-log-reason, as Cinder reads it.
+    struct ServiceUpdate {
+        var host: String
+        /// disable-log-reason's `disabled_reason`.
+        var reason: String?
+        /// Both as sent (empty when absent): Cinder echoes them.
+        var service: String
+        var binary: String
+        /// Cinder: `binary` wins, the deprecated `service` is its fallback.
+        var binaryKey: String
+
+        init(_ body: JSONValue, action: ServiceAction) throws(OpenStackFault) {
+            host = try RequestInput.requiredString(body, "host")
+            reason = action == .disableLogReason ? try VolumeAPI.disabledReason(body) : nil
+            service = try RequestInput.optionalString(body, "service") ?? ""
+            binary = try RequestInput.optionalString(body, "binary") ?? ""
+            binaryKey = binary.isEmpty ? service : binary
+            guard !binaryKey.isEmpty else {
+                throw .badRequest("Missing required element 'binary' in request body.")
             }
         }
     }
@@ -125,7 +140,7 @@ extension VolumeAPI {
     }
 
     /// 503 for a decision that was not made durable, saying why and whether anything changed.
-    static func notDurable(_ error: DecisionStoreError) -> HTTPError {
+    static func notDurable(_ error: DecisionStoreError) -> OpenStackFault {
         if error.nothingChanged {
             return .serviceUnavailable("The decision could not be made durable: \(error); nothing was changed.")
         }
@@ -135,7 +150,7 @@ extension VolumeAPI {
     }
 
     /// `disabled_reason`: a string of 1 to 255 code points, not only whitespace (Unicode White_Space).
-    static func disabledReason(_ body: JSONValue) throws(HTTPError) -> String {
+    static func disabledReason(_ body: JSONValue) throws(OpenStackFault) -> String {
         let reason = try RequestInput.requiredString(body, "disabled_reason")
         let length = reason.unicodeScalars.count
         guard disabledReasonLengths.contains(length) else {

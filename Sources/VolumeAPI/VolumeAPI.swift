@@ -1,5 +1,6 @@
 // The volume service's REST API: what operators, dashboards and cinderclient see.
 
+import Clocks
 import Foundation
 import HTTPServer
 import Logging
@@ -23,7 +24,7 @@ package final class VolumeAPI: Sendable {
     let supervisors: SupervisorSet
     /// The in-process scheduler's routes, when this process also runs the scheduler.
     let scheduler: SchedulerAPI?
-    let clock: any SupervisionClock
+    let clock: any ServiceClock
     let access: AccessPolicy
     /// Records os-services decisions durably before they are answered.
     let decisions: OperatorDecisions
@@ -44,12 +45,13 @@ package final class VolumeAPI: Sendable {
     ///   - clock: decides os-services `state` (heartbeat age against `service_down_time`).
     ///   - decisions: where os-services enable/disable are recorded (durably, off the event loops)
     ///     and applied to `supervisors`.
+    ///   - cluster: cluster mode's view of the cluster, for the in-process scheduler's stale marker.
     package init(
         supervisors: SupervisorSet, decisions: OperatorDecisions, capabilityStore: CapabilityStore? = nil,
-        settings: VolumeAPISettings, clock: any SupervisionClock = SystemClock(),
+        settings: VolumeAPISettings, clock: any ServiceClock = SystemClock(),
         requestMetrics: HTTPRequestMetrics = HTTPRequestMetrics(),
         logger: Logger = Logger(label: "volumed.api"), logLevels: LogLevelRegistry? = nil,
-        openStack: OpenStackProtocol = OpenStackProtocol()
+        openStack: OpenStackProtocol = OpenStackProtocol(), cluster: (any ClusterView)? = nil
     ) {
         self.supervisors = supervisors
         self.settings = settings
@@ -57,7 +59,8 @@ package final class VolumeAPI: Sendable {
         self.requestMetrics = requestMetrics
         self.access = AccessPolicy(adminToken: settings.adminToken, strategy: settings.authStrategy)
         self.scheduler = capabilityStore.map {
-            SchedulerAPI(store: $0, adminToken: settings.adminToken, requestMetrics: requestMetrics)
+            SchedulerAPI(
+                store: $0, adminToken: settings.adminToken, requestMetrics: requestMetrics, cluster: cluster)
         }
         self.decisions = decisions
         self.logger = logger
@@ -111,12 +114,12 @@ package final class VolumeAPI: Sendable {
             minimum: openStack.minimum, maximum: openStack.maximum)
     }
 
-    func services(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func services(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let filter = ServicesView.Filter(
             host: nonEmpty(request.query["host"]),
             binary: nonEmpty(request.query["binary"]) ?? nonEmpty(request.query["service"]))
         let snapshot = supervisors.snapshot()
-        let now = clock.now()
+        let now = clock.now().wall
         let fields = ServicesView.Fields(request.apiVersion)
         let view = views.view("services\u{0}" + fields.cacheKey + filter.cacheKey, version: snapshot.version, now: now)
         {
@@ -129,28 +132,28 @@ package final class VolumeAPI: Sendable {
 
     func drivers() -> HTTPResponse {
         let snapshot = supervisors.snapshot()
-        return views.view("drivers", version: snapshot.version, now: clock.now()) {
+        return views.view("drivers", version: snapshot.version, now: clock.now().wall) {
             (DriversView.list(snapshot), ViewValidity(version: snapshot.version))
         }.response()
     }
 
-    func driver(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func driver(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let (snapshot, backend) = try backend(request)
-        return views.view("driver\u{0}" + backend.id, version: snapshot.version, now: clock.now()) {
+        return views.view("driver\u{0}" + backend.id, version: snapshot.version, now: clock.now().wall) {
             (DriversView.single(backend), ViewValidity(version: snapshot.version))
         }.response()
     }
 
-    func events(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+    func events(_ request: HTTPRequest) throws(OpenStackFault) -> HTTPResponse {
         let (snapshot, backend) = try backend(request)
-        return views.view("events\u{0}" + backend.id, version: snapshot.version, now: clock.now()) {
+        return views.view("events\u{0}" + backend.id, version: snapshot.version, now: clock.now().wall) {
             (DriversView.events(backend), ViewValidity(version: snapshot.version))
         }.response()
     }
 
     func readyz() -> HTTPResponse {
         let snapshot = supervisors.snapshot()
-        return views.view("readyz", version: snapshot.version, now: clock.now()) {
+        return views.view("readyz", version: snapshot.version, now: clock.now().wall) {
             (HealthViews.readyz(snapshot), ViewValidity(version: snapshot.version))
         }.response()
     }
@@ -199,7 +202,7 @@ package final class VolumeAPI: Sendable {
     var runsScheduler: Bool { scheduler != nil }
 
     /// The backend named by the `{id}` path segment, or 404.
-    func backend(_ request: HTTPRequest) throws(HTTPError) -> (ServiceSnapshot, BackendSnapshot) {
+    func backend(_ request: HTTPRequest) throws(OpenStackFault) -> (ServiceSnapshot, BackendSnapshot) {
         let id = request.pathParameters["id"] ?? ""
         let snapshot = supervisors.snapshot()
         guard let backend = snapshot.backend(id: id) else {

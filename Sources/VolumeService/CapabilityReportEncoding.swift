@@ -14,9 +14,16 @@ import VolumeAPI
 package enum CapabilityReportEncoding {
     package static let serviceBinary = "cinder-volume"
 
-    /// Why a report cannot be written as JSON (a capacity or ratio that is not a finite number).
-    package struct Failure: Error, CustomStringConvertible {
-        package let description: String
+    /// Why a report cannot be written as JSON.
+    package enum Failure: Error, Equatable, CustomStringConvertible {
+        /// A capacity or ratio, by its capability name, that is not a finite number.
+        case notFinite(name: String, value: Double)
+
+        package var description: String {
+            switch self {
+            case .notFinite(let name, let value): "\(name) is not a finite number: \(value)"
+            }
+        }
     }
 
     /// Cinder's timestamp format (`2026-11-24T17:40:00.000000`, UTC, microseconds).
@@ -113,7 +120,7 @@ package enum CapabilityReportEncoding {
     /// refused, by name, rather than sent as a word or null.
     private static func checkFinite(_ stats: VolumeStats) throws(Failure) {
         func check(_ name: String, _ value: Double) throws(Failure) {
-            guard value.isFinite else { throw Failure(description: "\(name) is not a finite number: \(value)") }
+            guard value.isFinite else { throw .notFinite(name: name, value: value) }
         }
         func check(_ name: String, _ capacity: Capacity) throws(Failure) {
             if case .gib(let value) = capacity { try check(name, value) }

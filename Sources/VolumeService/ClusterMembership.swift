@@ -15,8 +15,18 @@ import Synchronization
 /// dead host's last-seen time is at most that far behind its death.
 package final class ClusterMembership: CapabilityPublisher {
     /// Why reports did not reach the cluster.
-    package struct Failure: Error, CustomStringConvertible {
-        package let description: String
+    package enum Failure: Error, Equatable, CustomStringConvertible {
+        /// The host holds no lease; `lastError` says why (nil before the first attempt ended).
+        case notLeased(lastError: EtcdError?)
+        /// A transaction writing reports failed.
+        case etcd(EtcdError)
+
+        package var description: String {
+            switch self {
+            case .notLeased(let error): "not in the cluster: no etcd lease (\(error?.description ?? "no lease yet"))"
+            case .etcd(let error): "etcd: \(error)"
+            }
+        }
     }
 
     package static let operationsPerTransaction = 128
@@ -61,9 +71,9 @@ package final class ClusterMembership: CapabilityPublisher {
 
     package func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome {
         guard let lease = keeper.leaseID else {
-            let why: String
-            if case .unleased(let error?) = keeper.status { why = error.description } else { why = "no lease yet" }
-            throw Failure(description: "not in the cluster: no etcd lease (\(why))")
+            var lastError: EtcdError?
+            if case .unleased(let error) = keeper.status { lastError = error }
+            throw Failure.notLeased(lastError: lastError)
         }
         let now = Date()
         let seconds = now.timeIntervalSinceReferenceDate
@@ -87,10 +97,10 @@ package final class ClusterMembership: CapabilityPublisher {
                 _ = try client.transaction(compare: [], success: chunk)
             } catch {
                 if case .leaseNotFound = error { keeper.reportLost(lease) }
-                let text = "etcd: \(error)"
-                failure = Failure(description: text)
+                let refusal = Failure.etcd(error)
+                failure = refusal
                 for host in chunkHosts {
-                    outcome.rejected[host] = text
+                    outcome.rejected[host] = refusal.description
                     written[host] = nil
                 }
             }

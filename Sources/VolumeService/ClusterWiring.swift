@@ -2,6 +2,7 @@ import Config
 import Coordination
 import Logging
 import Scheduler
+import ServiceDecisions
 
 /// What `[coordination] backend_url` adds to a process: nothing when it is empty (today's
 /// single-host behaviour); otherwise an etcd client, and for `serve` the host's membership (its
@@ -21,7 +22,7 @@ struct ClusterWiring: Sendable {
                     connectTimeout: min(2, coordination.timeout), caFile: coordination.caFile,
                     certificateFile: coordination.certificateFile, keyFile: coordination.keyFile))
         } catch {
-            throw StartFailure(description: "[coordination] backend_url: \(error)")
+            throw StartFailure.coordinationUnusable(error)
         }
         layout = ClusterLayout()!
         if let url = options.schedulerURL {
@@ -60,5 +61,13 @@ struct ClusterWiring: Sendable {
     /// Keeps `store` in step with every host's reports in etcd.
     func feed(into store: CapabilityStore) -> ClusterReportFeed {
         ClusterReportFeed(client: client, layout: layout, store: store)
+    }
+
+    /// The operator decisions etcd keeps.
+    var decisions: ClusterDecisions { ClusterDecisions(client: client, layout: layout) }
+
+    /// A scheduler's view of the cluster through `feed` (which fills `store`).
+    func view(_ feed: ClusterReportFeed, store: CapabilityStore) -> ClusterSchedulerView {
+        ClusterSchedulerView(feed: feed, store: store, decisions: decisions)
     }
 }

@@ -10,8 +10,28 @@ import Supervision
 /// only turns transport failures and non-2xx answers into errors that say what happened.
 package final class CurlCapabilityPublisher: CapabilityPublisher {
     /// Why a batch was not accepted.
-    package struct Failure: Error, CustomStringConvertible {
-        package let description: String
+    package enum Failure: Error, Equatable, CustomStringConvertible {
+        /// The batch could not be written as JSON.
+        case unencodable(CapabilityReportEncoding.Failure)
+        /// The request did not get an answer. `http2Hint`: nothing came back over prior-knowledge
+        /// HTTP/2, which is what an HTTP/1.1-only scheduler looks like.
+        case unreachable(url: String, error: CurlError, http2Hint: Bool)
+        /// The scheduler answered with a status other than 2xx; `excerpt` is the start of its body.
+        case answered(url: String, status: Int, excerpt: String)
+
+        package var description: String {
+            switch self {
+            case .unencodable(let error):
+                return "cannot encode the reports: \(error)"
+            case .unreachable(let url, let error, let http2Hint):
+                let hint =
+                    http2Hint
+                    ? " (the scheduler may not speak HTTP/2 with prior knowledge: check scheduler_http_version)" : ""
+                return "scheduler at \(url) unreachable: \(error)\(hint)"
+            case .answered(let url, let status, let excerpt):
+                return "scheduler at \(url) answered \(status): \(excerpt)"
+            }
+        }
     }
 
     private let url: @Sendable () -> String
@@ -37,7 +57,7 @@ package final class CurlCapabilityPublisher: CapabilityPublisher {
         do {
             body = try CapabilityReportEncoding.batchBody(batch)
         } catch {
-            throw Failure(description: "cannot encode the reports: \(error)")
+            throw .unencodable(error)
         }
         let url = self.url()
         let response: CurlResponse
@@ -45,14 +65,11 @@ package final class CurlCapabilityPublisher: CapabilityPublisher {
             response = try client.post(url, body: body, headers: headers)
         } catch {
             // CURLE_GOT_NOTHING over prior-knowledge HTTP/2 is what an HTTP/1.1-only scheduler looks like.
-            let hint =
-                error.code == 52 && client.configuration.httpVersion == .http2
-                ? " (the scheduler may not speak HTTP/2 with prior knowledge: check scheduler_http_version)" : ""
-            throw Failure(description: "scheduler at \(url) unreachable: \(error)\(hint)")
+            throw .unreachable(
+                url: url, error: error, http2Hint: error.code == 52 && client.configuration.httpVersion == .http2)
         }
         guard (200..<300).contains(response.status) else {
-            let excerpt = String(response.bodyText.prefix(300))
-            throw Failure(description: "scheduler at \(url) answered \(response.status): \(excerpt)")
+            throw .answered(url: url, status: response.status, excerpt: String(response.bodyText.prefix(300)))
         }
         // A 200 from volumed's scheduler lists the reports it did not store; any other 2xx answer
         // (204, or a scheduler that says nothing more) means every report was taken.

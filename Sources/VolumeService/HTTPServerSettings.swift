@@ -1,10 +1,14 @@
 import Config
 import HTTPServer
+import VolumeAPI
 
 extension HTTPServerConfiguration {
     /// The server settings an operator wrote in `[DEFAULT]` (`http_*` options) for one listener.
+    /// Both listeners are OpenStack APIs, so the server's own refusals are OpenStack faults too
+    /// (Cinder's clients parse them).
     init(listen host: String, port: Int, limits: HTTPLimits) {
         self.init(host: host, port: port)
+        renderError = OpenStackFault.render
         maxHeadBytes = limits.maxHeaderBytes
         maxHeaderCount = limits.maxHeaders
         maxBodyBytes = limits.maxBodyBytes

@@ -12,8 +12,18 @@ import Supervision
 /// refusals and limits behave identically.
 package final class InProcessCapabilityPublisher: CapabilityPublisher {
     /// Why a batch was not accepted.
-    package struct Failure: Error, CustomStringConvertible {
-        package let description: String
+    package enum Failure: Error, Equatable, CustomStringConvertible {
+        /// The batch could not be written as JSON.
+        case unencodable(CapabilityReportEncoding.Failure)
+        /// The store's intake refused the batch whole.
+        case refused(CapabilityReportError)
+
+        package var description: String {
+            switch self {
+            case .unencodable(let error): "the in-process scheduler refused the batch: \(error)"
+            case .refused(let error): "the in-process scheduler refused the batch: \(error)"
+            }
+        }
     }
 
     private let store: CapabilityStore
@@ -24,10 +34,16 @@ package final class InProcessCapabilityPublisher: CapabilityPublisher {
 
     package func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome {
         try CapabilityReportEncoding.publishInBatches(reports) { (batch) throws(Failure) in
-            do {
-                return try store.receive(try CapabilityReportEncoding.batchBody(batch)).refused
+            let body: [UInt8]
+            do throws(CapabilityReportEncoding.Failure) {
+                body = try CapabilityReportEncoding.batchBody(batch)
             } catch {
-                throw Failure(description: "the in-process scheduler refused the batch: \(error)")
+                throw .unencodable(error)
+            }
+            do throws(CapabilityReportError) {
+                return try store.receive(body).refused
+            } catch {
+                throw .refused(error)
             }
         }
     }

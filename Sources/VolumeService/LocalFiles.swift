@@ -4,8 +4,21 @@ import Foundation
 /// (`mkdir /proc/x: No such file or directory`), where Foundation's errors read
 /// "NSCocoaErrorDomain error 512" and name nothing an operator can act on.
 enum LocalFiles {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    enum Failure: Error, Equatable, CustomStringConvertible {
+        /// `component`, a prefix of `path`, exists and is not a directory.
+        case notADirectory(path: String, component: String)
+        /// `mkdir` of `path` failed with `errno`.
+        case cannotCreate(path: String, errno: Int32)
+        /// `open` or `write` of `path` failed with `errno`.
+        case cannotWrite(path: String, errno: Int32)
+
+        var description: String {
+            switch self {
+            case .notADirectory(let path, let component): "cannot create \(path): \(component) is not a directory"
+            case .cannotCreate(let path, let code): "cannot create \(path): \(String(cString: strerror(code)))"
+            case .cannotWrite(let path, let code): "cannot write \(path): \(String(cString: strerror(code)))"
+            }
+        }
     }
 
     /// `mkdir -p path` (mode 0755 for what it creates).
@@ -16,14 +29,14 @@ enum LocalFiles {
             var info = stat()
             if stat(built, &info) == 0 {
                 guard info.st_mode & S_IFMT == S_IFDIR else {
-                    throw Failure(description: "cannot create \(path): \(built) is not a directory")
+                    throw .notADirectory(path: path, component: built)
                 }
                 continue
             }
             guard mkdir(built, 0o755) == 0 else {
                 let code = errno
                 if code == EEXIST { continue }
-                throw Failure(description: "cannot create \(built): \(String(cString: strerror(code)))")
+                throw .cannotCreate(path: built, errno: code)
             }
         }
     }
@@ -33,7 +46,7 @@ enum LocalFiles {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let code = errno
-            throw Failure(description: "cannot write \(path): \(String(cString: strerror(code)))")
+            throw .cannotWrite(path: path, errno: code)
         }
         defer { close(fd) }
         let bytes = Array(text.utf8)
@@ -43,7 +56,7 @@ enum LocalFiles {
             if written < 0 {
                 let code = errno
                 if code == EINTR { continue }
-                throw Failure(description: "cannot write \(path): \(String(cString: strerror(code)))")
+                throw .cannotWrite(path: path, errno: code)
             }
             offset += written
         }

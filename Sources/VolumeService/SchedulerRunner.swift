@@ -20,10 +20,13 @@ package final class SchedulerRunner: Sendable {
         self.listenHost = options.schedulerListen
         let store = CapabilityStore(serviceDownTime: options.serviceDownTime, limits: CapabilityStoreLimits(options))
         self.store = store
-        clusterFeed = try ClusterWiring(options, logger: logger)?.feed(into: store)
+        let cluster = try ClusterWiring(options, logger: logger)
+        let feed = cluster?.feed(into: store)
+        clusterFeed = feed
         let api = SchedulerAPI(
             store: store, adminToken: options.adminToken.flatMap { $0.isEmpty ? nil : $0 },
-            logger: Logger(label: "volumed.scheduler"))
+            logger: Logger(label: "volumed.scheduler"),
+            cluster: feed.flatMap { feed in cluster?.view(feed, store: store) })
         var router = Router()
         api.registerSchedulerRole(on: &router)
         server = HTTPServer(

@@ -221,6 +221,12 @@ package final class ServiceStateFile: OperatorDecisionStore {
         try replace(with: Self.encode(all))
     }
 
+    /// Replaces the file with `statuses` (cluster mode keeps it as the last copy of this node's
+    /// decisions in etcd, read when the host starts before etcd answers).
+    package func replaceAll(_ statuses: [ServiceKey: Supervision.ServiceStatus]) throws(DecisionStoreError) {
+        try replace(with: Self.encode(statuses))
+    }
+
     /// The document of `statuses` (default statuses left out), services sorted.
     static func encode(_ statuses: [ServiceKey: Supervision.ServiceStatus]) -> [UInt8] {
         var json = JSONWriter(style: .pythonDumps, reservingCapacity: 64 + statuses.count * 128)

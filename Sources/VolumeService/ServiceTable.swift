@@ -5,8 +5,32 @@ import JSON
 /// `volumed services`: what `cinder service-list` shows, plus each driver's supervision state, read
 /// from a running service's own API (`GET /v3/services` and `GET /drivers`).
 package enum ServiceTable {
-    package struct Failure: Error, CustomStringConvertible {
-        package let description: String
+    /// Why the tables could not be made.
+    package enum Failure: Error, Equatable, CustomStringConvertible {
+        /// No connection to `url` (refused, or timed out): the service is not running there.
+        case unreachable(url: String, reason: String)
+        /// The GET failed otherwise.
+        case requestFailed(url: String, reason: String)
+        /// The service answered with a status other than 200; `excerpt` is the start of its body.
+        case answered(url: String, status: Int, excerpt: String)
+        /// The named document (`services`, `drivers`) is not valid JSON.
+        case notJSON(document: String, error: JSONSyntaxError)
+        /// The named document is not a JSON object.
+        case notAnObject(document: String)
+        /// The named document has no list under its own name.
+        case missingList(document: String)
+
+        package var description: String {
+            switch self {
+            case .unreachable(let url, let reason):
+                "cannot reach \(url): \(reason); is `volumed serve` running there? (give its address with --url)"
+            case .requestFailed(let url, let reason): "GET \(url) failed: \(reason)"
+            case .answered(let url, let status, let excerpt): "GET \(url) answered \(status): \(excerpt)"
+            case .notJSON(let document, let error): "the \(document) document is not valid JSON: \(error)"
+            case .notAnObject(let document): "the \(document) document is not a JSON object"
+            case .missingList(let document): "the \(document) document has no \"\(document)\" list"
+            }
+        }
     }
 
     package static func fetchAndRender(baseURL: String) throws -> String {
@@ -27,17 +51,12 @@ package enum ServiceTable {
             // libcurl's text repeats itself ("Couldn't connect to server: ... Couldn't connect to
             // server"); say once what failed and where to look.
             let reason = error.detail.isEmpty ? error.message : error.detail
-            if error.isConnectFailure || error.isTimeout {
-                throw Failure(
-                    description: "cannot reach \(url): \(reason); is `volumed serve` running there? "
-                        + "(give its address with --url)")
-            }
-            throw Failure(description: "GET \(url) failed: \(reason)")
+            if error.isConnectFailure || error.isTimeout { throw Failure.unreachable(url: url, reason: reason) }
+            throw Failure.requestFailed(url: url, reason: reason)
         }
         guard response.status == 200 else {
-            throw Failure(
-                description: "GET \(url) answered \(response.status): \(visible(String(response.bodyText.prefix(200))))"
-            )
+            throw Failure.answered(
+                url: url, status: response.status, excerpt: visible(String(response.bodyText.prefix(200))))
         }
         return response.body
     }
@@ -45,10 +64,10 @@ package enum ServiceTable {
     /// Two tables from the two documents (kept apart from fetching so it is testable on bytes).
     package static func render(servicesJSON: [UInt8], driversJSON: [UInt8]) throws -> String {
         guard case .array(let services)? = try document(servicesJSON, "services")["services"] else {
-            throw Failure(description: "the services document has no \"services\" list")
+            throw Failure.missingList(document: "services")
         }
         guard case .array(let drivers)? = try document(driversJSON, "drivers")["drivers"] else {
-            throw Failure(description: "the drivers document has no \"drivers\" list")
+            throw Failure.missingList(document: "drivers")
         }
         let serviceRows = services.map { service in
             ["binary", "host", "zone", "status", "state", "updated_at", "backend_state", "disabled_reason"]
@@ -100,9 +119,9 @@ package enum ServiceTable {
         do {
             document = try JSONParser.parse(bytes)
         } catch {
-            throw Failure(description: "the \(name) document is not valid JSON: \(error)")
+            throw Failure.notJSON(document: name, error: error)
         }
-        guard case .object = document else { throw Failure(description: "the \(name) document is not a JSON object") }
+        guard case .object = document else { throw Failure.notAnObject(document: name) }
         return document
     }
 

@@ -1,13 +1,19 @@
 import Foundation
 import HTTPServer
 
-/// Why the service cannot start although its configuration is valid (a state file or directory
-/// it cannot use); `volumed serve` exits 1 with this text.
-package struct StartFailure: Error, CustomStringConvertible {
-    package let description: String
+/// Why the service cannot start although its configuration is valid; `volumed serve` exits 1 with
+/// this text.
+package enum StartFailure: Error, CustomStringConvertible {
+    /// The state file or its directory cannot be used (read, created or written).
+    case stateUnusable(any Error)
+    /// No etcd client can be made from `[coordination] backend_url` and its TLS files.
+    case coordinationUnusable(any Error)
 
-    package init(description: String) {
-        self.description = description
+    package var description: String {
+        switch self {
+        case .stateUnusable(let error): "\(error)"
+        case .coordinationUnusable(let error): "[coordination] backend_url: \(error)"
+        }
     }
 
     /// A start-up error as an operator should read it: a port that is taken or forbidden names the

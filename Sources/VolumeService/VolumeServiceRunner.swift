@@ -38,6 +38,8 @@ package final class VolumeServiceRunner: Sendable {
     /// feed of every host's reports into `schedulerStore`; nil in single-host mode.
     private let membership: ClusterMembership?
     private let clusterFeed: ClusterReportFeed?
+    /// Cluster mode: the operators' decisions in etcd, followed by a watch of this host's keys.
+    private let clusterDecisions: ClusterDecisionStore?
     /// This process's API URL once it listens, for the service records in etcd.
     private let ownURL = PublisherURL(nil)
 
@@ -67,7 +69,8 @@ package final class VolumeServiceRunner: Sendable {
         let ownURL = self.ownURL
         let membership = cluster?.membership(options, apiURL: { ownURL.value }, logger: logger)
         self.membership = membership
-        clusterFeed = store.flatMap { store in cluster?.feed(into: store) }
+        let clusterFeed = store.flatMap { store in cluster?.feed(into: store) }
+        self.clusterFeed = clusterFeed
         // The in-process scheduler is fed directly, never through this process's own connection slots;
         // in cluster mode every report goes into etcd and comes back to each store through the feed.
         let publisher: any CapabilityPublisher =
@@ -81,24 +84,39 @@ package final class VolumeServiceRunner: Sendable {
 
         // Disabled services must stay disabled across restarts: a state file that cannot be read or a
         // directory that cannot be written stops start-up rather than silently re-enabling them.
+        // In cluster mode they live in etcd, and the file is kept as their last copy.
+        let clusterDecisions: ClusterDecisionStore?
         do {
             let stateFile = try ServiceStateFile(directory: options.statePath)
             try stateFile.checkWritable()
+            clusterDecisions = cluster.map {
+                ClusterDecisionStore(
+                    cluster: $0.decisions, host: options.host, mirror: stateFile,
+                    logger: Logger(label: "volumed.decisions"))
+            }
             decisions = try OperatorDecisions(
-                store: stateFile, supervisors: supervisors, host: options.host,
+                store: clusterDecisions ?? stateFile, supervisors: supervisors, host: options.host,
                 logger: Logger(label: "volumed.decisions"))
         } catch {
-            throw StartFailure(description: "\(error)")
+            throw StartFailure.stateUnusable(error)
         }
+        self.clusterDecisions = clusterDecisions
         for section in configuration.backends {
             try decisions.addBackend(DriverFactory.makeBackendDefinition(for: section, service: options))
+        }
+        if let clusterDecisions {
+            logger.notice(
+                "operator decisions are kept in etcd; the local state file is their last copy",
+                metadata: ["decisions": "\(clusterDecisions.location)"])
+            clusterDecisions.follow { [decisions] statuses in decisions.adopt(statuses) }
         }
 
         let api = VolumeAPI(
             supervisors: supervisors, decisions: decisions, capabilityStore: store,
             settings: Self.apiSettings(options, adminToken: adminToken),
             logger: Logger(label: "volumed.api"), logLevels: logLevels,
-            openStack: OpenStackProtocol(logLevels: logLevels))
+            openStack: OpenStackProtocol(logLevels: logLevels),
+            cluster: clusterFeed.flatMap { feed in store.flatMap { cluster?.view(feed, store: $0) } })
         var router = Router()
         api.register(on: &router)
         var serverConfiguration = HTTPServerConfiguration(
@@ -271,6 +289,7 @@ package final class VolumeServiceRunner: Sendable {
         server.shutdown(gracePeriod: gracePeriod)
         supervisors.stop()
         clusterFeed?.stop()
+        clusterDecisions?.stop()
         // An orderly stop leaves the cluster at once; a crash leaves it when the lease lapses.
         membership?.leave()
         logger.notice("volume service stopped")

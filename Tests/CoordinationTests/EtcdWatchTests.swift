@@ -122,6 +122,70 @@ struct EtcdWatchTests {
         #expect(log.wait { $0.events.map(\.key) == ["/w/after"] })
         #expect(log.snapshots.count == 1)
     }
+
+    /// A stopped (SIGSTOP) member keeps its connections open and says nothing, just like a quiet
+    /// cluster: the watch probes it after `quietProbeInterval` and resumes on another member.
+    @Test func resumesElsewhereWhenItsMemberHangs() throws {
+        let cluster = try EtcdCluster()
+        let leader = try #require(cluster.leaderIndex())
+        let follower = (leader + 1) % 3
+        // The watch's client prefers the follower that will hang; the writer uses the others.
+        let order = [follower] + cluster.members.indices.filter { $0 != follower }
+        let watched = try EtcdClient(
+            configuration: .init(endpoints: order.map { cluster.members[$0].clientURL }, requestTimeout: 1))
+        let writer = try EtcdClient(
+            configuration: .init(endpoints: order.dropFirst().map { cluster.members[$0].clientURL }))
+        let log = UpdateLog()
+        let watch = EtcdWatch(client: watched, keys: .prefix("/w/"), quietProbeInterval: 1, handler: log.record)
+        defer { watch.stop() }
+        #expect(log.wait { $0.snapshots.count == 1 })
+        try writer.put("/w/1", value: bytes("1"))
+        #expect(log.wait { $0.events.count == 1 })
+        #expect(watch.endpoint == cluster.members[follower].clientURL)
+        cluster.pause(follower)
+        defer { cluster.resume(follower) }
+        try writer.put("/w/2", value: bytes("2"))
+        let hung = ContinuousClock.now
+        #expect(log.wait { $0.events.map(\.key) == ["/w/1", "/w/2"] })
+        // Probed after one quiet second, the probe bounded by the 1 s request timeout, then a resume.
+        #expect(ContinuousClock.now - hung < .seconds(5))
+        #expect(watch.endpoint != cluster.members[follower].clientURL)
+        #expect(log.snapshots.count == 1, "a resume, not a full re-read")
+    }
+}
+
+@Suite("QuietProbe rules")
+struct QuietProbeTests {
+    @Test func probesOnlyAfterTheQuietIntervalAndOnceAtATime() {
+        var probe = QuietProbe(quietInterval: 3, now: 100)
+        #expect(probe.check(now: 102) == .none)
+        probe.received(now: 102)
+        #expect(probe.check(now: 104.9) == .none)
+        #expect(probe.check(now: 105) == .startProbe)
+        #expect(probe.check(now: 106) == .none, "one probe out at a time")
+        probe.probeAnswered(now: 106)
+        #expect(probe.check(now: 108) == .none)
+        #expect(probe.check(now: 109) == .startProbe)
+    }
+
+    @Test func aFailedProbeEndsTheStreamAndBytesDoNotReviveIt() {
+        var probe = QuietProbe(quietInterval: 1, now: 0)
+        #expect(probe.check(now: 1) == .startProbe)
+        let error = EtcdError.unavailable([])
+        probe.probeFailed(error)
+        probe.received(now: 2)
+        #expect(probe.check(now: 2) == .endStream(error))
+    }
+
+    @Test func bytesWhileAProbeIsOutAnswerIt() {
+        var probe = QuietProbe(quietInterval: 1, now: 0)
+        #expect(probe.check(now: 1) == .startProbe)
+        probe.received(now: 1.5)
+        // The late failure of a probe the stream already answered changes nothing.
+        probe.probeFailed(.unavailable([]))
+        #expect(probe.check(now: 2) == .none)
+        #expect(probe.check(now: 2.5) == .startProbe)
+    }
 }
 
 @Suite("WatchPosition rules")
@@ -135,7 +199,9 @@ struct WatchPositionTests {
         #expect(position.needsSnapshot)
         position.snapshotRead(at: 10)
         #expect(position.nextRevision == 11)
-        #expect(position.receive(.created) == .ignore)
+        // An open stream says the watcher is current up to what it already has (so staleness clears).
+        #expect(position.receive(.created) == .deliver(.progress(revision: 10)))
+        #expect(position.nextRevision == 11)
         #expect(
             position.receive(.events([put("a", 11), put("b", 12)]))
                 == .deliver(.changes(revision: 12, events: [put("a", 11), put("b", 12)])))

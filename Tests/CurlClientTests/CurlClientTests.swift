@@ -179,7 +179,7 @@ struct CurlClientPeerTests {
 @Suite("CurlClient failures without a peer")
 struct CurlClientFailureTests {
     @Test func closedPortIsAConnectFailure() throws {
-        let port = try reserveLoopbackPort()
+        let port = try #require(Loopback.reservePort())
         let client = try CurlClient(configuration: .init(connectTimeout: 5, totalTimeout: 10))
         let error = #expect(throws: CurlError.self) { try client.get("http://127.0.0.1:\(port)/ok") }
         #expect(error?.isConnectFailure == true)
@@ -245,9 +245,9 @@ struct CurlClientFailureTests {
 
 @Suite("CurlClient HTTP/2")
 struct CurlClientHTTP2Tests {
-    @Test(.enabled(if: NghttpdPeer.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    @Test(.enabled(if: NghttpdServer.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
     func priorKnowledgeAgainstNghttpd() throws {
-        let peer = try NghttpdPeer(files: ["pools.json": #"{"pools": []}"#])
+        let peer = try NghttpdServer(files: ["pools.json": #"{"pools": []}"#])
         defer { peer.stop() }
         let client = try CurlClient(configuration: .init(httpVersion: .http2))
         var opened: [Int] = []
@@ -262,9 +262,9 @@ struct CurlClientHTTP2Tests {
         #expect(try client.get("\(peer.baseURL)/missing").status == 404)
     }
 
-    @Test(.enabled(if: NghttpdPeer.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    @Test(.enabled(if: NghttpdServer.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
     func priorKnowledgeSurvivesAPeerRestart() throws {
-        let peer = try NghttpdPeer(files: ["a.txt": "first"])
+        let peer = try NghttpdServer(files: ["a.txt": "first"])
         defer { peer.stop() }
         let client = try CurlClient(configuration: .init(httpVersion: .http2))
         #expect(try client.get("\(peer.baseURL)/a.txt").newConnections == 1)
@@ -281,13 +281,13 @@ struct CurlClientHTTP2Tests {
 
     @Test(
         .enabled(
-            if: NghttpdPeer.executable != nil && TestCertificate.openssl != nil,
+            if: NghttpdServer.executable != nil && Tool.available("openssl"),
             "nghttpd or openssl is not installed: skipped"))
     func alpnOverTLSWithACAFile() throws {
         let directory = URL(fileURLWithPath: temporaryDirectory("curlclient"))
         defer { try? FileManager.default.removeItem(at: directory) }
-        let certificate = try TestCertificate(in: directory)
-        let peer = try NghttpdPeer(files: ["b.txt": "secure"], tls: certificate)
+        let certificate = try TestCertificate(in: directory.path)
+        let peer = try NghttpdServer(files: ["b.txt": "secure"], tls: certificate)
         defer { peer.stop() }
 
         let trusting = try CurlClient(configuration: .init(httpVersion: .http2, caFile: certificate.certificatePath))

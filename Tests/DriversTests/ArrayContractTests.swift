@@ -38,16 +38,8 @@ import Testing
     }
 
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try ExternalTool("python3", package: "python3").run(arguments)
+        return (result.status, result.stdout + result.stderr)
     }
 
     @Test(.enabled(if: pythonHasSchemaTools, "needs python3 yaml and jsonschema (scripts/setup --test installs them)"))

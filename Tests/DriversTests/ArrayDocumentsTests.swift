@@ -13,23 +13,24 @@ import Testing
         (#"{"\#u{e9}\#u{e9}": x}"#, "line 1, column 8: unexpected character 'x'"),
     ])
     func saysWhereItBroke(_ text: String, _ message: String) {
-        #expect(throws: ArrayDocumentError(message: "not valid JSON: " + message)) {
+        let error = #expect(throws: ArrayDocumentError.self) {
             try ArrayDocuments.health(Array(text.utf8))
         }
+        #expect(error?.message == "not valid JSON: " + message)
     }
 
     /// The driver's former parser of its own replaced invalid UTF-8 with U+FFFD and read `\u+fff`
     /// as U+0FFF (it parsed hex with `UInt32(_:radix:)`, which takes a sign); both are refused now.
     @Test func refusesWhatTheFormerParserLetThrough() {
-        #expect(throws: ArrayDocumentError(message: "not valid JSON: line 1, column 33: string is not valid UTF-8")) {
+        let error = #expect(throws: ArrayDocumentError.self) {
             try ArrayDocuments.health(
                 Array(#"{"status": "ok", "message": ""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8))
         }
-        #expect(
-            throws: ArrayDocumentError(message: #"not valid JSON: line 1, column 17: invalid hex digit in \u escape"#)
-        ) {
+        #expect(error?.message == "not valid JSON: line 1, column 33: string is not valid UTF-8")
+        let error2 = #expect(throws: ArrayDocumentError.self) {
             try ArrayDocuments.health(Array(#"{"status": "ok\u+fff"}"#.utf8))
         }
+        #expect(error2?.message == #"not valid JSON: line 1, column 17: invalid hex digit in \u escape"#)
     }
 }
 
@@ -41,15 +42,18 @@ import Testing
                 == ArrayHealth(
                     status: .degraded, message: "rebuilding", vendor: "Acme", model: nil, firmwareVersion: nil,
                     storageProtocol: nil))
-        #expect(throws: ArrayDocumentError(message: #"status: expected one of ok, degraded, down, got "fine""#)) {
+        let error = #expect(throws: ArrayDocumentError.self) {
             try ArrayDocuments.health(Array(#"{"status": "fine"}"#.utf8))
         }
-        #expect(throws: ArrayDocumentError(message: "status: expected a string, got nothing")) {
+        #expect(error?.message == #"status: expected one of ok, degraded, down, got "fine""#)
+        let error2 = #expect(throws: ArrayDocumentError.self) {
             try ArrayDocuments.health(Array("{}".utf8))
         }
-        #expect(throws: ArrayDocumentError(message: "not valid JSON: line 1, column 1: unexpected character '<'")) {
+        #expect(error2?.message == "status: expected a string, got nothing")
+        let error3 = #expect(throws: ArrayDocumentError.self) {
             try ArrayDocuments.health(Array("<html>".utf8))
         }
+        #expect(error3?.message == "not valid JSON: line 1, column 1: unexpected character '<'")
     }
 
     @Test func readsCapacity() throws {
@@ -93,6 +97,44 @@ import Testing
         ),
     ])
     func rejectsDocumentsOffContract(_ text: String, _ message: String) {
-        #expect(throws: ArrayDocumentError(message: message)) { try ArrayDocuments.capacity(Array(text.utf8)) }
+        let error = #expect(throws: ArrayDocumentError.self) { try ArrayDocuments.capacity(Array(text.utf8)) }
+        #expect(error?.message == message)
+    }
+}
+
+@Suite struct ArrayDocumentErrorTests {
+    @Test("a refused document names the member at fault and a problem callers can switch on")
+    func problemsAreCases() {
+        let repeated = #expect(throws: ArrayDocumentError.self) {
+            try ArrayDocuments.capacity(
+                Array(
+                    #"{"pools": [{"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 1}, {"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 1}]}"#
+                        .utf8))
+        }
+        #expect(repeated?.member == "pools[1].name")
+        #expect(repeated?.problem == .repeatedName("a", firstIndex: 0))
+
+        let overfull = #expect(throws: ArrayDocumentError.self) {
+            try ArrayDocuments.capacity(
+                Array(#"{"pools": [{"name": "a", "total_capacity_gb": 1, "free_capacity_gb": 2}]}"#.utf8))
+        }
+        guard case .freeExceedsTotal(let free, let total)? = overfull?.problem else {
+            Issue.record("expected freeExceedsTotal, got \(String(describing: overfull))")
+            return
+        }
+        #expect(free == 2 && total == 1)
+
+        let notJSON = #expect(throws: ArrayDocumentError.self) { try ArrayDocuments.health(Array("<html>".utf8)) }
+        #expect(notJSON?.member == nil)
+        #expect(notJSON?.problem == .notJSON(line: 1, column: 1, reason: "unexpected character '<'"))
+
+        let status = #expect(throws: ArrayDocumentError.self) {
+            try ArrayDocuments.health(Array(#"{"status": "fine"}"#.utf8))
+        }
+        #expect(status?.problem == .unknownStatus("fine"))
+        let missing = #expect(throws: ArrayDocumentError.self) { try ArrayDocuments.health(Array("{}".utf8)) }
+        #expect(missing?.problem == .expected("a string", got: "nothing"))
+        #expect(ArrayDocumentError("pools", .noPools).description == "pools: expected at least one pool, got none")
+        #expect(ArrayDocumentError("pools[0].name", .emptyName).message == "pools[0].name: must not be empty")
     }
 }

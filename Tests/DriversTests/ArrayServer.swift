@@ -68,7 +68,7 @@ final class ArrayServer {
             server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
             server.daemon_threads = True
             server.server_bind()
-            print(server.server_address[1], flush=True)
+            print("port %d" % server.server_address[1], flush=True)
             sys.stdin.readline()
             server.server_activate()
             threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -76,60 +76,30 @@ final class ArrayServer {
             sys.stdin.readline()
         """#
 
-    let directory: TemporaryDirectory
-    let port: Int
-    private let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
+    private let server: PythonServer
+    var port: Int { server.port }
 
     init(mode: String = "ok") throws {
-        directory = try TemporaryDirectory()
-        _ = try directory.write("server.py", Self.script)
-        _ = try directory.write("requests", "")
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", directory.path + "/server.py", directory.path]
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        let line = Self.readLine(output.fileHandleForReading)
-        guard let port = Int(line) else {
-            process.terminate()
-            throw CocoaError(
-                .fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "array server said \"\(line)\""])
-        }
-        self.port = port
+        server = try PythonServer(script: Self.script, name: "array_server")
+        try "".write(toFile: server.directory + "/requests", atomically: true, encoding: .utf8)
         try setMode(mode)
     }
 
     var url: String { "http://127.0.0.1:\(port)/api/v1" }
 
     func setMode(_ mode: String) throws {
-        _ = try directory.write("mode", mode)
+        try mode.write(toFile: server.directory + "/mode", atomically: true, encoding: .utf8)
     }
 
     /// Starts accepting connections; returns once the socket listens.
     func startListening() {
-        input.fileHandleForWriting.write(Data("listen\n".utf8))
-        _ = Self.readLine(output.fileHandleForReading)
+        server.send(line: "listen")
+        server.waitForOutput { $0.contains("listening") }
     }
 
     /// `path authorization` per request received, in order.
     func requests() throws -> [String] {
-        try String(contentsOfFile: directory.path + "/requests", encoding: .utf8)
+        try String(contentsOfFile: server.directory + "/requests", encoding: .utf8)
             .split(separator: "\n").map(String.init)
-    }
-
-    private static func readLine(_ handle: FileHandle) -> String {
-        var bytes: [UInt8] = []
-        while bytes.count < 100, let byte = try? handle.read(upToCount: 1), let first = byte.first, first != 10 {
-            bytes.append(first)
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    deinit {
-        try? input.fileHandleForWriting.close()
-        process.terminate()
-        process.waitUntilExit()
     }
 }

@@ -62,13 +62,11 @@ import Testing
         try withServer { _, port in
             let missing = try curl(["http://127.0.0.1:\(port)/nothing/here"])
             #expect(missing.status == 404)
-            #expect(
-                curlBody(missing.output)
-                    == #"{"itemNotFound": {"code": 404, "message": "The resource could not be found."}}"#)
+            #expect(curlBody(missing.output) == "The resource could not be found.")
             let wrong = try curl(["-X", "PATCH", "http://127.0.0.1:\(port)/drivers/abc"])
             #expect(wrong.status == 405)
             #expect(wrong.output.contains("Allow: DELETE, GET, HEAD\r\n"))
-            #expect(curlBody(wrong.output).hasPrefix(#"{"badMethod": {"code": 405, "message": "#))
+            #expect(curlBody(wrong.output) == "The method PATCH is not allowed for this resource.")
             try expectServes(port)
         }
     }
@@ -106,10 +104,14 @@ import Testing
         try withServer { _, port in
             let conflict = try curl(["http://127.0.0.1:\(port)/fail"])
             #expect(conflict.status == 409)
-            #expect(curlBody(conflict.output) == #"{"conflict": {"code": 409, "message": "busy \"now\""}}"#)
+            #expect(conflict.output.contains("Content-Type: application/x-busy\r\n"))
+            #expect(conflict.output.contains("Retry-After: 1\r\n"))
+            #expect(curlBody(conflict.output) == #"<busy>busy "now"</busy>"#)
             let crash = try curl(["http://127.0.0.1:\(port)/crash"])
             #expect(crash.status == 500)
-            #expect(curlBody(crash.output).hasPrefix(#"{"computeFault": {"code": 500, "#))
+            #expect(
+                curlBody(crash.output)
+                    == "The server has either erred or is incapable of performing the requested operation.")
             try expectServes(port)
         }
     }
@@ -123,10 +125,7 @@ import Testing
             #expect(curlBody(immediate.output) == "at once")
             let forgotten = try curl(["http://127.0.0.1:\(port)/forgetful"])
             #expect(forgotten.status == 500)
-            #expect(
-                curlBody(forgotten.output)
-                    == #"{"computeFault": {"code": 500, "message": "The request handler finished without answering."}}"#
-            )
+            #expect(curlBody(forgotten.output) == "The request handler finished without answering.")
             try expectServes(port)
         }
     }

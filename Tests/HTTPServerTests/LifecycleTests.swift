@@ -19,9 +19,7 @@ import Testing
             try client.send("X-Slow: 1\r\n")
             let response = try client.readResponse()
             #expect(response.status == 408)
-            #expect(
-                response.text
-                    == #"{"requestTimeout": {"code": 408, "message": "The request was not received in time."}}"#)
+            #expect(response.text == "The request was not received in time.")
             #expect(client.isClosedByServer())
             try expectServes(port)
         }
@@ -59,10 +57,7 @@ import Testing
             let extra = try RawClient(port: port)
             let refused = try extra.readResponse()
             #expect(refused.status == 503)
-            #expect(
-                refused.text
-                    == #"{"serviceUnavailable": {"code": 503, "message": "The server has too many open connections."}}"#
-            )
+            #expect(refused.text == "The server has too many open connections.")
             #expect(extra.isClosedByServer())
             held.removeLast()
             // The server notices the close asynchronously; then a new client is served.
@@ -152,7 +147,7 @@ import Testing
         #expect(busy.isClosedByServer())
         #expect(idle.isClosedByServer())
         #expect(finished.wait(timeout: .now() + 10) == .success)
-        #expect(throws: ClientError.self) { _ = try RawClient(port: port) }
+        #expect(throws: RawClientError.self) { _ = try RawClient(port: port) }
     }
 
     @Test func shutdownIsBoundedByTheGracePeriod() throws {

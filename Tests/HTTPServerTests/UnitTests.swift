@@ -1,8 +1,13 @@
 // Pure pieces: router matching, entity-tags, faults, targets, dates.
 
+import NetworkAddress
 import Testing
 
 @testable import HTTPServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite struct UnitTests {
     private func match(_ router: Router, _ method: HTTPMethod, _ path: String) throws -> Router.Match {
@@ -64,16 +69,42 @@ import Testing
         #expect(request.isFromLoopback)
     }
 
-    @Test func faultBodiesAreEscapedJSON() {
-        let response = HTTPResponse.itemNotFound("Driver \"x\\y\"\n\u{01}é not found")
+    @Test("the server's own errors render as plain text by default, each with its status")
+    func serverErrorsRenderAsPlainText() {
+        let response = HTTPError.notFound("Driver \"x\" not found").response()
         #expect(response.status == .notFound)
-        #expect(
-            String(decoding: response.body, as: UTF8.self)
-                == #"{"itemNotFound": {"code": 404, "message": "Driver \"x\\y\"\n\u0001é not found"}}"#)
-        let method = HTTPResponse.badMethod("no", allow: [.get, .head])
-        #expect(method.headers["allow"] == "GET, HEAD")
-        #expect(HTTPResponse.requestHeaderFieldsTooLarge("x").status.code == 431)
-        #expect(HTTPResponse.httpVersionNotSupported("x").status.code == 505)
+        #expect(response.contentType == "text/plain; charset=utf-8")
+        #expect(String(decoding: response.body, as: UTF8.self) == "Driver \"x\" not found")
+        let method = HTTPError.methodNotAllowed("no", allow: [.get, .head])
+        #expect(method.response().headers["allow"] == "GET, HEAD")
+        #expect(HTTPError.badRequest("x").headers.isEmpty)
+        let statuses: [(HTTPError, Int)] = [
+            (.badRequest("x"), 400), (.notFound("x"), 404), (.methodNotAllowed("x", allow: []), 405),
+            (.requestTimeout("x"), 408), (.contentTooLarge("x"), 413), (.uriTooLong("x"), 414),
+            (.expectationFailed("x"), 417), (.requestHeaderFieldsTooLarge("x"), 431),
+            (.internalServerError("x"), 500), (.notImplemented("x"), 501), (.serviceUnavailable("x"), 503),
+            (.httpVersionNotSupported("x"), 505),
+        ]
+        for (error, code) in statuses {
+            #expect(error.status.code == code, "\(error)")
+            #expect(error.response().status.code == code, "\(error)")
+            #expect(error.message == "x")
+        }
+        #expect(HTTPError.uriTooLong("long").description == "414 URI Too Long: long")
+    }
+
+    @Test("a listen name that does not resolve carries the resolver's code and its text")
+    func resolutionFailureIsCodeBacked() throws {
+        let host = try #require(ListenHost("no-such-host.invalid"))
+        let failure = #expect(throws: ListenHost.ResolutionFailure.self) { try host.socketAddress(port: 0) }
+        guard case .resolver(let status)? = failure?.code else {
+            Issue.record("expected a resolver code, got \(String(describing: failure))")
+            return
+        }
+        #expect(failure?.host == "no-such-host.invalid")
+        #expect(failure?.description == "cannot resolve no-such-host.invalid: \(String(cString: gai_strerror(status)))")
+        let system = ListenHost.ResolutionFailure(host: "h", code: .system(errno: ENOMEM))
+        #expect(system.reason == "Cannot allocate memory")
     }
 
     @Test func targetsDecode() throws {

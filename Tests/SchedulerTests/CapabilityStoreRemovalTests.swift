@@ -5,7 +5,7 @@ import Testing
 @Suite("Capability store removal (a cluster's deleted report keys)")
 struct CapabilityStoreRemovalTests {
     @Test func removedHostsLeaveAtOnceAndTheViewChanges() throws {
-        let store = CapabilityStore(clock: ManualClock())
+        let store = CapabilityStore(clock: schedulerClock())
         try store.receive(bytes(reportText(host: "node1@nfs-gold")))
         try store.receive(bytes(reportText(host: "node2@lvm", capabilities: poolCapabilities)))
         let before = store.pools(detail: false)

@@ -1,22 +1,13 @@
 import Foundation
 import JSON
 import Scheduler
+import SharedTestSupport
 import Synchronization
 import Testing
 
-/// A clock the test moves by hand.
-final class ManualClock: SchedulerClock {
-    private let current: Mutex<Date>
-
-    init(_ start: Date = Date(timeIntervalSince1970: 1_795_542_000)) {
-        current = Mutex(start)
-    }
-
-    func now() -> Date { current.withLock { $0 } }
-
-    func advance(_ seconds: Double) {
-        current.withLock { $0 = $0.addingTimeInterval(seconds) }
-    }
+/// A clock the test moves by hand, starting at the time the reports below are dated around.
+func schedulerClock() -> ManualClock {
+    ManualClock(Date(timeIntervalSince1970: 1_795_542_000))
 }
 
 func text(_ view: PoolsView) -> String {
@@ -35,7 +26,7 @@ let poolCapabilities =
 @Suite("Capability store")
 struct CapabilityStoreTests {
     @Test func listsPoolsByHostWithCinderNames() throws {
-        let clock = ManualClock()
+        let clock = schedulerClock()
         let store = CapabilityStore(clock: clock)
         try store.receive(bytes(reportText(host: "node2@nfs-gold")))
         try store.receive(bytes(reportText(host: "node1@lvm", capabilities: poolCapabilities)))
@@ -45,7 +36,7 @@ struct CapabilityStoreTests {
     }
 
     @Test func detailMergesBackendAndPoolKeys() throws {
-        let clock = ManualClock()
+        let clock = schedulerClock()
         let store = CapabilityStore(clock: clock)
         try store.receive(
             bytes(
@@ -57,7 +48,7 @@ struct CapabilityStoreTests {
     }
 
     @Test func detailOfADriverWithoutPoolsKeepsUnknownKeys() throws {
-        let store = CapabilityStore(clock: ManualClock())
+        let store = CapabilityStore(clock: schedulerClock())
         try store.receive(
             bytes(
                 reportText(
@@ -69,7 +60,7 @@ struct CapabilityStoreTests {
     }
 
     @Test func newestReportWinsAndOlderOnesAreIgnored() throws {
-        let store = CapabilityStore(clock: ManualClock())
+        let store = CapabilityStore(clock: schedulerClock())
         let newer = reportText(
             timestamp: "2026-11-24T17:40:10",
             capabilities: upCapabilities.replacingOccurrences(of: "512.5", with: "100"))
@@ -93,7 +84,7 @@ struct CapabilityStoreTests {
     }
 
     @Test func batchAppliesInOrderPerHost() throws {
-        let store = CapabilityStore(clock: ManualClock())
+        let store = CapabilityStore(clock: schedulerClock())
         let body =
             #"{"reports": [\#(reportText(host: "a@x", timestamp: "2026-11-24T17:40:02")), \#(reportText(host: "a@x", timestamp: "2026-11-24T17:40:01")), \#(reportText(host: "b@x"))]}"#
         let summary = try store.receive(bytes(body))
@@ -104,7 +95,7 @@ struct CapabilityStoreTests {
     }
 
     @Test func downReportRemovesTheBackendAtOnce() throws {
-        let store = CapabilityStore(clock: ManualClock())
+        let store = CapabilityStore(clock: schedulerClock())
         try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:00")))
         try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:40:00")))
         try store.receive(
@@ -122,35 +113,47 @@ struct CapabilityStoreTests {
     }
 
     @Test func staleBackendsDropOutWithoutANewReport() throws {
-        let clock = ManualClock()
+        let clock = schedulerClock()
         let store = CapabilityStore(serviceDownTime: 60, clock: clock)
         try store.receive(bytes(reportText(host: "a@x")))
-        clock.advance(30)
+        clock.advance(by: 30)
         try store.receive(bytes(reportText(host: "b@x")))
         let fresh = store.pools(detail: false)
         #expect(try poolNames(fresh) == ["a@x#gold", "b@x#gold"])
 
-        clock.advance(30)  // a@x exactly 60 s old: still up, as in Cinder.
+        clock.advance(by: 30)  // a@x exactly 60 s old: still up, as in Cinder.
         #expect(store.version == fresh.version)
         #expect(store.pools(detail: false) == fresh)
 
-        clock.advance(0.001)
+        clock.advance(by: 0.001)
         let afterA = store.pools(detail: false)
         #expect(afterA.version == fresh.version + 1)
         #expect(try poolNames(afterA) == ["b@x#gold"])
         #expect(store.backends().map(\.isStale) == [true, false])
 
-        clock.advance(30)
+        clock.advance(by: 30)
         #expect(try poolNames(store.pools(detail: true)).isEmpty)
         #expect(store.backends().map(\.isStale) == [true, true])
 
         try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:42:00")))
         #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold"])
-        #expect(store.backends().map(\.receivedAt) == [clock.now(), Date(timeIntervalSince1970: 1_795_542_030)])
+        #expect(store.backends().map(\.receivedAt) == [clock.wall, Date(timeIntervalSince1970: 1_795_542_030)])
+    }
+
+    @Test func staleAfterServiceDownTimeOfMonotonicTimeWhateverTheWallClockDoes() throws {
+        let clock = schedulerClock()
+        let store = CapabilityStore(serviceDownTime: 60, clock: clock)
+        try store.receive(bytes(reportText(host: "a@x")))
+        clock.stepWall(by: 3600)  // the scheduler's clock jumps ahead: the report did not age an hour
+        #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold"])
+        clock.stepWall(by: -7200)  // and back: the report does not stay fresh for an hour more
+        clock.advance(by: 60.001)
+        #expect(try poolNames(store.pools(detail: false)).isEmpty)
+        #expect(store.backends().map(\.isStale) == [true])
     }
 
     @Test func disabledServicesAreNotListed() throws {
-        let store = CapabilityStore(clock: ManualClock())
+        let store = CapabilityStore(clock: schedulerClock())
         try store.receive(
             bytes(
                 reportText(
@@ -167,7 +170,7 @@ struct CapabilityStoreTests {
 
     @Test("a frozen backend (os-services freeze) is kept but not listed, even if a report said enabled")
     func frozenServicesAreNotListed() throws {
-        let store = CapabilityStore(clock: ManualClock())
+        let store = CapabilityStore(clock: schedulerClock())
         try store.receive(bytes(reportText(host: "a@x", capabilities: upCapabilities + #", "frozen": true"#)))
         try store.receive(bytes(reportText(host: "b@x", capabilities: upCapabilities + #", "frozen": false"#)))
         #expect(try poolNames(store.pools(detail: true)) == ["b@x#gold"])
@@ -181,7 +184,7 @@ struct CapabilityStoreTests {
     }
 
     @Test func versionBumpsOnChangeAndViewsAreCachedPerVersion() throws {
-        let store = CapabilityStore(clock: ManualClock())
+        let store = CapabilityStore(clock: schedulerClock())
         let empty = store.pools(detail: true)
         #expect(text(empty) == #"{"pools":[]}"#)
         #expect(empty.version == store.version)
@@ -218,7 +221,7 @@ struct CapabilityStoreTests {
     /// get_pools until restart, every later real report being "older". It is refused now, and
     /// the backend's real reports keep coming in.
     @Test func aReportFromTheFarFutureCannotPoisonTheStore() throws {
-        let clock = ManualClock()
+        let clock = schedulerClock()
         let store = CapabilityStore(serviceDownTime: 60, clock: clock)
         try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:00")))
         let poisoned = #expect(throws: CapabilityReportError.self) {
@@ -235,7 +238,7 @@ struct CapabilityStoreTests {
         #expect(inBatch.accepted == 0 && inBatch.refusedAsInvalid == 1)
         #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold"])
         for minute in 1...3 {
-            clock.advance(60)
+            clock.advance(by: 60)
             let summary = try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:4\(minute):00")))
             #expect(summary == ReceiveSummary(accepted: 1))
             #expect(try poolNames(store.pools(detail: false)) == ["a@x#gold"])
@@ -249,16 +252,16 @@ struct CapabilityStoreTests {
     /// A report dated ahead within the skew, or a sender whose clock stepped back, holds the
     /// backend's later reports off for half a service_down_time at most, never for good.
     @Test func olderReportsReplaceAStoredOneOnceItIsNoLongerALateDelivery() throws {
-        let clock = ManualClock()
+        let clock = schedulerClock()
         let store = CapabilityStore(serviceDownTime: 60, clock: clock)
         try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:59")))
-        clock.advance(10)
+        clock.advance(by: 10)
         let late = try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:10")))
         #expect(late.ignoredAsOlder == 1)
         #expect(
             late.refused.first?.message
                 == "the stored report for a@x is dated 2026-11-24T17:40:59.000000, later than this one")
-        clock.advance(20)  // the stored report arrived 30 s ago: half of service_down_time
+        clock.advance(by: 20)  // the stored report arrived 30 s ago: half of service_down_time
         let next = try store.receive(bytes(reportText(host: "a@x", timestamp: "2026-11-24T17:40:30")))
         #expect(next == ReceiveSummary(accepted: 1))
         #expect(store.report(for: "a@x")?.timestamp.description == "2026-11-24T17:40:30.000000")
@@ -268,19 +271,19 @@ struct CapabilityStoreTests {
     /// after `forgetAfterDownTimes` service_down_times, and the store holds at most
     /// `maxBackends` backends and `maxPools` pools: a new one beyond is refused as store_full.
     @Test func forgetsSilentBackendsAndStaysWithinItsLimits() throws {
-        let clock = ManualClock()
+        let clock = schedulerClock()
         let store = CapabilityStore(
             serviceDownTime: 60, limits: CapabilityStoreLimits(maxBackends: 2, maxPools: 3, forgetAfterDownTimes: 10),
             clock: clock)
         try store.receive(bytes(reportText(host: "a@x")))
-        clock.advance(1)
+        clock.advance(by: 1)
         try store.receive(bytes(reportText(host: "b@x")))
         let full = try store.receive(bytes(reportText(host: "c@x")))
         #expect(full.accepted == 0 && full.refusedAsFull == 1)
         #expect(full.refused.first?.message == "the scheduler holds the most backends it may (2); c@x is not stored")
         #expect(store.counts == (2, 2))
         // A known backend still reports, and may not grow past the pool limit.
-        clock.advance(1)
+        clock.advance(by: 1)
         let grown = try store.receive(
             bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:40:02", capabilities: poolCapabilities)))
         #expect(grown == ReceiveSummary(accepted: 1))
@@ -293,13 +296,13 @@ struct CapabilityStoreTests {
 
         // a@x stays silent: stale after 60 s, forgotten after 600 s; b@x keeps reporting.
         for minute in 1...9 {
-            clock.advance(60)
+            clock.advance(by: 60)
             try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:\(40 + minute):02")))
         }
-        clock.advance(58)  // a@x is 600 s old
+        clock.advance(by: 58)  // a@x is 600 s old
         #expect(store.backends().map(\.host) == ["a@x", "b@x"])
         #expect(store.backends().first?.isStale == true)
-        clock.advance(0.5)
+        clock.advance(by: 0.5)
         try store.receive(bytes(reportText(host: "b@x", timestamp: "2026-11-24T17:50:02")))
         #expect(store.backends().map(\.host) == ["b@x"])
         #expect(store.counts == (1, 1))
@@ -312,24 +315,24 @@ struct CapabilityStoreTests {
     /// A host reporting far more often than hosts expire leaves superseded arrivals behind; they
     /// are compacted, and staleness still follows each host's latest report.
     @Test func frequentReportsOfOneHostKeepStalenessExact() throws {
-        let clock = ManualClock()
+        let clock = schedulerClock()
         let store = CapabilityStore(serviceDownTime: 60, clock: clock)
         try store.receive(bytes(reportText(host: "quiet@x")))
         for index in 0..<5000 {
-            clock.advance(0.01)
+            clock.advance(by: 0.01)
             let micros = String(index).leftPadded(to: 6)
             try store.receive(bytes(reportText(host: "busy@x", timestamp: "2026-11-24T17:40:00.\(micros)")))
         }
         #expect(try poolNames(store.pools(detail: false)) == ["busy@x#gold", "quiet@x#gold"])
-        clock.advance(15)  // quiet@x is now 65 s old, busy@x 15 s
+        clock.advance(by: 15)  // quiet@x is now 65 s old, busy@x 15 s
         #expect(try poolNames(store.pools(detail: false)) == ["busy@x#gold"])
-        clock.advance(50)
+        clock.advance(by: 50)
         #expect(try poolNames(store.pools(detail: false)) == [])
         #expect(store.backends().map(\.isStale) == [true, true])
     }
 
     @Test func thousandBackendsFromSeveralThreads() throws {
-        let clock = ManualClock()
+        let clock = schedulerClock()
         let store = CapabilityStore(clock: clock)
         let failures = Mutex(0)
         DispatchQueue.concurrentPerform(iterations: 4) { thread in

@@ -15,10 +15,74 @@ package final class EtcdCluster: @unchecked Sendable {
         package let clientPort: Int
         package let peerPort: Int
         package let dataDirectory: String
+        /// With TLS, the member's second client port, served over https with client certificates
+        /// required (the plain `clientPort` stays for the fixture's own checks).
+        package let tlsClientPort: Int?
 
         /// `http://127.0.0.1:PORT`: the member's client URL (the JSON gateway lives under it).
         package var clientURL: String { "http://127.0.0.1:\(clientPort)" }
         var peerURL: String { "http://127.0.0.1:\(peerPort)" }
+        var clientURLs: String {
+            clientURL + (tlsClientPort.map { ",https://127.0.0.1:\($0)" } ?? "")
+        }
+    }
+
+    /// A CA, a server certificate for 127.0.0.1 and a client certificate it signed, and a second,
+    /// unrelated CA (for a client that trusts the wrong one), made with `openssl` for one test.
+    package struct TLSMaterial: Sendable {
+        package let caFile: String
+        package let serverCertificate: String
+        package let serverKey: String
+        package let clientCertificate: String
+        package let clientKey: String
+        package let otherCAFile: String
+
+        /// Writes the files into `directory` (P-256 keys, valid for a day).
+        package static func generate(in directory: String) throws -> TLSMaterial {
+            guard let openssl = Tool.path("openssl") else {
+                throw StartError(description: "openssl is missing: run scripts/setup --test")
+            }
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            func run(_ arguments: [String]) throws {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: openssl)
+                process.arguments = arguments
+                process.currentDirectoryURL = URL(fileURLWithPath: directory)
+                process.standardOutput = FileHandle.nullDevice
+                let errors = Pipe()
+                process.standardError = errors
+                try process.run()
+                let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                guard process.terminationStatus == 0 else {
+                    throw StartError(description: "openssl \(arguments.first ?? "") failed: \(text)")
+                }
+            }
+            let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+            for ca in ["ca", "other-ca"] {
+                try run(
+                    ["req", "-x509"] + key + [
+                        "-keyout", "\(ca).key", "-out", "\(ca).pem", "-days", "1", "-subj", "/CN=volumed test \(ca)",
+                    ])
+            }
+            let uses = [
+                "server": "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+                "client": "extendedKeyUsage=clientAuth\n",
+            ]
+            for (name, extensions) in uses {
+                try extensions.write(toFile: "\(directory)/\(name).ext", atomically: true, encoding: .utf8)
+                try run(
+                    ["req"] + key + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=volumed-\(name)"])
+                try run([
+                    "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                    "-out", "\(name).pem", "-days", "1", "-extfile", "\(name).ext",
+                ])
+            }
+            return TLSMaterial(
+                caFile: "\(directory)/ca.pem", serverCertificate: "\(directory)/server.pem",
+                serverKey: "\(directory)/server.key", clientCertificate: "\(directory)/client.pem",
+                clientKey: "\(directory)/client.key", otherCAFile: "\(directory)/other-ca.pem")
+        }
     }
 
     package struct StartError: Error, CustomStringConvertible {
@@ -33,10 +97,15 @@ package final class EtcdCluster: @unchecked Sendable {
     private var root = ""
     private let lock = NSLock()
     private var processes: [Process?] = []
+    /// Set: every member also serves https on `tlsClientPort`, requiring client certificates.
+    package let tls: TLSMaterial?
 
     /// Starts `size` members and waits until the cluster has a leader and takes writes. Retries with
-    /// new ports when a member lost the race for a port it was given.
-    package init(size: Int = 3) throws {
+    /// new ports when a member lost the race for a port it was given. With `tls`, each member also
+    /// serves its clients over https with the server certificate and requires a client certificate
+    /// signed by the CA.
+    package init(size: Int = 3, tls: TLSMaterial? = nil) throws {
+        self.tls = tls
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
             throw StartError(
                 description: "\(Self.executable) is missing: run scripts/setup --test (installs etcd-server)")
@@ -46,12 +115,15 @@ package final class EtcdCluster: @unchecked Sendable {
             let root = NSTemporaryDirectory() + "volumed-etcd-" + UUID().uuidString
             var members: [Member] = []
             for index in 1...size {
-                guard let client = Loopback.reservePort(), let peer = Loopback.reservePort() else {
+                guard let client = Loopback.reservePort(), let peer = Loopback.reservePort(),
+                    let secure = Loopback.reservePort()
+                else {
                     throw StartError(description: "no free loopback port")
                 }
                 members.append(
                     Member(
-                        name: "e\(index)", clientPort: client, peerPort: peer, dataDirectory: "\(root)/e\(index)"))
+                        name: "e\(index)", clientPort: client, peerPort: peer, dataDirectory: "\(root)/e\(index)",
+                        tlsClientPort: tls == nil ? nil : secure))
             }
             self.members = members
             self.root = root
@@ -81,6 +153,17 @@ package final class EtcdCluster: @unchecked Sendable {
         "etcd3+http://" + members.map { "127.0.0.1:\($0.clientPort)" }.joined(separator: ",")
     }
 
+    /// `etcd3+https://` to every member's https port, with tooz's options for the CA (`caFile`,
+    /// the right one unless given) and, unless `clientCertificate` is false, the client certificate.
+    package func tlsBackendURL(caFile: String? = nil, clientCertificate: Bool = true) -> String {
+        guard let tls else { return backendURL }
+        var query = ["ca_cert=\(caFile ?? tls.caFile)"]
+        if clientCertificate { query += ["cert_cert=\(tls.clientCertificate)", "cert_key=\(tls.clientKey)"] }
+        return "etcd3+https://"
+            + members.compactMap { $0.tlsClientPort.map { "127.0.0.1:\($0)" } }.joined(separator: ",") + "?"
+            + query.joined(separator: "&")
+    }
+
     /// The PID of a running member, nil when it is stopped.
     package func pid(of index: Int) -> Int32? {
         lock.withLock { processes[index].map(\.processIdentifier) }
@@ -94,8 +177,18 @@ package final class EtcdCluster: @unchecked Sendable {
             return process
         }
         guard let process else { return }
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        killAndReap(process)
+    }
+
+    /// Freezes member `index` with SIGSTOP: a hung member, whose sockets still accept connections
+    /// and hold them open without a word. `resume` (or `kill`) ends the hang.
+    package func pause(_ index: Int) {
+        if let pid = pid(of: index) { Glibc.kill(pid, SIGSTOP) }
+    }
+
+    /// Lets a paused member run again (SIGCONT).
+    package func resume(_ index: Int) {
+        if let pid = pid(of: index) { Glibc.kill(pid, SIGCONT) }
     }
 
     /// Starts member `index` again on its own ports and data directory (it rejoins with its state).
@@ -111,19 +204,19 @@ package final class EtcdCluster: @unchecked Sendable {
     package func acceptsWrites(through member: Member) -> Bool {
         let body = #"{"key":"X19maXh0dXJlX18=","value":"b2s="}"#
         guard let answer = Self.post(port: member.clientPort, path: "/v3/kv/put", body: body) else { return false }
-        return answer.hasPrefix("HTTP/1.1 200") && answer.contains(#""revision""#)
+        return answer.status == 200 && answer.text.contains(#""revision""#)
     }
 
     /// The index of the member that leads now, nil when no running member names a leader it knows.
     package func leaderIndex() -> Int? {
         for index in members.indices where pid(of: index) != nil {
             guard let answer = Self.post(port: members[index].clientPort, path: "/v3/maintenance/status", body: "{}"),
-                let leader = Self.field("leader", in: answer), leader != "0"
+                let leader = Self.field("leader", in: answer.text), leader != "0"
             else { continue }
             for candidate in members.indices where pid(of: candidate) != nil {
                 if let status = Self.post(
                     port: members[candidate].clientPort, path: "/v3/maintenance/status", body: "{}"),
-                    Self.field("member_id", in: status) == leader
+                    Self.field("member_id", in: status.text) == leader
                 {
                     return candidate
                 }
@@ -151,8 +244,8 @@ package final class EtcdCluster: @unchecked Sendable {
         process.arguments = [
             "--name", member.name,
             "--data-dir", member.dataDirectory,
-            "--listen-client-urls", member.clientURL,
-            "--advertise-client-urls", member.clientURL,
+            "--listen-client-urls", member.clientURLs,
+            "--advertise-client-urls", member.clientURLs,
             "--listen-peer-urls", member.peerURL,
             "--initial-advertise-peer-urls", member.peerURL,
             "--initial-cluster", cluster,
@@ -160,6 +253,12 @@ package final class EtcdCluster: @unchecked Sendable {
             "--initial-cluster-token", URL(fileURLWithPath: root).lastPathComponent,
             "--log-level", "warn",
         ]
+        if let tls {
+            process.arguments! += [
+                "--cert-file", tls.serverCertificate, "--key-file", tls.serverKey,
+                "--trusted-ca-file", tls.caFile, "--client-cert-auth",
+            ]
+        }
         let logPath = "\(root)/\(member.name).log"
         if !FileManager.default.fileExists(atPath: logPath) {
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -190,72 +289,11 @@ package final class EtcdCluster: @unchecked Sendable {
     }
 
     /// One HTTP/1.1 POST over a plain socket (no client library: the fixture checks the cluster the
-    /// code under test talks to). Returns the raw answer, nil when the member is not reachable.
-    static func post(port: Int, path: String, body: String) -> String? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = Loopback.address(port: port)
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard connected else { return nil }
-        let request =
-            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nGrpc-Metadata-hasleader: true\r\n"
-            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-        let bytes = Array(request.utf8)
-        let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard sent == bytes.count else { return nil }
-        var received: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while received.count < 1 << 20 {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            received += chunk[0..<n]
-        }
-        return String(decoding: received, as: UTF8.self)
-    }
-}
-
-/// Loopback sockets and bounded waits for tests that run real peers.
-package enum Loopback {
-    /// A loopback port that was free a moment ago (bound to port 0, read back, closed).
-    package static func reservePort() -> Int? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var address = Self.address(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
-            }
-        }
-        return ok ? Int(UInt16(bigEndian: address.sin_port)) : nil
-    }
-
-    /// True when something accepts TCP connections on 127.0.0.1:`port`.
-    package static func isListening(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = Self.address(port: port)
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
-
-    static func address(port: Int) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return address
+    /// code under test talks to). Returns the answer, nil when the member is not reachable.
+    static func post(port: Int, path: String, body: String) -> RawResponse? {
+        try? RawClient.request(
+            port: port, method: "POST", path: path,
+            headers: [("Grpc-Metadata-hasleader", "true"), ("Content-Type", "application/json")],
+            body: Array(body.utf8), receiveTimeout: 2)
     }
 }

@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Testing
 
@@ -10,10 +11,15 @@ import Testing
 struct BackoffAnchorTests {
     let t0 = Date(timeIntervalSince1970: 1_700_000_000)
 
+    /// `t0 + seconds` on both clocks (the monotonic one starting at an unrelated instant).
+    func at(_ seconds: TimeInterval) -> ClockReading {
+        ClockReading(wall: t0, monotonic: MonotonicInstant(nanoseconds: 42_000_000_000)).advanced(by: seconds)
+    }
+
     func machine() -> BackendStateMachine {
         BackendStateMachine(
             id: "nfs-1", host: "node1@nfs-1", tickInterval: 10, volumeDriver: "nfs", volumeBackendName: "nfs",
-            supported: true, settings: BackendSettings(reinitDriverCount: 0), now: t0)
+            supported: true, settings: BackendSettings(reinitDriverCount: 0), now: at(0))
     }
 
     /// Starts the machine at `t0` and fails its first initialization `seconds` later with `kind`.
@@ -21,19 +27,19 @@ struct BackoffAnchorTests {
         -> BackendStateMachine
     {
         var machine = machine()
-        guard case .runInitialization(let id)? = machine.start(now: t0) else {
+        guard case .runInitialization(let id)? = machine.start(now: at(0)) else {
             throw DriverError(.other, "no initialization started")
         }
         _ = machine.initializationFinished(
             callID: id, result: .failure(DriverError(kind, "not yet")),
-            now: t0.addingTimeInterval(seconds), jitter: 1)
+            now: at(seconds), jitter: 1)
         return machine
     }
 
     @Test func aQuickFailureRetriesOnTheNextTick() throws {
         var machine = try machineWithFailedStart(after: 0.5)
         #expect(machine.nextReinitAt == t0.addingTimeInterval(10))
-        guard case .reinitialize = machine.tick(now: t0.addingTimeInterval(10), jitter: 1) else {
+        guard case .reinitialize = machine.tick(now: at(10), jitter: 1) else {
             Issue.record("the tick one interval after the attempt began did not re-initialize")
             return
         }
@@ -41,7 +47,7 @@ struct BackoffAnchorTests {
 
     @Test func timerJitterOfAFewMillisecondsDoesNotCostATick() throws {
         var machine = try machineWithFailedStart(after: 0.01)
-        guard case .reinitialize = machine.tick(now: t0.addingTimeInterval(9.995), jitter: 1) else {
+        guard case .reinitialize = machine.tick(now: at(9.995), jitter: 1) else {
             Issue.record("a tick 5 ms early by timer jitter did not re-initialize")
             return
         }
@@ -50,7 +56,7 @@ struct BackoffAnchorTests {
     @Test func aFailureAfterAHangCountsFromItsEnd() throws {
         var machine = try machineWithFailedStart(after: 15, .timeout)
         #expect(machine.nextReinitAt == t0.addingTimeInterval(25))
-        guard case .reportDown = machine.tick(now: t0.addingTimeInterval(20), jitter: 1) else {
+        guard case .reportDown = machine.tick(now: at(20), jitter: 1) else {
             Issue.record("re-initialized before the backoff after the hang had passed")
             return
         }

@@ -14,11 +14,11 @@ import Testing
         let liveness = set.reportLiveness(every: .milliseconds(10)) { reports.add(1, ordering: .relaxed) }
         defer { liveness.cancel() }
         // Not started: no reports.
-        #expect(!(await eventually(within: 0.3) { reports.load(ordering: .relaxed) > 0 }))
+        #expect(!(await waitUntil(seconds: 0.3) { reports.load(ordering: .relaxed) > 0 }))
 
         set.start()
         defer { set.stop() }
-        #expect(await eventually { reports.load(ordering: .relaxed) >= 3 })
+        #expect(await waitUntil { reports.load(ordering: .relaxed) >= 3 })
 
         // Wedge the loop's queue, as a driver callback stuck in a lock would.
         let gate = Gate()
@@ -30,10 +30,10 @@ import Testing
         wedged.wait()
         let atWedge = reports.load(ordering: .relaxed)
         #expect(
-            !(await eventually(within: 0.5) { reports.load(ordering: .relaxed) > atWedge }),
+            !(await waitUntil(seconds: 0.5) { reports.load(ordering: .relaxed) > atWedge }),
             "a wedged loop must stop reporting")
         gate.release()
-        #expect(await eventually { reports.load(ordering: .relaxed) > atWedge + 2 }, "reports resume with the loop")
+        #expect(await waitUntil { reports.load(ordering: .relaxed) > atWedge + 2 }, "reports resume with the loop")
 
         set.stop()
         #expect(!set.loopIsHealthy(now: DispatchTime.now().uptimeNanoseconds), "a stopped loop is not healthy")
@@ -59,7 +59,7 @@ import Testing
         defer { set.stop() }
         let started = try #require(set.lastTickAt())
         let version = set.snapshot().version
-        #expect(await eventually { (set.lastTickAt() ?? started) > started }, "each tick moves lastTickAt")
+        #expect(await waitUntil { (set.lastTickAt() ?? started) > started }, "each tick moves lastTickAt")
         #expect(set.snapshot().version == version)
     }
 }

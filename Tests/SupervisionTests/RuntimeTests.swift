@@ -37,7 +37,7 @@ struct RuntimeTests {
         set.start()
         defer { set.stop() }
 
-        #expect(await eventually { set.snapshot().state("flaky") == .ready })
+        #expect(await waitUntil { set.snapshot().state("flaky") == .ready })
         let snapshot = set.snapshot()
         #expect(snapshot.state("hung") == .initializing)
         #expect(hung.returned == 0, "the hung call is still hung while the other backend recovered")
@@ -48,7 +48,7 @@ struct RuntimeTests {
             ])
 
         gate.release()
-        #expect(await eventually { set.snapshot().state("hung") == .ready })
+        #expect(await waitUntil { set.snapshot().state("hung") == .ready })
         #expect(hung.initCalls == 1)
     }
 
@@ -66,10 +66,10 @@ struct RuntimeTests {
         set.start()
         defer { set.stop() }
 
-        #expect(await eventually { set.snapshot().state("slow") == .exhausted })
+        #expect(await waitUntil { set.snapshot().state("slow") == .exhausted })
         #expect(set.abandonedCalls("slow") == 1)
         gate.release()
-        #expect(await eventually { set.abandonedCalls("slow") == 0 })
+        #expect(await waitUntil { set.abandonedCalls("slow") == 0 })
         let backend = try #require(set.snapshot().backend(id: "slow"))
         #expect(backend.state == .exhausted)
         #expect(backend.initialized == false)
@@ -100,7 +100,7 @@ struct RuntimeTests {
 
         for id in ["hang", "throw"] {
             #expect(
-                await eventually {
+                await waitUntil {
                     (set.snapshot().backend(id: id)?.transitions.map(\.to) ?? []).starts(with: [
                         .initializing, .ready, .retrying, .initializing, .ready,
                     ])
@@ -129,10 +129,10 @@ struct RuntimeTests {
         defer { set.stop() }
 
         // Between two attempts it is `retrying`; a read can land inside an attempt (`initializing`).
-        #expect(await eventually { driver.checkCalls >= 3 && set.snapshot().state("gated") == .retrying })
+        #expect(await waitUntil { driver.checkCalls >= 3 && set.snapshot().state("gated") == .retrying })
         #expect(set.snapshot().backend(id: "gated")?.initialized == false)
         #expect(FileManager.default.createFile(atPath: path, contents: Data("share\n".utf8)))
-        #expect(await eventually { set.snapshot().backend(id: "gated")?.capabilities == sampleStats("gated") })
+        #expect(await waitUntil { set.snapshot().backend(id: "gated")?.capabilities == sampleStats("gated") })
         #expect(set.snapshot().state("gated") == .ready)
     }
 
@@ -155,7 +155,7 @@ struct RuntimeTests {
         defer { set.stop() }
 
         #expect(
-            await eventually {
+            await waitUntil {
                 publisher.batches.contains { batch in
                     Set(batch.map(\.host)) == ["node1@ok", "node1@bad", "node1@gone"]
                         && batch.first { $0.host == "node1@gone" }?.backendState == .down
@@ -182,7 +182,7 @@ struct RuntimeTests {
         set.start()
         defer { set.stop() }
 
-        #expect(await eventually { (set.snapshot().backend(id: "a")?.counters.publishesFailed ?? 0) >= 5 })
+        #expect(await waitUntil { (set.snapshot().backend(id: "a")?.counters.publishesFailed ?? 0) >= 5 })
         let backend = try #require(set.snapshot().backend(id: "a"))
         #expect(backend.state == .ready)
         #expect(backend.transitions.map(\.to) == [.initializing, .ready])
@@ -192,7 +192,7 @@ struct RuntimeTests {
         #expect(driver.statsCallCount >= 5)
 
         publisher.setMode(.accept)
-        #expect(await eventually { set.snapshot().backend(id: "a")?.lastPublish?.ok == true })
+        #expect(await waitUntil { set.snapshot().backend(id: "a")?.lastPublish?.ok == true })
         #expect(set.snapshot().backend(id: "a")?.transitions.map(\.to) == [.initializing, .ready])
         #expect(publisher.lastReport(host: "node1@a")?.capabilities == sampleStats())
     }
@@ -214,7 +214,7 @@ struct RuntimeTests {
         defer { set.stop() }
 
         let firstBeat = try #require(set.snapshot().backend(id: "a")?.updatedAt)
-        #expect(await eventually { set.snapshot().publishesCoalesced >= 5 })
+        #expect(await waitUntil { set.snapshot().publishesCoalesced >= 5 })
         let snapshot = set.snapshot()
         #expect(publisher.calls == 1, "one publish in flight, the rest waiting merged")
         #expect(try #require(snapshot.backend(id: "a")?.updatedAt) > firstBeat, "heartbeats go on")
@@ -222,10 +222,10 @@ struct RuntimeTests {
         #expect(snapshot.state("b") == .failed)
 
         gate.release()
-        #expect(await eventually { publisher.batches.count >= 3 })
+        #expect(await waitUntil { publisher.batches.count >= 3 })
         let second = publisher.batches[1]
         #expect(second.map(\.host) == ["node1@a", "node1@b"], "the coalesced batch holds one (newest) report per host")
-        #expect(await eventually { set.snapshot().backend(id: "a")?.lastPublish?.ok == true })
+        #expect(await waitUntil { set.snapshot().backend(id: "a")?.lastPublish?.ok == true })
     }
 
     @Test("manual reinit: resets the budget and reports when it finished, timed out, or found nothing")
@@ -245,7 +245,7 @@ struct RuntimeTests {
         set.start()
         defer { set.stop() }
 
-        #expect(await eventually { set.snapshot().state("ex") == .exhausted })
+        #expect(await waitUntil { set.snapshot().state("ex") == .exhausted })
         let (result, outcome) = await set.reinit(id: "ex", waitUpTo: 20)
         #expect(result == .started)
         guard case .finished(let backend) = outcome else {
@@ -289,14 +289,14 @@ struct RuntimeTests {
         defer { set.stop() }
         try set.addBackend(
             BackendDefinition(id: "b", volumeBackendName: "nfs", driver: ScriptedDriver(), settings: fastSettings()))
-        #expect(await eventually { set.snapshot().state("a") == .ready && set.snapshot().state("b") == .ready })
+        #expect(await waitUntil { set.snapshot().state("a") == .ready && set.snapshot().state("b") == .ready })
         #expect(set.snapshot().backends.map(\.id) == ["a", "b"])
 
         let replacement = ScriptedDriver.failing(100, name: "lvm")
         try set.replaceBackend(
             BackendDefinition(
                 id: "b", volumeBackendName: "lvm-1", driver: replacement, settings: fastSettings(limit: 1)))
-        #expect(await eventually { set.snapshot().state("b") == .exhausted })
+        #expect(await waitUntil { set.snapshot().state("b") == .exhausted })
         let b = try #require(set.snapshot().backend(id: "b"))
         #expect(b.volumeDriver == "lvm")
         #expect(b.volumeBackendName == "lvm-1")
@@ -308,7 +308,7 @@ struct RuntimeTests {
 
         try set.removeBackend(id: "a")
         #expect(set.snapshot().backends.map(\.id) == ["b"])
-        #expect(await eventually { publisher.lastReport(host: "node1@a")?.backendState == .down })
+        #expect(await waitUntil { publisher.lastReport(host: "node1@a")?.backendState == .down })
         #expect(throws: SupervisionError.backendNotFound("a")) { try set.removeBackend(id: "a") }
         #expect(throws: SupervisionError.backendNotFound("zz")) {
             try set.replaceBackend(BackendDefinition(id: "zz", volumeBackendName: "nfs", driver: ScriptedDriver()))
@@ -316,7 +316,7 @@ struct RuntimeTests {
 
         let disabled = try set.setServiceStatus(id: "b", disabled: true, reason: "maintenance")
         #expect(disabled.serviceStatus == ServiceStatus(disabled: true, disabledReason: "maintenance"))
-        #expect(await eventually { publisher.lastReport(host: "node1@b")?.serviceStatus.disabled == true })
+        #expect(await waitUntil { publisher.lastReport(host: "node1@b")?.serviceStatus.disabled == true })
         #expect(throws: SupervisionError.backendNotFound("a")) {
             try set.setServiceStatus(id: "a", disabled: false, reason: nil)
         }
@@ -334,7 +334,7 @@ struct RuntimeTests {
         defer { set.stop() }
 
         #expect(
-            await eventually {
+            await waitUntil {
                 let snapshot = set.snapshot()
                 return (snapshot.backend(id: "a")?.counters.publishesOK ?? 0) >= 2
                     && (snapshot.backend(id: "b")?.counters.publishesFailed ?? 0) >= 2
@@ -363,20 +363,20 @@ struct RuntimeTests {
         defer { set.stop() }
 
         #expect(
-            await eventually {
+            await waitUntil {
                 set.snapshot().backend(id: "stuck")?.lastError?.message
                     == "\(bound) earlier calls into the driver are still running past their timeout"
             })
         // A call is abandoned 0.1 s after it was handed to a driver thread, which on a loaded machine
         // may be before that thread entered the driver: the driver's own count can lag behind.
-        #expect(await eventually { driver.initCalls == bound })
+        #expect(await waitUntil { driver.initCalls == bound })
         #expect(set.abandonedCalls("stuck") == bound)
         #expect(set.snapshot().state("stuck") == .retrying)
 
         gate.release()
-        #expect(await eventually { set.snapshot().state("stuck") == .ready })
+        #expect(await waitUntil { set.snapshot().state("stuck") == .ready })
         #expect(driver.initCalls == bound + 1)
-        #expect(await eventually { set.abandonedCalls("stuck") == 0 })
+        #expect(await waitUntil { set.abandonedCalls("stuck") == 0 })
     }
 }
 
@@ -401,18 +401,18 @@ struct DriverPoolBoundTests {
         let cap = SupervisorSet.maxDriverThreads
         #expect(cap < 32)
         // The watchdog reached the cap and kept asking for more workers, in vain.
-        #expect(await eventually { set.driverThreads.currentStatistics.growthRefusedAtCap >= 3 })
+        #expect(await waitUntil { set.driverThreads.currentStatistics.growthRefusedAtCap >= 3 })
         let atCap = set.driverThreads.currentStatistics
         #expect(atCap.peakThreads <= cap + 1, "one worker over the cap, for a publish only")
         #expect(atCap.busyWorkers >= cap)
         // While every worker hangs, the tick's reports still go out: the scheduler hears the
         // backends are down.
         let published = publisher.batches.count
-        #expect(await eventually { publisher.batches.count >= published + 3 })
+        #expect(await waitUntil { publisher.batches.count >= published + 3 })
         #expect(publisher.lastReport(host: "node1@hung-\(count - 1)")?.backendState == .down)
 
         gate.release()
-        #expect(await eventually { (0..<count).allSatisfy { set.snapshot().state("hung-\($0)") == .ready } })
+        #expect(await waitUntil { (0..<count).allSatisfy { set.snapshot().state("hung-\($0)") == .ready } })
         #expect(set.driverThreads.currentStatistics.peakThreads <= cap + 1)
     }
 }

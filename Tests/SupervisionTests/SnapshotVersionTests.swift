@@ -54,19 +54,19 @@ struct SnapshotVersionTests {
 
         set.start()
         defer { set.stop() }
-        #expect(await eventually { set.snapshot().state("a") == .failed })
+        #expect(await waitUntil { set.snapshot().state("a") == .failed })
         #expect(set.snapshot().version == 6, "start-up, then the failed initialization")
 
         clock.advance(by: 1)
         set.tick()
-        #expect(await eventually { publisher.calls == 1 && !set.isPublishing })
+        #expect(await waitUntil { publisher.calls == 1 && !set.isPublishing })
         #expect(set.currentVersion == 8, "one bump for the heartbeat, one for the recorded publish outcome")
         #expect(set.snapshot().backend(id: "a")?.counters.publishesOK == 1)
 
         set.tick()
-        #expect(await eventually { publisher.calls == 2 && !set.isPublishing })
+        #expect(await waitUntil { publisher.calls == 2 && !set.isPublishing })
         #expect(set.currentVersion == 9, "same instant, same state: only the publish outcome changed")
-        #expect(set.snapshot().backend(id: "a")?.updatedAt == clock.now())
+        #expect(set.snapshot().backend(id: "a")?.updatedAt == clock.wall)
 
         set.stop()
         #expect(set.currentVersion == 10)
@@ -119,7 +119,7 @@ struct SnapshotVersionTests {
             }
             thread.start()
         }
-        #expect(await eventually(within: 60) { finished.value == 4 })
+        #expect(await waitUntil(seconds: 60) { finished.value == 4 })
         #expect(problems.value == 0, "\(problems.messages)")
         #expect(satisfied.value == 4, "every reader saw at least 30 versions")
     }
@@ -142,18 +142,18 @@ struct TickRoundTests {
                 id: "h", volumeBackendName: "nfs", driver: hanging, settings: fastSettings(statsTimeout: 3600)))
         set.start()
         defer { set.stop() }
-        #expect(await eventually { publisher.batches.count == 2 && !set.isPublishing })
+        #expect(await waitUntil { publisher.batches.count == 2 && !set.isPublishing })
 
         clock.advance(by: 10)
-        let tickTime = clock.now()
+        let tickTime = clock.wall
         set.tick()
-        #expect(await eventually { hanging.statsCallCount == 2 })
+        #expect(await waitUntil { hanging.statsCallCount == 2 })
         try set.removeBackend(id: "h")
         #expect(
-            await eventually(within: 10) {
+            await waitUntil(seconds: 10) {
                 publisher.batches.contains { $0.map(\.host) == ["node1@a"] && $0.first?.timestamp == tickTime }
             })
-        #expect(await eventually { publisher.lastReport(host: "node1@h")?.backendState == .down })
+        #expect(await waitUntil { publisher.lastReport(host: "node1@h")?.backendState == .down })
     }
 
     @Test(

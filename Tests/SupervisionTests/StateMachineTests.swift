@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Testing
 
@@ -8,7 +9,11 @@ import Testing
 struct MachineHarness {
     var machine: BackendStateMachine
     let driver: ScriptedDriver
-    var now = Date(timeIntervalSince1970: 1_700_000_000)
+    /// The time of the next event on both clocks; the monotonic one starts far from the wall one.
+    var reading = ClockReading(
+        wall: Date(timeIntervalSince1970: 1_700_000_000), monotonic: MonotonicInstant(nanoseconds: 42_000_000_000))
+    /// The wall-clock part of `reading`, which is what the machine shows.
+    var now: Date { reading.wall }
     var jitter = 1.0
     var reports: [BackendReport] = []
 
@@ -18,19 +23,19 @@ struct MachineHarness {
         if settings == nil { backend.reinitDriverCount = limit }
         machine = BackendStateMachine(
             id: "nfs-1", host: "node1@nfs-1", tickInterval: tick, volumeDriver: driver.volumeDriverName,
-            volumeBackendName: "nfs", supported: driver.supported, settings: backend, now: now)
+            volumeBackendName: "nfs", supported: driver.supported, settings: backend, now: reading)
     }
 
     var states: [DriverState] { machine.transitions.map(\.to) }
 
     mutating func start() {
-        if let command = machine.start(now: now) { run(command) }
+        if let command = machine.start(now: reading) { run(command) }
     }
 
     /// Advances the clock and ticks once, running whatever driver call the tick asks for.
     mutating func tick(after seconds: TimeInterval = 300) {
-        now = now.addingTimeInterval(seconds)
-        switch machine.tick(now: now, jitter: jitter) {
+        reading = reading.advanced(by: seconds)
+        switch machine.tick(now: reading, jitter: jitter) {
         case .collectStats(let id): run(.collectStats(callID: id))
         case .reinitialize(let id): run(.runInitialization(callID: id))
         case .reportUp, .noReport, .reportDown: break
@@ -49,7 +54,7 @@ struct MachineHarness {
                 result = .failure(DriverError.classify(error))
             }
             if case .ready(let statsID) = machine.initializationFinished(
-                callID: id, result: result, now: now, jitter: jitter)
+                callID: id, result: result, now: reading, jitter: jitter)
             {
                 run(.collectStats(callID: statsID))
             }
@@ -58,7 +63,7 @@ struct MachineHarness {
             do { result = .success(try driver.getVolumeStats()) } catch {
                 result = .failure(DriverError.classify(error))
             }
-            _ = machine.statsFinished(callID: id, result: result, now: now, jitter: jitter)
+            _ = machine.statsFinished(callID: id, result: result, now: reading, jitter: jitter)
         }
     }
 }
@@ -179,12 +184,12 @@ struct StateMachineTests {
         #expect(harness.machine.state == .exhausted)
         #expect(harness.driver.initCalls == 2)
 
-        guard case .started(let command?) = harness.machine.manualReinit(now: harness.now) else {
+        guard case .started(let command?) = harness.machine.manualReinit(now: harness.reading) else {
             Issue.record("manual reinit did not start")
             return
         }
         #expect(harness.machine.reinitAttempts == 0)
-        #expect(harness.machine.manualReinit(now: harness.now) == .alreadyRunning)
+        #expect(harness.machine.manualReinit(now: harness.reading) == .alreadyRunning)
         harness.run(command)
         #expect(harness.machine.state == .retrying, "a fresh budget: retrying, not exhausted")
         for _ in 0..<5 { harness.tick() }
@@ -201,7 +206,7 @@ struct StateMachineTests {
         harness.start()
         for _ in 0..<3 { harness.tick() }
         #expect(harness.states == [i, .failed])
-        guard case .started(let command?) = harness.machine.manualReinit(now: harness.now) else {
+        guard case .started(let command?) = harness.machine.manualReinit(now: harness.reading) else {
             Issue.record("manual reinit did not start")
             return
         }
@@ -214,16 +219,16 @@ struct StateMachineTests {
     @Test("manual reinit of a ready driver starts over; of an initializing one is refused")
     func manualReinitFromReady() {
         var harness = MachineHarness(driver: ScriptedDriver())
-        #expect(harness.machine.manualReinit(now: harness.now) == .alreadyRunning, "not started yet: initializing")
+        #expect(harness.machine.manualReinit(now: harness.reading) == .alreadyRunning, "not started yet: initializing")
         harness.start()
         #expect(harness.machine.state == .ready)
-        guard case .started(.runInitialization)? = Optional(harness.machine.manualReinit(now: harness.now)) else {
+        guard case .started(.runInitialization)? = Optional(harness.machine.manualReinit(now: harness.reading)) else {
             Issue.record("manual reinit did not start")
             return
         }
         #expect(harness.machine.state == .initializing)
         #expect(harness.machine.capabilities == nil)
-        #expect(harness.machine.manualReinit(now: harness.now) == .alreadyRunning)
+        #expect(harness.machine.manualReinit(now: harness.reading) == .alreadyRunning)
     }
 
     struct BackoffCase: Sendable, CustomTestStringConvertible {
@@ -277,6 +282,22 @@ struct StateMachineTests {
         #expect(harness.machine.nextReinitAt == t0.addingTimeInterval(30 + 30))
     }
 
+    @Test("a backwards step of the wall clock neither postpones a due retry nor moves the shown deadline")
+    func wallClockStepBack() {
+        var harness = MachineHarness(driver: .failing(1), limit: 3, tick: 60)
+        harness.start()
+        let shownDue = harness.now.addingTimeInterval(60)
+        #expect(harness.machine.nextReinitAt == shownDue)
+        harness.reading = ClockReading(
+            wall: harness.now.addingTimeInterval(-3600), monotonic: harness.reading.monotonic)
+        harness.tick(after: 58)
+        #expect(harness.driver.initCalls == 1, "not due yet")
+        #expect(harness.machine.nextReinitAt == shownDue)
+        harness.tick(after: 2)
+        #expect(harness.driver.initCalls == 2)
+        #expect(harness.machine.state == .ready)
+    }
+
     @Test(
         "stats failures take a ready driver out: recoverable to retrying with a fresh budget, unrecoverable to failed",
         arguments: [
@@ -313,21 +334,21 @@ struct StateMachineTests {
     func statsStillRunning() {
         var harness = MachineHarness(driver: ScriptedDriver())
         harness.start()
-        guard case .collectStats(let id) = harness.machine.tick(now: harness.now, jitter: 1) else {
+        guard case .collectStats(let id) = harness.machine.tick(now: harness.reading, jitter: 1) else {
             Issue.record("expected a stats call")
             return
         }
-        #expect(harness.machine.tick(now: harness.now, jitter: 1) == .reportUp(sampleStats()))
+        #expect(harness.machine.tick(now: harness.reading, jitter: 1) == .reportUp(sampleStats()))
         #expect(
             harness.machine.statsFinished(
-                callID: id, result: .success(sampleStats(free: 5)), now: harness.now, jitter: 1)
+                callID: id, result: .success(sampleStats(free: 5)), now: harness.reading, jitter: 1)
                 == .up(sampleStats(free: 5)))
     }
 
     @Test("a late result after a timeout, or after a manual reinit, changes nothing")
     func lateResultsIgnored() {
         var harness = MachineHarness(driver: ScriptedDriver())
-        guard case .runInitialization(let first)? = harness.machine.start(now: harness.now) else {
+        guard case .runInitialization(let first)? = harness.machine.start(now: harness.reading) else {
             Issue.record("expected an initialization")
             return
         }
@@ -335,31 +356,32 @@ struct StateMachineTests {
         #expect(timeout.kind == .timeout)
         #expect(
             harness.machine.initializationFinished(
-                callID: first, result: .failure(timeout), now: harness.now, jitter: 1) == .failed)
+                callID: first, result: .failure(timeout), now: harness.reading, jitter: 1) == .failed)
         #expect(harness.machine.state == .retrying)
         #expect(
-            harness.machine.initializationFinished(callID: first, result: .success(()), now: harness.now, jitter: 1)
+            harness.machine.initializationFinished(callID: first, result: .success(()), now: harness.reading, jitter: 1)
                 == .ignored)
         #expect(harness.machine.state == .retrying)
 
-        guard case .started(.runInitialization(let second)?) = harness.machine.manualReinit(now: harness.now) else {
+        guard case .started(.runInitialization(let second)?) = harness.machine.manualReinit(now: harness.reading) else {
             Issue.record("expected a manual initialization")
             return
         }
         #expect(second != first)
         guard
             case .ready(let statsID) = harness.machine.initializationFinished(
-                callID: second, result: .success(()), now: harness.now, jitter: 1)
+                callID: second, result: .success(()), now: harness.reading, jitter: 1)
         else {
             Issue.record("expected ready")
             return
         }
-        guard case .started(.runInitialization?) = harness.machine.manualReinit(now: harness.now) else {
+        guard case .started(.runInitialization?) = harness.machine.manualReinit(now: harness.reading) else {
             Issue.record("expected a manual initialization")
             return
         }
         #expect(
-            harness.machine.statsFinished(callID: statsID, result: .success(sampleStats()), now: harness.now, jitter: 1)
+            harness.machine.statsFinished(
+                callID: statsID, result: .success(sampleStats()), now: harness.reading, jitter: 1)
                 == .ignored)
         #expect(harness.machine.capabilities == nil)
         #expect(harness.machine.state == .initializing)
@@ -398,7 +420,7 @@ struct StateMachineTests {
         settings.reinitDriverCount = 5
         let command = harness.machine.reconfigure(
             volumeDriver: "lvm", volumeBackendName: "lvm", supported: true,
-            settings: settings, now: harness.now)
+            settings: settings, now: harness.reading)
         #expect(command != nil)
         #expect(harness.machine.state == .initializing)
         #expect(harness.machine.reinitAttempts == 0)

@@ -1,19 +1,9 @@
+import Clocks
 import Foundation
 import Logging
 import SharedTestSupport
 
 @testable import Supervision
-
-/// A clock the test moves by hand.
-final class ManualClock: SupervisionClock, @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: Date
-
-    init(_ start: Date = Date(timeIntervalSince1970: 1_700_000_000)) { current = start }
-
-    func now() -> Date { lock.withLock { current } }
-    func advance(by seconds: TimeInterval) { lock.withLock { current = current.addingTimeInterval(seconds) } }
-}
 
 /// Jitter pinned to one value, so backoff times are exact.
 struct FixedJitter: JitterSource {
@@ -192,19 +182,9 @@ let quietLogger: Logger = {
     return logger
 }()
 
-/// Polls `condition` every 10 ms until it holds or `seconds` pass; never sleeps a fixed time.
-func eventually(within seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        try? await Task.sleep(nanoseconds: 10_000_000)
-    }
-    return condition()
-}
-
 func makeSet(
     tick: TimeInterval, publisher: RecordingPublisher = RecordingPublisher(),
-    clock: any SupervisionClock = SystemClock(), jitter: Double = 1
+    clock: any ServiceClock = SystemClock(), jitter: Double = 1
 ) throws -> SupervisorSet {
     try SupervisorSet(
         settings: ServiceSettings(host: "node1", backendStatsPollingInterval: tick), publisher: publisher,

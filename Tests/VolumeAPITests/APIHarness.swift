@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import HTTPServer
 import Logging
@@ -9,12 +10,12 @@ import VolumeService
 
 @testable import VolumeAPI
 
-/// The system clock shifted by an offset the test sets, to age heartbeats without waiting.
-final class OffsetClock: SupervisionClock, @unchecked Sendable {
+/// The system clocks shifted by an offset the test sets, to age heartbeats without waiting.
+final class OffsetClock: ServiceClock, @unchecked Sendable {
     private let lock = NSLock()
     private var offset: TimeInterval = 0
 
-    func now() -> Date { Date().addingTimeInterval(lock.withLock { offset }) }
+    func now() -> ClockReading { SystemClock().now().advanced(by: lock.withLock { offset }) }
     func shift(by seconds: TimeInterval) { lock.withLock { offset += seconds } }
 }
 
@@ -120,6 +121,7 @@ final class APIHarness: @unchecked Sendable {
         api.register(on: &router)
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.eventLoopCount = 1
+        configuration.renderError = OpenStackFault.render
         let metrics = api.requestMetrics
         server = HTTPServer(
             configuration: configuration, router: router, logger: quietLogger,
@@ -146,18 +148,18 @@ final class APIHarness: @unchecked Sendable {
     /// read: `backend_state` needs 3.49).
     static let newest = [("OpenStack-API-Version", "volume latest")]
 
-    func get(_ path: String, headers: [(String, String)] = APIHarness.newest) throws -> TestResponse {
-        try TestHTTPClient.request(port: port, method: "GET", path: path, headers: headers)
+    func get(_ path: String, headers: [(String, String)] = APIHarness.newest) throws -> RawResponse {
+        try RawClient.request(port: port, method: "GET", path: path, headers: headers)
     }
 
     func send(
         _ method: String, _ path: String, json: String? = nil, token: String? = nil,
         headers: [(String, String)] = []
-    ) throws -> TestResponse {
+    ) throws -> RawResponse {
         var all = headers
         if let token { all.append(("X-Auth-Token", token)) }
         if json != nil { all.append(("Content-Type", "application/json")) }
-        return try TestHTTPClient.request(
+        return try RawClient.request(
             port: port, method: method, path: path, headers: all,
             body: json.map { Array($0.utf8) } ?? (method == "GET" ? nil : []))
     }
@@ -185,12 +187,12 @@ final class APIHarness: @unchecked Sendable {
 }
 
 /// The entries of `{"services": [...]}`.
-func services(_ response: TestResponse) -> [[String: Any]] {
+func services(_ response: RawResponse) -> [[String: Any]] {
     response.json["services"] as? [[String: Any]] ?? []
 }
 
 /// `{"<fault>": {"code", "message"}}` split into its parts.
-func fault(_ response: TestResponse) -> (name: String, code: Int, message: String)? {
+func fault(_ response: RawResponse) -> (name: String, code: Int, message: String)? {
     guard let (name, value) = response.json.first, response.json.count == 1,
         let inner = value as? [String: Any], let code = inner["code"] as? Int, let message = inner["message"] as? String
     else { return nil }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import SharedTestSupport
 import Testing
 
 @testable import VolumeAPI
@@ -36,14 +37,14 @@ struct CrossSiteTests {
             ] {
                 var headers: [(String, String)] = []
                 if let contentType { headers.append(("Content-Type", contentType)) }
-                let response = try TestHTTPClient.request(
+                let response = try RawClient.request(
                     port: harness.port, method: mutation.method, path: mutation.path,
                     headers: headers, body: Array(mutation.body.utf8))
                 #expect(
                     response.status == 415, "\(mutation.path) \(contentType ?? "no Content-Type"): \(response.text)")
                 #expect(fault(response)?.name == "badMediaType", "\(response.text)")
             }
-            let twoLabels = try TestHTTPClient.request(
+            let twoLabels = try RawClient.request(
                 port: harness.port, method: mutation.method, path: mutation.path,
                 headers: [("Content-Type", "application/json"), ("Content-Type", "text/plain")],
                 body: Array(mutation.body.utf8))
@@ -70,7 +71,7 @@ struct CrossSiteTests {
         ]
         // DNS rebinding: the browser sends the attacker's name as both Host and Origin.
         for mutation in Self.mutations {
-            let response = try TestHTTPClient.request(
+            let response = try RawClient.request(
                 port: harness.port, method: mutation.method, path: mutation.path,
                 headers: [
                     ("Host", "rebound.evil.example:\(harness.port)"),
@@ -81,7 +82,7 @@ struct CrossSiteTests {
         }
         for mutation in Self.mutations {
             for headers in foreign {
-                let response = try TestHTTPClient.request(
+                let response = try RawClient.request(
                     port: harness.port, method: mutation.method, path: mutation.path,
                     headers: headers + [("Content-Type", "application/json")], body: Array(mutation.body.utf8))
                 #expect(response.status == 403, "\(mutation.path) \(headers): \(response.text)")
@@ -89,7 +90,7 @@ struct CrossSiteTests {
             }
         }
         // The text/plain form from another origin: refused too, whichever check comes first.
-        let form = try TestHTTPClient.request(
+        let form = try RawClient.request(
             port: harness.port, method: "POST", path: "/drivers/nfs-gold/reinit",
             headers: [("Origin", "http://evil.example"), ("Content-Type", "text/plain")], body: Array("x".utf8))
         #expect(form.status == 403)
@@ -105,7 +106,7 @@ struct CrossSiteTests {
         defer { harness.stop() }
         let json = [("Content-Type", "application/json")]
         func send(_ method: String, _ path: String, _ headers: [(String, String)], _ body: String?) throws -> Int {
-            try TestHTTPClient.request(
+            try RawClient.request(
                 port: harness.port, method: method, path: path, headers: headers,
                 body: body.map { Array($0.utf8) } ?? []
             ).status

@@ -3,19 +3,13 @@ import SharedTestSupport
 import Testing
 
 /// What an operator would type: the same API driven by the `curl` binary.
-@Suite("with curl", .enabled(if: Tool.curl != nil, "curl is not installed; scripts/setup installs it"))
+@Suite("with curl", .enabled(if: Tool.available("curl"), "curl is not installed; scripts/setup installs it"))
 struct CurlTests {
     /// Runs curl with `arguments`; returns its exit status and standard output.
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Tool.curl!)
-        process.arguments = ["--silent", "--show-error", "--max-time", "60"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        let result = try ExternalTool("curl", package: "curl").run(
+            ["--silent", "--show-error", "--max-time", "60"] + arguments)
+        return (result.status, result.stdout)
     }
 
     @Test("an operator disables a backend with a reason, lists services, and re-initializes a driver")

@@ -48,7 +48,7 @@ struct MicroversionParserTests {
             #expect(parse(["volume \(text)"]) == .malformed(text), "volume \(text)")
         }
         #expect(parse(["volume 3.x"]).fault()?.status == .badRequest)
-        #expect(parse(["volume 3.x"]).fault()?.faultName == "badRequest")
+        #expect(parse(["volume 3.x"]).fault()?.name == "badRequest")
     }
 
     @Test("versions outside 3.0 to the maximum are 406s")
@@ -177,7 +177,7 @@ struct OpenStackProtocolTests {
     func headersEverywhere() throws {
         let harness = try APIHarness([TestBackend("nfs-gold")], tick: 30)
         defer { harness.stop() }
-        let cases: [(TestResponse, Int, String)] = [
+        let cases: [(RawResponse, Int, String)] = [
             (try harness.get("/v3/services", headers: []), 200, "volume 3.0"),
             (try harness.get("/v3/services", headers: [("OpenStack-API-Version", "volume 3.7")]), 200, "volume 3.7"),
             (
@@ -390,7 +390,7 @@ struct OpenStackProtocolTests {
         let noauth = AccessPolicy(adminToken: "s3cret", strategy: .noauth)
         #expect(throws: Never.self) { try noauth.authorizeMutation(request) }
         let tokenOnly = AccessPolicy(adminToken: "s3cret")
-        #expect(throws: HTTPError.self) { try tokenOnly.authorizeMutation(request) }
+        #expect(throws: OpenStackFault.self) { try tokenOnly.authorizeMutation(request) }
         let admin = try HTTPRequest(
             method: .put, target: "/", headers: ["X-Auth-Token": "s3cret"],
             peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
@@ -399,12 +399,12 @@ struct OpenStackProtocolTests {
             let attempt = try HTTPRequest(
                 method: .put, target: "/", headers: ["X-Auth-Token": bad],
                 peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
-            #expect(throws: HTTPError.self) { try noauth.authorizeMutation(attempt) }
+            #expect(throws: OpenStackFault.self) { try noauth.authorizeMutation(attempt) }
         }
         // Without a token and without noauth, a remote client still cannot write.
         let remote = try HTTPRequest(
             method: .put, target: "/", peer: PeerAddress(family: .ipv4, bytes: [192, 0, 2, 7], port: 1))
-        #expect(throws: HTTPError.self) {
+        #expect(throws: OpenStackFault.self) {
             try AccessPolicy(adminToken: nil, strategy: .noauth).authorizeMutation(remote)
         }
     }

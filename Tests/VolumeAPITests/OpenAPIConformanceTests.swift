@@ -5,27 +5,14 @@ import Testing
 /// Runs `scripts/openapi-check` against a live server, so the spec and the server cannot drift.
 @Suite(
     "OpenAPI conformance",
-    .enabled(if: Tool.python3 != nil, "python3 is not installed; scripts/setup --test installs it"))
+    .enabled(if: Tool.available("python3"), "python3 is not installed; scripts/setup --test installs it"))
 struct OpenAPIConformanceTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: repositoryRoot)
 
     /// Runs python3 with `arguments` from the package root; returns the exit status and output.
     static func runPython(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Tool.python3!)
-        process.arguments = arguments
-        process.currentDirectoryURL = packageRoot
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()  // ends when the process exits
-        let deadline = Date().addingTimeInterval(120)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        let result = try ExternalTool("python3", package: "python3").run(arguments, directory: repositoryRoot)
+        return (result.status, result.stdout + result.stderr)
     }
 
     /// Runs the checker against a live one-backend server with a copy of the spec in which `original`

@@ -138,7 +138,7 @@ struct AccessTests {
             method: .put, target: "/v3/os-services/enable",
             headers: ["Content-Type": "application/json"], body: Array(body.utf8), peer: remote)
         #expect(
-            throws: HTTPError.forbidden(
+            throws: OpenStackFault.forbidden(
                 "No admin token is configured, so state-changing requests are accepted from loopback clients only.")
         ) {
             try AccessPolicy(adminToken: nil).authorizeMutation(request)

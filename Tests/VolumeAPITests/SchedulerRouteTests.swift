@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import Scheduler
+import SharedTestSupport
 import Testing
 
 @testable import VolumeAPI
@@ -163,6 +164,7 @@ struct SchedulerRouteTests {
         api.registerSchedulerRole(on: &router)
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.eventLoopCount = 1
+        configuration.renderError = OpenStackFault.render
         let metrics = api.requestMetrics
         let server = HTTPServer(
             configuration: configuration, router: router, logger: quietLogger, onResponse: { metrics.record($0) })
@@ -171,14 +173,14 @@ struct SchedulerRouteTests {
         let port = try #require(server.localPort)
         let body = Array(reportBody(host: "node9@nfs-gold").utf8)
         #expect(
-            try TestHTTPClient.request(
+            try RawClient.request(
                 port: port, method: "POST", path: "/v3/scheduler/capabilities",
                 headers: [("Content-Type", "application/json")], body: body
             ).status == 204)
-        #expect(try TestHTTPClient.request(port: port, method: "GET", path: "/healthz").status == 200)
-        let pools = try TestHTTPClient.request(port: port, method: "GET", path: "/v3/scheduler-stats/get_pools")
+        #expect(try RawClient.request(port: port, method: "GET", path: "/healthz").status == 200)
+        let pools = try RawClient.request(port: port, method: "GET", path: "/v3/scheduler-stats/get_pools")
         #expect(pools.text == #"{"pools":[{"name":"node9@nfs-gold#gold"}]}"#)
-        let text = try TestHTTPClient.request(port: port, method: "GET", path: "/metrics").text
+        let text = try RawClient.request(port: port, method: "GET", path: "/metrics").text
         for line in [
             #"volumed_scheduler_backends{listed="true"} 1"#, "volumed_scheduler_pools 1",
             #"volumed_scheduler_reports_total{result="accepted"} 1"#,
@@ -187,6 +189,6 @@ struct SchedulerRouteTests {
             #expect(text.contains(line + "\n"), "missing: \(line)")
         }
         // The volume service's routes are not part of this role.
-        #expect(try TestHTTPClient.request(port: port, method: "GET", path: "/v3/os-services").status == 404)
+        #expect(try RawClient.request(port: port, method: "GET", path: "/v3/os-services").status == 404)
     }
 }

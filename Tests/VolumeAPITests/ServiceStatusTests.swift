@@ -232,7 +232,7 @@ struct DecisionWriterTests {
         defer { harness.stop() }
         let slow = try #require(disk.withLock { $0 })
         defer { slow.gate.release() }
-        let answer = Mutex<TestResponse?>(nil)
+        let answer = Mutex<RawResponse?>(nil)
         let done = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
             let response = try? harness.send(

@@ -54,7 +54,7 @@ struct ServicesTests {
         #expect(plain.status == 200 && short.status == 200 && scoped.status == 200)
         #expect(plain.body == short.body)
         #expect(plain.body == scoped.body)
-        let head = try TestHTTPClient.request(
+        let head = try RawClient.request(
             port: harness.port, method: "HEAD", path: "/v3/os-services",
             headers: APIHarness.newest)
         #expect(head.status == 200)

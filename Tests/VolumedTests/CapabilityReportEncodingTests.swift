@@ -119,6 +119,15 @@ import VolumeService
         let report = BackendReport(
             backendID: "x", host: "n@x", timestamp: Self.timestamp, backendState: .up,
             serviceStatus: ServiceStatus(), capabilities: stats)
-        #expect(throws: CapabilityReportEncoding.Failure.self) { try CapabilityReportEncoding.batchBody([report]) }
+        let failure = #expect(throws: CapabilityReportEncoding.Failure.self) {
+            try CapabilityReportEncoding.batchBody([report])
+        }
+        guard case .notFinite(let name, let value)? = failure else {
+            Issue.record("expected notFinite, got \(String(describing: failure))")
+            return
+        }
+        #expect(name == "total_capacity_gb")
+        #expect(value.isNaN)
+        #expect(failure?.description == "total_capacity_gb is not a finite number: nan")
     }
 }

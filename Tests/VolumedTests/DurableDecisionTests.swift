@@ -384,13 +384,13 @@ import Testing
         #expect(JSONClient().waitFor(base + "/drivers") { state("a", $0) == "ready" } != nil)
         // A connection the server has accepted, then no descriptor left for anything new: with a
         // soft limit of 3, every new descriptor is refused (descriptors already open keep working).
-        let port = try #require(portOf(base))
-        let connection = try #require(RawConnection(port: port))
-        connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        let port = try #require(Loopback.port(of: base))
+        let connection = try RawClient(port: port, receiveTimeout: 30)
+        try connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         #expect(connection.readSome().hasPrefix("HTTP/1.1 200"))
         try Self.prlimit(pid, soft: 3)
         let body = #"{"host": "\#(hostOf("a"))", "binary": "cinder-volume"}"#
-        connection.send(
+        try connection.send(
             "PUT /v3/os-services/disable HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
         let answer = connection.readUntilClosed()

@@ -17,7 +17,7 @@ import Testing
     @Test func schedulerDownAtStartThenUp() throws {
         let dir = temporaryDirectory("sched-late")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let port = try #require(reserveLoopbackPort())
+        let port = try #require(Loopback.reservePort())
         let config = try Self.config(dir, schedulerURL: "http://127.0.0.1:\(port)/v3/scheduler/capabilities")
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
@@ -54,7 +54,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var (scheduler, schedulerBase) = try startScheduler(directory: dir)
         defer { scheduler.stop() }
-        let port = try #require(portOf(schedulerBase))
+        let port = try #require(Loopback.port(of: schedulerBase))
         let config = try Self.config(dir, schedulerURL: schedulerBase + "/v3/scheduler/capabilities")
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }

@@ -105,17 +105,17 @@ import Testing
         #expect(
             api.waitFor(base + "/drivers") { document in ids.allSatisfy { state($0, document) == "initializing" } }
                 != nil)
-        let port = try #require(portOf(base))
-        let halfSent = (0..<2).compactMap { _ in RawConnection(port: port) }
+        let port = try #require(Loopback.port(of: base))
+        let halfSent = (0..<2).compactMap { _ in try? RawClient(port: port, receiveTimeout: 30) }
         #expect(halfSent.count == 2)
-        for connection in halfSent { connection.send("GET /drivers HTTP/1.1\r\nHost: 127.0.0.1\r\n") }
+        for connection in halfSent { try connection.send("GET /drivers HTTP/1.1\r\nHost: 127.0.0.1\r\n") }
         // Let the server read the partial heads before the signal (a head still unread in the
         // socket buffer when draining starts counts as an idle connection and is closed).
         _ = waitUntil(seconds: 1) { false }
 
         volumed.signal(SIGTERM)
         #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("shutting down") })
-        for connection in halfSent { connection.send("Accept: application/json\r\n\r\n") }
+        for connection in halfSent { try connection.send("Accept: application/json\r\n\r\n") }
         for connection in halfSent {
             let reply = connection.readUntilClosed()
             #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply.prefix(200))")

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Synchronization
 
 // Helpers for the fault matrix: starting the processes, their configuration files, stand-in storage

@@ -13,7 +13,7 @@ import Testing
         try config.addNfs("a")
         let (first, base) = try startService(config)
         defer { first.stop() }
-        let port = try #require(portOf(base))
+        let port = try #require(Loopback.port(of: base))
 
         var second = FaultConfig(directory: dir + "/second", defaults: ["osapi_volume_listen_port": "\(port)"])
         try FileManager.default.createDirectory(atPath: second.directory, withIntermediateDirectories: true)

@@ -1,21 +1,19 @@
 import Foundation
 import SharedTestSupport
 
-// Stand-in schedulers for the fault matrix, started at test time and stopped with SIGKILL.
+// Stand-in schedulers for the fault matrix (the life cycle is SharedTestSupport's).
 
 /// A python3 stand-in for a misbehaving scheduler, written to a temporary directory at test time.
 /// `POST` answers after `delay` seconds with `status`; `GET /posts` tells how many POSTs arrived.
-/// Stopped with SIGKILL: started from a test thread it inherits a blocked SIGTERM.
 final class SchedulerStandIn {
-    private let process: Process
-    private let directory: String
-    let port: Int
+    private let server: PythonServer
+    var port: Int { server.port }
 
     static let script = """
         import sys, time, threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        status, delay = int(sys.argv[1]), float(sys.argv[2])
+        status, delay = int(sys.argv[2]), float(sys.argv[3])
         lock = threading.Lock()
         posts = 0
 
@@ -61,36 +59,8 @@ final class SchedulerStandIn {
         """
 
     init(status: Int, delay: Double) throws {
-        let directory = temporaryDirectory("scheduler-peer")
-        let path = directory + "/scheduler_peer.py"
-        try Self.script.write(toFile: path, atomically: true, encoding: .utf8)
-        let process = Process()
-        let output = OutputBuffer()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", path, String(status), String(delay)]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        _ = PipeReader(out.fileHandleForReading, name: "scheduler-peer-stdout") { data in
-            output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) }
-        }
-        var found: Int?
-        _ = waitUntil(seconds: 30) {
-            let text = output.withLock { $0.stdout }
-            guard let range = text.range(of: #"port [0-9]+"#, options: .regularExpression) else { return false }
-            found = Int(text[range].dropFirst(5))
-            return true
-        }
-        self.process = process
-        self.directory = directory
-        guard let found else {
-            port = 0
-            stop()
-            throw FaultTestError("the python scheduler stand-in printed no port")
-        }
-        port = found
+        server = try PythonServer(
+            script: Self.script, name: "scheduler_peer", arguments: [String(status), String(delay)])
     }
 
     var capabilitiesURL: String { "http://127.0.0.1:\(port)/v3/scheduler/capabilities" }
@@ -99,71 +69,15 @@ final class SchedulerStandIn {
         ((try? api.get("http://127.0.0.1:\(port)/posts"))?.json["posts"] as? Int) ?? -1
     }
 
-    func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    deinit { stop() }
+    func stop() { server.stop() }
 }
 
-/// nghttpd (nghttp2-server) as an HTTP/2-only scheduler stand-in: cleartext, prior knowledge only,
-/// answering `POST /v3/scheduler/capabilities` with 200 from its document root. Its `-v` frame log
-/// goes to a file the test reads. Stopped with SIGKILL.
-final class NghttpdStandIn {
-    static let executable: String? = ["/usr/sbin/nghttpd", "/usr/bin/nghttpd", "/usr/local/bin/nghttpd"]
-        .first { FileManager.default.isExecutableFile(atPath: $0) }
-
-    private var process: Process?
-    private let directory: String
-    private(set) var port = 0
-
-    init() throws {
-        guard let executable = Self.executable else { throw FaultTestError("nghttpd is not installed") }
-        directory = temporaryDirectory("nghttpd")
-        try FileManager.default.createDirectory(
-            atPath: directory + "/root/v3/scheduler", withIntermediateDirectories: true)
-        try "{}".write(toFile: directory + "/root/v3/scheduler/capabilities", atomically: true, encoding: .utf8)
-        // A reserved port can be taken before nghttpd binds it: try a few.
-        for _ in 0..<3 {
-            guard let candidate = reserveLoopbackPort() else { continue }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["--no-tls", "-v", "-a", "127.0.0.1", "-d", directory + "/root", String(candidate)]
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-            process.standardOutput = FileHandle(forWritingAtPath: logPath)
-            process.standardError = FileHandle.nullDevice
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            if waitUntil(seconds: 20, { RawConnection(port: candidate) != nil || !process.isRunning }),
-                process.isRunning
-            {
-                self.process = process
-                port = candidate
-                return
-            }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: directory)
-        throw FaultTestError("nghttpd did not start listening")
+extension NghttpdServer {
+    /// nghttpd as an HTTP/2-only scheduler stand-in: cleartext, prior knowledge only, answering
+    /// `POST /v3/scheduler/capabilities` with 200 from its document root, its frames logged (`log`).
+    static func schedulerStandIn() throws -> NghttpdServer {
+        try NghttpdServer(files: ["v3/scheduler/capabilities": "{}"], frameLog: true)
     }
 
-    private var logPath: String { directory + "/frames.log" }
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-    var capabilitiesURL: String { "http://127.0.0.1:\(port)/v3/scheduler/capabilities" }
-
-    func stop() {
-        if let process, process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        process = nil
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    deinit { stop() }
+    var capabilitiesURL: String { baseURL + "/v3/scheduler/capabilities" }
 }

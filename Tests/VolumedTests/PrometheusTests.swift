@@ -94,7 +94,7 @@ import Testing
         #expect(api.waitFor(base + "/drivers") { state("gold", $0) == "ready" } != nil, "stderr: \(volumed.stderr)")
 
         let target = String(base.dropFirst("http://".count))
-        let port = try freeLoopbackPort()
+        let port = try #require(Loopback.reservePort())
         try """
         global:
           scrape_interval: 1s
@@ -153,24 +153,6 @@ import Testing
         }
         return found
     }
-}
-
-/// A loopback port free a moment ago, for a program that cannot be told to pick one (prometheus).
-func freeLoopbackPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
-        }
-    }
-    guard bound else { throw FaultTestError("cannot find a free port: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// A text body over the product's libcurl client.

@@ -50,7 +50,12 @@ import Testing
         #expect(capabilities["timestamp"] is String)
         #expect(capabilities["updated"] is String)
         // The volume service itself runs no scheduler routes when it reports elsewhere.
-        #expect(try api.get(base + "/v3/scheduler-stats/get_pools").status == 404)
+        // The server's own 404 is an OpenStack fault, on both roles' listeners (Cinder's clients parse it).
+        let notServed = try api.client.get(base + "/v3/scheduler-stats/get_pools")
+        #expect(notServed.status == 404)
+        let notFoundFault = #"{"itemNotFound": {"code": 404, "message": "The resource could not be found."}}"#
+        #expect(notServed.bodyText == notFoundFault)
+        #expect(try api.client.get(schedulerBase + "/no/such/path").bodyText == notFoundFault)
 
         // The storage of silver appears: the scheduler process lists it after the next ticks.
         try FileManager.default.createDirectory(
@@ -77,11 +82,11 @@ import Testing
     /// out as HTTP/2 POSTs, all streams of one connection; the same peer refuses HTTP/1.1, and
     /// volumed's own scheduler (HTTP/1.1 only) refuses the HTTP/2 preface, each seen in
     /// `last_publish` with the drivers untouched.
-    @Test(.enabled(if: NghttpdStandIn.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    @Test(.enabled(if: NghttpdServer.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
     func publishesOverHTTP2PriorKnowledge() throws {
         let dir = temporaryDirectory("role-h2")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let peer = try NghttpdStandIn()
+        let peer = try NghttpdServer.schedulerStandIn()
         defer { peer.stop() }
         let (scheduler, schedulerBase) = try startScheduler(directory: dir)
         defer { scheduler.stop() }
@@ -165,7 +170,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (scheduler, schedulerBase) = try startScheduler(directory: dir)
         defer { scheduler.stop() }
-        let port = try #require(portOf(schedulerBase))
+        let port = try #require(Loopback.port(of: schedulerBase))
         var config = FaultConfig(
             directory: dir, defaults: ["scheduler_url": schedulerBase + "/v3/scheduler/capabilities"])
         try config.addNfs("gold")

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 import VolumeService
 
@@ -58,14 +59,28 @@ import VolumeService
     }
 
     @Test func rejectsDocumentsWithoutTheirList() {
-        #expect(throws: ServiceTable.Failure.self) {
+        let missing = #expect(throws: ServiceTable.Failure.missingList(document: "services")) {
             try ServiceTable.render(
                 servicesJSON: Array(#"{"nope": []}"#.utf8), driversJSON: Array(#"{"drivers": []}"#.utf8))
         }
+        #expect(missing?.description == #"the services document has no "services" list"#)
+        let notObject = #expect(throws: ServiceTable.Failure.notAnObject(document: "drivers")) {
+            try ServiceTable.render(servicesJSON: Array(#"{"services": []}"#.utf8), driversJSON: Array("[]".utf8))
+        }
+        #expect(notObject?.description == "the drivers document is not a JSON object")
+        let broken = #expect(throws: ServiceTable.Failure.self) {
+            try ServiceTable.render(servicesJSON: Array("{".utf8), driversJSON: Array("{}".utf8))
+        }
+        guard case .notJSON(let document, let syntax)? = broken else {
+            Issue.record("expected notJSON, got \(String(describing: broken))")
+            return
+        }
+        #expect(document == "services")
+        #expect(broken?.description == "the services document is not valid JSON: \(syntax)")
     }
 
     @Test func servicesSaysWhereItLookedWhenNothingAnswers() throws {
-        let port = try #require(reserveLoopbackPort())
+        let port = try #require(Loopback.reservePort())
         let services = try VolumedProcess(["services", "--url", "http://127.0.0.1:\(port)"])
         #expect(services.waitForExit() == 1)
         #expect(

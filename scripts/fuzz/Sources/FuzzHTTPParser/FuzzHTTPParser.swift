@@ -11,6 +11,13 @@
 /// Small limits, so short inputs reach every limit check.
 let harnessLimits = ParserLimits(maxHeadBytes: 256, maxTargetBytes: 96, maxHeaderCount: 12, maxBodyBytes: 300)
 
+/// A handler's own error, which renders itself (as volumed's OpenStack faults do).
+struct EmptyBody: HTTPResponseError {
+    var status: HTTPStatus { .conflict }
+    var headers: HTTPHeaders { HTTPHeaders() }
+    func response() -> HTTPResponse { HTTPResponse(status: status, body: "empty") }
+}
+
 /// Routes shaped like volumed's: literals, parameters, literal-vs-parameter siblings, an ETag.
 let harnessRouter: Router = {
     var router = Router()
@@ -25,7 +32,7 @@ let harnessRouter: Router = {
     router.get("/drivers/stats") { _ in HTTPResponse.text("stats") }
     router.get("/drivers/{id}") { request in HTTPResponse.text(request.pathParameters["id"] ?? "") }
     router.post("/drivers/{id}/reinit") { request in
-        if request.body.isEmpty { throw HTTPError.conflict("empty") }
+        if request.body.isEmpty { throw EmptyBody() }
         return HTTPResponse(status: .accepted, body: request.body)
     }
     router.delete("/drivers/{id}") { _ in HTTPResponse(status: .noContent, body: []) }

@@ -168,18 +168,18 @@ struct RequestStream {
         var route: String?
         switch match {
         case .notFound:
-            response = .itemNotFound("not found")
+            response = HTTPError.notFound("not found").response()
         case .methodNotAllowed(let pattern, let allow):
             route = pattern
-            response = .badMethod("not allowed", allow: allow)
+            response = HTTPError.methodNotAllowed("not allowed", allow: allow).response()
         case .found(let found, let parameters):
             route = found.pattern
             request.pathParameters = parameters
             request.routePattern = found.pattern
             do {
                 response = try found.handler(request)
-            } catch let error as HTTPError {
-                response = HTTPResponse(error)
+            } catch let error as any HTTPResponseError {
+                response = error.response()
             } catch {
                 Invariants.fail("a harness handler threw \(error)")
             }
@@ -209,7 +209,7 @@ struct RequestStream {
             var encoded: [UInt8] = []
             let context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
             let status = ResponseEncoder.encode(
-                HTTPResponse(fault), context: context, dateLine: harnessDateLine, serverLine: harnessServerLine, into: &encoded)
+                fault.response(), context: context, dateLine: harnessDateLine, serverLine: harnessServerLine, into: &encoded)
             Invariants.checkEncodedResponse(encoded, status: status, method: .get, keepAlive: false)
         }
         outcomes.append(.rejected(status: fault.status.code))

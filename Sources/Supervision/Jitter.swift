@@ -1,17 +1,3 @@
-import Foundation
-
-/// The supervisor's source of wall-clock time. Injected so the state machine and its tests never
-/// depend on real time: tests drive a manual clock, the service uses `SystemClock`.
-package protocol SupervisionClock: Sendable {
-    func now() -> Date
-}
-
-/// Real wall-clock time.
-package struct SystemClock: SupervisionClock {
-    package init() {}
-    package func now() -> Date { Date() }
-}
-
 /// The randomness behind backoff jitter, injected so tests can pin backoff times exactly.
 /// `nextUnit()` returns a value in `0...1`; values outside are clamped by the caller.
 package protocol JitterSource: Sendable {

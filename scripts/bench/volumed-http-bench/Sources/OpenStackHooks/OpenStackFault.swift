@@ -1,0 +1,1 @@
+../../../../../Sources/VolumeAPI/OpenStackFault.swift
