@@ -1,10 +1,11 @@
 import Dispatch
 import Foundation
+import Logging
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import Logging
-import Synchronization
 
 /// The threads that call drivers and publish capability reports: a bounded pool with a queue.
 ///
@@ -451,6 +452,7 @@ final class DriverThreadPool: Sendable {
     static func uptime() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
     static func nanoseconds(_ seconds: TimeInterval) -> UInt64 {
-        seconds.isFinite ? UInt64(max(0, min(seconds, 86_400 * 365)) * 1_000_000_000) : UInt64(86_400 * 365) * 1_000_000_000
+        seconds.isFinite
+            ? UInt64(max(0, min(seconds, 86_400 * 365)) * 1_000_000_000) : UInt64(86_400 * 365) * 1_000_000_000
     }
 }

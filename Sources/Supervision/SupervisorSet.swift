@@ -394,7 +394,8 @@ extension SupervisorSet {
             machine.serviceStatus = serviceStatus
             lastIncarnation &+= 1
             let index = backends.firstIndex { $0.machine.id > definition.id } ?? backends.endIndex
-            backends.insert(BackendRecord(machine: machine, driver: definition.driver, incarnation: lastIncarnation), at: index)
+            backends.insert(
+                BackendRecord(machine: machine, driver: definition.driver, incarnation: lastIncarnation), at: index)
             reindex(from: index)
             changed = true
             if phase == .running, let command = backends[index].machine.start(now: clock.now()) {
