@@ -33,14 +33,18 @@ let package = Package(
         // The one time source: a monotonic clock for deadlines and durations, the wall clock for what is
         // shown or sent. A leaf, so every module that reads the time takes the same injectable clock.
         .target(name: "Clocks"),
-        .target(name: "Supervision", dependencies: ["Clocks", .product(name: "Logging", package: "swift-log")]),
+        // Cinder's backend_state and service status: the words a volume service and the scheduler share.
+        .target(name: "ServiceVocabulary"),
+        .target(
+            name: "Supervision",
+            dependencies: ["Clocks", "ServiceVocabulary", .product(name: "Logging", package: "swift-log")]),
         // The one JSON of volumed: a strict parser that keeps member order and number text, and the
         // writer every body comes out of. A leaf: every module that reads or writes JSON imports it.
         .target(name: "JSON"),
         // The one rule for the names in `host@backend#pool`, shared by Config, Drivers and Scheduler.
         .target(name: "ServiceNames"),
         .target(name: "Config", dependencies: ["ServiceNames", "NetworkAddress"]),
-        .target(name: "Scheduler", dependencies: ["Clocks", "JSON", "ServiceNames"]),
+        .target(name: "Scheduler", dependencies: ["Clocks", "JSON", "ServiceNames", "ServiceVocabulary"]),
         .target(name: "Drivers", dependencies: ["Supervision", "CurlClient", "Config", "JSON", "ServiceNames"]),
         // Operator decisions (disable, enable, freeze): the store seam, one writer, durable before answered.
         .target(
@@ -49,7 +53,8 @@ let package = Package(
         // the capability reports and timestamps it stores, ServiceDecisions for the operator decisions
         // it keeps.
         .target(
-            name: "Coordination", dependencies: ["CurlClient", "JSON", "Scheduler", "ServiceDecisions", "Supervision"]),
+            name: "Coordination",
+            dependencies: ["Clocks", "CurlClient", "JSON", "Scheduler", "ServiceDecisions", "Supervision"]),
         .target(
             name: "VolumeAPI",
             dependencies: [
@@ -100,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "VolumedTests",
             dependencies: [
-                "VolumeService", "CurlClient", "ServiceDecisions", "Supervision", "SharedTestSupport",
+                "VolumeService", "CurlClient", "ServiceDecisions", "Supervision", "Coordination", "SharedTestSupport",
             ]),
     ]
 )

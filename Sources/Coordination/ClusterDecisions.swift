@@ -33,7 +33,7 @@ package struct ClusterDecisions: Sendable {
     /// throws `clusterRefused` (nothing changed) or, when a write got no answer and reading it back
     /// could not tell, `clusterUncertain`.
     package func record(_ decision: OperatorDecision, for key: ServiceKey, now: Date = Date())
-        throws(DecisionStoreError) -> Supervision.ServiceStatus
+        throws(DecisionStoreError) -> AdminState
     {
         let name = layout.key(.decision(host: key.host, binary: key.binary))
         for _ in 0..<Self.attempts {
@@ -43,7 +43,7 @@ package struct ClusterDecisions: Sendable {
             } catch {
                 throw .clusterRefused(reason: error.description)
             }
-            let before: Supervision.ServiceStatus
+            let before: AdminState
             if let current {
                 do throws(ClusterRecordError) {
                     before = try DecisionRecord.decode(current.value, key: name).status
@@ -52,7 +52,7 @@ package struct ClusterDecisions: Sendable {
                     throw .clusterRefused(reason: "the stored decision cannot be read: \(error)")
                 }
             } else {
-                before = Supervision.ServiceStatus()
+                before = AdminState()
             }
             let after = decision.applied(to: before)
             if current != nil, after == before { return after }
@@ -83,7 +83,7 @@ package struct ClusterDecisions: Sendable {
     }
 
     /// Writes `status` of `key` as a whole, whatever etcd held (the last writer wins).
-    package func store(_ status: Supervision.ServiceStatus, for key: ServiceKey, now: Date = Date())
+    package func store(_ status: AdminState, for key: ServiceKey, now: Date = Date())
         throws(DecisionStoreError)
     {
         let name = layout.key(.decision(host: key.host, binary: key.binary))
@@ -96,7 +96,7 @@ package struct ClusterDecisions: Sendable {
 
     /// Every decision etcd holds about the services of node `host`, and the revision read.
     package func decisions(ofNode host: String) throws(EtcdError) -> (
-        revision: Int64, statuses: [ServiceKey: Supervision.ServiceStatus]
+        revision: Int64, statuses: [ServiceKey: AdminState]
     ) {
         let range = try client.range(layout.decisions(ofNode: host))
         return (range.revision, statuses(range.keyValues).statuses)
@@ -104,9 +104,9 @@ package struct ClusterDecisions: Sendable {
 
     /// The statuses held in decision keys; keys or values that are not decisions are returned apart.
     package func statuses(_ keyValues: [EtcdKeyValue]) -> (
-        statuses: [ServiceKey: Supervision.ServiceStatus], unreadable: [ClusterRecordError]
+        statuses: [ServiceKey: AdminState], unreadable: [ClusterRecordError]
     ) {
-        var statuses: [ServiceKey: Supervision.ServiceStatus] = [:]
+        var statuses: [ServiceKey: AdminState] = [:]
         var unreadable: [ClusterRecordError] = []
         for keyValue in keyValues {
             guard case .decision(let host, let binary)? = layout.entry(of: keyValue.key) else { continue }
@@ -123,7 +123,7 @@ package struct ClusterDecisions: Sendable {
     /// A host joining with decisions of its own (its local state file from before cluster mode):
     /// each is written unless etcd already holds a decision for that service, which then wins.
     /// Returns the services written and those etcd overruled with a different status.
-    package func carryOver(_ local: [ServiceKey: Supervision.ServiceStatus], now: Date = Date())
+    package func carryOver(_ local: [ServiceKey: AdminState], now: Date = Date())
         throws(DecisionStoreError) -> (written: [ServiceKey], overruled: [ServiceKey])
     {
         var written: [ServiceKey] = []
@@ -152,14 +152,14 @@ package struct ClusterDecisions: Sendable {
 
 extension DecisionRecord {
     /// The record of `status`, taken at `updatedAt`.
-    package init(_ status: Supervision.ServiceStatus, updatedAt: CapabilityTimestamp) {
+    package init(_ status: AdminState, updatedAt: CapabilityTimestamp) {
         self.init(
             disabled: status.disabled, disabledReason: status.disabledReason, frozen: status.frozen,
             updatedAt: updatedAt)
     }
 
     /// The service status the record decides.
-    package var status: Supervision.ServiceStatus {
-        Supervision.ServiceStatus(disabled: disabled, disabledReason: disabledReason, frozen: frozen)
+    package var status: AdminState {
+        AdminState(disabled: disabled, disabledReason: disabledReason, frozen: frozen)
     }
 }

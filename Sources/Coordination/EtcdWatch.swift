@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import JSON
 import Scheduler
@@ -407,8 +408,8 @@ package final class EtcdWatch: Sendable {
 
     /// Waits `delay` seconds (in slices, so `stop` is not held up), then doubles it up to the cap.
     private func pause(_ delay: inout Double) {
-        let deadline = Date().addingTimeInterval(delay)
-        while !isStopped, Date() < deadline { usleep(20_000) }
+        let deadline = MonotonicInstant.now().advanced(by: delay)
+        while !isStopped, MonotonicInstant.now() < deadline { usleep(20_000) }
         delay = min(delay * 2, retry.maxDelay)
     }
 }

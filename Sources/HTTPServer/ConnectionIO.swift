@@ -48,8 +48,9 @@ extension EventLoop {
         }
         if connection.closed { return }
         if !chargeRequestBytes(connection) {
+            let answering = methodOfOldestUnanswered(connection)
             connection.input = []
-            fail(connection, HTTPError.serviceUnavailable(Self.requestBudgetMessage))
+            fail(connection, HTTPError.serviceUnavailable(Self.requestBudgetMessage), answering: answering)
         } else if connection.phase == .awaitingResponse && connection.hold == .none
             && connection.input.count > core.limits.maxHeadBytes
         {
@@ -134,6 +135,31 @@ extension EventLoop {
     static let requestBudgetMessage =
         "The server holds too many request bytes from all clients right now; retry later."
 
+    /// The method of the oldest request the connection has not answered, when the parser has
+    /// accepted its head: the one awaiting a deferred answer, the one whose body is being read, or
+    /// else the next one waiting in `input` (judged by the scanner and parser themselves, as
+    /// `process` would). Nil when that head is incomplete or refused: such bytes never became a
+    /// request, and a fault in their place is framed as for a GET.
+    private func methodOfOldestUnanswered(_ connection: Connection) -> HTTPMethod? {
+        switch connection.phase {
+        case .awaitingResponse: return connection.pendingContext?.method
+        case .body: return connection.pending?.head.method
+        case .lingering: return nil
+        case .head:
+            return connection.input.withUnsafeBufferPointer { bytes -> HTTPMethod? in
+                var start = 0
+                // RFC 9112 2.2: empty lines before a request line are skipped, as `process` does.
+                while start + 1 < bytes.count && bytes[start] == 13 && bytes[start + 1] == 10 { start += 2 }
+                let rest = UnsafeBufferPointer(rebasing: bytes[start...])
+                var scanner = HeadScanner()
+                guard case .complete(let length) = scanner.scan(rest, limits: core.limits) else { return nil }
+                let head = try? RequestParser.parseHead(
+                    UnsafeBufferPointer(rebasing: rest[0..<length]), limits: core.limits)
+                return head?.method
+            }
+        }
+    }
+
     // MARK: parsing
 
     /// Consumes requests from `bytes` until it runs out, must wait, or must close; returns how many
@@ -166,28 +192,35 @@ extension EventLoop {
                 case .incomplete:
                     return consumed
                 case .failed(let error):
-                    fail(connection, error)
+                    fail(connection, error, answering: nil)
                     return consumed
                 case .complete(let length):
                     let headBytes = UnsafeBufferPointer(rebasing: rest[0..<length])
                     consumed += length
+                    let head: ParsedHead
                     do {
-                        let head = try RequestParser.parseHead(headBytes, limits: limits)
+                        head = try RequestParser.parseHead(headBytes, limits: limits)
+                    } catch {
+                        fail(connection, error, answering: nil)
+                        return consumed
+                    }
+                    do {
                         try beginRequest(connection, head)
                     } catch {
-                        fail(connection, error)
+                        fail(connection, error, answering: head.method)
                         return consumed
                     }
                 }
             case .body:
+                let method = connection.pending?.head.method
                 do {
                     consumed += try connection.bodyReader!.feed(rest)
                 } catch {
-                    fail(connection, error)
+                    fail(connection, error, answering: method)
                     return consumed
                 }
                 if !chargeRequestBytes(connection) {
-                    fail(connection, HTTPError.serviceUnavailable(Self.requestBudgetMessage))
+                    fail(connection, HTTPError.serviceUnavailable(Self.requestBudgetMessage), answering: method)
                     return consumed
                 }
                 if connection.bodyReader!.isComplete { finishBody(connection) }
@@ -286,13 +319,15 @@ extension EventLoop {
             keepAlive: head.keepAlive && !forceClose && !draining, routePattern: nil,
             ifNoneMatch: wantsConditional ? head.headers : nil)
         var early: HTTPResponse?
-        if let hooks = core.hooks {
-            let startedAt = monotonicNanoseconds()
-            let start = hooks.begin(&request)
+        if let begin = core.hooks?.begin {
+            let start = begin(&request)
             context.exchangeHeaders = start.headers
+            context.exchangeID = start.exchangeID
             context.exchangeIDField = core.exchangeIDField
-            context.exchange = ExchangeInFlight(
-                id: start.exchangeID, target: request.target, startedAt: startedAt, annotation: request.annotation)
+            if start.recordsExchange && core.hooks?.end != nil {
+                context.exchange = ExchangeInFlight(
+                    target: request.target, startedAt: monotonicNanoseconds(), annotation: request.annotation)
+            }
             if let answer = start.answer, answer.deferral == nil { early = answer }
         }
         let response: HTTPResponse
@@ -363,7 +398,7 @@ extension EventLoop {
             let sentBody = code == 304 || code == 204 || code < 200 || context.method == .head ? 0 : response.body.count
             end(
                 ExchangeRecord(
-                    exchangeID: exchange.id, method: context.method, target: exchange.target, status: status,
+                    exchangeID: context.exchangeID, method: context.method, target: exchange.target, status: status,
                     bodyBytes: sentBody, durationNanoseconds: monotonicNanoseconds() &- exchange.startedAt,
                     annotation: exchange.annotation))
         }
@@ -385,8 +420,13 @@ extension EventLoop {
         serveBuffered(connection)
     }
 
-    /// Answers a malformed or over-limit request with its fault and closes after writing it.
-    private func fail(_ connection: Connection, _ error: any Error) {
+    /// Answers a malformed or over-limit request with its fault and closes after writing it. The
+    /// fault stands in for the answer to `answering`, the method of the request it refuses once the
+    /// parser has accepted that request's head: a HEAD's answer has no body (RFC 9112 6.3), or a
+    /// pipelining client would read the body as the next response. Bytes the parser refused never
+    /// named a method the server can trust; their fault is framed as for a GET, and the close ends
+    /// the stream after it.
+    private func fail(_ connection: Connection, _ error: any Error, answering method: HTTPMethod?) {
         let fault = (error as? HTTPError) ?? .badRequest("Malformed request.")
         core.logger.debug("rejecting request", metadata: ["peer": "\(connection.peer)", "fault": "\(fault)"])
         connection.phase = .head
@@ -394,7 +434,7 @@ extension EventLoop {
         connection.bodyReader = nil
         _ = chargeRequestBytes(connection)
         var context = ResponseContext(
-            method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+            method: method ?? .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
         context.exchangeHeaders = core.hooks?.unparsedRequestHeaders
         writeResponse(core.configuration.renderError(fault), context: context, to: connection)
     }
@@ -403,7 +443,9 @@ extension EventLoop {
         switch connection.inputDeadlineKind {
         case .header where connection.scanner.offset > 0 || !connection.input.isEmpty,
             .body:
-            fail(connection, HTTPError.requestTimeout("The request was not received in time."))
+            fail(
+                connection, HTTPError.requestTimeout("The request was not received in time."),
+                answering: methodOfOldestUnanswered(connection))
             connection.input = []
             _ = chargeRequestBytes(connection)
             flush(connection)

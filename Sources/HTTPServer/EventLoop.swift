@@ -23,7 +23,7 @@ final class ServerCore: Sendable {
     let logger: Logger
     let onResponse: (@Sendable (ResponseRecord) -> Void)?
     let hooks: ExchangeHooks?
-    /// `hooks.exchangeIDField` as bytes, sanitized once.
+    /// `hooks.exchangeIDField` and `: ` as bytes, sanitized once.
     let exchangeIDField: [UInt8]?
     let limits: ParserLimits
     let serverLine: [UInt8]
@@ -52,7 +52,7 @@ final class ServerCore: Sendable {
         self.onResponse = onResponse
         self.hooks = hooks
         exchangeIDField = hooks?.exchangeIDField.map { name in
-            name.utf8.map { $0 == 13 || $0 == 10 || $0 == 0 ? UInt8(ascii: " ") : $0 }
+            name.utf8.map { $0 == 13 || $0 == 10 || $0 == 0 ? UInt8(ascii: " ") : $0 } + Array(": ".utf8)
         }
         limits = ParserLimits(
             maxHeadBytes: max(64, configuration.maxHeadBytes), maxTargetBytes: max(1, configuration.maxTargetBytes),

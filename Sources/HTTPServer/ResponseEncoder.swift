@@ -11,19 +11,28 @@ struct ResponseContext {
     /// Kept only when the request carried If-None-Match.
     var ifNoneMatch: HTTPHeaders?
     /// `ExchangeStart.headers`, appended to whatever answers this request.
-    var exchangeHeaders: HTTPHeaders? = nil
-    /// Set when `ExchangeHooks.begin` saw the request: what `ExchangeHooks.end` reports.
-    var exchange: ExchangeInFlight? = nil
-    /// `ExchangeHooks.exchangeIDField`'s bytes, under which `exchange.id` is written.
+    var exchangeHeaders: EncodedFields? = nil
+    /// `ExchangeStart.exchangeID`, written under `exchangeIDField`.
+    var exchangeID: ExchangeID? = nil
+    /// `ExchangeHooks.exchangeIDField`'s bytes and `: `, followed by `exchangeID`.
     var exchangeIDField: [UInt8]? = nil
+    /// Set when `ExchangeHooks.begin` saw the request and asked for its record: what
+    /// `ExchangeHooks.end` reports.
+    var exchange: ExchangeInFlight? = nil
 }
 
-/// An exchange between `ExchangeHooks.begin` and `end`.
-struct ExchangeInFlight {
-    var id: String?
-    var target: String
-    var startedAt: UInt64
-    var annotation: (any Sendable)?
+/// An exchange between `ExchangeHooks.begin` and `end`, kept only when its record is wanted: a
+/// reference, so a context without one copies and destroys as one nil pointer.
+final class ExchangeInFlight {
+    let target: String
+    let startedAt: UInt64
+    let annotation: (any Sendable)?
+
+    init(target: String, startedAt: UInt64, annotation: (any Sendable)?) {
+        self.target = target
+        self.startedAt = startedAt
+        self.annotation = annotation
+    }
 }
 
 enum ResponseEncoder {
@@ -82,12 +91,10 @@ enum ResponseEncoder {
             buffer.append(contentsOf: crlf)
         }
         if !response.headers.isEmpty { response.headers.encode(into: &buffer) }
-        if let extra = context.exchangeHeaders, !extra.isEmpty { extra.encode(into: &buffer) }
-        if let field = context.exchangeIDField, let id = context.exchange?.id {
+        if let extra = context.exchangeHeaders { buffer.append(contentsOf: extra.bytes) }
+        if let field = context.exchangeIDField, let id = context.exchangeID {
             buffer.append(contentsOf: field)
-            buffer.append(contentsOf: fieldSeparator)
-            appendFieldText(id, to: &buffer)
-            buffer.append(contentsOf: crlf)
+            id.appendLine(to: &buffer)
         }
         if !context.keepAlive {
             buffer.append(contentsOf: connectionClose)
@@ -107,7 +114,6 @@ enum ResponseEncoder {
     static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
     private static let statusPrefix: [UInt8] = Array("HTTP/1.1 ".utf8)
     private static let crlf: [UInt8] = [13, 10]
-    private static let fieldSeparator: [UInt8] = [UInt8(ascii: ":"), UInt8(ascii: " ")]
     private static let contentTypePrefix: [UInt8] = Array("Content-Type: ".utf8)
     private static let contentLengthPrefix: [UInt8] = Array("Content-Length: ".utf8)
     private static let etagPrefix: [UInt8] = Array("ETag: ".utf8)

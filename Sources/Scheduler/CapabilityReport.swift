@@ -1,17 +1,5 @@
-/// Whether a volume backend's driver is working, as its volume service reports it (Cinder's
-/// `backend_state`).
 import JSON
-
-package enum BackendState: String, Sendable, Equatable {
-    case up
-    case down
-}
-
-/// Whether the operator lets the scheduler place volumes on the service (Cinder's service `status`).
-package enum ServiceStatus: String, Sendable, Equatable {
-    case enabled
-    case disabled
-}
+import ServiceVocabulary
 
 /// One pool a backend reported, with the keys it sent for it (including `pool_name`).
 package struct PoolReport: Sendable, Equatable {

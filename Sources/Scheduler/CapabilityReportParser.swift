@@ -1,5 +1,6 @@
 import JSON
 import ServiceNames
+import ServiceVocabulary
 
 /// Turns a `POST /v3/scheduler/capabilities` body into validated reports: either one report object or a
 /// batch `{"reports": [...]}`. Everything the scheduler later relies on is checked here, so the store

@@ -1,6 +1,7 @@
 import Clocks
 import Foundation
 import JSON
+import ServiceVocabulary
 import Synchronization
 
 /// The `get_pools` JSON, encoded once per store version: serve `json` as is and use `version` as the
@@ -78,9 +79,11 @@ package struct BackendStatus: Sendable, Equatable {
     package let isStale: Bool
     /// `host@backend#pool` for each pool the report stands for.
     package let poolNames: [String]
+    /// Withheld by an operator's decision in the cluster, whatever the report says.
+    package var withheld = false
 
-    /// Whether `get_pools` lists this backend's pools: up, enabled, not frozen, fresh.
-    package var isListed: Bool { backendState == .up && status == .enabled && !frozen && !isStale }
+    /// Whether `get_pools` lists this backend's pools: up, enabled, not frozen, fresh, not withheld.
+    package var isListed: Bool { backendState == .up && status == .enabled && !frozen && !isStale && !withheld }
 }
 
 /// The scheduler's view of every volume backend: the newest capability report per host, as Cinder's
@@ -350,7 +353,7 @@ package final class CapabilityStore: Sendable {
                     status: entry.report.status, disabledReason: entry.report.disabledReason,
                     frozen: entry.report.frozen,
                     reportTimestamp: entry.report.timestamp, receivedAt: entry.receivedAt.wall,
-                    isStale: entry.isStale, poolNames: entry.poolNames)
+                    isStale: entry.isStale, poolNames: entry.poolNames, withheld: state.withheld.contains(host))
             }
         }
     }

@@ -13,7 +13,7 @@ package protocol OperatorDecisionStore: Sendable {
 
     /// Every saved decision, read once at start-up; services with no entry have the default
     /// status. `host` is this node's `host`, for stores written before decisions had service keys.
-    func load(host: String) throws(DecisionStoreError) -> [ServiceKey: ServiceStatus]
+    func load(host: String) throws(DecisionStoreError) -> [ServiceKey: AdminState]
 
     /// Start-up's check that a later decision can be kept, so a problem stops start-up instead of
     /// failing the first `disable`.
@@ -22,23 +22,23 @@ package protocol OperatorDecisionStore: Sendable {
     /// Makes `status` of `key` durable. `all` is every decision including this one (services with
     /// the default status left out). Returns only once the decision survives a crash or power loss;
     /// throws when it does not, with nothing changed unless the error says otherwise.
-    func commit(_ status: ServiceStatus, for key: ServiceKey, all: [ServiceKey: ServiceStatus])
+    func commit(_ status: AdminState, for key: ServiceKey, all: [ServiceKey: AdminState])
         throws(DecisionStoreError)
 
     /// Makes `decision` about `key` durable and returns the status in force once it is. `decided` is
     /// every decision this node holds. A store that is the only writer applies the decision to
     /// `decided[key]` (the default); a store other processes also write (etcd) applies it to what it
     /// holds itself, atomically.
-    func record(_ decision: OperatorDecision, for key: ServiceKey, decided: [ServiceKey: ServiceStatus])
-        throws(DecisionStoreError) -> ServiceStatus
+    func record(_ decision: OperatorDecision, for key: ServiceKey, decided: [ServiceKey: AdminState])
+        throws(DecisionStoreError) -> AdminState
 }
 
 extension OperatorDecisionStore {
     /// The only writer's way: apply to `decided[key]`, and commit only when that changes something.
-    package func record(_ decision: OperatorDecision, for key: ServiceKey, decided: [ServiceKey: ServiceStatus])
-        throws(DecisionStoreError) -> ServiceStatus
+    package func record(_ decision: OperatorDecision, for key: ServiceKey, decided: [ServiceKey: AdminState])
+        throws(DecisionStoreError) -> AdminState
     {
-        let before = decided[key] ?? ServiceStatus()
+        let before = decided[key] ?? AdminState()
         let after = decision.applied(to: before)
         guard after != before else { return after }
         var next = decided

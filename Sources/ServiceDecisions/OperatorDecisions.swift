@@ -22,7 +22,7 @@ package final class OperatorDecisions: Sendable {
     private let writer = DispatchQueue(label: "volumed.decisions.writer")
     /// What the store holds (non-default statuses only). Replaced on `writer` after each durable
     /// commit; the lock is only held to copy or swap the dictionary.
-    private let decided: Mutex<[ServiceKey: ServiceStatus]>
+    private let decided: Mutex<[ServiceKey: AdminState]>
 
     /// Loads the saved decisions; throws when they cannot be read (start-up must then stop rather
     /// than run with every service enabled).
@@ -41,12 +41,12 @@ package final class OperatorDecisions: Sendable {
     package var location: String { store.location }
 
     /// The decided status of `key` (the default when there is no decision).
-    package func status(of key: ServiceKey) -> ServiceStatus {
-        decided.withLock { $0[key] } ?? ServiceStatus()
+    package func status(of key: ServiceKey) -> AdminState {
+        decided.withLock { $0[key] } ?? AdminState()
     }
 
     /// Every decision held, configured services or not.
-    package var all: [ServiceKey: ServiceStatus] { decided.withLock { $0 } }
+    package var all: [ServiceKey: AdminState] { decided.withLock { $0 } }
 
     /// Adds a backend to the supervisors with the status decided for its service, in order with
     /// the decisions being recorded (so a decision never races a backend coming back). Blocks the
@@ -54,9 +54,9 @@ package final class OperatorDecisions: Sendable {
     package func addBackend(_ definition: BackendDefinition) throws(SupervisionError) {
         let key = ServiceKey.volume(host: host, backend: definition.id)
         let result: Result<Void, SupervisionError> = writer.sync {
-            let status = decided.withLock { $0[key] } ?? ServiceStatus()
+            let status = decided.withLock { $0[key] } ?? AdminState()
             do throws(SupervisionError) {
-                try supervisors.addBackend(definition, serviceStatus: status)
+                try supervisors.addBackend(definition, adminState: status)
                 return .success(())
             } catch {
                 return .failure(error)
@@ -70,7 +70,7 @@ package final class OperatorDecisions: Sendable {
     /// with the store's error and nothing changed. Returns at once.
     package func record(
         _ decision: OperatorDecision, backendID: String,
-        completion: @escaping @Sendable (Result<ServiceStatus, DecisionStoreError>) -> Void
+        completion: @escaping @Sendable (Result<AdminState, DecisionStoreError>) -> Void
     ) {
         let key = ServiceKey.volume(host: host, backend: backendID)
         writer.async { [self] in
@@ -81,13 +81,13 @@ package final class OperatorDecisions: Sendable {
     /// Takes `statuses` as every decision in force for this node's services (cluster mode: what etcd
     /// holds, as the watch of the decision keys delivers it, whoever took them) and applies them to
     /// the configured backends. Queued on the writer, in order with the decisions recorded here.
-    package func adopt(_ statuses: [ServiceKey: ServiceStatus]) {
+    package func adopt(_ statuses: [ServiceKey: AdminState]) {
         writer.async { [self] in
             let next = statuses.filter { !$0.value.isDefault }
             decided.withLock { $0 = next }
             for backend in supervisors.snapshot().backends {
-                let status = next[.volume(host: host, backend: backend.id)] ?? ServiceStatus()
-                guard backend.serviceStatus != status else { continue }
+                let status = next[.volume(host: host, backend: backend.id)] ?? AdminState()
+                guard backend.adminState != status else { continue }
                 // A backend removed by a reload meanwhile gets the decision when it comes back.
                 _ = try? supervisors.setServiceStatus(id: backend.id, to: status)
             }
@@ -98,9 +98,9 @@ package final class OperatorDecisions: Sendable {
     private func apply(
         _ decision: OperatorDecision, to key: ServiceKey,
         backendID: String
-    ) -> Result<ServiceStatus, DecisionStoreError> {
+    ) -> Result<AdminState, DecisionStoreError> {
         let current = decided.withLock { $0 }
-        let after: ServiceStatus
+        let after: AdminState
         do {
             after = try store.record(decision, for: key, decided: current)
         } catch {
@@ -112,7 +112,7 @@ package final class OperatorDecisions: Sendable {
             return .failure(error)
         }
         decided.withLock { $0[key] = after.isDefault ? nil : after }
-        if supervisors.snapshot().backend(id: backendID)?.serviceStatus != after {
+        if supervisors.snapshot().backend(id: backendID)?.adminState != after {
             // A backend removed by a reload meanwhile gets the decision when it comes back.
             _ = try? supervisors.setServiceStatus(id: backendID, to: after)
         }

@@ -40,7 +40,7 @@ package enum OperatorDecision: Sendable, Equatable {
     case thaw
 
     /// The status a service has once this decision is applied to `status`.
-    package func applied(to status: ServiceStatus) -> ServiceStatus {
+    package func applied(to status: AdminState) -> AdminState {
         var next = status
         switch self {
         case .enable:

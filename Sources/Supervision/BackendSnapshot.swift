@@ -1,4 +1,5 @@
 import Foundation
+import ServiceVocabulary
 
 /// Where a backend's driver stands in its supervision life cycle.
 package enum DriverState: String, Sendable, Equatable, CaseIterable {
@@ -14,12 +15,6 @@ package enum DriverState: String, Sendable, Equatable, CaseIterable {
     /// An unrecoverable failure (configuration, unsupported driver, missing library); never retried
     /// automatically.
     case failed
-}
-
-/// What the scheduler is told about a backend (`backend_state` in Cinder's os-services).
-package enum BackendState: String, Sendable, Equatable {
-    case up
-    case down
 }
 
 /// The most recent driver failure, kept after a recovery so operators can see what happened.
@@ -75,9 +70,10 @@ package struct StateTransition: Sendable, Equatable {
     }
 }
 
-/// The service status an operator sets through os-services (Cinder's `disabled`, `disabled_reason`
-/// and `frozen`). A disabled or frozen backend is still supervised; the scheduler just skips it.
-package struct ServiceStatus: Sendable, Equatable {
+/// What operators decided for a service through os-services (Cinder's `disabled`,
+/// `disabled_reason` and `frozen`). A disabled or frozen backend is still supervised; the scheduler
+/// just skips it.
+package struct AdminState: Sendable, Equatable {
     package var disabled: Bool
     package var disabledReason: String?
     /// Cinder's `frozen` (os-services freeze/thaw): kept and persisted like `disabled`.
@@ -90,10 +86,10 @@ package struct ServiceStatus: Sendable, Equatable {
     }
 
     /// Whether this is what a service has before any operator decision (nothing to remember).
-    package var isDefault: Bool { self == ServiceStatus() }
+    package var isDefault: Bool { self == AdminState() }
 
-    /// `enabled` / `disabled`, as Cinder's `status` field says it.
-    package var status: String { disabled ? "disabled" : "enabled" }
+    /// Cinder's `status` field: whether the scheduler may place volumes here.
+    package var status: ServiceStatus { disabled ? .disabled : .enabled }
 }
 
 /// Monotonic counters for the metrics endpoint. They survive re-initializations and driver
@@ -157,7 +153,7 @@ package final class BackendSnapshot: Sendable, Equatable {
     /// The heartbeat (Cinder's `updated_at`): refreshed every tick while the supervisor runs,
     /// whatever the driver's state, so a stale value means the service itself is stuck or gone.
     package let updatedAt: Date
-    package let serviceStatus: ServiceStatus
+    package let adminState: AdminState
     /// The last 50 state transitions, oldest first.
     package let transitions: [StateTransition]
     package let counters: BackendCounters
@@ -166,7 +162,7 @@ package final class BackendSnapshot: Sendable, Equatable {
     package init(
         id: String, host: String, volumeDriver: String, volumeBackendName: String, state: DriverState,
         initialized: Bool, reinitAttempts: Int, reinitLimit: Int, lastError: ErrorRecord?, nextReinitAt: Date?,
-        lastPublish: PublishRecord?, capabilities: VolumeStats?, updatedAt: Date, serviceStatus: ServiceStatus,
+        lastPublish: PublishRecord?, capabilities: VolumeStats?, updatedAt: Date, adminState: AdminState,
         transitions: [StateTransition], counters: BackendCounters
     ) {
         self.id = id
@@ -182,7 +178,7 @@ package final class BackendSnapshot: Sendable, Equatable {
         self.lastPublish = lastPublish
         self.capabilities = capabilities
         self.updatedAt = updatedAt
-        self.serviceStatus = serviceStatus
+        self.adminState = adminState
         self.transitions = transitions
         self.counters = counters
     }
@@ -199,7 +195,7 @@ package final class BackendSnapshot: Sendable, Equatable {
             && lhs.lastError == rhs.lastError
             && lhs.nextReinitAt == rhs.nextReinitAt && lhs.lastPublish == rhs.lastPublish
             && lhs.capabilities == rhs.capabilities
-            && lhs.updatedAt == rhs.updatedAt && lhs.serviceStatus == rhs.serviceStatus
+            && lhs.updatedAt == rhs.updatedAt && lhs.adminState == rhs.adminState
             && lhs.transitions == rhs.transitions
             && lhs.counters == rhs.counters
     }

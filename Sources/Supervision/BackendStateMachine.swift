@@ -15,12 +15,6 @@ struct BackendStateMachine: Sendable {
         case stats
     }
 
-    struct PendingCall: Sendable, Equatable {
-        var id: UInt64
-        var kind: CallKind
-        var startedAt: ClockReading
-    }
-
     /// A driver call the runtime must make.
     enum Command: Sendable, Equatable {
         case runInitialization(callID: UInt64)
@@ -130,7 +124,7 @@ struct BackendStateMachine: Sendable {
     private(set) var counters = BackendCounters()
     private(set) var updatedAt: Date
     private(set) var lastPublish: PublishRecord?
-    var serviceStatus = ServiceStatus()
+    var adminState = AdminState()
     private var lastCallID: UInt64 = 0
     /// Transitions ever recorded (the history keeps only the last 50), so the runtime can log new ones.
     private(set) var totalTransitions = 0
@@ -172,11 +166,11 @@ struct BackendStateMachine: Sendable {
     /// The most recent failure: the current one while failed, else the one last recovered from.
     var lastError: ErrorRecord? { current.failure ?? earlierFailure }
 
-    /// The driver call whose result the machine waits for, if any.
-    var pendingCall: PendingCall? {
+    /// The driver call whose result the machine waits for, if any: an initialization while
+    /// initializing, a stats call while ready.
+    var pendingCall: Call? {
         switch current {
-        case .initializing(let call): PendingCall(id: call.id, kind: .initialization, startedAt: call.startedAt)
-        case .ready(_, let call?): PendingCall(id: call.id, kind: .stats, startedAt: call.startedAt)
+        case .initializing(let call), .ready(_, let call?): call
         case .notStarted, .ready, .retrying, .exhausted, .failed: nil
         }
     }
@@ -309,7 +303,7 @@ struct BackendStateMachine: Sendable {
             state: state, initialized: initialized, reinitAttempts: reinitAttempts,
             reinitLimit: settings.reinitDriverCount, lastError: lastError, nextReinitAt: nextReinitAt,
             lastPublish: lastPublish, capabilities: capabilities, updatedAt: updatedAt,
-            serviceStatus: serviceStatus, transitions: transitions, counters: counters)
+            adminState: adminState, transitions: transitions, counters: counters)
     }
 
     /// The report the scheduler should get now: up with the last stats only while ready.
@@ -318,7 +312,7 @@ struct BackendStateMachine: Sendable {
             guard let capabilities else { return nil }
             return BackendReport(
                 backendID: id, host: host, timestamp: now, backendState: .up,
-                serviceStatus: serviceStatus, capabilities: capabilities)
+                adminState: adminState, capabilities: capabilities)
         }
         return downReport(at: now)
     }
@@ -326,7 +320,7 @@ struct BackendStateMachine: Sendable {
     func downReport(at now: Date) -> BackendReport {
         BackendReport(
             backendID: id, host: host, timestamp: now, backendState: .down,
-            serviceStatus: serviceStatus, capabilities: nil)
+            adminState: adminState, capabilities: nil)
     }
 
     var limitDescription: String {

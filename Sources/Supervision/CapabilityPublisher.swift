@@ -1,4 +1,5 @@
 import Foundation
+import ServiceVocabulary
 
 /// One backend's report to the scheduler for one tick (Cinder's `publish_service_capabilities`
 /// payload, per backend). A down backend carries no capabilities, so the scheduler stops placing
@@ -11,19 +12,19 @@ package struct BackendReport: Sendable, Equatable {
     /// When the report was made; the scheduler keeps only the newest per host.
     package var timestamp: Date
     package var backendState: BackendState
-    package var serviceStatus: ServiceStatus
+    package var adminState: AdminState
     /// The driver's stats; non-nil exactly when `backendState` is `up`.
     package var capabilities: VolumeStats?
 
     package init(
         backendID: String, host: String, timestamp: Date, backendState: BackendState,
-        serviceStatus: ServiceStatus, capabilities: VolumeStats?
+        adminState: AdminState, capabilities: VolumeStats?
     ) {
         self.backendID = backendID
         self.host = host
         self.timestamp = timestamp
         self.backendState = backendState
-        self.serviceStatus = serviceStatus
+        self.adminState = adminState
         self.capabilities = capabilities
     }
 }

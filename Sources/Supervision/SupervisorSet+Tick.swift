@@ -82,7 +82,7 @@ extension SupervisorSet.State {
                 round.reports.append(
                     BackendReport(
                         backendID: machine.id, host: machine.host, timestamp: now.wall, backendState: .up,
-                        serviceStatus: machine.serviceStatus, capabilities: stats))
+                        adminState: machine.adminState, capabilities: stats))
             case .noReport:
                 break
             case .reportDown:

@@ -193,23 +193,23 @@ package final class SupervisorSet: Sendable {
     package func setServiceStatus(id: String, disabled: Bool, reason: String?) throws(SupervisionError)
         -> BackendSnapshot
     {
-        let frozen = snapshot().backend(id: id)?.serviceStatus.frozen ?? false
+        let frozen = snapshot().backend(id: id)?.adminState.frozen ?? false
         return try setServiceStatus(
-            id: id, to: ServiceStatus(disabled: disabled, disabledReason: disabled ? reason : nil, frozen: frozen))
+            id: id, to: AdminState(disabled: disabled, disabledReason: disabled ? reason : nil, frozen: frozen))
     }
 
     /// Sets the whole service status (as an operator decision store restores or records it) and,
     /// while running, tells the scheduler at once. Returns the backend's new snapshot.
     @discardableResult
-    package func setServiceStatus(id: String, to status: ServiceStatus) throws(SupervisionError) -> BackendSnapshot {
+    package func setServiceStatus(id: String, to status: AdminState) throws(SupervisionError) -> BackendSnapshot {
         let result: Result<BackendSnapshot, SupervisionError> = withState { state, effects in
             guard let index = state.positions[id] else { return .failure(.backendNotFound(id)) }
-            state.backends[index].machine.serviceStatus = status
+            state.backends[index].machine.adminState = status
             state.commit(index, effects: &effects)
             if state.phase == .running, let report = state.backends[index].machine.report(at: state.clock.now().wall) {
                 state.submitPublish([report], effects: &effects)
             }
-            let status = state.backends[index].machine.serviceStatus
+            let status = state.backends[index].machine.adminState
             let message: Logger.Message = state.phase == .running ? "service status changed" : "service status set"
             var metadata: Logger.Metadata = ["backend": "\(id)", "status": "\(status.status)"]
             if let reason = status.disabledReason { metadata["disabled_reason"] = "\(reason)" }
@@ -224,13 +224,13 @@ package final class SupervisorSet: Sendable {
     /// Adds a backend with the service status an operator decided for it (so a backend that comes
     /// back is never published, even once, without its flags); while running, its initialization
     /// starts at once.
-    package func addBackend(_ definition: BackendDefinition, serviceStatus: ServiceStatus = ServiceStatus())
+    package func addBackend(_ definition: BackendDefinition, adminState: AdminState = AdminState())
         throws(SupervisionError)
     {
         try Self.validate(definition)
         let result: Result<Void, SupervisionError> = withState { state, effects in
             guard state.positions[definition.id] == nil else { return .failure(.duplicateBackend(definition.id)) }
-            state.add(definition, serviceStatus: serviceStatus, effects: &effects)
+            state.add(definition, adminState: adminState, effects: &effects)
             effects.logs.append { [logger] in
                 logger.info(
                     "backend added",
@@ -389,9 +389,9 @@ extension SupervisorSet {
             }
         }
 
-        mutating func add(_ definition: BackendDefinition, serviceStatus: ServiceStatus, effects: inout Effects) {
+        mutating func add(_ definition: BackendDefinition, adminState: AdminState, effects: inout Effects) {
             var machine = makeMachine(definition)
-            machine.serviceStatus = serviceStatus
+            machine.adminState = adminState
             lastIncarnation &+= 1
             let index = backends.firstIndex { $0.machine.id > definition.id } ?? backends.endIndex
             backends.insert(
@@ -427,9 +427,9 @@ extension SupervisorSet {
                 settleRoundEntry(of: index, now: now.wall, effects: &effects)
                 if let command { enqueue(command, at: index, effects: &effects) }
             } else {
-                let status = backends[index].machine.serviceStatus
+                let status = backends[index].machine.adminState
                 backends[index].machine = makeMachine(definition)
-                backends[index].machine.serviceStatus = status
+                backends[index].machine.adminState = status
                 backends[index].loggedTransitions = 0
             }
             commit(index, effects: &effects)

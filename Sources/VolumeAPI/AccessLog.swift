@@ -89,7 +89,7 @@ final class AccessLog: Sendable {
             "status": "\(record.status.code)",
             "bytes": "\(record.bodyBytes)",
             "duration_ms": "\(String(format: "%.3f", Double(record.durationNanoseconds) / 1_000_000))",
-            "request_id": "\(record.exchangeID ?? "-")",
+            "request_id": "\(record.exchangeID?.description ?? "-")",
         ]
         if let exchange = record.annotation as? OpenStackExchange, let global = exchange.globalRequestID {
             metadata["global_request_id"] = "\(global)"

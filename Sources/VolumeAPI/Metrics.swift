@@ -171,7 +171,7 @@ enum BackendMetrics {
             "volumed_backend_disabled", type: "gauge",
             help: "Whether an operator disabled the backend's service (os-services disable)."
         ) {
-            $0.serviceStatus.disabled ? 1 : 0
+            $0.adminState.disabled ? 1 : 0
         }
         each(
             "volumed_backend_reinit_attempts", type: "gauge",

@@ -41,8 +41,8 @@ package final class OpenStackProtocol: Sendable {
     package let maximum: APIVersion
     let requestIDs = RequestIDGenerator()
     let accessLog: AccessLog
-    /// The two fixed fields for each minor version served, built once (index: minor - minimum.minor).
-    private let versionFields: [HTTPHeaders]
+    /// The two fixed fields for each minor version served, encoded once (index: minor - minimum.minor).
+    private let versionFields: [EncodedFields]
 
     package static let requestIDHeader = "x-openstack-request-id"
     package static let globalRequestIDHeader = "X-OpenStack-Request-ID"
@@ -58,10 +58,10 @@ package final class OpenStackProtocol: Sendable {
         self.maximum = maximum
         self.accessLog = AccessLog(logger: accessLogger, levels: logLevels)
         versionFields = (minimum.minor...maximum.minor).map { minor in
-            [
+            EncodedFields([
                 MicroversionRequest.headerName: "\(MicroversionRequest.serviceType) \(minimum.major).\(minor)",
                 "Vary": MicroversionRequest.headerName,
-            ]
+            ])
         }
     }
 
@@ -73,28 +73,34 @@ package final class OpenStackProtocol: Sendable {
             end: { [accessLog] record in accessLog.record(record) })
     }
 
-    private static let versionHeaderKey = Array(MicroversionRequest.headerName.lowercased().utf8)
-    private static let globalRequestIDKey = Array(globalRequestIDHeader.lowercased().utf8)
+    private let versionHeaderKey = Array(MicroversionRequest.headerName.lowercased().utf8)
+    private let globalRequestIDKey = Array(globalRequestIDHeader.lowercased().utf8)
 
     /// Per request: the header's fields read without a String unless present, the version's shared
-    /// fields, an id from the counter; nothing else is allocated but the id itself.
+    /// fields, an id made in place; nothing is allocated unless the client sent either header. The
+    /// exchange is recorded (timed, its target kept) only while the access log is on.
     func begin(_ request: inout HTTPRequest) -> ExchangeStart {
         var values: [String] = []
-        request.headers.forEachValue(lowercasedName: Self.versionHeaderKey) {
+        request.headers.forEachValue(lowercasedName: versionHeaderKey) {
             values.append(String(decoding: $0, as: UTF8.self))
         }
         let negotiated = MicroversionRequest.parse(values, minimum: minimum, maximum: maximum)
         let version: APIVersion
-        if case .version(let served) = negotiated { version = served } else { version = minimum }
+        var answer: HTTPResponse?
+        if case .version(let served) = negotiated {
+            version = served
+        } else {
+            version = minimum
+            answer = negotiated.fault(minimum: minimum, maximum: maximum).map { $0.response() }
+        }
         var global: String?
-        if let sent = request.headers.firstValue(lowercasedName: Self.globalRequestIDKey) {
+        if let sent = request.headers.firstValue(lowercasedName: globalRequestIDKey) {
             let text = String(decoding: sent, as: UTF8.self)
             if RequestIDGenerator.isValid(text) { global = text }
         }
         request.annotation = OpenStackExchange(version: version, globalRequestID: global)
-        let answer = negotiated.fault(minimum: minimum, maximum: maximum).map { $0.response() }
         return ExchangeStart(
             headers: versionFields[version.minor - minimum.minor], answer: answer,
-            exchangeID: requestIDs.next())
+            exchangeID: requestIDs.next(), recordsExchange: accessLog.isEnabled)
     }
 }

@@ -17,12 +17,12 @@ package struct ClusterService: Sendable, Equatable {
     /// The host's last record of the service: its start, its last renewal, or its orderly stop.
     package var updatedAt: Date
     /// The operators' decisions (the defaults when none was taken).
-    package var status: ServiceStatus
+    package var status: AdminState
     /// `up` while the backend's latest report says its driver is initialized.
     package var backendUp: Bool
 
     package init(
-        key: ServiceKey, zone: String, up: Bool, updatedAt: Date, status: ServiceStatus, backendUp: Bool
+        key: ServiceKey, zone: String, up: Bool, updatedAt: Date, status: AdminState, backendUp: Bool
     ) {
         self.key = key
         self.zone = zone
@@ -42,7 +42,7 @@ package protocol ClusterView: Sendable {
     func services() -> [ClusterService]
     /// Stores `decision` about `key` in the cluster and returns the status in force once it is
     /// stored. Blocks (etcd): never called on an event loop.
-    func record(_ decision: OperatorDecision, for key: ServiceKey) throws(DecisionStoreError) -> ServiceStatus
+    func record(_ decision: OperatorDecision, for key: ServiceKey) throws(DecisionStoreError) -> AdminState
 }
 
 extension SchedulerAPI {
@@ -161,7 +161,7 @@ extension ServicesView {
             json.member("binary", service.key.binary)
             json.member("host", service.key.host)
             json.member("zone", service.zone)
-            json.member("status", service.status.status)
+            json.member("status", service.status.status.rawValue)
             json.member("state", service.up ? "up" : "down")
             json.member("updated_at", Timestamps.cinder(service.updatedAt))
             json.member("disabled_reason", service.status.disabledReason)

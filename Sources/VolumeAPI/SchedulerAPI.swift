@@ -1,5 +1,6 @@
 // The scheduler's routes: capability reports in, get_pools out.
 
+import Clocks
 import Dispatch
 import Foundation
 import HTTPServer
@@ -30,7 +31,7 @@ package final class SchedulerAPI: Sendable {
         var refused: [ReportRefusal.Reason: Int] = [:]
         var rejectedBodies = 0
         /// When the last "store is full" warning was logged (at most one a minute).
-        var lastFullWarning: Date?
+        var lastFullWarning: MonotonicInstant?
     }
 
     /// - Parameters:
@@ -90,8 +91,8 @@ package final class SchedulerAPI: Sendable {
             counters.accepted += summary.accepted
             for refusal in summary.refused { counters.refused[refusal.reason, default: 0] += 1 }
             guard summary.refusedAsFull > 0 else { return false }
-            let now = Date()
-            if let last = counters.lastFullWarning, now.timeIntervalSince(last) < 60 { return false }
+            let now = MonotonicInstant.now()
+            if let last = counters.lastFullWarning, now.seconds(since: last) < 60 { return false }
             counters.lastFullWarning = now
             return true
         }

@@ -78,15 +78,15 @@ enum ServicesView {
             json.member("binary", volumeBinary)
             json.member("host", backend.host)
             json.member("zone", settings.availabilityZone)
-            json.member("status", backend.serviceStatus.status)
+            json.member("status", backend.adminState.status.rawValue)
             json.member("state", up ? "up" : "down")
             json.member("updated_at", Timestamps.cinder(backend.updatedAt))
-            json.member("disabled_reason", backend.serviceStatus.disabledReason)
+            json.member("disabled_reason", backend.adminState.disabledReason)
             if fields.backendState { json.member("backend_state", backend.backendState.rawValue) }
             if fields.cluster { json.nullMember("cluster") }
             json.member("replication_status", "disabled")
             json.nullMember("active_backend_id")
-            json.member("frozen", backend.serviceStatus.frozen)
+            json.member("frozen", backend.adminState.frozen)
             json.endObject()
         }
         json.endArray()

@@ -124,13 +124,13 @@ extension VolumeAPI {
 
     /// Cinder's answer to an os-services update.
     static func serviceAnswer(
-        _ status: Supervision.ServiceStatus, action: ServiceAction, host: String, service: String,
+        _ status: AdminState, action: ServiceAction, host: String, service: String,
         binary: String
     ) -> HTTPResponse {
         var json = JSONWriter(style: .pythonDumps)
         json.beginObject()
         json.member("disabled", status.disabled)
-        json.member("status", status.status)
+        json.member("status", status.status.rawValue)
         json.member("host", host)
         json.member("service", service)
         json.member("binary", binary)

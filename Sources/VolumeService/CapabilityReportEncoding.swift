@@ -104,11 +104,11 @@ package enum CapabilityReportEncoding {
         json.key("capabilities")
         json.beginObject()
         json.member("backend_state", report.backendState.rawValue)
-        json.member("status", report.serviceStatus.status)
-        if let reason = report.serviceStatus.disabledReason {
+        json.member("status", report.adminState.status.rawValue)
+        if let reason = report.adminState.disabledReason {
             json.member("disabled_reason", reason)
         }
-        if report.serviceStatus.frozen { json.member("frozen", true) }
+        if report.adminState.frozen { json.member("frozen", true) }
         if let stats = report.capabilities {
             CapabilitiesJSON.writeMembers(stats, to: &json)
         }

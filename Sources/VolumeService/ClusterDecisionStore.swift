@@ -23,11 +23,11 @@ final class ClusterDecisionStore: OperatorDecisionStore {
     /// Touched by `load` (start-up, before the watch) and then only by the watch's thread.
     private struct Following {
         /// What etcd holds for this host's services.
-        var known: [ServiceKey: ServiceStatus] = [:]
+        var known: [ServiceKey: AdminState] = [:]
         /// The file's decisions, until they have been carried over.
-        var local: [ServiceKey: ServiceStatus]?
+        var local: [ServiceKey: AdminState]?
         /// What the file holds now.
-        var mirrored: [ServiceKey: ServiceStatus] = [:]
+        var mirrored: [ServiceKey: AdminState] = [:]
     }
 
     private let following = Mutex(Following())
@@ -43,7 +43,7 @@ final class ClusterDecisionStore: OperatorDecisionStore {
     var location: String { "\(cluster.location) (last copy in \(mirror.path))" }
 
     /// The file's decisions: what the host runs with until it has read etcd.
-    func load(host: String) throws(DecisionStoreError) -> [ServiceKey: ServiceStatus] {
+    func load(host: String) throws(DecisionStoreError) -> [ServiceKey: AdminState] {
         let local = try mirror.load(host: host)
         following.withLock {
             $0.local = local
@@ -57,22 +57,22 @@ final class ClusterDecisionStore: OperatorDecisionStore {
     }
 
     /// Stores `status` as a whole in etcd, whatever it held (the last writer wins).
-    func commit(_ status: ServiceStatus, for key: ServiceKey, all: [ServiceKey: ServiceStatus])
+    func commit(_ status: AdminState, for key: ServiceKey, all: [ServiceKey: AdminState])
         throws(DecisionStoreError)
     {
         try cluster.store(status, for: key)
     }
 
     /// Applied to what etcd holds, atomically; answered once etcd confirmed it.
-    func record(_ decision: OperatorDecision, for key: ServiceKey, decided: [ServiceKey: ServiceStatus])
-        throws(DecisionStoreError) -> ServiceStatus
+    func record(_ decision: OperatorDecision, for key: ServiceKey, decided: [ServiceKey: AdminState])
+        throws(DecisionStoreError) -> AdminState
     {
         try cluster.record(decision, for: key)
     }
 
     /// Starts following this host's decision keys; `adopt` gets every decision in force for its
     /// services after each change (on the watch's thread).
-    func follow(_ adopt: @escaping @Sendable ([ServiceKey: ServiceStatus]) -> Void) {
+    func follow(_ adopt: @escaping @Sendable ([ServiceKey: AdminState]) -> Void) {
         let started = EtcdWatch(client: cluster.client, keys: cluster.layout.decisions(ofNode: host)) {
             [self] update in
             handle(update, adopt: adopt)
@@ -88,7 +88,7 @@ final class ClusterDecisionStore: OperatorDecisionStore {
         running?.stop()
     }
 
-    private func handle(_ update: EtcdWatchUpdate, adopt: @Sendable ([ServiceKey: ServiceStatus]) -> Void) {
+    private func handle(_ update: EtcdWatchUpdate, adopt: @Sendable ([ServiceKey: AdminState]) -> Void) {
         switch update {
         case .snapshot(_, let keyValues):
             let read = cluster.statuses(keyValues)

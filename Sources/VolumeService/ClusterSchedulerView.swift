@@ -20,13 +20,13 @@ struct ClusterSchedulerView: ClusterView {
             ClusterService(
                 key: service.key, zone: service.record.zone, up: service.alive,
                 updatedAt: service.record.updatedAt.date,
-                status: service.decision?.status ?? Supervision.ServiceStatus(),
+                status: service.decision?.status ?? AdminState(),
                 backendUp: store.report(for: service.key.host)?.backendState == .up)
         }
     }
 
     func record(_ decision: OperatorDecision, for key: ServiceKey) throws(DecisionStoreError)
-        -> Supervision.ServiceStatus
+        -> AdminState
     {
         try decisions.record(decision, for: key)
     }

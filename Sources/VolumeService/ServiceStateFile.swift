@@ -59,7 +59,7 @@ package final class ServiceStateFile: OperatorDecisionStore {
 
     // MARK: reading
 
-    package func load(host: String) throws(DecisionStoreError) -> [ServiceKey: Supervision.ServiceStatus] {
+    package func load(host: String) throws(DecisionStoreError) -> [ServiceKey: AdminState] {
         var info = stat()
         guard fstatat(directoryFD, Self.fileName, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
             let code = errno
@@ -137,7 +137,7 @@ package final class ServiceStateFile: OperatorDecisionStore {
     }
 
     private func decode(_ document: JSONValue, host: String) throws(DecisionStoreError) -> [ServiceKey: Supervision
-        .ServiceStatus]
+        .AdminState]
     {
         guard case .object = document else { throw .malformed(path: path, reason: "not a JSON object") }
         guard let versionValue = document["version"] else {
@@ -149,7 +149,7 @@ package final class ServiceStateFile: OperatorDecisionStore {
         guard let version = Int(exactly: number.value), Self.understoodVersions.contains(version) else {
             throw .unsupportedVersion(path: path, found: number.text, understood: Self.understoodVersions)
         }
-        var statuses: [ServiceKey: Supervision.ServiceStatus] = [:]
+        var statuses: [ServiceKey: AdminState] = [:]
         switch (version, document["services"]) {
         case (1, .object(let members)?):
             // Version 1 keyed the flags by backend id: they are this node's backends.
@@ -182,12 +182,12 @@ package final class ServiceStateFile: OperatorDecisionStore {
         return statuses
     }
 
-    private func status(_ entry: JSONValue, at place: String) throws(DecisionStoreError) -> Supervision.ServiceStatus {
+    private func status(_ entry: JSONValue, at place: String) throws(DecisionStoreError) -> AdminState {
         guard case .object = entry else { throw .malformed(path: path, reason: "\(place) is not an object") }
         guard let disabled = entry["disabled"]?.boolValue else {
             throw .malformed(path: path, reason: "\(place).disabled must be true or false")
         }
-        var status = Supervision.ServiceStatus(disabled: disabled)
+        var status = AdminState(disabled: disabled)
         switch entry["disabled_reason"] {
         case nil, .null?: break
         case .string(let reason)?: status.disabledReason = reason
@@ -215,20 +215,20 @@ package final class ServiceStateFile: OperatorDecisionStore {
     }
 
     package func commit(
-        _ status: Supervision.ServiceStatus, for key: ServiceKey,
-        all: [ServiceKey: Supervision.ServiceStatus]
+        _ status: AdminState, for key: ServiceKey,
+        all: [ServiceKey: AdminState]
     ) throws(DecisionStoreError) {
         try replace(with: Self.encode(all))
     }
 
     /// Replaces the file with `statuses` (cluster mode keeps it as the last copy of this node's
     /// decisions in etcd, read when the host starts before etcd answers).
-    package func replaceAll(_ statuses: [ServiceKey: Supervision.ServiceStatus]) throws(DecisionStoreError) {
+    package func replaceAll(_ statuses: [ServiceKey: AdminState]) throws(DecisionStoreError) {
         try replace(with: Self.encode(statuses))
     }
 
     /// The document of `statuses` (default statuses left out), services sorted.
-    static func encode(_ statuses: [ServiceKey: Supervision.ServiceStatus]) -> [UInt8] {
+    static func encode(_ statuses: [ServiceKey: AdminState]) -> [UInt8] {
         var json = JSONWriter(style: .pythonDumps, reservingCapacity: 64 + statuses.count * 128)
         json.beginObject()
         json.member("version", currentVersion)

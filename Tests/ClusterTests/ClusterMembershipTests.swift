@@ -21,10 +21,10 @@ func upReport(_ host: String) -> BackendReport {
         pools: [PoolStats(poolName: backend, totalCapacityGB: .gib(100), freeCapacityGB: .gib(50))])
     return BackendReport(
         backendID: "b", host: host, timestamp: Date(), backendState: .up,
-        serviceStatus: ServiceStatus(), capabilities: stats)
+        adminState: AdminState(), capabilities: stats)
 }
 
-@Suite("LeaseKeeper and ClusterMembership against a real three-member etcd", .serialized)
+@Suite("LeaseKeeper and ClusterMembership against a real three-member etcd", .offCooperativePool, .serialized)
 struct ClusterMembershipTests {
     let layout = ClusterLayout(root: "/test")!
 
@@ -41,7 +41,7 @@ struct ClusterMembershipTests {
         let end = Date().addingTimeInterval(6)
         while Date() < end {
             #expect(try etcd.get("/held") != nil)
-            usleep(250_000)
+            usleep(250_000)  // the scenario: time passes (three TTLs) while the keeper renews
         }
         try etcd.revokeLease(first)
         #expect(waitUntil(seconds: 10) { keeper.leaseID != nil && keeper.leaseID != first })

@@ -14,7 +14,7 @@ func poolNames(_ store: CapabilityStore) -> [String] {
     return pools.compactMap { $0["name"]?.stringValue }
 }
 
-@Suite("ClusterReportFeed: hosts publish to etcd, schedulers' stores follow", .serialized)
+@Suite("ClusterReportFeed: hosts publish to etcd, schedulers' stores follow", .offCooperativePool, .serialized)
 struct ClusterReportFeedTests {
     let layout = ClusterLayout(root: "/feed")!
 

@@ -11,7 +11,7 @@ import Testing
 /// through the JSON gateway and libcurl, a keep-alive, a 128-write transaction, one host publishing
 /// 1,000 reports, the lag from a put to the watch) and writes the figures to
 /// `VOLUMED_ETCD_BENCH_OUT`. Enabled only when that variable is set (`scripts/bench-etcd`).
-@Suite("etcd benchmark")
+@Suite("etcd benchmark", .offCooperativePool)
 struct EtcdBenchmark {
     static let output = ProcessInfo.processInfo.environment["VOLUMED_ETCD_BENCH_OUT"]
 
@@ -77,7 +77,7 @@ struct EtcdBenchmark {
             BackendReport(
                 backendID: "b\(index)", host: String(format: "bench@b%04d", index), timestamp: Date(),
                 backendState: .up,
-                serviceStatus: ServiceStatus(),
+                adminState: AdminState(),
                 capabilities: VolumeStats(
                     volumeBackendName: "b\(index)", vendorName: "Open Source", driverVersion: "1.0",
                     storageProtocol: "nfs",

@@ -1,4 +1,5 @@
 import Foundation
+import SharedTestSupport
 import Testing
 
 @testable import Config
@@ -41,9 +42,7 @@ import Testing
     }
 
     @Test func readsTLSFilesAndTimeoutFromTheQueryAsToozDoes() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "coordination-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = URL(fileURLWithPath: temporaryDirectory("coordination"))
         defer { try? FileManager.default.removeItem(at: directory) }
         for name in ["ca.pem", "client.pem", "client.key"] {
             try Data("pem".utf8).write(to: directory.appendingPathComponent(name))

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Coordination
 
-@Suite("Cluster key layout and records")
+@Suite("Cluster key layout and records", .offCooperativePool)
 struct ClusterLayoutTests {
     let layout = ClusterLayout()!
     let stamp = CapabilityTimestamp(parsing: "2026-12-02T06:10:00.250000")!

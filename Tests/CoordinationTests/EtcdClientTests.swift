@@ -11,7 +11,7 @@ func client(of cluster: EtcdCluster, requestTimeout: Double = 2) throws -> EtcdC
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-@Suite("EtcdCluster fixture", .serialized)
+@Suite("EtcdCluster fixture", .offCooperativePool, .serialized)
 struct EtcdClusterFixtureTests {
     @Test func startsThreeMembersAndStopsThemByPID() throws {
         let cluster = try EtcdCluster()
@@ -31,7 +31,7 @@ struct EtcdClusterFixtureTests {
     }
 }
 
-@Suite("EtcdClient against a real three-member cluster", .serialized)
+@Suite("EtcdClient against a real three-member cluster", .offCooperativePool, .serialized)
 struct EtcdClientTests {
     @Test func putGetRangeAndDelete() throws {
         let cluster = try EtcdCluster()
@@ -112,7 +112,7 @@ struct EtcdClientTests {
         while Date() < end {
             #expect(try etcd.keepAlive(lease.id).ttl == 2)
             #expect(try etcd.get("/lease/kept") != nil)
-            usleep(500_000)
+            usleep(500_000)  // the scenario: time passes (twice the TTL) while the lease is kept alive
         }
         try etcd.revokeLease(lease.id)
         #expect(try etcd.get("/lease/kept") == nil)

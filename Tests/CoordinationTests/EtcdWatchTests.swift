@@ -32,7 +32,7 @@ final class UpdateLog: Sendable {
     }
 }
 
-@Suite("EtcdWatch against a real three-member cluster", .serialized)
+@Suite("EtcdWatch against a real three-member cluster", .offCooperativePool, .serialized)
 struct EtcdWatchTests {
     @Test func startsWithASnapshotThenSeesEveryChangeInOrder() throws {
         let cluster = try EtcdCluster()
@@ -188,7 +188,7 @@ struct QuietProbeTests {
     }
 }
 
-@Suite("WatchPosition rules")
+@Suite("WatchPosition rules", .offCooperativePool)
 struct WatchPositionTests {
     func put(_ key: String, _ revision: Int64) -> EtcdEvent {
         .put(EtcdKeyValue(key: key, value: [], modRevision: revision))

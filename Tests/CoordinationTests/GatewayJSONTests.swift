@@ -3,7 +3,7 @@ import Testing
 
 @testable import Coordination
 
-@Suite("etcd gateway JSON")
+@Suite("etcd gateway JSON", .offCooperativePool)
 struct GatewayJSONTests {
     func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 

@@ -2,7 +2,7 @@ import Testing
 
 @testable import Coordination
 
-@Suite("LeaseMachine rules")
+@Suite("LeaseMachine rules", .offCooperativePool)
 struct LeaseMachineTests {
     @Test func grantsThenRenewsEveryThirdOfTheTTL() {
         var machine = LeaseMachine(ttl: 30, retryDelay: 1)

@@ -26,7 +26,9 @@ func hex(_ bytes: [UInt8]) -> String {
     bytes.map { String(format: "%02x", $0) }.joined()
 }
 
-@Suite("CurlClient against a python3 HTTP/1.1 peer")
+@Suite(
+    "CurlClient against a python3 HTTP/1.1 peer", .offCooperativePool,
+    .enabled(if: Tool.available("python3"), "python3 is not installed; scripts/setup --test installs it"))
 struct CurlClientPeerTests {
     @Test func getReturnsStatusHeadersAndBody() throws {
         let peer = try PythonPeer()
@@ -176,7 +178,7 @@ struct CurlClientPeerTests {
     }
 }
 
-@Suite("CurlClient failures without a peer")
+@Suite("CurlClient failures without a peer", .offCooperativePool)
 struct CurlClientFailureTests {
     @Test func closedPortIsAConnectFailure() throws {
         let port = try #require(Loopback.reservePort())
@@ -243,9 +245,12 @@ struct CurlClientFailureTests {
     }
 }
 
-@Suite("CurlClient HTTP/2")
+@Suite("CurlClient HTTP/2", .offCooperativePool)
 struct CurlClientHTTP2Tests {
-    @Test(.enabled(if: NghttpdServer.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    @Test(
+        .enabled(
+            if: Tool.available("nghttpd"), "nghttpd is not installed; scripts/setup --test installs it (nghttp2-server)"
+        ))
     func priorKnowledgeAgainstNghttpd() throws {
         let peer = try NghttpdServer(files: ["pools.json": #"{"pools": []}"#])
         defer { peer.stop() }
@@ -262,7 +267,10 @@ struct CurlClientHTTP2Tests {
         #expect(try client.get("\(peer.baseURL)/missing").status == 404)
     }
 
-    @Test(.enabled(if: NghttpdServer.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    @Test(
+        .enabled(
+            if: Tool.available("nghttpd"), "nghttpd is not installed; scripts/setup --test installs it (nghttp2-server)"
+        ))
     func priorKnowledgeSurvivesAPeerRestart() throws {
         let peer = try NghttpdServer(files: ["a.txt": "first"])
         defer { peer.stop() }
@@ -281,8 +289,8 @@ struct CurlClientHTTP2Tests {
 
     @Test(
         .enabled(
-            if: NghttpdServer.executable != nil && Tool.available("openssl"),
-            "nghttpd or openssl is not installed: skipped"))
+            if: Tool.available("nghttpd", "openssl"),
+            "nghttpd or openssl is not installed; scripts/setup --test installs them (nghttp2-server, openssl)"))
     func alpnOverTLSWithACAFile() throws {
         let directory = URL(fileURLWithPath: temporaryDirectory("curlclient"))
         defer { try? FileManager.default.removeItem(at: directory) }

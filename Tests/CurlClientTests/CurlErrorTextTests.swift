@@ -2,7 +2,7 @@ import Testing
 
 @testable import CurlClient
 
-@Suite struct CurlErrorTextTests {
+@Suite(.offCooperativePool) struct CurlErrorTextTests {
     @Test func theGenericTextIsNotRepeatedWhenTheDetailEndsWithIt() {
         let refused = CurlError(
             code: 7, message: "Couldn't connect to server",

@@ -5,7 +5,7 @@ import Testing
 /// Keeps three things in agreement: `openapi/array-api.yaml`, the documents the stand-in array
 /// serves in the driver's tests, and what the driver accepts (the off-contract document it rejects
 /// must be rejected by the schema too).
-@Suite struct ArrayContractTests {
+@Suite(.offCooperativePool) struct ArrayContractTests {
     static let contract = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../openapi/array-api.yaml").standardizedFileURL.path
 

@@ -4,7 +4,7 @@ import Testing
 
 /// The array's documents go through the one JSON parser (module JSON, tested there); what this
 /// driver adds is where a body broke, as line and column, for the operator reading the last error.
-@Suite struct ArrayDocumentSyntaxTests {
+@Suite(.offCooperativePool) struct ArrayDocumentSyntaxTests {
     @Test(arguments: [
         (#"{"a": 1,}"#, "line 1, column 9: expected a string key"),
         ("", "line 1, column 1: unexpected end of data"),
@@ -34,7 +34,7 @@ import Testing
     }
 }
 
-@Suite struct ArrayDocumentsTests {
+@Suite(.offCooperativePool) struct ArrayDocumentsTests {
     @Test func readsHealth() throws {
         #expect(
             try ArrayDocuments.health(

@@ -7,7 +7,7 @@ import Testing
 
 /// What `check-config` tells an operator about driver sections: the option a typo meant, and what
 /// the problems would do to a running service.
-@Suite struct ConfigurationCheckMessageTests {
+@Suite(.offCooperativePool) struct ConfigurationCheckMessageTests {
     @Test func misspeltDriverOptionsNameTheOptionMeant() throws {
         let directory = try TemporaryDirectory()
         let path = try directory.write(

@@ -6,7 +6,7 @@ import Testing
 
 @testable import Drivers
 
-@Suite struct DriverFactoryTests {
+@Suite(.offCooperativePool) struct DriverFactoryTests {
     @Test(arguments: [
         ("nfs", DriverKind.nfs), ("NFS", .nfs), ("cinder.volume.drivers.nfs.NfsDriver", .nfs),
         ("volumed.drivers.nfs.NfsDriver", .nfs), ("lvm", .lvm), ("cinder.volume.drivers.lvm.LVMVolumeDriver", .lvm),
@@ -221,7 +221,7 @@ import Testing
     }
 }
 
-@Suite struct ConfigurationCheckTests {
+@Suite(.offCooperativePool) struct ConfigurationCheckTests {
     @Test func listsEveryProblemOfTheFileOnce() throws {
         let directory = try TemporaryDirectory()
         let path = try directory.write(
@@ -278,7 +278,7 @@ import Testing
     }
 }
 
-@Suite struct SupervisionMappingTests {
+@Suite(.offCooperativePool) struct SupervisionMappingTests {
     @Test func sectionsBecomeBackendDefinitions() throws {
         let directory = try TemporaryDirectory()
         let configuration = try configuration(
@@ -324,7 +324,7 @@ import Testing
     }
 }
 
-@Suite struct NfsValidationTests {
+@Suite(.offCooperativePool) struct NfsValidationTests {
     @Test func mountOptionsAreAcceptedButWarnedAbout() throws {
         let directory = try TemporaryDirectory()
         _ = try directory.write("shares", "host:/export\n")

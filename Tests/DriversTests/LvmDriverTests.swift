@@ -8,7 +8,7 @@ import Testing
 
 /// Each test writes a stand-in `vgs` into its own directory and passes that directory explicitly
 /// as the tool search path, so tests running in parallel never touch the process's `PATH`.
-@Suite struct LvmDriverTests {
+@Suite(.offCooperativePool) struct LvmDriverTests {
     let expectedArguments = "--noheadings --nosuffix --units g --separator : -o vg_name,vg_size,vg_free vg0"
 
     func driver(playing script: String, in directory: TemporaryDirectory, timeout: Double = 20) throws -> LvmDriver {

@@ -9,7 +9,7 @@ import Testing
 /// 0, which is every procfs file, so on a host whose `/proc/self/mountinfo` is over about 4 KiB
 /// the mounts after the first page were missed and a mounted NFS share read as "nothing is
 /// mounted".
-@Suite struct MountTableReadTests {
+@Suite(.offCooperativePool) struct MountTableReadTests {
     /// A mount namespace of its own with 80 extra tmpfs mounts gives a mountinfo well over 4 KiB
     /// without touching the host's mounts (needs root and `unshare`).
     @Test(
@@ -17,8 +17,7 @@ import Testing
             if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
             "needs root and /usr/bin/unshare for a private mount namespace: skipped"))
     func largeProcMountinfoIsReadWhole() throws {
-        let base = NSTemporaryDirectory() + "volumed-mountns-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let base = temporaryDirectory("mountns")
         defer { try? FileManager.default.removeItem(atPath: base) }
         let count = 80
         let process = Process()
@@ -42,10 +41,7 @@ import Testing
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        let deadline = Date().addingTimeInterval(30)
-        while !FileManager.default.fileExists(atPath: base + "/ready") && process.isRunning && Date() < deadline {
-            usleep(20_000)
-        }
+        _ = waitUntil(seconds: 30) { FileManager.default.fileExists(atPath: base + "/ready") || !process.isRunning }
         try #require(FileManager.default.fileExists(atPath: base + "/ready"), "the namespace could not mount tmpfs")
         let table = "/proc/\(process.processIdentifier)/mountinfo"
         let size = try #require(try FileHandle(forReadingFrom: URL(fileURLWithPath: table)).readToEnd()?.count)
@@ -58,9 +54,10 @@ import Testing
 
     /// A table that arrives in several reads (a FIFO fed in chunks) is read to its end.
     @Test func tableArrivingInSeveralReadsIsReadWhole() throws {
-        let path = NSTemporaryDirectory() + "volumed-mountinfo-\(UUID().uuidString.prefix(8))"
+        let directory = temporaryDirectory("mountinfo")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/mountinfo"
         #expect(mkfifo(path, 0o600) == 0)
-        defer { unlink(path) }
         let mountPoints = (0..<200).map { "/var/lib/volumed/mnt/share-\($0)" }
         let lines = mountPoints.enumerated().map { index, point in
             "\(100 + index) 22 0:\(50 + index) / \(point) rw,relatime - nfs4 10.0.0.5:/export/\(index) rw,vers=4.1\n"
@@ -72,7 +69,7 @@ import Testing
             for chunk in stride(from: 0, to: lines.count, by: 20) {
                 let bytes = Array(lines[chunk..<min(chunk + 20, lines.count)].joined().utf8)
                 _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                usleep(20_000)
+                usleep(20_000)  // the scenario: the table arrives in several reads
             }
         }
         writer.start()

@@ -6,7 +6,7 @@ import Testing
 
 @testable import Drivers
 
-@Suite struct NfsDriverTests {
+@Suite(.offCooperativePool) struct NfsDriverTests {
     @Test func md5MatchesPythonHashlib() {
         #expect(MD5.hexDigest("") == "d41d8cd98f00b204e9800998ecf8427e")
         #expect(MD5.hexDigest("abc") == "900150983cd24fb0d6963f7d28e17f72")

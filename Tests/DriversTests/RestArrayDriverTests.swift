@@ -6,7 +6,10 @@ import Testing
 
 @testable import Drivers
 
-@Suite struct RestArrayDriverTests {
+@Suite(
+    .offCooperativePool,
+    .enabled(if: Tool.available("python3"), "python3 is not installed; scripts/setup --test installs it"))
+struct RestArrayDriverTests {
     func driver(
         _ server: ArrayServer, credentials: RestArrayDriver.Credentials = .basic(login: "admin", password: "pa:ss"),
         timeout: Double = 10

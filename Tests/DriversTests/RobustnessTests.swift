@@ -8,7 +8,7 @@ import Testing
 
 /// Bad input never crashes: random and mangled inputs go through every parser, each a bounded,
 /// reproducible run (fixed seeds).
-@Suite struct RobustnessTests {
+@Suite(.offCooperativePool) struct RobustnessTests {
     /// SplitMix64: a tiny seeded generator so every run feeds the same inputs.
     struct SeededGenerator: RandomNumberGenerator {
         var state: UInt64

@@ -8,7 +8,7 @@ import Testing
 @testable import Drivers
 
 /// Drivers built from a configuration file, run by the real supervisor: the path the service takes.
-@Suite struct SupervisedDriversTests {
+@Suite(.offCooperativePool) struct SupervisedDriversTests {
     struct AcceptingPublisher: CapabilityPublisher {
         func publishServiceCapabilities(_ reports: [BackendReport]) throws -> PublishOutcome { .allAccepted }
     }

@@ -6,7 +6,10 @@ import Testing
 
 @testable import HTTPServer
 
-@Suite struct CurlTests {
+@Suite(
+    .offCooperativePool, .enabled(if: Tool.available("curl"), "curl is not installed; scripts/setup --test installs it")
+)
+struct CurlTests {
     @Test func getReturnsBodyWithStandardHeaders() throws {
         try withServer { _, port in
             let result = try curl(["http://127.0.0.1:\(port)/v3/services"])

@@ -4,7 +4,7 @@ import Testing
 
 @testable import HTTPServer
 
-@Suite struct FuzzRegressionTests {
+@Suite(.offCooperativePool) struct FuzzRegressionTests {
     private let limits = ParserLimits(maxHeadBytes: 640, maxTargetBytes: 160, maxHeaderCount: 12, maxBodyBytes: 300)
 
     /// Scans `bytes` the way a connection does: arriving in pieces of `piece` bytes, accumulated,

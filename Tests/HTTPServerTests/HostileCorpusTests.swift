@@ -31,23 +31,7 @@ private func hostileRouter() -> Router {
     return router
 }
 
-/// Linux's POLLRDHUP (the peer shut its sending side), which Glibc's module does not import.
-private let pollReadHangUp: Int16 = 0x2000
-
-/// Whether the peer has closed or reset `fd` (without reading what is buffered).
-private func peerHasClosed(_ fd: Int32) -> Bool {
-    var descriptor = pollfd(fd: fd, events: pollReadHangUp, revents: 0)
-    guard poll(&descriptor, 1, 0) == 1 else { return false }
-    return descriptor.revents & (pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR)) != 0
-}
-
-/// Whether bytes are waiting on `fd` (a response has started to arrive).
-private func hasInput(_ fd: Int32) -> Bool {
-    var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    return poll(&descriptor, 1, 0) == 1
-}
-
-@Suite struct HostileCorpusTests {
+@Suite(.offCooperativePool) struct HostileCorpusTests {
     @Test(.serialized, arguments: hostileCorpus)
     func hostileStreamGetsItsStatusesAndIsClosed(_ hostile: HostileCase) throws {
         let log = ResponseLog()
@@ -84,11 +68,11 @@ private func hasInput(_ fd: Int32) -> Bool {
             let client = try RawClient(port: port)
             try client.send("GET /ping HTTP/1.1\r\nHost: x\r\n")
             var trickled = 0
-            while trickled < 100 && !hasInput(client.fd) {
+            while trickled < 100 && !client.hasInput() {
                 if trickled == 2 { try expectServes(port) }
                 guard (try? client.send("X-Trickle-\(trickled): y\r\n")) != nil else { break }
                 trickled += 1
-                usleep(100_000)
+                usleep(100_000)  // the scenario: a slow client trickling its request
             }
             #expect(trickled < 100, "the server never cut the trickling head off")
             #expect(try client.readResponse().status == 408)
@@ -102,10 +86,10 @@ private func hasInput(_ fd: Int32) -> Bool {
             let client = try RawClient(port: port)
             try client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
             var trickled = 0
-            while trickled < 100 && !hasInput(client.fd) {
+            while trickled < 100 && !client.hasInput() {
                 guard (try? client.send("b")) != nil else { break }
                 trickled += 1
-                usleep(100_000)
+                usleep(100_000)  // the scenario: a slow client trickling its request
             }
             #expect(trickled < 100, "the server never cut the trickling body off")
             #expect(try client.readResponse().status == 408)
@@ -119,15 +103,15 @@ private func hasInput(_ fd: Int32) -> Bool {
         try withServer({ $0.headerReadTimeout = .milliseconds(500) }) { _, port in
             let client = try RawClient(port: port)
             var sent = 0
-            while sent < 100 && !peerHasClosed(client.fd) && !hasInput(client.fd) {
+            while sent < 100 && !client.peerHasClosed() && !client.hasInput() {
                 guard (try? client.send("\r\n")) != nil else { break }
                 sent += 1
-                usleep(100_000)
+                usleep(100_000)  // the scenario: a slow client trickling empty lines
             }
             #expect(sent < 100, "the server kept a connection that only sends empty lines")
             // Closed silently (nothing of a request had arrived), or with a 408 if a read ended
             // between a CR and its LF.
-            if hasInput(client.fd), let response = try? client.readResponse() {
+            if client.hasInput(), let response = try? client.readResponse() {
                 #expect(response.status == 408)
             }
             #expect(client.isClosedByServer())
@@ -138,7 +122,7 @@ private func hasInput(_ fd: Int32) -> Bool {
     @Test func connectionThatSendsNothingIsClosedSilently() throws {
         try withServer({ $0.headerReadTimeout = .milliseconds(300) }) { _, port in
             let client = try RawClient(port: port)
-            #expect(waitUntil(seconds: 10) { peerHasClosed(client.fd) })
+            #expect(waitUntil(seconds: 10) { client.peerHasClosed() })
             #expect(client.isClosedByServer())
             try expectServes(port)
         }
@@ -165,12 +149,12 @@ private func hasInput(_ fd: Int32) -> Bool {
             // The send may stall once the server stops reading: what matters is what it answers.
             try? hog.send(String(repeating: "GET /block HTTP/1.1\r\nHost: x\r\n\r\n", count: requests))
             try expectServes(port)
-            #expect(waitUntil(seconds: 15) { peerHasClosed(hog.fd) }, "the never-reading client was not dropped")
+            #expect(waitUntil(seconds: 15) { hog.peerHasClosed() }, "the never-reading client was not dropped")
             let answered = log.count(route: "/block")
             #expect(answered > 0)
             // Socket buffers (a few MiB at most here) plus the 256 KiB queue, not 2,000 answers.
             #expect(answered < 1_000, "answered \(answered) of \(requests): reading was not paused")
-            usleep(300_000)
+            usleep(300_000)  // nothing to await: the claim is that no answer follows in this time
             #expect(log.count(route: "/block") == answered, "the server went on answering a dropped client")
             try expectServes(port)
         }

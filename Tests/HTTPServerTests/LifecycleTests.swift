@@ -10,12 +10,12 @@ import Testing
     import Glibc
 #endif
 
-@Suite struct LifecycleTests {
+@Suite(.offCooperativePool) struct LifecycleTests {
     @Test func slowlorisGets408ThenClose() throws {
         try withServer({ $0.headerReadTimeout = .milliseconds(300) }) { _, port in
             let client = try RawClient(port: port)
             try client.send("GET /ping HTTP/1.1\r\nHost: x\r\n")
-            usleep(100_000)
+            usleep(100_000)  // the scenario: a slow client, a pause within the head
             try client.send("X-Slow: 1\r\n")
             let response = try client.readResponse()
             #expect(response.status == 408)
@@ -85,7 +85,7 @@ import Testing
             try client.send(requests)
             // Meanwhile others are served.
             try expectServes(port)
-            usleep(1_500_000)
+            _ = waitUntil(seconds: 15) { client.peerHasClosed() }
             // Draining now ends in EOF or reset well before 20 MiB arrive.
             var received = 0
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -133,7 +133,9 @@ import Testing
         #expect(try idle.readResponse().status == 200)
         let busy = try RawClient(port: port)
         try busy.send("GET /slow?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n")
-        usleep(100_000)  // let the request reach its handler
+        // The request has reached its handler once the server read its bytes (the handler runs in
+        // the same turn of the event loop, before the shutdown below reaches it).
+        _ = waitUntil(seconds: 10) { busy.isReadByServer(port: port) }
 
         let finished = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
@@ -158,7 +160,7 @@ import Testing
         let port = try #require(server.localPort)
         let stuck = try RawClient(port: port)
         try stuck.send("GET /forgetful-never HTTP/1.1\r\nHost: x\r\n")  // a head that never completes
-        usleep(50_000)
+        _ = waitUntil(seconds: 10) { stuck.isReadByServer(port: port) }  // the server holds the half head
         let started = Date()
         server.shutdown(gracePeriod: .milliseconds(300))
         #expect(Date().timeIntervalSince(started) < 8)

@@ -38,7 +38,7 @@ private func closedByPeer(_ fd: Int32) -> Bool {
     return descriptor.revents & (0x2000 | Int16(POLLHUP) | Int16(POLLERR)) != 0
 }
 
-@Suite struct MemoryBoundTests {
+@Suite(.offCooperativePool) struct MemoryBoundTests {
     /// Issue 11, point 1: 64 pipelined requests arrive in one read; the server produced all 64
     /// answers (16 MiB) into its buffers before checking the connection's limit. Now each answer
     /// counts before the next is produced, so the connection holds its limit plus one answer.

@@ -10,7 +10,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite struct ProtocolTests {
+@Suite(.offCooperativePool) struct ProtocolTests {
     @Test func pipelinedRequestsAreAnsweredInOrder() throws {
         try withServer { _, port in
             let client = try RawClient(port: port)

@@ -9,7 +9,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite struct UnitTests {
+@Suite(.offCooperativePool) struct UnitTests {
     private func match(_ router: Router, _ method: HTTPMethod, _ path: String) throws -> Router.Match {
         try router.match(method: method, rawPath: Array(path.utf8)[...])
     }

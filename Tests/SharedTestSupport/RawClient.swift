@@ -182,6 +182,32 @@ package final class RawClient {
         do { return try !fill() } catch { return false }
     }
 
+    /// Whether the peer has closed or reset the connection (without reading what is buffered).
+    package func peerHasClosed() -> Bool {
+        var descriptor = pollfd(fd: fd, events: Self.pollReadHangUp, revents: 0)
+        guard poll(&descriptor, 1, 0) == 1 else { return false }
+        return descriptor.revents & (Self.pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR)) != 0
+    }
+
+    /// Whether bytes are waiting (a response has started to arrive).
+    package func hasInput() -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return !buffer.isEmpty || poll(&descriptor, 1, 0) == 1
+    }
+
+    /// Linux's POLLRDHUP (the peer shut its sending side), which Glibc's module does not import.
+    private static let pollReadHangUp: Int16 = 0x2000
+
+    /// The local (client-side) port of the connection.
+    package var localPort: Int {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     private static func headEnd(in buffer: [UInt8]) -> Int? {
         guard buffer.count >= 4 else { return nil }
         return (0...(buffer.count - 4)).first {

@@ -7,7 +7,7 @@ import Testing
 /// Where a backoff is counted from: a failure within one tick of its attempt's start counts from
 /// the start (a tick), so the retry lands on a tick instead of just after one; a long attempt (a
 /// hang until its timeout) counts from its end, so backoff still spaces attempts out.
-@Suite("Backoff anchor")
+@Suite("Backoff anchor", .offCooperativePool)
 struct BackoffAnchorTests {
     let t0 = Date(timeIntervalSince1970: 1_700_000_000)
 

@@ -7,7 +7,7 @@ import Testing
 
 /// The driver-call pool: bounded, reused between calls, and a hung call never starves the others
 /// below the bound.
-@Suite struct DriverThreadPoolTests {
+@Suite(.offCooperativePool) struct DriverThreadPoolTests {
     private func pool(
         core: Int = 1, max: Int = 4, growAfter: TimeInterval = 0.02, idleTimeout: TimeInterval = 60
     ) -> DriverThreadPool {

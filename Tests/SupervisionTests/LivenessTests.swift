@@ -7,7 +7,7 @@ import Testing
 
 /// `reportLiveness` (what systemd's `WATCHDOG=1` is sent from) calls only while the supervision
 /// loop works: running, its queue free, its tick recent.
-@Suite struct LivenessTests {
+@Suite(.offCooperativePool) struct LivenessTests {
     @Test func reportsWhileRunningAndStopsWhenTheLoopIsWedged() async throws {
         let set = try makeSet(tick: 0.05)
         let reports = Atomic<Int>(0)

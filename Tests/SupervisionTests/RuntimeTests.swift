@@ -21,7 +21,7 @@ extension SupervisorSet {
     var isPublishing: Bool { withState { state, _ in state.publishInFlight } }
 }
 
-@Suite("Supervisor set at run time")
+@Suite("Supervisor set at run time", .offCooperativePool)
 struct RuntimeTests {
     @Test("a hung driver does not delay another backend's recovery")
     func hungDriverDoesNotBlockOthers() async throws {
@@ -315,8 +315,8 @@ struct RuntimeTests {
         }
 
         let disabled = try set.setServiceStatus(id: "b", disabled: true, reason: "maintenance")
-        #expect(disabled.serviceStatus == ServiceStatus(disabled: true, disabledReason: "maintenance"))
-        #expect(await waitUntil { publisher.lastReport(host: "node1@b")?.serviceStatus.disabled == true })
+        #expect(disabled.adminState == AdminState(disabled: true, disabledReason: "maintenance"))
+        #expect(await waitUntil { publisher.lastReport(host: "node1@b")?.adminState.disabled == true })
         #expect(throws: SupervisionError.backendNotFound("a")) {
             try set.setServiceStatus(id: "a", disabled: false, reason: nil)
         }
@@ -380,7 +380,7 @@ struct RuntimeTests {
     }
 }
 
-@Suite("The driver pool under hung drivers")
+@Suite("The driver pool under hung drivers", .offCooperativePool)
 struct DriverPoolBoundTests {
     @Test("many hung drivers never take the driver pool past its cap; it serves again once they return")
     func manyHungDriversStayUnderThePoolCap() async throws {

@@ -20,7 +20,7 @@ final class LockedCounter: @unchecked Sendable {
     var messages: [String] { lock.withLock { notes } }
 }
 
-@Suite("Snapshot versions")
+@Suite("Snapshot versions", .offCooperativePool)
 struct SnapshotVersionTests {
     @Test("the version bumps exactly once per visible change, and never without one")
     func exactBumps() async throws {
@@ -46,7 +46,7 @@ struct SnapshotVersionTests {
             "reads between changes share one immutable value")
         try set.setServiceStatus(id: "a", disabled: false, reason: "ignored when enabling")
         #expect(set.snapshot().version == 3)
-        #expect(set.snapshot().backend(id: "a")?.serviceStatus == ServiceStatus(disabled: false, disabledReason: nil))
+        #expect(set.snapshot().backend(id: "a")?.adminState == AdminState(disabled: false, disabledReason: nil))
         try set.replaceBackend(BackendDefinition(id: "a", volumeBackendName: "lvm", driver: broken))
         #expect(set.snapshot().version == 4)
         #expect(throws: SupervisionError.backendNotFound("nope")) { try set.removeBackend(id: "nope") }
@@ -112,7 +112,7 @@ struct SnapshotVersionTests {
                         if snapshot.version != last.version { distinct += 1 }
                     }
                     last = snapshot
-                    usleep(100)
+                    usleep(100)  // a reader polling hard, but not a busy loop
                 }
                 if distinct >= 30 { satisfied.add() }
                 finished.add()
@@ -125,7 +125,7 @@ struct SnapshotVersionTests {
     }
 }
 
-@Suite("Tick rounds")
+@Suite("Tick rounds", .offCooperativePool)
 struct TickRoundTests {
     @Test("removing a backend whose stats call hangs still lets its tick round go out")
     func removalSettlesRound() async throws {

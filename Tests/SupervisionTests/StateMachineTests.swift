@@ -71,7 +71,7 @@ struct MachineHarness {
 private let i = DriverState.initializing
 private let rt = DriverState.retrying
 
-@Suite("Backend state machine")
+@Suite("Backend state machine", .offCooperativePool)
 struct StateMachineTests {
     struct RetryCase: CustomTestStringConvertible, Sendable {
         var failures: Int
@@ -433,7 +433,7 @@ struct StateMachineTests {
     @Test("reports: up with stats only while ready, down with no capacity otherwise")
     func reports() {
         var ready = MachineHarness(driver: ScriptedDriver())
-        ready.machine.serviceStatus = ServiceStatus(disabled: true, disabledReason: "maintenance")
+        ready.machine.adminState = AdminState(disabled: true, disabledReason: "maintenance")
         #expect(ready.machine.report(at: ready.now)?.backendState == .down, "initializing is down")
         ready.start()
         let up = ready.machine.report(at: ready.now)
@@ -441,7 +441,7 @@ struct StateMachineTests {
             up
                 == BackendReport(
                     backendID: "nfs-1", host: "node1@nfs-1", timestamp: ready.now, backendState: .up,
-                    serviceStatus: ServiceStatus(disabled: true, disabledReason: "maintenance"),
+                    adminState: AdminState(disabled: true, disabledReason: "maintenance"),
                     capabilities: sampleStats()))
 
         var failed = MachineHarness(driver: .failing(1, with: DriverError(.configError, "no nfs_shares_config")))
@@ -450,7 +450,7 @@ struct StateMachineTests {
             failed.machine.report(at: failed.now)
                 == BackendReport(
                     backendID: "nfs-1", host: "node1@nfs-1", timestamp: failed.now, backendState: .down,
-                    serviceStatus: ServiceStatus(), capabilities: nil))
+                    adminState: AdminState(), capabilities: nil))
         #expect(failed.machine.snapshot.backendState == .down)
     }
 

@@ -4,7 +4,7 @@ import Testing
 
 @testable import Supervision
 
-@Suite("transition log levels")
+@Suite("transition log levels", .offCooperativePool)
 struct TransitionLogPolicyTests {
     private let at = Date(timeIntervalSince1970: 1_800_000_000)
 

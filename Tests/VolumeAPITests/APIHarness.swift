@@ -96,7 +96,7 @@ final class APIHarness: @unchecked Sendable {
         supervisors = try SupervisorSet(
             settings: ServiceSettings(host: Self.host, backendStatsPollingInterval: tick),
             publisher: publisher, logger: quietLogger)
-        stateDirectory = NSTemporaryDirectory() + "volumed-api-\(UUID().uuidString)"
+        stateDirectory = temporaryDirectory("api")
         stateFile = try ServiceStateFile(directory: stateDirectory)
         decisions = try OperatorDecisions(
             store: decisionStore?(stateFile) ?? stateFile, supervisors: supervisors, host: Self.host,
@@ -183,6 +183,22 @@ final class APIHarness: @unchecked Sendable {
     /// Waits until `GET /drivers/{id}` shows `state`.
     func waitForState(_ id: String, _ state: String, seconds: Double = 20) throws -> Bool {
         try waitUntil(seconds: seconds) { try driverState(id) == state }
+    }
+
+    /// Waits until the supervision loop has ticked `count` more times, for a test whose claim is that
+    /// ticks change nothing (a tick missed between two polls only makes the wait longer).
+    @discardableResult
+    func waitForTicks(_ count: Int, seconds: Double = 20) -> Bool {
+        var last = supervisors.lastTickAt()
+        var seen = 0
+        return waitUntil(seconds: seconds) {
+            let now = supervisors.lastTickAt()
+            if now != last {
+                seen += 1
+                last = now
+            }
+            return seen >= count
+        }
     }
 }
 

@@ -10,7 +10,7 @@ import Testing
 /// a foreign `Origin` were accepted (204, 202). Every mutating route now refuses a body that is not
 /// `application/json` (415 badMediaType) and a request whose `Origin` or `Sec-Fetch-Site` names
 /// another site (403), while cinderclient, openstacksdk and curl keep working.
-@Suite("cross-site requests")
+@Suite("cross-site requests", .offCooperativePool)
 struct CrossSiteTests {
     static let report =
         #"{"host": "node9@nfs-gold", "service": "cinder-volume", "timestamp": "2026-11-24T17:40:00.000000", "capabilities": {"backend_state": "up", "volume_backend_name": "gold", "vendor_name": "x", "driver_version": "1", "storage_protocol": "nfs", "total_capacity_gb": 100, "free_capacity_gb": 50}}"#

@@ -3,7 +3,9 @@ import SharedTestSupport
 import Testing
 
 /// What an operator would type: the same API driven by the `curl` binary.
-@Suite("with curl", .enabled(if: Tool.available("curl"), "curl is not installed; scripts/setup installs it"))
+@Suite(
+    "with curl", .offCooperativePool,
+    .enabled(if: Tool.available("curl"), "curl is not installed; scripts/setup installs it"))
 struct CurlTests {
     /// Runs curl with `arguments`; returns its exit status and standard output.
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {

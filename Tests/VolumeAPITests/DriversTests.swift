@@ -2,7 +2,7 @@ import Foundation
 import SharedTestSupport
 import Testing
 
-@Suite("drivers")
+@Suite("drivers", .offCooperativePool)
 struct DriversTests {
     @Test("GET /drivers and /drivers/{id} carry every field")
     func driverFields() throws {
@@ -109,7 +109,7 @@ struct DriversTests {
         #expect(driver["next_reinit_at"] is NSNull)
         #expect((driver["last_error"] as? [String: Any])?["class"] as? String == "recoverable")
         // Exhausted stays exhausted: several more ticks change nothing.
-        usleep(800_000)
+        harness.waitForTicks(4)
         #expect(try harness.driverState("nfs-gold") == "exhausted")
         #expect(harness.drivers["nfs-gold"]?.setupCalls == 2)
     }

@@ -5,7 +5,7 @@ import VolumeService
 
 @testable import VolumeAPI
 
-@Suite("encoding")
+@Suite("encoding", .offCooperativePool)
 struct EncodingTests {
     @Test("timestamps in Cinder's format and RFC 3339 UTC")
     func timestamps() {

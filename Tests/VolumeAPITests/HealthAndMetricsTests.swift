@@ -3,7 +3,7 @@ import HTTPServer
 import SharedTestSupport
 import Testing
 
-@Suite("health, metrics and faults")
+@Suite("health, metrics and faults", .offCooperativePool)
 struct HealthAndMetricsTests {
     @Test("healthz answers 200 while serving")
     func healthz() throws {

@@ -30,9 +30,9 @@ final class InProcessPublisher: CapabilityPublisher, @unchecked Sendable {
                 capabilities = try JSONSerialization.jsonObject(with: encoded) as? [String: Any] ?? [:]
             }
             capabilities["backend_state"] = report.backendState.rawValue
-            capabilities["status"] = report.serviceStatus.status
-            capabilities["disabled_reason"] = report.serviceStatus.disabledReason ?? NSNull()
-            if report.serviceStatus.frozen { capabilities["frozen"] = true }
+            capabilities["status"] = report.adminState.status.rawValue
+            capabilities["disabled_reason"] = report.adminState.disabledReason ?? NSNull()
+            if report.adminState.frozen { capabilities["frozen"] = true }
             entries.append([
                 "host": report.host,
                 "service": "cinder-volume",

@@ -6,7 +6,7 @@ import Testing
 
 @testable import VolumeAPI
 
-@Suite("OpenStack-API-Version parsing")
+@Suite("OpenStack-API-Version parsing", .offCooperativePool)
 struct MicroversionParserTests {
     func parse(_ values: [String]) -> MicroversionRequest { MicroversionRequest.parse(values) }
 
@@ -69,23 +69,55 @@ struct MicroversionParserTests {
     }
 }
 
-@Suite("Request ids")
+@Suite("Request ids", .offCooperativePool)
 struct RequestIDTests {
     @Test("req- and a version-4 UUID, never repeated")
     func format() {
         let generator = RequestIDGenerator()
         var seen = Set<String>()
         for _ in 0..<10_000 {
-            let id = generator.next()
+            let id = generator.next().description
             #expect(RequestIDGenerator.isValid(id))
             seen.insert(id)
         }
         #expect(seen.count == 10_000)
-        let id = generator.next()
+        let id = generator.next().description
         let uuid = String(id.dropFirst(4))
         #expect(UUID(uuidString: uuid) != nil)
         #expect(Array(uuid)[14] == "4")
         #expect("89ab".contains(Array(uuid)[19]))
+    }
+
+    @Test("SipHash-2-4 with a 128-bit output: the reference implementation's vector for 8 bytes")
+    func sipHashVector() {
+        // Key 00 01 ... 0f, message 00 01 ... 07 (veorq/SipHash vectors.h, vectors_sip128[8]).
+        let (first, second) = RequestIDGenerator.sipHash128(
+            0x0706_0504_0302_0100, key: (0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908))
+        let bytes = withUnsafeBytes(of: (first.littleEndian, second.littleEndian)) { Array($0) }
+        #expect(
+            bytes == [
+                0x3b, 0x62, 0xa9, 0xba, 0x62, 0x58, 0xf5, 0x61, 0x0f, 0x83, 0xe2, 0x64, 0xf3, 0x14, 0x97, 0xb4,
+            ])
+    }
+
+    @Test("the 16 bytes as a version-4 UUID, exactly: the reference vector's bytes, version and variant set")
+    func exactIDs() {
+        // The counter's first value is the message of the vector above.
+        let generator = RequestIDGenerator(
+            key: (0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908), counter: 0x0706_0504_0302_0100)
+        // Byte 6 (0xf5) keeps its low nibble under version 4, byte 8 (0x0f) its low six bits under variant 10.
+        #expect(generator.next().description == "req-3b62a9ba-6258-4561-8f83-e264f31497b4")
+        #expect(generator.next().description != "req-3b62a9ba-6258-4561-8f83-e264f31497b4")
+    }
+
+    @Test("hex formatting: every nibble value in every position, no version or variant change")
+    func exactFormat() {
+        let id = RequestIDGenerator.format(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210)
+        #expect(id.description == "req-01234567-89ab-cdef-fedc-ba9876543210")
+        #expect(id.count == 40)
+        #expect(RequestIDGenerator.format(high: 0, low: .max).description == "req-00000000-0000-0000-ffff-ffffffffffff")
+        #expect(RequestIDGenerator.hex8(0xa1b2_c3d9) == UInt64(littleEndian: 0x3964_3363_3262_3161))  // "a1b2c3d9"
+        #expect(RequestIDGenerator.hex4(0x0f0a) == UInt32(littleEndian: 0x6130_6630))  // "0f0a"
     }
 
     @Test("a client's global id must look like one")
@@ -97,7 +129,7 @@ struct RequestIDTests {
     }
 }
 
-@Suite("Run-time log levels")
+@Suite("Run-time log levels", .offCooperativePool)
 struct LogLevelRegistryTests {
     @Test("a prefix sets every label under it; a shorter prefix later replaces longer ones")
     func prefixes() {
@@ -131,7 +163,7 @@ struct LogLevelRegistryTests {
     }
 }
 
-@Suite("The OpenStack protocol on a live API")
+@Suite("The OpenStack protocol on a live API", .offCooperativePool)
 struct OpenStackProtocolTests {
     @Test("GET / answers 300 with the versions document; /v3 and /v3/ answer 200; links follow Host")
     func discovery() throws {

@@ -4,7 +4,7 @@ import Testing
 
 /// Runs `scripts/openapi-check` against a live server, so the spec and the server cannot drift.
 @Suite(
-    "OpenAPI conformance",
+    "OpenAPI conformance", .offCooperativePool,
     .enabled(if: Tool.available("python3"), "python3 is not installed; scripts/setup --test installs it"))
 struct OpenAPIConformanceTests {
     static let packageRoot = URL(fileURLWithPath: repositoryRoot)
@@ -24,11 +24,11 @@ struct OpenAPIConformanceTests {
         defer { harness.stop() }
         let spec = try String(contentsOf: packageRoot.appendingPathComponent("openapi/openapi.yaml"), encoding: .utf8)
         try #require(spec.contains(original), "the spec no longer contains \(original)")
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "openapi-edited-\(UUID().uuidString).yaml")
-        try spec.replacingOccurrences(of: original, with: edited).write(to: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: path) }
-        return try runPython(["scripts/openapi-check", harness.baseURL, "--spec", path.path])
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("openapi-edited.yaml", spec.replacingOccurrences(of: original, with: edited))
+        return try withExtendedLifetime(directory) {
+            try runPython(["scripts/openapi-check", harness.baseURL, "--spec", path])
+        }
     }
 
     @Test("the spec is valid OpenAPI 3.1")

@@ -3,7 +3,7 @@ import SharedTestSupport
 import Testing
 
 /// The whole story of issue 7, told through the API alone with a 0.2 s tick.
-@Suite("recovery through the API")
+@Suite("recovery through the API", .offCooperativePool)
 struct RecoveryStoryTests {
     @Test("a backend down at start retries, its storage appears, it becomes ready and get_pools lists it")
     func recovers() throws {
@@ -78,7 +78,7 @@ struct RecoveryStoryTests {
         defer { harness.stop() }
         #expect(try harness.waitForState("nfs-gold", "failed"))
         for _ in 0..<5 {
-            usleep(200_000)
+            harness.waitForTicks(1)
             let driver = try harness.driver("nfs-gold")
             #expect(driver["state"] as? String == "failed")
             #expect(driver["reinit_attempts"] as? Int == 0)

@@ -4,7 +4,7 @@ import Testing
 
 @testable import VolumeAPI
 
-@Suite("manual re-initialization")
+@Suite("manual re-initialization", .offCooperativePool)
 struct ReinitTests {
     @Test("an unrecoverable backend stays failed with 0 attempts until a manual reinit (202, then 409 while running)")
     func unrecoverableThenManual() throws {
@@ -12,7 +12,7 @@ struct ReinitTests {
         let harness = try APIHarness([backend])
         defer { harness.stop() }
         #expect(try harness.waitForState("nfs-gold", "failed"))
-        usleep(700_000)  // several ticks: never retried automatically
+        harness.waitForTicks(3)  // several ticks: never retried automatically
         let failed = try harness.driver("nfs-gold")
         #expect(failed["state"] as? String == "failed")
         #expect(failed["reinit_attempts"] as? Int == 0)
@@ -103,7 +103,7 @@ struct ReinitTests {
     }
 }
 
-@Suite("access")
+@Suite("access", .offCooperativePool)
 struct AccessTests {
     @Test("with an admin token: 401 without it, 403 with a wrong one, success with the right one")
     func adminToken() throws {

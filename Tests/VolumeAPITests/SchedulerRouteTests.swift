@@ -19,7 +19,7 @@ func reportBody(host: String, pool: String = "gold", free: Double = 80, state: S
         """
 }
 
-@Suite("scheduler routes")
+@Suite("scheduler routes", .offCooperativePool)
 struct SchedulerRouteTests {
     @Test("a good report answers 204 and get_pools lists its pool; detail adds the capabilities")
     func goodReport() throws {

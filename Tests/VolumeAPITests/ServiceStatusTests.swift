@@ -7,7 +7,7 @@ import Testing
 import VolumeAPI
 import VolumeService
 
-@Suite("os-services enable / disable")
+@Suite("os-services enable / disable", .offCooperativePool)
 struct ServiceStatusTests {
     @Test("disable, disable-log-reason and enable answer like Cinder and change the listing")
     func roundTrip() throws {
@@ -39,7 +39,7 @@ struct ServiceStatusTests {
         #expect(listed["disabled_reason"] as? String == "array firmware upgrade")
         // Still supervised, and the scheduler was told at once.
         #expect(try harness.driverState("nfs-gold") == "ready")
-        #expect(waitUntil { recorder.reports.last?.serviceStatus.disabled == true })
+        #expect(waitUntil { recorder.reports.last?.adminState.disabled == true })
 
         let enabled = try harness.send(
             "PUT", "/v3/8c0e/os-services/enable",
@@ -71,7 +71,7 @@ struct ServiceStatusTests {
         #expect(
             try ServiceStateFile(directory: harness.stateDirectory).load(host: "node1")
                 == [
-                    ServiceKey.volume(host: "node1", backend: "nfs-gold"): ServiceStatus(
+                    ServiceKey.volume(host: "node1", backend: "nfs-gold"): AdminState(
                         disabled: true, disabledReason: "firmware")
                 ])
     }
@@ -203,9 +203,9 @@ final class SlowDisk: OperatorDecisionStore, @unchecked Sendable {
     }
 
     var location: String { file.location }
-    func load(host: String) throws(DecisionStoreError) -> [ServiceKey: ServiceStatus] { try file.load(host: host) }
+    func load(host: String) throws(DecisionStoreError) -> [ServiceKey: AdminState] { try file.load(host: host) }
     func checkWritable() throws(DecisionStoreError) { try file.checkWritable() }
-    func commit(_ status: ServiceStatus, for key: ServiceKey, all: [ServiceKey: ServiceStatus])
+    func commit(_ status: AdminState, for key: ServiceKey, all: [ServiceKey: AdminState])
         throws(DecisionStoreError)
     {
         commits.append(key)
@@ -214,7 +214,7 @@ final class SlowDisk: OperatorDecisionStore, @unchecked Sendable {
     }
 }
 
-@Suite("os-services decisions and the event loop")
+@Suite("os-services decisions and the event loop", .offCooperativePool)
 struct DecisionWriterTests {
     /// With one event loop, a decision whose disk write hangs must not hold up other requests: the
     /// write runs on the decisions' writer and the PUT is answered through a deferred response

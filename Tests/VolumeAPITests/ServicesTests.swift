@@ -2,7 +2,7 @@ import Foundation
 import SharedTestSupport
 import Testing
 
-@Suite("os-services")
+@Suite("os-services", .offCooperativePool)
 struct ServicesTests {
     @Test("lists every backend in Cinder's 3.49 shape")
     func listShape() throws {

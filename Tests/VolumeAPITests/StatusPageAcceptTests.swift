@@ -3,7 +3,7 @@ import Testing
 @testable import VolumeAPI
 
 /// `GET /` serves the status page only to clients that ask for HTML at least as much as for JSON.
-@Suite struct StatusPageAcceptTests {
+@Suite(.offCooperativePool) struct StatusPageAcceptTests {
     @Test func theAcceptHeaderChoosesThePage() {
         #expect(
             StatusPage.prefersHTML(

@@ -5,13 +5,13 @@ import VolumeService
 
 /// The publisher's wire form, written by hand for speed: it must stay valid JSON with Cinder's
 /// capability names and the exact values, escapes included.
-@Suite struct CapabilityReportEncodingTests {
+@Suite(.offCooperativePool) struct CapabilityReportEncodingTests {
     static let timestamp = Date(timeIntervalSince1970: 1_795_714_800.25)  // 2026-11-26T17:40:00.250000
 
     @Test func downReportIsExact() throws {
         let report = BackendReport(
             backendID: "b", host: "node1@b", timestamp: Self.timestamp, backendState: .down,
-            serviceStatus: ServiceStatus(disabled: true, disabledReason: "say \"no\"\n\\"),
+            adminState: AdminState(disabled: true, disabledReason: "say \"no\"\n\\"),
             capabilities: nil)
         let body = try CapabilityReportEncoding.batchBody([report])
         #expect(
@@ -24,7 +24,7 @@ import VolumeService
     func frozenReportSaysSo() throws {
         let report = BackendReport(
             backendID: "b", host: "node1@b", timestamp: Self.timestamp, backendState: .down,
-            serviceStatus: ServiceStatus(disabled: true, disabledReason: "frozen", frozen: true),
+            adminState: AdminState(disabled: true, disabledReason: "frozen", frozen: true),
             capabilities: nil)
         let body = try CapabilityReportEncoding.batchBody([report])
         #expect(
@@ -47,10 +47,10 @@ import VolumeService
         let reports = [
             BackendReport(
                 backendID: "gold", host: "node1@gold", timestamp: Self.timestamp, backendState: .up,
-                serviceStatus: ServiceStatus(), capabilities: stats),
+                adminState: AdminState(), capabilities: stats),
             BackendReport(
                 backendID: "silver", host: "node1@silver", timestamp: Self.timestamp, backendState: .down,
-                serviceStatus: ServiceStatus(), capabilities: nil),
+                adminState: AdminState(), capabilities: nil),
         ]
         let body = try CapabilityReportEncoding.batchBody(reports)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
@@ -100,7 +100,7 @@ import VolumeService
         let reports = dates.enumerated().map { index, seconds in
             BackendReport(
                 backendID: "b\(index)", host: "n@b\(index)", timestamp: Date(timeIntervalSince1970: seconds),
-                backendState: .down, serviceStatus: ServiceStatus(), capabilities: nil)
+                backendState: .down, adminState: AdminState(), capabilities: nil)
         }
         let body = try CapabilityReportEncoding.batchBody(reports)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
@@ -118,7 +118,7 @@ import VolumeService
             totalCapacityGB: .gib(.nan), freeCapacityGB: .gib(1))
         let report = BackendReport(
             backendID: "x", host: "n@x", timestamp: Self.timestamp, backendState: .up,
-            serviceStatus: ServiceStatus(), capabilities: stats)
+            adminState: AdminState(), capabilities: stats)
         let failure = #expect(throws: CapabilityReportEncoding.Failure.self) {
             try CapabilityReportEncoding.batchBody([report])
         }

@@ -61,6 +61,11 @@ struct ClusterModeFaultTests {
             extra: "service_down_time = 60\n\n[coordination]\nbackend_url = \(backendURL)\n")
     }
 
+    /// The scheduler's stale marker on an answer (`X-Volumed-Cluster-Stale`), nil when absent.
+    static func staleMarker(_ url: String) -> String? {
+        (try? JSONClient().client.get(url))?.header("X-Volumed-Cluster-Stale")
+    }
+
     static func pools(_ base: String) -> [String]? {
         guard let (status, json) = try? JSONClient().get(base + "/v3/scheduler-stats/get_pools"), status == 200 else {
             return nil
@@ -165,10 +170,23 @@ struct ClusterModeFaultTests {
             api.waitFor(hostBase + "/v3/os-services", timeout: 10) {
                 service(hostOf("silver"), in: $0)?["state"] as? String == "up"
             } != nil)
-        // The schedulers answer from what they last saw, over several ticks of outage.
+        // The schedulers answer from what they last saw, over several ticks of outage, and say so.
         let deviation = Self.holdsSteady(
             schedulers: [firstBase, secondBase], expected: before, host: hostBase, seconds: 3 * Self.tick)
         #expect(deviation == nil)
+        for base in [firstBase, secondBase] {
+            #expect(
+                waitUntil(seconds: 10) { Self.staleMarker(base + "/v3/scheduler-stats/get_pools") != nil },
+                "\(base) get_pools carries no stale marker")
+        }
+        // An operator decision cannot be made durable: 503 with a fault, from a scheduler and from
+        // the host's own API, and nothing changes.
+        let disable: [String: Any] = ["host": hostOf("gold"), "binary": "cinder-volume"]
+        for base in [firstBase, hostBase] {
+            let (status, fault) = try api.send("PUT", base + "/v3/os-services/disable", json: disable)
+            #expect(status == 503, "\(base): \(fault)")
+            #expect((fault["serviceUnavailable"] as? [String: Any])?["message"] is String, "\(base): \(fault)")
+        }
         #expect(host.process.isRunning && first.process.isRunning && second.process.isRunning)
 
         for member in lost { try cluster.restart(member) }
@@ -185,6 +203,14 @@ struct ClusterModeFaultTests {
         }
         let converged = ContinuousClock.now - back
         #expect(converged < .seconds(Self.tick + 2.5), "converged after \(converged)")
+        for base in [firstBase, secondBase] {
+            #expect(
+                waitUntil(seconds: 5) { Self.staleMarker(base + "/v3/scheduler-stats/get_pools") == nil },
+                "\(base) still says stale")
+            // The refused decision changed nothing: gold is enabled and listed.
+            let services = try api.get(base + "/v3/os-services").json
+            #expect(service(hostOf("gold"), in: services)?["status"] as? String == "enabled", "\(services)")
+        }
         // Nothing flaps afterwards: the old lease's expiry removes nothing the new one rewrote.
         let after = try #require(Self.pools(firstBase))
         let flap = Self.holdsSteady(

@@ -52,7 +52,7 @@ struct ClusterModeTLSTests {
         let tls = try EtcdCluster.TLSMaterial.generate(in: dir + "/pki")
         let cluster = try EtcdCluster(tls: tls)
         let cases = [
-            ("wrong-ca", cluster.tlsBackendURL(caFile: tls.otherCAFile), "certificate"),
+            ("wrong-ca", cluster.tlsBackendURL(caFile: tls.otherCAFile), "SSL certificate problem"),
             ("no-client-certificate", cluster.tlsBackendURL(clientCertificate: false), "bad certificate"),
         ]
         for (name, url, words) in cases {

@@ -5,7 +5,7 @@ import Testing
 /// `[coordination] backend_url` with real `volumed serve` and `volumed scheduler` processes on a
 /// real three-member etcd (issue 14): schedulers list every host's pools from etcd alone, and a
 /// host that dies leaves them within `service_down_time`.
-@Suite("Cluster mode: volumed processes on a real etcd", .serialized)
+@Suite("Cluster mode: volumed processes on a real etcd", .offCooperativePool, .serialized)
 struct ClusterModeTests {
     static let downTime = 3.0
 

@@ -3,7 +3,7 @@ import SharedTestSupport
 import Testing
 
 /// `volumed check-config` and start-up with broken files: exit codes and `file:line: message` lines.
-@Suite struct ConfigCommandTests {
+@Suite(.offCooperativePool) struct ConfigCommandTests {
     @Test func checkConfigListsEveryProblemWithLines() throws {
         let dir = temporaryDirectory("check")
         defer { try? FileManager.default.removeItem(atPath: dir) }

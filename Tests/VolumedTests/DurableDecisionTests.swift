@@ -6,7 +6,7 @@ import Testing
 /// Operator decisions on a real `volumed serve`: acknowledged only once durable (a full file
 /// system answers 503 and changes nothing), kept per service across reloads and SIGKILL, and a
 /// state file volumed must not trust stops start-up.
-@Suite struct DurableDecisionTests {
+@Suite(.offCooperativePool) struct DurableDecisionTests {
     static let disable = "/v3/os-services/disable"
     static let enable = "/v3/os-services/enable"
     static let disableWithReason = "/v3/os-services/disable-log-reason"
@@ -203,7 +203,7 @@ import Testing
                     }
                 }
             }
-            usleep(UInt32.random(in: 200_000...700_000))
+            usleep(UInt32.random(in: 200_000...700_000))  // the scenario: a crash at a random moment
             volumed.signal(SIGKILL)
             _ = volumed.waitForExit()
             stop.store(true, ordering: .relaxed)
@@ -327,7 +327,9 @@ import Testing
         #expect(volumed.waitForURL() != nil, "stderr: \(volumed.stderr)")
         try slow.write(toFile: path, atomically: true, encoding: .utf8)
         volumed.signal(SIGHUP)
-        usleep(UInt32(seconds * 1_000_000 / 8))  // the reload is now reading the file
+        // The reload is now reading the file. Nothing outside the process marks its start (it logs
+        // only when it ends), so the scenario waits an eighth of its measured length.
+        usleep(UInt32(seconds * 1_000_000 / 8))
         let stopAt = Date()
         volumed.signal(SIGTERM)
         #expect(volumed.waitForExit(timeout: 60) == 0, "stderr: \(volumed.stderr)")
@@ -350,7 +352,7 @@ import Testing
         #expect(volumed.waitForURL() != nil, "stderr: \(volumed.stderr)")
         try slow.write(toFile: path, atomically: true, encoding: .utf8)
         volumed.signal(SIGHUP)
-        usleep(UInt32(seconds * 1_000_000 / 8))
+        usleep(UInt32(seconds * 1_000_000 / 8))  // as above: an eighth into the reload
         let stopAt = Date()
         volumed.signal(SIGINT)
         volumed.signal(SIGINT)
@@ -362,7 +364,7 @@ import Testing
 }
 
 /// Out of file descriptors is the other way a decision cannot be written: 503, nothing changed.
-@Suite struct DecisionWithoutFileDescriptorsTests {
+@Suite(.offCooperativePool) struct DecisionWithoutFileDescriptorsTests {
     /// Sets the soft open-file limit of `pid` (the hard one unchanged).
     static func prlimit(_ pid: Int32, soft: Int) throws {
         let limit = Process()

@@ -4,7 +4,7 @@ import Testing
 
 /// The README's run command, end to end: `volumed serve` on its embedded configuration shows one
 /// backend down, and creating the directory it names brings it up with no restart.
-@Suite struct EmbeddedDefaultTests {
+@Suite(.offCooperativePool) struct EmbeddedDefaultTests {
     @Test func lateStorageComesUpByItself() throws {
         let data = temporaryDirectory("embedded")
         defer { try? FileManager.default.removeItem(atPath: data) }

@@ -5,7 +5,7 @@ import Testing
 /// The fault matrix, scheduler side: the scheduler missing at start, restarted, slow beyond the
 /// client timeout, answering 500. Publishing fails and says so in `last_publish`, the tick and the
 /// heartbeat go on, and no driver state ever changes because of it.
-@Suite struct FaultMatrixSchedulerTests {
+@Suite(.offCooperativePool) struct FaultMatrixSchedulerTests {
     static func config(_ dir: String, schedulerURL: String, extra: [String: String] = [:]) throws -> FaultConfig {
         var config = FaultConfig(
             directory: dir, defaults: ["scheduler_url": schedulerURL].merging(extra) { _, new in new })
@@ -94,7 +94,8 @@ import Testing
     /// A scheduler that takes 5 s per report against `scheduler_timeout = 0.5`: each publish gives up
     /// at the timeout, the next ticks publish again (the stand-in counts the attempts), and the
     /// heartbeat in os-services keeps advancing.
-    @Test func schedulerSlowerThanTheClientTimeout() throws {
+    @Test(.enabled(if: Tool.available("python3"), "python3 is not installed; scripts/setup --test installs it"))
+    func schedulerSlowerThanTheClientTimeout() throws {
         let dir = temporaryDirectory("sched-slow")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let peer = try SchedulerStandIn(status: 204, delay: 5)
@@ -129,7 +130,8 @@ import Testing
         }
     }
 
-    @Test func schedulerAnswering500() throws {
+    @Test(.enabled(if: Tool.available("python3"), "python3 is not installed; scripts/setup --test installs it"))
+    func schedulerAnswering500() throws {
         let dir = temporaryDirectory("sched-500")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let peer = try SchedulerStandIn(status: 500, delay: 0)

@@ -5,7 +5,7 @@ import Testing
 
 /// The fault matrix, process side: SIGHUP while a driver initializes, SIGTERM with requests in
 /// flight, SIGKILL and a restart that keeps the operators' enable/disable decisions.
-@Suite struct FaultMatrixSignalTests {
+@Suite(.offCooperativePool) struct FaultMatrixSignalTests {
     /// A reload arrives while `vgs` hangs in the first initialization. The reload points the backend
     /// at working tools, so it comes up; the abandoned call later prints garbage, and that late
     /// result must not flip the state.
@@ -111,7 +111,7 @@ import Testing
         for connection in halfSent { try connection.send("GET /drivers HTTP/1.1\r\nHost: 127.0.0.1\r\n") }
         // Let the server read the partial heads before the signal (a head still unread in the
         // socket buffer when draining starts counts as an idle connection and is closed).
-        _ = waitUntil(seconds: 1) { false }
+        _ = waitUntil(seconds: 10) { halfSent.allSatisfy { $0.isReadByServer(port: port) } }
 
         volumed.signal(SIGTERM)
         #expect(volumed.waitForOutput(timeout: 30) { _, err in err.contains("shutting down") })

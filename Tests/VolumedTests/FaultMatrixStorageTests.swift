@@ -5,7 +5,7 @@ import Testing
 /// The fault matrix, storage side: storage that is late or flaps, a driver setup that hangs, each
 /// error kind once, and an exhausted budget brought back by hand. Each case watches the driver
 /// states and attempts (`/drivers`), os-services and the in-process scheduler's `get_pools`.
-@Suite struct FaultMatrixStorageTests {
+@Suite(.offCooperativePool) struct FaultMatrixStorageTests {
     @Test func storageLateAtStartComesUpByItself() throws {
         let dir = temporaryDirectory("late")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -6,11 +6,11 @@ import VolumeService
 
 /// The in-process publisher goes through the store's own intake, so it is refused exactly as an
 /// HTTP publisher would be, report by report, and says so in its outcome.
-@Suite struct InProcessPublisherTests {
+@Suite(.offCooperativePool) struct InProcessPublisherTests {
     static func report(_ host: String, at date: Date) -> BackendReport {
         BackendReport(
             backendID: String(host.split(separator: "@").last ?? ""), host: host, timestamp: date,
-            backendState: .down, serviceStatus: ServiceStatus(), capabilities: nil)
+            backendState: .down, adminState: AdminState(), capabilities: nil)
     }
 
     @Test func refusalsReachTheOutcomeOneByOne() throws {

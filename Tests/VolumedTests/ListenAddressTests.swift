@@ -4,7 +4,7 @@ import Testing
 
 /// Listen options take what `check-config` accepts: an address literal or a host name, which the
 /// server resolves when it binds (Cinder's `HostAddressOpt`); one rule for both.
-@Suite struct ListenAddressTests {
+@Suite(.offCooperativePool) struct ListenAddressTests {
     @Test func theSchedulerListensOnAHostName() throws {
         let dir = temporaryDirectory("listen-name")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -103,7 +103,7 @@ enum VolumeClientTestsSupport {
     }
 }
 
-@Suite("Real OpenStack clients against volumed serve")
+@Suite("Real OpenStack clients against volumed serve", .offCooperativePool)
 struct OpenStackClientTests {
     let gold = hostOf("gold")
 

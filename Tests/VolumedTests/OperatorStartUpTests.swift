@@ -4,7 +4,7 @@ import Testing
 
 /// What an operator meets when start-up cannot go as planned: each case exits with the documented
 /// code and one message that names the cause and the option that fixes it.
-@Suite struct OperatorStartUpTests {
+@Suite(.offCooperativePool) struct OperatorStartUpTests {
     /// Two services on one port must not share it: the second fails, naming the option to change.
     @Test func aSecondInstanceOnTheSamePortFailsClearly() throws {
         let dir = temporaryDirectory("sameport")

@@ -4,7 +4,7 @@ import VolumeService
 
 /// The log lines an operator greps: one event per line, the backend first, the transition readable
 /// from left to right.
-@Suite struct PlainLogHandlerTests {
+@Suite(.offCooperativePool) struct PlainLogHandlerTests {
     @Test func aTransitionReadsFromLeftToRight() {
         let line = PlainLogHandler.line(
             timestamp: "2026-11-26T14:41:58.952Z", level: .warning, message: "driver state changed",

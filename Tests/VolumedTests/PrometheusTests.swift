@@ -4,7 +4,11 @@ import Testing
 
 /// contrib/prometheus/volumed-rules.yml against Prometheus's own tools, and against a real
 /// Prometheus scraping a real volumed.
-@Suite struct PrometheusTests {
+@Suite(
+    .offCooperativePool,
+    .enabled(if: Tool.available("promtool"), "promtool is not installed; scripts/setup --test installs it (prometheus)")
+)
+struct PrometheusTests {
     static let rules = repositoryRoot + "/contrib/prometheus/volumed-rules.yml"
     static let ruleTests = repositoryRoot + "/contrib/prometheus/volumed-rules.test.yml"
 
@@ -81,7 +85,8 @@ import Testing
     /// rules; a backend whose storage disappears exhausts its one re-initialization, and
     /// Prometheus's HTTP API reports VolumedDriverExhausted firing for it, next to VolumedDriverFailed
     /// for a misconfigured one, with its error kind.
-    @Test func aRealPrometheusFiresTheAlerts() throws {
+    @Test(.enabled(if: Tool.available("prometheus"), "prometheus is not installed; scripts/setup --test installs it"))
+    func aRealPrometheusFiresTheAlerts() throws {
         let prometheusTool = try ExternalTool("prometheus", package: "prometheus")
         let dir = temporaryDirectory("prometheus")
         defer { try? FileManager.default.removeItem(atPath: dir) }

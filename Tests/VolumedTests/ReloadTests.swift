@@ -4,7 +4,7 @@ import Testing
 
 /// SIGHUP on a running process: a fixed backend section is applied and re-initialized, backends are
 /// added and removed, and a file that no longer parses is rejected while the service runs on.
-@Suite struct ReloadTests {
+@Suite(.offCooperativePool) struct ReloadTests {
     static func config(dir: String, backends: [String: String]) -> String {
         var text = """
             [DEFAULT]
@@ -67,7 +67,7 @@ import Testing
 
 /// A reload names only the `[DEFAULT]` options it could not apply: inherited backend options are
 /// applied through the backends, the tick is read at start-up.
-@Suite struct ReloadDefaultOptionsTests {
+@Suite(.offCooperativePool) struct ReloadDefaultOptionsTests {
     @Test func onlyOptionsNotAppliedAreReportedAsNeedingARestart() throws {
         let dir = temporaryDirectory("reload-default")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -7,7 +7,7 @@ import Testing
 /// poison the scheduler, the publisher learns when its reports are refused, check-config and the
 /// scheduler share one rule for names, the in-process scheduler is not starved by a connection
 /// flood, and the store is bounded.
-@Suite struct SchedulerHardeningTests {
+@Suite(.offCooperativePool) struct SchedulerHardeningTests {
     /// Cinder's timestamp format, UTC.
     static func cinderTime(_ date: Date) -> String {
         let formatter = DateFormatter()
@@ -86,6 +86,8 @@ import Testing
         #expect((refusedCount ?? 0) >= 1, "\(metrics)")
         #expect(
             Self.metric(metrics, #"volumed_backend_publish_refused{backend="gold",host="\#(hostOf("gold"))"}"#) == 0)
+        // The API shows the publish ok before the log line that says so has reached our pipe reader.
+        volumed.waitForOutput(timeout: 10) { _, err in err.contains("capability reports again") }
         let log = volumed.stderr
         #expect(
             log.components(separatedBy: "the scheduler refuses this backend's capability reports").count == 2, "\(log)")
@@ -164,7 +166,7 @@ import Testing
         let until = Date().addingTimeInterval(5)
         while Date() < until {
             flood += (0..<4).compactMap { _ in Self.idleConnection(port: port) }
-            usleep(100_000)
+            usleep(100_000)  // the scenario: a flood paced at 100 ms
         }
         #expect(flood.count >= 100)
         for socket in flood { close(socket) }

@@ -5,7 +5,7 @@ import Testing
 
 /// `volumed scheduler` as its own process with a volume service reporting to it (issue 5): the
 /// pools it lists, and bad report bodies that get 400 or 413 and leave the stored pools as they were.
-@Suite struct SchedulerRoleTests {
+@Suite(.offCooperativePool) struct SchedulerRoleTests {
     static func report(
         host: String, timestamp: String = "2026-11-24T17:40:00.000000",
         capabilities: [String: Any]? = nil
@@ -82,7 +82,10 @@ import Testing
     /// out as HTTP/2 POSTs, all streams of one connection; the same peer refuses HTTP/1.1, and
     /// volumed's own scheduler (HTTP/1.1 only) refuses the HTTP/2 preface, each seen in
     /// `last_publish` with the drivers untouched.
-    @Test(.enabled(if: NghttpdServer.executable != nil, "nghttpd (nghttp2-server) is not installed: skipped"))
+    @Test(
+        .enabled(
+            if: Tool.available("nghttpd"), "nghttpd is not installed; scripts/setup --test installs it (nghttp2-server)"
+        ))
     func publishesOverHTTP2PriorKnowledge() throws {
         let dir = temporaryDirectory("role-h2")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -14,7 +14,7 @@ import Testing
     private static func report(_ host: String, capabilities: VolumeStats? = nil) -> BackendReport {
         BackendReport(
             backendID: "b", host: host, timestamp: Date(), backendState: capabilities == nil ? .down : .up,
-            serviceStatus: ServiceStatus(), capabilities: capabilities)
+            adminState: AdminState(), capabilities: capabilities)
     }
 
     private static let infiniteStats = VolumeStats(

@@ -6,7 +6,7 @@ import Testing
 import VolumeService
 
 /// The state file on its own: the formats it reads, the files it refuses, and how it writes.
-@Suite struct ServiceStateFileTests {
+@Suite(.offCooperativePool) struct ServiceStateFileTests {
     static let host = "node1"
 
     private func withDirectory(_ body: (String) throws -> Void) throws {
@@ -23,7 +23,7 @@ import VolumeService
             let loaded = try ServiceStateFile(directory: dir).load(host: Self.host)
             #expect(
                 loaded == [
-                    .volume(host: Self.host, backend: "gold"): ServiceStatus(disabled: true, disabledReason: "firmware")
+                    .volume(host: Self.host, backend: "gold"): AdminState(disabled: true, disabledReason: "firmware")
                 ])
         }
     }
@@ -31,10 +31,10 @@ import VolumeService
     @Test func decisionsRoundTripWithFrozenAndServicesNotConfigured() throws {
         try withDirectory { dir in
             let file = try ServiceStateFile(directory: dir)
-            let all: [ServiceKey: ServiceStatus] = [
-                .volume(host: "node1", backend: "gold"): ServiceStatus(
+            let all: [ServiceKey: AdminState] = [
+                .volume(host: "node1", backend: "gold"): AdminState(
                     disabled: true, disabledReason: "a \"quoted\"\nreason"),
-                .volume(host: "other", backend: "gone"): ServiceStatus(disabled: false, frozen: true),
+                .volume(host: "other", backend: "gone"): AdminState(disabled: false, frozen: true),
             ]
             try file.commit(all.first!.value, for: all.first!.key, all: all)
             #expect(try ServiceStateFile(directory: dir).load(host: Self.host) == all)
@@ -111,9 +111,9 @@ import VolumeService
                 atPath: dir + "/service-state.json.tmp.\(getpid())", withDestinationPath: victim)
             let file = try ServiceStateFile(directory: dir)
             let key = ServiceKey.volume(host: Self.host, backend: "gold")
-            try file.commit(ServiceStatus(disabled: true), for: key, all: [key: ServiceStatus(disabled: true)])
+            try file.commit(AdminState(disabled: true), for: key, all: [key: AdminState(disabled: true)])
             #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
-            #expect(try file.load(host: Self.host) == [key: ServiceStatus(disabled: true)])
+            #expect(try file.load(host: Self.host) == [key: AdminState(disabled: true)])
             // No temporary file is left behind, and two temporary names never repeat or carry the pid.
             let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".tmp") }
             #expect(names.isEmpty, "\(names)")

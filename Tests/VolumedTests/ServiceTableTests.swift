@@ -4,7 +4,7 @@ import Testing
 import VolumeService
 
 /// `volumed services` renders what the API returned; the fetch itself is covered end to end.
-@Suite struct ServiceTableTests {
+@Suite(.offCooperativePool) struct ServiceTableTests {
     @Test func rendersServicesAndDrivers() throws {
         let services =
             #"{"services": [{"binary": "cinder-volume", "host": "n1@gold", "zone": "nova", "status": "enabled", "state": "up", "updated_at": "2026-11-24T17:40:00.000000", "backend_state": "down"}]}"#

@@ -4,7 +4,10 @@ import SharedTestSupport
 import Testing
 
 /// `GET /` in a browser: the status page, in a real headless Chromium against a real volumed.
-@Suite struct StatusPageTests {
+@Suite(
+    .offCooperativePool,
+    .enabled(if: Tool.available("chromium"), "chromium is not installed; scripts/setup --test installs it"))
+struct StatusPageTests {
     /// Where the screenshot is kept (git-ignored).
     static let artifacts = repositoryRoot + "/.test-artifacts"
 

@@ -77,7 +77,7 @@ final class NotifyListener: @unchecked Sendable {
 /// volumed speaks sd_notify itself: READY once the API listens and every backend's first
 /// initialization has started, STATUS on state changes, RELOADING/READY around SIGHUP, STOPPING,
 /// and WATCHDOG pings from the supervision loop; checked against a real socket and process.
-@Suite struct SystemdNotifyTests {
+@Suite(.offCooperativePool) struct SystemdNotifyTests {
     @Test func messagesArriveInTheOrderSystemdExpects() throws {
         let dir = temporaryDirectory("notify")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -22,10 +22,11 @@ let package = Package(
         // Sources/Config (symlinked into this target) plus the harness.
         .executableTarget(name: "FuzzConfig", dependencies: ["CLibFuzzer", "NetworkAddress", "ServiceNames"]),
         // The product's leaf modules (symlinked) that HTTPServer, Config and Scheduler import.
+        .target(name: "Clocks"),
         .target(name: "JSON"),
         .target(name: "NetworkAddress"),
         .target(name: "ServiceNames"),
         // Sources/Scheduler (symlinked into this target) plus the harness: capability report bodies.
-        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer", "JSON", "ServiceNames"]),
+        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer", "Clocks", "JSON", "ServiceNames"]),
     ]
 )

@@ -191,8 +191,10 @@ func runConnectionScenario(_ stream: UnsafeBufferPointer<UInt8>, behaviour: Peer
     scenarioState.responders = []
 }
 
-/// Final responses in `bytes` (1xx interim ones skipped), framed by Content-Length; answers to HEAD
-/// (known from the model's outcomes, in order) have none.
+/// Final responses in `bytes` (1xx interim ones skipped), framed by Content-Length; the n-th answers
+/// the model's n-th request, and has no body when the model says it is framed for a HEAD (served
+/// or refused after the parser accepted its head, the server's rule: RequestStream.methodOfAnswer).
+/// A server fault standing in for a later request (an exhausted budget) follows the same rule.
 func countResponses(_ bytes: [UInt8], model: RequestStream) -> Int {
     var index = 0
     var finals = 0
@@ -206,10 +208,7 @@ func countResponses(_ bytes: [UInt8], model: RequestStream) -> Int {
             + Int(head[head.startIndex + 11] - 48)
         index = headEnd + 4
         if code < 200 { continue }
-        var isHead = false
-        if finals < model.outcomes.count, case .served(let request, _) = model.outcomes[finals] {
-            isHead = request.method == "HEAD"
-        }
+        let isHead = model.methodOfAnswer(finals) == "HEAD"
         finals += 1
         if code == 204 || code == 304 || isHead { continue }
         var length = 0

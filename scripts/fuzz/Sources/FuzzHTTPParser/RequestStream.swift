@@ -6,13 +6,15 @@
 enum Outcome: Equatable, CustomStringConvertible {
     /// A request reached its handler; `close` when the connection ends after answering it.
     case served(ServedRequest, close: Bool)
-    /// The request was rejected with this status and the connection closes.
-    case rejected(status: Int)
+    /// The request was rejected with this status and the connection closes. `method` once the
+    /// parser had accepted its head (the refusal is framed for it: no body for a HEAD); nil for
+    /// bytes the scanner or parser refused.
+    case rejected(status: Int, method: String?)
 
     var description: String {
         switch self {
         case .served(let request, let close): return "served(\(request)\(close ? ", close" : ""))"
-        case .rejected(let status): return "rejected(\(status))"
+        case .rejected(let status, let method): return "rejected(\(status)\(method.map { ", \($0)" } ?? ""))"
         }
     }
 }
@@ -62,6 +64,22 @@ struct RequestStream {
     /// the split either.
     var leftover: (phase: Phase, bytes: Int) { (phase, phase == .closed ? 0 : input.count) }
 
+    /// The method the server's answer to the request at `index` (0-based, in stream order) is framed
+    /// for, under the server's rule (ConnectionIO.fail): the request's method once the parser has
+    /// accepted its head, whether it was served, refused afterwards, or its body is still being
+    /// read when the stream ends; nil for bytes the scanner or parser refused or a head that never
+    /// completed. The server judges the same bytes with the same parser, so both agree.
+    func methodOfAnswer(_ index: Int) -> String? {
+        if index < outcomes.count {
+            switch outcomes[index] {
+            case .served(let request, _): return request.method
+            case .rejected(_, let method): return method
+            }
+        }
+        if index == outcomes.count && phase == .body { return head?.method.rawValue }
+        return nil
+    }
+
     mutating func receive(_ chunk: UnsafeBufferPointer<UInt8>) {
         guard phase != .closed else { return }
         // Move the buffer out (no copy), append, process, keep what was not consumed: what
@@ -93,16 +111,22 @@ struct RequestStream {
                 case .incomplete:
                     return consumed
                 case .failed(let error):
-                    reject(error)
+                    reject(error, method: nil)
                 case .complete(let length):
                     let headBytes = UnsafeBufferPointer(rebasing: rest[0..<length])
                     consumed += length
+                    let parsed: ParsedHead
                     do {
-                        let parsed = try RequestParser.parseHead(headBytes, limits: limits)
-                        if verify { Invariants.checkHead(parsed, headLength: length, limits: limits) }
+                        parsed = try RequestParser.parseHead(headBytes, limits: limits)
+                    } catch {
+                        reject(error, method: nil)
+                        continue
+                    }
+                    if verify { Invariants.checkHead(parsed, headLength: length, limits: limits) }
+                    do {
                         try begin(parsed)
                     } catch {
-                        reject(error)
+                        reject(error, method: parsed.method)
                     }
                 }
             case .body:
@@ -112,7 +136,7 @@ struct RequestStream {
                     Invariants.require(taken > 0 || bodyReader!.isComplete, "the body reader made no progress")
                     consumed += taken
                 } catch {
-                    reject(error)
+                    reject(error, method: head?.method)
                     continue
                 }
                 if bodyReader!.isComplete { finish(forceClose: false) }
@@ -127,7 +151,7 @@ struct RequestStream {
         let split = try RequestTarget.split(parsed.target)
         let match = try router.match(method: parsed.method, rawPath: split.rawPath)
         if case .contentLength(let length) = parsed.framing, length > limits.maxBodyBytes {
-            throw .requestEntityTooLarge("too large")
+            throw .contentTooLarge("too large")
         }
         head = parsed
         self.split = split
@@ -200,19 +224,20 @@ struct RequestStream {
         phase = keepAlive ? .head : .closed
     }
 
-    private mutating func reject(_ error: Error) {
+    private mutating func reject(_ error: Error, method: HTTPMethod?) {
         guard let fault = error as? HTTPError else {
             Invariants.fail("the parser threw a non-HTTPError: \(error)")
         }
         Invariants.require(fault.status.code >= 400 && fault.status.code < 600, "a fault with status \(fault.status.code)")
         if verify {
             var encoded: [UInt8] = []
-            let context = ResponseContext(method: .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
+            let context = ResponseContext(
+                method: method ?? .get, version: .http1_1, keepAlive: false, routePattern: nil, ifNoneMatch: nil)
             let status = ResponseEncoder.encode(
                 fault.response(), context: context, dateLine: harnessDateLine, serverLine: harnessServerLine, into: &encoded)
-            Invariants.checkEncodedResponse(encoded, status: status, method: .get, keepAlive: false)
+            Invariants.checkEncodedResponse(encoded, status: status, method: method ?? .get, keepAlive: false)
         }
-        outcomes.append(.rejected(status: fault.status.code))
+        outcomes.append(.rejected(status: fault.status.code, method: method?.rawValue))
         phase = .closed
         head = nil
         bodyReader = nil

@@ -73,9 +73,12 @@ enum BenchServer {
             for _ in 0..<count {
                 var copy = request
                 let begun = hooks.begin(&copy)
-                sink &+= begun.exchangeID?.utf8.count ?? 0
-                hooks.end?(ExchangeRecord(exchangeID: begun.exchangeID, method: .get, target: copy.target, status: .ok,
-                                          bodyBytes: 900, durationNanoseconds: 1, annotation: copy.annotation))
+                sink &+= begun.exchangeID?.count ?? 0
+                if begun.recordsExchange {
+                    hooks.end?(ExchangeRecord(exchangeID: begun.exchangeID, method: .get, target: copy.target,
+                                              status: .ok, bodyBytes: 900, durationNanoseconds: 1,
+                                              annotation: copy.annotation))
+                }
             }
             let perCall = Double(threadCPUNanoseconds() - start) / Double(count)
             print("round \(round + 1): \(String(format: "%.0f", perCall)) ns of CPU per request (begin + end)")
