@@ -362,11 +362,11 @@ final class DriverThreadPool: Sendable {
 
             if let oldest = queue.first {
                 let due = oldest.enqueuedAt + DriverThreadPool.nanoseconds(limits.growAfter)
-                // Half as many workers again (at least one) each time calls have waited, so a
-                // burst of slow calls (1,000 initializations at start-up) reaches the cap in a few
-                // steps: parked workers first, then new threads.
+                // As many workers again each time calls have waited, so a burst of slow calls
+                // (1,000 initializations at start-up) reaches the cap in four steps: parked
+                // workers first, then new threads.
                 if due <= now {
-                    let step = min(queue.count, max(1, statistics.threads / 2))
+                    let step = min(queue.count, max(1, statistics.threads))
                     round.wake = unpark(count: step)
                     // A job without a timeout (a publish: it bounds its own time) may take one
                     // worker over the cap, so hung drivers never hold back the reports.
