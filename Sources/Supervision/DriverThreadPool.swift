@@ -185,7 +185,10 @@ final class DriverThreadPool: Sendable {
     private func work(parking: DispatchSemaphore) {
         let id = ObjectIdentifier(parking)
         var finished = false
-        while let job = nextJob(worker: id, finishedOne: finished, parking: parking) {
+        while true {
+            // The job is released at the end of each turn, before the worker parks: an idle worker
+            // keeps nothing alive that a job captured.
+            guard let job = nextJob(worker: id, finishedOne: finished, parking: parking) else { return }
             job()
             finished = true
         }
@@ -407,13 +410,14 @@ final class DriverThreadPool: Sendable {
     /// order they came. An array and the index of its head, compacted as it drains.
     private struct JobQueue {
         private var unbounded: [Queued] = []
-        private var items: [Queued] = []
+        /// Taken items are set to nil, so the queue keeps nothing alive that a taken job captured.
+        private var items: [Queued?] = []
         private var head = 0
 
         var isEmpty: Bool { unbounded.isEmpty && head == items.count }
         var count: Int { unbounded.count + items.count - head }
         var first: Queued? { unbounded.first ?? (head == items.count ? nil : items[head]) }
-        var earliestDeadline: UInt64? { items[head...].lazy.compactMap(\.deadline).min() }
+        var earliestDeadline: UInt64? { items[head...].lazy.compactMap { $0?.deadline }.min() }
 
         mutating func append(_ item: Queued) {
             if item.deadline == nil { unbounded.append(item) } else { items.append(item) }
@@ -423,6 +427,7 @@ final class DriverThreadPool: Sendable {
             if !unbounded.isEmpty { return unbounded.removeFirst() }
             guard head < items.count else { return nil }
             let item = items[head]
+            items[head] = nil
             head += 1
             if head == items.count {
                 items.removeAll(keepingCapacity: true)
@@ -437,10 +442,10 @@ final class DriverThreadPool: Sendable {
         /// Removes and returns the jobs with a timeout matching `shouldRemove`, keeping the
         /// others' order.
         mutating func removeAll(where shouldRemove: (Queued) -> Bool) -> [Queued] {
-            guard items[head...].contains(where: shouldRemove) else { return [] }
-            var kept: [Queued] = []
+            guard items[head...].contains(where: { $0.map(shouldRemove) ?? false }) else { return [] }
+            var kept: [Queued?] = []
             var removed: [Queued] = []
-            for item in items[head...] {
+            for case let item? in items[head...] {
                 if shouldRemove(item) { removed.append(item) } else { kept.append(item) }
             }
             items = kept
