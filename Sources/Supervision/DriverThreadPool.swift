@@ -14,15 +14,16 @@ import Synchronization
 /// cost a kernel wake-up per call. Here a tick's calls go into one queue in one step, and a few
 /// workers take them in turn without sleeping between them.
 ///
-/// Why a hung driver still cannot starve the others: a watchdog thread starts another worker
-/// whenever the oldest queued job has waited `growAfter` (so a worker stuck in a driver is
-/// replaced within that delay), up to `maxThreads`; at the cap it logs once, loudly, and queued
-/// jobs wait for a worker to come back. A job without a timeout (a publish) goes ahead of those
-/// with one and may take one worker over the cap, which leaves once it is done: hung drivers
-/// never hold back the reports that tell the scheduler they are down. The watchdog also enforces each job's timeout: a job still
-/// running past it is reported (`timedOut(true)`: its worker is abandoned to it, and replaced as
-/// above), a job still queued past it is dropped without running (`timedOut(false)`). Workers
-/// idle for `idleTimeout` exit; `coreThreads` are started at once when jobs arrive.
+/// Why a hung driver still cannot starve the others: whenever the oldest queued job has waited
+/// `growAfter`, a watchdog thread wakes or starts as many workers again (so a worker stuck in a
+/// driver is replaced within that delay, and a burst of slow calls gets workers in a few steps),
+/// up to `maxThreads`; at the cap it logs once, loudly, and queued jobs wait for a worker to come
+/// back. A job without a timeout (a publish) goes ahead of those with one and may take one worker
+/// over the cap, which leaves once it is done: hung drivers never hold back the reports that tell
+/// the scheduler they are down. The watchdog also enforces each job's timeout: a job still running
+/// past it is reported (`timedOut(true)`: its worker is abandoned to it, and replaced as above), a
+/// job still queued past it is dropped without running (`timedOut(false)`). Workers idle for
+/// `idleTimeout` exit; `coreThreads` are started at once when jobs arrive.
 ///
 /// All state sits in one `Mutex`; each parked worker and the watchdog wait on a semaphore of their
 /// own, so the compiler checks every access.

@@ -65,9 +65,9 @@ package final class SupervisorSet: Sendable {
             logger: logger)
     }
 
-    /// A few workers at once (as many as cores, 2 to 4: most calls are a few system calls), more
-    /// when a call waited 50 ms for one (a slow or hung driver), never more than `maxDriverThreads`;
-    /// an idle worker waits two ticks (at least 10 s) for the next call before exiting.
+    /// A few workers at once (as many as cores, 2 to 4: most calls are a few system calls), twice
+    /// as many whenever a call waited 50 ms for one (a slow or hung driver), never more than
+    /// `maxDriverThreads`; an idle worker waits two ticks (at least 10 s) for the next call.
     static func driverPoolLimits(tick: TimeInterval) -> DriverThreadPool.Limits {
         DriverThreadPool.Limits(
             coreThreads: min(4, max(2, ProcessInfo.processInfo.activeProcessorCount)), maxThreads: maxDriverThreads,
