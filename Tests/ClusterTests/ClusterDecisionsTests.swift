@@ -7,7 +7,7 @@ import Supervision
 import Synchronization
 import Testing
 
-@Suite("ClusterDecisions: operator decisions in etcd, compare-and-swap", .serialized)
+@Suite("ClusterDecisions: operator decisions in etcd, compare-and-swap", .serialized, .offCooperativePool)
 struct ClusterDecisionsTests {
     let layout = ClusterLayout(root: "/decide")!
     let gold = ServiceKey(host: "a@gold", binary: ServiceKey.volumeBinary)
