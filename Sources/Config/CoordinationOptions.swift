@@ -22,6 +22,13 @@ package struct CoordinationOptions: Sendable, Equatable {
     package var keyFile: String?
     /// `timeout`: seconds one request to one member may take.
     package var timeout: Double
+    /// `host_follows_cluster`: a `serve` host's in-process scheduler (its `get_pools`, its
+    /// os-services list) follows every host's reports, records and decisions through a watch of the
+    /// whole cluster, instead of only the host's own. Off by default: the watch costs each host
+    /// CPU and etcd bandwidth that grow with hosts x backends (measured in BENCHMARKS.md: 2.3 ms of
+    /// host CPU per backend per tick at 30 hosts; at 100 hosts etcd sends 52 MB per tick and pools
+    /// never converge); the cluster-wide view is the job of `volumed scheduler` processes.
+    package var hostFollowsCluster = false
 
     package init(
         backendURL: String, endpoints: [String], caFile: String? = nil, certificateFile: String? = nil,
@@ -36,7 +43,7 @@ package struct CoordinationOptions: Sendable, Equatable {
     }
 
     /// Options the `[coordination]` section knows, for unknown-option warnings.
-    static let knownOptions: Set<String> = ["backend_url"]
+    static let knownOptions: Set<String> = ["backend_url", "host_follows_cluster"]
     static let queryOptions = ["ca_cert", "cert_cert", "cert_key", "timeout"]
 
     /// Reads `[coordination]`: nil when the section or `backend_url` is absent or empty. Problems
@@ -50,6 +57,13 @@ package struct CoordinationOptions: Sendable, Equatable {
         var reader = SectionReader(section: section)
         var options: CoordinationOptions?
         reader.read("backend_url", into: &options) { v throws(ConfigDiagnostic) in try parse(v) }
+        var follows = false
+        reader.read("host_follows_cluster", into: &follows) { v throws(ConfigDiagnostic) in try v.bool() }
+        if options != nil {
+            options?.hostFollowsCluster = follows
+        } else if follows, let value = reader.raw("host_follows_cluster") {
+            warnings.append(value.problem("host_follows_cluster has no effect without backend_url (single-host mode)"))
+        }
         problems += reader.problems
         for value in reader.unusedValues() {
             warnings.append(

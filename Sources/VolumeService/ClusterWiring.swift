@@ -6,8 +6,8 @@ import ServiceDecisions
 
 /// What `[coordination] backend_url` adds to a process: nothing when it is empty (today's
 /// single-host behaviour); otherwise an etcd client, and for `serve` the host's membership (its
-/// reports go into etcd under its lease instead of to one scheduler) and for every process that
-/// serves `get_pools` a feed that keeps its store in step with every host's reports.
+/// reports go into etcd under its lease instead of to one scheduler) and for `volumed scheduler` (or
+/// a host with `host_follows_cluster`) a feed that keeps its store in step with every host's reports.
 struct ClusterWiring: Sendable {
     let client: EtcdClient
     let layout: ClusterLayout
@@ -34,6 +34,7 @@ struct ClusterWiring: Sendable {
             "cluster mode: coordinating through etcd",
             metadata: [
                 "endpoints": "\(coordination.endpoints.joined(separator: ","))", "root": "\(layout.root)",
+                "host_follows_cluster": "\(coordination.hostFollowsCluster)",
             ])
     }
 

@@ -69,14 +69,26 @@ package final class VolumeServiceRunner: Sendable {
         let ownURL = self.ownURL
         let membership = cluster?.membership(options, apiURL: { ownURL.value }, logger: logger)
         self.membership = membership
-        let clusterFeed = store.flatMap { store in cluster?.feed(into: store) }
+        // By default a cluster host watches only its own keys (its decisions, below): its in-process
+        // scheduler serves the host's own pools; `host_follows_cluster` opts into a watch of every
+        // host's keys, whose cost grows with hosts x backends.
+        let followsCluster = options.coordination?.hostFollowsCluster ?? false
+        let clusterFeed = followsCluster ? store.flatMap { store in cluster?.feed(into: store) } : nil
         self.clusterFeed = clusterFeed
-        // The in-process scheduler is fed directly, never through this process's own connection slots;
-        // in cluster mode every report goes into etcd and comes back to each store through the feed.
+        // The in-process scheduler is fed directly, never through this process's own connection slots.
+        // In cluster mode every report goes into etcd too; a host following the cluster gets its own
+        // back through the feed with everyone else's.
+        let local = store.map { InProcessCapabilityPublisher(store: $0) }
         let publisher: any CapabilityPublisher =
-            membership
-            ?? store.map { InProcessCapabilityPublisher(store: $0) }
-            ?? CurlCapabilityPublisher(url: { publisherURL.value }, client: client, adminToken: adminToken)
+            if let membership {
+                if let local, clusterFeed == nil {
+                    HostCapabilityPublisher(cluster: membership, local: local)
+                } else {
+                    membership
+                }
+            } else {
+                local ?? CurlCapabilityPublisher(url: { publisherURL.value }, client: client, adminToken: adminToken)
+            }
         let supervisors = try SupervisorSet(
             settings: ServiceSettings(options), publisher: publisher,
             logger: Logger(label: "volumed.supervision"))

@@ -13,12 +13,18 @@ struct ClusterModeTests {
         "\n[coordination]\nbackend_url = \(cluster.backendURL)\n"
     }
 
-    /// Starts `volumed serve` with one NFS backend `gold` in cluster mode.
-    func startHost(_ cluster: EtcdCluster, directory: String) throws -> (VolumedProcess, String, FaultConfig) {
-        var config = FaultConfig(directory: directory, defaults: ["service_down_time": "\(Self.downTime)"])
-        try config.addNfs("gold")
+    /// Starts `volumed serve` with one NFS backend (`gold`) in cluster mode, as `host` (FaultConfig's
+    /// by default), with `coordination` lines added to `[coordination]`.
+    func startHost(
+        _ cluster: EtcdCluster, directory: String, host: String = FaultConfig.host, backend: String = "gold",
+        coordination more: String = ""
+    ) throws -> (VolumedProcess, String, FaultConfig) {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var config = FaultConfig(
+            directory: directory, defaults: ["service_down_time": "\(Self.downTime)", "host": host])
+        try config.addNfs(backend)
         let path = directory + "/volumed.conf"
-        try (config.text + coordination(cluster)).write(toFile: path, atomically: true, encoding: .utf8)
+        try (config.text + coordination(cluster) + more).write(toFile: path, atomically: true, encoding: .utf8)
         let host = try VolumedProcess(["serve", "--config", path])
         guard let base = host.waitForURL() else {
             host.stop()
@@ -112,5 +118,72 @@ struct ClusterModeTests {
         #expect(
             api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools", timeout: 10) { !listsBackend("gold", $0) }
                 != nil)
+    }
+
+    /// The pool names a process's get_pools lists, [] when it does not answer.
+    func pools(_ base: String) -> [String] {
+        (try? JSONClient().get(base + "/v3/scheduler-stats/get_pools")).map { poolNames($0.json) } ?? []
+    }
+
+    /// By default a host watches only its own keys (issue 14, scale): its get_pools lists its own
+    /// pools and not another host's, while a scheduler lists both; a decision taken on a scheduler
+    /// still takes effect on the host. `host_follows_cluster = true` brings the cluster-wide view back.
+    @Test func aHostWatchesOnlyItsOwnKeysUnlessToldToFollowTheCluster() throws {
+        let cluster = try EtcdCluster()
+        let dir = temporaryDirectory("cluster-own-keys")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (scheduler, schedulerBase) = try startScheduler(
+            directory: dir, extra: "service_down_time = 60\n" + coordination(cluster))
+        defer { scheduler.stop() }
+        let (own, ownBase, _) = try startHost(cluster, directory: dir + "/own", host: "ownhost")
+        defer { own.stop() }
+        let (follower, followerBase, _) = try startHost(
+            cluster, directory: dir + "/follower", host: "followhost", backend: "silver",
+            coordination: "host_follows_cluster = true\n")
+        defer { follower.stop() }
+        let api = JSONClient()
+        func lists(_ node: String, _ backend: String) -> ([String: Any]) -> Bool {
+            { poolNames($0).contains { $0.hasPrefix("\(node)@\(backend)#") } }
+        }
+        // The scheduler and the host that follows the cluster list both hosts' pools.
+        for base in [schedulerBase, followerBase] {
+            #expect(
+                api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) {
+                    lists("ownhost", "gold")($0) && lists("followhost", "silver")($0)
+                } != nil,
+                "\(base): \(pools(base)); own stderr: \(own.stderr); follower stderr: \(follower.stderr)")
+        }
+        // The default host lists its own pool from its own reports, and never the other host's,
+        // although that report is in etcd (above) and rewritten every 0.2 s tick.
+        #expect(
+            api.waitFor(ownBase + "/v3/scheduler-stats/get_pools", timeout: 10, lists("ownhost", "gold")) != nil,
+            "\(pools(ownBase))")
+        #expect(
+            !waitUntil(seconds: 3) { pools(ownBase).contains { $0.hasPrefix("followhost@") } },
+            "\(pools(ownBase))")
+        #expect(
+            try api.get(ownBase + "/v3/os-services").json["services"].map { "\($0)" }?.contains("followhost") == false)
+        #expect(own.stderr.contains("host_follows_cluster=false"), "\(own.stderr)")
+        #expect(follower.stderr.contains("host_follows_cluster=true"), "\(follower.stderr)")
+
+        // A decision taken on the scheduler reaches the host through its watch of its own decision keys.
+        let disabled = try api.send(
+            "PUT", schedulerBase + "/v3/os-services/disable",
+            json: ["host": "ownhost@gold", "binary": "cinder-volume"])
+        #expect(disabled.status == 200, "\(disabled.json)")
+        #expect(
+            api.waitFor(ownBase + "/v3/os-services", timeout: 10) { document in
+                ((document["services"] as? [[String: Any]]) ?? []).contains {
+                    ($0["host"] as? String) == "ownhost@gold" && ($0["status"] as? String) == "disabled"
+                }
+            } != nil,
+            "own stderr: \(own.stderr)")
+        #expect(
+            api.waitFor(ownBase + "/v3/scheduler-stats/get_pools", timeout: 10) { !lists("ownhost", "gold")($0) }
+                != nil)
+        #expect(
+            api.waitFor(schedulerBase + "/v3/scheduler-stats/get_pools", timeout: 10) {
+                !lists("ownhost", "gold")($0) && lists("followhost", "silver")($0)
+            } != nil)
     }
 }
