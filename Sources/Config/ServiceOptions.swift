@@ -116,7 +116,7 @@ package struct ServiceOptions: Sendable, Equatable {
         "http_max_header_bytes", "http_max_headers", "http_max_body_bytes", "http_header_timeout",
         "http_body_timeout", "http_keepalive_timeout", "http_write_timeout", "http_max_connections",
         "http_max_pipelined_requests", "http_max_queued_response_bytes", "http_max_buffered_output_bytes",
-        "http_max_buffered_request_bytes", "coordination.backend_url",
+        "http_max_buffered_request_bytes", "coordination.backend_url", "coordination.host_follows_cluster",
     ]
 
     /// Every option name `[DEFAULT]` knows, for unknown-option warnings.
@@ -160,6 +160,7 @@ package struct ServiceOptions: Sendable, Equatable {
             "http_max_buffered_output_bytes": String(http.maxBufferedOutputBytes),
             "http_max_buffered_request_bytes": String(http.maxBufferedRequestBytes),
             "coordination.backend_url": coordination?.backendURL ?? "",
+            "coordination.host_follows_cluster": String(coordination?.hostFollowsCluster ?? false),
         ]
     }
 }

@@ -138,4 +138,34 @@ import Testing
         #expect(diff.restartOptions == ["coordination.backend_url"])
         #expect(diff.liveOptions.isEmpty)
     }
+
+    @Test func hostFollowsClusterIsOffUnlessTurnedOnAndMustBeABoolean() throws {
+        let plain = try #require(inspect("backend_url = etcd3+http://h1").service.coordination)
+        #expect(plain.hostFollowsCluster == false)
+        let on = inspect("backend_url = etcd3+http://h1\nhost_follows_cluster = yes")
+        #expect(on.problems.isEmpty)
+        #expect(coordinationWarnings(on).isEmpty)
+        #expect(on.service.coordination?.hostFollowsCluster == true)
+        let bad = inspect("backend_url = etcd3+http://h1\nhost_follows_cluster = sometimes")
+        #expect(
+            bad.problems.map(\.description).contains {
+                $0.contains("host_follows_cluster") && $0.contains("expected a boolean")
+            }, "\(bad.problems)")
+        // Without backend_url there is no cluster to follow: said, not silently ignored.
+        let alone = inspect("host_follows_cluster = true")
+        #expect(alone.service.coordination == nil)
+        #expect(
+            coordinationWarnings(alone).contains { $0.contains("no effect without backend_url") }, "\(alone.warnings)")
+    }
+
+    @Test func aChangedHostFollowsClusterNeedsARestart() throws {
+        let old = try ConfigFile.parse(
+            text: "[DEFAULT]\n[coordination]\nbackend_url = etcd3+http://h1\n", fileName: "volumed.conf")
+        let new = try ConfigFile.parse(
+            text: "[DEFAULT]\n[coordination]\nbackend_url = etcd3+http://h1\nhost_follows_cluster = true\n",
+            fileName: "volumed.conf")
+        let diff = ConfigDiff(from: old, to: new)
+        #expect(diff.restartOptions == ["coordination.host_follows_cluster"])
+        #expect(diff.liveOptions.isEmpty)
+    }
 }
