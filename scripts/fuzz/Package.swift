@@ -26,7 +26,10 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "NetworkAddress"),
         .target(name: "ServiceNames"),
+        .target(name: "ServiceVocabulary"),
         // Sources/Scheduler (symlinked into this target) plus the harness: capability report bodies.
-        .executableTarget(name: "FuzzCapabilityReport", dependencies: ["CLibFuzzer", "Clocks", "JSON", "ServiceNames"]),
+        .executableTarget(
+            name: "FuzzCapabilityReport",
+            dependencies: ["CLibFuzzer", "Clocks", "JSON", "ServiceNames", "ServiceVocabulary"]),
     ]
 )
