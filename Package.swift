@@ -64,9 +64,8 @@ let package = Package(
         .target(
             name: "VolumeService",
             dependencies: [
-                "HTTPServer", "JSON", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient", "VolumeAPI",
-                "ServiceDecisions",
-                "Coordination",
+                "Clocks", "HTTPServer", "JSON", "Supervision", "Scheduler", "Config", "Drivers", "CurlClient",
+                "VolumeAPI", "ServiceDecisions", "Coordination",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Scheduler
 import ServiceDecisions
@@ -13,7 +14,8 @@ import Synchronization
 /// withheld from `get_pools` at once.
 ///
 /// While the watch is broken (etcd unreachable, no quorum) the store and directory keep what they
-/// last saw and `staleness` says for how long; it clears as soon as a stream is open again.
+/// last saw (the store's staleness clock held from the watch's last delivery) and `staleness` says
+/// for how long; it clears as soon as a stream is open again.
 package final class ClusterReportFeed: Sendable {
     /// Where the feed stands, for `/healthz`-style answers and logs.
     package struct Status: Sendable, Equatable {
@@ -25,19 +27,24 @@ package final class ClusterReportFeed: Sendable {
         package var skipped = 0
         package var lastSkipped: ClusterRecordError?
         /// Since when the view may be out of date: the watch broke then (or the feed started then and
-        /// has not read etcd yet); nil while a stream is open.
-        package var staleSince: Date? = Date()
+        /// has not read etcd yet); nil while a stream is open. Monotonic: a step of the clock does
+        /// not change how long the view has been out of date.
+        package var staleSince: MonotonicInstant? = .now()
     }
 
+    private let client: EtcdClient
     private let layout: ClusterLayout
     private let store: CapabilityStore
     private let state = Mutex(Status())
     private let watch = Mutex<EtcdWatch?>(nil)
+    /// When the watch last delivered anything: the view was current at least until then.
+    private let lastDelivery = Mutex(ContinuousClock.now)
     /// The cluster's services and decisions as the watch last saw them.
     package let directory = ClusterDirectory()
 
     /// Starts following the reports of `layout` into `store`, and its records into `directory`.
     package init(client: EtcdClient, layout: ClusterLayout, store: CapabilityStore, retry: EtcdWatch.Retry = .init()) {
+        self.client = client
         self.layout = layout
         self.store = store
         let watch = EtcdWatch(client: client, keys: layout.everything, retry: retry) { [self] update in
@@ -49,8 +56,8 @@ package final class ClusterReportFeed: Sendable {
     package var status: Status { state.withLock { $0 } }
 
     /// Seconds since the view was last known to be current, nil while it is (a stream is open).
-    package func staleness(at now: Date = Date()) -> Double? {
-        state.withLock { $0.staleSince }.map { max(0, now.timeIntervalSince($0)) }
+    package func staleness(at now: MonotonicInstant = .now()) -> Double? {
+        state.withLock { $0.staleSince }.map { max(0, now.seconds(since: $0)) }
     }
 
     package func stop() {
@@ -109,16 +116,32 @@ package final class ClusterReportFeed: Sendable {
             store.update(puts)
             synced(at: revision)
         case .progress(let revision):
+            // A stream that opened (or a progress note) after a break proves only that one member
+            // answers: one cut off from its quorum still does for a few seconds. A read through the
+            // leader proves the view current; changes (committed by a quorum) prove it too.
+            if state.withLock({ $0.staleSince != nil }) {
+                do {
+                    _ = try client.get(layout.root + "/")
+                } catch {
+                    return
+                }
+            }
             synced(at: revision)
         case .interrupted(let error):
+            // Nothing could arrive since the watch last delivered: silence is no sign of a dead
+            // backend (its lease says that).
+            let silence = lastDelivery.withLock { ContinuousClock.now - $0 }.components
+            store.holdExpiry(since: Double(silence.seconds) + Double(silence.attoseconds) / 1e18)
             state.withLock { state in
                 state.interruption = error
-                if state.staleSince == nil { state.staleSince = Date() }
+                if state.staleSince == nil { state.staleSince = .now() }
             }
         }
     }
 
     private func synced(at revision: Int64) {
+        lastDelivery.withLock { $0 = ContinuousClock.now }
+        store.resumeExpiry()
         state.withLock {
             $0.revision = revision
             $0.interruption = nil

@@ -275,6 +275,9 @@ package final class EtcdClient: Sendable {
             } catch {
                 let failure = Self.failure(endpoint, error)
                 if !repeatable, failure.kind != .unreachable {
+                    // Not sent again, but the next call starts elsewhere: a hung member would
+                    // otherwise cost every transaction a whole timeout until a repeatable call moved on.
+                    preferred.store((index + 1) % count, ordering: .relaxed)
                     throw .outcomeUnknown(endpoint: endpoint, detail: failure.detail)
                 }
                 failures.append(failure)

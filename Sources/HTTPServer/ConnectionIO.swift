@@ -316,7 +316,7 @@ extension EventLoop {
         let wantsConditional = head.headers.firstValue(lowercasedName: HeaderName.ifNoneMatch) != nil
         var context = ResponseContext(
             method: head.method, version: head.version,
-            keepAlive: head.keepAlive && !forceClose && !draining, routePattern: nil,
+            keepAlive: head.keepAlive && !forceClose && !closesAfterResponse, routePattern: nil,
             ifNoneMatch: wantsConditional ? head.headers : nil)
         var early: HTTPResponse?
         if let begin = core.hooks?.begin {
@@ -410,11 +410,14 @@ extension EventLoop {
         }
     }
 
+    /// Draining, or about to: the server's shutdown has begun even if this loop has not read it yet.
+    var closesAfterResponse: Bool { draining || core.shutdownRequested.load(ordering: .acquiring) }
+
     func deliverDeferred(_ response: HTTPResponse, to connection: Connection) {
         guard connection.phase == .awaitingResponse, var context = connection.pendingContext else { return }
         connection.pendingContext = nil
         connection.phase = .head
-        if draining { context.keepAlive = false }
+        if closesAfterResponse { context.keepAlive = false }
         writeResponse(response, context: context, to: connection)
         if connection.hold == .deferredBacklog { release(connection) }
         serveBuffered(connection)

@@ -33,6 +33,9 @@ final class ServerCore: Sendable {
     let writeTimeout: Int64
     let lingerTimeout: Int64
     let openConnections = Atomic<Int>(0)
+    /// Set by `beginShutdown` before it posts `.shutdown` to the loops: a response a loop writes
+    /// after that carries `Connection: close` even when the loop has not yet read its message.
+    let shutdownRequested = Atomic<Bool>(false)
     /// Unsent response bytes queued on all connections (`maxBufferedOutputBytes`).
     let outputBudget: MemoryBudget
     /// Request bytes held by all connections: bodies being read and unconsumed input

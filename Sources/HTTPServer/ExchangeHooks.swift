@@ -8,19 +8,20 @@
 /// fault a handler threw, a deferred responder, or the router's own 404/405. A protocol layer on top
 /// of the server (e.g. OpenStack's microversion and request-id headers) lives in these closures; the
 /// server itself stays ignorant of it. Both run on an event loop thread: keep them cheap, never block.
-package struct ExchangeHooks: Sendable {
+/// A class: the server reads it for every request, and a reference is one retain to copy.
+package final class ExchangeHooks: Sendable {
     /// Runs once a request is complete, before its handler. It may annotate the request for the
     /// handler (`HTTPRequest.annotation`) and returns what every response to this request carries.
-    package var begin: @Sendable (inout HTTPRequest) -> ExchangeStart
+    package let begin: @Sendable (inout HTTPRequest) -> ExchangeStart
     /// The fields of a fault answering bytes that never became a request (malformed, over a limit,
     /// timed out), which `begin` never saw.
-    package var unparsedRequestHeaders: EncodedFields
+    package let unparsedRequestHeaders: EncodedFields
     /// Runs after each response of an exchange that `begin` saw and asked to record
     /// (`ExchangeStart.recordsExchange`) is queued (for access logs).
-    package var end: (@Sendable (ExchangeRecord) -> Void)?
+    package let end: (@Sendable (ExchangeRecord) -> Void)?
     /// When set, every response of an exchange with an `exchangeID` also carries `<name>: <id>`
     /// (e.g. a request-id field), written by the encoder so `begin` can return shared headers.
-    package var exchangeIDField: String?
+    package let exchangeIDField: String?
 
     package init(
         begin: @escaping @Sendable (inout HTTPRequest) -> ExchangeStart,
@@ -52,19 +53,16 @@ package struct ExchangeStart: Sendable {
     /// Whether `ExchangeHooks.end` wants this exchange's record (e.g. only while an access log is
     /// on). When false the server neither times the exchange nor keeps what the record would hold.
     package var recordsExchange: Bool
-    private var boxedAnswer: AnswerBox?
+    private var boxedAnswer: AnswerBox? = nil
 
     private final class AnswerBox: Sendable {
         let response: HTTPResponse
         init(_ response: HTTPResponse) { self.response = response }
     }
 
-    package init(
-        headers: EncodedFields, answer: HTTPResponse? = nil, exchangeID: ExchangeID? = nil,
-        recordsExchange: Bool = true
-    ) {
+    /// Set `answer` afterwards when there is one: the common case passes no response around.
+    package init(headers: EncodedFields, exchangeID: ExchangeID? = nil, recordsExchange: Bool = true) {
         self.headers = headers
-        if let answer { boxedAnswer = AnswerBox(answer) } else { boxedAnswer = nil }
         self.exchangeID = exchangeID
         self.recordsExchange = recordsExchange
     }

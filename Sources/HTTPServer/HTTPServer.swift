@@ -191,6 +191,7 @@ package final class HTTPServer: Sendable {
             }
         }
         guard !loops.isEmpty else { return }
+        loops[0].core.shutdownRequested.store(true, ordering: .releasing)
         logger.info("shutting down", metadata: ["gracePeriod": "\(gracePeriod)"])
         let deadline = Socket.monotonicMilliseconds() + gracePeriod.milliseconds
         for loop in loops { loop.post(.shutdown(deadline: deadline)) }

@@ -140,6 +140,8 @@ package final class CapabilityStore: Sendable {
         /// Backends an operator took out of scheduling in the cluster's decisions, kept out of
         /// `get_pools` whatever their reports say (until their host reports the decision itself).
         var withheld: Set<String> = []
+        /// Since when staleness is held (a cluster-fed store whose watch is broken), nil while it runs.
+        var expiryHeldSince: MonotonicInstant?
 
         mutating func changed() {
             version &+= 1
@@ -293,6 +295,50 @@ package final class CapabilityStore: Sendable {
         }
     }
 
+    /// Stops the clock of staleness as of `seconds` ago, for a store fed from a cluster's watch that
+    /// broke (`seconds`: since it last delivered anything): no report could arrive since then, so
+    /// silence says nothing about the backends, and `get_pools` keeps answering what it last saw.
+    /// Backends that went stale in that time only because of it are listed again.
+    package func holdExpiry(since seconds: Double) {
+        let now = clock.now().monotonic
+        let since = now.advanced(by: -max(0, seconds))
+        state.withLock { state in
+            guard state.expiryHeldSince == nil else { return }
+            expire(&state, now: now)
+            state.expiryHeldSince = since
+            var revived = false
+            for (host, entry) in state.entries
+            where entry.isStale && entry.receivedAt.monotonic.advanced(by: serviceDownTime) >= since {
+                state.entries[host]?.isStale = false
+                state.relist(host)
+                revived = true
+            }
+            if revived { state.changed() }
+        }
+    }
+
+    /// Starts the clock of staleness again (the watch is current): every report's age moves on by
+    /// the time it was held, so staleness goes on where it stopped.
+    package func resumeExpiry() {
+        let now = clock.now().monotonic
+        state.withLock { state in
+            guard let since = state.expiryHeldSince else { return }
+            state.expiryHeldSince = nil
+            let held = max(0, now.seconds(since: since))
+            for host in state.entries.keys {
+                guard let receivedAt = state.entries[host]?.receivedAt else { continue }
+                state.entries[host]?.receivedAt = ClockReading(
+                    wall: receivedAt.wall, monotonic: receivedAt.monotonic.advanced(by: held))
+            }
+            // Walked again from the start: backends revived by the hold go stale again in their turn.
+            state.arrivals = state.entries.map { Arrival(host: $0.key, receivedAt: $0.value.receivedAt.monotonic) }
+                .sorted { $0.receivedAt < $1.receivedAt }
+            state.staleCursor = 0
+            state.forgetCursor = 0
+            expire(&state, now: now)
+        }
+    }
+
     /// The current version (after noticing backends that went stale); equal versions mean equal views.
     package var version: UInt64 {
         let now = clock.now().monotonic
@@ -367,6 +413,7 @@ package final class CapabilityStore: Sendable {
     /// `now - updated <= service_down_time`) and forgets those older than `forgetAfter`. Walks the
     /// arrivals from where it stopped last time, so it costs in proportion to what expired.
     private func expire(_ state: inout State, now: MonotonicInstant) {
+        guard state.expiryHeldSince == nil else { return }
         var changed = false
         while state.staleCursor < state.arrivals.count {
             let arrival = state.arrivals[state.staleCursor]

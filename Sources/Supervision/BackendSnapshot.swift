@@ -137,8 +137,6 @@ package final class BackendSnapshot: Sendable, Equatable {
     package let volumeDriver: String
     package let volumeBackendName: String
     package let state: DriverState
-    /// Whether the driver has completed initialization and not failed since.
-    package let initialized: Bool
     /// Automatic re-initializations used in the current failure episode.
     package let reinitAttempts: Int
     /// `reinit_driver_count` (0 = unlimited).
@@ -161,7 +159,7 @@ package final class BackendSnapshot: Sendable, Equatable {
     /// Public so API layers can build snapshots in their own tests; the supervisor makes the real ones.
     package init(
         id: String, host: String, volumeDriver: String, volumeBackendName: String, state: DriverState,
-        initialized: Bool, reinitAttempts: Int, reinitLimit: Int, lastError: ErrorRecord?, nextReinitAt: Date?,
+        reinitAttempts: Int, reinitLimit: Int, lastError: ErrorRecord?, nextReinitAt: Date?,
         lastPublish: PublishRecord?, capabilities: VolumeStats?, updatedAt: Date, adminState: AdminState,
         transitions: [StateTransition], counters: BackendCounters
     ) {
@@ -170,7 +168,6 @@ package final class BackendSnapshot: Sendable, Equatable {
         self.volumeDriver = volumeDriver
         self.volumeBackendName = volumeBackendName
         self.state = state
-        self.initialized = initialized
         self.reinitAttempts = reinitAttempts
         self.reinitLimit = reinitLimit
         self.lastError = lastError
@@ -183,6 +180,9 @@ package final class BackendSnapshot: Sendable, Equatable {
         self.counters = counters
     }
 
+    /// Whether the driver has completed initialization and not failed since: exactly while ready.
+    package var initialized: Bool { state == .ready }
+
     /// What the scheduler is told: up only while the driver is ready.
     package var backendState: BackendState { state == .ready ? .up : .down }
 
@@ -190,7 +190,6 @@ package final class BackendSnapshot: Sendable, Equatable {
         if lhs === rhs { return true }
         return lhs.id == rhs.id && lhs.host == rhs.host && lhs.volumeDriver == rhs.volumeDriver
             && lhs.volumeBackendName == rhs.volumeBackendName && lhs.state == rhs.state
-            && lhs.initialized == rhs.initialized
             && lhs.reinitAttempts == rhs.reinitAttempts && lhs.reinitLimit == rhs.reinitLimit
             && lhs.lastError == rhs.lastError
             && lhs.nextReinitAt == rhs.nextReinitAt && lhs.lastPublish == rhs.lastPublish

@@ -267,7 +267,7 @@ struct BackendStateMachine: Sendable {
     }
 
     /// The configuration of this backend changed (driver or options): start over with a fresh
-    /// counter, abandoning any call in flight. History, counters and service status are kept.
+    /// counter, abandoning any call in flight. History, counters and admin state are kept.
     mutating func reconfigure(
         volumeDriver: String, volumeBackendName: String, supported: Bool,
         settings: BackendSettings, now: ClockReading
@@ -300,7 +300,7 @@ struct BackendStateMachine: Sendable {
     var snapshot: BackendSnapshot {
         BackendSnapshot(
             id: id, host: host, volumeDriver: volumeDriver, volumeBackendName: volumeBackendName,
-            state: state, initialized: initialized, reinitAttempts: reinitAttempts,
+            state: state, reinitAttempts: reinitAttempts,
             reinitLimit: settings.reinitDriverCount, lastError: lastError, nextReinitAt: nextReinitAt,
             lastPublish: lastPublish, capabilities: capabilities, updatedAt: updatedAt,
             adminState: adminState, transitions: transitions, counters: counters)

@@ -8,7 +8,8 @@ import Synchronization
 /// The access log: one line per request (request id, method, target, status, body bytes,
 /// duration) on the `volumed.access` logger at `debug`, off unless an operator turns it on
 /// (`--log-level debug`, or `set-log` with prefix `volumed.access`). The event loop only checks
-/// the level and appends a record to a bounded queue; formatting and the write to stderr happen on
+/// the level (when a request begins: while the log is off, the server neither times an exchange nor
+/// builds its record) and appends a record to a bounded queue; formatting and the write to stderr happen on
 /// the log's own thread, so a slow terminal never holds up a response. When the queue is full
 /// (16,384 records), records are dropped and the next line says how many.
 final class AccessLog: Sendable {

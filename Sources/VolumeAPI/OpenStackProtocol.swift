@@ -73,12 +73,17 @@ package final class OpenStackProtocol: Sendable {
             end: { [accessLog] record in accessLog.record(record) })
     }
 
+    /// GET and HEAD: requests that cannot change the log level.
+    private static func isRead(_ method: HTTPMethod) -> Bool { method == .get || method == .head }
+
     private let versionHeaderKey = Array(MicroversionRequest.headerName.lowercased().utf8)
     private let globalRequestIDKey = Array(globalRequestIDHeader.lowercased().utf8)
 
     /// Per request: the header's fields read without a String unless present, the version's shared
-    /// fields, an id made in place; nothing is allocated unless the client sent either header. The
-    /// exchange is recorded (timed, its target kept) only while the access log is on.
+    /// fields, an id made in place; nothing is allocated unless the client sent either header. A read
+    /// is recorded (timed, its target kept) only while the access log is on; any other request is
+    /// recorded whatever the level, since it may be the `set-log` that turns the log on, and the
+    /// log keeps the line of every exchange that ends while it is on.
     func begin(_ request: inout HTTPRequest) -> ExchangeStart {
         var values: [String] = []
         request.headers.forEachValue(lowercasedName: versionHeaderKey) {
@@ -99,8 +104,10 @@ package final class OpenStackProtocol: Sendable {
             if RequestIDGenerator.isValid(text) { global = text }
         }
         request.annotation = OpenStackExchange(version: version, globalRequestID: global)
-        return ExchangeStart(
-            headers: versionFields[version.minor - minimum.minor], answer: answer,
-            exchangeID: requestIDs.next(), recordsExchange: accessLog.isEnabled)
+        var start = ExchangeStart(
+            headers: versionFields[version.minor - minimum.minor], exchangeID: requestIDs.next(),
+            recordsExchange: accessLog.isEnabled || !Self.isRead(request.method))
+        if let answer { start.answer = answer }
+        return start
     }
 }

@@ -1,6 +1,7 @@
 // A scheduler in cluster mode: Cinder's os-services for every host of the cluster, its actions for
 // any of them, and the stale marker while its view of etcd may be out of date.
 
+import Clocks
 import Dispatch
 import Foundation
 import HTTPServer
@@ -37,7 +38,7 @@ package struct ClusterService: Sendable, Equatable {
 /// seam between the API and etcd.
 package protocol ClusterView: Sendable {
     /// Seconds since this process last knew its view of the cluster to be current; nil while it is.
-    func staleness(at now: Date) -> Double?
+    func staleness(at now: MonotonicInstant) -> Double?
     /// Every volume service of the cluster (up or down), sorted by host then binary.
     func services() -> [ClusterService]
     /// Stores `decision` about `key` in the cluster and returns the status in force once it is
@@ -52,7 +53,7 @@ extension SchedulerAPI {
 
     /// Adds the stale marker to `response` when the cluster view is stale.
     func markingStaleness(_ response: HTTPResponse) -> HTTPResponse {
-        guard let cluster, let seconds = cluster.staleness(at: Date()) else { return response }
+        guard let cluster, let seconds = cluster.staleness(at: .now()) else { return response }
         var marked = response
         marked.headers.add(name: Self.staleHeader, value: String(Int(seconds)))
         return marked

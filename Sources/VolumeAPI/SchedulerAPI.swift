@@ -163,5 +163,13 @@ package final class SchedulerAPI: Sendable {
             "volumed_scheduler_rejected_bodies_total", type: "counter",
             help: "Capability report bodies refused with 400.")
         text.sample("volumed_scheduler_rejected_bodies_total", "", Double(counts.rejectedBodies))
+        if let cluster {
+            text.family(
+                "volumed_scheduler_cluster_stale_seconds", type: "gauge",
+                help:
+                    "Cluster mode: seconds since this scheduler's view of etcd was last current (0 while its watch is open)."
+            )
+            text.sample("volumed_scheduler_cluster_stale_seconds", "", cluster.staleness(at: .now()) ?? 0)
+        }
     }
 }

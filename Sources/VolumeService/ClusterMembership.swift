@@ -1,3 +1,4 @@
+import Clocks
 import Coordination
 import Foundation
 import Scheduler
@@ -34,8 +35,9 @@ package final class ClusterMembership: CapabilityPublisher {
     private struct Registration {
         /// The lease the records below were written under.
         var lease: Int64 = 0
-        /// When each backend's last-seen record was last written (seconds, reference date).
-        var lastSeenWritten: [String: Double] = [:]
+        /// When each backend's last-seen record was last written. Monotonic: a step of the system
+        /// clock must not hold the records back (schedulers would show the services down meanwhile).
+        var lastSeenWritten: [String: MonotonicInstant] = [:]
     }
 
     private let client: EtcdClient
@@ -76,15 +78,15 @@ package final class ClusterMembership: CapabilityPublisher {
             throw Failure.notLeased(lastError: lastError)
         }
         let now = Date()
-        let seconds = now.timeIntervalSinceReferenceDate
-        let stale: [String: Double] = registration.withLock { registration in
+        let instant = MonotonicInstant.now()
+        let stale: [String: MonotonicInstant] = registration.withLock { registration in
             if registration.lease != lease { registration = Registration(lease: lease) }
             return registration.lastSeenWritten
         }
         var outcome = PublishOutcome()
         var chunk: [EtcdOperation] = []
         var chunkHosts: [String] = []
-        var written: [String: Double] = [:]
+        var written: [String: MonotonicInstant] = [:]
         var failure: Failure?
 
         func flush() {
@@ -115,7 +117,7 @@ package final class ClusterMembership: CapabilityPublisher {
                 continue
             }
             var operations: [EtcdOperation] = []
-            if seconds - (stale[report.host] ?? -.infinity) >= Double(ttl) / 3 {
+            if stale[report.host].map({ instant.seconds(since: $0) >= Double(ttl) / 3 }) ?? true {
                 let record = ServiceRecord(
                     host: report.host, binary: CapabilityReportEncoding.serviceBinary, zone: zone, apiURL: apiURL(),
                     updatedAt: CapabilityTimestamp(now))
@@ -123,7 +125,7 @@ package final class ClusterMembership: CapabilityPublisher {
                 let lastSeen = ClusterLayout.Entry.lastSeen(host: report.host, binary: record.binary)
                 operations.append(.put(key: layout.key(service), value: record.encoded(), lease: lease))
                 operations.append(.put(key: layout.key(lastSeen), value: record.encoded(), lease: 0))
-                written[report.host] = seconds
+                written[report.host] = instant
             }
             operations.append(.put(key: layout.key(.report(host: report.host)), value: body, lease: lease))
             if chunk.count + operations.count > Self.operationsPerTransaction { flush() }

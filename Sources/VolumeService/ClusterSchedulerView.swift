@@ -1,3 +1,4 @@
+import Clocks
 import Coordination
 import Foundation
 import Scheduler
@@ -13,7 +14,7 @@ struct ClusterSchedulerView: ClusterView {
     let store: CapabilityStore
     let decisions: ClusterDecisions
 
-    func staleness(at now: Date) -> Double? { feed.staleness(at: now) }
+    func staleness(at now: MonotonicInstant) -> Double? { feed.staleness(at: now) }
 
     func services() -> [ClusterService] {
         feed.directory.services().map { service in

@@ -7,7 +7,7 @@ import Supervision
 import Synchronization
 import Testing
 
-@Suite("ClusterDecisions: operator decisions in etcd, compare-and-swap", .serialized)
+@Suite("ClusterDecisions: operator decisions in etcd, compare-and-swap", .serialized, .offCooperativePool)
 struct ClusterDecisionsTests {
     let layout = ClusterLayout(root: "/decide")!
     let gold = ServiceKey(host: "a@gold", binary: ServiceKey.volumeBinary)
@@ -43,15 +43,15 @@ struct ClusterDecisionsTests {
         let silver = ServiceKey(host: "a@silver", binary: ServiceKey.volumeBinary)
         _ = try decisions.record(.enable, for: silver)
         let local = [
-            gold: ServiceStatus(disabled: true, disabledReason: "file"),
-            silver: ServiceStatus(disabled: true, disabledReason: "file"),
+            gold: AdminState(disabled: true, disabledReason: "file"),
+            silver: AdminState(disabled: true, disabledReason: "file"),
         ]
         let result = try decisions.carryOver(local)
         #expect(result.written == [gold])
         #expect(result.overruled == [silver])
         let held = try decisions.decisions(ofNode: "a").statuses
-        #expect(held[gold] == ServiceStatus(disabled: true, disabledReason: "file"))
-        #expect(held[silver] == ServiceStatus())
+        #expect(held[gold] == AdminState(disabled: true, disabledReason: "file"))
+        #expect(held[silver] == AdminState())
         // Another node's services are not under this node's prefix.
         _ = try decisions.record(
             .disable(reason: nil), for: ServiceKey(host: "ab@gold", binary: ServiceKey.volumeBinary))

@@ -141,6 +141,34 @@ struct EtcdClientTests {
         #expect(etcd.currentEndpoint != cluster.members[follower].clientURL, "calls stay on a live member")
     }
 
+    /// A stopped (SIGSTOP) member accepts the connection and never answers: a transaction to it
+    /// times out as `outcomeUnknown` (never sent twice), and the next call starts on another member.
+    @Test func aTransactionThatMetAHungMemberMovesTheNextCallElsewhere() throws {
+        let cluster = try EtcdCluster()
+        let leader = try #require(cluster.leaderIndex())
+        let follower = (leader + 1) % cluster.members.count
+        let others = cluster.members.indices.filter { $0 != follower }.map { cluster.members[$0].clientURL }
+        let etcd = try EtcdClient(
+            configuration: .init(endpoints: [cluster.members[follower].clientURL] + others, requestTimeout: 1))
+        try etcd.put("/k", value: bytes("before"))
+        cluster.pause(follower)
+        defer { cluster.resume(follower) }
+        let write = EtcdOperation.put(key: "/k", value: bytes("after"), lease: 0)
+        do {
+            _ = try etcd.transaction(compare: [], success: [write])
+            Issue.record("a transaction to a stopped member was answered")
+        } catch {
+            guard case .outcomeUnknown = error else {
+                Issue.record("expected outcomeUnknown, got \(error)")
+                return
+            }
+        }
+        #expect(etcd.currentEndpoint != cluster.members[follower].clientURL)
+        let started = ContinuousClock.now
+        #expect(try etcd.transaction(compare: [], success: [write]).succeeded)
+        #expect(ContinuousClock.now - started < .seconds(1), "no second timeout on the hung member")
+    }
+
     @Test func twoMembersDownIsNoQuorumWithinBoundedTime() throws {
         let cluster = try EtcdCluster()
         let timeout = 2.0

@@ -154,7 +154,7 @@ struct EtcdWatchTests {
     }
 }
 
-@Suite("QuietProbe rules")
+@Suite("QuietProbe rules", .offCooperativePool)
 struct QuietProbeTests {
     @Test func probesOnlyAfterTheQuietIntervalAndOnceAtATime() {
         var probe = QuietProbe(quietInterval: 3, now: 100)

@@ -7,7 +7,7 @@ import Testing
 
 @testable import HTTPServer
 
-@Suite struct ErrorRenderingTests {
+@Suite(.offCooperativePool) struct ErrorRenderingTests {
     /// Renders each refusal as `refused <code>: <message>` and remembers what it was asked to render.
     final class RecordingRenderer: Sendable {
         let seen = Mutex<[HTTPError]>([])

@@ -6,7 +6,7 @@ import Testing
 
 @testable import HTTPServer
 
-@Suite struct ExchangeHooksTests {
+@Suite(.offCooperativePool) struct ExchangeHooksTests {
     @Test func exchangeIDHoldsUpToFortyBytesAndNoLineBreaks() {
         let short = ExchangeID("req-1")
         #expect(short.description == "req-1")

@@ -45,7 +45,7 @@ private func sendBehindAHeldAnswer(_ next: String, log: ResponseLog, port: Int) 
     return client
 }
 
-@Suite struct RequestBudgetFramingTests {
+@Suite(.offCooperativePool) struct RequestBudgetFramingTests {
     private func withBudgetServer(_ body: (ResponseLog, Int) throws -> Void) throws {
         let log = ResponseLog()
         try withServer(

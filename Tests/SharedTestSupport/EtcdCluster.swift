@@ -39,23 +39,12 @@ package final class EtcdCluster: @unchecked Sendable {
 
         /// Writes the files into `directory` (P-256 keys, valid for a day).
         package static func generate(in directory: String) throws -> TLSMaterial {
-            guard let openssl = Tool.path("openssl") else {
-                throw StartError(description: "openssl is missing: run scripts/setup --test")
-            }
+            let openssl = try ExternalTool("openssl", package: "openssl")
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             func run(_ arguments: [String]) throws {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: openssl)
-                process.arguments = arguments
-                process.currentDirectoryURL = URL(fileURLWithPath: directory)
-                process.standardOutput = FileHandle.nullDevice
-                let errors = Pipe()
-                process.standardError = errors
-                try process.run()
-                let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                process.waitUntilExit()
-                guard process.terminationStatus == 0 else {
-                    throw StartError(description: "openssl \(arguments.first ?? "") failed: \(text)")
+                let result = try openssl.run(arguments, directory: directory)
+                guard result.status == 0 else {
+                    throw StartError(description: "openssl \(arguments.first ?? "") failed: \(result.stderr)")
                 }
             }
             let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]

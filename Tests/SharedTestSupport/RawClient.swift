@@ -71,6 +71,8 @@ package enum RawClientError: Error, CustomStringConvertible {
 package final class RawClient {
     package private(set) var fd: Int32
     private var buffer: [UInt8] = []
+    /// How the last read that got no bytes ended: "end of stream", or the error.
+    private var lastEnd = ""
 
     package init(port: Int, host: String = "127.0.0.1", receiveTimeout: Double = 10) throws(RawClientError) {
         let v6 = host.contains(":")
@@ -120,20 +122,27 @@ package final class RawClient {
             let written = bytes[offset...].withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
             }
+            if written < 0 && errno == EINTR { continue }
             guard written > 0 else { throw .closed }
             offset += written
         }
     }
 
-    /// Reads more bytes into the buffer; false on EOF or reset.
+    /// Reads more bytes into the buffer; false on EOF or reset. A signal (a child of another test
+    /// exiting: SIGCHLD) interrupts a receive with a timeout even under SA_RESTART; it is retried.
     private func fill() throws(RawClientError) -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
-        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        var count = 0
+        repeat {
+            count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        } while count < 0 && errno == EINTR
         if count > 0 {
             buffer.append(contentsOf: chunk[0..<count])
             return true
         }
-        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { throw .timedOut }
+        let code = errno
+        if count < 0 && (code == EAGAIN || code == EWOULDBLOCK) { throw .timedOut }
+        lastEnd = count == 0 ? "end of stream" : String(cString: strerror(code))
         return false
     }
 
@@ -233,7 +242,8 @@ package final class RawClient {
         while try client.fill() {}
         received = client.buffer
         guard let end = headEnd(in: received) else {
-            throw .malformed("no complete response head in \(received.count) bytes, for \(method) \(path)")
+            throw .malformed(
+                "no complete response head in \(received.count) bytes (then \(client.lastEnd)), for \(method) \(path)")
         }
         var response = try RawResponse.parseHead(String(decoding: received[0..<end], as: UTF8.self))
         var rest = Array(received[(end + 4)...])

@@ -6,18 +6,26 @@ import Testing
 
 /// Deadlines live on the monotonic clock: an operator or NTP setting the system clock moves what is
 /// shown, never when a retry is due.
-@Suite("Wall-clock steps")
+@Suite("Wall-clock steps", .offCooperativePool)
 struct ClockStepTests {
-    @Test("stepping the wall clock back by an hour does not postpone a due re-initialization")
-    func wallClockStepBackKeepsTheRetryDue() async throws {
-        let clock = ManualClock()
-        // A tick of an hour that the test turns by hand; the first backoff is one tick.
+    let clock = ManualClock()
+    /// Fails its first initialization, then works.
+    let driver = ScriptedDriver.failing(1)
+
+    /// A running set whose one backend is retrying, due one tick (an hour, turned by hand) after
+    /// its start.
+    func retryingSet() async throws -> SupervisorSet {
         let set = try makeSet(tick: 3600, clock: clock)
-        let driver = ScriptedDriver.failing(1)
         try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: driver))
         set.start()
-        defer { set.stop() }
         #expect(await waitUntil { set.snapshot().state("a") == .retrying })
+        return set
+    }
+
+    @Test("stepping the wall clock back by an hour does not postpone a due re-initialization")
+    func wallClockStepBackKeepsTheRetryDue() async throws {
+        let set = try await retryingSet()
+        defer { set.stop() }
         let shownDue = try #require(set.snapshot().backend(id: "a")?.nextReinitAt)
         #expect(shownDue == clock.wall.addingTimeInterval(3600))
 
@@ -31,14 +39,8 @@ struct ClockStepTests {
 
     @Test("stepping the wall clock forward by an hour does not hasten a re-initialization")
     func wallClockStepForwardDoesNotHastenTheRetry() async throws {
-        let clock = ManualClock()
-        let set = try makeSet(tick: 3600, clock: clock)
-        let driver = ScriptedDriver.failing(1)
-        try set.addBackend(BackendDefinition(id: "a", volumeBackendName: "nfs", driver: driver))
-        set.start()
+        let set = try await retryingSet()
         defer { set.stop() }
-        #expect(await waitUntil { set.snapshot().state("a") == .retrying })
-
         clock.stepWall(by: 3600)
         let before = set.snapshot().version
         set.tick()

@@ -9,11 +9,7 @@ import Testing
 
 @testable import VolumeAPI
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-@Suite struct OpenStackFaultTests {
+@Suite(.offCooperativePool) struct OpenStackFaultTests {
     /// The body volumed sent before the shape moved out of HTTPServer, for a fault named `name`.
     private static func fault(_ name: String, _ code: Int, _ message: String) -> String {
         #"{"\#(name)": {"code": \#(code), "message": "\#(message)"}}"#
@@ -140,6 +136,10 @@ import Testing
                 (
                     "GET /ping HTTP/1.1\r\nHost: x\r\n" + (0..<10).map { "X-\($0): y\r\n" }.joined() + "\r\n", 431,
                     Self.fault("requestHeaderFieldsTooLarge", 431, "More than 10 header fields.")
+                ),
+                (
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: bananas\r\nContent-Length: 1\r\n\r\nx", 417,
+                    Self.fault("expectationFailed", 417, "Only 'Expect: 100-continue' is supported.")
                 ),
                 (
                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,

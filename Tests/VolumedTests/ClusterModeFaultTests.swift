@@ -6,7 +6,7 @@ import Testing
 /// three-member etcd, one fault each (a member killed, quorum lost, a member hung, a scheduler
 /// killed). What an operator sees is read where an operator reads it: each scheduler's `get_pools`
 /// and the host's own API. (A host killed, and etcd absent at start-up, are in ClusterModeTests.)
-@Suite("Cluster mode: faults of etcd and of schedulers", .serialized)
+@Suite("Cluster mode: faults of etcd and of schedulers", .offCooperativePool, .serialized)
 struct ClusterModeFaultTests {
     /// The hosts' lease TTL: short, so a lost lease would show within a test.
     static let hostDownTime = 3.0
@@ -88,7 +88,7 @@ struct ClusterModeFaultTests {
             guard let (status, services) = try? api.get(host + "/v3/os-services"), status == 200,
                 service(hostOf("gold"), in: services)?["state"] as? String == "up"
             else { return "the host's os-services did not answer with gold up" }
-            usleep(100_000)
+            usleep(100_000)  // the scenario: the cluster holds steady for a while; sampled every 100 ms
         }
         return nil
     }
@@ -192,8 +192,9 @@ struct ClusterModeFaultTests {
         for member in lost { try cluster.restart(member) }
         #expect(waitUntil(seconds: 30) { cluster.acceptsWrites(through: cluster.members[survivor]) })
         let back = ContinuousClock.now
-        // Within a tick of the host's next publish: its new lease (granted within half a second),
-        // its next tick, and the schedulers' watches resuming (their retry pause is at most 2 s).
+        // The host's new lease (granted within half a second) and its next tick, while each watch
+        // resumes after its retry pause (at most 2 s, once more when its first try meets a restarted
+        // member that has no leader yet): a few seconds, inside one tick of 10 s or more.
         for base in [firstBase, secondBase] {
             #expect(
                 api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 20) {
@@ -202,7 +203,7 @@ struct ClusterModeFaultTests {
                 "host stderr: \(host.stderr)")
         }
         let converged = ContinuousClock.now - back
-        #expect(converged < .seconds(Self.tick + 2.5), "converged after \(converged)")
+        #expect(converged < .seconds(Self.tick + 5), "converged after \(converged)")
         for base in [firstBase, secondBase] {
             #expect(
                 waitUntil(seconds: 5) { Self.staleMarker(base + "/v3/scheduler-stats/get_pools") == nil },

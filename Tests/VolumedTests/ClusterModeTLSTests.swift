@@ -5,7 +5,7 @@ import Testing
 /// `[coordination] backend_url = etcd3+https://...?ca_cert=...&cert_cert=...&cert_key=...` against
 /// a real three-member etcd that serves its clients over TLS and requires client certificates
 /// (`--client-cert-auth`), with a CA and certificates made by `openssl` for the test.
-@Suite("Cluster mode: etcd over TLS", .serialized)
+@Suite("Cluster mode: etcd over TLS", .offCooperativePool, .serialized)
 struct ClusterModeTLSTests {
     static let openssl = Tool.path("openssl")
 

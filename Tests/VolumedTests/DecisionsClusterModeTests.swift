@@ -11,7 +11,7 @@ import Testing
 /// force on every scheduler and on the host; it outlives the host's process and its local file;
 /// without quorum it is refused with nothing changed, and schedulers say their view is stale; a
 /// host's existing state file is carried over where etcd has no decision.
-@Suite("Cluster mode: operator decisions in etcd", .serialized)
+@Suite("Cluster mode: operator decisions in etcd", .serialized, .offCooperativePool)
 struct DecisionsClusterModeTests {
     static let gold = hostOf("gold")
     static let silver = hostOf("silver")
@@ -165,10 +165,15 @@ struct DecisionsClusterModeTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (first, a) = try scheduler(cluster, directory: dir)
         defer { first.stop() }
+        // A scheduler whose own staleness (2 s) is shorter than the outage below.
+        let (quick, q) = try startScheduler(
+            directory: dir, extra: "service_down_time = 2\n" + coordination(cluster))
+        defer { quick.stop() }
         let (host, hostBase) = try startHost(cluster, directory: dir)
         defer { host.stop() }
         let api = JSONClient()
         let pools = a + "/v3/scheduler-stats/get_pools"
+        #expect(api.waitFor(q + "/v3/scheduler-stats/get_pools", timeout: 30) { listsBackend("gold", $0) } != nil)
         #expect(api.waitFor(a + "/v3/os-services", timeout: 30, entry(Self.gold, has: "state", "up")) != nil)
         #expect(api.waitFor(pools, timeout: 30) { listsBackend("gold", $0) } != nil)
         #expect(stale(pools) == nil)
@@ -178,9 +183,14 @@ struct DecisionsClusterModeTests {
         cluster.kill(1)
         #expect(waitUntil(seconds: 30) { stale(pools) != nil }, "scheduler stderr: \(first.stderr)")
         #expect(stale(a + "/v3/os-services") != nil)
-        // What it last saw is still answered.
-        #expect(try api.get(pools).json.isEmpty == false)
+        let metrics = String(decoding: try JSONClient().client.get(a + "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains("volumed_scheduler_cluster_stale_seconds "))
+        #expect(!metrics.contains("volumed_scheduler_cluster_stale_seconds 0\n"), "\(metrics)")
+        // What it last saw is still answered, also past a service_down_time of silence.
         #expect(listsBackend("gold", try api.get(pools).json))
+        let quickPools = q + "/v3/scheduler-stats/get_pools"
+        #expect(waitUntil(seconds: 30) { (stale(quickPools).flatMap { Int($0) } ?? 0) >= 3 })
+        #expect(listsBackend("gold", try api.get(quickPools).json))
         for base in [a, hostBase] {
             let refused = try api.send(
                 "PUT", base + "/v3/os-services/disable", json: ["host": Self.gold, "binary": "cinder-volume"])
@@ -217,7 +227,7 @@ struct DecisionsClusterModeTests {
         // The cluster already decided about silver: enabled.
         let etcd = try EtcdClient(configuration: .init(endpoints: cluster.clientURLs))
         try ClusterDecisions(client: etcd, layout: ClusterLayout()!)
-            .store(ServiceStatus(), for: ServiceKey(host: Self.silver, binary: "cinder-volume"))
+            .store(AdminState(), for: ServiceKey(host: Self.silver, binary: "cinder-volume"))
 
         let (first, a) = try scheduler(cluster, directory: dir)
         defer { first.stop() }

@@ -15,6 +15,8 @@ import Testing
         let (volumed, base) = try startService(config)
         defer { volumed.stop() }
         let api = JSONClient()
+        // The URL (stdout) can reach us before the start-up log line (stderr) does.
+        volumed.waitForOutput(timeout: 10) { _, err in err.contains("eventLoops=") }
         #expect(
             volumed.stderr.contains("eventLoops=1"),
             "osapi_volume_workers sets the API's event loops: \(volumed.stderr)")
@@ -247,6 +249,7 @@ import Testing
         }
         let document = try #require(settled, "stderr: \(volumed.stderr)")
         // Several more ticks: nothing retries an unrecoverable error by itself.
+        // Nothing to await (the claim is that nothing happens): the scenario lets 1.5 s of ticks pass.
         let startedAt = Date()
         _ = waitUntil(seconds: 3) { Date().timeIntervalSince(startedAt) >= 1.5 }
         let later = try api.get(base + "/drivers").json
@@ -303,7 +306,7 @@ import Testing
         // Storage fixed: still exhausted after many ticks (no automatic attempt is left).
         try FileManager.default.createDirectory(
             atPath: config.shareDirectory("gold"), withIntermediateDirectories: true)
-        let fixedAt = Date()
+        let fixedAt = Date()  // nothing to await (the claim is that nothing happens): 1.5 s of ticks pass
         _ = waitUntil(seconds: 3) { Date().timeIntervalSince(fixedAt) >= 1.5 }
         let still = try api.get(base + "/drivers").json
         #expect(state("gold", still) == "exhausted")

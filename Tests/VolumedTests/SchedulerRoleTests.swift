@@ -186,7 +186,7 @@ import Testing
         let pid = volumed.process.processIdentifier
         let before = LoopbackTCPTable.connections(of: pid, to: port)
         let closedBefore = LoopbackTCPTable.timeWaits(port: port)
-        let windowStart = Date()
+        let windowStart = Date()  // the scenario: a 3 s window of publishing, then count the connections
         _ = waitUntil(seconds: 5) { Date().timeIntervalSince(windowStart) >= 3 }
         let after = LoopbackTCPTable.connections(of: pid, to: port)
         let closed = LoopbackTCPTable.timeWaits(port: port) - closedBefore

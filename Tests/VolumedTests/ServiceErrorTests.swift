@@ -10,7 +10,7 @@ import Testing
 
 /// The volume service's errors are cases a caller can switch on, each with the text operators
 /// have always read.
-@Suite struct ServiceErrorTests {
+@Suite(.offCooperativePool) struct ServiceErrorTests {
     private static func report(_ host: String, capabilities: VolumeStats? = nil) -> BackendReport {
         BackendReport(
             backendID: "b", host: host, timestamp: Date(), backendState: capabilities == nil ? .down : .up,

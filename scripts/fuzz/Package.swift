@@ -28,8 +28,8 @@ let package = Package(
         .target(name: "ServiceNames"),
         .target(name: "ServiceVocabulary"),
         // Sources/Scheduler (symlinked into this target) plus the harness: capability report bodies.
-        .executableTarget(name: "FuzzCapabilityReport", dependencies: [
-            "CLibFuzzer", "Clocks", "JSON", "ServiceNames", "ServiceVocabulary",
-        ]),
+        .executableTarget(
+            name: "FuzzCapabilityReport",
+            dependencies: ["CLibFuzzer", "Clocks", "JSON", "ServiceNames", "ServiceVocabulary"]),
     ]
 )
