@@ -25,9 +25,10 @@ package struct CoordinationOptions: Sendable, Equatable {
     /// `host_follows_cluster`: a `serve` host's in-process scheduler (its `get_pools`, its
     /// os-services list) follows every host's reports, records and decisions through a watch of the
     /// whole cluster, instead of only the host's own. Off by default: the watch costs each host
-    /// CPU and etcd bandwidth that grow with hosts x backends (measured in BENCHMARKS.md: 2.3 ms of
-    /// host CPU per backend per tick at 30 hosts; at 100 hosts etcd sends 52 MB per tick and pools
-    /// never converge); the cluster-wide view is the job of `volumed scheduler` processes.
+    /// CPU and etcd bandwidth that grow with hosts x backends (BENCHMARKS.md: 2.4 ms of CPU per
+    /// backend per tick on such a host at 30 hosts, 7.8 ms at 100, against 0.2-0.3 ms without; with
+    /// every host following, 100 hosts never converged); the cluster-wide view is the job of
+    /// `volumed scheduler` processes.
     package var hostFollowsCluster = false
 
     package init(
