@@ -84,6 +84,9 @@ struct ClusterModeTests {
             host.waitForOutput(timeout: 30) { _, stderr in stderr.contains("not in the cluster") },
             "stderr: \(host.stderr)")
         #expect(host.process.isRunning)
+        // Its own get_pools is fed its own reports directly, not back from etcd: it lists gold meanwhile.
+        #expect(
+            api.waitFor(hostBase + "/v3/scheduler-stats/get_pools", timeout: 10) { listsBackend("gold", $0) } != nil)
         for member in cluster.members.indices { try cluster.restart(member) }
         let (scheduler, schedulerBase) = try startScheduler(
             directory: dir, extra: "service_down_time = \(Self.downTime)\n" + coordination(cluster))
