@@ -94,6 +94,13 @@ let epollHup = UInt32(EPOLLHUP.rawValue)
 let epollRdHup = UInt32(EPOLLRDHUP.rawValue)
 
 /// An event loop. Everything but `post` runs on the loop's own thread.
+///
+/// `@unchecked Sendable` because the server hands each loop to the thread that runs it, and its
+/// mutable state (connections, buffers, timers) is touched by that thread alone: the only method
+/// meant for other threads is `post`, which uses nothing but `inbox` (a `Mutex`) and a `write` to
+/// the eventfd (thread-safe). Debug builds check the rest: the first of the loop's methods to run
+/// records its thread (`run`, or `poll`/`adopt` for the fuzz harness that drives a loop on its own
+/// thread), and every method that must run there traps when called from another.
 final class EventLoop: @unchecked Sendable {
     let core: ServerCore
     let index: Int
@@ -101,6 +108,8 @@ final class EventLoop: @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     private let inbox = Mutex<[LoopMessage]>([])
+    /// The loop's thread (`pthread_self()`), 0 until a checked method first runs; debug builds only.
+    private let owner = Atomic<UInt>(0)
 
     var connections: [Connection] = []
     var byFD: [Connection?] = []
@@ -153,6 +162,20 @@ final class EventLoop: @unchecked Sendable {
         close(wakeFD)
     }
 
+    /// Debug builds stop when a method that must run on the loop's thread runs on another (a race
+    /// on connections and buffers that would otherwise corrupt them silently). Free in release.
+    @inline(__always)
+    func assertOnLoopThread(_ function: StaticString = #function) {
+        assert(isOnLoopThread(), "EventLoop.\(function) must run on the loop's own thread")
+    }
+
+    /// Whether the caller is the loop's thread; the first caller becomes it.
+    func isOnLoopThread() -> Bool {
+        let current = UInt(pthread_self())
+        let (recorded, previous) = owner.compareExchange(expected: 0, desired: current, ordering: .relaxed)
+        return recorded || previous == current
+    }
+
     /// Queues `message` for the loop and wakes it. Safe from any thread.
     func post(_ message: LoopMessage) {
         inbox.withLock { $0.append(message) }
@@ -162,6 +185,7 @@ final class EventLoop: @unchecked Sendable {
 
     /// The thread body: returns when the server has drained after `shutdown`.
     func run() {
+        assertOnLoopThread()
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(Self.maxEvents))
         defer { events.deallocate() }
         nextSweep = now + sweepInterval
@@ -180,6 +204,7 @@ final class EventLoop: @unchecked Sendable {
     /// (`run`; the fuzz harness drives a loop with this alone). Returns the number of events.
     @discardableResult
     func poll(_ events: UnsafeMutablePointer<epoll_event>, timeout: Int32) -> Int {
+        assertOnLoopThread()
         let count = epoll_wait(epollFD, events, Self.maxEvents, timeout)
         now = Socket.monotonicMilliseconds()
         dateCache.refresh()
@@ -213,6 +238,7 @@ final class EventLoop: @unchecked Sendable {
 
     /// Brings the connection's epoll interest in line with whether it wants to read and to write.
     func updateInterest(_ connection: Connection) {
+        assertOnLoopThread()
         let wantRead = !connection.readingPaused
         let wantWrite = connection.outputPending
         guard wantRead != connection.registeredRead || wantWrite != connection.registeredWrite else { return }
@@ -226,6 +252,7 @@ final class EventLoop: @unchecked Sendable {
     // MARK: accepting
 
     private func acceptConnections() {
+        assertOnLoopThread()
         let maxConnections = core.configuration.maxConnections
         for _ in 0..<64 {
             var storage = sockaddr_storage()
@@ -263,6 +290,7 @@ final class EventLoop: @unchecked Sendable {
     /// socket pair.
     @discardableResult
     func adopt(fd: Int32, peer: PeerAddress) -> Connection {
+        assertOnLoopThread()
         nextConnectionID &+= 1
         let connection = Connection(fd: fd, id: nextConnectionID, peer: peer)
         connection.slot = connections.count
@@ -303,6 +331,7 @@ final class EventLoop: @unchecked Sendable {
     // MARK: messages
 
     private func drainInbox() {
+        assertOnLoopThread()
         var value: UInt64 = 0
         _ = read(wakeFD, &value, 8)
         let messages = inbox.withLock { pending -> [LoopMessage] in
@@ -344,6 +373,7 @@ final class EventLoop: @unchecked Sendable {
     // MARK: timers
 
     private func sweepTimeouts() {
+        assertOnLoopThread()
         if !accepting && !draining && now >= acceptPausedUntil {
             accepting = control(EPOLL_CTL_ADD, fd: listenFD, events: epollIn)
         }
@@ -379,6 +409,7 @@ final class EventLoop: @unchecked Sendable {
     // MARK: closing
 
     func closeConnection(_ connection: Connection) {
+        assertOnLoopThread()
         guard !connection.closed else { return }
         connection.closed = true
         close(connection.fd)

@@ -49,9 +49,9 @@ package struct PublishOutcome: Sendable, Equatable {
 
 /// Where tick reports go (the libcurl client to the scheduler lives outside this module).
 ///
-/// Called on a thread of its own, never on the tick or a driver's thread, one call at a time; it
-/// may block, but should bound its own time (e.g. libcurl timeouts): while it runs, newer reports
-/// are merged into the next call. Throwing means no report was accepted. A failure is logged, recorded in each
+/// Called on a worker of the supervisor's driver pool (never on the tick's queue), one call at a
+/// time; it may block, but should bound its own time (e.g. libcurl timeouts): while it runs, newer
+/// reports are merged into the next call, and the pool's other workers keep calling drivers. Throwing means no report was accepted. A failure is logged, recorded in each
 /// backend's `lastPublish` and retried with the next tick; it never changes a driver's state. A
 /// report the scheduler refused is recorded the same way (`refused`), logged once per change of
 /// reason, and counted apart in the metrics.

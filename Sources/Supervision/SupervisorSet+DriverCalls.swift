@@ -2,137 +2,167 @@ import Clocks
 import Foundation
 import Logging
 
-/// Driver calls: each runs on a worker of its own (`DriverThreadPool`: reused between ticks, never
-/// shared by two calls at once), bounded by a timeout on the control queue; the first of result and
-/// timeout wins, and the state machine's call ids make the loser a no-op.
+/// Driver calls: a tick's calls go to the driver pool in one batch, each under its timeout (kept by
+/// the pool's watchdog); results come back to the supervision queue and are applied in batches.
+/// The first of result and timeout wins, and the state machine's call ids make the loser a no-op.
 extension SupervisorSet {
-    /// Turns a machine command into a call to launch after the lock is released. A backend with too
-    /// many hung calls gets an immediate `timeout` failure instead of another thread.
-    func enqueue(_ command: BackendStateMachine.Command, for record: BackendRecord, effects: inout Effects) {
-        let settings = record.machine.settings
-        let call: DriverCall
-        switch command {
-        case .runInitialization(let callID):
-            call = DriverCall(
-                record: record, backendID: record.machine.id, driver: record.driver, epoch: record.driverEpoch,
-                callID: callID, kind: .initialization, timeout: settings.driverInitTimeout)
-        case .collectStats(let callID):
-            call = DriverCall(
-                record: record, backendID: record.machine.id, driver: record.driver, epoch: record.driverEpoch,
-                callID: callID, kind: .stats, timeout: settings.statsTimeout)
+    func launch(_ calls: [DriverCall]) {
+        driverThreads.submit(
+            calls.map { call in
+                DriverThreadPool.Job(
+                    timeout: call.timeout,
+                    timedOut: { [weak self] started in
+                        guard let self else { return }
+                        control.async { self.callTimedOut(call, started: started) }
+                    }
+                ) { [self] in
+                    deliver(ReturnedCall(call: call, result: call.run()))
+                }
+            })
+    }
+
+    /// Hands a result to the supervision queue; the first of a burst schedules one drain for all.
+    func deliver(_ result: ReturnedCall) {
+        let first = returned.withLock { buffer in
+            buffer.append(result)
+            return buffer.count == 1
         }
-        let hung = record.abandonedCalls.count
-        guard hung < Self.maxAbandonedCallsPerBackend else {
+        if first { control.async { [weak self] in self?.applyReturnedCalls() } }
+    }
+
+    private func applyReturnedCalls() {
+        let batch = returned.withLock { buffer in
+            // The buffer keeps its capacity, so a tick's results never regrow it under the lock.
+            defer { buffer.removeAll(keepingCapacity: true) }
+            return buffer
+        }
+        withState { state, effects in
+            for item in batch { state.callReturned(item.call, result: item.result, effects: &effects) }
+        }
+    }
+
+    func callTimedOut(_ call: DriverCall, started: Bool) {
+        withState { state, effects in state.callTimedOut(call, started: started, effects: &effects) }
+    }
+}
+
+extension SupervisorSet.State {
+    /// Turns a machine command into a call to launch after the lock is released. A backend with too
+    /// many hung calls gets an immediate `timeout` failure instead of another worker.
+    mutating func enqueue(
+        _ command: BackendStateMachine.Command, at index: Int, effects: inout SupervisorSet.Effects
+    ) {
+        let settings = backends[index].machine.settings
+        let kind: BackendStateMachine.CallKind
+        let callID: UInt64
+        let timeout: TimeInterval
+        switch command {
+        case .runInitialization(let id):
+            (kind, callID, timeout) = (.initialization, id, settings.driverInitTimeout)
+        case .collectStats(let id):
+            (kind, callID, timeout) = (.stats, id, settings.statsTimeout)
+        }
+        let call = DriverCall(
+            backendID: backends[index].machine.id, incarnation: backends[index].incarnation,
+            driver: backends[index].driver, epoch: backends[index].driverEpoch, callID: callID, kind: kind,
+            timeout: timeout)
+        let hung = backends[index].abandonedCalls.count
+        guard hung < SupervisorSet.maxAbandonedCallsPerBackend else {
             let error = DriverError(
                 .timeout, "\(hung) earlier calls into the driver are still running past their timeout")
-            let result: DriverCallResult =
-                call.kind == .initialization ? .initialization(.failure(error)) : .stats(.failure(error))
-            effects.callbacks.append { [weak self] in self?.callReturned(call, result: result) }
+            effects.answered.append(ReturnedCall(call: call, result: .failure(error, for: kind)))
             return
         }
         effects.calls.append(call)
     }
 
-    func launch(_ call: DriverCall) {
-        driverThreads.run { [self] in
-            let result: DriverCallResult
-            switch call.kind {
-            case .initialization:
-                do {
-                    try call.driver.doSetup()
-                    try call.driver.checkForSetupError()
-                    result = .initialization(.success(()))
-                } catch {
-                    result = .initialization(.failure(DriverError.classify(error)))
-                }
-            case .stats:
-                do {
-                    result = .stats(.success(try call.driver.getVolumeStats()))
-                } catch {
-                    result = .stats(.failure(DriverError.classify(error)))
-                }
-            }
-            self.callReturned(call, result: result)
-        }
-        control.asyncAfter(deadline: .now() + call.timeout) { [weak self] in self?.callTimedOut(call) }
+    /// Where the backend a call was made for sits, if it and its driver are still supervised.
+    private func position(of call: DriverCall) -> Int? {
+        guard phase == .running, let index = positions[call.backendID],
+            backends[index].incarnation == call.incarnation, backends[index].driverEpoch == call.epoch
+        else { return nil }
+        return index
     }
 
-    /// Whether the call was made for the backend and driver still supervised.
-    private func isCurrent(_ call: DriverCall) -> Bool {
-        phase == .running && records[call.backendID] === call.record && call.record.driverEpoch == call.epoch
-    }
-
-    func callReturned(_ call: DriverCall, result: DriverCallResult) {
-        withState { effects in
-            guard isCurrent(call) else { return }
-            if call.record.abandonedCalls.remove(call.callID) != nil {
-                let still = call.record.abandonedCalls.count
-                effects.logs.append { [logger] in
-                    logger.notice(
-                        "late driver result ignored",
-                        metadata: [
-                            "backend": "\(call.backendID)", "call": "\(call.kind)", "hung_calls": "\(still)",
-                        ])
-                }
-                return
-            }
-            apply(result, callID: call.callID, to: call.record, effects: &effects)
-        }
-    }
-
-    func callTimedOut(_ call: DriverCall) {
-        withState { effects in
-            guard isCurrent(call), let pending = call.record.machine.pendingCall, pending.id == call.callID else {
-                return
-            }
-            call.record.abandonedCalls.insert(call.callID)
-            let error = call.record.machine.timeoutError(for: call.kind)
-            let hung = call.record.abandonedCalls.count
+    mutating func callReturned(_ call: DriverCall, result: DriverCallResult, effects: inout SupervisorSet.Effects) {
+        guard let index = position(of: call) else { return }
+        if backends[index].abandonedCalls.remove(call.callID) != nil {
+            let still = backends[index].abandonedCalls.count
             effects.logs.append { [logger] in
+                logger.notice(
+                    "late driver result ignored",
+                    metadata: [
+                        "backend": "\(call.backendID)", "call": "\(call.kind)", "hung_calls": "\(still)",
+                    ])
+            }
+            return
+        }
+        apply(result, callID: call.callID, at: index, effects: &effects)
+    }
+
+    /// The call's timeout passed before its result. A call a worker was running is abandoned to
+    /// that worker (its late result is ignored); one still queued never runs.
+    mutating func callTimedOut(_ call: DriverCall, started: Bool, effects: inout SupervisorSet.Effects) {
+        guard let index = position(of: call), let pending = backends[index].machine.pendingCall,
+            pending.id == call.callID
+        else { return }
+        if started { backends[index].abandonedCalls.insert(call.callID) }
+        let error = backends[index].machine.timeoutError(for: call.kind)
+        let hung = backends[index].abandonedCalls.count
+        effects.logs.append { [logger] in
+            if started {
                 logger.warning(
                     "driver call timed out; its thread is abandoned",
                     metadata: [
                         "backend": "\(call.backendID)", "call": "\(call.kind)", "timeout": "\(call.timeout)",
                         "hung_calls": "\(hung)",
                     ])
+            } else {
+                logger.warning(
+                    "driver call timed out before a driver thread was free to run it",
+                    metadata: [
+                        "backend": "\(call.backendID)", "call": "\(call.kind)", "timeout": "\(call.timeout)",
+                        "max_driver_threads": "\(SupervisorSet.maxDriverThreads)",
+                    ])
             }
-            let result: DriverCallResult =
-                call.kind == .initialization ? .initialization(.failure(error)) : .stats(.failure(error))
-            apply(result, callID: call.callID, to: call.record, effects: &effects)
         }
+        apply(.failure(error, for: call.kind), callID: call.callID, at: index, effects: &effects)
     }
 
     /// Feeds a call's result to the machine and acts on what it decided.
-    private func apply(_ result: DriverCallResult, callID: UInt64, to record: BackendRecord, effects: inout Effects) {
+    private mutating func apply(
+        _ result: DriverCallResult, callID: UInt64, at index: Int, effects: inout SupervisorSet.Effects
+    ) {
         let now = clock.now()
+        let jitterUnit = jitter.nextUnit()
         switch result {
         case .initialization(let outcome):
-            switch record.machine.initializationFinished(
-                callID: callID, result: outcome, now: now, jitter: jitter.nextUnit())
+            switch backends[index].machine.initializationFinished(
+                callID: callID, result: outcome, now: now, jitter: jitterUnit)
             {
             case .ignored:
                 return
             case .ready(let statsCallID):
-                enqueue(.collectStats(callID: statsCallID), for: record, effects: &effects)
+                enqueue(.collectStats(callID: statsCallID), at: index, effects: &effects)
             case .failed:
                 break
             }
         case .stats(let outcome):
-            let step = record.machine.statsFinished(
-                callID: callID, result: outcome, now: now, jitter: jitter.nextUnit())
+            let step = backends[index].machine.statsFinished(
+                callID: callID, result: outcome, now: now, jitter: jitterUnit)
             if step == .ignored { return }
-            let report = record.machine.report(at: now.wall) ?? record.machine.downReport(at: now.wall)
-            if let entry = record.roundEntry, entry.callID == callID {
-                record.roundEntry = nil
-                entry.round.reports.append(report)
-                entry.round.outstanding -= 1
-                if entry.round.outstanding == 0 { submitPublish(entry.round.reports, effects: &effects) }
+            let report =
+                backends[index].machine.report(at: now.wall) ?? backends[index].machine.downReport(at: now.wall)
+            if let entry = backends[index].roundEntry, entry.callID == callID {
+                answerRound(of: index, with: report, effects: &effects)
             } else {
                 // The first stats after an initialization: publish at once if it came up.
                 submitPublish([report], effects: &effects)
             }
         }
-        commit(record, effects: &effects)
-        if record.settled { releaseWaiters(of: record, effects: &effects, outcome: .finished(record.published)) }
+        commit(index, effects: &effects)
+        if backends[index].settled {
+            releaseWaiters(of: index, effects: &effects, outcome: .finished(backends[index].published))
+        }
     }
 }

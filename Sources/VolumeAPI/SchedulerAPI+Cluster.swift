@@ -158,22 +158,11 @@ extension ServicesView {
         json.key("services")
         json.beginArray()
         for service in services where filter.admits(host: service.key.host, binary: service.key.binary) {
-            json.beginObject()
-            json.member("binary", service.key.binary)
-            json.member("host", service.key.host)
-            json.member("zone", service.zone)
-            json.member("status", service.status.status.rawValue)
-            json.member("state", service.up ? "up" : "down")
-            json.member("updated_at", Timestamps.cinder(service.updatedAt))
-            json.member("disabled_reason", service.status.disabledReason)
-            if fields.backendState, service.key.binary == volumeBinary {
-                json.member("backend_state", service.up && service.backendUp ? "up" : "down")
-            }
-            if fields.cluster { json.nullMember("cluster") }
-            json.member("replication_status", "disabled")
-            json.nullMember("active_backend_id")
-            json.member("frozen", service.status.frozen)
-            json.endObject()
+            let backendState = service.up && service.backendUp ? "up" : "down"
+            writeVolumeService(
+                into: &json, binary: service.key.binary, host: service.key.host, zone: service.zone,
+                adminState: service.status, up: service.up, updatedAt: service.updatedAt,
+                backendState: service.key.binary == volumeBinary ? backendState : nil, fields: fields)
         }
         json.endArray()
         json.endObject()

@@ -74,24 +74,36 @@ enum ServicesView {
         }
         for backend in snapshot.backends where filter.admits(host: backend.host, binary: volumeBinary) {
             let up = isUp(heartbeat: backend.updatedAt, now: now, settings: settings, validity: &validity)
-            json.beginObject()
-            json.member("binary", volumeBinary)
-            json.member("host", backend.host)
-            json.member("zone", settings.availabilityZone)
-            json.member("status", backend.adminState.status.rawValue)
-            json.member("state", up ? "up" : "down")
-            json.member("updated_at", Timestamps.cinder(backend.updatedAt))
-            json.member("disabled_reason", backend.adminState.disabledReason)
-            if fields.backendState { json.member("backend_state", backend.backendState.rawValue) }
-            if fields.cluster { json.nullMember("cluster") }
-            json.member("replication_status", "disabled")
-            json.nullMember("active_backend_id")
-            json.member("frozen", backend.adminState.frozen)
-            json.endObject()
+            writeVolumeService(
+                into: &json, binary: volumeBinary, host: backend.host, zone: settings.availabilityZone,
+                adminState: backend.adminState,
+                up: up, updatedAt: backend.updatedAt, backendState: backend.backendState.rawValue, fields: fields)
         }
         json.endArray()
         json.endObject()
         return (EncodedView(body: json.bytes), validity)
+    }
+
+    /// One service row in Cinder's shape, as a host lists its own and a scheduler the cluster's.
+    /// `backendState` nil: a service that has none (written only at microversions that show it).
+    static func writeVolumeService(
+        into json: inout JSONWriter, binary: String, host: String, zone: String, adminState: AdminState, up: Bool,
+        updatedAt: Date, backendState: String?, fields: Fields
+    ) {
+        json.beginObject()
+        json.member("binary", binary)
+        json.member("host", host)
+        json.member("zone", zone)
+        json.member("status", adminState.status.rawValue)
+        json.member("state", up ? "up" : "down")
+        json.member("updated_at", Timestamps.cinder(updatedAt))
+        json.member("disabled_reason", adminState.disabledReason)
+        if fields.backendState, let backendState { json.member("backend_state", backendState) }
+        if fields.cluster { json.nullMember("cluster") }
+        json.member("replication_status", "disabled")
+        json.nullMember("active_backend_id")
+        json.member("frozen", adminState.frozen)
+        json.endObject()
     }
 
     /// Cinder's liveness rule, narrowing `validity` to the instant this answer would flip.

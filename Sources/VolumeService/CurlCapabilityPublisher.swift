@@ -6,7 +6,7 @@ import Supervision
 /// Cinder's `publish_service_capabilities` over HTTP: each tick's reports go to the scheduler's
 /// `POST /v3/scheduler/capabilities` through libcurl, in batches, on kept-alive connections.
 ///
-/// The supervisor calls it on a thread of its own and records the outcome per backend; this type
+/// The supervisor calls it on a worker of its driver pool and records the outcome per backend; this type
 /// only turns transport failures and non-2xx answers into errors that say what happened.
 package final class CurlCapabilityPublisher: CapabilityPublisher {
     /// Why a batch was not accepted.

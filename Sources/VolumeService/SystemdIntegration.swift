@@ -10,7 +10,7 @@ import Synchronization
 /// compared every 250 ms, which costs one lock; the line is rebuilt only when it moved), `RELOADING=1`/`READY=1`
 /// around a SIGHUP reload, `STOPPING=1`, and `WATCHDOG=1` from the supervision loop itself so that a
 /// wedged loop gets the process restarted.
-package final class SystemdIntegration: @unchecked Sendable {
+package final class SystemdIntegration: Sendable {
     /// How often the status line is compared against the supervisors' snapshot version.
     static let statusPollInterval: DispatchTimeInterval = .milliseconds(250)
 
@@ -28,10 +28,10 @@ package final class SystemdIntegration: @unchecked Sendable {
     private let watchdogInterval: Duration?
     private let logger: Logger
     private let queue = DispatchQueue(label: "volumed.systemd")
-    /// Guards `guarded`, and is held across each send so that nothing follows `STOPPING=1` (a send
-    /// never blocks). An NSLock: a DispatchSource is not Sendable, so a Mutex cannot hold one.
-    private let lock = NSLock()
-    private var guarded = State()
+    /// Held across each send so that nothing follows `STOPPING=1` (a send never blocks). A Mutex
+    /// takes its value as `sending`, so it may hold the timer although a DispatchSource is not
+    /// Sendable.
+    private let guarded = Mutex(State())
 
     /// nil when no service manager listens (`NOTIFY_SOCKET` unset), or when its address is unusable
     /// (logged: the unit's `Type=notify` will then time out, and the log says why).
@@ -48,10 +48,8 @@ package final class SystemdIntegration: @unchecked Sendable {
         self.logger = logger
     }
 
-    private func withState<T>(_ body: (inout State) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&guarded)
+    private func withState<T: Sendable>(_ body: (inout State) -> T) -> T {
+        guarded.withLock { body(&$0) }
     }
 
     deinit {
@@ -83,8 +81,8 @@ package final class SystemdIntegration: @unchecked Sendable {
             state.lastVersion = snapshot.version
             state.statusTimer = timer
             state.liveness = liveness
+            timer.resume()
         }
-        timer.resume()
     }
 
     /// A reload starts.

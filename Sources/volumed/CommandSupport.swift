@@ -3,6 +3,7 @@ import Dispatch
 import Drivers
 import Foundation
 import Logging
+import Synchronization
 import VolumeService
 
 /// The process-level plumbing the commands share: loading configuration with exit code 2 on fatal
@@ -87,7 +88,7 @@ enum CommandSupport {
     /// SIGHUP calls `reload`, which must return at once (it starts the reload elsewhere): this thread
     /// must always be free to take the next signal, a stop during a long reload above all.
     static func runUntilSignalled(reload: (@Sendable () -> Void)?, shutdown: @escaping @Sendable (String) -> Void) {
-        let stopping = LockedFlag()
+        let stopping = OnceFlag()
         let thread = Thread {
             var mask = sigset_t()
             sigemptyset(&mask)
@@ -114,16 +115,11 @@ enum CommandSupport {
 }
 
 /// A flag that is set at most once, safely from any thread.
-final class LockedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
+final class OnceFlag: Sendable {
+    private let value = Atomic<Bool>(false)
 
     /// True for the first caller only.
     func setOnce() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if value { return false }
-        value = true
-        return true
+        value.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 }

@@ -17,8 +17,8 @@ func fastSettings(limit: Int = 3, initTimeout: TimeInterval = 30, statsTimeout: 
 func hangSettings() -> BackendSettings { fastSettings(initTimeout: 3600) }
 
 extension SupervisorSet {
-    func abandonedCalls(_ id: String) -> Int { withState { _ in records[id]?.abandonedCalls.count ?? -1 } }
-    var isPublishing: Bool { withState { _ in publishInFlight } }
+    func abandonedCalls(_ id: String) -> Int { withState { state, _ in state.record(id)?.abandonedCalls.count ?? -1 } }
+    var isPublishing: Bool { withState { state, _ in state.publishInFlight } }
 }
 
 @Suite("Supervisor set at run time", .offCooperativePool)
@@ -377,5 +377,42 @@ struct RuntimeTests {
         #expect(await waitUntil { set.snapshot().state("stuck") == .ready })
         #expect(driver.initCalls == bound + 1)
         #expect(await waitUntil { set.abandonedCalls("stuck") == 0 })
+    }
+}
+
+@Suite("The driver pool under hung drivers", .offCooperativePool)
+struct DriverPoolBoundTests {
+    @Test("many hung drivers never take the driver pool past its cap; it serves again once they return")
+    func manyHungDriversStayUnderThePoolCap() async throws {
+        let gate = Gate()
+        defer { gate.release() }
+        let publisher = RecordingPublisher()
+        let set = try makeSet(tick: 0.05, publisher: publisher)
+        let count = 40
+        for index in 0..<count {
+            try set.addBackend(
+                BackendDefinition(
+                    id: "hung-\(index)", volumeBackendName: "nfs", driver: ScriptedDriver(initSteps: [.hang(gate)]),
+                    settings: hangSettings()))
+        }
+        set.start()
+        defer { set.stop() }
+
+        let cap = SupervisorSet.maxDriverThreads
+        #expect(cap < 32)
+        // The watchdog reached the cap and kept asking for more workers, in vain.
+        #expect(await waitUntil { set.driverThreads.currentStatistics.growthRefusedAtCap >= 3 })
+        let atCap = set.driverThreads.currentStatistics
+        #expect(atCap.peakThreads <= cap + 1, "one worker over the cap, for a publish only")
+        #expect(atCap.busyWorkers >= cap)
+        // While every worker hangs, the tick's reports still go out: the scheduler hears the
+        // backends are down.
+        let published = publisher.batches.count
+        #expect(await waitUntil { publisher.batches.count >= published + 3 })
+        #expect(publisher.lastReport(host: "node1@hung-\(count - 1)")?.backendState == .down)
+
+        gate.release()
+        #expect(await waitUntil { (0..<count).allSatisfy { set.snapshot().state("hung-\($0)") == .ready } })
+        #expect(set.driverThreads.currentStatistics.peakThreads <= cap + 1)
     }
 }
