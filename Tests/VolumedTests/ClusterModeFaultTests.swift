@@ -93,24 +93,61 @@ struct ClusterModeFaultTests {
         return nil
     }
 
+    /// The cast of every fault here: two cluster schedulers and one host on `backendURL`, in a
+    /// directory of their own, returned once both schedulers list the host's gold pool.
+    struct Scene {
+        let directory: String
+        let first: VolumedProcess
+        let firstBase: String
+        let second: VolumedProcess
+        let secondBase: String
+        let host: VolumedProcess
+        let hostBase: String
+        let config: FaultConfig
+
+        init(backendURL url: String, label: String) throws {
+            directory = temporaryDirectory(label)
+            var started: [VolumedProcess] = []
+            do {
+                (first, firstBase) = try ClusterModeFaultTests.startClusterScheduler(
+                    backendURL: url, directory: directory)
+                started.append(first)
+                (second, secondBase) = try ClusterModeFaultTests.startClusterScheduler(
+                    backendURL: url, directory: directory)
+                started.append(second)
+                (host, hostBase, config) = try ClusterModeFaultTests.startHost(backendURL: url, directory: directory)
+            } catch {
+                for process in started.reversed() { process.stop() }
+                try? FileManager.default.removeItem(atPath: directory)
+                throw error
+            }
+            let api = JSONClient()
+            for base in [firstBase, secondBase] {
+                #expect(
+                    api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) { listsBackend("gold", $0) }
+                        != nil,
+                    "host stderr: \(host.stderr)")
+            }
+        }
+
+        /// Stops what it started, the host first, and removes its directory.
+        func stop() {
+            host.stop()
+            second.stop()
+            first.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
     @Test func oneMemberOfThreeKilledChangesNothingAnOperatorSees() throws {
         let cluster = try EtcdCluster()
         let victim = try Self.follower(cluster)
         let url = Self.backendURL(cluster, first: victim)
-        let dir = temporaryDirectory("cluster-member")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (first, firstBase) = try Self.startClusterScheduler(backendURL: url, directory: dir)
-        defer { first.stop() }
-        let (second, secondBase) = try Self.startClusterScheduler(backendURL: url, directory: dir)
-        defer { second.stop() }
-        let (host, hostBase, config) = try Self.startHost(backendURL: url, directory: dir)
-        defer { host.stop() }
+        let scene = try Scene(backendURL: url, label: "cluster-member")
+        defer { scene.stop() }
+        let (first, firstBase, second, secondBase) = (scene.first, scene.firstBase, scene.second, scene.secondBase)
+        let (host, hostBase, config) = (scene.host, scene.hostBase, scene.config)
         let api = JSONClient()
-        for base in [firstBase, secondBase] {
-            #expect(
-                api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) { listsBackend("gold", $0) } != nil,
-                "host stderr: \(host.stderr)")
-        }
         let before = try #require(Self.pools(firstBase))
         #expect(Self.pools(secondBase) == before)
 
@@ -136,20 +173,11 @@ struct ClusterModeFaultTests {
         let cluster = try EtcdCluster()
         let survivor = try Self.follower(cluster)
         let url = Self.backendURL(cluster, first: survivor, query: "timeout=1")
-        let dir = temporaryDirectory("cluster-quorum")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (first, firstBase) = try Self.startClusterScheduler(backendURL: url, directory: dir)
-        defer { first.stop() }
-        let (second, secondBase) = try Self.startClusterScheduler(backendURL: url, directory: dir)
-        defer { second.stop() }
-        let (host, hostBase, config) = try Self.startHost(backendURL: url, directory: dir)
-        defer { host.stop() }
+        let scene = try Scene(backendURL: url, label: "cluster-quorum")
+        defer { scene.stop() }
+        let (first, firstBase, second, secondBase) = (scene.first, scene.firstBase, scene.second, scene.secondBase)
+        let (host, hostBase, config) = (scene.host, scene.hostBase, scene.config)
         let api = JSONClient()
-        for base in [firstBase, secondBase] {
-            #expect(
-                api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) { listsBackend("gold", $0) } != nil,
-                "host stderr: \(host.stderr)")
-        }
         let before = try #require(Self.pools(firstBase))
         #expect(!before.contains { $0.hasPrefix(hostOf("silver")) }, "silver's share is missing: not listed")
 
@@ -224,20 +252,11 @@ struct ClusterModeFaultTests {
         let victim = try Self.follower(cluster)
         // One second per request: a renewal to the hung member fails over long before the 3 s TTL.
         let url = Self.backendURL(cluster, first: victim, query: "timeout=1")
-        let dir = temporaryDirectory("cluster-hung")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (first, firstBase) = try Self.startClusterScheduler(backendURL: url, directory: dir)
-        defer { first.stop() }
-        let (second, secondBase) = try Self.startClusterScheduler(backendURL: url, directory: dir)
-        defer { second.stop() }
-        let (host, hostBase, config) = try Self.startHost(backendURL: url, directory: dir)
-        defer { host.stop() }
+        let scene = try Scene(backendURL: url, label: "cluster-hung")
+        defer { scene.stop() }
+        let (first, firstBase, second, secondBase) = (scene.first, scene.firstBase, scene.second, scene.secondBase)
+        let (host, hostBase, config) = (scene.host, scene.hostBase, scene.config)
         let api = JSONClient()
-        for base in [firstBase, secondBase] {
-            #expect(
-                api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) { listsBackend("gold", $0) } != nil,
-                "host stderr: \(host.stderr)")
-        }
         let before = try #require(Self.pools(firstBase))
 
         cluster.pause(victim)
@@ -264,20 +283,11 @@ struct ClusterModeFaultTests {
     @Test func aKilledSchedulerLeavesTheOtherAnsweringAndARestartedOneCatchesUpFromEtcdAlone() throws {
         let cluster = try EtcdCluster()
         let url = cluster.backendURL
-        let dir = temporaryDirectory("cluster-scheduler")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (first, firstBase) = try Self.startClusterScheduler(backendURL: url, directory: dir)
-        defer { first.stop() }
-        let (second, secondBase) = try Self.startClusterScheduler(backendURL: url, directory: dir)
-        defer { second.stop() }
-        let (host, hostBase, config) = try Self.startHost(backendURL: url, directory: dir)
-        defer { host.stop() }
+        let scene = try Scene(backendURL: url, label: "cluster-scheduler")
+        defer { scene.stop() }
+        let (first, firstBase, secondBase) = (scene.first, scene.firstBase, scene.secondBase)
+        let (hostBase, config, dir) = (scene.hostBase, scene.config, scene.directory)
         let api = JSONClient()
-        for base in [firstBase, secondBase] {
-            #expect(
-                api.waitFor(base + "/v3/scheduler-stats/get_pools", timeout: 30) { listsBackend("gold", $0) } != nil,
-                "host stderr: \(host.stderr)")
-        }
         let before = try #require(Self.pools(secondBase))
         let port = try #require(URLComponents(string: firstBase)?.port)
 
