@@ -387,7 +387,10 @@ struct DriverPoolBoundTests {
         let gate = Gate()
         defer { gate.release() }
         let publisher = RecordingPublisher()
-        let set = try makeSet(tick: 0.05, publisher: publisher)
+        // Half-second ticks: a publish jumps the queue and may wake a parked worker, so at a 50 ms
+        // tick a fresh publish at the head kept the watchdog from counting its refusals for 20 s
+        // on CI's machine (the cap still held).
+        let set = try makeSet(tick: 0.5, publisher: publisher)
         let count = 40
         for index in 0..<count {
             try set.addBackend(
