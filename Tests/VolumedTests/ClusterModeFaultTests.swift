@@ -40,6 +40,14 @@ struct ClusterModeFaultTests {
             ])
         try config.addNfs("gold")
         try config.addNfs("silver", present: false)
+        let (host, base) = try serveInClusterMode(config, backendURL: backendURL, directory: directory)
+        return (host, base, config)
+    }
+
+    /// `volumed serve` on `config` joined to the etcd cluster at `backendURL`, once it printed its URL.
+    static func serveInClusterMode(_ config: FaultConfig, backendURL: String, directory: String) throws -> (
+        VolumedProcess, String
+    ) {
         let path = directory + "/volumed.conf"
         try (config.text + "\n[coordination]\nbackend_url = \(backendURL)\n").write(
             toFile: path, atomically: true, encoding: .utf8)
@@ -48,7 +56,7 @@ struct ClusterModeFaultTests {
             host.stop()
             throw FaultTestError("volumed printed no URL; stderr: \(host.stderr)")
         }
-        return (host, base, config)
+        return (host, base)
     }
 
     /// A scheduler in cluster mode. Its own staleness (60 s) outlasts every outage here: what it

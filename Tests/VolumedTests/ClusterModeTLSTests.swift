@@ -12,15 +12,7 @@ struct ClusterModeTLSTests {
     static func startHost(backendURL: String, directory: String) throws -> (VolumedProcess, String) {
         var config = FaultConfig(directory: directory, defaults: ["service_down_time": "3"])
         try config.addNfs("gold")
-        let path = directory + "/volumed.conf"
-        try (config.text + "\n[coordination]\nbackend_url = \(backendURL)\n").write(
-            toFile: path, atomically: true, encoding: .utf8)
-        let host = try VolumedProcess(["serve", "--config", path])
-        guard let base = host.waitForURL() else {
-            host.stop()
-            throw FaultTestError("volumed printed no URL; stderr: \(host.stderr)")
-        }
-        return (host, base)
+        return try ClusterModeFaultTests.serveInClusterMode(config, backendURL: backendURL, directory: directory)
     }
 
     @Test(.enabled(if: openssl != nil, "openssl is not installed; scripts/setup --test installs it"))
